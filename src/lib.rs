@@ -1,2 +1,11 @@
 //! backupd: a self-hosted scheduled-backup service (work in progress).
 pub mod archive;
+pub mod clock;
+pub mod config;
+pub mod decide;
+pub mod domain;
+pub mod events;
+pub mod projections;
+pub mod service;
+pub mod snapshot;
+pub mod store;

@@ -1,1 +1,238 @@
-fn main() {}
+//! The command line: `serve`, and the offline `events` and `state` on a data directory.
+
+use anyhow::{bail, Context};
+use backupd::clock::SystemClock;
+use backupd::config::Config;
+use backupd::decide::Command;
+use backupd::domain::presets::presets;
+use backupd::projections::State;
+use backupd::service::{Meta, Service};
+use backupd::store::EventStore;
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(name = "backupd", version, about = "Self-hosted scheduled backups, event-sourced")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(clap::Args, Clone)]
+struct Where {
+    /// TOML configuration (default: the embedded defaults).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Data directory (overrides `storage.data_dir`).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the service: open the log, replay it, boot, and run until SIGTERM/SIGINT.
+    Serve {
+        #[command(flatten)]
+        at: Where,
+        /// Address to listen on (overrides `server.bind`).
+        #[arg(long)]
+        bind: Option<String>,
+    },
+    /// Print the event log, one JSON object per line.
+    Events {
+        #[command(flatten)]
+        at: Where,
+        /// Only events after this position.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        /// At most this many events.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Print the projected state (jobs, runs, catalog, stats) as of a position, as JSON.
+    State {
+        #[command(flatten)]
+        at: Where,
+        /// Fold the log up to and including this position (default: all of it).
+        #[arg(long = "at")]
+        position: Option<u64>,
+    },
+}
+
+/// A bad configuration is exit code 2, as documented; everything else that fails is 1.
+struct ConfigFailure(String);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(ConfigFailure(msg)) = e.downcast_ref::<ConfigFailure>() {
+                eprintln!("backupd: {msg}");
+                return ExitCode::from(2);
+            }
+            eprintln!("backupd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+impl std::fmt::Debug for ConfigFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::fmt::Display for ConfigFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for ConfigFailure {}
+
+fn load_config(at: &Where, bind: Option<&str>) -> anyhow::Result<Config> {
+    let mut config = match &at.config {
+        Some(path) => Config::load(path).map_err(|e| ConfigFailure(e.to_string()))?,
+        None => Config::default(),
+    };
+    if let Some(dir) = &at.data_dir {
+        config.data_dir = dir.clone();
+    }
+    if let Some(bind) = bind {
+        config.bind = bind.parse().map_err(|_| {
+            ConfigFailure(format!("--bind {bind:?} is not an address like 127.0.0.1:8720"))
+        })?;
+    }
+    Ok(config)
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Cmd::Serve { at, bind } => serve(load_config(&at, bind.as_deref())?),
+        Cmd::Events { at, after, limit } => {
+            let config = load_config(&at, None)?;
+            let store = EventStore::open_existing(&config.events_path())?;
+            let mut out = std::io::stdout().lock();
+            let mut left = limit.unwrap_or(usize::MAX);
+            let mut failed = None;
+            store.scan_blocking(after, |env| {
+                if left == 0 {
+                    return false;
+                }
+                left -= 1;
+                if let Err(e) = writeln!(out, "{}", env.to_json()) {
+                    failed = Some(e);
+                    return false;
+                }
+                true
+            })?;
+            match failed {
+                // A closed pipe (`| head`) is the reader's choice, not our failure.
+                Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(()),
+            }
+        }
+        Cmd::State { at, position } => {
+            let config = load_config(&at, None)?;
+            let store = EventStore::open_existing(&config.events_path())?;
+            let last = store.last_position();
+            let upto = position.unwrap_or(last);
+            if upto > last {
+                bail!("the log ends at position {last}; there is no position {upto}");
+            }
+            let mut state = State::default();
+            store.scan_blocking(0, |env| {
+                if env.position > upto {
+                    return false;
+                }
+                state.apply(&env);
+                true
+            })?;
+            let mut out = std::io::stdout().lock();
+            let written = serde_json::to_writer_pretty(&mut out, &state)
+                .map_err(std::io::Error::from)
+                .and_then(|()| writeln!(out));
+            match written {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(()),
+            }
+        }
+    }
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(config.logs_dir())
+        .with_context(|| format!("creating {}", config.logs_dir().display()))?;
+    let _logger = start_logging(&config)?;
+    log::info!(
+        "backupd {} starting: data dir {}, zone {}",
+        env!("CARGO_PKG_VERSION"),
+        config.data_dir.display(),
+        config.timezone
+    );
+    let started = Instant::now();
+    let store = EventStore::open(&config.events_path())?;
+    let (service, boot) = Service::open(store, Arc::new(SystemClock), config.snapshot_every)?;
+    log::info!(
+        "replayed the log: position {}, snapshot {:?}, {} events folded in {} ms{}",
+        boot.position,
+        boot.snapshot_position,
+        boot.replayed,
+        started.elapsed().as_millis(),
+        boot.snapshot_unused
+            .map(|why| format!(" (snapshot dropped: {why})"))
+            .unwrap_or_default()
+    );
+    let booted = smol::block_on(service.execute(
+        Command::Boot {
+            version: env!("CARGO_PKG_VERSION").into(),
+            pid: std::process::id(),
+            presets: presets(),
+            retention: config.retention,
+            autostart: config.autostart,
+        },
+        Meta::actor("system"),
+    ))?;
+    let (jobs, backups) = service.read(|s| (s.schedule.jobs.len(), s.catalog.backups.len()));
+    log::info!(
+        "booted at position {} ({} events recorded at boot): {jobs} jobs, {backups} backups",
+        service.position(),
+        booted.len()
+    );
+    // The REST API and the timer loop are the next issue; until then the service holds the
+    // log (so offline tools see it is in use) and waits for a signal.
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])?;
+    if let Some(signal) = signals.forever().next() {
+        log::info!("signal {signal}: stopping");
+    }
+    drop(service);
+    log::info!("stopped");
+    Ok(())
+}
+
+fn start_logging(config: &Config) -> anyhow::Result<flexi_logger::LoggerHandle> {
+    use flexi_logger::{Cleanup, Criterion, Duplicate, FileSpec, Logger, Naming};
+    let handle = Logger::try_with_str(&config.log_level)?
+        .log_to_file(
+            FileSpec::default()
+                .directory(config.logs_dir())
+                .basename("backup_scheduler")
+                .suppress_timestamp(),
+        )
+        .append()
+        .rotate(
+            Criterion::Size(config.log_max_bytes),
+            Naming::Numbers,
+            Cleanup::KeepLogFiles(config.log_keep_files),
+        )
+        .duplicate_to_stderr(Duplicate::Info)
+        .format_for_files(flexi_logger::detailed_format)
+        .start()?;
+    Ok(handle)
+}

@@ -1,0 +1,367 @@
+//! The TOML configuration: every key, its default, and validation that names the key at fault.
+//!
+//! Parsing is two steps: serde reads the raw shape (unknown keys are refused there, by name), then
+//! `validate` turns strings into typed values and reports the dotted key of a bad value.
+
+use crate::domain::{duration, job::level_range};
+use crate::events::RetentionPolicy;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config key `{key}`: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
+// ---- the raw shape: what the file may say ----
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct Raw {
+    server: RawServer,
+    storage: RawStorage,
+    scheduler: RawScheduler,
+    sources: RawSources,
+    retention: RawRetention,
+    compression: RawCompression,
+    logging: RawLogging,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawServer {
+    bind: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawStorage {
+    data_dir: Option<PathBuf>,
+    snapshot_every: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawScheduler {
+    timezone: Option<String>,
+    autostart: Option<bool>,
+    misfire_grace_time: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawSources {
+    files: Vec<FilesSource>,
+    config: Vec<ConfigSource>,
+    database: Vec<DatabaseSource>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawRetention {
+    full: Option<String>,
+    incremental: Option<String>,
+    archive: Option<String>,
+    report: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawCompression {
+    default: Option<String>,
+    level: Option<i32>,
+    archive: Option<String>,
+    archive_level: Option<i32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLogging {
+    level: Option<String>,
+    max_bytes: Option<u64>,
+    keep_files: Option<usize>,
+}
+
+// ---- the validated configuration ----
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesSource {
+    pub path: PathBuf,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigSource {
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgresql,
+    Mysql,
+    Command,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSource {
+    pub name: String,
+    pub kind: DatabaseKind,
+    pub url: Option<String>,
+    pub path: Option<PathBuf>,
+    pub command: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Write a projection snapshot every this many events (0 = never).
+    pub snapshot_every: u64,
+    pub timezone: chrono_tz::Tz,
+    pub autostart: bool,
+    /// Default misfire grace for jobs that do not set one; `None` = always catch up.
+    pub misfire_grace_secs: Option<u64>,
+    pub files: Vec<FilesSource>,
+    pub config_paths: Vec<ConfigSource>,
+    pub databases: Vec<DatabaseSource>,
+    pub retention: RetentionPolicy,
+    pub codec: String,
+    pub level: i32,
+    pub archive_codec: String,
+    pub archive_level: i32,
+    pub log_level: String,
+    pub log_max_bytes: u64,
+    pub log_keep_files: usize,
+}
+
+pub const DEFAULT_BIND: &str = "127.0.0.1:8720";
+pub const DEFAULT_DATA_DIR: &str = "./backupd-data";
+pub const DEFAULT_SNAPSHOT_EVERY: u64 = 10_000;
+
+impl Default for Config {
+    fn default() -> Self {
+        // The empty file is the embedded default; validation of it cannot fail.
+        Config::from_raw(Raw::default()).expect("the built-in defaults are valid")
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_path_buf(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let raw: Raw = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::from("<text>"),
+            message: e.to_string(),
+        })?;
+        Config::from_raw(raw)
+    }
+
+    fn from_raw(raw: Raw) -> Result<Config, ConfigError> {
+        let bind = raw.server.bind.as_deref().unwrap_or(DEFAULT_BIND);
+        let bind: SocketAddr = bind
+            .parse()
+            .map_err(|_| invalid("server.bind", format!("{bind:?} is not an address like 127.0.0.1:8720")))?;
+
+        let data_dir = raw
+            .storage
+            .data_dir
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        if data_dir.as_os_str().is_empty() {
+            return Err(invalid("storage.data_dir", "must not be empty"));
+        }
+
+        let timezone = match raw.scheduler.timezone {
+            Some(name) => name
+                .parse::<chrono_tz::Tz>()
+                .map_err(|_| invalid("scheduler.timezone", format!("{name:?} is not an IANA time zone name")))?,
+            None => system_timezone(),
+        };
+
+        let dur = |key: &str, value: Option<String>, default: &str| {
+            duration::parse(value.as_deref().unwrap_or(default)).map_err(|r| invalid(key, r))
+        };
+        let retention = RetentionPolicy {
+            full_secs: dur("retention.full", raw.retention.full, "30d")?,
+            incremental_secs: dur("retention.incremental", raw.retention.incremental, "7d")?,
+            archive_secs: dur("retention.archive", raw.retention.archive, "forever")?,
+            report_secs: dur("retention.report", raw.retention.report, "90d")?,
+        };
+
+        let codec = |key: &str, value: Option<String>, default: &str| {
+            let c = value.unwrap_or_else(|| default.to_string());
+            if crate::domain::job::CODECS.contains(&c.as_str()) {
+                Ok(c)
+            } else {
+                Err(invalid(key, format!("{c:?} is not one of zstd, xz, gzip, none")))
+            }
+        };
+        let level = |key: &str, codec: &str, value: Option<i32>, default: i32| {
+            let l = value.unwrap_or(default);
+            let (lo, hi) = level_range(codec);
+            if l < lo || l > hi {
+                Err(invalid(key, format!("{l} is outside {lo}..={hi} for {codec}")))
+            } else {
+                Ok(l)
+            }
+        };
+        let c = codec("compression.default", raw.compression.default, "zstd")?;
+        let default_level = if c == "none" { 0 } else if c == "zstd" { 3 } else { 6 };
+        let l = level("compression.level", &c, raw.compression.level, default_level)?;
+        let ac = codec("compression.archive", raw.compression.archive, "xz")?;
+        let default_archive_level = if ac == "none" { 0 } else { 9 };
+        let al = level(
+            "compression.archive_level",
+            &ac,
+            raw.compression.archive_level,
+            default_archive_level,
+        )?;
+
+        for (i, db) in raw.sources.database.iter().enumerate() {
+            let key = |k: &str| format!("sources.database[{i}].{k}");
+            let needs = match db.kind {
+                DatabaseKind::Sqlite => ("path", db.path.is_some()),
+                DatabaseKind::Postgresql | DatabaseKind::Mysql => ("url", db.url.is_some()),
+                DatabaseKind::Command => (
+                    "command",
+                    db.command.as_ref().is_some_and(|c| !c.is_empty()),
+                ),
+            };
+            if !needs.1 {
+                return Err(invalid(&key(needs.0), format!("a {:?} source needs `{}`", db.kind, needs.0)));
+            }
+            if db.name.trim().is_empty() {
+                return Err(invalid(&key("name"), "must not be empty"));
+            }
+        }
+
+        let log_level = raw.logging.level.unwrap_or_else(|| "info".into());
+        if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
+            return Err(invalid("logging.level", format!("{log_level:?} is not one of error, warn, info, debug, trace")));
+        }
+
+        Ok(Config {
+            bind,
+            data_dir,
+            snapshot_every: raw.storage.snapshot_every.unwrap_or(DEFAULT_SNAPSHOT_EVERY),
+            timezone,
+            autostart: raw.scheduler.autostart.unwrap_or(true),
+            misfire_grace_secs: Some(raw.scheduler.misfire_grace_time.unwrap_or(3600)),
+            files: raw.sources.files,
+            config_paths: raw.sources.config,
+            databases: raw.sources.database,
+            retention,
+            codec: c,
+            level: l,
+            archive_codec: ac,
+            archive_level: al,
+            log_level,
+            log_max_bytes: raw.logging.max_bytes.unwrap_or(10 << 20),
+            log_keep_files: raw.logging.keep_files.unwrap_or(5),
+        })
+    }
+
+    pub fn events_path(&self) -> PathBuf {
+        self.data_dir.join("events.redb")
+    }
+
+    pub fn logs_dir(&self) -> PathBuf {
+        self.data_dir.join("logs")
+    }
+}
+
+/// The system's zone: `$TZ`, else /etc/timezone, else the /etc/localtime link, else UTC.
+fn system_timezone() -> chrono_tz::Tz {
+    let from_env = std::env::var("TZ").ok();
+    let from_file = || std::fs::read_to_string("/etc/timezone").ok();
+    let from_link = || {
+        std::fs::read_link("/etc/localtime").ok().and_then(|p| {
+            let s = p.to_string_lossy().into_owned();
+            s.split_once("zoneinfo/").map(|(_, z)| z.to_string())
+        })
+    };
+    [from_env, from_file(), from_link()]
+        .into_iter()
+        .flatten()
+        .find_map(|name| name.trim().trim_start_matches(':').parse().ok())
+        .unwrap_or(chrono_tz::UTC)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_the_documented_defaults() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.bind.to_string(), DEFAULT_BIND);
+        assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert!(c.autostart);
+        assert_eq!(c.retention.full_secs, Some(30 * 86_400));
+        assert_eq!(c.retention.incremental_secs, Some(7 * 86_400));
+        assert_eq!(c.retention.archive_secs, None);
+        assert_eq!(c.retention.report_secs, Some(90 * 86_400));
+        assert_eq!((c.codec.as_str(), c.level), ("zstd", 3));
+        assert_eq!((c.archive_codec.as_str(), c.archive_level), ("xz", 9));
+    }
+
+    #[test]
+    fn bad_keys_and_values_name_the_key() {
+        let cases = [
+            ("[server]\nbindd = \"x\"", "bindd"),
+            ("[nope]\n", "nope"),
+            ("[server]\nbind = \"nowhere\"", "server.bind"),
+            ("[scheduler]\ntimezone = \"Mars/Olympus\"", "scheduler.timezone"),
+            ("[scheduler]\nautostart = \"yes\"", "autostart"),
+            ("[retention]\nfull = \"30x\"", "retention.full"),
+            ("[compression]\ndefault = \"lz4\"", "compression.default"),
+            ("[compression]\nlevel = 30", "compression.level"),
+            ("[[sources.database]]\nname = \"a\"\nkind = \"sqlite\"", "sources.database[0].path"),
+            ("[[sources.database]]\nname = \"a\"\nkind = \"oracle\"", "kind"),
+        ];
+        for (text, key) in cases {
+            let err = Config::parse(text).unwrap_err().to_string();
+            assert!(err.contains(key), "{text:?} gave {err:?}, which does not name {key}");
+        }
+    }
+
+    #[test]
+    fn the_demo_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo.toml");
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.timezone, chrono_tz::Asia::Shanghai);
+    }
+}

@@ -1,0 +1,258 @@
+//! Validation of job specs: ids, names, trigger fields in the seed's numbering, zones, codecs.
+
+use crate::events::{JobAction, JobSpec, Trigger};
+use serde::Serialize;
+
+/// Why a command was refused: the API maps `code` to a status and shows all three fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{message}")]
+pub struct Rejection {
+    pub code: RejectionCode,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectionCode {
+    Validation,
+    NotFound,
+    Conflict,
+}
+
+impl Rejection {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Rejection {
+            code: RejectionCode::Validation,
+            message: message.into(),
+            field: Some(field.to_string()),
+        }
+    }
+
+    pub fn not_found(field: &str, message: impl Into<String>) -> Self {
+        Rejection {
+            code: RejectionCode::NotFound,
+            message: message.into(),
+            field: Some(field.to_string()),
+        }
+    }
+
+    pub fn conflict(field: &str, message: impl Into<String>) -> Self {
+        Rejection {
+            code: RejectionCode::Conflict,
+            message: message.into(),
+            field: Some(field.to_string()),
+        }
+    }
+}
+
+pub const MAX_ID_LEN: usize = 64;
+pub const MAX_NAME_LEN: usize = 200;
+pub const CODECS: [&str; 4] = ["zstd", "xz", "gzip", "none"];
+
+/// The cron fields of the seed and their ranges (day_of_week: 0 = Sunday … 6 = Saturday).
+pub const CRON_FIELDS: [(&str, u32, u32); 4] = [
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day", 1, 31),
+    ("day_of_week", 0, 6),
+];
+
+pub fn validate(spec: &JobSpec) -> Result<(), Rejection> {
+    validate_id(&spec.id)?;
+    let name = spec.name.trim();
+    if name.is_empty() {
+        return Err(Rejection::invalid("name", "name must not be empty"));
+    }
+    if spec.name.chars().count() > MAX_NAME_LEN {
+        return Err(Rejection::invalid(
+            "name",
+            format!("name is longer than {MAX_NAME_LEN} characters"),
+        ));
+    }
+    if spec.name.contains(['/', '\\']) || spec.name.chars().any(char::is_control) {
+        return Err(Rejection::invalid(
+            "name",
+            "name must not contain '/', '\\' or control characters",
+        ));
+    }
+    validate_trigger(&spec.trigger)?;
+    if let Some(tz) = &spec.timezone {
+        tz.parse::<chrono_tz::Tz>()
+            .map_err(|_| Rejection::invalid("timezone", format!("{tz:?} is not an IANA time zone")))?;
+    }
+    if let JobAction::Backup(cfg) = &spec.action {
+        if let Some(codec) = &cfg.compression {
+            if !CODECS.contains(&codec.as_str()) {
+                return Err(Rejection::invalid(
+                    "backup_config.options.compression",
+                    format!("{codec:?} is not one of zstd, xz, gzip, none"),
+                ));
+            }
+        }
+        if let (Some(level), codec) = (cfg.level, cfg.compression.as_deref().unwrap_or("zstd")) {
+            let (lo, hi) = level_range(codec);
+            if level < lo || level > hi {
+                return Err(Rejection::invalid(
+                    "backup_config.options.level",
+                    format!("level {level} is outside {lo}..={hi} for {codec}"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Each codec's own scale.
+pub fn level_range(codec: &str) -> (i32, i32) {
+    match codec {
+        "xz" => (0, 9),
+        "gzip" => (1, 9),
+        "none" => (0, 0),
+        _ => (1, 19),
+    }
+}
+
+pub fn validate_id(id: &str) -> Result<(), Rejection> {
+    if id.is_empty() || id.len() > MAX_ID_LEN {
+        return Err(Rejection::invalid(
+            "id",
+            format!("id must be 1 to {MAX_ID_LEN} characters"),
+        ));
+    }
+    if !id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+    {
+        return Err(Rejection::invalid(
+            "id",
+            "id may contain only letters, digits, '_', '-' and '.'",
+        ));
+    }
+    Ok(())
+}
+
+pub fn validate_trigger(trigger: &Trigger) -> Result<(), Rejection> {
+    match trigger {
+        Trigger::Cron {
+            minute,
+            hour,
+            day,
+            day_of_week,
+        } => {
+            let given = [minute, hour, day, day_of_week];
+            if given.iter().all(|f| f.is_none()) {
+                return Err(Rejection::invalid(
+                    "trigger_config",
+                    "a cron trigger needs at least one of minute, hour, day, day_of_week",
+                ));
+            }
+            for (value, (name, lo, hi)) in given.into_iter().zip(CRON_FIELDS) {
+                if let Some(text) = value {
+                    parse_field(text, lo, hi).map_err(|why| {
+                        Rejection::invalid(&format!("trigger_config.{name}"), why)
+                    })?;
+                }
+            }
+            Ok(())
+        }
+        Trigger::Interval { seconds, .. } => {
+            if *seconds == 0 {
+                return Err(Rejection::invalid(
+                    "trigger_config",
+                    "an interval must be longer than zero",
+                ));
+            }
+            // A century: beyond that the grid arithmetic is pointless and risks overflow.
+            if *seconds > 100 * 365 * 86_400 {
+                return Err(Rejection::invalid("trigger_config", "interval is too long"));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A cron field in the seed's syntax: `*`, `n`, `a-b`, `*/n`, `a-b/n`, and comma lists of them.
+/// Returns the sorted values it selects.
+pub fn parse_field(text: &str, lo: u32, hi: u32) -> Result<Vec<u32>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("empty field".into());
+    }
+    let num = |s: &str| -> Result<u32, String> {
+        let v: u32 = s
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?} is not a number"))?;
+        if v < lo || v > hi {
+            return Err(format!("{v} is outside {lo}..={hi}"));
+        }
+        Ok(v)
+    };
+    let mut out = Vec::new();
+    for part in text.split(',') {
+        let (range, step) = match part.split_once('/') {
+            Some((r, s)) => {
+                let step: u32 = s
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("step {s:?} is not a number"))?;
+                if step == 0 {
+                    return Err("step must be at least 1".into());
+                }
+                (r.trim(), step)
+            }
+            None => (part.trim(), 1),
+        };
+        let (a, b) = if range == "*" {
+            (lo, hi)
+        } else if let Some((a, b)) = range.split_once('-') {
+            let (a, b) = (num(a)?, num(b)?);
+            if a > b {
+                return Err(format!("range {a}-{b} runs backwards"));
+            }
+            (a, b)
+        } else {
+            let v = num(range)?;
+            // `5/15` means from 5 to the end in steps of 15, as in cron.
+            (v, if step > 1 { hi } else { v })
+        };
+        out.extend((a..=b).step_by(step as usize));
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_table() {
+        let cases: &[(&str, u32, u32, Option<&[u32]>)] = &[
+            ("*", 0, 6, Some(&[0, 1, 2, 3, 4, 5, 6])),
+            ("5", 0, 59, Some(&[5])),
+            ("*/20", 0, 59, Some(&[0, 20, 40])),
+            ("1-5", 0, 6, Some(&[1, 2, 3, 4, 5])),
+            ("1,3,5", 0, 6, Some(&[1, 3, 5])),
+            ("10-20/5", 0, 59, Some(&[10, 15, 20])),
+            ("0", 1, 31, None),
+            ("32", 1, 31, None),
+            ("7", 0, 6, None),
+            ("24", 0, 23, None),
+            ("-1", 0, 59, None),
+            ("*/0", 0, 59, None),
+            ("5-1", 0, 59, None),
+            ("", 0, 59, None),
+            ("a", 0, 59, None),
+        ];
+        for (text, lo, hi, want) in cases {
+            let got = parse_field(text, *lo, *hi);
+            match want {
+                Some(v) => assert_eq!(got.as_deref(), Ok(*v), "{text}"),
+                None => assert!(got.is_err(), "{text} should be refused, got {got:?}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,540 @@
+//! The event vocabulary: every persisted type of the log lives here (see `schema/events.md`).
+//!
+//! Rules, because bincode is not self-describing: variants are never reordered and new ones go at
+//! the end; a released variant's fields never change (add `FooV2` and upcast on read); every
+//! envelope carries the schema version it was written with. `codec` enforces the framing.
+
+mod codec;
+mod ts;
+
+pub use codec::{decode, encode, DecodeError, EncodeError, MAX_EVENT_BYTES, SCHEMA_VERSION};
+pub use ts::Ts;
+
+use serde::{Deserialize, Serialize};
+
+/// One entry of the log: where it sits, when and by whom it was recorded, and what happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Global position, gapless, starting at 1.
+    pub position: u64,
+    pub recorded_at: Ts,
+    /// `api:<token name>`, `scheduler`, `system`, `cli`.
+    pub actor: String,
+    /// The run id where there is one, so a run's events can be followed.
+    pub correlation: Option<String>,
+    pub payload: Event,
+}
+
+/// What happened. Append-only: new variants go at the END (the position is the bincode tag).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    // ---- schema version 1 ----
+    /// The service opened the log and replayed it (one per process start).
+    ServiceBooted { version: String, pid: u32 },
+    /// The six preset jobs, installed once on first start; ordinary jobs afterwards.
+    PresetsInstalled { jobs: Vec<JobSpec> },
+    JobCreated { job: JobSpec },
+    /// The whole new spec, not a patch, so a reader never needs the history to know the job.
+    JobUpdated { job: JobSpec },
+    JobDeleted { job_id: String },
+    JobPaused { job_id: String },
+    JobResumed { job_id: String },
+    SchedulerStarted,
+    SchedulerStopped { reason: String },
+    /// Recorded before a run does anything: (job, slot) is the key that prevents a second run.
+    RunStarted {
+        run_id: String,
+        job_id: String,
+        slot: Option<Ts>,
+        reason: RunReason,
+    },
+    RunSucceeded {
+        run_id: String,
+        backup_id: Option<String>,
+        bytes: u64,
+        files: u64,
+        duration_ms: u64,
+        note: Option<String>,
+    },
+    RunFailed {
+        run_id: String,
+        error: String,
+        duration_ms: u64,
+    },
+    /// The run had no outcome when the process stopped (crash, kill, shutdown timeout).
+    RunInterrupted { run_id: String, reason: String },
+    /// A slot came due while the job's previous run was still going (no overlap).
+    RunSkipped {
+        job_id: String,
+        slot: Ts,
+        running_run_id: String,
+    },
+    /// Slots that passed without a run (downtime, stopped scheduler, misfire grace exceeded).
+    SlotsMissed { job_id: String, slots: Vec<Ts> },
+    /// The retention policy in force from here on (recorded when the configuration changes it),
+    /// so replay knows why a backup expired without reading the config.
+    RetentionPolicySet { policy: RetentionPolicy },
+    BackupRecorded { backup: BackupRecord },
+    BackupVerified {
+        backup_id: String,
+        ok: bool,
+        detail: Option<String>,
+    },
+    /// A backup's files were removed; `rule` names the retention rule that allowed it.
+    BackupDeleted {
+        backup_id: String,
+        rule: String,
+        bytes: u64,
+    },
+    HealthChecked {
+        status: HealthStatus,
+        checks: Vec<HealthCheck>,
+    },
+    ReportGenerated {
+        report_id: String,
+        location: String,
+        bytes: u64,
+    },
+}
+
+impl Event {
+    /// Every variant name, in tag order. `schema/events.md` must list each one (a test checks).
+    pub const NAMES: &'static [&'static str] = &[
+        "service_booted",
+        "presets_installed",
+        "job_created",
+        "job_updated",
+        "job_deleted",
+        "job_paused",
+        "job_resumed",
+        "scheduler_started",
+        "scheduler_stopped",
+        "run_started",
+        "run_succeeded",
+        "run_failed",
+        "run_interrupted",
+        "run_skipped",
+        "slots_missed",
+        "retention_policy_set",
+        "backup_recorded",
+        "backup_verified",
+        "backup_deleted",
+        "health_checked",
+        "report_generated",
+    ];
+
+    /// The variant's name as in `NAMES` and the JSON output.
+    pub fn name(&self) -> &'static str {
+        let index = match self {
+            Event::ServiceBooted { .. } => 0,
+            Event::PresetsInstalled { .. } => 1,
+            Event::JobCreated { .. } => 2,
+            Event::JobUpdated { .. } => 3,
+            Event::JobDeleted { .. } => 4,
+            Event::JobPaused { .. } => 5,
+            Event::JobResumed { .. } => 6,
+            Event::SchedulerStarted => 7,
+            Event::SchedulerStopped { .. } => 8,
+            Event::RunStarted { .. } => 9,
+            Event::RunSucceeded { .. } => 10,
+            Event::RunFailed { .. } => 11,
+            Event::RunInterrupted { .. } => 12,
+            Event::RunSkipped { .. } => 13,
+            Event::SlotsMissed { .. } => 14,
+            Event::RetentionPolicySet { .. } => 15,
+            Event::BackupRecorded { .. } => 16,
+            Event::BackupVerified { .. } => 17,
+            Event::BackupDeleted { .. } => 18,
+            Event::HealthChecked { .. } => 19,
+            Event::ReportGenerated { .. } => 20,
+        };
+        Self::NAMES[index]
+    }
+}
+
+/// A job as operators define it. Persisted inside job events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSpec {
+    pub id: String,
+    pub name: String,
+    pub trigger: Trigger,
+    pub action: JobAction,
+    /// Seconds after a missed slot within which one catch-up run still happens; `None` = always.
+    pub misfire_grace_secs: Option<u64>,
+    /// IANA zone the cron fields are read in; `None` = the scheduler's zone.
+    pub timezone: Option<String>,
+    /// Random delay of up to this many seconds added to each fire (0 = none).
+    pub jitter_secs: u32,
+}
+
+/// When a job fires.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// Seed fields as written by the client (`"5"`, `"*/15"`, `"1-5"`, `"1,3"`); `None` = not given.
+    Cron {
+        minute: Option<String>,
+        hour: Option<String>,
+        day: Option<String>,
+        day_of_week: Option<String>,
+    },
+    /// A fixed elapsed-time grid from `start_at` (default: the job's creation + one period).
+    Interval {
+        seconds: u64,
+        start_at: Option<Ts>,
+    },
+}
+
+/// What a job does when it fires.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobAction {
+    Backup(BackupConfig),
+    /// Delete expired backups under the retention policy.
+    Cleanup,
+    /// Weekly self-contained archive of the newest restorable state.
+    Archive,
+    HealthCheck,
+    Report,
+}
+
+/// The seed's `backup_config`, with explicit options kept apart from what `type` implies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackupConfig {
+    pub backup_type: BackupType,
+    pub mode: BackupMode,
+    pub include_database: Option<bool>,
+    pub include_files: Option<bool>,
+    pub include_config: Option<bool>,
+    /// `zstd`, `xz`, `gzip` or `none`; `None` = the configured default.
+    pub compression: Option<String>,
+    pub level: Option<i32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupType {
+    Database,
+    Files,
+    Full,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupMode {
+    Full,
+    Incremental,
+}
+
+/// Why a run started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunReason {
+    Scheduled,
+    /// The one coalesced run after downtime for the newest missed slot.
+    CatchUp,
+    /// `POST .../run`.
+    Manual,
+}
+
+/// Retention durations in seconds; `None` = kept forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetentionPolicy {
+    pub full_secs: Option<u64>,
+    pub incremental_secs: Option<u64>,
+    pub archive_secs: Option<u64>,
+    pub report_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupKind {
+    Full,
+    Incremental,
+    Archive,
+}
+
+impl BackupKind {
+    pub const ALL: [BackupKind; 3] = [BackupKind::Full, BackupKind::Incremental, BackupKind::Archive];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackupKind::Full => "full",
+            BackupKind::Incremental => "incremental",
+            BackupKind::Archive => "archive",
+        }
+    }
+}
+
+/// A backup file in the catalog.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackupRecord {
+    pub id: String,
+    pub job_id: String,
+    pub run_id: String,
+    pub kind: BackupKind,
+    /// The backup this one depends on (an incremental's base; `None` for full and archive).
+    pub parent: Option<String>,
+    /// Path relative to the data directory.
+    pub location: String,
+    pub bytes: u64,
+    pub entries: u64,
+    /// CRC32 of the archive's index.
+    pub checksum: u32,
+    pub compression: String,
+    pub created_at: Ts,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthStatus {
+    Ok,
+    Warning,
+    Critical,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthCheck {
+    pub name: String,
+    pub status: HealthStatus,
+    pub reason: String,
+}
+
+impl Envelope {
+    /// The JSON shape of the CLI and the API: `{position, recorded_at, actor, correlation, type, data}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        // Externally tagged payloads serialise as {"name": {...}} (or "name" for unit variants).
+        let data = match serde_json::to_value(&self.payload) {
+            Ok(serde_json::Value::Object(map)) => map.into_iter().next().map(|(_, v)| v),
+            _ => None,
+        };
+        serde_json::json!({
+            "position": self.position,
+            "recorded_at": self.recorded_at,
+            "actor": self.actor,
+            "correlation": self.correlation,
+            "type": self.payload.name(),
+            "data": data.unwrap_or(serde_json::Value::Null),
+        })
+    }
+}
+
+/// One example of every variant, in tag order: the golden fixtures, the schema-list test and the
+/// fuzz seeds are made from it.
+#[doc(hidden)]
+pub fn examples() -> Vec<Event> {
+    let t = |s: i64| Ts::from_unix_nanos(1_780_000_000_000_000_000 + s * 1_000_000_000);
+    let job = JobSpec {
+        id: "custom_backup".into(),
+        name: "Nightly uploads".into(),
+        trigger: Trigger::Cron {
+            minute: Some("30".into()),
+            hour: Some("1".into()),
+            day: None,
+            day_of_week: Some("1-5".into()),
+        },
+        action: JobAction::Backup(BackupConfig {
+            backup_type: BackupType::Files,
+            mode: BackupMode::Full,
+            include_database: None,
+            include_files: Some(true),
+            include_config: Some(false),
+            compression: Some("gzip".into()),
+            level: None,
+        }),
+        misfire_grace_secs: Some(3600),
+        timezone: Some("Asia/Shanghai".into()),
+        jitter_secs: 0,
+    };
+    let interval = JobSpec {
+        id: "preset_incremental".into(),
+        name: "Incremental backup".into(),
+        trigger: Trigger::Interval {
+            seconds: 4 * 3600,
+            start_at: Some(t(60)),
+        },
+        action: JobAction::Cleanup,
+        misfire_grace_secs: None,
+        timezone: None,
+        jitter_secs: 30,
+    };
+    vec![
+        Event::ServiceBooted {
+            version: "0.1.0".into(),
+            pid: 4242,
+        },
+        Event::PresetsInstalled {
+            jobs: vec![interval.clone()],
+        },
+        Event::JobCreated { job: job.clone() },
+        Event::JobUpdated { job: interval },
+        Event::JobDeleted {
+            job_id: "custom_backup".into(),
+        },
+        Event::JobPaused {
+            job_id: "preset_incremental".into(),
+        },
+        Event::JobResumed {
+            job_id: "preset_incremental".into(),
+        },
+        Event::SchedulerStarted,
+        Event::SchedulerStopped {
+            reason: "api".into(),
+        },
+        Event::RunStarted {
+            run_id: "run-1".into(),
+            job_id: "custom_backup".into(),
+            slot: Some(t(0)),
+            reason: RunReason::CatchUp,
+        },
+        Event::RunSucceeded {
+            run_id: "run-1".into(),
+            backup_id: Some("bk-1".into()),
+            bytes: 123_456,
+            files: 42,
+            duration_ms: 1_500,
+            note: Some("no usable base: took a full backup".into()),
+        },
+        Event::RunFailed {
+            run_id: "run-2".into(),
+            error: "pg_dump exited with status 1: connection refused".into(),
+            duration_ms: 20,
+        },
+        Event::RunInterrupted {
+            run_id: "run-3".into(),
+            reason: "process stopped without an outcome".into(),
+        },
+        Event::RunSkipped {
+            job_id: "custom_backup".into(),
+            slot: t(3600),
+            running_run_id: "run-1".into(),
+        },
+        Event::SlotsMissed {
+            job_id: "custom_backup".into(),
+            slots: vec![t(7200), t(10800)],
+        },
+        Event::RetentionPolicySet {
+            policy: RetentionPolicy {
+                full_secs: Some(30 * 86400),
+                incremental_secs: Some(7 * 86400),
+                archive_secs: None,
+                report_secs: Some(90 * 86400),
+            },
+        },
+        Event::BackupRecorded {
+            backup: BackupRecord {
+                id: "bk-1".into(),
+                job_id: "custom_backup".into(),
+                run_id: "run-1".into(),
+                kind: BackupKind::Incremental,
+                parent: Some("bk-0".into()),
+                location: "backups/bk-1.bka".into(),
+                bytes: 123_456,
+                entries: 42,
+                checksum: 0xDEAD_BEEF,
+                compression: "zstd".into(),
+                created_at: t(5),
+            },
+        },
+        Event::BackupVerified {
+            backup_id: "bk-1".into(),
+            ok: false,
+            detail: Some("entry etc/app.conf: CRC32 mismatch".into()),
+        },
+        Event::BackupDeleted {
+            backup_id: "bk-0".into(),
+            rule: "full older than 30d".into(),
+            bytes: 99,
+        },
+        Event::HealthChecked {
+            status: HealthStatus::Warning,
+            checks: vec![HealthCheck {
+                name: "disk".into(),
+                status: HealthStatus::Warning,
+                reason: "12% free".into(),
+            }],
+        },
+        Event::ReportGenerated {
+            report_id: "report-2026-11-24".into(),
+            location: "reports/report-2026-11-24.json".into(),
+            bytes: 2048,
+        },
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope(position: u64, payload: Event) -> Envelope {
+        Envelope {
+            position,
+            recorded_at: Ts::from_unix_nanos(1_780_000_000_123_456_789),
+            actor: "api:admin".into(),
+            correlation: Some("run-1".into()),
+            payload,
+        }
+    }
+
+    #[test]
+    fn examples_cover_every_variant_in_tag_order() {
+        let names: Vec<_> = examples().iter().map(Event::name).collect();
+        assert_eq!(names, Event::NAMES);
+        for (index, event) in examples().into_iter().enumerate() {
+            let bytes = encode(&envelope(1, event)).unwrap();
+            // byte 0 is the version; the header follows; the tag is the payload's first byte
+            let decoded = decode(&bytes).unwrap();
+            assert_eq!(decoded.payload.name(), Event::NAMES[index]);
+        }
+    }
+
+    #[test]
+    fn every_example_round_trips() {
+        for (i, event) in examples().into_iter().enumerate() {
+            let env = envelope(i as u64 + 1, event);
+            assert_eq!(decode(&encode(&env).unwrap()).unwrap(), env);
+        }
+    }
+
+    #[test]
+    fn bad_bytes_give_typed_errors() {
+        let good = encode(&envelope(7, examples().remove(9))).unwrap();
+        assert_eq!(decode(&[]), Err(DecodeError::Truncated { at: "schema version" }));
+        let mut v2 = good.clone();
+        v2[0] = 2;
+        assert_eq!(decode(&v2), Err(DecodeError::UnknownVersion { version: 2 }));
+        let mut trailing = good.clone();
+        trailing.extend([0, 0, 0]);
+        assert_eq!(decode(&trailing), Err(DecodeError::TrailingBytes { count: 3 }));
+        for cut in 1..good.len() {
+            assert!(
+                matches!(decode(&good[..cut]), Err(DecodeError::Truncated { .. })),
+                "cut at {cut}: {:?}",
+                decode(&good[..cut])
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_variant_tag_is_named() {
+        let good = encode(&envelope(1, Event::SchedulerStarted)).unwrap();
+        // SchedulerStarted is a unit variant: its tag is the last byte.
+        let mut bad = good.clone();
+        *bad.last_mut().unwrap() = Event::NAMES.len() as u8;
+        assert_eq!(
+            decode(&bad),
+            Err(DecodeError::UnknownVariant {
+                index: Event::NAMES.len() as u64
+            })
+        );
+    }
+
+    #[test]
+    fn json_view_names_the_type() {
+        let j = envelope(3, Event::JobPaused { job_id: "x".into() }).to_json();
+        assert_eq!(j["type"], "job_paused");
+        assert_eq!(j["data"]["job_id"], "x");
+        assert_eq!(j["recorded_at"], "2026-05-28T20:26:40.123456789Z");
+    }
+}

@@ -1,0 +1,221 @@
+//! The schedule projection: jobs, pause state, scheduler on/off, runs and what is in flight.
+
+use crate::events::{Envelope, Event, JobSpec, RunReason, Ts};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Schedule {
+    pub scheduler_running: bool,
+    pub presets_installed: bool,
+    pub boots: u64,
+    pub jobs: BTreeMap<String, Job>,
+    pub runs: BTreeMap<String, Run>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub spec: JobSpec,
+    pub preset: bool,
+    pub paused: bool,
+    pub created_at: Ts,
+    pub updated_at: Ts,
+    /// The newest slot that was run, skipped or recorded missed: slots up to here are settled.
+    pub last_slot: Option<Ts>,
+    pub last_run_id: Option<String>,
+    /// The run in flight, if any (one instance per job).
+    pub running: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    Failed,
+    Interrupted,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub run_id: String,
+    pub job_id: String,
+    pub slot: Option<Ts>,
+    pub reason: RunReason,
+    pub status: RunStatus,
+    pub started_at: Ts,
+    pub finished_at: Option<Ts>,
+    pub duration_ms: Option<u64>,
+    pub backup_id: Option<String>,
+    pub bytes: u64,
+    pub files: u64,
+    pub error: Option<String>,
+    pub note: Option<String>,
+}
+
+impl Schedule {
+    pub fn apply(&mut self, env: &Envelope) {
+        let at = env.recorded_at;
+        match &env.payload {
+            Event::ServiceBooted { .. } => self.boots += 1,
+            Event::PresetsInstalled { jobs } => {
+                self.presets_installed = true;
+                for spec in jobs {
+                    self.insert_job(spec.clone(), true, at);
+                }
+            }
+            Event::JobCreated { job } => self.insert_job(job.clone(), false, at),
+            Event::JobUpdated { job } => {
+                if let Some(j) = self.jobs.get_mut(&job.id) {
+                    j.spec = job.clone();
+                    j.updated_at = at;
+                }
+            }
+            Event::JobDeleted { job_id } => {
+                self.jobs.remove(job_id);
+            }
+            Event::JobPaused { job_id } => self.set_paused(job_id, true, at),
+            Event::JobResumed { job_id } => self.set_paused(job_id, false, at),
+            Event::SchedulerStarted => self.scheduler_running = true,
+            Event::SchedulerStopped { .. } => self.scheduler_running = false,
+            Event::RunStarted {
+                run_id,
+                job_id,
+                slot,
+                reason,
+            } => {
+                if let Some(job) = self.jobs.get_mut(job_id) {
+                    job.running = Some(run_id.clone());
+                    job.last_run_id = Some(run_id.clone());
+                    if slot.is_some() && *slot > job.last_slot {
+                        job.last_slot = *slot;
+                    }
+                }
+                self.runs.insert(
+                    run_id.clone(),
+                    Run {
+                        run_id: run_id.clone(),
+                        job_id: job_id.clone(),
+                        slot: *slot,
+                        reason: *reason,
+                        status: RunStatus::Running,
+                        started_at: at,
+                        finished_at: None,
+                        duration_ms: None,
+                        backup_id: None,
+                        bytes: 0,
+                        files: 0,
+                        error: None,
+                        note: None,
+                    },
+                );
+            }
+            Event::RunSucceeded {
+                run_id,
+                backup_id,
+                bytes,
+                files,
+                duration_ms,
+                note,
+            } => self.finish(run_id, at, RunStatus::Succeeded, *duration_ms, |run| {
+                run.backup_id = backup_id.clone();
+                run.bytes = *bytes;
+                run.files = *files;
+                run.note = note.clone();
+            }),
+            Event::RunFailed {
+                run_id,
+                error,
+                duration_ms,
+            } => self.finish(run_id, at, RunStatus::Failed, *duration_ms, |run| {
+                run.error = Some(error.clone())
+            }),
+            Event::RunInterrupted { run_id, reason } => {
+                let duration = self
+                    .runs
+                    .get(run_id)
+                    .map(|r| r.started_at.millis_until(at))
+                    .unwrap_or(0);
+                self.finish(run_id, at, RunStatus::Interrupted, duration, |run| {
+                    run.error = Some(reason.clone())
+                })
+            }
+            Event::RunSkipped { job_id, slot, .. } => self.settle_slot(job_id, *slot),
+            Event::SlotsMissed { job_id, slots } => {
+                if let Some(newest) = slots.iter().max() {
+                    self.settle_slot(job_id, *newest);
+                }
+            }
+            Event::RetentionPolicySet { .. }
+            | Event::BackupRecorded { .. }
+            | Event::BackupVerified { .. }
+            | Event::BackupDeleted { .. }
+            | Event::HealthChecked { .. }
+            | Event::ReportGenerated { .. } => {}
+        }
+    }
+
+    /// Runs that have started and have no outcome yet.
+    pub fn runs_in_flight(&self) -> impl Iterator<Item = &Run> {
+        self.jobs
+            .values()
+            .filter_map(|j| j.running.as_ref())
+            .filter_map(|id| self.runs.get(id))
+    }
+
+    fn insert_job(&mut self, spec: JobSpec, preset: bool, at: Ts) {
+        self.jobs.insert(
+            spec.id.clone(),
+            Job {
+                spec,
+                preset,
+                paused: false,
+                created_at: at,
+                updated_at: at,
+                last_slot: None,
+                last_run_id: None,
+                running: None,
+            },
+        );
+    }
+
+    fn set_paused(&mut self, job_id: &str, paused: bool, at: Ts) {
+        if let Some(j) = self.jobs.get_mut(job_id) {
+            j.paused = paused;
+            j.updated_at = at;
+        }
+    }
+
+    fn settle_slot(&mut self, job_id: &str, slot: Ts) {
+        if let Some(j) = self.jobs.get_mut(job_id) {
+            if Some(slot) > j.last_slot {
+                j.last_slot = Some(slot);
+            }
+        }
+    }
+
+    fn finish(
+        &mut self,
+        run_id: &str,
+        at: Ts,
+        status: RunStatus,
+        duration_ms: u64,
+        fill: impl FnOnce(&mut Run),
+    ) {
+        let Some(run) = self.runs.get_mut(run_id) else {
+            return;
+        };
+        if run.status != RunStatus::Running {
+            return;
+        }
+        run.status = status;
+        run.finished_at = Some(at);
+        run.duration_ms = Some(duration_ms);
+        fill(run);
+        if let Some(job) = self.jobs.get_mut(&run.job_id) {
+            if job.running.as_deref() == Some(run_id) {
+                job.running = None;
+            }
+        }
+    }
+}
