@@ -192,9 +192,12 @@ impl Config {
 
     fn from_raw(raw: Raw) -> Result<Config, ConfigError> {
         let bind = raw.server.bind.as_deref().unwrap_or(DEFAULT_BIND);
-        let bind: SocketAddr = bind
-            .parse()
-            .map_err(|_| invalid("server.bind", format!("{bind:?} is not an address like 127.0.0.1:8720")))?;
+        let bind: SocketAddr = bind.parse().map_err(|_| {
+            invalid(
+                "server.bind",
+                format!("{bind:?} is not an address like 127.0.0.1:8720"),
+            )
+        })?;
 
         let data_dir = raw
             .storage
@@ -205,9 +208,12 @@ impl Config {
         }
 
         let timezone = match raw.scheduler.timezone {
-            Some(name) => name
-                .parse::<chrono_tz::Tz>()
-                .map_err(|_| invalid("scheduler.timezone", format!("{name:?} is not an IANA time zone name")))?,
+            Some(name) => name.parse::<chrono_tz::Tz>().map_err(|_| {
+                invalid(
+                    "scheduler.timezone",
+                    format!("{name:?} is not an IANA time zone name"),
+                )
+            })?,
             None => system_timezone(),
         };
 
@@ -226,21 +232,38 @@ impl Config {
             if crate::domain::job::CODECS.contains(&c.as_str()) {
                 Ok(c)
             } else {
-                Err(invalid(key, format!("{c:?} is not one of zstd, xz, gzip, none")))
+                Err(invalid(
+                    key,
+                    format!("{c:?} is not one of zstd, xz, gzip, none"),
+                ))
             }
         };
         let level = |key: &str, codec: &str, value: Option<i32>, default: i32| {
             let l = value.unwrap_or(default);
             let (lo, hi) = level_range(codec);
             if l < lo || l > hi {
-                Err(invalid(key, format!("{l} is outside {lo}..={hi} for {codec}")))
+                Err(invalid(
+                    key,
+                    format!("{l} is outside {lo}..={hi} for {codec}"),
+                ))
             } else {
                 Ok(l)
             }
         };
         let c = codec("compression.default", raw.compression.default, "zstd")?;
-        let default_level = if c == "none" { 0 } else if c == "zstd" { 3 } else { 6 };
-        let l = level("compression.level", &c, raw.compression.level, default_level)?;
+        let default_level = if c == "none" {
+            0
+        } else if c == "zstd" {
+            3
+        } else {
+            6
+        };
+        let l = level(
+            "compression.level",
+            &c,
+            raw.compression.level,
+            default_level,
+        )?;
         let ac = codec("compression.archive", raw.compression.archive, "xz")?;
         let default_archive_level = if ac == "none" { 0 } else { 9 };
         let al = level(
@@ -261,7 +284,10 @@ impl Config {
                 ),
             };
             if !needs.1 {
-                return Err(invalid(&key(needs.0), format!("a {:?} source needs `{}`", db.kind, needs.0)));
+                return Err(invalid(
+                    &key(needs.0),
+                    format!("a {:?} source needs `{}`", db.kind, needs.0),
+                ));
             }
             if db.name.trim().is_empty() {
                 return Err(invalid(&key("name"), "must not be empty"));
@@ -270,7 +296,10 @@ impl Config {
 
         let log_level = raw.logging.level.unwrap_or_else(|| "info".into());
         if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
-            return Err(invalid("logging.level", format!("{log_level:?} is not one of error, warn, info, debug, trace")));
+            return Err(invalid(
+                "logging.level",
+                format!("{log_level:?} is not one of error, warn, info, debug, trace"),
+            ));
         }
 
         Ok(Config {
@@ -344,17 +373,29 @@ mod tests {
             ("[server]\nbindd = \"x\"", "bindd"),
             ("[nope]\n", "nope"),
             ("[server]\nbind = \"nowhere\"", "server.bind"),
-            ("[scheduler]\ntimezone = \"Mars/Olympus\"", "scheduler.timezone"),
+            (
+                "[scheduler]\ntimezone = \"Mars/Olympus\"",
+                "scheduler.timezone",
+            ),
             ("[scheduler]\nautostart = \"yes\"", "autostart"),
             ("[retention]\nfull = \"30x\"", "retention.full"),
             ("[compression]\ndefault = \"lz4\"", "compression.default"),
             ("[compression]\nlevel = 30", "compression.level"),
-            ("[[sources.database]]\nname = \"a\"\nkind = \"sqlite\"", "sources.database[0].path"),
-            ("[[sources.database]]\nname = \"a\"\nkind = \"oracle\"", "kind"),
+            (
+                "[[sources.database]]\nname = \"a\"\nkind = \"sqlite\"",
+                "sources.database[0].path",
+            ),
+            (
+                "[[sources.database]]\nname = \"a\"\nkind = \"oracle\"",
+                "kind",
+            ),
         ];
         for (text, key) in cases {
             let err = Config::parse(text).unwrap_err().to_string();
-            assert!(err.contains(key), "{text:?} gave {err:?}, which does not name {key}");
+            assert!(
+                err.contains(key),
+                "{text:?} gave {err:?}, which does not name {key}"
+            );
         }
     }
 

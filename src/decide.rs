@@ -20,20 +20,37 @@ pub enum Command {
     },
     CreateJob(JobSpec),
     UpdateJob(JobSpec),
-    DeleteJob { job_id: String },
-    PauseJob { job_id: String },
-    ResumeJob { job_id: String },
+    DeleteJob {
+        job_id: String,
+    },
+    PauseJob {
+        job_id: String,
+    },
+    ResumeJob {
+        job_id: String,
+    },
     StartScheduler,
-    StopScheduler { reason: String },
+    StopScheduler {
+        reason: String,
+    },
     StartRun {
         run_id: String,
         job_id: String,
         slot: Option<Ts>,
         reason: RunReason,
     },
-    FinishRun { run_id: String, outcome: RunOutcome },
-    SkipSlot { job_id: String, slot: Ts },
-    RecordMissed { job_id: String, slots: Vec<Ts> },
+    FinishRun {
+        run_id: String,
+        outcome: RunOutcome,
+    },
+    SkipSlot {
+        job_id: String,
+        slot: Ts,
+    },
+    RecordMissed {
+        job_id: String,
+        slots: Vec<Ts>,
+    },
     VerifyBackup {
         backup_id: String,
         ok: bool,
@@ -53,8 +70,12 @@ pub enum RunOutcome {
         files: u64,
         note: Option<String>,
     },
-    Failed { error: String },
-    Interrupted { reason: String },
+    Failed {
+        error: String,
+    },
+    Interrupted {
+        reason: String,
+    },
 }
 
 pub fn decide(state: &State, command: &Command, now: Ts) -> Result<Vec<Event>, Rejection> {
@@ -169,7 +190,9 @@ pub fn decide(state: &State, command: &Command, now: Ts) -> Result<Vec<Event>, R
                 if *slot <= settled {
                     return Err(Rejection::conflict(
                         "slot",
-                        format!("slot {slot} of job {job_id:?} was already settled (up to {settled})"),
+                        format!(
+                            "slot {slot} of job {job_id:?} was already settled (up to {settled})"
+                        ),
                     ));
                 }
             }
@@ -311,4 +334,325 @@ fn backup<'a>(state: &'a State, backup_id: &str) -> Result<&'a Backup, Rejection
         .backups
         .get(backup_id)
         .ok_or_else(|| Rejection::not_found("backup_id", format!("no backup {backup_id:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    //! given events / when command / then events.
+    use super::*;
+    use crate::domain::job::RejectionCode;
+    use crate::domain::presets::presets;
+    use crate::events::{
+        BackupKind, BackupRecord, Envelope, Event, JobAction, RetentionPolicy, Trigger,
+    };
+    use crate::projections::DEFAULT_POLICY;
+
+    fn t(secs: i64) -> Ts {
+        Ts::from_unix_nanos(1_790_000_000_000_000_000 + secs * 1_000_000_000)
+    }
+
+    fn given(events: Vec<Event>) -> State {
+        let envs: Vec<Envelope> = events
+            .into_iter()
+            .enumerate()
+            .map(|(i, payload)| Envelope {
+                position: i as u64 + 1,
+                recorded_at: t(i as i64),
+                actor: "test".into(),
+                correlation: None,
+                payload,
+            })
+            .collect();
+        State::replay(&envs)
+    }
+
+    fn job(id: &str) -> JobSpec {
+        JobSpec {
+            id: id.into(),
+            name: format!("job {id}"),
+            trigger: Trigger::Interval {
+                seconds: 60,
+                start_at: None,
+            },
+            action: JobAction::HealthCheck,
+            misfire_grace_secs: Some(3600),
+            timezone: None,
+            jitter_secs: 0,
+        }
+    }
+
+    fn started(run: &str, job: &str, slot: Option<Ts>) -> Event {
+        Event::RunStarted {
+            run_id: run.into(),
+            job_id: job.into(),
+            slot,
+            reason: RunReason::Scheduled,
+        }
+    }
+
+    fn record(id: &str, kind: BackupKind, parent: Option<&str>) -> BackupRecord {
+        BackupRecord {
+            id: id.into(),
+            job_id: "a".into(),
+            run_id: "r".into(),
+            kind,
+            parent: parent.map(Into::into),
+            location: format!("backups/{id}.bka"),
+            bytes: 10,
+            entries: 1,
+            checksum: 1,
+            compression: "zstd".into(),
+            created_at: t(0),
+        }
+    }
+
+    fn boot(retention: RetentionPolicy) -> Command {
+        Command::Boot {
+            version: "test".into(),
+            pid: 1,
+            presets: presets(),
+            retention,
+            autostart: true,
+        }
+    }
+
+    fn code(r: Result<Vec<Event>, Rejection>) -> RejectionCode {
+        r.expect_err("expected a rejection").code
+    }
+
+    #[test]
+    fn first_boot_installs_presets_and_starts_the_scheduler() {
+        let events = decide(&given(vec![]), &boot(DEFAULT_POLICY), t(0)).unwrap();
+        let names: Vec<_> = events.iter().map(Event::name).collect();
+        assert_eq!(
+            names,
+            ["service_booted", "presets_installed", "scheduler_started"]
+        );
+    }
+
+    #[test]
+    fn later_boots_do_not_reinstall_presets_and_interrupt_open_runs() {
+        let state = given(vec![
+            Event::PresetsInstalled { jobs: presets() },
+            Event::JobDeleted {
+                job_id: "weekly_archive".into(),
+            },
+            started("r1", "health_check", Some(t(0))),
+            Event::SchedulerStopped {
+                reason: "api".into(),
+            },
+        ]);
+        let mut policy = DEFAULT_POLICY;
+        policy.incremental_secs = Some(2);
+        let events = decide(&state, &boot(policy), t(10)).unwrap();
+        assert_eq!(
+            events,
+            vec![
+                Event::ServiceBooted {
+                    version: "test".into(),
+                    pid: 1
+                },
+                Event::RunInterrupted {
+                    run_id: "r1".into(),
+                    reason: "the service stopped before the run had an outcome".into()
+                },
+                Event::RetentionPolicySet { policy },
+                Event::SchedulerStarted,
+            ]
+        );
+        // the deleted preset stays deleted
+        let mut after = state.clone();
+        for (i, e) in events.into_iter().enumerate() {
+            after.apply(&Envelope {
+                position: 10 + i as u64,
+                recorded_at: t(10),
+                actor: "system".into(),
+                correlation: None,
+                payload: e,
+            });
+        }
+        assert!(!after.schedule.jobs.contains_key("weekly_archive"));
+        assert!(after.schedule.jobs["health_check"].running.is_none());
+    }
+
+    #[test]
+    fn job_lifecycle_rules() {
+        let empty = given(vec![]);
+        assert_eq!(
+            decide(&empty, &Command::CreateJob(job("a")), t(0)).unwrap(),
+            vec![Event::JobCreated { job: job("a") }]
+        );
+        let with_a = given(vec![Event::JobCreated { job: job("a") }]);
+        assert_eq!(
+            code(decide(&with_a, &Command::CreateJob(job("a")), t(0))),
+            RejectionCode::Conflict
+        );
+        let missing = Command::PauseJob {
+            job_id: "nope".into(),
+        };
+        assert_eq!(
+            code(decide(&with_a, &missing, t(0))),
+            RejectionCode::NotFound
+        );
+        let mut bad = job("b");
+        bad.name = "a/b".into();
+        let r = decide(&with_a, &Command::CreateJob(bad), t(0)).unwrap_err();
+        assert_eq!(
+            (r.code, r.field.as_deref()),
+            (RejectionCode::Validation, Some("name"))
+        );
+        // pausing twice records once; resume of a running job is a no-op
+        let paused = given(vec![
+            Event::JobCreated { job: job("a") },
+            Event::JobPaused { job_id: "a".into() },
+        ]);
+        let pause = Command::PauseJob { job_id: "a".into() };
+        assert_eq!(decide(&paused, &pause, t(0)).unwrap(), vec![]);
+        let resume = Command::ResumeJob { job_id: "a".into() };
+        assert_eq!(decide(&with_a, &resume, t(0)).unwrap(), vec![]);
+        // an update that changes nothing records nothing; a real one records the new spec
+        assert_eq!(
+            decide(&with_a, &Command::UpdateJob(job("a")), t(0)).unwrap(),
+            vec![]
+        );
+        let mut renamed = job("a");
+        renamed.name = "renamed".into();
+        assert_eq!(
+            decide(&with_a, &Command::UpdateJob(renamed.clone()), t(0)).unwrap(),
+            vec![Event::JobUpdated { job: renamed }]
+        );
+    }
+
+    #[test]
+    fn one_run_per_job_and_slot() {
+        let running = given(vec![
+            Event::JobCreated { job: job("a") },
+            started("r1", "a", Some(t(60))),
+        ]);
+        let again = Command::StartRun {
+            run_id: "r2".into(),
+            job_id: "a".into(),
+            slot: Some(t(120)),
+            reason: RunReason::Manual,
+        };
+        assert_eq!(
+            code(decide(&running, &again, t(61))),
+            RejectionCode::Conflict
+        );
+        let skip = Command::SkipSlot {
+            job_id: "a".into(),
+            slot: t(120),
+        };
+        assert_eq!(
+            decide(&running, &skip, t(120)).unwrap(),
+            vec![Event::RunSkipped {
+                job_id: "a".into(),
+                slot: t(120),
+                running_run_id: "r1".into()
+            }]
+        );
+        // after it finishes, the settled slot cannot run a second time (restart mid-slot)
+        let finished = given(vec![
+            Event::JobCreated { job: job("a") },
+            started("r1", "a", Some(t(60))),
+            Event::RunFailed {
+                run_id: "r1".into(),
+                error: "x".into(),
+                duration_ms: 1,
+            },
+        ]);
+        let same_slot = Command::StartRun {
+            run_id: "r2".into(),
+            job_id: "a".into(),
+            slot: Some(t(60)),
+            reason: RunReason::Scheduled,
+        };
+        assert_eq!(
+            code(decide(&finished, &same_slot, t(70))),
+            RejectionCode::Conflict
+        );
+        // missed slots already settled are not recorded twice
+        let missed = Command::RecordMissed {
+            job_id: "a".into(),
+            slots: vec![t(0), t(60), t(120)],
+        };
+        assert_eq!(
+            decide(&finished, &missed, t(200)).unwrap(),
+            vec![Event::SlotsMissed {
+                job_id: "a".into(),
+                slots: vec![t(120)]
+            }]
+        );
+    }
+
+    #[test]
+    fn finishing_a_run_records_its_backup_and_duration() {
+        let state = given(vec![
+            Event::JobCreated { job: job("a") },
+            started("r1", "a", None),
+        ]);
+        // the run started at t(1) (its event's recorded_at)
+        let finish = Command::FinishRun {
+            run_id: "r1".into(),
+            outcome: RunOutcome::Succeeded {
+                backup: Some(record("b1", BackupKind::Full, None)),
+                bytes: 10,
+                files: 1,
+                note: None,
+            },
+        };
+        let events = decide(&state, &finish, t(4)).unwrap();
+        assert_eq!(
+            events,
+            vec![
+                Event::BackupRecorded {
+                    backup: record("b1", BackupKind::Full, None)
+                },
+                Event::RunSucceeded {
+                    run_id: "r1".into(),
+                    backup_id: Some("b1".into()),
+                    bytes: 10,
+                    files: 1,
+                    duration_ms: 3000,
+                    note: None
+                }
+            ]
+        );
+        let unknown = Command::FinishRun {
+            run_id: "zz".into(),
+            outcome: RunOutcome::Failed { error: "e".into() },
+        };
+        assert_eq!(
+            code(decide(&state, &unknown, t(4))),
+            RejectionCode::NotFound
+        );
+    }
+
+    #[test]
+    fn a_base_is_not_deleted_while_an_incremental_needs_it() {
+        let state = given(vec![
+            Event::BackupRecorded {
+                backup: record("full", BackupKind::Full, None),
+            },
+            Event::BackupRecorded {
+                backup: record("inc", BackupKind::Incremental, Some("full")),
+            },
+        ]);
+        let del = |id: &str| Command::DeleteBackup {
+            backup_id: id.into(),
+            rule: "test".into(),
+        };
+        assert_eq!(
+            code(decide(&state, &del("full"), t(0))),
+            RejectionCode::Conflict
+        );
+        assert_eq!(
+            decide(&state, &del("inc"), t(0)).unwrap(),
+            vec![Event::BackupDeleted {
+                backup_id: "inc".into(),
+                rule: "test".into(),
+                bytes: 10
+            }]
+        );
+    }
 }

@@ -16,7 +16,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Parser)]
-#[command(name = "backupd", version, about = "Self-hosted scheduled backups, event-sourced")]
+#[command(
+    name = "backupd",
+    version,
+    about = "Self-hosted scheduled backups, event-sourced"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -103,7 +107,9 @@ fn load_config(at: &Where, bind: Option<&str>) -> anyhow::Result<Config> {
     }
     if let Some(bind) = bind {
         config.bind = bind.parse().map_err(|_| {
-            ConfigFailure(format!("--bind {bind:?} is not an address like 127.0.0.1:8720"))
+            ConfigFailure(format!(
+                "--bind {bind:?} is not an address like 127.0.0.1:8720"
+            ))
         })?;
     }
     Ok(config)
@@ -228,7 +234,11 @@ fn start_logging(config: &Config) -> anyhow::Result<flexi_logger::LoggerHandle> 
         .append()
         .rotate(
             Criterion::Size(config.log_max_bytes),
-            Naming::Numbers,
+            // Write to backup_scheduler.log itself; rotated files get a timestamp infix.
+            Naming::TimestampsCustomFormat {
+                current_infix: Some(""),
+                format: "r%Y-%m-%d_%H-%M-%S",
+            },
             Cleanup::KeepLogFiles(config.log_keep_files),
         )
         .duplicate_to_stderr(Duplicate::Info)

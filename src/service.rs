@@ -117,16 +117,20 @@ impl Service {
 
     /// decide → append → evolve → notify. Returns the events the command produced (or, for a
     /// repeated idempotency key, the events the first attempt produced).
-    pub async fn execute(&self, command: Command, meta: Meta) -> Result<Vec<Envelope>, ServiceError> {
+    pub async fn execute(
+        &self,
+        command: Command,
+        meta: Meta,
+    ) -> Result<Vec<Envelope>, ServiceError> {
         let _turn = self.inner.commands.lock().await;
         if let Some(key) = &meta.idempotency_key {
             let store = self.inner.store.clone();
             let key = key.clone();
             let seen = smol::unblock(move || -> Result<_, StoreError> {
                 match store.idempotency_blocking(&key)? {
-                    Some((first, last)) => {
-                        Ok(Some(store.read_blocking(first - 1, (last - first + 1) as usize)?))
-                    }
+                    Some((first, last)) => Ok(Some(
+                        store.read_blocking(first - 1, (last - first + 1) as usize)?,
+                    )),
                     None => Ok(None),
                 }
             })

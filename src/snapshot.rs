@@ -68,7 +68,8 @@ pub fn load(store: &EventStore) -> Result<Result<State, Unused>, StoreError> {
         Ok((record, used))
             if used == bytes.len()
                 && record.header.position == header.position
-                && record.state.position == header.position => {
+                && record.state.position == header.position =>
+        {
             Ok(Ok(record.state))
         }
         Ok(_) => Ok(Err(Unused::Corrupt("length or position mismatch".into()))),

@@ -8,9 +8,9 @@ pub fn parse(text: &str) -> Result<Option<u64>, String> {
     }
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (digits, unit) = t.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like \"90s\", \"12h\", \"7d\" or \"forever\""))?;
+    let n: u64 = digits.parse().map_err(|_| {
+        format!("{text:?} is not a duration like \"90s\", \"12h\", \"7d\" or \"forever\"")
+    })?;
     let scale = match unit {
         "s" => 1,
         "m" => 60,
@@ -60,7 +60,16 @@ mod tests {
             assert_eq!(parse(text), Ok(want), "{text}");
             assert_eq!(parse(&format(want)), Ok(want));
         }
-        for bad in ["", "7", "d", "7x", "-1d", "0s", "1.5h", "99999999999999999999d"] {
+        for bad in [
+            "",
+            "7",
+            "d",
+            "7x",
+            "-1d",
+            "0s",
+            "1.5h",
+            "99999999999999999999d",
+        ] {
             assert!(parse(bad).is_err(), "{bad} should be refused");
         }
     }

@@ -78,8 +78,9 @@ pub fn validate(spec: &JobSpec) -> Result<(), Rejection> {
     }
     validate_trigger(&spec.trigger)?;
     if let Some(tz) = &spec.timezone {
-        tz.parse::<chrono_tz::Tz>()
-            .map_err(|_| Rejection::invalid("timezone", format!("{tz:?} is not an IANA time zone")))?;
+        tz.parse::<chrono_tz::Tz>().map_err(|_| {
+            Rejection::invalid("timezone", format!("{tz:?} is not an IANA time zone"))
+        })?;
     }
     if let JobAction::Backup(cfg) = &spec.action {
         if let Some(codec) = &cfg.compression {

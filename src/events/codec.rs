@@ -22,7 +22,9 @@ fn config() -> impl Config {
 pub enum DecodeError {
     #[error("event record is truncated (ended inside the {at})")]
     Truncated { at: &'static str },
-    #[error("event schema version {version} is not known to this binary (knows 1..={SCHEMA_VERSION})")]
+    #[error(
+        "event schema version {version} is not known to this binary (knows 1..={SCHEMA_VERSION})"
+    )]
     UnknownVersion { version: u8 },
     #[error("event variant tag {index} is not known to this binary (knows 0..{})", Event::NAMES.len())]
     UnknownVariant { index: u64 },
@@ -66,15 +68,18 @@ pub fn encode(envelope: &Envelope) -> Result<Vec<u8>, EncodeError> {
     out.extend(bincode::serde::encode_to_vec(&header, config()).map_err(err)?);
     out.extend(bincode::serde::encode_to_vec(&envelope.payload, config()).map_err(err)?);
     if out.len() > MAX_EVENT_BYTES {
-        return Err(EncodeError(format!("{} bytes is over the limit", out.len())));
+        return Err(EncodeError(format!(
+            "{} bytes is over the limit",
+            out.len()
+        )));
     }
     Ok(out)
 }
 
 pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
-    let (&version, rest) = bytes
-        .split_first()
-        .ok_or(DecodeError::Truncated { at: "schema version" })?;
+    let (&version, rest) = bytes.split_first().ok_or(DecodeError::Truncated {
+        at: "schema version",
+    })?;
     if version != SCHEMA_VERSION {
         return Err(DecodeError::UnknownVersion { version });
     }

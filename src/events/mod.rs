@@ -31,17 +31,34 @@ pub struct Envelope {
 pub enum Event {
     // ---- schema version 1 ----
     /// The service opened the log and replayed it (one per process start).
-    ServiceBooted { version: String, pid: u32 },
+    ServiceBooted {
+        version: String,
+        pid: u32,
+    },
     /// The six preset jobs, installed once on first start; ordinary jobs afterwards.
-    PresetsInstalled { jobs: Vec<JobSpec> },
-    JobCreated { job: JobSpec },
+    PresetsInstalled {
+        jobs: Vec<JobSpec>,
+    },
+    JobCreated {
+        job: JobSpec,
+    },
     /// The whole new spec, not a patch, so a reader never needs the history to know the job.
-    JobUpdated { job: JobSpec },
-    JobDeleted { job_id: String },
-    JobPaused { job_id: String },
-    JobResumed { job_id: String },
+    JobUpdated {
+        job: JobSpec,
+    },
+    JobDeleted {
+        job_id: String,
+    },
+    JobPaused {
+        job_id: String,
+    },
+    JobResumed {
+        job_id: String,
+    },
     SchedulerStarted,
-    SchedulerStopped { reason: String },
+    SchedulerStopped {
+        reason: String,
+    },
     /// Recorded before a run does anything: (job, slot) is the key that prevents a second run.
     RunStarted {
         run_id: String,
@@ -63,7 +80,10 @@ pub enum Event {
         duration_ms: u64,
     },
     /// The run had no outcome when the process stopped (crash, kill, shutdown timeout).
-    RunInterrupted { run_id: String, reason: String },
+    RunInterrupted {
+        run_id: String,
+        reason: String,
+    },
     /// A slot came due while the job's previous run was still going (no overlap).
     RunSkipped {
         job_id: String,
@@ -71,11 +91,18 @@ pub enum Event {
         running_run_id: String,
     },
     /// Slots that passed without a run (downtime, stopped scheduler, misfire grace exceeded).
-    SlotsMissed { job_id: String, slots: Vec<Ts> },
+    SlotsMissed {
+        job_id: String,
+        slots: Vec<Ts>,
+    },
     /// The retention policy in force from here on (recorded when the configuration changes it),
     /// so replay knows why a backup expired without reading the config.
-    RetentionPolicySet { policy: RetentionPolicy },
-    BackupRecorded { backup: BackupRecord },
+    RetentionPolicySet {
+        policy: RetentionPolicy,
+    },
+    BackupRecorded {
+        backup: BackupRecord,
+    },
     BackupVerified {
         backup_id: String,
         ok: bool,
@@ -180,10 +207,7 @@ pub enum Trigger {
         day_of_week: Option<String>,
     },
     /// A fixed elapsed-time grid from `start_at` (default: the job's creation + one period).
-    Interval {
-        seconds: u64,
-        start_at: Option<Ts>,
-    },
+    Interval { seconds: u64, start_at: Option<Ts> },
 }
 
 /// What a job does when it fires.
@@ -256,7 +280,11 @@ pub enum BackupKind {
 }
 
 impl BackupKind {
-    pub const ALL: [BackupKind; 3] = [BackupKind::Full, BackupKind::Incremental, BackupKind::Archive];
+    pub const ALL: [BackupKind; 3] = [
+        BackupKind::Full,
+        BackupKind::Incremental,
+        BackupKind::Archive,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -500,13 +528,21 @@ mod tests {
     #[test]
     fn bad_bytes_give_typed_errors() {
         let good = encode(&envelope(7, examples().remove(9))).unwrap();
-        assert_eq!(decode(&[]), Err(DecodeError::Truncated { at: "schema version" }));
+        assert_eq!(
+            decode(&[]),
+            Err(DecodeError::Truncated {
+                at: "schema version"
+            })
+        );
         let mut v2 = good.clone();
         v2[0] = 2;
         assert_eq!(decode(&v2), Err(DecodeError::UnknownVersion { version: 2 }));
         let mut trailing = good.clone();
         trailing.extend([0, 0, 0]);
-        assert_eq!(decode(&trailing), Err(DecodeError::TrailingBytes { count: 3 }));
+        assert_eq!(
+            decode(&trailing),
+            Err(DecodeError::TrailingBytes { count: 3 })
+        );
         for cut in 1..good.len() {
             assert!(
                 matches!(decode(&good[..cut]), Err(DecodeError::Truncated { .. })),

@@ -8,7 +8,7 @@ mod catalog;
 mod schedule;
 mod stats;
 
-pub use catalog::{Backup, Catalog, Verification};
+pub use catalog::{Backup, Catalog, Verification, DEFAULT_POLICY};
 pub use schedule::{Job, Run, RunStatus, Schedule};
 pub use stats::{JobStats, Stats};
 

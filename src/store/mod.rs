@@ -52,7 +52,9 @@ pub enum StoreError {
     InUse { path: PathBuf },
     #[error("no event log at {path}")]
     Missing { path: PathBuf },
-    #[error("expected the log to end at position {expected}, it ends at {actual}: nothing written")]
+    #[error(
+        "expected the log to end at position {expected}, it ends at {actual}: nothing written"
+    )]
     Conflict { expected: u64, actual: u64 },
     #[error("event at position {position} cannot be decoded: {source}")]
     Decode {
@@ -72,7 +74,9 @@ pub enum StoreError {
     Closed,
 }
 
-pub(crate) fn redb_err<E: Into<redb::Error>>(context: &'static str) -> impl FnOnce(E) -> StoreError {
+pub(crate) fn redb_err<E: Into<redb::Error>>(
+    context: &'static str,
+) -> impl FnOnce(E) -> StoreError {
     move |e| StoreError::Redb {
         context,
         source: e.into(),
@@ -219,6 +223,9 @@ impl EventStore {
     /// Up to `limit` events after `after`, in order.
     pub fn read_blocking(&self, after: u64, limit: usize) -> Result<Vec<Envelope>, StoreError> {
         let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
         self.scan_blocking(after, |env| {
             out.push(env);
             out.len() < limit

@@ -1,1 +1,7 @@
+//! Integration tests: one binary (each extra test binary costs a full link on 2 cores).
 mod archive;
+mod cli;
+mod golden;
+mod replay;
+mod store;
+mod support;

@@ -1,0 +1,270 @@
+//! Property: for random command sequences, replaying the log gives the live state, and
+//! snapshot + tail gives the full replay.
+
+use crate::support::{open_service, start_time};
+use backupd::clock::SystemClock;
+use backupd::decide::{Command, RunOutcome};
+use backupd::domain::presets::presets;
+use backupd::events::{
+    BackupKind, BackupRecord, JobAction, JobSpec, RetentionPolicy, RunReason, Trigger, Ts,
+};
+use backupd::projections::{State, DEFAULT_POLICY, PROJECTION_VERSION};
+use backupd::service::{Meta, Service};
+use backupd::snapshot;
+use backupd::store::EventStore;
+use proptest::prelude::*;
+use time::Duration;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Boot(bool),
+    Create(u8, u8),
+    Update(u8, u8),
+    Delete(u8),
+    Pause(u8),
+    Resume(u8),
+    Start,
+    Stop,
+    Run(u8, u8, bool),
+    Finish(u8, u8, Option<(u8, Option<u8>)>),
+    Skip(u8),
+    Missed(u8, u8),
+    Verify(u8, bool),
+    DeleteBackup(u8),
+    Advance(u16),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        any::<bool>().prop_map(Op::Boot),
+        (0..4u8, 0..60u8).prop_map(|(j, m)| Op::Create(j, m)),
+        (0..4u8, 0..60u8).prop_map(|(j, m)| Op::Update(j, m)),
+        (0..4u8).prop_map(Op::Delete),
+        (0..4u8).prop_map(Op::Pause),
+        (0..4u8).prop_map(Op::Resume),
+        Just(Op::Start),
+        Just(Op::Stop),
+        (0..4u8, 0..12u8, any::<bool>()).prop_map(|(j, r, s)| Op::Run(j, r, s)),
+        (
+            0..12u8,
+            0..3u8,
+            proptest::option::of((0..6u8, proptest::option::of(0..6u8)))
+        )
+            .prop_map(|(r, o, b)| Op::Finish(r, o, b)),
+        (0..4u8).prop_map(Op::Skip),
+        (0..4u8, 1..4u8).prop_map(|(j, n)| Op::Missed(j, n)),
+        (0..6u8, any::<bool>()).prop_map(|(b, ok)| Op::Verify(b, ok)),
+        (0..6u8).prop_map(Op::DeleteBackup),
+        (1..7200u16).prop_map(Op::Advance),
+    ]
+}
+
+fn spec(j: u8, minute: u8) -> JobSpec {
+    JobSpec {
+        id: format!("job{j}"),
+        name: format!("Job {j}"),
+        trigger: if j % 2 == 0 {
+            Trigger::Cron {
+                minute: Some(minute.to_string()),
+                hour: None,
+                day: None,
+                day_of_week: None,
+            }
+        } else {
+            Trigger::Interval {
+                seconds: 60 * (u64::from(minute) + 1),
+                start_at: None,
+            }
+        },
+        action: JobAction::HealthCheck,
+        misfire_grace_secs: Some(3600),
+        timezone: None,
+        jitter_secs: 0,
+    }
+}
+
+fn to_command(op: &Op, service: &Service) -> Option<Command> {
+    let now = Ts::from(service.clock().now());
+    let slot = |s: &Service| Ts::from(s.clock().now() - Duration::seconds(1));
+    Some(match op {
+        Op::Boot(short) => Command::Boot {
+            version: "t".into(),
+            pid: 1,
+            presets: presets(),
+            retention: if *short {
+                RetentionPolicy {
+                    incremental_secs: Some(2),
+                    ..DEFAULT_POLICY
+                }
+            } else {
+                DEFAULT_POLICY
+            },
+            autostart: true,
+        },
+        Op::Create(j, m) => Command::CreateJob(spec(*j, *m)),
+        Op::Update(j, m) => Command::UpdateJob(spec(*j, *m)),
+        Op::Delete(j) => Command::DeleteJob {
+            job_id: format!("job{j}"),
+        },
+        Op::Pause(j) => Command::PauseJob {
+            job_id: format!("job{j}"),
+        },
+        Op::Resume(j) => Command::ResumeJob {
+            job_id: format!("job{j}"),
+        },
+        Op::Start => Command::StartScheduler,
+        Op::Stop => Command::StopScheduler {
+            reason: "test".into(),
+        },
+        Op::Run(j, r, scheduled) => Command::StartRun {
+            run_id: format!("run{r}"),
+            job_id: format!("job{j}"),
+            slot: scheduled.then(|| slot(service)),
+            reason: if *scheduled {
+                RunReason::Scheduled
+            } else {
+                RunReason::Manual
+            },
+        },
+        Op::Finish(r, o, b) => Command::FinishRun {
+            run_id: format!("run{r}"),
+            outcome: match o {
+                0 => RunOutcome::Succeeded {
+                    backup: b.map(|(id, parent)| BackupRecord {
+                        id: format!("bk{id}"),
+                        job_id: "job0".into(),
+                        run_id: format!("run{r}"),
+                        kind: if parent.is_some() {
+                            BackupKind::Incremental
+                        } else {
+                            BackupKind::Full
+                        },
+                        parent: parent.map(|p| format!("bk{p}")),
+                        location: format!("backups/bk{id}"),
+                        bytes: 100 + u64::from(id),
+                        entries: 3,
+                        checksum: 7,
+                        compression: "zstd".into(),
+                        created_at: now,
+                    }),
+                    bytes: 100,
+                    files: 3,
+                    note: None,
+                },
+                1 => RunOutcome::Failed {
+                    error: "boom".into(),
+                },
+                _ => RunOutcome::Interrupted {
+                    reason: "test".into(),
+                },
+            },
+        },
+        Op::Skip(j) => Command::SkipSlot {
+            job_id: format!("job{j}"),
+            slot: slot(service),
+        },
+        Op::Missed(j, n) => Command::RecordMissed {
+            job_id: format!("job{j}"),
+            slots: (0..*n)
+                .map(|i| Ts::from(service.clock().now() - Duration::minutes(i64::from(i))))
+                .collect(),
+        },
+        Op::Verify(b, ok) => Command::VerifyBackup {
+            backup_id: format!("bk{b}"),
+            ok: *ok,
+            detail: None,
+        },
+        Op::DeleteBackup(b) => Command::DeleteBackup {
+            backup_id: format!("bk{b}"),
+            rule: "test".into(),
+        },
+        Op::Advance(_) => return None,
+    })
+}
+
+fn full_replay(store: &EventStore) -> State {
+    State::replay(&store.read_blocking(0, usize::MAX).unwrap())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn replay_equals_live_state_and_snapshot_plus_tail_equals_replay(
+        ops in proptest::collection::vec(op(), 1..60),
+        snapshot_every in 0..8u64,
+        cut in any::<proptest::sample::Index>(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let (service, clock) = open_service(dir.path(), snapshot_every);
+        assert_eq!(service.clock().now(), start_time());
+        for op in &ops {
+            if let Op::Advance(s) = op {
+                clock.advance(Duration::seconds(i64::from(*s)));
+                continue;
+            }
+            let command = to_command(op, &service).unwrap();
+            // rejections are part of the game: they must leave no trace
+            let before = service.position();
+            if smol::block_on(service.execute(command, Meta::actor("test"))).is_err() {
+                prop_assert_eq!(service.position(), before);
+            }
+        }
+        let live = service.read(|s| s.clone());
+        let store = service.store().clone();
+        prop_assert_eq!(&full_replay(&store), &live);
+
+        // an explicit snapshot at a random position, then boot from it
+        let last = store.last_position();
+        let at = if last == 0 { 0 } else { cut.index(last as usize + 1) as u64 };
+        let prefix = State::replay(&store.read_blocking(0, at as usize).unwrap());
+        snapshot::save(&store, &prefix).unwrap();
+        drop(store);
+        drop(service);
+        let store = EventStore::open(&dir.path().join("events.redb")).unwrap();
+        let (rebooted, info) = Service::open(store, clock.clone(), 0).unwrap();
+        prop_assert_eq!(info.snapshot_position, Some(at));
+        prop_assert_eq!(info.replayed, last - at);
+        prop_assert_eq!(rebooted.read(|s| s.clone()), live);
+    }
+}
+
+#[test]
+fn a_snapshot_from_other_code_or_another_log_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (service, _clock) = open_service(dir.path(), 0);
+    for j in 0..3 {
+        smol::block_on(service.execute(Command::CreateJob(spec(j, 5)), Meta::actor("t"))).unwrap();
+    }
+    let live = service.read(|s| s.clone());
+    let store = service.store().clone();
+    let good_crc = crc32fast::hash(&store.raw_event_blocking(2).unwrap().unwrap());
+    drop((store, service));
+
+    // (projection version, position, CRC32 of the event at that position): the snapshot header
+    let cases = [
+        ((PROJECTION_VERSION + 1, 2u64, good_crc), "OtherVersion"),
+        ((PROJECTION_VERSION, 99, good_crc), "BeyondLog"),
+        ((PROJECTION_VERSION, 2, good_crc ^ 1), "LogDiffers"),
+        ((PROJECTION_VERSION, 2, good_crc), "Corrupt"),
+    ];
+    for (header, why) in cases {
+        let store = EventStore::open(&dir.path().join("events.redb")).unwrap();
+        let bytes = bincode::serde::encode_to_vec(header, bincode::config::standard()).unwrap();
+        store.put_snapshot_blocking("projections", &bytes).unwrap();
+        let (service, info) = Service::open(store, std::sync::Arc::new(SystemClock), 0).unwrap();
+        let unused = info.snapshot_unused.unwrap_or_default();
+        assert!(unused.starts_with(why), "{why}: {unused}");
+        assert_eq!(info.snapshot_position, None);
+        assert_eq!(
+            service.read(|s| s.clone()),
+            live,
+            "{why}: boot must fall back to the log"
+        );
+        // and the bad snapshot is gone
+        assert_eq!(
+            service.store().snapshot_blocking("projections").unwrap(),
+            None
+        );
+    }
+}
