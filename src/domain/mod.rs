@@ -3,5 +3,7 @@
 pub mod duration;
 pub mod job;
 pub mod presets;
+pub mod seed;
+pub mod trigger;
 
 pub use job::Rejection;
