@@ -1,1 +1,0 @@
-//! Trigger arithmetic: the next fire time of a cron or interval trigger, in the job's zone.

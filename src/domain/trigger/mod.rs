@@ -1,0 +1,307 @@
+//! Trigger arithmetic: the next fire time of a cron or interval trigger, in the job's zone.
+//!
+//! Pure: no clock reads, no I/O. The caller passes the job's zone (its own `timezone` or the
+//! scheduler's default), its creation time and the instant to search from.
+//!
+//! Cron triggers are evaluated here on the local wall clock of the zone, with the seed's fields
+//! parsed by [`crate::domain::job::parse_field`], rather than through the `cron` crate, because
+//! `cron` 0.17 breaks both DST rules of the design: it silently skips a local time that falls in a
+//! spring-forward gap (`LocalResult::None => continue`) and fires a repeated autumn time twice
+//! (its iterator yields both the earlier and the later instant of an ambiguous time). The crate is
+//! kept as a cross-check in the tests for zones without DST.
+//!
+//! The rules:
+//! - Defaults for fields not given (as the design maps them to the crate's six fields): minute
+//!   `0`; hour `*` if the minute is given, else `0`; day `*`; day_of_week `*`.
+//! - `day` and `day_of_week` are ANDed when both are given (`day 13` + `day_of_week 5` is only
+//!   Friday the 13th), unlike Vixie cron, which ORs them. `cron` 0.17 ANDs them too.
+//! - A local time that occurs twice (autumn fold) fires once, at its earliest instant.
+//! - A local time that does not exist (spring gap) fires at the first instant after the gap, so a
+//!   backup is never silently skipped; several such times collapse into that one slot.
+//! - Interval triggers are a fixed grid `start + k * period` in elapsed time (UTC arithmetic, no
+//!   DST), `start` being `start_at` or `created_at + period`, so the answer never depends on when
+//!   the question is asked: restarts do not move the grid.
+
+use crate::domain::job::{parse_field, CRON_FIELDS};
+use crate::events::{Trigger, Ts};
+use chrono::{DateTime, Datelike, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
+use chrono_tz::Tz;
+use std::collections::VecDeque;
+
+/// The slots of a time window: the newest few and how many there were in all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slots {
+    /// At most `cap` slots, the newest of the window, oldest first.
+    pub newest: Vec<Ts>,
+    /// Every slot in the window, including those not in `newest`.
+    pub total: u64,
+}
+
+/// The first slot strictly after `after`; `None` for an invalid trigger or past year 9999.
+pub fn next_fire(trigger: &Trigger, zone: Tz, created_at: Ts, after: Ts) -> Option<Ts> {
+    match trigger {
+        Trigger::Cron { .. } => {
+            let spec = CronSpec::compile(trigger)?;
+            spec.next_after(zone, to_chrono(after)?).and_then(from_chrono)
+        }
+        Trigger::Interval { seconds, start_at } => {
+            let grid = Grid::new(*seconds, *start_at, created_at)?;
+            grid.at(grid.first_index_after(nanos(after)))
+        }
+    }
+}
+
+/// Every slot in `(after, upto]`: the newest `cap` of them (oldest first) and the total count.
+///
+/// Intervals are counted by arithmetic. Cron slots are walked one by one (about a microsecond
+/// each, so years of a minutely job take a second or so) but memory stays at `cap` slots.
+pub fn slots_between(
+    trigger: &Trigger,
+    zone: Tz,
+    created_at: Ts,
+    after: Ts,
+    upto: Ts,
+    cap: usize,
+) -> Slots {
+    let empty = Slots {
+        newest: Vec::new(),
+        total: 0,
+    };
+    if upto <= after {
+        return empty;
+    }
+    match trigger {
+        Trigger::Cron { .. } => {
+            let (Some(spec), Some(mut at), Some(upto)) =
+                (CronSpec::compile(trigger), to_chrono(after), to_chrono(upto))
+            else {
+                return empty;
+            };
+            let mut newest = VecDeque::with_capacity(cap.min(1024));
+            let mut total = 0u64;
+            while let Some(next) = spec.next_after(zone, at) {
+                let Some(slot) = from_chrono(next).filter(|_| next <= upto) else {
+                    break;
+                };
+                total += 1;
+                if cap > 0 {
+                    if newest.len() == cap {
+                        newest.pop_front();
+                    }
+                    newest.push_back(slot);
+                }
+                at = next;
+            }
+            Slots {
+                newest: newest.into(),
+                total,
+            }
+        }
+        Trigger::Interval { seconds, start_at } => {
+            let Some(grid) = Grid::new(*seconds, *start_at, created_at) else {
+                return empty;
+            };
+            let first = grid.first_index_after(nanos(after));
+            let upto = nanos(upto);
+            if upto < grid.start {
+                return empty;
+            }
+            let last = (upto - grid.start) / grid.period;
+            if last < first {
+                return empty;
+            }
+            let total = last - first + 1;
+            let keep = total.min(cap as i128);
+            let newest = (last - keep + 1..=last).map_while(|k| grid.at(k)).collect();
+            Slots {
+                newest,
+                total: u64::try_from(total).unwrap_or(u64::MAX),
+            }
+        }
+    }
+}
+
+/// A deterministic delay in `[0, max_secs]` (millisecond steps) for one slot of one job.
+///
+/// Derived from a stable hash of the job id and the slot, so a restarted scheduler computes the
+/// same fire time for the same slot, and jobs sharing a slot spread out. FNV-1a is written out
+/// here because std's `DefaultHasher` may change between Rust releases.
+pub fn jitter(job_id: &str, slot: Ts, max_secs: u32) -> time::Duration {
+    if max_secs == 0 {
+        return time::Duration::ZERO;
+    }
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h = OFFSET;
+    let slot_nanos = slot.0.unix_timestamp_nanos();
+    // The 0xff separator keeps ("ab", t) and ("a", t') from hashing the same bytes.
+    for b in job_id
+        .bytes()
+        .chain([0xff])
+        .chain(slot_nanos.to_le_bytes())
+    {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(PRIME);
+    }
+    // FNV's low bits mix poorly; a final avalanche (MurmurHash3's fmix64) evens out the modulo.
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^= h >> 33;
+    let millis = h % (u64::from(max_secs) * 1000 + 1);
+    time::Duration::milliseconds(millis as i64)
+}
+
+/// The interval grid in Unix nanoseconds.
+struct Grid {
+    start: i128,
+    period: i128,
+}
+
+impl Grid {
+    fn new(seconds: u64, start_at: Option<Ts>, created_at: Ts) -> Option<Grid> {
+        if seconds == 0 {
+            return None;
+        }
+        let period = i128::from(seconds) * 1_000_000_000;
+        let start = match start_at {
+            Some(s) => nanos(s),
+            None => nanos(created_at) + period,
+        };
+        Some(Grid { start, period })
+    }
+
+    /// Index of the first grid point strictly after `t` (0 if `t` is before the start).
+    fn first_index_after(&self, t: i128) -> i128 {
+        if t < self.start {
+            0
+        } else {
+            (t - self.start) / self.period + 1
+        }
+    }
+
+    fn at(&self, k: i128) -> Option<Ts> {
+        let t = self.start.checked_add(k.checked_mul(self.period)?)?;
+        i64::try_from(t).ok().map(Ts::from_unix_nanos)
+    }
+}
+
+fn nanos(t: Ts) -> i128 {
+    t.0.unix_timestamp_nanos()
+}
+
+fn to_chrono(t: Ts) -> Option<DateTime<Utc>> {
+    let n = nanos(t);
+    let secs = i64::try_from(n.div_euclid(1_000_000_000)).ok()?;
+    DateTime::from_timestamp(secs, n.rem_euclid(1_000_000_000) as u32)
+}
+
+/// `None` outside the ±292 years around 1970 that `Ts` holds; no clock of ours gets there.
+fn from_chrono(t: DateTime<Utc>) -> Option<Ts> {
+    let n = i128::from(t.timestamp()) * 1_000_000_000 + i128::from(t.timestamp_subsec_nanos());
+    i64::try_from(n).ok().map(Ts::from_unix_nanos)
+}
+
+/// How far ahead a cron search looks. Any valid day/day_of_week pair recurs within a few years;
+/// this bounds the search for the pathological rest.
+const MAX_SEARCH_DAYS: u32 = 366 * 30;
+
+/// A cron trigger with its fields expanded: sorted minute and hour lists, bit sets of days.
+#[derive(Debug)]
+struct CronSpec {
+    minutes: Vec<u32>,
+    hours: Vec<u32>,
+    /// Bit `d` set: day of month `d` (1..=31) matches.
+    days: u32,
+    /// Bit `w` set: weekday `w` (0 = Sunday … 6 = Saturday) matches.
+    weekdays: u32,
+}
+
+impl CronSpec {
+    fn compile(trigger: &Trigger) -> Option<CronSpec> {
+        let Trigger::Cron {
+            minute,
+            hour,
+            day,
+            day_of_week,
+        } = trigger
+        else {
+            return None;
+        };
+        let [(_, mlo, mhi), (_, hlo, hhi), (_, dlo, dhi), (_, wlo, whi)] = CRON_FIELDS;
+        let minute_text = minute.as_deref().unwrap_or("0");
+        let hour_text = match (hour, minute) {
+            (Some(h), _) => h.as_str(),
+            (None, Some(_)) => "*",
+            (None, None) => "0",
+        };
+        let bits = |v: Vec<u32>| v.into_iter().fold(0u32, |acc, x| acc | 1 << x);
+        Some(CronSpec {
+            minutes: parse_field(minute_text, mlo, mhi).ok()?,
+            hours: parse_field(hour_text, hlo, hhi).ok()?,
+            days: bits(parse_field(day.as_deref().unwrap_or("*"), dlo, dhi).ok()?),
+            weekdays: bits(parse_field(day_of_week.as_deref().unwrap_or("*"), wlo, whi).ok()?),
+        })
+    }
+
+    fn matches_date(&self, date: NaiveDate) -> bool {
+        self.days & (1 << date.day()) != 0
+            && self.weekdays & (1 << date.weekday().num_days_from_sunday()) != 0
+    }
+
+    /// The first slot strictly after `after`.
+    ///
+    /// Local candidate times are walked in increasing order and each is mapped to an instant
+    /// (earliest of a fold, end of a gap). That mapping never decreases, and every local time
+    /// at or before `after`'s own local time maps to an instant at or before `after`, so the
+    /// first candidate past that local time whose instant is past `after` is the answer.
+    fn next_after(&self, zone: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let local = after.with_timezone(&zone).naive_local();
+        let mut date = local.date();
+        for _ in 0..MAX_SEARCH_DAYS {
+            if self.matches_date(date) {
+                let first_hour = if date == local.date() { local.hour() } else { 0 };
+                for &h in self.hours.iter().filter(|&&h| h >= first_hour) {
+                    for &m in &self.minutes {
+                        let candidate = date.and_hms_opt(h, m, 0)?;
+                        if candidate <= local {
+                            continue;
+                        }
+                        let at = resolve(zone, candidate)?;
+                        if at > after {
+                            return Some(at);
+                        }
+                    }
+                }
+            }
+            date = date.succ_opt()?;
+        }
+        None
+    }
+}
+
+/// The instant a local wall-clock time fires at: itself if it exists once, the earliest of a
+/// repeated time, and the end of the gap for a time that was skipped.
+fn resolve(zone: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+    match zone.from_local_datetime(&local) {
+        LocalResult::Single(t) => Some(t.with_timezone(&Utc)),
+        LocalResult::Ambiguous(earliest, _) => Some(earliest.with_timezone(&Utc)),
+        LocalResult::None => {
+            // Zones have moved their clocks on whole minutes since the days of local mean
+            // time, so the first local minute that exists again is the end of the gap. The
+            // longest gap on record is a day (Samoa, 2011-12-30).
+            let mut probe = local;
+            for _ in 0..=24 * 60 {
+                probe = probe.checked_add_signed(chrono::TimeDelta::minutes(1))?;
+                if let Some(t) = zone.from_local_datetime(&probe).earliest() {
+                    return Some(t.with_timezone(&Utc));
+                }
+            }
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
