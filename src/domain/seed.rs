@@ -204,9 +204,9 @@ fn type_name(t: BackupType) -> &'static str {
 /// the job, not from this object. Options not given stay `None`, so what `type` implies is
 /// decided by [`includes`] at run time and the configured default codec applies.
 pub fn backup_config_from_seed(value: &Value, mode: BackupMode) -> Result<BackupConfig, Rejection> {
-    let obj = value
-        .as_object()
-        .ok_or_else(|| Rejection::invalid("backup_config", "backup_config must be a JSON object"))?;
+    let obj = value.as_object().ok_or_else(|| {
+        Rejection::invalid("backup_config", "backup_config must be a JSON object")
+    })?;
     let mut backup_type = None;
     let mut cfg = BackupConfig {
         backup_type: BackupType::Full,
@@ -270,7 +270,10 @@ pub fn backup_config_from_seed(value: &Value, mode: BackupMode) -> Result<Backup
     Ok(cfg)
 }
 
-fn options_from_seed(options: &Map<String, Value>, cfg: &mut BackupConfig) -> Result<(), Rejection> {
+fn options_from_seed(
+    options: &Map<String, Value>,
+    cfg: &mut BackupConfig,
+) -> Result<(), Rejection> {
     for (key, value) in options {
         let path = format!("backup_config.options.{key}");
         let flag = |slot: &mut Option<bool>| -> Result<(), Rejection> {
@@ -288,9 +291,7 @@ fn options_from_seed(options: &Map<String, Value>, cfg: &mut BackupConfig) -> Re
             "compression" => {
                 cfg.compression = match value {
                     Value::Null => None,
-                    Value::String(codec) if CODECS.contains(&codec.as_str()) => {
-                        Some(codec.clone())
-                    }
+                    Value::String(codec) if CODECS.contains(&codec.as_str()) => Some(codec.clone()),
                     _ => {
                         return Err(Rejection::invalid(
                             &path,
@@ -300,17 +301,16 @@ fn options_from_seed(options: &Map<String, Value>, cfg: &mut BackupConfig) -> Re
                 }
             }
             "level" => {
-                cfg.level = match value {
-                    Value::Null => None,
-                    Value::Number(n) => Some(
-                        n.as_i64()
-                            .and_then(|v| i32::try_from(v).ok())
-                            .ok_or_else(|| {
-                                Rejection::invalid(&path, format!("{n} is not a valid level"))
-                            })?,
-                    ),
-                    _ => return Err(Rejection::invalid(&path, "must be an integer")),
-                }
+                cfg.level =
+                    match value {
+                        Value::Null => None,
+                        Value::Number(n) => {
+                            Some(n.as_i64().and_then(|v| i32::try_from(v).ok()).ok_or_else(
+                                || Rejection::invalid(&path, format!("{n} is not a valid level")),
+                            )?)
+                        }
+                        _ => return Err(Rejection::invalid(&path, "must be an integer")),
+                    }
             }
             _ => {
                 return Err(Rejection::invalid(
@@ -367,4 +367,217 @@ pub fn includes(cfg: &BackupConfig) -> (bool, bool, bool) {
         cfg.include_files.unwrap_or(files),
         cfg.include_config.unwrap_or(config),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cron(m: Option<&str>, h: Option<&str>, d: Option<&str>, w: Option<&str>) -> Trigger {
+        Trigger::Cron {
+            minute: m.map(Into::into),
+            hour: h.map(Into::into),
+            day: d.map(Into::into),
+            day_of_week: w.map(Into::into),
+        }
+    }
+
+    fn start(text: &str) -> Option<Ts> {
+        Some(Ts::from(OffsetDateTime::parse(text, &Rfc3339).unwrap()))
+    }
+
+    #[test]
+    fn triggers_accepted() {
+        #[rustfmt::skip]
+        let table: Vec<(&str, Value, Trigger)> = vec![
+            ("cron", json!({"hour": 2, "minute": 0}), cron(Some("0"), Some("2"), None, None)),
+            ("cron", json!({"minute": "*/15"}), cron(Some("*/15"), None, None, None)),
+            ("cron", json!({"hour": "1-5", "day_of_week": "1,3,5"}), cron(None, Some("1-5"), None, Some("1,3,5"))),
+            ("cron", json!({"day": 13, "day_of_week": 5}), cron(None, None, Some("13"), Some("5"))),
+            ("cron", json!({"minute": "10-20/5", "hour": null}), cron(Some("10-20/5"), None, None, None)),
+            ("cron", json!({"day_of_week": 0, "hour": 23, "minute": 59, "day": 31}), cron(Some("59"), Some("23"), Some("31"), Some("0"))),
+            ("interval", json!({"hours": 4}), Trigger::Interval { seconds: 14_400, start_at: None }),
+            ("interval", json!({"days": 1, "hours": 2, "minutes": 3, "seconds": 4}), Trigger::Interval { seconds: 93_784, start_at: None }),
+            ("interval", json!({"minutes": 30, "hours": 0}), Trigger::Interval { seconds: 1_800, start_at: None }),
+            ("interval", json!({"hours": 1, "start_date": "2026-01-01T02:00:00+02:00"}),
+                Trigger::Interval { seconds: 3_600, start_at: start("2026-01-01T00:00:00Z") }),
+        ];
+        for (kind, config, want) in table {
+            assert_eq!(
+                trigger_from_seed(kind, &config),
+                Ok(want),
+                "{kind} {config}"
+            );
+        }
+    }
+
+    #[test]
+    fn triggers_refused_with_their_field() {
+        #[rustfmt::skip]
+        let table: Vec<(&str, Value, &str)> = vec![
+            ("date", json!({"hours": 1}), "trigger_type"),
+            ("Cron", json!({"hour": 1}), "trigger_type"),
+            ("cron", json!({"hour": 24}), "trigger_config.hour"),
+            ("cron", json!({"minute": -1}), "trigger_config.minute"),
+            ("cron", json!({"minute": 60}), "trigger_config.minute"),
+            ("cron", json!({"day": 0}), "trigger_config.day"),
+            ("cron", json!({"day": 32}), "trigger_config.day"),
+            ("cron", json!({"day_of_week": 7}), "trigger_config.day_of_week"),
+            ("cron", json!({"day_of_week": "7"}), "trigger_config.day_of_week"),
+            ("cron", json!({"hour": "24"}), "trigger_config.hour"),
+            ("cron", json!({"minute": "*/0"}), "trigger_config.minute"),
+            ("cron", json!({"hour": "5-1"}), "trigger_config.hour"),
+            ("cron", json!({"hour": 2.5}), "trigger_config.hour"),
+            ("cron", json!({"hour": 18446744073709551615u64}), "trigger_config.hour"),
+            ("cron", json!({"hour": true}), "trigger_config.hour"),
+            ("cron", json!({"hour": 2, "second": 0}), "trigger_config.second"),
+            ("cron", json!({"hour": 2, "timezone": "Europe/Berlin"}), "trigger_config.timezone"),
+            ("cron", json!({}), "trigger_config"),
+            ("cron", json!({"hour": null}), "trigger_config"),
+            ("cron", json!("0 2 * * *"), "trigger_config"),
+            ("interval", json!({}), "trigger_config"),
+            ("interval", json!({"hours": 0, "minutes": 0}), "trigger_config"),
+            ("interval", json!({"hours": -1}), "trigger_config.hours"),
+            ("interval", json!({"hours": 1.5}), "trigger_config.hours"),
+            ("interval", json!({"hours": "4"}), "trigger_config.hours"),
+            ("interval", json!({"weeks": 1}), "trigger_config.weeks"),
+            ("interval", json!({"days": 18446744073709551615u64}), "trigger_config.days"),
+            ("interval", json!({"days": 36501}), "trigger_config"),
+            ("interval", json!({"hours": 1, "start_date": "2026-01-01 00:00:00"}), "trigger_config.start_date"),
+            ("interval", json!({"hours": 1, "start_date": 0}), "trigger_config.start_date"),
+            ("interval", json!([4]), "trigger_config"),
+        ];
+        for (kind, config, field) in table {
+            let err = trigger_from_seed(kind, &config).expect_err(&format!("{kind} {config}"));
+            assert_eq!(
+                err.field.as_deref(),
+                Some(field),
+                "{kind} {config}: {err:?}"
+            );
+            assert_eq!(err.code, crate::domain::job::RejectionCode::Validation);
+            assert!(!err.message.is_empty());
+        }
+    }
+
+    #[test]
+    fn triggers_back_to_the_seed() {
+        #[rustfmt::skip]
+        let table: Vec<(Trigger, &str, Value)> = vec![
+            (cron(Some("0"), Some("2"), None, None), "cron", json!({"minute": 0, "hour": 2})),
+            (cron(Some("*/15"), None, Some("1-7"), Some("5")), "cron", json!({"minute": "*/15", "day": "1-7", "day_of_week": 5})),
+            (Trigger::Interval { seconds: 14_400, start_at: None }, "interval", json!({"hours": 4})),
+            (Trigger::Interval { seconds: 93_784, start_at: None }, "interval", json!({"days": 1, "hours": 2, "minutes": 3, "seconds": 4})),
+            (Trigger::Interval { seconds: 86_400 + 30, start_at: start("2026-01-01T00:00:00Z") }, "interval",
+                json!({"days": 1, "seconds": 30, "start_date": "2026-01-01T00:00:00Z"})),
+        ];
+        for (trigger, kind, config) in table {
+            let (got_kind, got) = trigger_to_seed(&trigger);
+            assert_eq!((got_kind, &got), (kind, &config), "{trigger:?}");
+            assert_eq!(trigger_from_seed(got_kind, &got), Ok(trigger), "round trip");
+        }
+        // A zero interval cannot be persisted, but its shape still has a key.
+        let zero = Trigger::Interval {
+            seconds: 0,
+            start_at: None,
+        };
+        assert_eq!(trigger_to_seed(&zero).1, json!({"seconds": 0}));
+    }
+
+    fn config(
+        t: BackupType,
+        db: Option<bool>,
+        files: Option<bool>,
+        conf: Option<bool>,
+    ) -> BackupConfig {
+        BackupConfig {
+            backup_type: t,
+            mode: BackupMode::Full,
+            include_database: db,
+            include_files: files,
+            include_config: conf,
+            compression: None,
+            level: None,
+        }
+    }
+
+    #[test]
+    fn backup_configs_accepted_and_back() {
+        let seed = json!({"type": "full", "options": {"include_database": true, "include_files": true,
+            "include_config": false, "compression": "gzip", "level": 6}});
+        let got = backup_config_from_seed(&seed, BackupMode::Incremental).unwrap();
+        let mut want = config(BackupType::Full, Some(true), Some(true), Some(false));
+        want.mode = BackupMode::Incremental;
+        want.compression = Some("gzip".into());
+        want.level = Some(6);
+        assert_eq!(got, want);
+        assert_eq!(backup_config_to_seed(&got), seed);
+
+        let bare = json!({"type": "database"});
+        let got = backup_config_from_seed(&bare, BackupMode::Full).unwrap();
+        assert_eq!(got, config(BackupType::Database, None, None, None));
+        assert_eq!(
+            backup_config_to_seed(&got),
+            json!({"type": "database", "options": {}})
+        );
+        let nulls = json!({"type": "files", "options": {"include_files": null, "level": null}});
+        assert_eq!(
+            backup_config_from_seed(&nulls, BackupMode::Full),
+            Ok(config(BackupType::Files, None, None, None))
+        );
+        // Level without a codec is checked on the default codec's (zstd) scale.
+        let zstd19 = json!({"type": "files", "options": {"level": 19}});
+        assert_eq!(
+            backup_config_from_seed(&zstd19, BackupMode::Full)
+                .unwrap()
+                .level,
+            Some(19)
+        );
+    }
+
+    #[test]
+    fn backup_configs_refused_with_their_field() {
+        #[rustfmt::skip]
+        let table: Vec<(Value, &str)> = vec![
+            (json!({}), "backup_config.type"),
+            (json!({"options": {}}), "backup_config.type"),
+            (json!({"type": "everything"}), "backup_config.type"),
+            (json!({"type": 1}), "backup_config.type"),
+            (json!({"type": "full", "mode": "full"}), "backup_config.mode"),
+            (json!({"type": "full", "options": {"foo": 1}}), "backup_config.options.foo"),
+            (json!({"type": "full", "options": []}), "backup_config.options"),
+            (json!({"type": "full", "options": {"include_database": "yes"}}), "backup_config.options.include_database"),
+            (json!({"type": "full", "options": {"include_config": 1}}), "backup_config.options.include_config"),
+            (json!({"type": "full", "options": {"compression": "lz4"}}), "backup_config.options.compression"),
+            (json!({"type": "full", "options": {"compression": 3}}), "backup_config.options.compression"),
+            (json!({"type": "full", "options": {"level": "high"}}), "backup_config.options.level"),
+            (json!({"type": "full", "options": {"level": 4294967296u64}}), "backup_config.options.level"),
+            (json!({"type": "full", "options": {"compression": "gzip", "level": 0}}), "backup_config.options.level"),
+            (json!({"type": "full", "options": {"compression": "xz", "level": 10}}), "backup_config.options.level"),
+            (json!({"type": "full", "options": {"level": 20}}), "backup_config.options.level"),
+            (json!("full"), "backup_config"),
+        ];
+        for (value, field) in table {
+            let err =
+                backup_config_from_seed(&value, BackupMode::Full).expect_err(&value.to_string());
+            assert_eq!(err.field.as_deref(), Some(field), "{value}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn includes_follow_type_and_explicit_options_win() {
+        use BackupType::*;
+        #[rustfmt::skip]
+        let table = [
+            (config(Database, None, None, None), (true, false, false)),
+            (config(Files, None, None, None), (false, true, false)),
+            (config(Full, None, None, None), (true, true, true)),
+            (config(Files, None, None, Some(true)), (false, true, true)),
+            (config(Full, Some(false), None, None), (false, true, true)),
+            (config(Database, Some(false), Some(true), Some(false)), (false, true, false)),
+        ];
+        for (cfg, want) in table {
+            assert_eq!(includes(&cfg), want, "{cfg:?}");
+        }
+    }
 }

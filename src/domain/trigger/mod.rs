@@ -42,7 +42,8 @@ pub fn next_fire(trigger: &Trigger, zone: Tz, created_at: Ts, after: Ts) -> Opti
     match trigger {
         Trigger::Cron { .. } => {
             let spec = CronSpec::compile(trigger)?;
-            spec.next_after(zone, to_chrono(after)?).and_then(from_chrono)
+            spec.next_after(zone, to_chrono(after)?)
+                .and_then(from_chrono)
         }
         Trigger::Interval { seconds, start_at } => {
             let grid = Grid::new(*seconds, *start_at, created_at)?;
@@ -72,9 +73,11 @@ pub fn slots_between(
     }
     match trigger {
         Trigger::Cron { .. } => {
-            let (Some(spec), Some(mut at), Some(upto)) =
-                (CronSpec::compile(trigger), to_chrono(after), to_chrono(upto))
-            else {
+            let (Some(spec), Some(mut at), Some(upto)) = (
+                CronSpec::compile(trigger),
+                to_chrono(after),
+                to_chrono(upto),
+            ) else {
                 return empty;
             };
             let mut newest = VecDeque::with_capacity(cap.min(1024));
@@ -135,11 +138,7 @@ pub fn jitter(job_id: &str, slot: Ts, max_secs: u32) -> time::Duration {
     let mut h = OFFSET;
     let slot_nanos = slot.0.unix_timestamp_nanos();
     // The 0xff separator keeps ("ab", t) and ("a", t') from hashing the same bytes.
-    for b in job_id
-        .bytes()
-        .chain([0xff])
-        .chain(slot_nanos.to_le_bytes())
-    {
+    for b in job_id.bytes().chain([0xff]).chain(slot_nanos.to_le_bytes()) {
         h ^= u64::from(b);
         h = h.wrapping_mul(PRIME);
     }
@@ -229,6 +228,10 @@ impl CronSpec {
         else {
             return None;
         };
+        // Same rule as validation: an empty cron is refused, not read as "daily at midnight".
+        if [minute, hour, day, day_of_week].iter().all(|f| f.is_none()) {
+            return None;
+        }
         let [(_, mlo, mhi), (_, hlo, hhi), (_, dlo, dhi), (_, wlo, whi)] = CRON_FIELDS;
         let minute_text = minute.as_deref().unwrap_or("0");
         let hour_text = match (hour, minute) {
@@ -261,7 +264,11 @@ impl CronSpec {
         let mut date = local.date();
         for _ in 0..MAX_SEARCH_DAYS {
             if self.matches_date(date) {
-                let first_hour = if date == local.date() { local.hour() } else { 0 };
+                let first_hour = if date == local.date() {
+                    local.hour()
+                } else {
+                    0
+                };
                 for &h in self.hours.iter().filter(|&&h| h >= first_hour) {
                     for &m in &self.minutes {
                         let candidate = date.and_hms_opt(h, m, 0)?;
