@@ -5,6 +5,7 @@
 //! 3. replay of a 1,000,000-event log into the projections;
 //! 4. boot of the same log from a snapshot;
 //! 5. log bytes per event.
+//!
 //! `BENCH_EVENTS` changes the size of the big log (default 1,000,000).
 
 use backupd::clock::SystemClock;
