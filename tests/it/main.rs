@@ -3,5 +3,6 @@ mod archive;
 mod cli;
 mod golden;
 mod replay;
+mod scheduler;
 mod store;
 mod support;
