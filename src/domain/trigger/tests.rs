@@ -296,6 +296,9 @@ fn interval_grid_does_not_drift() {
     assert_eq!(next_fire(&zero, UTC, created(), created()), None);
 }
 
+/// (trigger, after, upto, cap, expected total, expected newest)
+type SlotsRow<'a> = (&'a Trigger, &'a str, &'a str, usize, u64, &'a [&'a str]);
+
 #[test]
 fn slots_between_counts_three_days_of_downtime_and_keeps_the_newest() {
     let hourly = cron(Some("0"), None, None, None);
@@ -305,7 +308,7 @@ fn slots_between_counts_three_days_of_downtime_and_keeps_the_newest() {
     };
     let daily_2 = cron(Some("0"), Some("2"), None, None);
     #[rustfmt::skip]
-    let table: &[(&Trigger, &str, &str, usize, u64, &[&str])] = &[
+    let table: &[SlotsRow] = &[
         // Spring: 72 UTC hours, each one local hour (the missing 02:00 is the 03:00 slot).
         (&hourly, "2026-03-28T00:00:00Z", "2026-03-31T00:00:00Z", 1, 72, &["2026-03-31T00:00:00Z"]),
         (&hourly, "2026-03-28T00:00:00Z", "2026-03-31T00:00:00Z", 3, 72, &["2026-03-30T22:00:00Z", "2026-03-30T23:00:00Z", "2026-03-31T00:00:00Z"]),
@@ -486,4 +489,23 @@ proptest! {
         prop_assert_eq!(capped.total, walked.len() as u64);
         prop_assert_eq!(&capped.newest[..], &walked[walked.len().saturating_sub(3)..]);
     }
+}
+
+#[test]
+fn years_of_hourly_cron_downtime_keep_only_cap_slots() {
+    let hourly = cron(Some("0"), None, None, None);
+    let got = slots_between(
+        &hourly,
+        BERLIN,
+        created(),
+        ts("2026-01-01T00:00:00Z"),
+        ts("2031-01-01T00:00:00Z"),
+        2,
+    );
+    // 1826 days of UTC hours, less the repeated 02:00 of each of the five autumn nights.
+    assert_eq!(got.total, 1826 * 24 - 5);
+    assert_eq!(
+        got.newest,
+        [ts("2030-12-31T23:00:00Z"), ts("2031-01-01T00:00:00Z")]
+    );
 }
