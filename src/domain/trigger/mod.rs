@@ -276,6 +276,8 @@ impl CronSpec {
                             continue;
                         }
                         let at = resolve(zone, candidate)?;
+                        // Only false when `after` is in the second pass of a fold: the
+                        // repeated local times map to their first pass, already gone.
                         if at > after {
                             return Some(at);
                         }

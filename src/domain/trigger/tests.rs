@@ -489,6 +489,31 @@ proptest! {
         prop_assert_eq!(capped.total, walked.len() as u64);
         prop_assert_eq!(&capped.newest[..], &walked[walked.len().saturating_sub(3)..]);
     }
+
+    /// The same, asked from instants inside Berlin's 2026 transitions (a fold's second pass is
+    /// where a slot's instant can lie before its local time suggests).
+    #[test]
+    fn around_berlin_transitions(
+        trigger in any_trigger(),
+        spring in any::<bool>(),
+        offset_s in 0i64..4 * 3600,
+    ) {
+        let created = Ts::from_unix_nanos(1_000_000_000 * 1_000_000_000);
+        let base = if spring { ts("2026-03-28T23:00:00Z") } else { ts("2026-10-24T23:00:00Z") };
+        let after = Ts::from_unix_nanos(base.unix_nanos().unwrap() + offset_s * 1_000_000_000);
+        let next = next_fire(&trigger, BERLIN, created, after).expect("valid triggers fire");
+        prop_assert!(next > after);
+        let upto = Ts::from_unix_nanos(after.unix_nanos().unwrap() + 6 * 3600 * 1_000_000_000);
+        let mut walked = Vec::new();
+        let mut at = after;
+        while let Some(t) = next_fire(&trigger, BERLIN, created, at).filter(|t| *t <= upto) {
+            prop_assert!(t > at);
+            walked.push(t);
+            at = t;
+        }
+        let got = slots_between(&trigger, BERLIN, created, after, upto, usize::MAX);
+        prop_assert_eq!(got.newest, walked);
+    }
 }
 
 #[test]
