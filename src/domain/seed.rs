@@ -580,4 +580,27 @@ mod tests {
             assert_eq!(includes(&cfg), want, "{cfg:?}");
         }
     }
+
+    proptest::proptest! {
+        /// Every persistable trigger survives the trip through the seed's JSON unchanged.
+        #[test]
+        fn triggers_round_trip_through_the_seed(
+            fields in proptest::array::uniform4(proptest::option::of(proptest::sample::select(
+                vec!["0", "5", "23", "*", "*/15", "1-5", "1,3,5", "2-6/2"],
+            ))),
+            seconds in 1u64..100 * 365 * 86_400,
+            start_s in proptest::option::of(0i64..4_000_000_000),
+        ) {
+            let [m, h, d, w] = fields;
+            let cron = cron(m, h, d, w);
+            if crate::domain::job::validate_trigger(&cron).is_ok() {
+                let (kind, json) = trigger_to_seed(&cron);
+                proptest::prop_assert_eq!(trigger_from_seed(kind, &json), Ok(cron));
+            }
+            let start_at = start_s.map(|s| Ts::from_unix_nanos(s * 1_000_000_000));
+            let interval = Trigger::Interval { seconds, start_at };
+            let (kind, json) = trigger_to_seed(&interval);
+            proptest::prop_assert_eq!(trigger_from_seed(kind, &json), Ok(interval));
+        }
+    }
 }
