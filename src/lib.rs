@@ -5,6 +5,7 @@ pub mod config;
 pub mod decide;
 pub mod domain;
 pub mod events;
+pub mod logging;
 pub mod progress;
 pub mod projections;
 pub mod scheduler;

@@ -16,7 +16,7 @@
 //! - `"backup_config": {"type": "database" | "files" | "full", "options": {"include_database",
 //!   "include_files", "include_config", "compression", "level"}}`.
 
-use crate::domain::job::{level_range, validate_trigger, CODECS, CRON_FIELDS};
+use crate::domain::job::{validate_backup_config, validate_trigger, CODECS, CRON_FIELDS};
 use crate::domain::Rejection;
 use crate::events::{BackupConfig, BackupMode, BackupType, Trigger, Ts};
 use serde_json::{Map, Value};
@@ -208,15 +208,7 @@ pub fn backup_config_from_seed(value: &Value, mode: BackupMode) -> Result<Backup
         Rejection::invalid("backup_config", "backup_config must be a JSON object")
     })?;
     let mut backup_type = None;
-    let mut cfg = BackupConfig {
-        backup_type: BackupType::Full,
-        mode,
-        include_database: None,
-        include_files: None,
-        include_config: None,
-        compression: None,
-        level: None,
-    };
+    let mut cfg = BackupConfig::new(BackupType::Full, mode);
     for (key, value) in obj {
         match key.as_str() {
             "type" => {
@@ -256,17 +248,7 @@ pub fn backup_config_from_seed(value: &Value, mode: BackupMode) -> Result<Backup
             "type is required: \"database\", \"files\" or \"full\"",
         )
     })?;
-    if let Some(level) = cfg.level {
-        // Same rule and default codec as `job::validate`, reported here with the field path.
-        let codec = cfg.compression.as_deref().unwrap_or("zstd");
-        let (lo, hi) = level_range(codec);
-        if level < lo || level > hi {
-            return Err(Rejection::invalid(
-                "backup_config.options.level",
-                format!("level {level} is outside {lo}..={hi} for {codec}"),
-            ));
-        }
-    }
+    validate_backup_config(&cfg)?;
     Ok(cfg)
 }
 
@@ -525,13 +507,14 @@ mod tests {
             backup_config_from_seed(&nulls, BackupMode::Full),
             Ok(config(BackupType::Files, None, None, None))
         );
-        // Level without a codec is checked on the default codec's (zstd) scale.
-        let zstd19 = json!({"type": "files", "options": {"level": 19}});
+        // A level without a codec is refused: the default codec's scale is not known here.
+        let bare = json!({"type": "files", "options": {"level": 19}});
         assert_eq!(
-            backup_config_from_seed(&zstd19, BackupMode::Full)
-                .unwrap()
-                .level,
-            Some(19)
+            backup_config_from_seed(&bare, BackupMode::Full)
+                .unwrap_err()
+                .field
+                .as_deref(),
+            Some("backup_config.options.level")
         );
     }
 
