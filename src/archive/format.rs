@@ -112,6 +112,8 @@ pub struct FrameHeader {
     pub stored_len: u32,
     pub raw_len: u32,
     pub flags: u8,
+    /// Must be zero; kept as read so the checksum covers them too.
+    pub reserved: [u8; 3],
     pub crc32: u32,
 }
 
@@ -123,6 +125,7 @@ impl FrameHeader {
             stored_len: stored.len() as u32,
             raw_len,
             flags,
+            reserved: [0; 3],
             crc32: 0,
         };
         h.crc32 = h.compute_crc(stored);
@@ -142,6 +145,7 @@ impl FrameHeader {
         b[0..4].copy_from_slice(&self.stored_len.to_le_bytes());
         b[4..8].copy_from_slice(&self.raw_len.to_le_bytes());
         b[8] = self.flags;
+        b[9..12].copy_from_slice(&self.reserved);
         b[12..16].copy_from_slice(&self.crc32.to_le_bytes());
         b
     }
@@ -151,6 +155,7 @@ impl FrameHeader {
             stored_len: u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
             raw_len: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
             flags: b[8],
+            reserved: [b[9], b[10], b[11]],
             crc32: u32::from_le_bytes([b[12], b[13], b[14], b[15]]),
         }
     }

@@ -455,6 +455,12 @@ fn decode_frame(
         frame: i as u64,
         reason,
     };
+    if h.reserved != [0; 3] {
+        return Err(fail(format!(
+            "reserved frame header bytes are {:?}, not zero",
+            h.reserved
+        )));
+    }
     match h.flags {
         FRAME_RAW if h.stored_len == h.raw_len => Ok(stored),
         FRAME_RAW => Err(fail("raw frame whose stored and raw lengths differ".into())),
