@@ -302,12 +302,16 @@ fn snapshot(
                 format!("link -> {}", fs::read_link(&p).unwrap().display())
             } else if m.is_dir() {
                 stack.push(p.clone());
-                format!(
-                    "dir {:o} {}.{}",
-                    m.mode() & 0o7777,
-                    m.mtime(),
-                    m.mtime_nsec()
-                )
+                if archived_dirs.contains(&rel) {
+                    format!(
+                        "dir {:o} {}.{}",
+                        m.mode() & 0o7777,
+                        m.mtime(),
+                        m.mtime_nsec()
+                    )
+                } else {
+                    format!("implicit dir {:o}", m.mode() & 0o7777)
+                }
             } else {
                 let c = fs::read(&p).unwrap();
                 format!(
@@ -650,11 +654,13 @@ enum Node {
     Link { to: usize },
 }
 
+/// (dir index or None for the root, name, node, mtime)
+type Item = (Option<usize>, String, Node, (i64, u32));
+
 #[derive(Debug, Clone)]
 struct Tree {
     dirs: Vec<(String, u32, (i64, u32))>,
-    /// (dir index or None for the root, name, node, mtime)
-    items: Vec<(Option<usize>, String, Node, (i64, u32))>,
+    items: Vec<Item>,
 }
 
 fn name() -> impl Strategy<Value = String> {
