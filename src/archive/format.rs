@@ -543,8 +543,11 @@ pub fn decode_index(raw: &[u8], header: &Header, index_offset: u64) -> Result<In
             "entry count {entry_count} does not fit in the index"
         )));
     }
-    let mut entries = Vec::with_capacity(entry_count as usize);
-    let mut seen = std::collections::HashSet::with_capacity(entry_count as usize);
+    // Pre-allocate for at most 64 Ki entries: the count is only plausible, not yet proven, and
+    // an in-memory entry is a few times larger than its smallest encoding.
+    let prealloc = entry_count.min(1 << 16) as usize;
+    let mut entries = Vec::with_capacity(prealloc);
+    let mut seen = std::collections::HashSet::with_capacity(prealloc);
     let mut body_pos = 0u64;
     for i in 0..entry_count {
         let e = decode_entry(&mut c)?;
