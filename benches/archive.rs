@@ -29,6 +29,12 @@ fn main() {
         assemble(Path::new(dir));
         return;
     }
+    if let Some(i) = args.iter().position(|a| a == "--zstd-only") {
+        // Repeated zstd pair only, alternating order: the noisy case on a shared machine.
+        let dir = args.get(i + 1).expect("--zstd-only DIR");
+        zstd_only(Path::new(dir), 3);
+        return;
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let dir = args
         .iter()
@@ -151,6 +157,38 @@ fn add_tree<W: Write>(w: &mut ArchiveWriter<W>, dir: &Path, rel: &str) {
 
 fn size(p: &Path) -> u64 {
     fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
+fn zstd_only(dir: &Path, rounds: usize) {
+    let dir = fs::canonicalize(dir).expect("bench dir");
+    let parent = dir.parent().expect("parent").to_path_buf();
+    let name = dir
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    let work = PathBuf::from("/tmp/backupd-bench-out");
+    fs::create_dir_all(&work).expect("work dir");
+    let ours = work.join("ours-zstd-3.bka");
+    let theirs = work.join("ref-zstd-3.tar");
+    sh(&format!(
+        "tar -cf - -C '{}' '{name}' | cat > /dev/null",
+        parent.display()
+    ));
+    for _ in 0..rounds {
+        let (o, ob) = archive_dir(&dir, &ours, Codec::Zstd, 3);
+        let r = sh(&format!(
+            "tar -cf - -C '{}' '{name}' | zstd -q -3 -T2 > '{}' && sync '{}'",
+            parent.display(),
+            theirs.display(),
+            theirs.display()
+        ));
+        println!(
+            "ours {o:.2} s {ob} B   ref {r:.2} s {} B   wall x {:.3}",
+            size(&theirs),
+            o / r
+        );
+    }
 }
 
 struct Row {
