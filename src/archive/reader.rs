@@ -556,3 +556,70 @@ fn for_each_frame<R: Read + Seek>(
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(stored: &[u8], raw_len: u32) -> FrameInfo {
+        FrameInfo {
+            offset: 24,
+            stored_len: stored.len() as u32,
+            raw_len,
+        }
+    }
+
+    #[test]
+    fn decode_frame_checks_crc_reserved_bytes_flags_and_lengths() {
+        let raw = b"abcdef".to_vec();
+        let ok = FrameHeader::seal(&raw, 6, FRAME_RAW);
+        assert_eq!(
+            decode_frame(Codec::Zstd, 0, &info(&raw, 6), ok, raw.clone()).unwrap(),
+            raw
+        );
+
+        let mut bad_crc = ok;
+        bad_crc.crc32 ^= 1;
+        let e = decode_frame(Codec::Zstd, 3, &info(&raw, 6), bad_crc, raw.clone()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ArchiveError::FrameChecksum {
+                    frame: 3,
+                    offset: 24
+                }
+            ),
+            "{e}"
+        );
+
+        // Each of these is re-sealed, so only the semantic check can catch it.
+        let reseal = |mut h: FrameHeader| {
+            h.crc32 = h.compute_crc(&raw);
+            h
+        };
+        let reserved = reseal(FrameHeader {
+            reserved: [0, 1, 0],
+            ..ok
+        });
+        let unknown_flag = reseal(FrameHeader { flags: 0x80, ..ok });
+        let raw_mismatch = reseal(FrameHeader { raw_len: 7, ..ok });
+        let none_compressed = reseal(FrameHeader { flags: 0, ..ok });
+        for h in [reserved, unknown_flag, none_compressed] {
+            let e = decode_frame(Codec::None, 0, &info(&raw, 6), h, raw.clone()).unwrap_err();
+            assert!(matches!(e, ArchiveError::Decompress { .. }), "{e}");
+        }
+        // The frame header and the index disagree on the lengths.
+        let e =
+            decode_frame(Codec::None, 0, &info(&raw, 6), raw_mismatch, raw.clone()).unwrap_err();
+        assert!(matches!(e, ArchiveError::BadIndex { .. }), "{e}");
+        // Compressed flag with garbage bytes: a decompression error, not a panic.
+        let garbage = reseal(FrameHeader { flags: 0, ..ok });
+        for codec in [Codec::Zstd, Codec::Xz, Codec::Gzip] {
+            let e = decode_frame(codec, 0, &info(&raw, 6), garbage, raw.clone()).unwrap_err();
+            assert!(
+                matches!(e, ArchiveError::Decompress { frame: 0, .. }),
+                "{codec}: {e}"
+            );
+        }
+    }
+}

@@ -376,10 +376,17 @@ impl<W: Write> ArchiveWriter<W> {
             }
             let start = self.buf.len();
             let room = (self.opts.frame_size - start) as u64;
-            let n = (&mut reader)
-                .take(room)
-                .read_to_end(&mut self.buf)
-                .map_err(ArchiveError::io(format!("reading content of {path:?}")))?;
+            let res = (&mut reader).take(room).read_to_end(&mut self.buf);
+            // On an error read_to_end keeps what it read before it: those bytes are in the body
+            // now (unreferenced), so the body position must count them too.
+            let n = self.buf.len() - start;
+            if let Err(e) = res {
+                self.body_pos += n as u64;
+                return Err(ArchiveError::Io {
+                    context: format!("reading content of {path:?}"),
+                    source: e,
+                });
+            }
             hasher.update(&self.buf[start..]);
             size += n as u64;
             self.body_pos += n as u64;
@@ -551,5 +558,95 @@ impl<W: Write> ArchiveWriter<W> {
         };
         let ArchiveWriter { out, .. } = self;
         Ok((out.inner, summary))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{self, Cursor};
+
+    use crate::archive::ArchiveReader;
+
+    /// Yields `good` bytes, then fails, like a file that vanishes mid-read.
+    struct Failing {
+        good: usize,
+    }
+
+    impl Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.good == 0 {
+                return Err(io::Error::other("disk on fire"));
+            }
+            let n = buf.len().min(self.good);
+            buf[..n].fill(b'x');
+            self.good -= n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_failing_source_records_no_entry_and_the_archive_stays_valid() {
+        let opts = WriterOptions {
+            frame_size: 4096,
+            threads: 2,
+            ..WriterOptions::default()
+        };
+        let mut w = ArchiveWriter::new(Vec::new(), opts).unwrap();
+        w.add_file("a", &EntryMeta::default(), &b"before"[..])
+            .unwrap();
+        let e = w
+            .add_file("bad", &EntryMeta::default(), Failing { good: 10_000 })
+            .unwrap_err();
+        assert!(matches!(e, ArchiveError::Io { .. }), "{e}");
+        w.add_file("b", &EntryMeta::default(), &b"after"[..])
+            .unwrap();
+        let (bytes, s) = w.finish().unwrap();
+        assert_eq!(s.entries, 2);
+        let mut r = ArchiveReader::open(Cursor::new(bytes)).unwrap();
+        let v = r.verify().unwrap();
+        assert_eq!((v.entries, v.content_bytes), (2, 11));
+        let mut out = Vec::new();
+        r.read_entry("b", &mut out).unwrap();
+        assert_eq!(out, b"after");
+    }
+
+    /// A sink that fails after a number of bytes, like a full disk.
+    struct FullDisk {
+        room: usize,
+    }
+
+    impl Write for FullDisk {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.room == 0 {
+                return Err(io::Error::new(io::ErrorKind::StorageFull, "no space"));
+            }
+            let n = buf.len().min(self.room);
+            self.room -= n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn an_output_error_is_reported_and_the_writer_refuses_further_use() {
+        let opts = WriterOptions {
+            codec: Codec::None,
+            frame_size: 4096,
+            threads: 1,
+            ..WriterOptions::default()
+        };
+        let mut w = ArchiveWriter::new(FullDisk { room: 5000 }, opts).unwrap();
+        let e = w
+            .add_file("big", &EntryMeta::default(), io::repeat(1).take(20_000))
+            .unwrap_err();
+        assert!(
+            matches!(&e, ArchiveError::Io { context, .. } if context.contains("frame")),
+            "{e}"
+        );
+        assert!(w.add_dir("d", &EntryMeta::default()).is_err());
+        assert!(w.finish().is_err());
     }
 }
