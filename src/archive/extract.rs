@@ -1,6 +1,7 @@
 //! Extraction into a target directory: selection, path safety, creating entries in a safe
 //! order, and restoring modes and mtimes (directories last, after their contents).
 
+use std::collections::HashSet;
 use std::fs::{self, File, FileTimes, OpenOptions};
 use std::io::{ErrorKind, Read, Seek, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -68,11 +69,21 @@ fn select_entries(entries: &[IndexEntry], select: &[String]) -> Result<Vec<usize
 }
 
 /// Makes sure every directory from the root down to `comps` exists as a real directory (not a
-/// symlink, which could point anywhere), creating missing ones.
-fn ensure_dirs(root: &Path, comps: &[&str], entry: &str) -> Result<(), ArchiveError> {
+/// symlink, which could point anywhere), creating missing ones. `known` remembers directories
+/// already checked or created during this extraction, so deep trees of small files do not pay
+/// one `lstat` per ancestor per file (symlinks are only created after all files).
+fn ensure_dirs(
+    root: &Path,
+    comps: &[&str],
+    entry: &str,
+    known: &mut HashSet<PathBuf>,
+) -> Result<(), ArchiveError> {
     let mut p = root.to_path_buf();
     for c in comps {
         p.push(c);
+        if known.contains(&p) {
+            continue;
+        }
         match fs::symlink_metadata(&p) {
             Ok(m) if m.is_dir() => {}
             Ok(m) if m.file_type().is_symlink() => {
@@ -103,6 +114,7 @@ fn ensure_dirs(root: &Path, comps: &[&str], entry: &str) -> Result<(), ArchiveEr
                 })
             }
         }
+        known.insert(p.clone());
     }
     Ok(())
 }
@@ -191,12 +203,13 @@ impl<R: Read + Seek> ArchiveReader<R> {
         fs::create_dir_all(target)
             .map_err(ArchiveError::io(format!("creating {}", target.display())))?;
 
+        let mut known = HashSet::new();
         // Directories first (parents before children), so files land in them.
         dirs.sort_by_key(|&id| entries[id].path.matches('/').count());
         for &id in &dirs {
             let comps = path::components(&entries[id].path)
                 .map_err(|r| unsafe_path(&entries[id].path, r))?;
-            ensure_dirs(target, &comps, &entries[id].path)?;
+            ensure_dirs(target, &comps, &entries[id].path, &mut known)?;
             sum.dirs += 1;
         }
 
@@ -226,10 +239,10 @@ impl<R: Read + Seek> ArchiveReader<R> {
             sum.bytes += e.size;
             Ok(())
         };
-        let create = |id: usize| -> Result<Open, ArchiveError> {
+        let mut create = |id: usize| -> Result<Open, ArchiveError> {
             let e = &entries[id];
             let comps = path::components(&e.path).map_err(|r| unsafe_path(&e.path, r))?;
-            ensure_dirs(target, &comps[..comps.len() - 1], &e.path)?;
+            ensure_dirs(target, &comps[..comps.len() - 1], &e.path, &mut known)?;
             let dest = target.join(&e.path);
             clear_dest(&dest)?;
             // Owner-only until the content is complete and checked; the real mode comes last.
@@ -286,7 +299,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
                 continue;
             };
             let comps = path::components(&e.path).map_err(|r| unsafe_path(&e.path, r))?;
-            ensure_dirs(target, &comps[..comps.len() - 1], &e.path)?;
+            ensure_dirs(target, &comps[..comps.len() - 1], &e.path, &mut known)?;
             let dest = target.join(&e.path);
             clear_dest(&dest)?;
             std::os::unix::fs::symlink(link_target, &dest).map_err(ArchiveError::io(format!(

@@ -352,6 +352,24 @@ pub struct IndexEntry {
     pub location: Location,
 }
 
+impl IndexEntry {
+    /// This entry as an unchanged reference for the next incremental: bytes held in this
+    /// archive become bytes held by `backup` (this archive's backup id); a reference to an
+    /// older backup stays as it is. Feed the result to `ArchiveWriter::add_parent_ref`.
+    pub fn in_parent(&self, backup: &str) -> IndexEntry {
+        let location = match &self.location {
+            Location::Here { .. } => Location::Parent {
+                backup: backup.to_string(),
+            },
+            other => other.clone(),
+        };
+        IndexEntry {
+            location,
+            ..self.clone()
+        }
+    }
+}
+
 /// Where one frame is and what it holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameInfo {

@@ -850,3 +850,52 @@ fn writing_and_verifying_512_mib_stays_in_bounded_memory() {
         (SIZE + SIZE / 4) >> 20
     );
 }
+
+/// The incremental pattern: the new archive records unchanged files of the parent by reference,
+/// and its index alone says where every path's bytes are.
+#[test]
+fn an_incremental_index_is_a_complete_manifest() {
+    let parent = golden_archive(Codec::Zstd);
+    let p = ArchiveReader::open(Cursor::new(&parent)).unwrap();
+    let mut w = ArchiveWriter::new(Vec::new(), WriterOptions::default()).unwrap();
+    w.add_file(
+        "hello.txt",
+        &meta(0o644, 1_800_000_000, 0),
+        &b"changed\n"[..],
+    )
+    .unwrap();
+    w.add_deletion("random.bin").unwrap();
+    for e in &p.index().entries {
+        if e.kind.has_content() && !["hello.txt", "random.bin"].contains(&e.path.as_str()) {
+            w.add_parent_ref(e.in_parent("full-1")).unwrap();
+        }
+    }
+    let a = w.finish().unwrap().0;
+    let mut r = ArchiveReader::open(Cursor::new(&a)).unwrap();
+    let idx = r.index().clone();
+    assert_eq!(
+        idx.get("hello.txt").unwrap().location,
+        Location::Here { offset: 0 }
+    );
+    assert_eq!(idx.get("random.bin").unwrap().kind, EntryKind::Deletion);
+    let big = idx.get("dir/big.txt").unwrap();
+    assert_eq!(
+        big.location,
+        Location::Parent {
+            backup: "full-1".into()
+        }
+    );
+    assert_eq!((big.size, big.crc32), {
+        let orig = p.index().get("dir/big.txt").unwrap();
+        (orig.size, orig.crc32)
+    });
+    // A reference that was already to an older backup keeps naming that backup.
+    assert_eq!(
+        idx.get("unchanged.txt").unwrap().location,
+        Location::Parent {
+            backup: "full-20260101T020000Z".into()
+        }
+    );
+    let v = r.verify().unwrap();
+    assert_eq!((v.parent_refs, v.deletions, v.content_bytes), (5, 1, 8));
+}
