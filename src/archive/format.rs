@@ -224,7 +224,7 @@ pub struct Mtime {
 impl Mtime {
     pub fn new(secs: i64, nanos: u32) -> Mtime {
         Mtime {
-            secs: secs + i64::from(nanos / 1_000_000_000),
+            secs: secs.saturating_add(i64::from(nanos / 1_000_000_000)),
             nanos: nanos % 1_000_000_000,
         }
     }
