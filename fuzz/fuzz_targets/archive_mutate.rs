@@ -24,10 +24,16 @@ fn built(codec: Codec, seed: &[u8]) -> Vec<u8> {
         frame_size: 4096,
         threads: 1,
     };
-    let Ok(mut w) = ArchiveWriter::new(Vec::new(), opts) else { return Vec::new() };
+    let Ok(mut w) = ArchiveWriter::new(Vec::new(), opts) else {
+        return Vec::new();
+    };
     let _ = w.add_dir("d", &EntryMeta::new(0o755, Mtime::new(1, 2)));
     for (i, chunk) in seed.chunks(700).take(8).enumerate() {
-        let _ = w.add_file(&format!("d/f{i}"), &EntryMeta::new(0o644, Mtime::new(i as i64, 0)), chunk);
+        let _ = w.add_file(
+            &format!("d/f{i}"),
+            &EntryMeta::new(0o644, Mtime::new(i as i64, 0)),
+            chunk,
+        );
     }
     let _ = w.add_symlink("l", &EntryMeta::new(0o777, Mtime::default()), "d/f0");
     let _ = w.add_deletion("gone");
@@ -43,7 +49,8 @@ fn built(codec: Codec, seed: &[u8]) -> Vec<u8> {
 }
 
 fn le_u64(a: &[u8], at: usize) -> Option<u64> {
-    a.get(at..at + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+    a.get(at..at + 8)
+        .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
 }
 
 /// Recomputes header, frame, index and trailer checksums where the structure still allows.
@@ -80,7 +87,9 @@ fn reseal(a: &mut [u8]) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&sel, rest)) = data.split_first() else { return };
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
     let mut a = match sel % 8 {
         0..=3 => GOLDENS[(sel % 4) as usize].to_vec(),
         s => built(Codec::ALL[(s - 4) as usize], rest),
@@ -100,7 +109,9 @@ fuzz_target!(|data: &[u8]| {
             2 => a.truncate(pos),
             3 if pos + 4 <= a.len() => a[pos..pos + 4].copy_from_slice(&(val as u32).to_le_bytes()),
             4 if pos + 8 <= a.len() => a[pos..pos + 8].copy_from_slice(&val.to_le_bytes()),
-            5 => a.splice(pos..pos, op[3..3 + (val as usize % 8)].iter().copied()).for_each(drop),
+            5 => a
+                .splice(pos..pos, op[3..3 + (val as usize % 8)].iter().copied())
+                .for_each(drop),
             6 => {
                 let end = (pos + (val as usize % 64)).min(a.len());
                 a.drain(pos..end);
@@ -108,7 +119,13 @@ fuzz_target!(|data: &[u8]| {
             // Lengths near the edges: the trailer's index fields and the first frame header.
             _ => {
                 let n = a.len();
-                let at = [n.wrapping_sub(40), n.wrapping_sub(32), n.wrapping_sub(24), 24, 28][val as usize % 5];
+                let at = [
+                    n.wrapping_sub(40),
+                    n.wrapping_sub(32),
+                    n.wrapping_sub(24),
+                    24,
+                    28,
+                ][val as usize % 5];
                 if at.checked_add(8).is_some_and(|e| e <= n) {
                     a[at..at + 8].copy_from_slice(&(val >> 3).to_le_bytes());
                 }

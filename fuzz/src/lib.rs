@@ -17,15 +17,31 @@ pub fn exercise(data: &[u8]) {
     };
     // One thread: no per-execution thread start-up, and deterministic coverage.
     r.set_threads(1);
-    let paths: Vec<String> = r.index().entries.iter().take(16).map(|e| e.path.clone()).collect();
+    let paths: Vec<String> = r
+        .index()
+        .entries
+        .iter()
+        .take(16)
+        .map(|e| e.path.clone())
+        .collect();
     let _ = r.verify();
     for p in &paths {
         let _ = r.read_entry(p, &mut std::io::sink());
     }
     let dir = scratch_dir();
-    let _ = r.extract_with(&dir, &[], &ExtractOptions { skip_parent_refs: true });
+    let _ = r.extract_with(
+        &dir,
+        &[],
+        &ExtractOptions {
+            skip_parent_refs: true,
+        },
+    );
     if let Some(p) = paths.first() {
-        let _ = r.extract_with(&dir.join("sel"), std::slice::from_ref(p), &ExtractOptions::default());
+        let _ = r.extract_with(
+            &dir.join("sel"),
+            std::slice::from_ref(p),
+            &ExtractOptions::default(),
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -34,5 +50,7 @@ pub fn exercise(data: &[u8]) {
 fn scratch_dir() -> PathBuf {
     static N: AtomicU64 = AtomicU64::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed);
-    std::env::temp_dir().join(format!("backupd-fuzz-{}", std::process::id())).join(n.to_string())
+    std::env::temp_dir()
+        .join(format!("backupd-fuzz-{}", std::process::id()))
+        .join(n.to_string())
 }
