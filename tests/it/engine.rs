@@ -32,17 +32,18 @@ impl Rig {
     pub fn new(data: &Path, files: Vec<PathBuf>, databases: Vec<DatabaseSource>) -> Rig {
         fs::create_dir_all(data).unwrap();
         let (service, clock) = open_service(data, 0);
-        let mut config = Config::default();
-        config.data_dir = data.to_path_buf();
-        config.files = files
-            .into_iter()
-            .map(|path| FilesSource {
-                path,
-                exclude: vec![],
-            })
-            .collect();
-        config.databases = databases;
-        let config = Arc::new(config);
+        let config = Arc::new(Config {
+            data_dir: data.to_path_buf(),
+            files: files
+                .into_iter()
+                .map(|path| FilesSource {
+                    path,
+                    exclude: vec![],
+                })
+                .collect(),
+            databases,
+            ..Config::default()
+        });
         Rig {
             engine: Engine::new(config.clone(), service.clone()),
             service,
@@ -406,7 +407,7 @@ fn an_incremental_stores_only_changed_bytes_and_restores_the_tree_of_its_moment(
         .clone();
     let t4 = dir.path().join("r-one");
     let s = rig
-        .restore(&third.id, &t4, &[held_by_full.clone()], false)
+        .restore(&third.id, &t4, std::slice::from_ref(&held_by_full), false)
         .unwrap();
     assert_eq!((s.files, s.dirs), (1, 0));
     let rel = held_by_full.strip_prefix(&format!("{root}/")).unwrap();
