@@ -688,3 +688,88 @@ fn big_round_trip_of_ten_thousand_files_and_a_100_mb_file() {
     eprintln!("restore: {:?}", t.elapsed());
     assert_eq!(snapshot(&restored_root(&target, &src)), before);
 }
+
+#[test]
+fn cli_verify_and_restore_work_offline_on_the_data_dir() {
+    use crate::support::bin;
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    generate_tree(&src, 30, 2);
+    let data = dir.path().join("data");
+    let (rec, full_location) = {
+        let mut rig = Rig::new(&data, vec![src.clone()], vec![]);
+        let job = rig.job("f", BackupType::Files, BackupMode::Full);
+        let (rec, _) = rig.backup(&job);
+        let loc = data.join(&rec.location);
+        (rec, loc)
+    }; // the rig (and its hold on the log) is gone: the CLI can open it
+
+    let out = bin()
+        .args(["verify", &rec.id, "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("ok: backup "), "{stdout}");
+    assert_eq!(stdout.lines().count(), 1);
+
+    let out = bin().arg("verify").arg(&full_location).output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(": ok: "));
+
+    let target = dir.path().join("restored");
+    let out = bin()
+        .args(["restore", &rec.id, "--to"])
+        .arg(&target)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(snapshot(&restored_root(&target, &src)), snapshot(&src));
+    // Again into the now non-empty target: refused, exit non-zero, saying why.
+    let out = bin()
+        .args(["restore", &rec.id, "--to"])
+        .arg(&target)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
+
+    // Damage the archive: verify by id fails, names the bad entry or frame, and records it.
+    let mut bytes = fs::read(&full_location).unwrap();
+    let at = bytes.len() / 3;
+    bytes[at] ^= 0x01;
+    fs::write(&full_location, &bytes).unwrap();
+    let out = bin()
+        .args(["verify", &rec.id, "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("failed verification") && stderr.contains("checksum"),
+        "{stderr}"
+    );
+    let (service, _) = open_service(&data, 0);
+    let verdicts: Vec<bool> = service.read(|s| {
+        s.catalog.backups[&rec.id]
+            .last_verified
+            .iter()
+            .map(|v| v.ok)
+            .collect()
+    });
+    assert_eq!(verdicts, vec![false]);
+}
