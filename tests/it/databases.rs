@@ -319,7 +319,11 @@ fn a_failing_dump_command_fails_the_run_with_its_stderr_and_records_no_backup() 
         .map(|e| e.path())
         .collect();
     assert!(left.is_empty(), "{left:?}");
-    assert!(!data.join("tmp/db").exists());
+    // The run's scratch directory went with it.
+    let scratch_left = std::fs::read_dir(data.join("tmp"))
+        .map(|rd| rd.count())
+        .unwrap_or(0);
+    assert_eq!(scratch_left, 0);
 }
 
 #[test]

@@ -11,7 +11,7 @@ use backupd::events::{
     BackupConfig, BackupKind, BackupMode, BackupRecord, BackupType, JobAction, JobSpec, RunReason,
     Trigger,
 };
-use backupd::progress::Progress;
+use backupd::progress::{Progress, RunProgress};
 use backupd::service::{Meta, Service};
 use std::collections::BTreeMap;
 use std::fs;
@@ -26,6 +26,8 @@ pub struct Rig {
     pub config: Arc<Config>,
     engine: Engine,
     runs: u32,
+    /// The progress the last run left behind, read before its handle was dropped.
+    pub last_progress: Option<RunProgress>,
 }
 
 impl Rig {
@@ -50,6 +52,7 @@ impl Rig {
             clock,
             config,
             runs: 0,
+            last_progress: None,
         }
     }
 
@@ -88,6 +91,8 @@ impl Rig {
         let progress = Progress::default();
         let handle = progress.begin(&run_id);
         let outcome = backupd::scheduler::RunExecutor::run(&self.engine, job, &run_id, &handle);
+        self.last_progress = progress.get(&run_id);
+        drop(handle);
         self.command(Command::FinishRun {
             run_id,
             outcome: outcome.clone(),
@@ -245,6 +250,10 @@ fn round_trip_of_a_generated_tree_restores_content_modes_mtimes_and_links() {
     assert_eq!(rec.parent, None);
     assert_eq!(note, None);
     assert!(rec.id.starts_with("files_full-2026"), "{}", rec.id);
+    let p = rig.last_progress.clone().unwrap();
+    assert_eq!((p.files_done, p.files_total), (2500, Some(2500)));
+    assert_eq!(Some(p.bytes_done), p.bytes_total);
+    assert!(p.bytes_done > 1_000_000, "{p:?}");
     assert!(dir.path().join("data").join(&rec.location).is_file());
     // The catalog has it, as the scheduler would have recorded it.
     let in_catalog = rig
