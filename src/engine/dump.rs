@@ -198,9 +198,15 @@ fn piped(
             reason: "no stdout pipe".into(),
         }),
     };
-    if stored.is_err() {
-        // The archive side failed: stop the tool instead of letting it block on a full pipe.
+    if let Err(e) = stored {
+        // The archive side failed: stop the tool instead of letting it block on a full pipe,
+        // and report the archive's error (the tool's exit is then our doing).
         let _ = child.kill();
+        let _ = child.wait();
+        return Err(EngineError::Archive {
+            context: format!("storing the dump of database {:?}", src.name),
+            source: e,
+        });
     }
     let status = child.wait();
     let err_text = stderr
@@ -214,10 +220,7 @@ fn piped(
             format!("{tool} {}: {}", exit_text(status), tail(&err_text)),
         ));
     }
-    stored.map_err(|e| EngineError::Archive {
-        context: format!("storing the dump of database {:?}", src.name),
-        source: e,
-    })
+    Ok(())
 }
 
 fn exit_text(status: std::process::ExitStatus) -> String {

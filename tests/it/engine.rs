@@ -782,3 +782,109 @@ fn cli_verify_and_restore_work_offline_on_the_data_dir() {
     });
     assert_eq!(verdicts, vec![false]);
 }
+
+/// Figures on the archive issue's ~450 MB mixed set (`cargo bench --bench archive -- --assemble
+/// DIR`), side by side with tar and zstd. Works on a copy (1% of its files are changed).
+/// `BACKUPD_BENCH_SET=/tmp/backupd-bench-set cargo test --release -- --ignored --nocapture mixed_set`
+#[test]
+#[ignore]
+fn mixed_set_figures() {
+    use std::process::Command as Sh;
+    use std::time::Instant;
+    let set = PathBuf::from(
+        std::env::var("BACKUPD_BENCH_SET").unwrap_or_else(|_| "/tmp/backupd-bench-set".into()),
+    );
+    assert!(set.is_dir(), "no benchmark set at {}", set.display());
+    let dir = tempdir();
+    let src = dir.path().join("set");
+    assert!(Sh::new("cp")
+        .arg("-a")
+        .arg(&set)
+        .arg(&src)
+        .status()
+        .unwrap()
+        .success());
+    let sh = |script: &str| {
+        let t = Instant::now();
+        let ok = Sh::new("sh")
+            .arg("-c")
+            .arg(script)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "{script}");
+        t.elapsed()
+    };
+    let tar_zst = dir.path().join("set.tar.zst");
+    let tar_time = sh(&format!(
+        "tar -C {} -cf - set | zstd -q -3 -T2 -o {}",
+        dir.path().display(),
+        tar_zst.display()
+    ));
+    let untar_dir = dir.path().join("untar");
+    fs::create_dir_all(&untar_dir).unwrap();
+    let untar_time = sh(&format!(
+        "zstd -q -dc -T2 {} | tar -C {} -xf -",
+        tar_zst.display(),
+        untar_dir.display()
+    ));
+
+    let mut rig = Rig::new(&dir.path().join("data"), vec![src.clone()], vec![]);
+    let job = rig.job("bench", BackupType::Files, BackupMode::Incremental);
+    let t = Instant::now();
+    let (full, _) = rig.backup(&job);
+    let full_time = t.elapsed();
+
+    // Change 1% of the files (append a line: size, mtime and ctime all move).
+    let files: Vec<PathBuf> = snapshot(&src)
+        .into_iter()
+        .filter(|(_, n)| matches!(n, Node::File { .. }))
+        .map(|(p, _)| src.join(p))
+        .collect();
+    let step = 100;
+    for p in files.iter().step_by(step) {
+        let mut f = fs::OpenOptions::new().append(true).open(p).unwrap();
+        std::io::Write::write_all(&mut f, b"changed\n").unwrap();
+    }
+    let t = Instant::now();
+    let (inc, note) = rig.backup(&job);
+    let inc_time = t.elapsed();
+
+    let target = dir.path().join("restored");
+    let t = Instant::now();
+    rig.restore(&inc.id, &target, &[], false).unwrap();
+    let restore_time = t.elapsed();
+    let same = Sh::new("diff")
+        .args(["-r", "--no-dereference"])
+        .arg(&src)
+        .arg(restored_root(&target, &src))
+        .status()
+        .unwrap()
+        .success();
+    assert!(same, "the restore differs from the source");
+    let rss = fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("VmHWM"))
+        .unwrap_or("VmHWM: ?")
+        .to_string();
+    eprintln!(
+        "files {}; tar|zstd -3 -T2: {:.2?} ({} bytes); backupd full: {:.2?} ({} bytes, {:.2}x tar's time); \
+         incremental after changing {} files: {:.2?} ({} bytes, {:.1}% of the full's time; {}); \
+         zstd -dc|tar -x: {:.2?}; backupd restore of the incremental: {:.2?} ({:.2}x); test process peak {rss}",
+        files.len(),
+        tar_time,
+        fs::metadata(&tar_zst).unwrap().len(),
+        full_time,
+        full.bytes,
+        full_time.as_secs_f64() / tar_time.as_secs_f64(),
+        files.len().div_ceil(step),
+        inc_time,
+        inc.bytes,
+        100.0 * inc_time.as_secs_f64() / full_time.as_secs_f64(),
+        note.unwrap_or_default(),
+        untar_time,
+        restore_time,
+        restore_time.as_secs_f64() / untar_time.as_secs_f64(),
+    );
+}
