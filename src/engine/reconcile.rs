@@ -1,5 +1,6 @@
 //! Boot reconciliation of the data directory with the log (runs without an outcome are settled
-//! by `Command::Boot`): leftover `*.partial` files and run scratch directories are removed;
+//! by `Command::Boot`): leftover `*.partial` files, sidecars without their archive and run
+//! scratch directories are removed;
 //! archives without a `backup_recorded` event and recorded backups whose archive is gone are
 //! reported, never deleted (an operator decides).
 
@@ -8,14 +9,14 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::layout::{fsync_dir, io_err, Layout, ARCHIVE_EXT, PARTIAL_EXT};
+use super::layout::{fsync_dir, io_err, Layout, ARCHIVE_EXT, MANIFEST_EXT, PARTIAL_EXT};
 use super::EngineError;
 use crate::config::Config;
 use crate::projections::State;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ReconcileReport {
-    /// `.partial` files and scratch directories of interrupted runs, now removed.
+    /// `.partial` files, lone sidecars and scratch directories of interrupted runs, now removed.
     pub removed: Vec<PathBuf>,
     /// Archives in `backups/` that no `backup_recorded` event names (kept).
     pub unrecorded: Vec<PathBuf>,
@@ -54,6 +55,12 @@ pub fn reconcile(config: &Config, state: &State) -> Result<ReconcileReport, Engi
                     report.removed.push(path);
                 } else if ext == Some(ARCHIVE_EXT) && !recorded.contains(&path) {
                     report.unrecorded.push(path);
+                } else if ext == Some(MANIFEST_EXT) && !path.with_extension(ARCHIVE_EXT).exists() {
+                    // The sidecar is renamed before its archive: alone, it is a publish that
+                    // never finished, and useless without the archive.
+                    fs::remove_file(&path)
+                        .map_err(io_err(format!("removing {}", path.display())))?;
+                    report.removed.push(path);
                 }
             }
             if !report.removed.is_empty() {

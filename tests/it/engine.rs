@@ -607,6 +607,8 @@ fn reconcile_removes_partials_and_reports_unrecorded_archives() {
     )
     .unwrap();
     fs::create_dir_all(data.join("tmp/f-20260101T000000Z-00000000")).unwrap();
+    // Killed between the two renames: the sidecar is there, its archive is not.
+    fs::write(backups.join("f-20260103T000000Z-00000000.manifest"), "").unwrap();
     fs::copy(
         data.join(&rec.location),
         backups.join("f-20260102T000000Z-00000000.bka"),
@@ -616,7 +618,11 @@ fn reconcile_removes_partials_and_reports_unrecorded_archives() {
         .service
         .read(|s| engine::reconcile(&rig.config, s))
         .unwrap();
-    assert_eq!(report.removed.len(), 3, "{report:?}");
+    assert_eq!(report.removed.len(), 4, "{report:?}");
+    assert!(!backups
+        .join("f-20260103T000000Z-00000000.manifest")
+        .exists());
+    assert!(backups.join(format!("{}.manifest", rec.id)).exists());
     assert!(!backups
         .join("f-20260101T000000Z-00000000.bka.partial")
         .exists());
