@@ -914,3 +914,56 @@ fn mixed_set_figures() {
         restore_time.as_secs_f64() / untar_time.as_secs_f64(),
     );
 }
+
+#[test]
+fn the_demo_config_backs_up_files_config_and_its_sqlite_database() {
+    use crate::support::repo;
+    let dir = tempdir();
+    let demo = Config::load(&repo().join("fixtures/demo.toml")).unwrap();
+    let data = dir.path().join("data");
+    let mut rig = Rig::new(&data, vec![], vec![]);
+    // The demo's paths are relative to the repository root, where tests run.
+    assert_eq!(std::env::current_dir().unwrap(), repo());
+    rig.config = Arc::new(Config {
+        data_dir: data.clone(),
+        ..demo
+    });
+    rig.engine = Engine::new(rig.config.clone(), rig.service.clone());
+    let job = rig.job("daily_full", BackupType::Full, BackupMode::Full);
+    let (rec, _) = rig.backup(&job);
+    assert_eq!(rec.compression, "zstd");
+    let target = dir.path().join("r");
+    let sum = rig.restore(&rec.id, &target, &[], false).unwrap();
+    let uploads = fs::canonicalize(repo().join("fixtures/demo-data/uploads")).unwrap();
+    let etc = fs::canonicalize(repo().join("fixtures/demo-data/etc")).unwrap();
+    assert_eq!(
+        snapshot(&target.join(root_name("files", &uploads).unwrap())),
+        snapshot(&uploads)
+    );
+    assert_eq!(
+        snapshot(&target.join(root_name("config", &etc).unwrap())),
+        snapshot(&etc)
+    );
+    assert_eq!(sum.dumps.len(), 1);
+    let snap = target.join("databases/demo.sqlite");
+    assert_eq!(sum.dumps[0].path, snap);
+    let check = std::process::Command::new("sqlite3")
+        .arg(&snap)
+        .arg("PRAGMA integrity_check")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), "ok");
+    // The same tables as the original.
+    let tables = |db: &Path| {
+        std::process::Command::new("sqlite3")
+            .arg("-readonly")
+            .arg(db)
+            .arg("SELECT name FROM sqlite_master ORDER BY name")
+            .output()
+            .unwrap()
+            .stdout
+    };
+    let original = tables(&repo().join("fixtures/demo-data/demo.db"));
+    assert!(!original.is_empty());
+    assert_eq!(tables(&snap), original);
+}
