@@ -67,12 +67,7 @@ pub fn dump(
             if !matches!(url.scheme.as_str(), "postgresql" | "postgres") {
                 return Err(dump_err(src, "the URL must start with postgresql://"));
             }
-            let mut cmd = Command::new("pg_dump");
-            cmd.arg("--no-password");
-            for (k, v) in url.pg_env(src)? {
-                cmd.env(k, v);
-            }
-            piped(src, "pg_dump", cmd, sink)
+            piped(src, "pg_dump", pg_dump_command(src, &url)?, sink)
         }
         DatabaseKind::Mysql => {
             let url = DbUrl::parse(src, src.url.as_deref().unwrap_or_default())?;
@@ -87,12 +82,7 @@ pub fn dump(
                 .map_err(|e| dump_err(src, format!("writing the client defaults file: {e}")))?;
             let mut last = None;
             for tool in ["mariadb-dump", "mysqldump"] {
-                let mut cmd = Command::new(tool);
-                // --defaults-extra-file must come first; it carries user, password, host, port.
-                cmd.arg(format!("--defaults-extra-file={}", defaults.display()))
-                    .args(["--single-transaction", "--quick", "--routines", "--"])
-                    .arg(&db);
-                match piped(src, tool, cmd, sink) {
+                match piped(src, tool, my_dump_command(tool, &defaults, &db), sink) {
                     Err(EngineError::ToolMissing { .. }) => last = Some(tool),
                     other => return other,
                 }
@@ -112,6 +102,27 @@ pub fn dump(
             piped(src, program, cmd, sink)
         }
     }
+}
+
+/// `pg_dump` in plain SQL; every connection parameter, the password included, in `PG*` variables.
+fn pg_dump_command(src: &DatabaseSource, url: &DbUrl) -> Result<Command, EngineError> {
+    let mut cmd = Command::new("pg_dump");
+    cmd.arg("--no-password");
+    for (k, v) in url.pg_env(src)? {
+        cmd.env(k, v);
+    }
+    Ok(cmd)
+}
+
+/// `mariadb-dump`/`mysqldump` in one consistent transaction; the connection (password
+/// included) comes from the owner-only defaults file.
+fn my_dump_command(tool: &str, defaults: &Path, db: &str) -> Command {
+    let mut cmd = Command::new(tool);
+    // --defaults-extra-file must come first.
+    cmd.arg(format!("--defaults-extra-file={}", defaults.display()))
+        .args(["--single-transaction", "--quick", "--routines", "--"])
+        .arg(db);
+    cmd
 }
 
 /// A consistent online snapshot: `VACUUM INTO` copies the database inside one read
@@ -507,6 +518,7 @@ impl Drop for Scratch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::OsStr;
 
     fn src(kind: DatabaseKind) -> DatabaseSource {
         DatabaseSource {
@@ -545,6 +557,32 @@ mod tests {
         let e = DbUrl::parse(&s, "postgresql://u:secret@h:notaport/db").unwrap_err();
         assert!(!e.to_string().contains("secret"), "{e}");
         assert!(e.to_string().contains("port"), "{e}");
+    }
+
+    #[test]
+    fn passwords_stay_out_of_argv() {
+        let s = src(DatabaseKind::Postgresql);
+        let u = DbUrl::parse(&s, "postgresql://u:s3cret@h:5433/db").unwrap();
+        let cmd = pg_dump_command(&s, &u).unwrap();
+        assert!(cmd
+            .get_args()
+            .all(|a| !a.to_string_lossy().contains("s3cret")));
+        let envs: Vec<_> = cmd.get_envs().collect();
+        assert!(envs.contains(&(OsStr::new("PGPASSWORD"), Some(OsStr::new("s3cret")))));
+        assert!(envs.contains(&(OsStr::new("PGPORT"), Some(OsStr::new("5433")))));
+
+        let s = src(DatabaseKind::Mysql);
+        let u = DbUrl::parse(&s, "mysql://u:s3cret@h/db").unwrap();
+        let cmd = my_dump_command("mariadb-dump", Path::new("/scratch/app.cnf"), "db");
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(args[0], "--defaults-extra-file=/scratch/app.cnf");
+        assert!(args
+            .iter()
+            .all(|a| !a.contains("s3cret") && !a.contains("-p")));
+        assert!(u.my_defaults(&s).unwrap().contains("password=\"s3cret\""));
     }
 
     #[test]

@@ -347,3 +347,28 @@ fn a_dump_command_streams_its_stdout_as_the_dump() {
         expected
     );
 }
+
+#[test]
+fn a_mysql_password_reaches_the_tool_and_never_the_error() {
+    ensure_mariadb();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut src = db_source("shop", DatabaseKind::Mysql);
+    // root has an empty password here: a wrong one must be refused by the server, which
+    // shows the password got there (through the defaults file, not argv).
+    src.url = Some("mysql://root:Wr0ng%20S3cret@127.0.0.1:3306/test".into());
+    let mut rig = Rig::new(&data, vec![], vec![src]);
+    let job = rig.job("db", BackupType::Database, BackupMode::Full);
+    let error = match rig.run(&job) {
+        RunOutcome::Failed { error } => error,
+        other => panic!("expected a failure, got {other:?}"),
+    };
+    assert!(error.contains("Access denied"), "{error}");
+    assert!(error.contains("database \"shop\""), "{error}");
+    assert!(!error.contains("S3cret"), "{error}");
+    // The defaults file went with the run's scratch directory.
+    let left = std::fs::read_dir(data.join("tmp"))
+        .map(|rd| rd.count())
+        .unwrap_or(0);
+    assert_eq!(left, 0);
+}
