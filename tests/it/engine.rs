@@ -967,3 +967,67 @@ fn the_demo_config_backs_up_files_config_and_its_sqlite_database() {
     assert!(!original.is_empty());
     assert_eq!(tables(&snap), original);
 }
+
+#[test]
+fn the_scheduler_runs_the_engine_and_records_the_backup() {
+    use backupd::projections::{RunStatus, DEFAULT_POLICY};
+    use backupd::scheduler::Scheduler;
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    generate_tree(&src, 40, 8);
+    let rig = Rig::new(&dir.path().join("data"), vec![src.clone()], vec![]);
+    rig.command(Command::Boot {
+        version: "t".into(),
+        pid: 1,
+        presets: vec![],
+        retention: DEFAULT_POLICY,
+        autostart: true,
+    });
+    let (stop, stop_rx) = smol::channel::bounded(1);
+    let scheduler = Scheduler::new(
+        rig.service.clone(),
+        chrono_tz::UTC,
+        Arc::new(Engine::new(rig.config.clone(), rig.service.clone())),
+        Progress::default(),
+    );
+    let looping = std::thread::spawn(move || {
+        smol::block_on(scheduler.run(stop_rx, std::time::Duration::from_secs(5)))
+    });
+    let job = rig.job("hourly_files", BackupType::Files, BackupMode::Incremental);
+    // The first slot of an hourly interval job is an hour after its creation.
+    rig.clock.advance(time::Duration::minutes(61));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let run = loop {
+        let done = rig.service.read(|s| {
+            s.schedule
+                .runs
+                .values()
+                .find(|r| r.job_id == job.id && r.status != RunStatus::Running)
+                .cloned()
+        });
+        if let Some(run) = done {
+            break run;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run did not finish"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let _ = stop.try_send(());
+    looping.join().unwrap();
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+    let backups: Vec<BackupRecord> = rig.service.read(|s| {
+        s.catalog
+            .backups
+            .values()
+            .map(|b| b.record.clone())
+            .collect()
+    });
+    assert_eq!(backups.len(), 1);
+    assert_eq!(backups[0].run_id, run.run_id);
+    assert_eq!(backups[0].kind, BackupKind::Full);
+    let target = dir.path().join("r");
+    rig.restore(&backups[0].id, &target, &[], false).unwrap();
+    assert_eq!(snapshot(&restored_root(&target, &src)), snapshot(&src));
+}
