@@ -443,8 +443,7 @@ pub fn load_hint(archive_path: &str, file: &Path, sources: &[DatabaseSource]) ->
     })?;
     let src = sources.iter().find(|s| s.name == name && s.kind == kind);
     let db = src
-        .and_then(|s| s.url.as_deref())
-        .and_then(|u| DbUrl::parse(s_or_dummy(src), u).ok())
+        .and_then(|s| DbUrl::parse(s, s.url.as_deref()?).ok())
         .and_then(|u| u.database)
         .unwrap_or_else(|| "DATABASE".into());
     let f = shell_quote(&file.display().to_string());
@@ -469,19 +468,6 @@ pub fn load_hint(archive_path: &str, file: &Path, sources: &[DatabaseSource]) ->
                 .unwrap_or("the dump command");
             format!("{f} is the output of {tool}; load it with that tool's counterpart")
         }
-    })
-}
-
-fn s_or_dummy(src: Option<&DatabaseSource>) -> &DatabaseSource {
-    static DUMMY: std::sync::OnceLock<DatabaseSource> = std::sync::OnceLock::new();
-    src.unwrap_or_else(|| {
-        DUMMY.get_or_init(|| DatabaseSource {
-            name: String::new(),
-            kind: DatabaseKind::Command,
-            url: None,
-            path: None,
-            command: None,
-        })
     })
 }
 
