@@ -76,6 +76,8 @@ pub fn backup(
 
     progress.update(|p| p.phase = "scanning".into());
     let mut scan = Scan::default();
+    // `walk` sees canonical paths (the root is canonicalized, children are joined to it).
+    scan.avoid.extend(fs::canonicalize(&config.data_dir).ok());
     let mut seen = HashSet::new();
     if with_files {
         for s in &config.files {

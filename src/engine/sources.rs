@@ -42,6 +42,9 @@ pub enum ItemKind {
 pub struct Scan {
     pub items: Vec<Item>,
     pub skipped: Vec<String>,
+    /// Directories never descended into: the data directory, so a source that contains it
+    /// does not back up the backups (and the archive being written).
+    pub avoid: Vec<PathBuf>,
 }
 
 impl Scan {
@@ -258,6 +261,9 @@ fn walk(
             continue;
         }
         let child_name = format!("{name}/{child}");
+        if m.is_dir() && scan.avoid.contains(&fs_path) {
+            continue;
+        }
         if m.is_dir() && m.dev() == dev {
             walk(&fs_path, &child_rel, &child_name, excludes, seen, scan)?;
         } else if m.is_dir() {

@@ -1031,3 +1031,26 @@ fn the_scheduler_runs_the_engine_and_records_the_backup() {
     rig.restore(&backups[0].id, &target, &[], false).unwrap();
     assert_eq!(snapshot(&restored_root(&target, &src)), snapshot(&src));
 }
+
+#[test]
+fn a_source_containing_the_data_dir_does_not_back_up_the_backups() {
+    let dir = tempdir();
+    let src = dir.path().join("srv");
+    generate_tree(&src, 10, 4);
+    let data = src.join("backupd-data");
+    let mut rig = Rig::new(&data, vec![src.clone()], vec![]);
+    let job = rig.job("f", BackupType::Files, BackupMode::Full);
+    rig.backup(&job);
+    let (second, _) = rig.backup(&job);
+    let root = root_name("files", &fs::canonicalize(&src).unwrap()).unwrap();
+    let inside: Vec<String> = rig
+        .archive(&second.id)
+        .index()
+        .entries
+        .iter()
+        .map(|e| e.path.clone())
+        .filter(|p| p.starts_with(&format!("{root}/backupd-data")))
+        .collect();
+    assert!(inside.is_empty(), "{inside:?}");
+    assert!(rig.archive(&second.id).index().entries.len() > 10);
+}
