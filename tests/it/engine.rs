@@ -1054,3 +1054,93 @@ fn a_source_containing_the_data_dir_does_not_back_up_the_backups() {
     assert!(inside.is_empty(), "{inside:?}");
     assert!(rig.archive(&second.id).index().entries.len() > 10);
 }
+
+/// The child half of the SIGKILL test: a backup that hangs in a dump, killed from outside.
+#[test]
+#[ignore]
+fn crash_child() {
+    let Ok(dir) = std::env::var("BACKUPD_CRASH_DIR") else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let hang = DatabaseSource {
+        name: "slow".into(),
+        kind: backupd::config::DatabaseKind::Command,
+        url: None,
+        path: None,
+        command: Some(vec![
+            "sh".into(),
+            "-c".into(),
+            "echo begun; sleep 15".into(),
+        ]),
+    };
+    let mut rig = Rig::new(&dir.join("data"), vec![dir.join("src")], vec![hang]);
+    let job = rig.job("f", BackupType::Full, BackupMode::Full);
+    rig.run(&job);
+    panic!("the run was meant to be killed before it finished");
+}
+
+#[test]
+fn sigkill_during_a_run_leaves_an_interrupted_run_no_partial_and_the_next_run_succeeds() {
+    use backupd::projections::{RunStatus, DEFAULT_POLICY};
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    generate_tree(&src, 30, 6);
+    let data = dir.path().join("data");
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "engine::crash_child", "--nocapture"])
+        .env("BACKUPD_CRASH_DIR", dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let partial = || {
+        fs::read_dir(data.join("backups"))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.path())
+                    .find(|p| p.to_string_lossy().ends_with(".bka.partial"))
+            })
+            .ok()
+            .flatten()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let left = loop {
+        if let Some(p) = partial() {
+            break p;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the child never started writing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(left.exists());
+
+    // Restart: boot settles the run, reconcile cleans up, the next run succeeds.
+    let mut rig = Rig::new(&data, vec![src.clone()], vec![]);
+    rig.runs = 100;
+    rig.command(Command::Boot {
+        version: "t".into(),
+        pid: 2,
+        presets: vec![],
+        retention: DEFAULT_POLICY,
+        autostart: false,
+    });
+    let statuses: Vec<RunStatus> = rig
+        .service
+        .read(|s| s.schedule.runs.values().map(|r| r.status).collect());
+    assert_eq!(statuses, vec![RunStatus::Interrupted]);
+    let report = rig
+        .service
+        .read(|s| engine::reconcile(&rig.config, s))
+        .unwrap();
+    assert!(report.removed.contains(&left), "{report:?}");
+    assert!(partial().is_none());
+    assert!(report.unrecorded.is_empty() && report.missing.is_empty());
+    let job = rig.service.read(|s| s.schedule.jobs["f"].spec.clone());
+    let (rec, _) = rig.backup(&job);
+    assert!(rig.verify(&rec.id).is_ok());
+}
