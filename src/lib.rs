@@ -30,6 +30,7 @@ pub mod clock;
 pub mod config;
 pub mod decide;
 pub mod domain;
+pub mod engine;
 pub mod events;
 pub mod logging;
 pub mod progress;

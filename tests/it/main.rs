@@ -1,6 +1,8 @@
 //! Integration tests: one binary (each extra test binary costs a full link on 2 cores).
 mod archive;
 mod cli;
+mod databases;
+mod engine;
 mod golden;
 mod replay;
 mod scheduler;
