@@ -1,7 +1,15 @@
-//! The archive module of backupd, compiled on its own for fuzzing, plus helpers the targets share.
+//! The archive, event and trigger modules of backupd, compiled on their own for fuzzing, plus
+//! helpers the targets share.
 
 #[path = "../../src/archive/mod.rs"]
 pub mod archive;
+
+// The event codec and the trigger rules, compiled the same way for `event_decode` and
+// `trigger_parse` (their `crate::events` / `crate::domain` paths resolve to these).
+#[path = "../../src/domain/mod.rs"]
+pub mod domain;
+#[path = "../../src/events/mod.rs"]
+pub mod events;
 
 use std::io::Cursor;
 use std::path::PathBuf;
