@@ -1,4 +1,5 @@
 //! backupd: a self-hosted scheduled-backup service (work in progress).
+pub mod api;
 pub mod archive;
 pub mod clock;
 pub mod config;

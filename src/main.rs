@@ -1,19 +1,24 @@
 //! The command line: `serve`, and the offline `events` and `state` on a data directory.
 
 use anyhow::{bail, Context};
+use backupd::api;
 use backupd::clock::SystemClock;
 use backupd::config::Config;
-use backupd::decide::Command;
+use backupd::decide::{Command, RunOutcome};
 use backupd::domain::presets::presets;
+use backupd::events::JobSpec;
+use backupd::progress::{Progress, ProgressHandle};
 use backupd::projections::State;
+use backupd::scheduler::{RunExecutor, Scheduler};
 use backupd::service::{Meta, Service};
 use backupd::store::EventStore;
 use clap::{Parser, Subcommand};
+use smol::future::FutureExt;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 #[derive(Parser)]
 #[command(
@@ -208,18 +213,68 @@ fn serve(config: Config) -> anyhow::Result<()> {
         service.position(),
         booted.len()
     );
-    // The REST API and the timer loop are the next issue; until then the service holds the
-    // log (so offline tools see it is in use) and waits for a signal.
+    let progress = Progress::default();
+    let (stop_scheduler, stop_rx) = smol::channel::bounded::<()>(1);
+    let scheduler = smol::spawn(
+        Scheduler::new(
+            service.clone(),
+            config.timezone,
+            Arc::new(NoEngine),
+            progress.clone(),
+        )
+        .run(stop_rx, Duration::from_secs(30)),
+    );
+    let api = api::bind(
+        api::ApiContext {
+            service: service.clone(),
+            progress,
+            zone: config.timezone,
+            default_misfire_grace: config.misfire_grace_secs,
+        },
+        config.bind,
+    )
+    .with_context(|| format!("binding the API to {}", config.bind))?;
+    // The real address (with `--bind 127.0.0.1:0` the port is chosen here); tests read this line.
+    log::info!("listening on http://{}{}", api.local_addr(), api::BASE);
+
+    // signal-hook's iterator blocks, so it waits on a thread and forwards into the async world.
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
     ])?;
-    if let Some(signal) = signals.forever().next() {
-        log::info!("signal {signal}: stopping");
-    }
+    let (signal_tx, signal_rx) = smol::channel::bounded::<i32>(1);
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            let _ = signal_tx.send_blocking(signal);
+        }
+    });
+    smol::block_on(async {
+        let serving = async { api.run().await.map(|()| None) };
+        let signalled = async { Ok(signal_rx.recv().await.ok()) };
+        // Dropping the server future closes the listener: no new connections from here on.
+        match serving.or(signalled).await {
+            Ok(Some(signal)) => log::info!("signal {signal}: stopping"),
+            Ok(None) => log::warn!("the API stopped accepting; stopping"),
+            Err(e) => log::error!("the API failed: {e}; stopping"),
+        }
+        let _ = stop_scheduler.send(()).await;
+        scheduler.await;
+    });
     drop(service);
     log::info!("stopped");
     Ok(())
+}
+
+/// The backup engine is another issue; until it lands every run fails and says why, rather than
+/// pretending to succeed.
+struct NoEngine;
+
+impl RunExecutor for NoEngine {
+    fn run(&self, _job: &JobSpec, _run_id: &str, _progress: &ProgressHandle) -> RunOutcome {
+        RunOutcome::Failed {
+            error: "the backup engine is not part of this build yet".into(),
+        }
+    }
 }
 
 fn start_logging(config: &Config) -> anyhow::Result<flexi_logger::LoggerHandle> {

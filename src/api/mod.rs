@@ -1,0 +1,92 @@
+//! The REST API on tide under `/api/backup`: routes, JSON shapes, JSON errors, the server.
+//!
+//! Every tide type stays inside this module so the HTTP server can be swapped. Handlers turn a
+//! request into a `Command` for the `Service` (actor `api:anonymous` until auth exists) or read
+//! the projections through `Service::read`; they never touch the log directly, except to page it
+//! for `events`.
+
+mod dto;
+mod error;
+mod events;
+mod input;
+mod jobs;
+mod routes;
+mod runs;
+mod scheduler;
+
+pub use error::ApiError;
+pub use input::MAX_BODY;
+pub use routes::{Route, ROUTES};
+
+use crate::decide::Command;
+use crate::events::{Envelope, Ts};
+use crate::progress::Progress;
+use crate::service::{Meta, Service, ServiceError};
+use chrono_tz::Tz;
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use tide::Response;
+
+/// Every route lives below this path.
+pub const BASE: &str = "/api/backup";
+
+/// The actor of commands sent through the API until tokens exist.
+pub const ACTOR: &str = "api:anonymous";
+
+/// What the handlers share: the service, live progress, the scheduler's zone and defaults.
+#[derive(Clone)]
+pub struct ApiContext {
+    pub service: Service,
+    pub progress: Progress,
+    pub zone: Tz,
+    /// The configured misfire grace for jobs created without one.
+    pub default_misfire_grace: Option<u64>,
+}
+
+impl ApiContext {
+    fn now(&self) -> Ts {
+        Ts::from(self.service.clock().now())
+    }
+
+    async fn execute(&self, command: Command) -> Result<Vec<Envelope>, ServiceError> {
+        self.service.execute(command, Meta::actor(ACTOR)).await
+    }
+}
+
+/// A bound, not yet serving API: bind first so the caller can log the real address (port 0).
+pub struct ApiServer {
+    app: tide::Server<ApiContext>,
+    listener: TcpListener,
+    addr: SocketAddr,
+}
+
+pub fn bind(ctx: ApiContext, addr: SocketAddr) -> io::Result<ApiServer> {
+    let listener = TcpListener::bind(addr)?;
+    let addr = listener.local_addr()?;
+    Ok(ApiServer {
+        app: routes::build(ctx),
+        listener,
+        addr,
+    })
+}
+
+impl ApiServer {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serve until the future is dropped (that stops accepting) or accepting fails for good.
+    pub async fn run(self) -> io::Result<()> {
+        self.listener.set_nonblocking(true)?;
+        self.app.listen(self.listener).await
+    }
+}
+
+fn json(status: u16, body: &serde_json::Value) -> Response {
+    // Serialising a `Value` cannot fail.
+    let mut bytes = tide::Body::from_bytes(serde_json::to_vec(body).unwrap_or_default());
+    bytes.set_mime(tide::http::mime::JSON);
+    let mut res = Response::new(status);
+    res.set_body(bytes);
+    res
+}
