@@ -377,6 +377,18 @@ fn the_seed_flow_over_http_is_audited_in_the_log() {
     );
 }
 
+/// (what, method, path, content type, body, status, error code, error field)
+type BadRequest<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    Vec<u8>,
+    u16,
+    &'a str,
+    Option<&'a str>,
+);
+
 #[test]
 fn bad_requests_get_a_4xx_json_error_and_the_server_keeps_serving() {
     let server = Server::start();
@@ -400,7 +412,7 @@ fn bad_requests_get_a_4xx_json_error_and_the_server_keeps_serving() {
     };
     let json_ct = Some("application/json");
     #[rustfmt::skip]
-    let table: Vec<(&str, &str, &str, Option<&str>, Vec<u8>, u16, &str, Option<&str>)> = vec![
+    let table: Vec<BadRequest> = vec![
         ("malformed JSON", "POST", "/scheduler/jobs", json_ct, b"{\"name\": ".to_vec(), 400, "malformed_json", None),
         ("not an object", "POST", "/scheduler/jobs", json_ct, b"[1, 2]".to_vec(), 400, "malformed_json", None),
         ("no body", "POST", "/scheduler/jobs", json_ct, vec![], 400, "malformed_json", None),
