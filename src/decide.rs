@@ -130,7 +130,16 @@ pub fn decide(state: &State, command: &Command, now: Ts) -> Result<Vec<Event>, R
             Ok(vec![Event::JobUpdated { job: spec.clone() }])
         }
         Command::DeleteJob { job_id } => {
-            existing(state, job_id)?;
+            let job = existing(state, job_id)?;
+            // A run keeps its job until it has an outcome, so boot can always settle it.
+            if let Some(running) = &job.running {
+                return Err(Rejection::conflict(
+                    "job_id",
+                    format!(
+                        "job {job_id:?} is running (run {running}); delete it when the run ends"
+                    ),
+                ));
+            }
             Ok(vec![Event::JobDeleted {
                 job_id: job_id.clone(),
             }])
@@ -529,6 +538,11 @@ mod tests {
             Event::JobCreated { job: job("a") },
             started("r1", "a", Some(t(60))),
         ]);
+        let delete = Command::DeleteJob { job_id: "a".into() };
+        assert_eq!(
+            code(decide(&running, &delete, t(61))),
+            RejectionCode::Conflict
+        );
         let again = Command::StartRun {
             run_id: "r2".into(),
             job_id: "a".into(),

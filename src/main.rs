@@ -177,7 +177,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 fn serve(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(config.logs_dir())
         .with_context(|| format!("creating {}", config.logs_dir().display()))?;
-    let _logger = start_logging(&config)?;
+    let _logger = backupd::logging::start(&config)?;
     log::info!(
         "backupd {} starting: data dir {}, zone {}",
         env!("CARGO_PKG_VERSION"),
@@ -275,29 +275,4 @@ impl RunExecutor for NoEngine {
             error: "the backup engine is not part of this build yet".into(),
         }
     }
-}
-
-fn start_logging(config: &Config) -> anyhow::Result<flexi_logger::LoggerHandle> {
-    use flexi_logger::{Cleanup, Criterion, Duplicate, FileSpec, Logger, Naming};
-    let handle = Logger::try_with_str(&config.log_level)?
-        .log_to_file(
-            FileSpec::default()
-                .directory(config.logs_dir())
-                .basename("backup_scheduler")
-                .suppress_timestamp(),
-        )
-        .append()
-        .rotate(
-            Criterion::Size(config.log_max_bytes),
-            // Write to backup_scheduler.log itself; rotated files get a timestamp infix.
-            Naming::TimestampsCustomFormat {
-                current_infix: Some(""),
-                format: "r%Y-%m-%d_%H-%M-%S",
-            },
-            Cleanup::KeepLogFiles(config.log_keep_files),
-        )
-        .duplicate_to_stderr(Duplicate::Info)
-        .format_for_files(flexi_logger::detailed_format)
-        .start()?;
-    Ok(handle)
 }

@@ -1,6 +1,6 @@
 //! Validation of job specs: ids, names, trigger fields in the seed's numbering, zones, codecs.
 
-use crate::events::{JobAction, JobSpec, Trigger};
+use crate::events::{BackupConfig, JobAction, JobSpec, Trigger};
 use serde::Serialize;
 
 /// Why a command was refused: the API maps `code` to a status and shows all three fields.
@@ -83,22 +83,35 @@ pub fn validate(spec: &JobSpec) -> Result<(), Rejection> {
         })?;
     }
     if let JobAction::Backup(cfg) = &spec.action {
-        if let Some(codec) = &cfg.compression {
-            if !CODECS.contains(&codec.as_str()) {
-                return Err(Rejection::invalid(
-                    "backup_config.options.compression",
-                    format!("{codec:?} is not one of zstd, xz, gzip, none"),
-                ));
-            }
+        validate_backup_config(cfg)?;
+    }
+    Ok(())
+}
+
+pub fn validate_backup_config(cfg: &BackupConfig) -> Result<(), Rejection> {
+    if let Some(codec) = &cfg.compression {
+        if !CODECS.contains(&codec.as_str()) {
+            return Err(Rejection::invalid(
+                "backup_config.options.compression",
+                format!("{codec:?} is not one of zstd, xz, gzip, none"),
+            ));
         }
-        if let (Some(level), codec) = (cfg.level, cfg.compression.as_deref().unwrap_or("zstd")) {
-            let (lo, hi) = level_range(codec);
-            if level < lo || level > hi {
-                return Err(Rejection::invalid(
-                    "backup_config.options.level",
-                    format!("level {level} is outside {lo}..={hi} for {codec}"),
-                ));
-            }
+    }
+    if let Some(level) = cfg.level {
+        // Without a codec the level would be read on the configured default's scale, which a
+        // pure decision cannot see; so the two come together.
+        let Some(codec) = cfg.compression.as_deref() else {
+            return Err(Rejection::invalid(
+                "backup_config.options.level",
+                "level needs compression: each codec has its own scale",
+            ));
+        };
+        let (lo, hi) = level_range(codec);
+        if level < lo || level > hi {
+            return Err(Rejection::invalid(
+                "backup_config.options.level",
+                format!("level {level} is outside {lo}..={hi} for {codec}"),
+            ));
         }
     }
     Ok(())

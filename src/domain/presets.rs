@@ -24,15 +24,7 @@ fn job(id: &str, name: &str, trigger: Trigger, action: JobAction) -> JobSpec {
 }
 
 fn backup(mode: BackupMode) -> JobAction {
-    JobAction::Backup(BackupConfig {
-        backup_type: BackupType::Full,
-        mode,
-        include_database: None,
-        include_files: None,
-        include_config: None,
-        compression: None,
-        level: None,
-    })
+    JobAction::Backup(BackupConfig::new(BackupType::Full, mode))
 }
 
 /// Times are on the scheduler's zone. The daily report runs at 06:00, after the night's full

@@ -16,7 +16,7 @@
 //! - `"backup_config": {"type": "database" | "files" | "full", "options": {"include_database",
 //!   "include_files", "include_config", "compression", "level"}}`.
 
-use crate::domain::job::{level_range, validate_trigger, CODECS, CRON_FIELDS};
+use crate::domain::job::{validate_backup_config, validate_trigger, CODECS, CRON_FIELDS};
 use crate::domain::Rejection;
 use crate::events::{BackupConfig, BackupMode, BackupType, Trigger, Ts};
 use serde_json::{Map, Value};
@@ -208,15 +208,7 @@ pub fn backup_config_from_seed(value: &Value, mode: BackupMode) -> Result<Backup
         Rejection::invalid("backup_config", "backup_config must be a JSON object")
     })?;
     let mut backup_type = None;
-    let mut cfg = BackupConfig {
-        backup_type: BackupType::Full,
-        mode,
-        include_database: None,
-        include_files: None,
-        include_config: None,
-        compression: None,
-        level: None,
-    };
+    let mut cfg = BackupConfig::new(BackupType::Full, mode);
     for (key, value) in obj {
         match key.as_str() {
             "type" => {
@@ -256,17 +248,7 @@ pub fn backup_config_from_seed(value: &Value, mode: BackupMode) -> Result<Backup
             "type is required: \"database\", \"files\" or \"full\"",
         )
     })?;
-    if let Some(level) = cfg.level {
-        // Same rule and default codec as `job::validate`, reported here with the field path.
-        let codec = cfg.compression.as_deref().unwrap_or("zstd");
-        let (lo, hi) = level_range(codec);
-        if level < lo || level > hi {
-            return Err(Rejection::invalid(
-                "backup_config.options.level",
-                format!("level {level} is outside {lo}..={hi} for {codec}"),
-            ));
-        }
-    }
+    validate_backup_config(&cfg)?;
     Ok(cfg)
 }
 
@@ -525,13 +507,14 @@ mod tests {
             backup_config_from_seed(&nulls, BackupMode::Full),
             Ok(config(BackupType::Files, None, None, None))
         );
-        // Level without a codec is checked on the default codec's (zstd) scale.
-        let zstd19 = json!({"type": "files", "options": {"level": 19}});
+        // A level without a codec is refused: the default codec's scale is not known here.
+        let bare = json!({"type": "files", "options": {"level": 19}});
         assert_eq!(
-            backup_config_from_seed(&zstd19, BackupMode::Full)
-                .unwrap()
-                .level,
-            Some(19)
+            backup_config_from_seed(&bare, BackupMode::Full)
+                .unwrap_err()
+                .field
+                .as_deref(),
+            Some("backup_config.options.level")
         );
     }
 
@@ -578,6 +561,29 @@ mod tests {
         ];
         for (cfg, want) in table {
             assert_eq!(includes(&cfg), want, "{cfg:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Every persistable trigger survives the trip through the seed's JSON unchanged.
+        #[test]
+        fn triggers_round_trip_through_the_seed(
+            fields in proptest::array::uniform4(proptest::option::of(proptest::sample::select(
+                vec!["0", "5", "23", "*", "*/15", "1-5", "1,3,5", "2-6/2"],
+            ))),
+            seconds in 1u64..100 * 365 * 86_400,
+            start_s in proptest::option::of(0i64..4_000_000_000),
+        ) {
+            let [m, h, d, w] = fields;
+            let cron = cron(m, h, d, w);
+            if crate::domain::job::validate_trigger(&cron).is_ok() {
+                let (kind, json) = trigger_to_seed(&cron);
+                proptest::prop_assert_eq!(trigger_from_seed(kind, &json), Ok(cron));
+            }
+            let start_at = start_s.map(|s| Ts::from_unix_nanos(s * 1_000_000_000));
+            let interval = Trigger::Interval { seconds, start_at };
+            let (kind, json) = trigger_to_seed(&interval);
+            proptest::prop_assert_eq!(trigger_from_seed(kind, &json), Ok(interval));
         }
     }
 }

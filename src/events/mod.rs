@@ -236,6 +236,21 @@ pub struct BackupConfig {
     pub level: Option<i32>,
 }
 
+impl BackupConfig {
+    /// Only what `type` and the mode say; every option left to its default.
+    pub fn new(backup_type: BackupType, mode: BackupMode) -> Self {
+        BackupConfig {
+            backup_type,
+            mode,
+            include_database: None,
+            include_files: None,
+            include_config: None,
+            compression: None,
+            level: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BackupType {

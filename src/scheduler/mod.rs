@@ -129,7 +129,7 @@ impl Scheduler {
             if self.running.contains_key(&run_id) {
                 continue;
             }
-            log::info!(target: "tasks", "run {run_id} of job {} started", spec.id);
+            log::info!(target: crate::logging::TASKS, "run {run_id} of job {} started", spec.id);
             let task = smol::spawn(execute(
                 self.service.clone(),
                 self.executor.clone(),
@@ -216,7 +216,7 @@ async fn execute(
         RunOutcome::Failed { error } => format!("failed: {error}"),
         RunOutcome::Interrupted { reason } => format!("interrupted: {reason}"),
     };
-    log::info!(target: "tasks", "run {run_id} {summary}");
+    log::info!(target: crate::logging::TASKS, "run {run_id} {summary}");
     let meta = Meta {
         actor: "scheduler".into(),
         correlation: Some(run_id.clone()),
@@ -227,6 +227,6 @@ async fn execute(
         outcome,
     };
     if let Err(e) = service.execute(command, meta).await {
-        log::error!(target: "tasks", "outcome of run {run_id} not recorded: {e}");
+        log::error!(target: crate::logging::TASKS, "outcome of run {run_id} not recorded: {e}");
     }
 }

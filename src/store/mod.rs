@@ -70,6 +70,8 @@ pub enum StoreError {
         #[source]
         source: redb::Error,
     },
+    #[error("event log commit failed, nothing of it is durable: {message}")]
+    Commit { message: String },
     #[error("the event log writer has stopped")]
     Closed,
 }

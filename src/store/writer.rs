@@ -48,9 +48,8 @@ pub(super) fn spawn(
                         let msg = e.to_string();
                         log::error!("event log commit failed: {msg}");
                         for req in batch {
-                            let _ = req.reply.try_send(Err(StoreError::Redb {
-                                context: "commit",
-                                source: redb::Error::Corrupted(msg.clone()),
+                            let _ = req.reply.try_send(Err(StoreError::Commit {
+                                message: msg.clone(),
                             }));
                         }
                     }
@@ -67,9 +66,8 @@ type Outcomes = Vec<Result<Appended, StoreError>>;
 fn commit(db: &Database, batch: &[Request], start: u64) -> Result<(Outcomes, u64), StoreError> {
     let mut txn = db.begin_write().map_err(redb_err("begin"))?;
     txn.set_durability(Durability::Immediate)
-        .map_err(|e| StoreError::Redb {
-            context: "durability",
-            source: redb::Error::Corrupted(e.to_string()),
+        .map_err(|e| StoreError::Commit {
+            message: format!("cannot make the commit durable: {e}"),
         })?;
     let mut last = start;
     let mut outcomes = Vec::with_capacity(batch.len());

@@ -4,5 +4,6 @@ mod archive;
 mod cli;
 mod golden;
 mod replay;
+mod scheduler;
 mod store;
 mod support;

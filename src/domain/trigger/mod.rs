@@ -37,7 +37,10 @@ pub struct Slots {
     pub total: u64,
 }
 
-/// The first slot strictly after `after`; `None` for an invalid trigger or past year 9999.
+/// The first slot strictly after `after`.
+///
+/// `None` for a trigger that `job::validate_trigger` refuses, or when the slot lies beyond what
+/// `Ts` holds (the year 2262).
 pub fn next_fire(trigger: &Trigger, zone: Tz, created_at: Ts, after: Ts) -> Option<Ts> {
     match trigger {
         Trigger::Cron { .. } => {
@@ -54,8 +57,9 @@ pub fn next_fire(trigger: &Trigger, zone: Tz, created_at: Ts, after: Ts) -> Opti
 
 /// Every slot in `(after, upto]`: the newest `cap` of them (oldest first) and the total count.
 ///
-/// Intervals are counted by arithmetic. Cron slots are walked one by one (about a microsecond
-/// each, so years of a minutely job take a second or so) but memory stays at `cap` slots.
+/// Intervals are counted by arithmetic. Cron slots are walked one by one with the same search
+/// as [`next_fire`] (under a microsecond each: five years of an hourly job, 43,819 slots, take
+/// a few hundredths of a second in a debug build), while memory stays at `cap` slots.
 pub fn slots_between(
     trigger: &Trigger,
     zone: Tz,
@@ -276,6 +280,8 @@ impl CronSpec {
                             continue;
                         }
                         let at = resolve(zone, candidate)?;
+                        // Only false when `after` is in the second pass of a fold: the
+                        // repeated local times map to their first pass, already gone.
                         if at > after {
                             return Some(at);
                         }

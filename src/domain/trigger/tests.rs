@@ -296,6 +296,9 @@ fn interval_grid_does_not_drift() {
     assert_eq!(next_fire(&zero, UTC, created(), created()), None);
 }
 
+/// (trigger, after, upto, cap, expected total, expected newest)
+type SlotsRow<'a> = (&'a Trigger, &'a str, &'a str, usize, u64, &'a [&'a str]);
+
 #[test]
 fn slots_between_counts_three_days_of_downtime_and_keeps_the_newest() {
     let hourly = cron(Some("0"), None, None, None);
@@ -305,7 +308,7 @@ fn slots_between_counts_three_days_of_downtime_and_keeps_the_newest() {
     };
     let daily_2 = cron(Some("0"), Some("2"), None, None);
     #[rustfmt::skip]
-    let table: &[(&Trigger, &str, &str, usize, u64, &[&str])] = &[
+    let table: &[SlotsRow] = &[
         // Spring: 72 UTC hours, each one local hour (the missing 02:00 is the 03:00 slot).
         (&hourly, "2026-03-28T00:00:00Z", "2026-03-31T00:00:00Z", 1, 72, &["2026-03-31T00:00:00Z"]),
         (&hourly, "2026-03-28T00:00:00Z", "2026-03-31T00:00:00Z", 3, 72, &["2026-03-30T22:00:00Z", "2026-03-30T23:00:00Z", "2026-03-31T00:00:00Z"]),
@@ -486,4 +489,48 @@ proptest! {
         prop_assert_eq!(capped.total, walked.len() as u64);
         prop_assert_eq!(&capped.newest[..], &walked[walked.len().saturating_sub(3)..]);
     }
+
+    /// The same, asked from instants inside Berlin's 2026 transitions (a fold's second pass is
+    /// where a slot's instant can lie before its local time suggests).
+    #[test]
+    fn around_berlin_transitions(
+        trigger in any_trigger(),
+        spring in any::<bool>(),
+        offset_s in 0i64..4 * 3600,
+    ) {
+        let created = Ts::from_unix_nanos(1_000_000_000 * 1_000_000_000);
+        let base = if spring { ts("2026-03-28T23:00:00Z") } else { ts("2026-10-24T23:00:00Z") };
+        let after = Ts::from_unix_nanos(base.unix_nanos().unwrap() + offset_s * 1_000_000_000);
+        let next = next_fire(&trigger, BERLIN, created, after).expect("valid triggers fire");
+        prop_assert!(next > after);
+        let upto = Ts::from_unix_nanos(after.unix_nanos().unwrap() + 6 * 3600 * 1_000_000_000);
+        let mut walked = Vec::new();
+        let mut at = after;
+        while let Some(t) = next_fire(&trigger, BERLIN, created, at).filter(|t| *t <= upto) {
+            prop_assert!(t > at);
+            walked.push(t);
+            at = t;
+        }
+        let got = slots_between(&trigger, BERLIN, created, after, upto, usize::MAX);
+        prop_assert_eq!(got.newest, walked);
+    }
+}
+
+#[test]
+fn years_of_hourly_cron_downtime_keep_only_cap_slots() {
+    let hourly = cron(Some("0"), None, None, None);
+    let got = slots_between(
+        &hourly,
+        BERLIN,
+        created(),
+        ts("2026-01-01T00:00:00Z"),
+        ts("2031-01-01T00:00:00Z"),
+        2,
+    );
+    // 1826 days of UTC hours, less the repeated 02:00 of each of the five autumn nights.
+    assert_eq!(got.total, 1826 * 24 - 5);
+    assert_eq!(
+        got.newest,
+        [ts("2030-12-31T23:00:00Z"), ts("2031-01-01T00:00:00Z")]
+    );
 }
