@@ -11,19 +11,16 @@ use tide::Request;
 /// room for anything legitimate and bounds what one request can make the server hold.
 pub const MAX_BODY: usize = 1024 * 1024;
 
-/// Read the body as JSON. `None` when the request has no body at all (an empty POST is how the
-/// seed calls `pause`, `run`, `start`...). Never holds more than `MAX_BODY + 1` bytes: the rest
-/// of an oversized body is discarded by the HTTP layer after the answer.
-pub async fn json_body(req: &mut Request<ApiContext>) -> Result<Option<Value>, ApiError> {
+/// Read the whole request body into memory before routing, at most `MAX_BODY` bytes (never more
+/// than `MAX_BODY + 1` held). Every request goes through this, also those no handler reads:
+/// async-h1 discards an unread body only after the answer is written, and by then a keep-alive
+/// client may have sent its next request, which that discard can swallow.
+pub async fn buffer_body(req: &mut Request<ApiContext>) -> Result<(), ApiError> {
     if let Some(len) = req.len() {
         if len > MAX_BODY {
             return Err(too_large(len.to_string()));
         }
-        if len == 0 {
-            return Ok(None);
-        }
     }
-    check_content_type(req)?;
     let mut bytes = Vec::new();
     let mut body = req.take_body().take(MAX_BODY as u64 + 1);
     body.read_to_end(&mut bytes).await.map_err(|e| {
@@ -34,8 +31,26 @@ pub async fn json_body(req: &mut Request<ApiContext>) -> Result<Option<Value>, A
         )
     })?;
     if bytes.len() > MAX_BODY {
-        return Err(too_large(format!("more than {}", MAX_BODY)));
+        return Err(too_large(format!("more than {MAX_BODY}")));
     }
+    req.set_body(bytes);
+    Ok(())
+}
+
+/// The (already buffered) body as JSON. `None` when there is none: an empty POST is how the
+/// seed calls `pause`, `run`, `start`...
+pub async fn json_body(req: &mut Request<ApiContext>) -> Result<Option<Value>, ApiError> {
+    let bytes = req.body_bytes().await.map_err(|e| {
+        ApiError::new(
+            400,
+            "malformed_body",
+            format!("the request body could not be read: {e}"),
+        )
+    })?;
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    check_content_type(req)?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }

@@ -2,7 +2,7 @@
 //! it and a test compares it with `schema/openapi.yaml`, so the two cannot drift apart.
 
 use super::error::ApiError;
-use super::{events, jobs, json, runs, scheduler, ApiContext, BASE};
+use super::{events, input, jobs, json, runs, scheduler, ApiContext, BASE};
 use smol::future::FutureExt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -103,13 +103,21 @@ pub fn build(ctx: ApiContext) -> tide::Server<ApiContext> {
     app
 }
 
-/// Tide's own answers (unknown route, wrong method, its errors) have empty bodies: give them the
-/// API's JSON error shape, and a 405 its `Allow` header.
+/// Before routing: buffer the body (see `input::buffer_body`). After: tide's own answers (unknown
+/// route, wrong method, its errors) have empty bodies; give them the API's JSON error shape, and
+/// a 405 its `Allow` header.
 fn fallback<'a>(
-    req: Request<ApiContext>,
+    mut req: Request<ApiContext>,
     next: Next<'a, ApiContext>,
 ) -> Pin<Box<dyn Future<Output = tide::Result> + Send + 'a>> {
     Box::pin(async move {
+        if let Err(e) = input::buffer_body(&mut req).await {
+            // The rest of an oversized body is still on the wire: close rather than read it as
+            // the next request.
+            let mut res = e.into_response();
+            res.insert_header("Connection", "close");
+            return Ok(res);
+        }
         let path = req.url().path().to_string();
         let method = req.method();
         let res = next.run(req).await;

@@ -246,7 +246,12 @@ fn the_seed_flow_over_http_is_audited_in_the_log() {
     assert_eq!(moved["backup_config"]["type"], "database");
 
     // pause → null; the detail agrees; an update keeps the pause; resume brings it back
-    let (code, paused) = server.send("POST", "/scheduler/jobs/custom_backup/pause", None);
+    // (with a body no handler reads: the next request on the connection must still be served)
+    let (code, paused) = server.send(
+        "POST",
+        "/scheduler/jobs/custom_backup/pause",
+        Some(json!({})),
+    );
     assert_eq!(code, 200);
     assert_eq!(
         (&paused["paused"], &paused["next_run_time"]),
