@@ -545,3 +545,152 @@ fn router_and_openapi_spec_are_in_step() {
     );
     assert!(yaml.contains("url: /api/backup"));
 }
+
+/// An executor that reports progress and holds its run until the test releases it.
+struct Held {
+    release: std::sync::Mutex<mpsc::Receiver<()>>,
+}
+
+impl backupd::scheduler::RunExecutor for Held {
+    fn run(
+        &self,
+        _job: &backupd::events::JobSpec,
+        _run_id: &str,
+        progress: &backupd::progress::ProgressHandle,
+    ) -> backupd::decide::RunOutcome {
+        progress.update(|p| {
+            p.phase = "writing".into();
+            p.bytes_done = 42;
+        });
+        let _ = self
+            .release
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(30));
+        backupd::decide::RunOutcome::Succeeded {
+            backup: None,
+            bytes: 42,
+            files: 1,
+            note: None,
+        }
+    }
+}
+
+/// In process (the binary's engine finishes at once): a run that is still going shows its live
+/// progress, refuses a second run-now and its job's deletion with 409, and settles when released.
+#[test]
+fn a_running_job_shows_progress_and_refuses_run_now_with_409() {
+    use backupd::api::{self, ApiContext};
+    use backupd::progress::Progress;
+    use backupd::scheduler::Scheduler;
+    use backupd::service::Meta;
+    use smol::future::FutureExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (service, _clock) = crate::support::open_service(dir.path(), 0);
+    smol::block_on(service.execute(
+        backupd::decide::Command::Boot {
+            version: "test".into(),
+            pid: 1,
+            presets: backupd::domain::presets::presets(),
+            retention: backupd::projections::DEFAULT_POLICY,
+            autostart: true,
+        },
+        Meta::actor("system"),
+    ))
+    .unwrap();
+    let zone = chrono_tz::Europe::Berlin;
+    let progress = Progress::default();
+    let (release, held) = mpsc::channel();
+    let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
+    let scheduler = Scheduler::new(
+        service.clone(),
+        zone,
+        std::sync::Arc::new(Held {
+            release: std::sync::Mutex::new(held),
+        }),
+        progress.clone(),
+    );
+    let server = api::bind(
+        ApiContext {
+            service: service.clone(),
+            progress,
+            zone,
+            default_misfire_grace: Some(3600),
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .unwrap();
+    let base = format!("http://{}{}", server.local_addr(), api::BASE);
+    let (api_stop, api_stopped) = smol::channel::bounded::<()>(1);
+    let serving = std::thread::spawn(move || {
+        smol::block_on(async {
+            let sched = smol::spawn(scheduler.run(stop_rx, Duration::from_secs(5)));
+            let _ = server
+                .run()
+                .or(async {
+                    let _ = api_stopped.recv().await;
+                    Ok(())
+                })
+                .await;
+            let _ = stop_tx.send(()).await;
+            sched.await;
+        })
+    });
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(20))
+        .build();
+    let call =
+        |method: &str, path: &str| read(agent.request(method, &format!("{base}{path}")).call());
+
+    let (code, run) = call("POST", "/scheduler/jobs/health_check/run");
+    assert_eq!(code, 202, "{run}");
+    let run_id = run["run_id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let live = loop {
+        let (_, r) = call("GET", &format!("/runs/{run_id}"));
+        if r["progress"]["phase"] == "writing" {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "no live progress: {r}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        (&live["status"], &live["progress"]["bytes_done"]),
+        (&json!("running"), &json!(42))
+    );
+    let (_, job) = call("GET", "/scheduler/jobs/health_check");
+    assert_eq!(job["running"], run_id.as_str());
+    assert_eq!(job["last_run"]["status"], "running");
+    assert_eq!(call("GET", "/scheduler/status").1["runs"]["running"], 1);
+
+    let (code, again) = call("POST", "/scheduler/jobs/health_check/run");
+    assert_eq!(
+        (code, &again["error"]["code"]),
+        (409, &json!("conflict")),
+        "{again}"
+    );
+    assert_eq!(again["error"]["field"], "job_id");
+    let (code, del) = call("DELETE", "/scheduler/jobs/health_check");
+    assert_eq!(code, 409, "{del}");
+
+    release.send(()).unwrap();
+    let done = loop {
+        let (_, r) = call("GET", &format!("/runs/{run_id}"));
+        if r["status"] != "running" {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "the run never settled: {r}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(done["status"], "succeeded");
+    assert!(done.get("progress").is_none(), "{done}");
+    let status = call("GET", "/scheduler/status").1;
+    assert_eq!(
+        (&status["success_rate"], &status["bytes_written"]),
+        (&json!(1.0), &json!(42))
+    );
+
+    api_stop.send_blocking(()).unwrap();
+    serving.join().unwrap();
+}
