@@ -235,7 +235,11 @@ fn serve(config: Config) -> anyhow::Result<()> {
     )
     .with_context(|| format!("binding the API to {}", config.bind))?;
     // The real address (with `--bind 127.0.0.1:0` the port is chosen here); tests read this line.
-    log::info!("listening on http://{}{}", api.local_addr(), api::BASE);
+    log::info!(
+        "listening on http://{} (API under {})",
+        api.local_addr(),
+        api::BASE
+    );
 
     // signal-hook's iterator blocks, so it waits on a thread and forwards into the async world.
     let mut signals = signal_hook::iterator::Signals::new([

@@ -75,10 +75,40 @@ impl ApiServer {
         self.addr
     }
 
-    /// Serve until the future is dropped (that stops accepting) or accepting fails for good.
+    /// Serve until the future is dropped (that closes the listener: nothing new is accepted;
+    /// connections already open finish on their own tasks).
     pub async fn run(self) -> io::Result<()> {
-        self.listener.set_nonblocking(true)?;
-        self.app.listen(self.listener).await
+        let listener = smol::net::TcpListener::try_from(self.listener)?;
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of descriptors or a connection reset before accept: not fatal for
+                    // the listener; a short pause keeps a persistent fault from spinning.
+                    log::warn!("API: accept failed: {e}");
+                    smol::Timer::after(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let app = self.app.clone();
+            smol::spawn(async move {
+                let local = stream.local_addr().ok();
+                let served = async_h1::accept(stream, |mut req| {
+                    let app = app.clone();
+                    async move {
+                        req.set_peer_addr(Some(peer));
+                        req.set_local_addr(local);
+                        app.respond(req).await
+                    }
+                })
+                .await;
+                if let Err(e) = served {
+                    log::debug!("API: connection from {peer}: {e}");
+                }
+            })
+            .detach();
+        }
     }
 }
 

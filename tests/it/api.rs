@@ -43,7 +43,8 @@ impl Server {
             match rx.recv_timeout(Duration::from_secs(60)) {
                 Ok(line) => {
                     if let Some((_, rest)) = line.split_once("listening on ") {
-                        break rest.split_whitespace().next().unwrap().to_string();
+                        let addr = rest.split_whitespace().next().unwrap();
+                        break format!("{addr}{}", backupd::api::BASE);
                     }
                 }
                 Err(_) => {
@@ -53,7 +54,6 @@ impl Server {
                 }
             }
         };
-        assert!(base.ends_with("/api/backup"), "{base}");
         Server {
             child: Some(child),
             base,
