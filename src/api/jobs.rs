@@ -82,14 +82,13 @@ pub async fn run(req: Request<ApiContext>) -> Result<Response, ApiError> {
     let ctx = req.state();
     let nanos = ctx.now().unix_nanos().unwrap_or_default();
     let run_id = format!("{id}@manual-{nanos}");
-    let events = ctx
-        .execute(Command::StartRun {
-            run_id: run_id.clone(),
-            job_id: id.clone(),
-            slot: None,
-            reason: RunReason::Manual,
-        })
-        .await?;
+    let command = Command::StartRun {
+        run_id: run_id.clone(),
+        job_id: id.clone(),
+        slot: None,
+        reason: RunReason::Manual,
+    };
+    let events = ctx.execute_for_run(command, &run_id).await?;
     let started_at = events.first().map(|e| e.recorded_at);
     let mut res = json(
         202,

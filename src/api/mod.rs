@@ -51,9 +51,23 @@ impl ApiContext {
     async fn execute(&self, command: Command) -> Result<Vec<Envelope>, ServiceError> {
         self.service.execute(command, Meta::actor(ACTOR)).await
     }
+
+    /// A command about a run: the run id is the correlation, so its events can be followed.
+    async fn execute_for_run(
+        &self,
+        command: Command,
+        run_id: &str,
+    ) -> Result<Vec<Envelope>, ServiceError> {
+        let meta = Meta {
+            correlation: Some(run_id.to_string()),
+            ..Meta::actor(ACTOR)
+        };
+        self.service.execute(command, meta).await
+    }
 }
 
 /// A bound, not yet serving API: bind first so the caller can log the real address (port 0).
+/// Tide routes; the accept loop is ours (see `run`).
 pub struct ApiServer {
     app: tide::Server<ApiContext>,
     listener: TcpListener,

@@ -355,6 +355,7 @@ fn the_seed_flow_over_http_is_audited_in_the_log() {
     );
     let run_started = events.iter().find(|e| e["type"] == "run_started").unwrap();
     assert_eq!(run_started["data"]["reason"], "manual");
+    assert_eq!(run_started["correlation"], run_id.as_str());
     let paged = server.get("/events?after=1&limit=2");
     let positions: Vec<u64> = paged["events"]
         .as_array()
