@@ -365,8 +365,33 @@ fn the_seed_flow_over_http_is_audited_in_the_log() {
         .collect();
     assert_eq!((positions, &paged["next_after"]), (vec![2, 3], &json!(3)));
 
+    let created_at = events
+        .iter()
+        .find(|e| e["type"] == "job_created" && e["data"]["job"]["id"] == "custom_backup")
+        .unwrap()["position"]
+        .as_u64()
+        .unwrap();
+
     // and the offline reader sees the same trail after an orderly stop
     let data = server.stop();
+    // `state --at N` shows the job list as it was: the custom job existed then, not at the end
+    let jobs_at = |at: Option<u64>| {
+        let mut cmd = bin();
+        cmd.args(["state", "--data-dir"]).arg(data.path());
+        if let Some(n) = at {
+            cmd.args(["--at", &n.to_string()]);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success());
+        let state: Value = serde_json::from_slice(&out.stdout).unwrap();
+        state["schedule"]["jobs"]
+            .as_object()
+            .unwrap()
+            .contains_key("custom_backup")
+    };
+    assert!(jobs_at(Some(created_at)));
+    assert!(!jobs_at(Some(created_at - 1)));
+    assert!(!jobs_at(None));
     let out = bin()
         .args(["events", "--data-dir"])
         .arg(data.path())
