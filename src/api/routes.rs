@@ -122,6 +122,10 @@ fn fallback<'a>(
         let method = req.method();
         let res = next.run(req).await;
         let status = u16::from(res.status());
+        // Changes go to the scheduler log (reads would drown it); the event log has the detail.
+        if !matches!(method, Method::Get | Method::Head) {
+            log::info!("API: {method} {path} -> {status}");
+        }
         if status < 400 || res.len() != Some(0) {
             return Ok(res);
         }
