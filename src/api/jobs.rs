@@ -2,10 +2,10 @@
 
 use super::dto::{create_spec, job_json, slug, update_spec};
 use super::error::ApiError;
-use super::input::{json_body, object, param};
+use super::input::{json_body, meta, object, param};
 use super::{json, ApiContext, BASE};
 use crate::decide::Command;
-use crate::events::RunReason;
+use crate::events::{Event, RunReason};
 use serde_json::Value;
 use tide::{Request, Response};
 
@@ -26,8 +26,16 @@ pub async fn create(mut req: Request<ApiContext>) -> Result<Response, ApiError> 
     let body = object(json_body(&mut req).await?, false)?;
     let ctx = req.state();
     let spec = create_spec(&body, ctx.default_misfire_grace, |name| ctx.fresh_id(name))?;
-    let id = spec.id.clone();
-    ctx.execute(Command::CreateJob(spec)).await?;
+    let events = ctx.execute(Command::CreateJob(spec), meta(&req)?).await?;
+    // A retry with the same Idempotency-Key returns the first attempt's events, whose id may
+    // differ from the one just derived.
+    let id = events
+        .iter()
+        .find_map(|e| match &e.payload {
+            Event::JobCreated { job } => Some(job.id.clone()),
+            _ => None,
+        })
+        .ok_or_else(key_reused)?;
     let mut res = job_response(ctx, &id, 201)?;
     res.insert_header("Location", format!("{BASE}/scheduler/jobs/{id}"));
     Ok(res)
@@ -47,31 +55,30 @@ pub async fn update(mut req: Request<ApiContext>) -> Result<Response, ApiError> 
         .read(|s| s.schedule.jobs.get(&id).map(|j| j.spec.clone()))
         .ok_or_else(|| no_job(&id))?;
     let spec = update_spec(&current, &body)?;
-    ctx.execute(Command::UpdateJob(spec)).await?;
+    ctx.execute(Command::UpdateJob(spec), meta(&req)?).await?;
     job_response(ctx, &id, 200)
 }
 
 pub async fn delete(req: Request<ApiContext>) -> Result<Response, ApiError> {
     let id = param(&req, "job_id")?;
-    req.state()
-        .execute(Command::DeleteJob { job_id: id })
-        .await?;
+    let command = Command::DeleteJob { job_id: id };
+    req.state().execute(command, meta(&req)?).await?;
     Ok(Response::new(204))
 }
 
 pub async fn pause(req: Request<ApiContext>) -> Result<Response, ApiError> {
     let id = param(&req, "job_id")?;
     let ctx = req.state();
-    ctx.execute(Command::PauseJob { job_id: id.clone() })
-        .await?;
+    let command = Command::PauseJob { job_id: id.clone() };
+    ctx.execute(command, meta(&req)?).await?;
     job_response(ctx, &id, 200)
 }
 
 pub async fn resume(req: Request<ApiContext>) -> Result<Response, ApiError> {
     let id = param(&req, "job_id")?;
     let ctx = req.state();
-    ctx.execute(Command::ResumeJob { job_id: id.clone() })
-        .await?;
+    let command = Command::ResumeJob { job_id: id.clone() };
+    ctx.execute(command, meta(&req)?).await?;
     job_response(ctx, &id, 200)
 }
 
@@ -88,8 +95,18 @@ pub async fn run(req: Request<ApiContext>) -> Result<Response, ApiError> {
         slot: None,
         reason: RunReason::Manual,
     };
-    let events = ctx.execute_for_run(command, &run_id).await?;
-    let started_at = events.first().map(|e| e.recorded_at);
+    // The run id is the correlation, so the run's events can be followed.
+    let mut meta = meta(&req)?;
+    meta.correlation = Some(run_id.clone());
+    let events = ctx.execute(command, meta).await?;
+    // A retry with the same Idempotency-Key gets the first attempt's run back.
+    let (run_id, started_at) = events
+        .iter()
+        .find_map(|e| match &e.payload {
+            Event::RunStarted { run_id, .. } => Some((run_id.clone(), e.recorded_at)),
+            _ => None,
+        })
+        .ok_or_else(key_reused)?;
     let mut res = json(
         202,
         &serde_json::json!({
@@ -101,6 +118,17 @@ pub async fn run(req: Request<ApiContext>) -> Result<Response, ApiError> {
     );
     res.insert_header("Location", format!("{BASE}/runs/{run_id}"));
     Ok(res)
+}
+
+/// A create or run always records its event, so a result without it is the first result of some
+/// other request that used the same Idempotency-Key.
+fn key_reused() -> ApiError {
+    ApiError::new(
+        409,
+        "conflict",
+        "this Idempotency-Key was first used for a different request",
+    )
+    .with_field("Idempotency-Key")
 }
 
 fn no_job(id: &str) -> ApiError {

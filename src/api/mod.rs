@@ -48,20 +48,7 @@ impl ApiContext {
         Ts::from(self.service.clock().now())
     }
 
-    async fn execute(&self, command: Command) -> Result<Vec<Envelope>, ServiceError> {
-        self.service.execute(command, Meta::actor(ACTOR)).await
-    }
-
-    /// A command about a run: the run id is the correlation, so its events can be followed.
-    async fn execute_for_run(
-        &self,
-        command: Command,
-        run_id: &str,
-    ) -> Result<Vec<Envelope>, ServiceError> {
-        let meta = Meta {
-            correlation: Some(run_id.to_string()),
-            ..Meta::actor(ACTOR)
-        };
+    async fn execute(&self, command: Command, meta: Meta) -> Result<Vec<Envelope>, ServiceError> {
         self.service.execute(command, meta).await
     }
 }

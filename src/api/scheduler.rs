@@ -2,6 +2,7 @@
 
 use super::dto::status_json;
 use super::error::ApiError;
+use super::input::meta;
 use super::{json, ApiContext};
 use crate::decide::Command;
 use tide::{Request, Response};
@@ -12,16 +13,16 @@ pub async fn status(req: Request<ApiContext>) -> Result<Response, ApiError> {
 
 pub async fn start(req: Request<ApiContext>) -> Result<Response, ApiError> {
     let ctx = req.state();
-    ctx.execute(Command::StartScheduler).await?;
+    ctx.execute(Command::StartScheduler, meta(&req)?).await?;
     Ok(json(200, &ctx.status()))
 }
 
 pub async fn stop(req: Request<ApiContext>) -> Result<Response, ApiError> {
     let ctx = req.state();
-    ctx.execute(Command::StopScheduler {
+    let command = Command::StopScheduler {
         reason: "api".into(),
-    })
-    .await?;
+    };
+    ctx.execute(command, meta(&req)?).await?;
     Ok(json(200, &ctx.status()))
 }
 

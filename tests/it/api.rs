@@ -720,3 +720,53 @@ fn a_running_job_shows_progress_and_refuses_run_now_with_409() {
     api_stop.send_blocking(()).unwrap();
     serving.join().unwrap();
 }
+
+#[test]
+fn retries_with_the_same_idempotency_key_record_once() {
+    let server = Server::start();
+    let post = |path: &str, key: &str, body: Option<Value>| {
+        let req = server
+            .agent
+            .post(&server.url(path))
+            .set("Idempotency-Key", key);
+        read(match body {
+            Some(b) => req.send_json(b),
+            None => req.call(),
+        })
+    };
+    // no id given: the retry must answer with the id the first attempt derived
+    let body =
+        json!({"name": "Retried", "trigger_type": "interval", "trigger_config": {"hours": 2}});
+    let (c1, first) = post("/scheduler/jobs", "create-1", Some(body.clone()));
+    let (c2, again) = post("/scheduler/jobs", "create-1", Some(body));
+    assert_eq!((c1, c2), (201, 201), "{first} {again}");
+    assert_eq!(first["id"], again["id"]);
+    let (c1, run1) = post("/scheduler/jobs/health_check/run", "run-1", None);
+    let (c2, run2) = post("/scheduler/jobs/health_check/run", "run-1", None);
+    assert_eq!((c1, c2), (202, 202));
+    assert_eq!(run1["run_id"], run2["run_id"]);
+    // a key reused for another kind of request is refused, and a malformed one too
+    let (code, err) = post("/scheduler/jobs/daily_report/run", "create-1", None);
+    assert_eq!(
+        (code, &err["error"]["field"]),
+        (409, &json!("Idempotency-Key"))
+    );
+    let (code, err) = post("/scheduler/stop", &"k".repeat(200), None);
+    assert_eq!(
+        (code, &err["error"]["field"]),
+        (400, &json!("Idempotency-Key"))
+    );
+
+    let events = server.get("/events?limit=1000")["events"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let count = |t: &str| {
+        events
+            .iter()
+            .filter(|e| e["type"] == t && e["actor"] == "api:anonymous")
+            .count()
+    };
+    assert_eq!((count("job_created"), count("run_started")), (1, 1));
+    assert_eq!(server.get("/scheduler/status")["running"], true);
+}
