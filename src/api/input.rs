@@ -190,6 +190,27 @@ pub fn ranged(name: &str, value: &str, lo: u64, hi: u64) -> Result<u64, ApiError
     }
 }
 
+/// The longest `Idempotency-Key` accepted.
+pub const MAX_KEY_LEN: usize = 128;
+
+/// Who sends the command, and the client's `Idempotency-Key` if it gave one: a retry with the same
+/// key gets the first attempt's result and records nothing again. Keys are kept apart from other
+/// writers' keys by an `api:` prefix.
+pub fn meta(req: &Request<ApiContext>) -> Result<Meta, ApiError> {
+    let mut meta = Meta::actor(ACTOR);
+    if let Some(values) = req.header("Idempotency-Key") {
+        let key = values.as_str();
+        if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ApiError::invalid(
+                "Idempotency-Key",
+                format!("Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters"),
+            ));
+        }
+        meta.idempotency_key = Some(format!("api:{key}"));
+    }
+    Ok(meta)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,25 +235,4 @@ mod tests {
             assert_eq!(ranged("limit", bad, 1, 10).unwrap_err().status, 400);
         }
     }
-}
-
-/// The longest `Idempotency-Key` accepted.
-pub const MAX_KEY_LEN: usize = 128;
-
-/// Who sends the command, and the client's `Idempotency-Key` if it gave one: a retry with the same
-/// key gets the first attempt's result and records nothing again. Keys are kept apart from other
-/// writers' keys by an `api:` prefix.
-pub fn meta(req: &Request<ApiContext>) -> Result<Meta, ApiError> {
-    let mut meta = Meta::actor(ACTOR);
-    if let Some(values) = req.header("Idempotency-Key") {
-        let key = values.as_str();
-        if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(ApiError::invalid(
-                "Idempotency-Key",
-                format!("Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters"),
-            ));
-        }
-        meta.idempotency_key = Some(format!("api:{key}"));
-    }
-    Ok(meta)
 }
