@@ -22,7 +22,8 @@ pub async fn buffer_body(req: &mut Request<ApiContext>) -> Result<(), ApiError> 
             return Err(too_large(len.to_string()));
         }
     }
-    let mut bytes = Vec::new();
+    // Sized from Content-Length when given, so the buffer does not double past the limit.
+    let mut bytes = Vec::with_capacity(req.len().unwrap_or(0).min(MAX_BODY + 1));
     let mut body = req.take_body().take(MAX_BODY as u64 + 1);
     body.read_to_end(&mut bytes).await.map_err(|e| {
         ApiError::new(

@@ -374,6 +374,11 @@ fn the_seed_flow_over_http_is_audited_in_the_log() {
 
     // and the offline reader sees the same trail after an orderly stop
     let data = server.stop();
+    // the run went to the tasks log, the change requests to the scheduler log
+    let tasks = std::fs::read_to_string(data.path().join("logs/backup_tasks.log")).unwrap();
+    assert!(tasks.contains(&run_id), "{tasks}");
+    let main_log = std::fs::read_to_string(data.path().join("logs/backup_scheduler.log")).unwrap();
+    assert!(main_log.contains("API: DELETE /api/backup/scheduler/jobs/custom_backup -> 204"));
     // `state --at N` shows the job list as it was: the custom job existed then, not at the end
     let jobs_at = |at: Option<u64>| {
         let mut cmd = bin();
