@@ -325,16 +325,19 @@ pub fn update_spec(current: &JobSpec, body: &Map<String, Value>) -> Result<JobSp
             spec.trigger = trigger_from_seed(&kind, config)?;
         }
         (Some(kind), None) if kind != current_type => {
+            if !matches!(kind.as_str(), "cron" | "interval") {
+                return Err(ApiError::invalid(
+                    "trigger_type",
+                    format!("{kind:?} is not a trigger type: use \"cron\" or \"interval\""),
+                ));
+            }
             return Err(ApiError::invalid(
                 "trigger_config",
                 format!("changing trigger_type to {kind:?} needs its trigger_config"),
-            ))
+            ));
         }
-        (Some(kind), None) => {
-            // Same type again: still refuse an unknown one rather than ignore it.
-            trigger_from_seed(&kind, &trigger_to_seed(&current.trigger).1)?;
-        }
-        (None, None) => {}
+        // The same type again without a config changes nothing.
+        (Some(_), None) | (None, None) => {}
     }
     if let Some(cfg) = body.get("backup_config") {
         match &current.action {
@@ -488,6 +491,12 @@ mod tests {
         assert_eq!(moved.name, daily.name);
         let e = update_spec(&daily, &obj(json!({"trigger_type": "interval"}))).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("trigger_config"));
+        let e = update_spec(&daily, &obj(json!({"trigger_type": "date"}))).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("trigger_type"));
+        assert_eq!(
+            update_spec(&daily, &obj(json!({"trigger_type": "cron"}))).unwrap(),
+            daily
+        );
         let cleanup = presets().remove(2);
         let e =
             update_spec(&cleanup, &obj(json!({"backup_config": {"type": "full"}}))).unwrap_err();
