@@ -184,6 +184,12 @@ fn serve(config: Config) -> anyhow::Result<()> {
         config.data_dir.display(),
         config.timezone
     );
+    // Registered before anything says it is up: a SIGTERM that arrives after "booted" (or
+    // "listening on") must stop the service in order, not kill it with the default action.
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])?;
     let started = Instant::now();
     let store = EventStore::open(&config.events_path())?;
     let (service, boot) = Service::open(store, Arc::new(SystemClock), config.snapshot_every)?;
@@ -242,10 +248,6 @@ fn serve(config: Config) -> anyhow::Result<()> {
     );
 
     // signal-hook's iterator blocks, so it waits on a thread and forwards into the async world.
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-    ])?;
     let (signal_tx, signal_rx) = smol::channel::bounded::<i32>(1);
     std::thread::spawn(move || {
         if let Some(signal) = signals.forever().next() {
