@@ -231,12 +231,12 @@ fn serve(config: Config) -> anyhow::Result<()> {
         .run(stop_rx, Duration::from_secs(30)),
     );
     let api = api::bind(
-        api::ApiContext {
-            service: service.clone(),
+        api::ApiContext::new(
+            service.clone(),
             progress,
-            zone: config.timezone,
-            default_misfire_grace: config.misfire_grace_secs,
-        },
+            config.timezone,
+            config.misfire_grace_secs,
+        ),
         config.bind,
     )
     .with_context(|| format!("binding the API to {}", config.bind))?;

@@ -3,23 +3,80 @@
 use super::dto::{create_spec, job_json, slug, update_spec};
 use super::error::ApiError;
 use super::input::{json_body, meta, object, param};
-use super::{json, ApiContext, BASE};
+use super::{json, json_bytes, ApiContext, BASE};
 use crate::decide::Command;
-use crate::events::{Event, RunReason};
+use crate::events::{Event, RunReason, Ts};
+use crate::scheduler::next_run_time;
 use serde_json::Value;
+use std::sync::{Arc, Mutex};
 use tide::{Request, Response};
 
 pub async fn list(req: Request<ApiContext>) -> Result<Response, ApiError> {
     let ctx = req.state();
     let now = ctx.now();
-    let jobs: Vec<Value> = ctx.service.read(|s| {
-        s.schedule
+    if let Some(body) = ctx.jobs_cache.get(ctx.service.position(), now) {
+        return Ok(json_bytes(200, body));
+    }
+    let (position, valid_until, body) = ctx.service.read(|s| {
+        let mut valid_until: Option<Ts> = None;
+        let jobs: Vec<Value> = s
+            .schedule
             .jobs
             .values()
-            .map(|j| job_json(s, j, ctx.zone, now))
-            .collect()
+            .map(|j| {
+                // The list changes with the log or when a job's next slot passes; the slot is
+                // the shown time less its jitter at most.
+                if let Some(next) = next_run_time(j, ctx.zone, now) {
+                    let slot = Ts(next.get() - time::Duration::seconds(j.spec.jitter_secs.into()));
+                    valid_until = Some(valid_until.map_or(slot, |v| v.min(slot)));
+                }
+                job_json(s, j, ctx.zone, now)
+            })
+            .collect();
+        let body = serde_json::to_vec(&serde_json::json!({ "jobs": jobs })).unwrap_or_default();
+        (s.position, valid_until, Arc::new(body))
     });
-    Ok(json(200, &serde_json::json!({ "jobs": jobs })))
+    ctx.jobs_cache.put(position, now, valid_until, body.clone());
+    Ok(json_bytes(200, body))
+}
+
+/// The last `GET scheduler/jobs` body, reused while the log has not moved and no job's next slot
+/// has passed: the list is the most polled route, and computing every next run each time is
+/// most of its cost.
+#[derive(Clone, Default)]
+pub struct ListCache {
+    last: Arc<Mutex<Option<Cached>>>,
+}
+
+struct Cached {
+    position: u64,
+    /// A clock set back (the manual clock of tests) may show earlier slots: not reused then.
+    computed_at: Ts,
+    /// `None`: no job is scheduled, only the log can change the list.
+    valid_until: Option<Ts>,
+    body: Arc<Vec<u8>>,
+}
+
+impl ListCache {
+    fn get(&self, position: u64, now: Ts) -> Option<Arc<Vec<u8>>> {
+        let last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        last.as_ref()
+            .filter(|c| {
+                c.position == position
+                    && c.computed_at <= now
+                    && c.valid_until.is_none_or(|t| now < t)
+            })
+            .map(|c| c.body.clone())
+    }
+
+    fn put(&self, position: u64, now: Ts, valid_until: Option<Ts>, body: Arc<Vec<u8>>) {
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(Cached {
+            position,
+            computed_at: now,
+            valid_until,
+            body,
+        });
+    }
 }
 
 pub async fn create(mut req: Request<ApiContext>) -> Result<Response, ApiError> {

@@ -41,9 +41,25 @@ pub struct ApiContext {
     pub zone: Tz,
     /// The configured misfire grace for jobs created without one.
     pub default_misfire_grace: Option<u64>,
+    jobs_cache: jobs::ListCache,
 }
 
 impl ApiContext {
+    pub fn new(
+        service: Service,
+        progress: Progress,
+        zone: Tz,
+        default_misfire_grace: Option<u64>,
+    ) -> Self {
+        ApiContext {
+            service,
+            progress,
+            zone,
+            default_misfire_grace,
+            jobs_cache: jobs::ListCache::default(),
+        }
+    }
+
     fn now(&self) -> Ts {
         Ts::from(self.service.clock().now())
     }
@@ -115,9 +131,17 @@ impl ApiServer {
 
 fn json(status: u16, body: &serde_json::Value) -> Response {
     // Serialising a `Value` cannot fail.
-    let mut bytes = tide::Body::from_bytes(serde_json::to_vec(body).unwrap_or_default());
-    bytes.set_mime(tide::http::mime::JSON);
+    json_bytes(
+        status,
+        std::sync::Arc::new(serde_json::to_vec(body).unwrap_or_default()),
+    )
+}
+
+fn json_bytes(status: u16, body: std::sync::Arc<Vec<u8>>) -> Response {
+    let bytes = std::sync::Arc::try_unwrap(body).unwrap_or_else(|shared| (*shared).clone());
+    let mut body = tide::Body::from_bytes(bytes);
+    body.set_mime(tide::http::mime::JSON);
     let mut res = Response::new(status);
-    res.set_body(bytes);
+    res.set_body(body);
     res
 }

@@ -618,7 +618,7 @@ fn a_running_job_shows_progress_and_refuses_run_now_with_409() {
     use smol::future::FutureExt;
 
     let dir = tempfile::tempdir().unwrap();
-    let (service, _clock) = crate::support::open_service(dir.path(), 0);
+    let (service, clock) = crate::support::open_service(dir.path(), 0);
     smol::block_on(service.execute(
         backupd::decide::Command::Boot {
             version: "test".into(),
@@ -643,12 +643,7 @@ fn a_running_job_shows_progress_and_refuses_run_now_with_409() {
         progress.clone(),
     );
     let server = api::bind(
-        ApiContext {
-            service: service.clone(),
-            progress,
-            zone,
-            default_misfire_grace: Some(3600),
-        },
+        ApiContext::new(service.clone(), progress, zone, Some(3600)),
         "127.0.0.1:0".parse().unwrap(),
     )
     .unwrap();
@@ -721,6 +716,24 @@ fn a_running_job_shows_progress_and_refuses_run_now_with_409() {
         (&status["success_rate"], &status["bytes_written"]),
         (&json!(1.0), &json!(42))
     );
+
+    // The job list follows the clock even when the log does not move (a stopped scheduler
+    // records nothing): an hour later the hourly job's next run is an hour later.
+    assert_eq!(call("POST", "/scheduler/stop").0, 200);
+    let next = |body: Value| {
+        body["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["id"] == "health_check")
+            .map(|j| rfc3339(&j["next_run_time"]))
+            .unwrap()
+    };
+    let before = next(call("GET", "/scheduler/jobs").1);
+    assert_eq!(next(call("GET", "/scheduler/jobs").1), before);
+    clock.advance(time::Duration::hours(1));
+    let after = next(call("GET", "/scheduler/jobs").1);
+    assert_eq!(after - before, time::Duration::hours(1));
 
     api_stop.send_blocking(()).unwrap();
     serving.join().unwrap();
