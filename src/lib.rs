@@ -9,7 +9,7 @@
 //! Code map:
 //! - `events`      the persisted vocabulary and its byte framing (schema/events.md)
 //! - `store`       the redb event log: append with expected position and idempotency key, group
-//!                 commit, range reads, waits, the snapshot slot. The only module that touches redb.
+//!   commit, range reads, waits, the snapshot slot. The only module that touches redb.
 //! - `projections` pure folds: schedule (jobs, runs), catalog (backups, retention), stats
 //! - `snapshot`    projection snapshots, a cache checked against the code version and the log
 //! - `decide`      commands and the pure decision function (every business rule)
@@ -32,6 +32,7 @@ pub mod clock;
 pub mod config;
 pub mod decide;
 pub mod domain;
+pub mod engine;
 pub mod events;
 pub mod logging;
 pub mod progress;

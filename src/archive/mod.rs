@@ -1,1 +1,23 @@
 //! The archive container: header, independently compressed frames, per-entry CRC32, index, trailer.
+//!
+//! The byte layout is specified in `schema/archive.md`. Writing streams in bounded memory with
+//! frames compressed on all cores ([`ArchiveWriter`]); reading lists the index without touching
+//! the body, verifies every checksum, and extracts all or selected entries ([`ArchiveReader`]).
+//! Any byte string given to the reader yields `Ok` or a typed [`ArchiveError`], never a panic.
+
+mod codec;
+mod error;
+mod extract;
+mod format;
+mod path;
+mod reader;
+mod writer;
+
+pub use codec::Codec;
+pub use error::ArchiveError;
+pub use extract::{ExtractOptions, ExtractSummary};
+pub use format::{
+    EntryKind, EntryMeta, FrameInfo, Index, IndexEntry, Location, Mtime, FLAG_SEALED, VERSION,
+};
+pub use reader::{verify_file, ArchiveReader, VerifySummary};
+pub use writer::{ArchiveWriter, WriteSummary, WriterOptions};

@@ -2,6 +2,8 @@
 mod api;
 mod archive;
 mod cli;
+mod databases;
+mod engine;
 mod golden;
 mod replay;
 mod scheduler;

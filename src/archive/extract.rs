@@ -1,0 +1,328 @@
+//! Extraction into a target directory: selection, path safety, creating entries in a safe
+//! order, and restoring modes and mtimes (directories last, after their contents).
+
+use std::collections::HashSet;
+use std::fs::{self, File, FileTimes, OpenOptions};
+use std::io::{ErrorKind, Read, Seek, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use super::error::ArchiveError;
+use super::format::{EntryKind, IndexEntry, Location};
+use super::path;
+use super::reader::{stream_entries, ArchiveReader};
+
+/// Choices for `extract_with`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ExtractOptions {
+    /// Skip files whose bytes live in a parent backup instead of failing with `EntryInParent`
+    /// (the restore of an incremental chain fetches those from the parent archives).
+    pub skip_parent_refs: bool,
+}
+
+/// What `extract` created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ExtractSummary {
+    pub files: u64,
+    pub streams: u64,
+    pub dirs: u64,
+    pub symlinks: u64,
+    /// Content bytes written.
+    pub bytes: u64,
+    pub skipped_parent_refs: u64,
+    /// Deletion records are part of the manifest, not something to create.
+    pub skipped_deletions: u64,
+}
+
+fn unsafe_path(path: &str, reason: &'static str) -> ArchiveError {
+    ArchiveError::UnsafePath {
+        path: path.to_string(),
+        reason,
+    }
+}
+
+/// Picks the entries matching the selection: an exact path, or everything below a directory.
+fn select_entries(entries: &[IndexEntry], select: &[String]) -> Result<Vec<usize>, ArchiveError> {
+    if select.is_empty() {
+        return Ok((0..entries.len()).collect());
+    }
+    let mut chosen = vec![false; entries.len()];
+    for s in select {
+        let s = s.trim_end_matches('/');
+        let mut any = false;
+        for (i, e) in entries.iter().enumerate() {
+            let below = e.path.len() > s.len()
+                && e.path.starts_with(s)
+                && e.path.as_bytes()[s.len()] == b'/';
+            if e.path == s || below {
+                chosen[i] = true;
+                any = true;
+            }
+        }
+        if !any {
+            return Err(ArchiveError::NotFound {
+                path: s.to_string(),
+            });
+        }
+    }
+    Ok((0..entries.len()).filter(|&i| chosen[i]).collect())
+}
+
+/// Makes sure every directory from the root down to `comps` exists as a real directory (not a
+/// symlink, which could point anywhere), creating missing ones. `known` remembers directories
+/// already checked or created during this extraction, so deep trees of small files do not pay
+/// one `lstat` per ancestor per file (symlinks are only created after all files).
+fn ensure_dirs(
+    root: &Path,
+    comps: &[&str],
+    entry: &str,
+    known: &mut HashSet<PathBuf>,
+) -> Result<(), ArchiveError> {
+    let mut p = root.to_path_buf();
+    for c in comps {
+        p.push(c);
+        if known.contains(&p) {
+            continue;
+        }
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.is_dir() => {}
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(unsafe_path(
+                    entry,
+                    "a parent directory is a symlink in the target",
+                ))
+            }
+            Ok(_) => {
+                return Err(unsafe_path(
+                    entry,
+                    "a parent directory is a file in the target",
+                ))
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                fs::DirBuilder::new()
+                    .mode(0o755)
+                    .create(&p)
+                    .map_err(ArchiveError::io(format!(
+                        "creating directory {}",
+                        p.display()
+                    )))?;
+            }
+            Err(e) => {
+                return Err(ArchiveError::Io {
+                    context: format!("inspecting {}", p.display()),
+                    source: e,
+                })
+            }
+        }
+        known.insert(p.clone());
+    }
+    Ok(())
+}
+
+/// Clears the way for a new file or symlink: an existing file or symlink at the destination is
+/// removed (so we never write through a link), an existing directory is an error.
+fn clear_dest(dest: &Path) -> Result<(), ArchiveError> {
+    match fs::symlink_metadata(dest) {
+        Ok(m) if m.is_dir() => Err(ArchiveError::Io {
+            context: format!("creating {}", dest.display()),
+            source: std::io::Error::new(ErrorKind::AlreadyExists, "a directory is in the way"),
+        }),
+        Ok(_) => {
+            fs::remove_file(dest).map_err(ArchiveError::io(format!("replacing {}", dest.display())))
+        }
+        Err(_) => Ok(()),
+    }
+}
+
+fn set_times(f: &File, e: &IndexEntry, dest: &Path) -> Result<(), ArchiveError> {
+    if let Some(t) = e.mtime.to_system_time() {
+        f.set_times(FileTimes::new().set_modified(t))
+            .map_err(ArchiveError::io(format!(
+                "setting mtime of {}",
+                dest.display()
+            )))?;
+    }
+    Ok(())
+}
+
+/// The file being written while its frames stream past.
+struct Open {
+    id: usize,
+    file: File,
+    dest: PathBuf,
+    hasher: crc32fast::Hasher,
+}
+
+impl<R: Read + Seek> ArchiveReader<R> {
+    /// Extracts everything (`select` empty) or the selected paths (a directory includes what is
+    /// below it) into `target`. Every selected path is checked before anything is written.
+    pub fn extract(
+        &mut self,
+        target: &Path,
+        select: &[String],
+    ) -> Result<ExtractSummary, ArchiveError> {
+        self.extract_with(target, select, &ExtractOptions::default())
+    }
+
+    pub fn extract_with(
+        &mut self,
+        target: &Path,
+        select: &[String],
+        opts: &ExtractOptions,
+    ) -> Result<ExtractSummary, ArchiveError> {
+        let entries = &self.index.entries;
+        let chosen = select_entries(entries, select)?;
+        let mut sum = ExtractSummary::default();
+        let (mut dirs, mut content, mut links) = (Vec::new(), Vec::new(), Vec::new());
+        for &id in &chosen {
+            let e = &entries[id];
+            if e.kind == EntryKind::Deletion {
+                sum.skipped_deletions += 1;
+                continue;
+            }
+            path::components(&e.path).map_err(|r| unsafe_path(&e.path, r))?;
+            match (&e.kind, &e.location) {
+                (EntryKind::Dir, _) => dirs.push(id),
+                (EntryKind::Symlink { target }, _) => {
+                    path::check_symlink_target(&e.path, target)
+                        .map_err(|r| unsafe_path(&e.path, r))?;
+                    links.push(id);
+                }
+                (_, Location::Parent { backup }) => {
+                    if !opts.skip_parent_refs {
+                        return Err(ArchiveError::EntryInParent {
+                            path: e.path.clone(),
+                            backup: backup.clone(),
+                        });
+                    }
+                    sum.skipped_parent_refs += 1;
+                }
+                _ => content.push(id),
+            }
+        }
+        fs::create_dir_all(target)
+            .map_err(ArchiveError::io(format!("creating {}", target.display())))?;
+
+        let mut known = HashSet::new();
+        // Directories first (parents before children), so files land in them.
+        dirs.sort_by_key(|&id| entries[id].path.matches('/').count());
+        for &id in &dirs {
+            let comps = path::components(&entries[id].path)
+                .map_err(|r| unsafe_path(&entries[id].path, r))?;
+            ensure_dirs(target, &comps, &entries[id].path, &mut known)?;
+            sum.dirs += 1;
+        }
+
+        // Files and streams in body order, so frames are read once, front to back.
+        let wanted = self.frames_for(&content);
+        let mut open: Option<Open> = None;
+        let mut finish = |o: Open, e: &IndexEntry| -> Result<(), ArchiveError> {
+            if o.hasher.finalize() != e.crc32 {
+                drop(o.file);
+                let _ = fs::remove_file(&o.dest);
+                return Err(ArchiveError::EntryChecksum {
+                    path: e.path.clone(),
+                });
+            }
+            o.file
+                .set_permissions(fs::Permissions::from_mode(e.mode))
+                .map_err(ArchiveError::io(format!(
+                    "setting mode of {}",
+                    o.dest.display()
+                )))?;
+            set_times(&o.file, e, &o.dest)?;
+            if e.kind == EntryKind::Stream {
+                sum.streams += 1;
+            } else {
+                sum.files += 1;
+            }
+            sum.bytes += e.size;
+            Ok(())
+        };
+        let mut create = |id: usize| -> Result<Open, ArchiveError> {
+            let e = &entries[id];
+            let comps = path::components(&e.path).map_err(|r| unsafe_path(&e.path, r))?;
+            ensure_dirs(target, &comps[..comps.len() - 1], &e.path, &mut known)?;
+            let dest = target.join(&e.path);
+            clear_dest(&dest)?;
+            // Owner-only until the content is complete and checked; the real mode comes last.
+            let file = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&dest)
+                .map_err(ArchiveError::io(format!("creating {}", dest.display())))?;
+            Ok(Open {
+                id,
+                file,
+                dest,
+                hasher: crc32fast::Hasher::new(),
+            })
+        };
+        stream_entries(
+            &mut self.r,
+            &self.index,
+            &self.frame_starts,
+            self.threads,
+            &content,
+            &wanted,
+            |id, data| {
+                if open.as_ref().is_none_or(|o| o.id != id) {
+                    open = Some(create(id)?);
+                }
+                let Some(o) = open.as_mut() else {
+                    return Err(ArchiveError::invalid("no open file"));
+                };
+                match data {
+                    Some(d) => {
+                        o.hasher.update(d);
+                        o.file
+                            .write_all(d)
+                            .map_err(ArchiveError::io(format!("writing {}", o.dest.display())))
+                    }
+                    None => match open.take() {
+                        Some(o) => finish(o, &entries[id]),
+                        None => Ok(()),
+                    },
+                }
+            },
+        )?;
+
+        // Symlinks after all files, so nothing is ever written through one of them.
+        for &id in &links {
+            let e = &entries[id];
+            let EntryKind::Symlink {
+                target: link_target,
+            } = &e.kind
+            else {
+                continue;
+            };
+            let comps = path::components(&e.path).map_err(|r| unsafe_path(&e.path, r))?;
+            ensure_dirs(target, &comps[..comps.len() - 1], &e.path, &mut known)?;
+            let dest = target.join(&e.path);
+            clear_dest(&dest)?;
+            std::os::unix::fs::symlink(link_target, &dest).map_err(ArchiveError::io(format!(
+                "creating symlink {}",
+                dest.display()
+            )))?;
+            sum.symlinks += 1;
+        }
+
+        // Directory modes and mtimes last and deepest first: creating entries inside a
+        // directory changes its mtime, and a read-only mode would stop us creating them.
+        for &id in dirs.iter().rev() {
+            let e = &entries[id];
+            let dest = target.join(&e.path);
+            let d = File::open(&dest)
+                .map_err(ArchiveError::io(format!("opening {}", dest.display())))?;
+            set_times(&d, e, &dest)?;
+            d.set_permissions(fs::Permissions::from_mode(e.mode))
+                .map_err(ArchiveError::io(format!(
+                    "setting mode of {}",
+                    dest.display()
+                )))?;
+        }
+        Ok(sum)
+    }
+}

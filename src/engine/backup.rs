@@ -1,0 +1,460 @@
+//! One backup run: scan the sources, dump the databases, write the archive (all content for a
+//! full backup; for an incremental only files whose stat changed, the rest as references to the
+//! backup holding their bytes, plus deletions), then publish it crash-safely.
+//!
+//! Change detection for an incremental: a file is read again unless the base's index has it as
+//! a file with the same size, mtime (ns) and mode AND the base's sidecar has the same inode and
+//! ctime. Without a sidecar, the index alone decides. Database dumps are always taken whole.
+//!
+//! Publication: `<id>.bka.partial` and `<id>.manifest.partial` are written and fsynced, renamed
+//! (manifest first, so an archive never lacks its sidecar), the directory is fsynced, and only
+//! then is the outcome returned for the caller to record.
+
+use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read};
+use std::path::{Path, PathBuf};
+
+use super::dump::{self, Scratch};
+use super::layout::{self, io_err, Layout};
+use super::manifest::{self, Stat};
+use super::sources::{scan_source, Excludes, ItemKind, Scan};
+use super::EngineError;
+use crate::archive::{
+    ArchiveError, ArchiveReader, ArchiveWriter, Codec, EntryKind, IndexEntry, Location,
+    WriterOptions,
+};
+use crate::config::Config;
+use crate::domain::seed::includes;
+use crate::events::{BackupConfig, BackupKind, BackupMode, BackupRecord, JobSpec, Ts};
+use crate::progress::ProgressHandle;
+use crate::service::Service;
+
+/// A published backup: the record for the `backup_recorded` event and the run's figures.
+#[derive(Debug, Clone)]
+pub struct BackupDone {
+    pub record: BackupRecord,
+    /// Files and dumps in the backup's manifest.
+    pub files: u64,
+    pub note: Option<String>,
+}
+
+/// The base an incremental compares against.
+struct Base {
+    id: String,
+    entries: HashMap<String, IndexEntry>,
+    sidecar: Option<HashMap<String, Stat>>,
+}
+
+/// Runs one backup of `job` as run `run_id`. Blocking.
+pub fn backup(
+    config: &Config,
+    service: &Service,
+    job: &JobSpec,
+    cfg: &BackupConfig,
+    run_id: &str,
+    progress: &ProgressHandle,
+) -> Result<BackupDone, EngineError> {
+    let now = service.clock().now();
+    let layout = Layout::new(&config.data_dir);
+    let id = layout::backup_id(&job.id, now, run_id);
+    let (codec, level) = compression(config, cfg)?;
+    let (with_db, with_files, with_config) = includes(cfg);
+    let mut notes = Vec::new();
+
+    let base = match cfg.mode {
+        BackupMode::Full => None,
+        BackupMode::Incremental => match find_base(service, &layout, &job.id) {
+            Ok(base) => Some(base),
+            Err(why) => {
+                notes.push(format!("no usable base ({why}): took a full backup"));
+                None
+            }
+        },
+    };
+
+    progress.update(|p| p.phase = "scanning".into());
+    let mut scan = Scan::default();
+    // `walk` sees canonical paths (the root is canonicalized, children are joined to it).
+    scan.avoid.extend(fs::canonicalize(&config.data_dir).ok());
+    let mut seen = HashSet::new();
+    if with_files {
+        for s in &config.files {
+            let ex = Excludes::new(&s.exclude, &s.path)?;
+            scan_source("files", &s.path, &ex, &mut seen, &mut scan)?;
+        }
+    }
+    if with_config {
+        for s in &config.config_paths {
+            scan_source("config", &s.path, &Excludes::none(), &mut seen, &mut scan)?;
+        }
+    }
+    let databases = if with_db { &config.databases[..] } else { &[] };
+    let mut dump_names = Vec::new();
+    for src in databases {
+        let name = dump::archive_name(src)?;
+        if !seen.insert(name.clone()) {
+            return Err(EngineError::Dump {
+                name: src.name.clone(),
+                reason: "two database sources share this name".into(),
+            });
+        }
+        dump_names.push(name);
+    }
+
+    // Which files are read (changed or new); the rest become references.
+    let unchanged: Vec<bool> = scan
+        .items
+        .iter()
+        .map(|i| match (&i.kind, &base) {
+            (ItemKind::File(stat), Some(b)) => is_unchanged(b, &i.name, i.meta, stat),
+            _ => false,
+        })
+        .collect();
+    let files_total = scan.files().count() as u64;
+    let bytes_total: u64 = scan
+        .items
+        .iter()
+        .zip(&unchanged)
+        .filter_map(|(i, &u)| match &i.kind {
+            ItemKind::File(s) if !u => Some(s.size),
+            _ => None,
+        })
+        .sum();
+
+    let backups_dir = layout.backups_dir();
+    fs::create_dir_all(&backups_dir)
+        .map_err(io_err(format!("creating {}", backups_dir.display())))?;
+    let archive_path = layout.archive(&id);
+    let manifest_path = layout.manifest(&id);
+    let guard = Partials(vec![
+        layout::partial(&archive_path),
+        layout::partial(&manifest_path),
+    ]);
+    let out = File::create_new(&guard.0[0])
+        .map_err(io_err(format!("creating {}", guard.0[0].display())))?;
+    let mut w = ArchiveWriter::new(
+        BufWriter::with_capacity(1 << 20, out),
+        WriterOptions {
+            codec,
+            level,
+            ..WriterOptions::default()
+        },
+    )
+    .map_err(archive_err(&guard.0[0]))?;
+
+    // Dumps first: a failing dump fails the run before any file is read.
+    let scratch = if databases.is_empty() {
+        None
+    } else {
+        Some(Scratch::create(layout.tmp_dir().join(&id))?)
+    };
+    for (src, name) in databases.iter().zip(&dump_names) {
+        progress.update(|p| {
+            p.phase = format!("dumping database {}", src.name);
+            p.bytes_done = 0;
+        });
+        let dir = scratch.as_ref().map_or(Path::new(""), |s| s.0.as_path());
+        dump::dump(src, dir, &mut |r| {
+            w.add_stream(name, Progressing::new(r, progress))
+        })?;
+    }
+    drop(scratch);
+
+    progress.update(|p| {
+        p.phase = "writing".into();
+        p.bytes_done = 0;
+        p.bytes_total = Some(bytes_total);
+        p.files_done = 0;
+        p.files_total = Some(files_total);
+    });
+    let mut sidecar: Vec<(&str, Stat)> = Vec::with_capacity(files_total as usize);
+    let mut present: HashSet<&str> = HashSet::with_capacity(scan.items.len());
+    let (mut changed, mut files_done) = (0u64, 0u64);
+    let mut skipped = std::mem::take(&mut scan.skipped);
+    for (item, &same) in scan.items.iter().zip(&unchanged) {
+        let added = match &item.kind {
+            ItemKind::Dir => w.add_dir(&item.name, &item.meta),
+            ItemKind::Symlink(target) => w.add_symlink(&item.name, &item.meta, target),
+            ItemKind::File(stat) => {
+                files_done += 1;
+                progress.update(|p| p.files_done = files_done);
+                if same {
+                    let b = base.as_ref().expect("unchanged implies a base");
+                    let e = &b.entries[&item.name];
+                    sidecar.push((&item.name, *stat));
+                    w.add_parent_ref(e.in_parent(&b.id))
+                } else {
+                    match store_file(&mut w, &item.name, &item.fs_path, item.meta, progress) {
+                        Ok(Stored::Yes) => {
+                            changed += 1;
+                            sidecar.push((&item.name, *stat));
+                            Ok(())
+                        }
+                        Ok(Stored::Vanished) => continue,
+                        Ok(Stored::Unreadable(why)) => {
+                            skipped.push(format!("{}: {why}", item.fs_path.display()));
+                            continue;
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+            }
+        };
+        added.map_err(archive_err(&guard.0[0]))?;
+        present.insert(&item.name);
+    }
+    for name in &dump_names {
+        present.insert(name);
+    }
+    let mut deleted = 0u64;
+    if let Some(b) = &base {
+        let mut gone: Vec<&String> = b
+            .entries
+            .iter()
+            .filter(|(p, e)| e.kind != EntryKind::Deletion && !present.contains(p.as_str()))
+            .map(|(p, _)| p)
+            .collect();
+        gone.sort();
+        for p in gone {
+            w.add_deletion(p).map_err(archive_err(&guard.0[0]))?;
+            deleted += 1;
+        }
+    }
+
+    progress.update(|p| p.phase = "syncing".into());
+    let (out, summary) = w.finish().map_err(archive_err(&guard.0[0]))?;
+    let out = out
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .map_err(io_err(format!("writing {}", guard.0[0].display())))?;
+    out.sync_all()
+        .map_err(io_err(format!("syncing {}", guard.0[0].display())))?;
+    drop(out);
+    manifest::write(&guard.0[1], sidecar.iter().copied())?;
+    layout::publish(&guard.0[1], &manifest_path)?;
+    layout::publish(&guard.0[0], &archive_path)?;
+    layout::fsync_dir(&backups_dir)?;
+    guard.disarm();
+
+    let stored_files = sidecar.len() as u64 + dump_names.len() as u64;
+    if let Some(b) = &base {
+        notes.push(format!(
+            "incremental on {}: {changed} of {} files changed or new, {deleted} deleted",
+            b.id,
+            sidecar.len()
+        ));
+    }
+    if !skipped.is_empty() {
+        let first: Vec<&str> = skipped.iter().take(3).map(String::as_str).collect();
+        notes.push(format!(
+            "{} entries skipped, e.g. {}",
+            skipped.len(),
+            first.join("; ")
+        ));
+    }
+    Ok(BackupDone {
+        record: BackupRecord {
+            id: id.clone(),
+            job_id: job.id.clone(),
+            run_id: run_id.to_string(),
+            kind: if base.is_some() {
+                BackupKind::Incremental
+            } else {
+                BackupKind::Full
+            },
+            parent: base.as_ref().map(|b| b.id.clone()),
+            location: Layout::archive_location(&id),
+            bytes: summary.bytes_written,
+            entries: summary.entries,
+            checksum: summary.index_crc32,
+            compression: codec.name().to_string(),
+            created_at: Ts::from(now),
+        },
+        files: stored_files,
+        note: (!notes.is_empty()).then(|| notes.join("; ")),
+    })
+}
+
+/// The job's codec and level: explicit options win over the configured default; a codec given
+/// without a level uses that codec's default level.
+fn compression(config: &Config, cfg: &BackupConfig) -> Result<(Codec, i32), EngineError> {
+    let bad = |e: ArchiveError| EngineError::Compression {
+        reason: e.to_string(),
+    };
+    match &cfg.compression {
+        Some(name) => {
+            let codec: Codec = name.parse().map_err(bad)?;
+            Ok((codec, cfg.level.unwrap_or(codec.default_level())))
+        }
+        None => Ok((config.codec.parse().map_err(bad)?, config.level)),
+    }
+}
+
+/// The newest backup of this job whose archive opens, with its index and sidecar.
+fn find_base(service: &Service, layout: &Layout, job_id: &str) -> Result<Base, String> {
+    let newest = service.read(|s| {
+        s.catalog
+            .backups
+            .values()
+            .filter(|b| b.record.job_id == job_id && b.record.kind != BackupKind::Archive)
+            .max_by(|a, b| {
+                (a.record.created_at, &a.record.id).cmp(&(b.record.created_at, &b.record.id))
+            })
+            .map(|b| b.record.clone())
+    });
+    let Some(rec) = newest else {
+        return Err("no earlier backup of this job".into());
+    };
+    let path = layout.resolve(&rec.location);
+    let f = File::open(&path).map_err(|e| format!("base {}: {e}", rec.id))?;
+    let reader = ArchiveReader::open(f).map_err(|e| format!("base {}: {e}", rec.id))?;
+    let entries = reader
+        .index()
+        .entries
+        .iter()
+        .map(|e| (e.path.clone(), e.clone()))
+        .collect();
+    Ok(Base {
+        sidecar: manifest::read(&layout.manifest(&rec.id)),
+        id: rec.id,
+        entries,
+    })
+}
+
+fn is_unchanged(base: &Base, name: &str, meta: crate::archive::EntryMeta, stat: &Stat) -> bool {
+    let Some(e) = base.entries.get(name) else {
+        return false;
+    };
+    let index_same = e.kind == EntryKind::File
+        && e.location != Location::None
+        && e.size == stat.size
+        && e.mtime == meta.mtime
+        && e.mode == meta.mode;
+    let sidecar_same = match &base.sidecar {
+        Some(s) => s
+            .get(name)
+            .is_some_and(|old| old.ino == stat.ino && old.ctime == stat.ctime),
+        None => true,
+    };
+    index_same && sidecar_same
+}
+
+enum Stored {
+    Yes,
+    /// Removed since the scan: not part of this backup.
+    Vanished,
+    /// Could not be opened or read; reported in the note, the run goes on.
+    Unreadable(String),
+}
+
+/// Streams one file into the archive. A source error (the file went away, could not be read)
+/// skips the file; an archive error (the output failed) fails the run.
+fn store_file(
+    w: &mut ArchiveWriter<BufWriter<File>>,
+    name: &str,
+    path: &Path,
+    meta: crate::archive::EntryMeta,
+    progress: &ProgressHandle,
+) -> Result<Stored, ArchiveError> {
+    let f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Stored::Vanished),
+        Err(e) => return Ok(Stored::Unreadable(e.to_string())),
+    };
+    let read_failed = Cell::new(None);
+    let reader = Noting {
+        inner: Progressing::new(f, progress),
+        failed: &read_failed,
+    };
+    match w.add_file(name, &meta, reader) {
+        Ok(()) => Ok(Stored::Yes),
+        Err(e) => match read_failed.take() {
+            Some(why) => Ok(Stored::Unreadable(why)),
+            None => Err(e),
+        },
+    }
+}
+
+/// Remembers whether an error came from the source (as opposed to the archive output).
+struct Noting<'a, R> {
+    inner: R,
+    failed: &'a Cell<Option<String>>,
+}
+
+impl<R: Read> Read for Noting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).inspect_err(|e| {
+            self.failed.set(Some(e.to_string()));
+        })
+    }
+}
+
+/// Reports bytes read to the run's progress every few MiB.
+struct Progressing<'a, R> {
+    inner: R,
+    progress: &'a ProgressHandle,
+    unreported: u64,
+}
+
+impl<'a, R> Progressing<'a, R> {
+    fn new(inner: R, progress: &'a ProgressHandle) -> Self {
+        Progressing {
+            inner,
+            progress,
+            unreported: 0,
+        }
+    }
+
+    fn flush(&mut self) {
+        let n = std::mem::take(&mut self.unreported);
+        if n > 0 {
+            self.progress.update(|p| p.bytes_done += n);
+        }
+    }
+}
+
+impl<R: Read> Read for Progressing<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.unreported += n as u64;
+        if n == 0 || self.unreported >= 4 << 20 {
+            self.flush();
+        }
+        Ok(n)
+    }
+}
+
+impl<R> Drop for Progressing<'_, R> {
+    fn drop(&mut self) {
+        let n = std::mem::take(&mut self.unreported);
+        if n > 0 {
+            self.progress.update(|p| p.bytes_done += n);
+        }
+    }
+}
+
+/// The `.partial` files of a run, removed unless the run published them.
+struct Partials(Vec<PathBuf>);
+
+impl Partials {
+    fn disarm(mut self) {
+        self.0.clear();
+    }
+}
+
+impl Drop for Partials {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            layout::remove_quietly(p);
+        }
+    }
+}
+
+fn archive_err(path: &Path) -> impl FnOnce(ArchiveError) -> EngineError + '_ {
+    move |source| EngineError::Archive {
+        context: format!("writing {}", path.display()),
+        source,
+    }
+}

@@ -1,0 +1,608 @@
+//! Database dumps: run the dump tool, stream its stdout into the archive, and fail the run on a
+//! non-zero exit (with the tail of its stderr) — a failed dump never becomes an empty backup.
+//!
+//! Credentials never reach argv (visible in `ps`) or messages: PostgreSQL gets them through
+//! `PG*` environment variables, MariaDB/MySQL through an owner-only defaults file in the run's
+//! scratch directory. Errors name the source by its `name`, never by its URL.
+//!
+//! Archive names: `databases/<name>.postgresql.sql` (`pg_dump`, plain SQL),
+//! `databases/<name>.mysql.sql` (`mariadb-dump`/`mysqldump`), `databases/<name>.sqlite` (a
+//! complete SQLite database file, snapshotted with `VACUUM INTO` in one read transaction) and
+//! `databases/<name>.dump` (a `command` source's stdout).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread::JoinHandle;
+
+use super::EngineError;
+use crate::archive::ArchiveError;
+use crate::config::{DatabaseKind, DatabaseSource};
+
+/// How much of a failed tool's stderr the error keeps.
+const STDERR_TAIL: usize = 2048;
+
+/// The file-name extension of a dump of this kind.
+pub fn extension(kind: DatabaseKind) -> &'static str {
+    match kind {
+        DatabaseKind::Postgresql => "postgresql.sql",
+        DatabaseKind::Mysql => "mysql.sql",
+        DatabaseKind::Sqlite => "sqlite",
+        DatabaseKind::Command => "dump",
+    }
+}
+
+/// The dump's archive path; the name must be one plain path component.
+pub fn archive_name(src: &DatabaseSource) -> Result<String, EngineError> {
+    let n = &src.name;
+    if n.is_empty() || n == "." || n == ".." || n.contains(['/', '\0']) {
+        return Err(dump_err(
+            src,
+            "the name must be one plain file name (no '/', not '.' or '..')",
+        ));
+    }
+    Ok(format!("databases/{n}.{}", extension(src.kind)))
+}
+
+fn dump_err(src: &DatabaseSource, reason: impl Into<String>) -> EngineError {
+    EngineError::Dump {
+        name: src.name.clone(),
+        reason: reason.into(),
+    }
+}
+
+/// Takes the dump of `src` and hands its bytes to `sink` as they come (no whole dump in memory).
+/// `scratch` is an empty directory of this run, removed by the caller.
+pub fn dump(
+    src: &DatabaseSource,
+    scratch: &Path,
+    sink: &mut dyn FnMut(&mut dyn Read) -> Result<(), ArchiveError>,
+) -> Result<(), EngineError> {
+    match src.kind {
+        DatabaseKind::Sqlite => sqlite(src, scratch, sink),
+        DatabaseKind::Postgresql => {
+            let url = DbUrl::parse(src, src.url.as_deref().unwrap_or_default())?;
+            if !matches!(url.scheme.as_str(), "postgresql" | "postgres") {
+                return Err(dump_err(src, "the URL must start with postgresql://"));
+            }
+            piped(src, "pg_dump", pg_dump_command(src, &url)?, sink)
+        }
+        DatabaseKind::Mysql => {
+            let url = DbUrl::parse(src, src.url.as_deref().unwrap_or_default())?;
+            if !matches!(url.scheme.as_str(), "mysql" | "mariadb") {
+                return Err(dump_err(src, "the URL must start with mysql://"));
+            }
+            let Some(db) = url.database.clone() else {
+                return Err(dump_err(src, "the URL names no database"));
+            };
+            let defaults = scratch.join(format!("{}.cnf", src.name));
+            write_private(&defaults, url.my_defaults(src)?.as_bytes())
+                .map_err(|e| dump_err(src, format!("writing the client defaults file: {e}")))?;
+            let mut last = None;
+            for tool in ["mariadb-dump", "mysqldump"] {
+                match piped(src, tool, my_dump_command(tool, &defaults, &db), sink) {
+                    Err(EngineError::ToolMissing { .. }) => last = Some(tool),
+                    other => return other,
+                }
+            }
+            Err(EngineError::ToolMissing {
+                name: src.name.clone(),
+                tool: last.unwrap_or("mysqldump").into(),
+            })
+        }
+        DatabaseKind::Command => {
+            let argv = src.command.as_deref().unwrap_or_default();
+            let Some((program, args)) = argv.split_first() else {
+                return Err(dump_err(src, "the command is empty"));
+            };
+            let mut cmd = Command::new(program);
+            cmd.args(args);
+            piped(src, program, cmd, sink)
+        }
+    }
+}
+
+/// `pg_dump` in plain SQL; every connection parameter, the password included, in `PG*` variables.
+fn pg_dump_command(src: &DatabaseSource, url: &DbUrl) -> Result<Command, EngineError> {
+    let mut cmd = Command::new("pg_dump");
+    cmd.arg("--no-password");
+    for (k, v) in url.pg_env(src)? {
+        cmd.env(k, v);
+    }
+    Ok(cmd)
+}
+
+/// `mariadb-dump`/`mysqldump` in one consistent transaction; the connection (password
+/// included) comes from the owner-only defaults file.
+fn my_dump_command(tool: &str, defaults: &Path, db: &str) -> Command {
+    let mut cmd = Command::new(tool);
+    // --defaults-extra-file must come first.
+    cmd.arg(format!("--defaults-extra-file={}", defaults.display()))
+        .args(["--single-transaction", "--quick", "--routines", "--"])
+        .arg(db);
+    cmd
+}
+
+/// A consistent online snapshot: `VACUUM INTO` copies the database inside one read
+/// transaction, so a concurrent writer neither tears the copy nor restarts it (the backup
+/// API's page-by-page copy restarts on every write and can starve). `-readonly` keeps a wrong
+/// path from creating an empty database; `.timeout` waits out a writer's lock.
+fn sqlite(
+    src: &DatabaseSource,
+    scratch: &Path,
+    sink: &mut dyn FnMut(&mut dyn Read) -> Result<(), ArchiveError>,
+) -> Result<(), EngineError> {
+    let path = src.path.as_deref().unwrap_or(Path::new(""));
+    let path = fs::canonicalize(path)
+        .map_err(|e| dump_err(src, format!("database file {}: {e}", path.display())))?;
+    if !path.is_file() {
+        return Err(dump_err(
+            src,
+            format!("{} is not a database file", path.display()),
+        ));
+    }
+    let snapshot = format!("{}.snapshot.db", src.name);
+    let out = Command::new("sqlite3")
+        .current_dir(scratch)
+        .args(["-readonly", "-bail", "-batch", "-cmd", ".timeout 30000"])
+        .arg(&path)
+        // The name is ours (validated by `archive_name`), so quoting it in SQL is safe.
+        .arg(format!("VACUUM INTO '{}'", snapshot.replace('\'', "''")))
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| spawn_err(src, "sqlite3", e))?;
+    if !out.status.success() {
+        return Err(dump_err(
+            src,
+            format!("sqlite3 {}: {}", exit_text(out.status), tail(&out.stderr)),
+        ));
+    }
+    let snap_path = scratch.join(&snapshot);
+    let mut f =
+        File::open(&snap_path).map_err(|e| dump_err(src, format!("opening the snapshot: {e}")))?;
+    let res = sink(&mut f).map_err(|e| EngineError::Archive {
+        context: format!("storing the dump of database {:?}", src.name),
+        source: e,
+    });
+    drop(f);
+    let _ = fs::remove_file(&snap_path);
+    res
+}
+
+fn spawn_err(src: &DatabaseSource, tool: &str, e: io::Error) -> EngineError {
+    if e.kind() == io::ErrorKind::NotFound {
+        EngineError::ToolMissing {
+            name: src.name.clone(),
+            tool: tool.into(),
+        }
+    } else {
+        dump_err(src, format!("starting {tool}: {e}"))
+    }
+}
+
+/// Runs `cmd` with stdout streamed into `sink` and stderr collected on a thread (a full stderr
+/// pipe must not stall the tool), then judges the exit status.
+fn piped(
+    src: &DatabaseSource,
+    tool: &str,
+    mut cmd: Command,
+    sink: &mut dyn FnMut(&mut dyn Read) -> Result<(), ArchiveError>,
+) -> Result<(), EngineError> {
+    let mut child: Child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| spawn_err(src, tool, e))?;
+    let stderr = child.stderr.take().map(|mut e| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = e.read_to_end(&mut buf);
+            buf
+        })
+    });
+    let stored = match child.stdout.take() {
+        Some(mut out) => sink(&mut out),
+        None => Err(ArchiveError::InvalidInput {
+            reason: "no stdout pipe".into(),
+        }),
+    };
+    if let Err(e) = stored {
+        // The archive side failed: stop the tool instead of letting it block on a full pipe,
+        // and report the archive's error (the tool's exit is then our doing).
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(EngineError::Archive {
+            context: format!("storing the dump of database {:?}", src.name),
+            source: e,
+        });
+    }
+    let status = child.wait();
+    let err_text = stderr
+        .map(JoinHandle::join)
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let status = status.map_err(|e| dump_err(src, format!("waiting for {tool}: {e}")))?;
+    if !status.success() {
+        return Err(dump_err(
+            src,
+            format!("{tool} {}: {}", exit_text(status), tail(&err_text)),
+        ));
+    }
+    Ok(())
+}
+
+fn exit_text(status: std::process::ExitStatus) -> String {
+    match status.code() {
+        Some(c) => format!("exited with {c}"),
+        None => format!("was killed ({status})"),
+    }
+}
+
+/// The last `STDERR_TAIL` bytes of a tool's stderr, as text on one line.
+fn tail(stderr: &[u8]) -> String {
+    let start = stderr.len().saturating_sub(STDERR_TAIL);
+    let text = String::from_utf8_lossy(&stderr[start..]);
+    let text = text.trim();
+    if text.is_empty() {
+        "(no stderr output)".into()
+    } else {
+        text.replace('\n', " | ")
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// `scheme://[user[:password]@]host[:port][/database][?key=value&...]`, percent-decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbUrl {
+    pub scheme: String,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub database: Option<String>,
+    pub params: Vec<(String, String)>,
+}
+
+impl DbUrl {
+    pub fn parse(src: &DatabaseSource, url: &str) -> Result<DbUrl, EngineError> {
+        // Never echo the URL: it may hold a password.
+        let bad = |what: &str| dump_err(src, format!("the URL is malformed: {what}"));
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("no scheme://"))?;
+        let (rest, query) = match rest.split_once('?') {
+            Some((r, q)) => (r, Some(q)),
+            None => (rest, None),
+        };
+        let (authority, path) = match rest.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (rest, None),
+        };
+        let (userinfo, hostport) = match authority.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, authority),
+        };
+        let (user, password) = match userinfo {
+            Some(u) => match u.split_once(':') {
+                Some((u, p)) => (
+                    Some(decode(u).ok_or_else(|| bad("user"))?),
+                    Some(decode(p).ok_or_else(|| bad("password"))?),
+                ),
+                None => (Some(decode(u).ok_or_else(|| bad("user"))?), None),
+            },
+            None => (None, None),
+        };
+        let (host, port) = if let Some(h) = hostport.strip_prefix('[') {
+            let (h, after) = h.split_once(']').ok_or_else(|| bad("IPv6 host"))?;
+            let port = match after.strip_prefix(':') {
+                Some(p) => Some(p.parse().map_err(|_| bad("port"))?),
+                None if after.is_empty() => None,
+                None => return Err(bad("host")),
+            };
+            (Some(h.to_string()), port)
+        } else {
+            match hostport.rsplit_once(':') {
+                Some((h, p)) => (
+                    Some(h.to_string()),
+                    Some(p.parse().map_err(|_| bad("port"))?),
+                ),
+                None => (Some(hostport.to_string()), None),
+            }
+        };
+        let host = host.filter(|h| !h.is_empty());
+        let database = match path {
+            Some(p) if !p.is_empty() => Some(decode(p).ok_or_else(|| bad("database"))?),
+            _ => None,
+        };
+        let mut params = Vec::new();
+        for pair in query
+            .unwrap_or_default()
+            .split('&')
+            .filter(|p| !p.is_empty())
+        {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            params.push((
+                decode(k).ok_or_else(|| bad("parameter"))?,
+                decode(v).ok_or_else(|| bad("parameter"))?,
+            ));
+        }
+        Ok(DbUrl {
+            scheme: scheme.to_ascii_lowercase(),
+            user,
+            password,
+            host,
+            port,
+            database,
+            params,
+        })
+    }
+
+    /// libpq's environment variables for this URL (credentials included, argv untouched).
+    pub fn pg_env(&self, src: &DatabaseSource) -> Result<Vec<(&'static str, String)>, EngineError> {
+        let mut env = Vec::new();
+        let mut put = |k: &'static str, v: Option<&String>| {
+            if let Some(v) = v {
+                env.push((k, v.clone()));
+            }
+        };
+        put("PGHOST", self.host.as_ref());
+        put("PGPORT", self.port.map(|p| p.to_string()).as_ref());
+        put("PGUSER", self.user.as_ref());
+        put("PGPASSWORD", self.password.as_ref());
+        put("PGDATABASE", self.database.as_ref());
+        for (k, v) in &self.params {
+            let var = match k.as_str() {
+                "host" => "PGHOST",
+                "port" => "PGPORT",
+                "user" => "PGUSER",
+                "password" => "PGPASSWORD",
+                "dbname" => "PGDATABASE",
+                "sslmode" => "PGSSLMODE",
+                "sslrootcert" => "PGSSLROOTCERT",
+                "connect_timeout" => "PGCONNECT_TIMEOUT",
+                "application_name" => "PGAPPNAME",
+                other => {
+                    return Err(dump_err(
+                        src,
+                        format!("unsupported URL parameter {other:?}"),
+                    ))
+                }
+            };
+            env.push((var, v.clone()));
+        }
+        Ok(env)
+    }
+
+    /// A `[client]` option file for the MariaDB/MySQL tools.
+    pub fn my_defaults(&self, src: &DatabaseSource) -> Result<String, EngineError> {
+        if let Some((k, _)) = self.params.first() {
+            return Err(dump_err(src, format!("unsupported URL parameter {k:?}")));
+        }
+        // Option-file values in double quotes: backslash and quote escaped.
+        let q = |v: &str| format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""));
+        let mut s = String::from("[client]\n");
+        if let Some(u) = &self.user {
+            s += &format!("user={}\n", q(u));
+        }
+        if let Some(p) = &self.password {
+            s += &format!("password={}\n", q(p));
+        }
+        if let Some(h) = &self.host {
+            s += &format!("host={}\n", q(h));
+        }
+        if let Some(p) = self.port {
+            s += &format!("port={p}\n");
+        }
+        Ok(s)
+    }
+}
+
+fn decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The command that loads a restored dump, for the restore summary. `file` is where the dump
+/// was restored; the source of the same name in `sources` (if still configured) fills in the
+/// database.
+pub fn load_hint(archive_path: &str, file: &Path, sources: &[DatabaseSource]) -> Option<String> {
+    let base = archive_path.strip_prefix("databases/")?;
+    let (name, kind) = [
+        DatabaseKind::Postgresql,
+        DatabaseKind::Mysql,
+        DatabaseKind::Sqlite,
+        DatabaseKind::Command,
+    ]
+    .into_iter()
+    .find_map(|k| {
+        base.strip_suffix(extension(k))
+            .and_then(|n| n.strip_suffix('.'))
+            .map(|n| (n, k))
+    })?;
+    let src = sources.iter().find(|s| s.name == name && s.kind == kind);
+    let db = src
+        .and_then(|s| DbUrl::parse(s, s.url.as_deref()?).ok())
+        .and_then(|u| u.database)
+        .unwrap_or_else(|| "DATABASE".into());
+    let f = shell_quote(&file.display().to_string());
+    Some(match kind {
+        DatabaseKind::Postgresql => format!("psql -d {} -f {f}", shell_quote(&db)),
+        DatabaseKind::Mysql => format!("mariadb {} < {f}", shell_quote(&db)),
+        DatabaseKind::Sqlite => {
+            let dest = src
+                .and_then(|s| s.path.as_ref())
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "NEW.db".into());
+            format!(
+                "cp {f} {} (a complete SQLite database; stop its writers first)",
+                shell_quote(&dest)
+            )
+        }
+        DatabaseKind::Command => {
+            let tool = src
+                .and_then(|s| s.command.as_ref())
+                .and_then(|c| c.first())
+                .map(String::as_str)
+                .unwrap_or("the dump command");
+            format!("{f} is the output of {tool}; load it with that tool's counterpart")
+        }
+    })
+}
+
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+=:@".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// Scratch directory of one run, removed when dropped (dump snapshots, defaults files).
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn create(path: PathBuf) -> Result<Scratch, EngineError> {
+        fs::create_dir_all(&path).map_err(super::layout::io_err(format!(
+            "creating {}",
+            path.display()
+        )))?;
+        Ok(Scratch(path))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    fn src(kind: DatabaseKind) -> DatabaseSource {
+        DatabaseSource {
+            name: "app".into(),
+            kind,
+            url: None,
+            path: None,
+            command: None,
+        }
+    }
+
+    #[test]
+    fn urls_parse_with_credentials_decoded() {
+        let s = src(DatabaseKind::Postgresql);
+        let u = DbUrl::parse(
+            &s,
+            "postgresql://bob:p%40ss%3Aw@db.example:6543/my%20db?sslmode=require",
+        )
+        .unwrap();
+        assert_eq!(u.user.as_deref(), Some("bob"));
+        assert_eq!(u.password.as_deref(), Some("p@ss:w"));
+        assert_eq!(u.host.as_deref(), Some("db.example"));
+        assert_eq!(u.port, Some(6543));
+        assert_eq!(u.database.as_deref(), Some("my db"));
+        let env = u.pg_env(&s).unwrap();
+        assert!(env.contains(&("PGPASSWORD", "p@ss:w".into())));
+        assert!(env.contains(&("PGSSLMODE", "require".into())));
+        let u = DbUrl::parse(&s, "mysql://root@[::1]/test").unwrap();
+        assert_eq!((u.host.as_deref(), u.port), (Some("::1"), None));
+        assert_eq!(u.password, None);
+    }
+
+    #[test]
+    fn url_errors_never_echo_the_url() {
+        let s = src(DatabaseKind::Postgresql);
+        let e = DbUrl::parse(&s, "postgresql://u:secret@h:notaport/db").unwrap_err();
+        assert!(!e.to_string().contains("secret"), "{e}");
+        assert!(e.to_string().contains("port"), "{e}");
+    }
+
+    #[test]
+    fn passwords_stay_out_of_argv() {
+        let s = src(DatabaseKind::Postgresql);
+        let u = DbUrl::parse(&s, "postgresql://u:s3cret@h:5433/db").unwrap();
+        let cmd = pg_dump_command(&s, &u).unwrap();
+        assert!(cmd
+            .get_args()
+            .all(|a| !a.to_string_lossy().contains("s3cret")));
+        let envs: Vec<_> = cmd.get_envs().collect();
+        assert!(envs.contains(&(OsStr::new("PGPASSWORD"), Some(OsStr::new("s3cret")))));
+        assert!(envs.contains(&(OsStr::new("PGPORT"), Some(OsStr::new("5433")))));
+
+        let s = src(DatabaseKind::Mysql);
+        let u = DbUrl::parse(&s, "mysql://u:s3cret@h/db").unwrap();
+        let cmd = my_dump_command("mariadb-dump", Path::new("/scratch/app.cnf"), "db");
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(args[0], "--defaults-extra-file=/scratch/app.cnf");
+        assert!(args
+            .iter()
+            .all(|a| !a.contains("s3cret") && !a.contains("-p")));
+        assert!(u.my_defaults(&s).unwrap().contains("password=\"s3cret\""));
+    }
+
+    #[test]
+    fn mysql_defaults_quote_the_password() {
+        let s = src(DatabaseKind::Mysql);
+        let u = DbUrl::parse(&s, "mysql://root:a%22b%5Cc@127.0.0.1:3306/test").unwrap();
+        let d = u.my_defaults(&s).unwrap();
+        assert!(d.contains("password=\"a\\\"b\\\\c\"\n"), "{d}");
+        assert!(d.contains("port=3306\n"));
+    }
+
+    #[test]
+    fn dump_names_are_one_component() {
+        let mut s = src(DatabaseKind::Postgresql);
+        assert_eq!(archive_name(&s).unwrap(), "databases/app.postgresql.sql");
+        s.name = "../etc".into();
+        assert!(archive_name(&s).is_err());
+    }
+
+    #[test]
+    fn load_hints_follow_the_dump_kind() {
+        let mut pg = src(DatabaseKind::Postgresql);
+        pg.url = Some("postgresql://postgres@127.0.0.1:5432/test".into());
+        let h = load_hint(
+            "databases/app.postgresql.sql",
+            Path::new("/r/databases/app.postgresql.sql"),
+            &[pg],
+        );
+        assert_eq!(
+            h.as_deref(),
+            Some("psql -d test -f /r/databases/app.postgresql.sql")
+        );
+        let h = load_hint("databases/x.mysql.sql", Path::new("/r/x"), &[]).unwrap();
+        assert_eq!(h, "mariadb DATABASE < /r/x");
+        assert!(load_hint("files/a", Path::new("/r/a"), &[]).is_none());
+    }
+}

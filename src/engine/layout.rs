@@ -1,0 +1,142 @@
+//! Where the engine keeps things in the data directory, backup ids, and the fsync/rename steps
+//! that make a finished archive appear atomically.
+//!
+//! ```text
+//! <data_dir>/backups/<id>.bka                 a finished archive (recorded by a backup_recorded event)
+//! <data_dir>/backups/<id>.manifest            its sidecar: stat facts of every file (JSON lines)
+//! <data_dir>/backups/<id>.bka.partial         being written; removed by `reconcile` after a crash
+//! <data_dir>/backups/<id>.manifest.partial    likewise
+//! <data_dir>/tmp/<id>/                        scratch space of a run (SQLite snapshots, client files)
+//! ```
+
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use time::OffsetDateTime;
+
+use super::EngineError;
+
+pub const ARCHIVE_EXT: &str = "bka";
+pub const MANIFEST_EXT: &str = "manifest";
+pub const PARTIAL_EXT: &str = "partial";
+
+/// Paths inside one data directory.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub data_dir: PathBuf,
+}
+
+impl Layout {
+    pub fn new(data_dir: &Path) -> Layout {
+        Layout {
+            data_dir: data_dir.to_path_buf(),
+        }
+    }
+
+    pub fn backups_dir(&self) -> PathBuf {
+        self.data_dir.join("backups")
+    }
+
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.data_dir.join("tmp")
+    }
+
+    /// The archive's location relative to the data directory, as recorded in the event.
+    pub fn archive_location(id: &str) -> String {
+        format!("backups/{id}.{ARCHIVE_EXT}")
+    }
+
+    pub fn archive(&self, id: &str) -> PathBuf {
+        self.data_dir.join(Self::archive_location(id))
+    }
+
+    pub fn manifest(&self, id: &str) -> PathBuf {
+        self.backups_dir().join(format!("{id}.{MANIFEST_EXT}"))
+    }
+
+    /// Where a recorded backup's archive is (the location in its event, relative to the data dir).
+    pub fn resolve(&self, location: &str) -> PathBuf {
+        self.data_dir.join(location)
+    }
+}
+
+/// `path` + `.partial`: what is written before the rename.
+pub fn partial(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_os_string();
+    s.push(".");
+    s.push(PARTIAL_EXT);
+    PathBuf::from(s)
+}
+
+/// A sortable, unique backup id: `<job>-<UTC yyyymmddThhmmssZ>-<crc32 of the run id>`.
+/// Sorting by id sorts a job's backups by time; the run hash keeps two runs of one second apart.
+pub fn backup_id(job_id: &str, at: OffsetDateTime, run_id: &str) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{job_id}-{:04}{:02}{:02}T{:02}{:02}{:02}Z-{:08x}",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        crc32fast::hash(run_id.as_bytes())
+    )
+}
+
+pub fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> EngineError {
+    let context = context.into();
+    move |source| EngineError::Io { context, source }
+}
+
+/// Makes a directory's entries (a rename, a removal) durable.
+pub fn fsync_dir(dir: &Path) -> Result<(), EngineError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(format!("syncing directory {}", dir.display())))
+}
+
+/// Renames a synced `.partial` into place. The caller fsyncs the directory once after the
+/// last rename of a backup, and only then reports the backup.
+pub fn publish(partial: &Path, dest: &Path) -> Result<(), EngineError> {
+    fs::rename(partial, dest).map_err(io_err(format!(
+        "renaming {} to {}",
+        partial.display(),
+        dest.display()
+    )))
+}
+
+/// Removes a file if it is there (cleanup after a failed run; errors do not matter more than
+/// the failure being reported, and `reconcile` removes what is left).
+pub fn remove_quietly(path: &Path) {
+    if let Err(e) = fs::remove_file(path) {
+        if e.kind() != io::ErrorKind::NotFound {
+            log::warn!(target: crate::logging::TASKS, "could not remove {}: {e}", path.display());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_sort_by_time_and_differ_by_run() {
+        let t = |s| OffsetDateTime::from_unix_timestamp(s).unwrap();
+        let a = backup_id("daily", t(1_774_699_200), "r1");
+        let b = backup_id("daily", t(1_774_699_201), "r1");
+        let c = backup_id("daily", t(1_774_699_200), "r2");
+        assert!(a.starts_with("daily-20260328T120000Z-"), "{a}");
+        assert!(a < b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn partial_appends_the_suffix() {
+        assert_eq!(
+            partial(Path::new("/d/backups/x.bka")),
+            PathBuf::from("/d/backups/x.bka.partial")
+        );
+    }
+}
