@@ -5,12 +5,11 @@ use anyhow::{bail, Context};
 use backupd::api;
 use backupd::clock::SystemClock;
 use backupd::config::Config;
-use backupd::decide::{Command, RunOutcome};
+use backupd::decide::Command;
 use backupd::domain::presets::presets;
-use backupd::events::JobSpec;
-use backupd::progress::{Progress, ProgressHandle};
+use backupd::progress::Progress;
 use backupd::projections::State;
-use backupd::scheduler::{RunExecutor, Scheduler};
+use backupd::scheduler::Scheduler;
 use backupd::service::{Meta, Service};
 use backupd::store::EventStore;
 use backupd::{archive, engine};
@@ -315,13 +314,27 @@ fn serve(config: Config) -> anyhow::Result<()> {
         service.position(),
         booted.len()
     );
+    // Before any run starts: partial files of interrupted runs go, unexpected files are reported.
+    match service.read(|s| engine::reconcile(&config, s)) {
+        Ok(report) if report.is_clean() => {}
+        Ok(report) => log::warn!(
+            "data dir reconciled: removed {:?}; archives no event names {:?}; recorded archives missing {:?}",
+            report.removed,
+            report.unrecorded,
+            report.missing
+        ),
+        Err(e) => log::error!("data dir not reconciled: {e}"),
+    }
     let progress = Progress::default();
     let (stop_scheduler, stop_rx) = smol::channel::bounded::<()>(1);
     let scheduler = smol::spawn(
         Scheduler::new(
             service.clone(),
             config.timezone,
-            Arc::new(NoEngine),
+            Arc::new(engine::Engine::new(
+                Arc::new(config.clone()),
+                service.clone(),
+            )),
             progress.clone(),
         )
         .run(stop_rx, Duration::from_secs(30)),
@@ -365,16 +378,4 @@ fn serve(config: Config) -> anyhow::Result<()> {
     drop(service);
     log::info!("stopped");
     Ok(())
-}
-
-/// The backup engine is another issue; until it lands every run fails and says why, rather than
-/// pretending to succeed.
-struct NoEngine;
-
-impl RunExecutor for NoEngine {
-    fn run(&self, _job: &JobSpec, _run_id: &str, _progress: &ProgressHandle) -> RunOutcome {
-        RunOutcome::Failed {
-            error: "the backup engine is not part of this build yet".into(),
-        }
-    }
 }
