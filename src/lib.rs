@@ -16,6 +16,7 @@
 //! - `service`     the single writer: decide → append → evolve → notify
 //! - `domain`      jobs, cron/interval triggers, presets, durations, the seed's JSON shapes
 //! - `scheduler`   the smol timer loop (pure planning + the loop that runs executors)
+//! - `api`         the REST API on tide under /api/backup (every tide type stays inside)
 //! - `progress`    live progress of running runs (ephemeral, never events)
 //! - `archive`     the archive container (schema/archive.md)
 //! - `config`, `clock`, `logging`  the shell's configuration, time source and log files
@@ -25,6 +26,7 @@
 //! - `evolve` (`State::apply`) reads no clock, file or environment; state at N = fold of 1..=N.
 //! - Replay never has side effects: the engine is started by `run_started` events seen live, and
 //!   reports back only through commands.
+pub mod api;
 pub mod archive;
 pub mod clock;
 pub mod config;

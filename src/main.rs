@@ -2,20 +2,24 @@
 //! directory.
 
 use anyhow::{bail, Context};
+use backupd::api;
 use backupd::clock::SystemClock;
 use backupd::config::Config;
 use backupd::decide::Command;
 use backupd::domain::presets::presets;
+use backupd::progress::Progress;
 use backupd::projections::State;
+use backupd::scheduler::Scheduler;
 use backupd::service::{Meta, Service};
 use backupd::store::EventStore;
 use backupd::{archive, engine};
 use clap::{Parser, Subcommand};
+use smol::future::FutureExt;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 #[derive(Parser)]
 #[command(
@@ -268,13 +272,19 @@ fn verify(target: &str, at: &Where) -> anyhow::Result<()> {
 fn serve(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(config.logs_dir())
         .with_context(|| format!("creating {}", config.logs_dir().display()))?;
-    let _logger = start_logging(&config)?;
+    let _logger = backupd::logging::start(&config)?;
     log::info!(
         "backupd {} starting: data dir {}, zone {}",
         env!("CARGO_PKG_VERSION"),
         config.data_dir.display(),
         config.timezone
     );
+    // Registered before anything says it is up: a SIGTERM that arrives after "booted" (or
+    // "listening on") must stop the service in order, not kill it with the default action.
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])?;
     let started = Instant::now();
     let store = EventStore::open(&config.events_path())?;
     let (service, boot) = Service::open(store, Arc::new(SystemClock), config.snapshot_every)?;
@@ -304,41 +314,68 @@ fn serve(config: Config) -> anyhow::Result<()> {
         service.position(),
         booted.len()
     );
-    // The REST API and the timer loop are the next issue; until then the service holds the
-    // log (so offline tools see it is in use) and waits for a signal.
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-    ])?;
-    if let Some(signal) = signals.forever().next() {
-        log::info!("signal {signal}: stopping");
+    // Before any run starts: partial files of interrupted runs go, unexpected files are reported.
+    match service.read(|s| engine::reconcile(&config, s)) {
+        Ok(report) if report.is_clean() => {}
+        Ok(report) => log::warn!(
+            "data dir reconciled: removed {:?}; archives no event names {:?}; recorded archives missing {:?}",
+            report.removed,
+            report.unrecorded,
+            report.missing
+        ),
+        Err(e) => log::error!("data dir not reconciled: {e}"),
     }
+    let progress = Progress::default();
+    let (stop_scheduler, stop_rx) = smol::channel::bounded::<()>(1);
+    let scheduler = smol::spawn(
+        Scheduler::new(
+            service.clone(),
+            config.timezone,
+            Arc::new(engine::Engine::new(
+                Arc::new(config.clone()),
+                service.clone(),
+            )),
+            progress.clone(),
+        )
+        .run(stop_rx, Duration::from_secs(30)),
+    );
+    let api = api::bind(
+        api::ApiContext::new(
+            service.clone(),
+            progress,
+            config.timezone,
+            config.misfire_grace_secs,
+        ),
+        config.bind,
+    )
+    .with_context(|| format!("binding the API to {}", config.bind))?;
+    // The real address (with `--bind 127.0.0.1:0` the port is chosen here); tests read this line.
+    log::info!(
+        "listening on http://{} (API under {})",
+        api.local_addr(),
+        api::BASE
+    );
+
+    // signal-hook's iterator blocks, so it waits on a thread and forwards into the async world.
+    let (signal_tx, signal_rx) = smol::channel::bounded::<i32>(1);
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            let _ = signal_tx.send_blocking(signal);
+        }
+    });
+    smol::block_on(async {
+        let serving = async { api.run().await.map(|()| None) };
+        let signalled = async { Ok(signal_rx.recv().await.ok()) };
+        // Dropping the server future closes the listener: no new connections from here on.
+        match serving.or(signalled).await {
+            Ok(Some(signal)) => log::info!("signal {signal}: stopping"),
+            Ok(None) => log::warn!("the API stopped accepting; stopping"),
+            Err(e) => log::error!("the API failed: {e}; stopping"),
+        }
+        let _ = stop_scheduler.send(()).await;
+        scheduler.await;
+    });
     drop(service);
     log::info!("stopped");
     Ok(())
-}
-
-fn start_logging(config: &Config) -> anyhow::Result<flexi_logger::LoggerHandle> {
-    use flexi_logger::{Cleanup, Criterion, Duplicate, FileSpec, Logger, Naming};
-    let handle = Logger::try_with_str(&config.log_level)?
-        .log_to_file(
-            FileSpec::default()
-                .directory(config.logs_dir())
-                .basename("backup_scheduler")
-                .suppress_timestamp(),
-        )
-        .append()
-        .rotate(
-            Criterion::Size(config.log_max_bytes),
-            // Write to backup_scheduler.log itself; rotated files get a timestamp infix.
-            Naming::TimestampsCustomFormat {
-                current_infix: Some(""),
-                format: "r%Y-%m-%d_%H-%M-%S",
-            },
-            Cleanup::KeepLogFiles(config.log_keep_files),
-        )
-        .duplicate_to_stderr(Duplicate::Info)
-        .format_for_files(flexi_logger::detailed_format)
-        .start()?;
-    Ok(handle)
 }

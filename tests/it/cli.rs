@@ -33,7 +33,15 @@ fn events_json(data_dir: &Path) -> Vec<serde_json::Value> {
 fn serve(data_dir: &Path) -> (Child, mpsc::Receiver<String>) {
     let mut child = bin()
         .current_dir(repo())
-        .args(["serve", "--config", "fixtures/demo.toml", "--data-dir"])
+        // serve now binds the API: a port of its own, not the fixture's fixed 8720
+        .args([
+            "serve",
+            "--config",
+            "fixtures/demo.toml",
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
         .arg(data_dir)
         .stderr(Stdio::piped())
         .spawn()

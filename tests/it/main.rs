@@ -1,4 +1,5 @@
 //! Integration tests: one binary (each extra test binary costs a full link on 2 cores).
+mod api;
 mod archive;
 mod cli;
 mod databases;

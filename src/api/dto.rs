@@ -1,0 +1,528 @@
+//! The JSON shapes of the API: jobs, runs and the scheduler status out; the seed's job bodies in.
+//!
+//! Request bodies are read field by field from a JSON object rather than through a derived
+//! `Deserialize`: serde's messages for a wrong type do not say which field was wrong, and the
+//! API promises to name it. Unknown fields are refused by name, like `deny_unknown_fields`.
+
+use super::error::ApiError;
+use super::input::kind;
+use crate::domain::seed::{
+    backup_config_from_seed, backup_config_to_seed, trigger_from_seed, trigger_to_seed,
+};
+use crate::events::{BackupMode, JobAction, JobSpec, Ts};
+use crate::progress::RunProgress;
+use crate::projections::{Job, Run, RunStatus, State};
+use crate::scheduler::{job_zone, next_run_time};
+use chrono::{Offset, TimeZone};
+use chrono_tz::Tz;
+use serde_json::{json, Map, Value};
+use time::format_description::well_known::Rfc3339;
+use time::UtcOffset;
+
+/// The fields `POST scheduler/jobs` accepts. `job_id` is an alias of `id` (seed clients use both).
+pub const CREATE_FIELDS: &[&str] = &[
+    "id",
+    "job_id",
+    "name",
+    "trigger_type",
+    "trigger_config",
+    "backup_config",
+    "timezone",
+    "misfire_grace_time",
+    "jitter",
+];
+
+/// `PUT scheduler/jobs/{job_id}` takes the same fields, every one optional.
+pub const UPDATE_FIELDS: &[&str] = CREATE_FIELDS;
+
+/// A slug of at most this many characters leads a derived id; with the suffix it stays well
+/// inside `MAX_ID_LEN`.
+const SLUG_LEN: usize = 40;
+
+/// An instant shown in a zone's offset, e.g. `2026-03-29T02:00:00+08:00`: a seed client reads
+/// the local time it asked for, and the offset keeps the instant exact.
+pub fn time_in(ts: Ts, zone: Tz) -> String {
+    let at = ts.get();
+    let offset = chrono::DateTime::from_timestamp(at.unix_timestamp(), 0)
+        .map(|utc| zone.offset_from_utc_datetime(&utc.naive_utc()).fix())
+        .and_then(|fixed| UtcOffset::from_whole_seconds(fixed.local_minus_utc()).ok())
+        .unwrap_or(UtcOffset::UTC);
+    at.to_offset(offset)
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| ts.rfc3339())
+}
+
+fn action_name(action: &JobAction) -> &'static str {
+    match action {
+        JobAction::Backup(_) => "backup",
+        JobAction::Cleanup => "cleanup",
+        JobAction::Archive => "archive",
+        JobAction::HealthCheck => "health_check",
+        JobAction::Report => "report",
+    }
+}
+
+pub fn status_name(status: RunStatus) -> &'static str {
+    match status {
+        RunStatus::Running => "running",
+        RunStatus::Succeeded => "succeeded",
+        RunStatus::Failed => "failed",
+        RunStatus::Interrupted => "interrupted",
+    }
+}
+
+pub const RUN_STATUSES: &[&str] = &["running", "succeeded", "failed", "interrupted"];
+
+/// A job as the API shows it.
+pub fn job_json(state: &State, job: &Job, zone: Tz, now: Ts) -> Value {
+    let spec = &job.spec;
+    let (trigger_type, trigger_config) = trigger_to_seed(&spec.trigger);
+    let job_zone = job_zone(spec, zone);
+    let (backup_config, backup_mode) = match &spec.action {
+        JobAction::Backup(cfg) => (
+            backup_config_to_seed(cfg),
+            json!(match cfg.mode {
+                BackupMode::Full => "full",
+                BackupMode::Incremental => "incremental",
+            }),
+        ),
+        _ => (Value::Null, Value::Null),
+    };
+    let last_run = job
+        .last_run_id
+        .as_ref()
+        .and_then(|id| state.schedule.runs.get(id))
+        .map(|r| {
+            json!({
+                "run_id": r.run_id,
+                "status": status_name(r.status),
+                "reason": r.reason,
+                "started_at": r.started_at,
+                "finished_at": r.finished_at,
+                "duration_ms": r.duration_ms,
+                "error": r.error,
+            })
+        });
+    json!({
+        "id": spec.id,
+        "name": spec.name,
+        "preset": job.preset,
+        "trigger_type": trigger_type,
+        "trigger_config": trigger_config,
+        "action": action_name(&spec.action),
+        "backup_config": backup_config,
+        "backup_mode": backup_mode,
+        "timezone": job_zone.name(),
+        "paused": job.paused,
+        "next_run_time": next_run_time(job, zone, now).map(|t| time_in(t, job_zone)),
+        "misfire_grace_time": spec.misfire_grace_secs,
+        "jitter": spec.jitter_secs,
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+        "last_run": last_run,
+        "running": job.running,
+    })
+}
+
+/// A run as the API shows it: the projection's fields, plus live progress while it runs.
+pub fn run_json(run: &Run, progress: Option<RunProgress>) -> Value {
+    let mut out = json!({
+        "run_id": run.run_id,
+        "job_id": run.job_id,
+        "status": status_name(run.status),
+        "reason": run.reason,
+        "slot": run.slot,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "duration_ms": run.duration_ms,
+        "backup_id": run.backup_id,
+        "bytes": run.bytes,
+        "files": run.files,
+        "error": run.error,
+        "note": run.note,
+    });
+    if run.status == RunStatus::Running {
+        out["progress"] = json!(progress);
+    }
+    out
+}
+
+/// `GET scheduler/status`: whether it runs, what comes next, and the monitoring figures.
+pub fn status_json(state: &State, zone: Tz, now: Ts) -> Value {
+    let sched = &state.schedule;
+    // With the scheduler stopped nothing fires, so there is no next run to promise.
+    let next = if sched.scheduler_running {
+        sched
+            .jobs
+            .values()
+            .filter_map(|j| next_run_time(j, zone, now))
+            .min()
+            .map(|t| time_in(t, zone))
+    } else {
+        None
+    };
+    let total = &state.stats.total;
+    json!({
+        "running": sched.scheduler_running,
+        "jobs": sched.jobs.len(),
+        "paused_jobs": sched.jobs.values().filter(|j| j.paused).count(),
+        "next_run_time": next,
+        "event_position": state.position,
+        "timezone": zone.name(),
+        "success_rate": total.success_rate(),
+        "runs": {
+            "total": total.started,
+            "running": sched.runs_in_flight().count(),
+            "succeeded": total.succeeded,
+            "failed": total.failed,
+            "interrupted": total.interrupted,
+            "skipped": total.skipped,
+            "missed": total.missed,
+        },
+        "bytes_written": total.bytes_written,
+        "storage": {
+            "backups": state.catalog.backups.len(),
+            "bytes": state.catalog.total_bytes(),
+        },
+    })
+}
+
+/// Refuse any key outside `allowed`, naming it.
+fn only(body: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
+    match body.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(ApiError::unknown_field(k, allowed)),
+        None => Ok(()),
+    }
+}
+
+/// A string field; `Ok(None)` when absent. `null` counts as absent only where `null_ok`.
+fn string(body: &Map<String, Value>, key: &str, null_ok: bool) -> Result<Option<String>, ApiError> {
+    match body.get(key) {
+        None => Ok(None),
+        Some(Value::Null) if null_ok => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(ApiError::invalid(
+            key,
+            format!("{key} must be a string, not {}", kind(other)),
+        )),
+    }
+}
+
+/// A whole number of seconds in `0..=max`.
+fn seconds(key: &str, value: &Value, max: u64) -> Result<u64, ApiError> {
+    value.as_u64().filter(|n| *n <= max).ok_or_else(|| {
+        ApiError::invalid(
+            key,
+            format!("{key} must be a whole number of seconds in 0..={max}, not {value}"),
+        )
+    })
+}
+
+/// `misfire_grace_time`: absent → `None` (keep the default), `null` → `Some(None)` (always catch
+/// up, as the seed means it), a number → `Some(Some(secs))`.
+fn misfire(body: &Map<String, Value>) -> Result<Option<Option<u64>>, ApiError> {
+    match body.get("misfire_grace_time") {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        // Grace beyond ten years is the same as "always"; the bound keeps the arithmetic finite.
+        Some(v) => Ok(Some(Some(seconds(
+            "misfire_grace_time",
+            v,
+            10 * 365 * 86_400,
+        )?))),
+    }
+}
+
+fn jitter(body: &Map<String, Value>) -> Result<Option<u32>, ApiError> {
+    match body.get("jitter") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => Ok(Some(seconds("jitter", v, u64::from(u32::MAX))? as u32)),
+    }
+}
+
+/// `id` or its alias `job_id`; both given must agree.
+fn given_id(body: &Map<String, Value>) -> Result<Option<String>, ApiError> {
+    let id = string(body, "id", true)?;
+    let alias = string(body, "job_id", true)?;
+    match (id, alias) {
+        (Some(a), Some(b)) if a != b => Err(ApiError::invalid(
+            "job_id",
+            format!("id {a:?} and job_id {b:?} disagree; send one of them"),
+        )),
+        (a, b) => Ok(a.or(b)),
+    }
+}
+
+fn trigger_type(body: &Map<String, Value>) -> Result<Option<String>, ApiError> {
+    string(body, "trigger_type", false)
+}
+
+/// The spec of a new job from the seed's body. `derive_id` makes an id from the name when the
+/// client gave none; `default_grace` is the configured misfire grace.
+pub fn create_spec(
+    body: &Map<String, Value>,
+    default_grace: Option<u64>,
+    derive_id: impl FnOnce(&str) -> String,
+) -> Result<JobSpec, ApiError> {
+    only(body, CREATE_FIELDS)?;
+    let name = string(body, "name", false)?
+        .ok_or_else(|| ApiError::invalid("name", "name is required"))?;
+    let kind = trigger_type(body)?.ok_or_else(|| {
+        ApiError::invalid(
+            "trigger_type",
+            "trigger_type is required: \"cron\" or \"interval\"",
+        )
+    })?;
+    let config = body
+        .get("trigger_config")
+        .ok_or_else(|| ApiError::invalid("trigger_config", "trigger_config is required"))?;
+    let trigger = trigger_from_seed(&kind, config)?;
+    let action = match body.get("backup_config") {
+        None | Some(Value::Null) => JobAction::Backup(backup_config_from_seed(
+            &json!({"type": "full"}),
+            BackupMode::Full,
+        )?),
+        Some(cfg) => JobAction::Backup(backup_config_from_seed(cfg, BackupMode::Full)?),
+    };
+    let id = match given_id(body)? {
+        Some(id) => id,
+        None => derive_id(&name),
+    };
+    Ok(JobSpec {
+        id,
+        name,
+        trigger,
+        action,
+        misfire_grace_secs: misfire(body)?.unwrap_or(default_grace),
+        timezone: string(body, "timezone", true)?,
+        jitter_secs: jitter(body)?.unwrap_or(0),
+    })
+}
+
+/// The current spec changed by the fields the body gives; everything else, including the pause
+/// state (kept by the projection) and a maintenance job's action, stays as it was.
+pub fn update_spec(current: &JobSpec, body: &Map<String, Value>) -> Result<JobSpec, ApiError> {
+    only(body, UPDATE_FIELDS)?;
+    if let Some(id) = given_id(body)? {
+        if id != current.id {
+            return Err(ApiError::invalid(
+                "id",
+                format!(
+                    "a job's id cannot change (the path says {:?}, the body {id:?})",
+                    current.id
+                ),
+            ));
+        }
+    }
+    let mut spec = current.clone();
+    if let Some(name) = string(body, "name", false)? {
+        spec.name = name;
+    }
+    let (current_type, _) = trigger_to_seed(&current.trigger);
+    match (trigger_type(body)?, body.get("trigger_config")) {
+        (kind, Some(config)) => {
+            let kind = kind.unwrap_or_else(|| current_type.to_string());
+            spec.trigger = trigger_from_seed(&kind, config)?;
+        }
+        (Some(kind), None) if kind != current_type => {
+            if !matches!(kind.as_str(), "cron" | "interval") {
+                return Err(ApiError::invalid(
+                    "trigger_type",
+                    format!("{kind:?} is not a trigger type: use \"cron\" or \"interval\""),
+                ));
+            }
+            return Err(ApiError::invalid(
+                "trigger_config",
+                format!("changing trigger_type to {kind:?} needs its trigger_config"),
+            ));
+        }
+        // The same type again without a config changes nothing.
+        (Some(_), None) | (None, None) => {}
+    }
+    if let Some(cfg) = body.get("backup_config") {
+        match &current.action {
+            JobAction::Backup(old) => {
+                spec.action = JobAction::Backup(backup_config_from_seed(cfg, old.mode)?);
+            }
+            other => {
+                return Err(ApiError::invalid(
+                    "backup_config",
+                    format!(
+                        "job {:?} is a {} job; it has no backup_config",
+                        current.id,
+                        action_name(other)
+                    ),
+                ))
+            }
+        }
+    }
+    if body.contains_key("timezone") {
+        spec.timezone = string(body, "timezone", true)?;
+    }
+    if let Some(grace) = misfire(body)? {
+        spec.misfire_grace_secs = grace;
+    }
+    if let Some(j) = jitter(body)? {
+        spec.jitter_secs = j;
+    }
+    Ok(spec)
+}
+
+/// A readable id from a name: lowercase ASCII letters and digits, other runs of characters as one
+/// `_`, at most `SLUG_LEN` long; `job` when nothing is left.
+pub fn slug(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.is_empty() && !out.ends_with('_') {
+            out.push('_');
+        }
+        if out.len() >= SLUG_LEN {
+            break;
+        }
+    }
+    let trimmed = out.trim_end_matches('_');
+    if trimmed.is_empty() {
+        "job".to_string()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::presets::presets;
+    use crate::events::Trigger;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn slugs() {
+        assert_eq!(slug("Nightly DB backup!"), "nightly_db_backup");
+        assert_eq!(slug("  --  "), "job");
+        assert_eq!(slug("日本"), "job");
+        assert_eq!(slug(&"a".repeat(100)).len(), SLUG_LEN);
+    }
+
+    #[test]
+    fn create_reads_the_seed_body_and_names_bad_fields() {
+        let body = obj(json!({
+            "job_id": "custom", "name": "Custom", "trigger_type": "cron",
+            "trigger_config": {"hour": 1, "minute": 30},
+            "backup_config": {"type": "database", "options": {"compression": "gzip"}},
+            "misfire_grace_time": null, "jitter": 5
+        }));
+        let spec = create_spec(&body, Some(3600), |_| unreachable!()).unwrap();
+        assert_eq!(spec.id, "custom");
+        assert_eq!(spec.misfire_grace_secs, None);
+        assert_eq!(spec.jitter_secs, 5);
+        let derived = create_spec(
+            &obj(json!({"name": "N", "trigger_type": "interval", "trigger_config": {"hours": 1}})),
+            Some(60),
+            |name| format!("{}-x", slug(name)),
+        )
+        .unwrap();
+        assert_eq!(
+            (derived.id.as_str(), derived.misfire_grace_secs),
+            ("n-x", Some(60))
+        );
+        let cases = [
+            (
+                json!({"name": "a", "trigger_type": "cron", "trigger_config": {"hour": 1}, "color": 1}),
+                "color",
+            ),
+            (
+                json!({"trigger_type": "cron", "trigger_config": {"hour": 1}}),
+                "name",
+            ),
+            (
+                json!({"name": 5, "trigger_type": "cron", "trigger_config": {"hour": 1}}),
+                "name",
+            ),
+            (
+                json!({"name": "a", "trigger_config": {"hour": 1}}),
+                "trigger_type",
+            ),
+            (
+                json!({"name": "a", "trigger_type": "cron"}),
+                "trigger_config",
+            ),
+            (
+                json!({"name": "a", "trigger_type": "cron", "trigger_config": {"hour": 1}, "jitter": -1}),
+                "jitter",
+            ),
+            (
+                json!({"name": "a", "trigger_type": "cron", "trigger_config": {"hour": 1}, "misfire_grace_time": "x"}),
+                "misfire_grace_time",
+            ),
+            (
+                json!({"id": "a", "job_id": "b", "name": "a", "trigger_type": "cron", "trigger_config": {"hour": 1}}),
+                "job_id",
+            ),
+        ];
+        for (body, field) in cases {
+            let e = create_spec(&obj(body.clone()), None, |_| "x".into()).unwrap_err();
+            assert_eq!((e.status, e.field.as_deref()), (400, Some(field)), "{body}");
+        }
+    }
+
+    #[test]
+    fn update_changes_only_what_is_given() {
+        let daily = presets().remove(0);
+        let same = update_spec(&daily, &Map::new()).unwrap();
+        assert_eq!(same, daily);
+        let moved = update_spec(&daily, &obj(json!({"trigger_config": {"hour": 5}}))).unwrap();
+        assert_eq!(
+            moved.trigger,
+            Trigger::Cron {
+                minute: None,
+                hour: Some("5".into()),
+                day: None,
+                day_of_week: None
+            }
+        );
+        assert_eq!(moved.name, daily.name);
+        let e = update_spec(&daily, &obj(json!({"trigger_type": "interval"}))).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("trigger_config"));
+        let e = update_spec(&daily, &obj(json!({"trigger_type": "date"}))).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("trigger_type"));
+        assert_eq!(
+            update_spec(&daily, &obj(json!({"trigger_type": "cron"}))).unwrap(),
+            daily
+        );
+        let cleanup = presets().remove(2);
+        let e =
+            update_spec(&cleanup, &obj(json!({"backup_config": {"type": "full"}}))).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("backup_config"));
+        let e = update_spec(&cleanup, &obj(json!({"id": "other"}))).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("id"));
+        // the incremental preset keeps its mode when its backup_config changes
+        let inc = presets().remove(1);
+        let changed = update_spec(&inc, &obj(json!({"backup_config": {"type": "files"}}))).unwrap();
+        match changed.action {
+            JobAction::Backup(cfg) => assert_eq!(cfg.mode, BackupMode::Incremental),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn times_show_the_zone_offset() {
+        let t = Ts::from_unix_nanos(1_774_749_600_000_000_000); // 2026-03-29T02:00:00Z
+        assert_eq!(
+            time_in(t, chrono_tz::Asia::Shanghai),
+            "2026-03-29T10:00:00+08:00"
+        );
+        assert_eq!(
+            time_in(t, chrono_tz::Europe::Berlin),
+            "2026-03-29T04:00:00+02:00"
+        );
+        assert_eq!(time_in(t, chrono_tz::UTC), "2026-03-29T02:00:00Z");
+    }
+}

@@ -1,0 +1,220 @@
+//! `scheduler/jobs` and `scheduler/jobs/{job_id}[/pause|/resume|/run]`: the seed's job endpoints.
+
+use super::dto::{create_spec, job_json, slug, update_spec};
+use super::error::ApiError;
+use super::input::{json_body, meta, object, param};
+use super::{json, json_bytes, ApiContext, BASE};
+use crate::decide::Command;
+use crate::events::{Event, RunReason, Ts};
+use crate::scheduler::next_run_time;
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+use tide::{Request, Response};
+
+pub async fn list(req: Request<ApiContext>) -> Result<Response, ApiError> {
+    let ctx = req.state();
+    let now = ctx.now();
+    if let Some(body) = ctx.jobs_cache.get(ctx.service.position(), now) {
+        return Ok(json_bytes(200, body));
+    }
+    let (position, valid_until, body) = ctx.service.read(|s| {
+        let mut valid_until: Option<Ts> = None;
+        let jobs: Vec<Value> = s
+            .schedule
+            .jobs
+            .values()
+            .map(|j| {
+                // The list changes with the log or when a job's next slot passes; the slot is
+                // the shown time less its jitter at most.
+                if let Some(next) = next_run_time(j, ctx.zone, now) {
+                    let slot = Ts(next.get() - time::Duration::seconds(j.spec.jitter_secs.into()));
+                    valid_until = Some(valid_until.map_or(slot, |v| v.min(slot)));
+                }
+                job_json(s, j, ctx.zone, now)
+            })
+            .collect();
+        let body = serde_json::to_vec(&serde_json::json!({ "jobs": jobs })).unwrap_or_default();
+        (s.position, valid_until, Arc::new(body))
+    });
+    ctx.jobs_cache.put(position, now, valid_until, body.clone());
+    Ok(json_bytes(200, body))
+}
+
+/// The last `GET scheduler/jobs` body, reused while the log has not moved and no job's next slot
+/// has passed: the list is the most polled route, and computing every next run each time is
+/// most of its cost.
+#[derive(Clone, Default)]
+pub struct ListCache {
+    last: Arc<Mutex<Option<Cached>>>,
+}
+
+struct Cached {
+    position: u64,
+    /// A clock set back (the manual clock of tests) may show earlier slots: not reused then.
+    computed_at: Ts,
+    /// `None`: no job is scheduled, only the log can change the list.
+    valid_until: Option<Ts>,
+    body: Arc<Vec<u8>>,
+}
+
+impl ListCache {
+    fn get(&self, position: u64, now: Ts) -> Option<Arc<Vec<u8>>> {
+        let last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        last.as_ref()
+            .filter(|c| {
+                c.position == position
+                    && c.computed_at <= now
+                    && c.valid_until.is_none_or(|t| now < t)
+            })
+            .map(|c| c.body.clone())
+    }
+
+    fn put(&self, position: u64, now: Ts, valid_until: Option<Ts>, body: Arc<Vec<u8>>) {
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(Cached {
+            position,
+            computed_at: now,
+            valid_until,
+            body,
+        });
+    }
+}
+
+pub async fn create(mut req: Request<ApiContext>) -> Result<Response, ApiError> {
+    let body = object(json_body(&mut req).await?, false)?;
+    let ctx = req.state();
+    let spec = create_spec(&body, ctx.default_misfire_grace, |name| ctx.fresh_id(name))?;
+    let events = ctx.execute(Command::CreateJob(spec), meta(&req)?).await?;
+    // A retry with the same Idempotency-Key returns the first attempt's events, whose id may
+    // differ from the one just derived.
+    let id = events
+        .iter()
+        .find_map(|e| match &e.payload {
+            Event::JobCreated { job } => Some(job.id.clone()),
+            _ => None,
+        })
+        .ok_or_else(key_reused)?;
+    let mut res = job_response(ctx, &id, 201)?;
+    res.insert_header("Location", format!("{BASE}/scheduler/jobs/{id}"));
+    Ok(res)
+}
+
+pub async fn detail(req: Request<ApiContext>) -> Result<Response, ApiError> {
+    let id = param(&req, "job_id")?;
+    job_response(req.state(), &id, 200)
+}
+
+pub async fn update(mut req: Request<ApiContext>) -> Result<Response, ApiError> {
+    let id = param(&req, "job_id")?;
+    let body = object(json_body(&mut req).await?, true)?;
+    let ctx = req.state();
+    let current = ctx
+        .service
+        .read(|s| s.schedule.jobs.get(&id).map(|j| j.spec.clone()))
+        .ok_or_else(|| no_job(&id))?;
+    let spec = update_spec(&current, &body)?;
+    ctx.execute(Command::UpdateJob(spec), meta(&req)?).await?;
+    job_response(ctx, &id, 200)
+}
+
+pub async fn delete(req: Request<ApiContext>) -> Result<Response, ApiError> {
+    let id = param(&req, "job_id")?;
+    let command = Command::DeleteJob { job_id: id };
+    req.state().execute(command, meta(&req)?).await?;
+    Ok(Response::new(204))
+}
+
+pub async fn pause(req: Request<ApiContext>) -> Result<Response, ApiError> {
+    let id = param(&req, "job_id")?;
+    let ctx = req.state();
+    let command = Command::PauseJob { job_id: id.clone() };
+    ctx.execute(command, meta(&req)?).await?;
+    job_response(ctx, &id, 200)
+}
+
+pub async fn resume(req: Request<ApiContext>) -> Result<Response, ApiError> {
+    let id = param(&req, "job_id")?;
+    let ctx = req.state();
+    let command = Command::ResumeJob { job_id: id.clone() };
+    ctx.execute(command, meta(&req)?).await?;
+    job_response(ctx, &id, 200)
+}
+
+/// Run now: the `run_started` event is the request; the timer loop sees it and starts the
+/// executor, so the answer is 202 with the run id to follow in `runs/{run_id}`.
+pub async fn run(req: Request<ApiContext>) -> Result<Response, ApiError> {
+    let id = param(&req, "job_id")?;
+    let ctx = req.state();
+    let nanos = ctx.now().unix_nanos().unwrap_or_default();
+    let run_id = format!("{id}@manual-{nanos}");
+    let command = Command::StartRun {
+        run_id: run_id.clone(),
+        job_id: id.clone(),
+        slot: None,
+        reason: RunReason::Manual,
+    };
+    // The run id is the correlation, so the run's events can be followed.
+    let mut meta = meta(&req)?;
+    meta.correlation = Some(run_id.clone());
+    let events = ctx.execute(command, meta).await?;
+    // A retry with the same Idempotency-Key gets the first attempt's run back.
+    let (run_id, started_at) = events
+        .iter()
+        .find_map(|e| match &e.payload {
+            Event::RunStarted { run_id, .. } => Some((run_id.clone(), e.recorded_at)),
+            _ => None,
+        })
+        .ok_or_else(key_reused)?;
+    let mut res = json(
+        202,
+        &serde_json::json!({
+            "run_id": run_id,
+            "job_id": id,
+            "status": "running",
+            "started_at": started_at,
+        }),
+    );
+    res.insert_header("Location", format!("{BASE}/runs/{run_id}"));
+    Ok(res)
+}
+
+/// A create or run always records its event, so a result without it is the first result of some
+/// other request that used the same Idempotency-Key.
+fn key_reused() -> ApiError {
+    ApiError::new(
+        409,
+        "conflict",
+        "this Idempotency-Key was first used for a different request",
+    )
+    .with_field("Idempotency-Key")
+}
+
+fn no_job(id: &str) -> ApiError {
+    ApiError::not_found("job_id", format!("no job {id:?}"))
+}
+
+fn job_response(ctx: &ApiContext, id: &str, status: u16) -> Result<Response, ApiError> {
+    let now = ctx.now();
+    ctx.service
+        .read(|s| {
+            s.schedule
+                .jobs
+                .get(id)
+                .map(|j| json(status, &job_json(s, j, ctx.zone, now)))
+        })
+        .ok_or_else(|| no_job(id))
+}
+
+impl ApiContext {
+    /// An id for a job the client did not name: its name's slug and a short suffix from the
+    /// clock, bumped until no job has it.
+    fn fresh_id(&self, name: &str) -> String {
+        let base = slug(name);
+        let seed = self.now().unix_nanos().unwrap_or_default() as u64;
+        self.service.read(|s| {
+            (0u64..)
+                .map(|i| format!("{base}-{:06x}", (seed / 1000).wrapping_add(i) & 0xff_ffff))
+                .find(|id| !s.schedule.jobs.contains_key(id))
+                .unwrap_or(base)
+        })
+    }
+}

@@ -1,0 +1,147 @@
+//! The REST API on tide under `/api/backup`: routes, JSON shapes, JSON errors, the server.
+//!
+//! Every tide type stays inside this module so the HTTP server can be swapped. Handlers turn a
+//! request into a `Command` for the `Service` (actor `api:anonymous` until auth exists) or read
+//! the projections through `Service::read`; they never touch the log directly, except to page it
+//! for `events`.
+
+mod dto;
+mod error;
+mod events;
+mod input;
+mod jobs;
+mod routes;
+mod runs;
+mod scheduler;
+
+pub use error::ApiError;
+pub use input::MAX_BODY;
+pub use routes::{Route, ROUTES};
+
+use crate::decide::Command;
+use crate::events::{Envelope, Ts};
+use crate::progress::Progress;
+use crate::service::{Meta, Service, ServiceError};
+use chrono_tz::Tz;
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use tide::Response;
+
+/// Every route lives below this path.
+pub const BASE: &str = "/api/backup";
+
+/// The actor of commands sent through the API until tokens exist.
+pub const ACTOR: &str = "api:anonymous";
+
+/// What the handlers share: the service, live progress, the scheduler's zone and defaults.
+#[derive(Clone)]
+pub struct ApiContext {
+    pub service: Service,
+    pub progress: Progress,
+    pub zone: Tz,
+    /// The configured misfire grace for jobs created without one.
+    pub default_misfire_grace: Option<u64>,
+    jobs_cache: jobs::ListCache,
+}
+
+impl ApiContext {
+    pub fn new(
+        service: Service,
+        progress: Progress,
+        zone: Tz,
+        default_misfire_grace: Option<u64>,
+    ) -> Self {
+        ApiContext {
+            service,
+            progress,
+            zone,
+            default_misfire_grace,
+            jobs_cache: jobs::ListCache::default(),
+        }
+    }
+
+    fn now(&self) -> Ts {
+        Ts::from(self.service.clock().now())
+    }
+
+    async fn execute(&self, command: Command, meta: Meta) -> Result<Vec<Envelope>, ServiceError> {
+        self.service.execute(command, meta).await
+    }
+}
+
+/// A bound, not yet serving API: bind first so the caller can log the real address (port 0).
+/// Tide routes; the accept loop is ours (see `run`).
+pub struct ApiServer {
+    app: tide::Server<ApiContext>,
+    listener: TcpListener,
+    addr: SocketAddr,
+}
+
+pub fn bind(ctx: ApiContext, addr: SocketAddr) -> io::Result<ApiServer> {
+    let listener = TcpListener::bind(addr)?;
+    let addr = listener.local_addr()?;
+    Ok(ApiServer {
+        app: routes::build(ctx),
+        listener,
+        addr,
+    })
+}
+
+impl ApiServer {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serve until the future is dropped (that closes the listener: nothing new is accepted;
+    /// connections already open finish on their own tasks).
+    pub async fn run(self) -> io::Result<()> {
+        let listener = smol::net::TcpListener::try_from(self.listener)?;
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of descriptors or a connection reset before accept: not fatal for
+                    // the listener; a short pause keeps a persistent fault from spinning.
+                    log::warn!("API: accept failed: {e}");
+                    smol::Timer::after(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let app = self.app.clone();
+            smol::spawn(async move {
+                let local = stream.local_addr().ok();
+                let served = async_h1::accept(stream, |mut req| {
+                    let app = app.clone();
+                    async move {
+                        req.set_peer_addr(Some(peer));
+                        req.set_local_addr(local);
+                        app.respond(req).await
+                    }
+                })
+                .await;
+                if let Err(e) = served {
+                    log::debug!("API: connection from {peer}: {e}");
+                }
+            })
+            .detach();
+        }
+    }
+}
+
+fn json(status: u16, body: &serde_json::Value) -> Response {
+    // Serialising a `Value` cannot fail.
+    json_bytes(
+        status,
+        std::sync::Arc::new(serde_json::to_vec(body).unwrap_or_default()),
+    )
+}
+
+fn json_bytes(status: u16, body: std::sync::Arc<Vec<u8>>) -> Response {
+    let bytes = std::sync::Arc::try_unwrap(body).unwrap_or_else(|shared| (*shared).clone());
+    let mut body = tide::Body::from_bytes(bytes);
+    body.set_mime(tide::http::mime::JSON);
+    let mut res = Response::new(status);
+    res.set_body(body);
+    res
+}

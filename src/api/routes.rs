@@ -1,0 +1,189 @@
+//! The route table: every (method, path) the API serves and its handler. The router is built from
+//! it and a test compares it with `schema/openapi.yaml`, so the two cannot drift apart.
+
+use super::error::ApiError;
+use super::{events, input, jobs, json, runs, scheduler, ApiContext, BASE};
+use smol::future::FutureExt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use tide::http::Method;
+use tide::{Next, Request, Response};
+
+type Reply = Pin<Box<dyn Future<Output = Result<Response, ApiError>> + Send>>;
+type Handler = fn(Request<ApiContext>) -> Reply;
+
+/// One route: the method, the path below `BASE` in OpenAPI's `{param}` notation, the handler.
+pub struct Route {
+    method: &'static str,
+    path: &'static str,
+    handler: Handler,
+}
+
+impl Route {
+    pub fn method(&self) -> &'static str {
+        self.method
+    }
+
+    pub fn path(&self) -> &'static str {
+        self.path
+    }
+}
+
+macro_rules! route {
+    ($method:literal, $path:literal, $handler:path) => {
+        Route {
+            method: $method,
+            path: $path,
+            handler: |req| Box::pin($handler(req)),
+        }
+    };
+}
+
+pub const ROUTES: &[Route] = &[
+    route!("GET", "/scheduler/status", scheduler::status),
+    route!("POST", "/scheduler/start", scheduler::start),
+    route!("POST", "/scheduler/stop", scheduler::stop),
+    route!("GET", "/scheduler/jobs", jobs::list),
+    route!("POST", "/scheduler/jobs", jobs::create),
+    route!("GET", "/scheduler/jobs/{job_id}", jobs::detail),
+    route!("PUT", "/scheduler/jobs/{job_id}", jobs::update),
+    route!("DELETE", "/scheduler/jobs/{job_id}", jobs::delete),
+    route!("POST", "/scheduler/jobs/{job_id}/pause", jobs::pause),
+    route!("POST", "/scheduler/jobs/{job_id}/resume", jobs::resume),
+    route!("POST", "/scheduler/jobs/{job_id}/run", jobs::run),
+    route!("GET", "/runs", runs::list),
+    route!("GET", "/runs/{run_id}", runs::detail),
+    route!("GET", "/events", events::list),
+];
+
+/// `{job_id}` → `:job_id`, under `BASE`: tide's notation.
+fn tide_path(path: &str) -> String {
+    let segments: Vec<String> = path
+        .split('/')
+        .map(
+            |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) => format!(":{name}"),
+                None => s.to_string(),
+            },
+        )
+        .collect();
+    format!("{BASE}{}", segments.join("/"))
+}
+
+/// Does a request path (below `BASE`) match a table path?
+fn matches(pattern: &str, path: &str) -> bool {
+    let (p, q): (Vec<_>, Vec<_>) = (pattern.split('/').collect(), path.split('/').collect());
+    p.len() == q.len()
+        && p.iter()
+            .zip(&q)
+            .all(|(p, q)| p == q || (p.starts_with('{') && !q.is_empty()))
+}
+
+pub fn build(ctx: ApiContext) -> tide::Server<ApiContext> {
+    let mut app = tide::with_state(ctx);
+    app.with(fallback);
+    for route in ROUTES {
+        let method: Method = route
+            .method
+            .parse()
+            .expect("the route table holds HTTP methods (checked by a test)");
+        let handler = route.handler;
+        app.at(&tide_path(route.path))
+            .method(method, move |req| async move {
+                // A panic in a handler must not take the connection down without an answer.
+                let reply = AssertUnwindSafe(handler(req)).catch_unwind().await;
+                Ok(match reply {
+                    Ok(Ok(res)) => res,
+                    Ok(Err(e)) => e.into_response(),
+                    Err(_) => ApiError::internal("a request handler panicked").into_response(),
+                })
+            });
+    }
+    app
+}
+
+/// Before routing: buffer the body (see `input::buffer_body`). After: tide's own answers (unknown
+/// route, wrong method, its errors) have empty bodies; give them the API's JSON error shape, and
+/// a 405 its `Allow` header.
+fn fallback<'a>(
+    mut req: Request<ApiContext>,
+    next: Next<'a, ApiContext>,
+) -> Pin<Box<dyn Future<Output = tide::Result> + Send + 'a>> {
+    Box::pin(async move {
+        if let Err(e) = input::buffer_body(&mut req).await {
+            // The rest of an oversized body is still on the wire: close rather than read it as
+            // the next request.
+            let mut res = e.into_response();
+            res.insert_header("Connection", "close");
+            return Ok(res);
+        }
+        let path = req.url().path().to_string();
+        let method = req.method();
+        let res = next.run(req).await;
+        let status = u16::from(res.status());
+        // Changes go to the scheduler log (reads would drown it); the event log has the detail.
+        if !matches!(method, Method::Get | Method::Head) {
+            log::info!("API: {method} {path} -> {status}");
+        }
+        if status < 400 || res.len() != Some(0) {
+            return Ok(res);
+        }
+        let below = path.strip_prefix(BASE).unwrap_or("");
+        Ok(match status {
+            405 => {
+                let allow: Vec<&str> = ROUTES
+                    .iter()
+                    .filter(|r| matches(r.path, below))
+                    .map(|r| r.method)
+                    .collect();
+                let mut res = ApiError::new(
+                    405,
+                    "method_not_allowed",
+                    format!("{method} is not served at {path}; use {}", allow.join(", ")),
+                )
+                .into_response();
+                res.insert_header("Allow", allow.join(", "));
+                res
+            }
+            404 => {
+                ApiError::new(404, "not_found", format!("no route {method} {path}")).into_response()
+            }
+            _ => ApiError::new(
+                status,
+                if status >= 500 {
+                    "internal"
+                } else {
+                    "bad_request"
+                },
+                res.status().canonical_reason(),
+            )
+            .into_response(),
+        })
+    })
+}
+
+impl ApiError {
+    pub fn into_response(self) -> Response {
+        json(self.status, &self.body())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_methods_parse_and_paths_convert() {
+        for r in ROUTES {
+            assert!(r.method.parse::<Method>().is_ok(), "{}", r.method);
+        }
+        assert_eq!(
+            tide_path("/scheduler/jobs/{job_id}/run"),
+            "/api/backup/scheduler/jobs/:job_id/run"
+        );
+        assert!(matches("/scheduler/jobs/{job_id}", "/scheduler/jobs/a"));
+        assert!(!matches("/scheduler/jobs/{job_id}", "/scheduler/jobs/"));
+        assert!(!matches("/scheduler/jobs/{job_id}", "/scheduler/jobs/a/b"));
+    }
+}
