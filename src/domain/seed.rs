@@ -163,8 +163,11 @@ pub fn trigger_to_seed(trigger: &Trigger) -> (&'static str, Value) {
         } => {
             for ((name, _, _), value) in CRON_FIELDS.iter().zip([minute, hour, day, day_of_week]) {
                 if let Some(text) = value {
-                    let json = match text.trim().parse::<u32>() {
-                        Ok(n) if text.trim().bytes().all(|b| b.is_ascii_digit()) => Value::from(n),
+                    // Only a canonical number becomes an integer: "01" or " 1" stays the string
+                    // the client wrote, so the round trip gives back the same trigger (found by
+                    // the trigger_parse fuzz target).
+                    let json = match text.parse::<u32>() {
+                        Ok(n) if n.to_string() == *text => Value::from(n),
                         _ => Value::from(text.as_str()),
                     };
                     out.insert((*name).to_string(), json);
@@ -448,6 +451,8 @@ mod tests {
         let table: Vec<(Trigger, &str, Value)> = vec![
             (cron(Some("0"), Some("2"), None, None), "cron", json!({"minute": 0, "hour": 2})),
             (cron(Some("*/15"), None, Some("1-7"), Some("5")), "cron", json!({"minute": "*/15", "day": "1-7", "day_of_week": 5})),
+            // not canonical numbers: kept as written (the fuzzer's round-trip find)
+            (cron(None, None, Some("01"), None), "cron", json!({"day": "01"})),
             (Trigger::Interval { seconds: 14_400, start_at: None }, "interval", json!({"hours": 4})),
             (Trigger::Interval { seconds: 93_784, start_at: None }, "interval", json!({"days": 1, "hours": 2, "minutes": 3, "seconds": 4})),
             (Trigger::Interval { seconds: 86_400 + 30, start_at: start("2026-01-01T00:00:00Z") }, "interval",
