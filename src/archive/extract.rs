@@ -204,8 +204,8 @@ impl<R: Read + Seek> ArchiveReader<R> {
             .map_err(ArchiveError::io(format!("creating {}", target.display())))?;
 
         let mut known = HashSet::new();
-        // Directories first (parents before children), so files land in them.
-        dirs.sort_by_key(|&id| entries[id].path.matches('/').count());
+        // Directories first, so files land in them; in index order (a walker's pre-order, like
+        // tar), which keeps related inodes close. Missing parents are created on the way.
         for &id in &dirs {
             let comps = path::components(&entries[id].path)
                 .map_err(|r| unsafe_path(&entries[id].path, r))?;
@@ -311,7 +311,8 @@ impl<R: Read + Seek> ArchiveReader<R> {
 
         // Directory modes and mtimes last and deepest first: creating entries inside a
         // directory changes its mtime, and a read-only mode would stop us creating them.
-        for &id in dirs.iter().rev() {
+        dirs.sort_by_key(|&id| std::cmp::Reverse(entries[id].path.matches('/').count()));
+        for &id in &dirs {
             let e = &entries[id];
             let dest = target.join(&e.path);
             let d = File::open(&dest)
