@@ -44,6 +44,12 @@ fn main() {
         );
         let start = Instant::now();
         let mut r = ArchiveReader::open(File::open(a).expect("open")).expect("open archive");
+        if let Some(n) = std::env::var("ARCHIVE_BENCH_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            r.set_threads(n);
+        }
         let s = r.extract(Path::new(t), &[]).expect("extract");
         println!(
             "extracted {} files, {} bytes in {:.2} s",
