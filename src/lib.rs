@@ -19,6 +19,7 @@
 //! - `api`         the REST API on tide under /api/backup (every tide type stays inside)
 //! - `progress`    live progress of running runs (ephemeral, never events)
 //! - `archive`     the archive container (schema/archive.md)
+//! - `engine`      what a run does: sources, full/incremental backups, restore, verify, boot reconcile
 //! - `config`, `clock`, `logging`  the shell's configuration, time source and log files
 //!
 //! Invariants:

@@ -42,7 +42,11 @@ fn unsafe_path(path: &str, reason: &'static str) -> ArchiveError {
 }
 
 /// Picks the entries matching the selection: an exact path, or everything below a directory.
-fn select_entries(entries: &[IndexEntry], select: &[String]) -> Result<Vec<usize>, ArchiveError> {
+/// Public so a caller can check a selection before anything is written.
+pub fn select_entries(
+    entries: &[IndexEntry],
+    select: &[String],
+) -> Result<Vec<usize>, ArchiveError> {
     if select.is_empty() {
         return Ok((0..entries.len()).collect());
     }

@@ -15,7 +15,7 @@ mod writer;
 
 pub use codec::Codec;
 pub use error::ArchiveError;
-pub use extract::{ExtractOptions, ExtractSummary};
+pub use extract::{select_entries, ExtractOptions, ExtractSummary};
 pub use format::{
     EntryKind, EntryMeta, FrameInfo, Index, IndexEntry, Location, Mtime, FLAG_SEALED, VERSION,
 };

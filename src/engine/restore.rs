@@ -16,7 +16,9 @@ use serde::Serialize;
 use super::dump::load_hint;
 use super::layout::{io_err, Layout};
 use super::EngineError;
-use crate::archive::{ArchiveReader, EntryKind, ExtractOptions, IndexEntry, Location};
+use crate::archive::{
+    self, ArchiveError, ArchiveReader, EntryKind, ExtractOptions, IndexEntry, Location,
+};
 use crate::config::Config;
 use crate::projections::State;
 
@@ -156,33 +158,19 @@ pub(super) fn open_backup(
     })
 }
 
-/// The extractor's selection rule (an exact path, or everything below a directory), checked
-/// up front so a wrong `--path` fails before anything is written.
+/// The extractor's own selection rule, checked up front so a wrong `--path` fails before
+/// anything is written.
 fn select(entries: &[IndexEntry], paths: &[String], id: &str) -> Result<Vec<usize>, EngineError> {
-    if paths.is_empty() {
-        return Ok((0..entries.len()).collect());
-    }
-    let mut chosen = vec![false; entries.len()];
-    for p in paths {
-        let p = p.trim_end_matches('/');
-        let mut any = false;
-        for (i, e) in entries.iter().enumerate() {
-            let below = e.path.len() > p.len()
-                && e.path.starts_with(p)
-                && e.path.as_bytes()[p.len()] == b'/';
-            if e.path == p || below {
-                chosen[i] = true;
-                any = true;
-            }
-        }
-        if !any {
-            return Err(EngineError::NotInBackup {
-                id: id.to_string(),
-                path: p.to_string(),
-            });
-        }
-    }
-    Ok((0..entries.len()).filter(|&i| chosen[i]).collect())
+    archive::select_entries(entries, paths).map_err(|e| match e {
+        ArchiveError::NotFound { path } => EngineError::NotInBackup {
+            id: id.to_string(),
+            path,
+        },
+        source => EngineError::Archive {
+            context: format!("selecting paths in backup {id}"),
+            source,
+        },
+    })
 }
 
 fn is_empty_or_missing(target: &Path) -> Result<bool, EngineError> {
