@@ -11,7 +11,7 @@ use crate::events::{BackupKind, Event};
 use crate::projections::State;
 use serde_json::{json, Map, Value};
 use std::io::ErrorKind;
-use std::path::PathBuf;
+use std::path::{Component, Path, PathBuf};
 use tide::{Request, Response};
 
 pub const DEFAULT_LIMIT: u64 = 50;
@@ -127,10 +127,19 @@ pub async fn restore(mut req: Request<ApiContext>) -> Result<Response, ApiError>
     let ctx = req.state();
     let state = catalog_state(ctx, &id)?;
     let config = ctx.config.clone();
-    let summary =
-        smol::unblock(move || engine::restore(&config, &state, &id, &target, &paths, force))
-            .await
-            .map_err(restore_error)?;
+    let summary = smol::unblock(move || {
+        if inside(&target, &config.data_dir) {
+            return Err(ApiError::invalid(
+                "target",
+                format!(
+                    "{} is inside the data directory; restore somewhere else",
+                    target.display()
+                ),
+            ));
+        }
+        engine::restore(&config, &state, &id, &target, &paths, force).map_err(restore_error)
+    })
+    .await?;
     log::info!(
         "API: restored backup {} into {}: {} files, {} bytes",
         summary.backup_id,
@@ -163,11 +172,14 @@ fn restore_request(body: &Map<String, Value>) -> Result<(PathBuf, Vec<String>, b
         }
     };
     let target = PathBuf::from(&target);
-    if !target.is_absolute() || target.as_os_str().as_encoded_bytes().contains(&0) {
+    let plain = target
+        .components()
+        .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+    if !target.is_absolute() || !plain || target.as_os_str().as_encoded_bytes().contains(&0) {
         return Err(ApiError::invalid(
             "target",
             format!(
-                "target must be an absolute path, not {:?}",
+                "target must be an absolute path without `.` or `..`, not {:?}",
                 target.display()
             ),
         ));
@@ -209,6 +221,33 @@ fn restore_request(body: &Map<String, Value>) -> Result<(PathBuf, Vec<String>, b
         }
     };
     Ok((target, paths, force))
+}
+
+/// Is `target` the data directory or below it, links resolved? A restore there would mix files
+/// into the service's own archives (and boot reconciliation would report or remove them).
+/// `target` is absolute without `..` (checked before), so its missing tail can be appended as is.
+fn inside(target: &Path, data_dir: &Path) -> bool {
+    let Ok(data) = std::fs::canonicalize(data_dir) else {
+        return false;
+    };
+    let mut existing = target;
+    let mut tail = Vec::new();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(existing) {
+            return tail
+                .iter()
+                .rev()
+                .fold(real, |p: PathBuf, name| p.join(name))
+                .starts_with(&data);
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                tail.push(name);
+                existing = parent;
+            }
+            _ => return false,
+        }
+    }
 }
 
 /// What verify and restore read, owned so it can go to the blocking pool: the catalog (the only
@@ -304,6 +343,7 @@ mod tests {
             (json!({"target": "rel/dir"}), "validation", "target"),
             (json!({"target": 5}), "validation", "target"),
             (json!({"target": "/a\u{0}b"}), "validation", "target"),
+            (json!({"target": "/srv/x/../y"}), "validation", "target"),
             (json!({"target": "/t", "paths": "x"}), "validation", "paths"),
             (
                 json!({"target": "/t", "paths": [""]}),
@@ -334,6 +374,19 @@ mod tests {
                 "{body}"
             );
         }
+    }
+
+    #[test]
+    fn targets_in_the_data_dir_are_seen_through_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(data.join("backups")).unwrap();
+        std::os::unix::fs::symlink(&data, dir.path().join("link")).unwrap();
+        assert!(inside(&data, &data));
+        assert!(inside(&data.join("backups/new/deeper"), &data));
+        assert!(inside(&dir.path().join("link/new"), &data));
+        assert!(!inside(&dir.path().join("restore/new"), &data));
+        assert!(!inside(&dir.path().join("data-2"), &data));
     }
 
     #[test]

@@ -982,8 +982,64 @@ fn a_backup_is_listed_verified_and_restored_over_http() {
         [format!("{uploads}/readme.txt")]
     );
 
+    // the incremental job: its first run has no base of its own (a full, and it says so), its
+    // second is an incremental on it; newest first, the chain leads back to the full base
+    let run_inc = || {
+        let (code, run) = server.send("POST", "/scheduler/jobs/incremental_backup/run", None);
+        assert_eq!(code, 202, "{run}");
+        let run = finished_run(&server, run["run_id"].as_str().unwrap());
+        assert_eq!(run["status"], "succeeded", "{run}");
+        run
+    };
+    let base_run = run_inc();
+    assert!(
+        base_run["note"]
+            .as_str()
+            .unwrap()
+            .contains("no usable base"),
+        "{base_run}"
+    );
+    let base = base_run["backup_id"].as_str().unwrap().to_string();
+    let inc_run = run_inc();
+    let inc = inc_run["backup_id"].as_str().unwrap();
+    let listed = server.get("/backups");
+    let ids: Vec<&str> = listed["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [inc, base.as_str(), id.as_str()]);
+    let shown = server.get(&format!("/backups/{inc}"));
+    assert_eq!(
+        (&shown["kind"], &shown["parent"], &shown["chain"]),
+        (&json!("incremental"), &json!(base), &json!([inc, base]))
+    );
+    assert_eq!(count("?kind=incremental"), 1);
+    assert_eq!(count("?job_id=incremental_backup"), 2);
+    assert_eq!(count("?job_id=incremental_backup&limit=1"), 1);
+    assert_eq!(count("?job_id=daily_full_backup"), 1);
+    let from_inc = scratch.path().join("from-inc");
+    let (code, sum) = server.send(
+        "POST",
+        &format!("/backups/{inc}/restore"),
+        Some(json!({"target": from_inc})),
+    );
+    assert_eq!(code, 200, "{sum}");
+    assert_eq!(sum["backup_id"], inc);
+    // the demo files did not change: their bytes come from the base
+    assert_eq!(sum["parents_used"], json!([base]), "{sum}");
+    let canonical = std::fs::canonicalize(demo.join("uploads")).unwrap();
+    assert_eq!(
+        files_below(&from_inc.join(root_name("files", &canonical).unwrap())),
+        files_below(&demo.join("uploads"))
+    );
+
     // the client's mistakes: 4xx naming what was wrong, nothing written
     let elsewhere = scratch.path().join("untouched");
+    let a_file = scratch.path().join("a-file");
+    std::fs::write(&a_file, b"x").unwrap();
+    let in_data = server.data.path().join("restored");
     let fresh = json!({"target": elsewhere});
     #[rustfmt::skip]
     let table: Vec<CatalogMistake> = vec![
@@ -996,6 +1052,9 @@ fn a_backup_is_listed_verified_and_restored_over_http() {
         ("force not a bool", "POST", format!("/backups/{id}/restore"), Some(json!({"target": elsewhere, "force": "yes"})), 400, "validation", Some("force")),
         ("unknown field", "POST", format!("/backups/{id}/restore"), Some(json!({"target": elsewhere, "overwrite": true})), 400, "unknown_field", Some("overwrite")),
         ("no body", "POST", format!("/backups/{id}/restore"), None, 400, "malformed_json", None),
+        ("target is a file", "POST", format!("/backups/{id}/restore"), Some(json!({"target": a_file})), 400, "target_not_writable", Some("target")),
+        ("target in the data dir", "POST", format!("/backups/{id}/restore"), Some(json!({"target": in_data})), 400, "validation", Some("target")),
+        ("target with ..", "POST", format!("/backups/{id}/restore"), Some(json!({"target": scratch.path().join("x/../y")})), 400, "validation", Some("target")),
         ("bad kind", "GET", "/backups?kind=daily".into(), None, 400, "validation", Some("kind")),
         ("limit 0", "GET", "/backups?limit=0".into(), None, 400, "validation", Some("limit")),
         ("unknown query", "GET", "/backups?job=x".into(), None, 400, "unknown_field", Some("job")),
@@ -1006,7 +1065,7 @@ fn a_backup_is_listed_verified_and_restored_over_http() {
         assert_eq!(err["error"]["code"], code, "{what}: {err}");
         assert_eq!(err["error"]["field"].as_str(), field, "{what}: {err}");
     }
-    assert!(!elsewhere.exists());
+    assert!(!elsewhere.exists() && !in_data.exists());
     assert_eq!(verified_events(&server).len(), 1);
 
     // damage the archive: verify answers ok false and records it; a restore is a server fault
