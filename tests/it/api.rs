@@ -928,6 +928,20 @@ fn a_backup_is_listed_verified_and_restored_over_http() {
     let shown = server.get(&format!("/backups/{id}"));
     assert_eq!(shown["last_verified"]["ok"], true);
     assert_eq!(shown["last_verified"]["at"], verified["verified_at"]);
+    // a retry with the same Idempotency-Key checks again but records once
+    let keyed = || {
+        read(
+            server
+                .agent
+                .post(&server.url(&format!("/backups/{id}/verify")))
+                .set("Idempotency-Key", "verify-1")
+                .call(),
+        )
+    };
+    let (first, again) = (keyed(), keyed());
+    assert_eq!((first.0, again.0), (200, 200));
+    assert_eq!(first.1["verified_at"], again.1["verified_at"]);
+    assert_eq!(verified_events(&server).len(), 2);
 
     // restore into a fresh directory: the demo files, byte for byte, and the dump with its hint
     let scratch = tempfile::tempdir().unwrap();
@@ -1066,7 +1080,7 @@ fn a_backup_is_listed_verified_and_restored_over_http() {
         assert_eq!(err["error"]["field"].as_str(), field, "{what}: {err}");
     }
     assert!(!elsewhere.exists() && !in_data.exists());
-    assert_eq!(verified_events(&server).len(), 1);
+    assert_eq!(verified_events(&server).len(), 2);
 
     // damage the archive: verify answers ok false and records it; a restore is a server fault
     let mut bytes = std::fs::read(&archive).unwrap();
@@ -1078,9 +1092,9 @@ fn a_backup_is_listed_verified_and_restored_over_http() {
     let error = damaged["error"].as_str().unwrap();
     assert!(!error.is_empty());
     let events = verified_events(&server);
-    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events.len(), 3, "{events:?}");
     assert_eq!(
-        (&events[1]["data"]["ok"], &events[1]["data"]["detail"]),
+        (&events[2]["data"]["ok"], &events[2]["data"]["detail"]),
         (&json!(false), &json!(error))
     );
     assert_eq!(
