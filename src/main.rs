@@ -344,7 +344,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
             service.clone(),
             progress,
             config.timezone,
-            config.misfire_grace_secs,
+            Arc::new(config.clone()),
         ),
         config.bind,
     )

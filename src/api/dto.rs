@@ -1,4 +1,5 @@
-//! The JSON shapes of the API: jobs, runs and the scheduler status out; the seed's job bodies in.
+//! The JSON shapes of the API: jobs, runs, backups and the scheduler status out; the seed's job
+//! bodies in.
 //!
 //! Request bodies are read field by field from a JSON object rather than through a derived
 //! `Deserialize`: serde's messages for a wrong type do not say which field was wrong, and the
@@ -11,7 +12,7 @@ use crate::domain::seed::{
 };
 use crate::events::{BackupMode, JobAction, JobSpec, Ts};
 use crate::progress::RunProgress;
-use crate::projections::{Job, Run, RunStatus, State};
+use crate::projections::{Backup, Catalog, Job, Run, RunStatus, State};
 use crate::scheduler::{job_zone, next_run_time};
 use chrono::{Offset, TimeZone};
 use chrono_tz::Tz;
@@ -145,6 +146,33 @@ pub fn run_json(run: &Run, progress: Option<RunProgress>) -> Value {
         out["progress"] = json!(progress);
     }
     out
+}
+
+/// A backup of the catalog as the API shows it. `size` is the archive's bytes, `checksum` the
+/// CRC32 of its index in hex, `chain` the ids a restore reads, from this one back to its full base.
+pub fn backup_json(catalog: &Catalog, backup: &Backup) -> Value {
+    let r = &backup.record;
+    let chain: Vec<&str> = catalog
+        .chain(&r.id)
+        .iter()
+        .map(|b| b.record.id.as_str())
+        .collect();
+    json!({
+        "id": r.id,
+        "job_id": r.job_id,
+        "run_id": r.run_id,
+        "kind": r.kind.as_str(),
+        "parent": r.parent,
+        "location": r.location,
+        "size": r.bytes,
+        "entries": r.entries,
+        "checksum": format!("{:08x}", r.checksum),
+        "compression": r.compression,
+        "created_at": r.created_at,
+        "expires_at": backup.expires_at,
+        "last_verified": backup.last_verified,
+        "chain": chain,
+    })
 }
 
 /// `GET scheduler/status`: whether it runs, what comes next, and the monitoring figures.

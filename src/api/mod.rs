@@ -5,6 +5,7 @@
 //! the projections through `Service::read`; they never touch the log directly, except to page it
 //! for `events`.
 
+mod backups;
 mod dto;
 mod error;
 mod events;
@@ -18,6 +19,7 @@ pub use error::ApiError;
 pub use input::MAX_BODY;
 pub use routes::{Route, ROUTES};
 
+use crate::config::Config;
 use crate::decide::Command;
 use crate::events::{Envelope, Ts};
 use crate::progress::Progress;
@@ -25,6 +27,7 @@ use crate::service::{Meta, Service, ServiceError};
 use chrono_tz::Tz;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 use tide::Response;
 
 /// Every route lives below this path.
@@ -33,7 +36,8 @@ pub const BASE: &str = "/api/backup";
 /// The actor of commands sent through the API until tokens exist.
 pub const ACTOR: &str = "api:anonymous";
 
-/// What the handlers share: the service, live progress, the scheduler's zone and defaults.
+/// What the handlers share: the service, live progress, the scheduler's zone and defaults, and
+/// the configuration (the data directory and database sources verify and restore need).
 #[derive(Clone)]
 pub struct ApiContext {
     pub service: Service,
@@ -41,21 +45,20 @@ pub struct ApiContext {
     pub zone: Tz,
     /// The configured misfire grace for jobs created without one.
     pub default_misfire_grace: Option<u64>,
+    pub config: Arc<Config>,
     jobs_cache: jobs::ListCache,
 }
 
 impl ApiContext {
-    pub fn new(
-        service: Service,
-        progress: Progress,
-        zone: Tz,
-        default_misfire_grace: Option<u64>,
-    ) -> Self {
+    /// `zone` is the scheduler's (it may differ from `config.timezone` in tests); the default
+    /// misfire grace is the configuration's.
+    pub fn new(service: Service, progress: Progress, zone: Tz, config: Arc<Config>) -> Self {
         ApiContext {
             service,
             progress,
             zone,
-            default_misfire_grace,
+            default_misfire_grace: config.misfire_grace_secs,
+            config,
             jobs_cache: jobs::ListCache::default(),
         }
     }

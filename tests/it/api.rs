@@ -644,7 +644,15 @@ fn a_running_job_shows_progress_and_refuses_run_now_with_409() {
         progress.clone(),
     );
     let server = api::bind(
-        ApiContext::new(service.clone(), progress, zone, Some(3600)),
+        ApiContext::new(
+            service.clone(),
+            progress,
+            zone,
+            std::sync::Arc::new(backupd::config::Config {
+                misfire_grace_secs: Some(3600),
+                ..backupd::config::Config::default()
+            }),
+        ),
         "127.0.0.1:0".parse().unwrap(),
     )
     .unwrap();
@@ -788,4 +796,315 @@ fn retries_with_the_same_idempotency_key_record_once() {
     };
     assert_eq!((count("job_created"), count("run_started")), (1, 1));
     assert_eq!(server.get("/scheduler/status")["running"], true);
+}
+
+/// Polls a run until it leaves `running` (at most a minute: the machine may be busy).
+fn finished_run(server: &Server, run_id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = server.get(&format!("/runs/{}", run_id.replace('@', "%40")));
+        if r["status"] != "running" {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "run never finished: {r}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The regular files below `root`, by path relative to it, with their content.
+fn files_below(root: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                let rel = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                out.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// The backup events of the log, in order.
+fn verified_events(server: &Server) -> Vec<Value> {
+    server.get("/events?limit=1000")["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "backup_verified")
+        .cloned()
+        .collect()
+}
+
+/// (what, method, path, JSON body, status, error code, error field)
+type CatalogMistake<'a> = (
+    &'a str,
+    &'a str,
+    String,
+    Option<Value>,
+    u16,
+    &'a str,
+    Option<&'a str>,
+);
+
+/// A backup made by a run through the API: listed, shown, verified (recorded), restored whole and
+/// in part, refused into a non-empty target unless forced; then its archive is damaged on disk
+/// and verify reports (and records) that.
+#[test]
+fn a_backup_is_listed_verified_and_restored_over_http() {
+    use backupd::engine::sources::root_name;
+    let server = Server::start();
+    let (code, run) = server.send("POST", "/scheduler/jobs/daily_full_backup/run", None);
+    assert_eq!(code, 202, "{run}");
+    let run_id = run["run_id"].as_str().unwrap().to_string();
+    let run = finished_run(&server, &run_id);
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let id = run["backup_id"].as_str().unwrap().to_string();
+
+    // the catalog
+    let list = server.get("/backups");
+    let backups = list["backups"].as_array().unwrap();
+    assert_eq!(backups.len(), 1, "{list}");
+    let b = &backups[0];
+    assert_eq!(b["id"], id.as_str());
+    assert_eq!(
+        (&b["job_id"], &b["run_id"], &b["kind"], &b["parent"]),
+        (
+            &json!("daily_full_backup"),
+            &json!(run_id),
+            &json!("full"),
+            &Value::Null
+        )
+    );
+    assert_eq!(b["chain"], json!([id]));
+    assert_eq!(b["compression"], "zstd");
+    assert!(b["last_verified"].is_null());
+    assert!(b["entries"].as_u64().unwrap() >= 3, "{b}");
+    let checksum = b["checksum"].as_str().unwrap();
+    assert!(
+        checksum.len() == 8 && checksum.bytes().all(|c| c.is_ascii_hexdigit()),
+        "{checksum}"
+    );
+    let archive = server.data.path().join(b["location"].as_str().unwrap());
+    assert_eq!(
+        b["size"].as_u64().unwrap(),
+        std::fs::metadata(&archive).unwrap().len()
+    );
+    // the demo config keeps full backups 30 days
+    assert_eq!(
+        rfc3339(&b["expires_at"]) - rfc3339(&b["created_at"]),
+        time::Duration::days(30)
+    );
+    assert_eq!(server.get(&format!("/backups/{id}")), *b);
+    let count = |query: &str| {
+        server.get(&format!("/backups{query}"))["backups"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(count("?job_id=daily_full_backup&kind=full&limit=1"), 1);
+    assert_eq!(count("?job_id=incremental_backup"), 0);
+    assert_eq!(count("?kind=incremental"), 0);
+
+    // verify: ok, recorded, shown as the last verification
+    let (code, verified) = server.send("POST", &format!("/backups/{id}/verify"), None);
+    assert_eq!((code, &verified["ok"]), (200, &json!(true)), "{verified}");
+    assert_eq!(verified["summary"]["entries"], b["entries"]);
+    let events = verified_events(&server);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["actor"], "api:anonymous");
+    assert_eq!(
+        (&events[0]["data"]["backup_id"], &events[0]["data"]["ok"]),
+        (&json!(id), &json!(true))
+    );
+    let shown = server.get(&format!("/backups/{id}"));
+    assert_eq!(shown["last_verified"]["ok"], true);
+    assert_eq!(shown["last_verified"]["at"], verified["verified_at"]);
+    // a retry with the same Idempotency-Key checks again but records once
+    let keyed = || {
+        read(
+            server
+                .agent
+                .post(&server.url(&format!("/backups/{id}/verify")))
+                .set("Idempotency-Key", "verify-1")
+                .call(),
+        )
+    };
+    let (first, again) = (keyed(), keyed());
+    assert_eq!((first.0, again.0), (200, 200));
+    assert_eq!(first.1["verified_at"], again.1["verified_at"]);
+    assert_eq!(verified_events(&server).len(), 2);
+
+    // restore into a fresh directory: the demo files, byte for byte, and the dump with its hint
+    let scratch = tempfile::tempdir().unwrap();
+    let target = scratch.path().join("restored");
+    let restore = |target: &std::path::Path, extra: Value| {
+        let mut body = json!({"target": target});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        server.send("POST", &format!("/backups/{id}/restore"), Some(body))
+    };
+    let (code, sum) = restore(&target, json!({}));
+    assert_eq!(code, 200, "{sum}");
+    assert_eq!(sum["backup_id"], id.as_str());
+    assert!(sum["files"].as_u64().unwrap() >= 3, "{sum}");
+    let dumps = sum["dumps"].as_array().unwrap();
+    assert_eq!(dumps.len(), 1, "{sum}");
+    assert!(!dumps[0]["load_with"].as_str().unwrap().is_empty());
+    assert!(std::path::Path::new(dumps[0]["path"].as_str().unwrap()).is_file());
+    let demo = repo().join("fixtures/demo-data");
+    let landed = |group: &str, source: &str| {
+        let canonical = std::fs::canonicalize(demo.join(source)).unwrap();
+        target.join(root_name(group, &canonical).unwrap())
+    };
+    for (group, source) in [("files", "uploads"), ("config", "etc")] {
+        let original = files_below(&demo.join(source));
+        assert!(!original.is_empty());
+        assert_eq!(files_below(&landed(group, source)), original, "{source}");
+    }
+
+    // again into the same directory: refused, unless forced
+    let (code, err) = restore(&target, json!({}));
+    assert_eq!(
+        (code, &err["error"]["code"], &err["error"]["field"]),
+        (409, &json!("target_not_empty"), &json!("target")),
+        "{err}"
+    );
+    let (code, sum) = restore(&target, json!({"force": true}));
+    assert_eq!(code, 200, "{sum}");
+
+    // one path: only what is at and below it
+    let uploads = root_name(
+        "files",
+        &std::fs::canonicalize(demo.join("uploads")).unwrap(),
+    )
+    .unwrap();
+    let part = scratch.path().join("part");
+    let (code, sum) = restore(&part, json!({"paths": [uploads]}));
+    assert_eq!(code, 200, "{sum}");
+    assert_eq!(
+        files_below(&part).keys().cloned().collect::<Vec<_>>(),
+        [format!("{uploads}/readme.txt")]
+    );
+
+    // the incremental job: its first run has no base of its own (a full, and it says so), its
+    // second is an incremental on it; newest first, the chain leads back to the full base
+    let run_inc = || {
+        let (code, run) = server.send("POST", "/scheduler/jobs/incremental_backup/run", None);
+        assert_eq!(code, 202, "{run}");
+        let run = finished_run(&server, run["run_id"].as_str().unwrap());
+        assert_eq!(run["status"], "succeeded", "{run}");
+        run
+    };
+    let base_run = run_inc();
+    assert!(
+        base_run["note"]
+            .as_str()
+            .unwrap()
+            .contains("no usable base"),
+        "{base_run}"
+    );
+    let base = base_run["backup_id"].as_str().unwrap().to_string();
+    let inc_run = run_inc();
+    let inc = inc_run["backup_id"].as_str().unwrap();
+    let listed = server.get("/backups");
+    let ids: Vec<&str> = listed["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [inc, base.as_str(), id.as_str()]);
+    let shown = server.get(&format!("/backups/{inc}"));
+    assert_eq!(
+        (&shown["kind"], &shown["parent"], &shown["chain"]),
+        (&json!("incremental"), &json!(base), &json!([inc, base]))
+    );
+    assert_eq!(count("?kind=incremental"), 1);
+    assert_eq!(count("?job_id=incremental_backup"), 2);
+    assert_eq!(count("?job_id=incremental_backup&limit=1"), 1);
+    assert_eq!(count("?job_id=daily_full_backup"), 1);
+    let from_inc = scratch.path().join("from-inc");
+    let (code, sum) = server.send(
+        "POST",
+        &format!("/backups/{inc}/restore"),
+        Some(json!({"target": from_inc})),
+    );
+    assert_eq!(code, 200, "{sum}");
+    assert_eq!(sum["backup_id"], inc);
+    // the demo files did not change: their bytes come from the base
+    assert_eq!(sum["parents_used"], json!([base]), "{sum}");
+    let canonical = std::fs::canonicalize(demo.join("uploads")).unwrap();
+    assert_eq!(
+        files_below(&from_inc.join(root_name("files", &canonical).unwrap())),
+        files_below(&demo.join("uploads"))
+    );
+
+    // the client's mistakes: 4xx naming what was wrong, nothing written
+    let elsewhere = scratch.path().join("untouched");
+    let a_file = scratch.path().join("a-file");
+    std::fs::write(&a_file, b"x").unwrap();
+    let in_data = server.data.path().join("restored");
+    let fresh = json!({"target": elsewhere});
+    #[rustfmt::skip]
+    let table: Vec<CatalogMistake> = vec![
+        ("unknown backup", "GET", "/backups/nope".into(), None, 404, "not_found", Some("backup_id")),
+        ("verify unknown", "POST", "/backups/nope/verify".into(), None, 404, "not_found", Some("backup_id")),
+        ("restore unknown", "POST", "/backups/nope/restore".into(), Some(fresh.clone()), 404, "not_found", Some("backup_id")),
+        ("path not in backup", "POST", format!("/backups/{id}/restore"), Some(json!({"target": elsewhere, "paths": ["files/nope"]})), 404, "not_found", Some("paths")),
+        ("relative target", "POST", format!("/backups/{id}/restore"), Some(json!({"target": "relative/dir"})), 400, "validation", Some("target")),
+        ("no target", "POST", format!("/backups/{id}/restore"), Some(json!({"force": true})), 400, "validation", Some("target")),
+        ("force not a bool", "POST", format!("/backups/{id}/restore"), Some(json!({"target": elsewhere, "force": "yes"})), 400, "validation", Some("force")),
+        ("unknown field", "POST", format!("/backups/{id}/restore"), Some(json!({"target": elsewhere, "overwrite": true})), 400, "unknown_field", Some("overwrite")),
+        ("no body", "POST", format!("/backups/{id}/restore"), None, 400, "malformed_json", None),
+        ("target is a file", "POST", format!("/backups/{id}/restore"), Some(json!({"target": a_file})), 400, "target_not_writable", Some("target")),
+        ("target in the data dir", "POST", format!("/backups/{id}/restore"), Some(json!({"target": in_data})), 400, "validation", Some("target")),
+        ("target with ..", "POST", format!("/backups/{id}/restore"), Some(json!({"target": scratch.path().join("x/../y")})), 400, "validation", Some("target")),
+        ("bad kind", "GET", "/backups?kind=daily".into(), None, 400, "validation", Some("kind")),
+        ("limit 0", "GET", "/backups?limit=0".into(), None, 400, "validation", Some("limit")),
+        ("unknown query", "GET", "/backups?job=x".into(), None, 400, "unknown_field", Some("job")),
+    ];
+    for (what, method, path, body, status, code, field) in table {
+        let (got, err) = server.send(method, &path, body);
+        assert_eq!(got, status, "{what}: {err}");
+        assert_eq!(err["error"]["code"], code, "{what}: {err}");
+        assert_eq!(err["error"]["field"].as_str(), field, "{what}: {err}");
+    }
+    assert!(!elsewhere.exists() && !in_data.exists());
+    assert_eq!(verified_events(&server).len(), 2);
+
+    // damage the archive: verify answers ok false and records it; a restore is a server fault
+    let mut bytes = std::fs::read(&archive).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&archive, bytes).unwrap();
+    let (code, damaged) = server.send("POST", &format!("/backups/{id}/verify"), None);
+    assert_eq!((code, &damaged["ok"]), (200, &json!(false)), "{damaged}");
+    let error = damaged["error"].as_str().unwrap();
+    assert!(!error.is_empty());
+    let events = verified_events(&server);
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert_eq!(
+        (&events[2]["data"]["ok"], &events[2]["data"]["detail"]),
+        (&json!(false), &json!(error))
+    );
+    assert_eq!(
+        server.get(&format!("/backups/{id}"))["last_verified"]["ok"],
+        false
+    );
+    let (code, err) = restore(&scratch.path().join("from-damaged"), json!({}));
+    assert_eq!(
+        (code, &err["error"]["code"]),
+        (500, &json!("backup_damaged")),
+        "{err}"
+    );
 }

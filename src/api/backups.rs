@@ -1,0 +1,423 @@
+//! `backups`, `backups/{backup_id}` and its `verify` and `restore`: the catalog, and the engine's
+//! slow work run on the blocking pool, its errors mapped to 4xx where the client is at fault.
+
+use super::dto::backup_json;
+use super::error::ApiError;
+use super::input::{json_body, kind, meta, object, param, query, ranged};
+use super::{json, ApiContext};
+use crate::archive::ArchiveError;
+use crate::engine::{self, EngineError};
+use crate::events::{BackupKind, Event};
+use crate::projections::State;
+use serde_json::{json, Map, Value};
+use std::io::ErrorKind;
+use std::path::{Component, Path, PathBuf};
+use tide::{Request, Response};
+
+pub const DEFAULT_LIMIT: u64 = 50;
+pub const MAX_LIMIT: u64 = 1000;
+
+/// The fields `POST backups/{backup_id}/restore` accepts.
+pub const RESTORE_FIELDS: &[&str] = &["target", "paths", "force"];
+
+pub async fn list(req: Request<ApiContext>) -> Result<Response, ApiError> {
+    let mut job_id = None;
+    let mut wanted_kind = None;
+    let mut limit = DEFAULT_LIMIT;
+    for (k, v) in query(&req, &["job_id", "kind", "limit"])? {
+        match k.as_str() {
+            "job_id" => job_id = Some(v),
+            "kind" => {
+                let names: Vec<&str> = BackupKind::ALL.iter().map(|k| k.as_str()).collect();
+                wanted_kind = Some(
+                    *BackupKind::ALL
+                        .iter()
+                        .find(|k| k.as_str() == v)
+                        .ok_or_else(|| {
+                            ApiError::invalid(
+                                "kind",
+                                format!("{v:?} is not one of {}", names.join(", ")),
+                            )
+                        })?,
+                );
+            }
+            _ => limit = ranged("limit", &v, 1, MAX_LIMIT)?,
+        }
+    }
+    let backups: Vec<Value> = req.state().service.read(|s| {
+        let mut backups: Vec<_> = s
+            .catalog
+            .backups
+            .values()
+            .filter(|b| job_id.as_ref().is_none_or(|j| &b.record.job_id == j))
+            .filter(|b| wanted_kind.is_none_or(|k| b.record.kind == k))
+            .collect();
+        // Newest first; the id breaks ties of backups made in the same instant.
+        backups.sort_by(|a, b| {
+            (b.record.created_at, &b.record.id).cmp(&(a.record.created_at, &a.record.id))
+        });
+        backups
+            .into_iter()
+            .take(limit as usize)
+            .map(|b| backup_json(&s.catalog, b))
+            .collect()
+    });
+    Ok(json(200, &json!({ "backups": backups })))
+}
+
+pub async fn detail(req: Request<ApiContext>) -> Result<Response, ApiError> {
+    let id = param(&req, "backup_id")?;
+    let backup = req.state().service.read(|s| {
+        s.catalog
+            .backups
+            .get(&id)
+            .map(|b| backup_json(&s.catalog, b))
+    });
+    backup.map(|b| json(200, &b)).ok_or_else(|| no_backup(&id))
+}
+
+/// Checks every checksum of the backup and its parent references, and records the result
+/// (`backup_verified`). A damaged backup is a 200 with `ok: false`: the request itself worked.
+pub async fn verify(req: Request<ApiContext>) -> Result<Response, ApiError> {
+    let id = param(&req, "backup_id")?;
+    let meta = meta(&req)?;
+    let ctx = req.state();
+    let state = catalog_state(ctx, &id)?;
+    let config = ctx.config.clone();
+    let checked = id.clone();
+    let result = smol::unblock(move || engine::verify(&config, &state, &checked)).await;
+    if let Err(EngineError::UnknownBackup { id: missing }) = &result {
+        // Deleted between the look-up and the check.
+        if missing == &id {
+            return Err(no_backup(&id));
+        }
+    }
+    let events = ctx
+        .execute(engine::verify_command(&id, &result), meta)
+        .await?;
+    let verified_at = events
+        .iter()
+        .find_map(|e| match &e.payload {
+            Event::BackupVerified { backup_id, .. } if backup_id == &id => Some(e.recorded_at),
+            _ => None,
+        })
+        .ok_or_else(key_reused)?;
+    let body = match result {
+        Ok(summary) => json!({
+            "backup_id": id,
+            "ok": true,
+            "verified_at": verified_at,
+            "summary": summary,
+        }),
+        Err(e) => json!({
+            "backup_id": id,
+            "ok": false,
+            "verified_at": verified_at,
+            "error": e.to_string(),
+        }),
+    };
+    Ok(json(200, &body))
+}
+
+/// Restores the whole backup, or the entries at and below `paths`, into `target` on the server.
+pub async fn restore(mut req: Request<ApiContext>) -> Result<Response, ApiError> {
+    let id = param(&req, "backup_id")?;
+    let body = object(json_body(&mut req).await?, false)?;
+    let (target, paths, force) = restore_request(&body)?;
+    let ctx = req.state();
+    let state = catalog_state(ctx, &id)?;
+    let config = ctx.config.clone();
+    let summary = smol::unblock(move || {
+        if inside(&target, &config.data_dir) {
+            return Err(ApiError::invalid(
+                "target",
+                format!(
+                    "{} is inside the data directory; restore somewhere else",
+                    target.display()
+                ),
+            ));
+        }
+        engine::restore(&config, &state, &id, &target, &paths, force).map_err(restore_error)
+    })
+    .await?;
+    log::info!(
+        "API: restored backup {} into {}: {} files, {} bytes",
+        summary.backup_id,
+        summary.target.display(),
+        summary.files,
+        summary.bytes
+    );
+    let body = serde_json::to_value(&summary).map_err(ApiError::internal)?;
+    Ok(json(200, &body))
+}
+
+/// The restore body: an absolute `target`, optional `paths` (archive paths), optional `force`.
+fn restore_request(body: &Map<String, Value>) -> Result<(PathBuf, Vec<String>, bool), ApiError> {
+    if let Some(k) = body.keys().find(|k| !RESTORE_FIELDS.contains(&k.as_str())) {
+        return Err(ApiError::unknown_field(k, RESTORE_FIELDS));
+    }
+    let target = match body.get("target") {
+        None | Some(Value::Null) => {
+            return Err(ApiError::invalid(
+                "target",
+                "target is required: an absolute directory on the server",
+            ))
+        }
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "target",
+                format!("target must be a string, not {}", kind(other)),
+            ))
+        }
+    };
+    let target = PathBuf::from(&target);
+    let plain = target
+        .components()
+        .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+    if !target.is_absolute() || !plain || target.as_os_str().as_encoded_bytes().contains(&0) {
+        return Err(ApiError::invalid(
+            "target",
+            format!(
+                "target must be an absolute path without `.` or `..`, not {:?}",
+                target.display()
+            ),
+        ));
+    }
+    let paths = match body.get("paths") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Value::String(s) if !s.trim_matches('/').is_empty() => Ok(s.clone()),
+                other => Err(ApiError::invalid(
+                    &format!("paths[{i}]"),
+                    format!(
+                        "each path must be a non-empty archive path, not {}",
+                        match other {
+                            Value::String(_) => "an empty string",
+                            other => kind(other),
+                        }
+                    ),
+                )),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "paths",
+                format!("paths must be an array of strings, not {}", kind(other)),
+            ))
+        }
+    };
+    let force = match body.get("force") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "force",
+                format!("force must be a boolean, not {}", kind(other)),
+            ))
+        }
+    };
+    Ok((target, paths, force))
+}
+
+/// Is `target` the data directory or below it, links resolved? A restore there would mix files
+/// into the service's own archives (and boot reconciliation would report or remove them).
+/// `target` is absolute without `..` (checked before), so its missing tail can be appended as is.
+fn inside(target: &Path, data_dir: &Path) -> bool {
+    let Ok(data) = std::fs::canonicalize(data_dir) else {
+        return false;
+    };
+    let mut existing = target;
+    let mut tail = Vec::new();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(existing) {
+            return tail
+                .iter()
+                .rev()
+                .fold(real, |p: PathBuf, name| p.join(name))
+                .starts_with(&data);
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                tail.push(name);
+                existing = parent;
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// What verify and restore read, owned so it can go to the blocking pool: the catalog (the only
+/// part of the state they use). 404 when the backup is unknown.
+fn catalog_state(ctx: &ApiContext, id: &str) -> Result<State, ApiError> {
+    ctx.service
+        .read(|s| {
+            s.catalog.backups.contains_key(id).then(|| State {
+                catalog: s.catalog.clone(),
+                ..State::default()
+            })
+        })
+        .ok_or_else(|| no_backup(id))
+}
+
+/// A restore's failure: the client's fault (unknown backup or path, a non-empty or unwritable
+/// target) is a 4xx; a damaged or missing archive is the server's (500 `backup_damaged`).
+fn restore_error(e: EngineError) -> ApiError {
+    let message = e.to_string();
+    let target_fault = |source: &std::io::Error| {
+        matches!(
+            source.kind(),
+            ErrorKind::PermissionDenied | ErrorKind::NotADirectory | ErrorKind::ReadOnlyFilesystem
+        )
+    };
+    match &e {
+        EngineError::UnknownBackup { .. } => ApiError::not_found("backup_id", message),
+        EngineError::NotInBackup { .. } => ApiError::not_found("paths", message),
+        EngineError::TargetNotEmpty { .. } => {
+            ApiError::new(409, "target_not_empty", message).with_field("target")
+        }
+        EngineError::Io { source, .. }
+        | EngineError::Archive {
+            source: ArchiveError::Io { source, .. },
+            ..
+        } if target_fault(source) => {
+            ApiError::new(400, "target_not_writable", message).with_field("target")
+        }
+        EngineError::Archive {
+            source: ArchiveError::UnsafePath { .. },
+            ..
+        } => ApiError::new(409, "unsafe_path", message),
+        EngineError::MissingArchive { .. }
+        | EngineError::BrokenChain { .. }
+        | EngineError::Archive { .. } => {
+            log::error!("API: restore failed: {message}");
+            ApiError::new(500, "backup_damaged", message)
+        }
+        _ => ApiError::internal(message),
+    }
+}
+
+fn no_backup(id: &str) -> ApiError {
+    ApiError::not_found("backup_id", format!("no backup {id:?}"))
+}
+
+/// A verify always records its event, so a result without it is the first result of some
+/// other request that used the same Idempotency-Key.
+fn key_reused() -> ApiError {
+    ApiError::new(
+        409,
+        "conflict",
+        "this Idempotency-Key was first used for a different request",
+    )
+    .with_field("Idempotency-Key")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn restore_bodies_are_read_field_by_field() {
+        let (target, paths, force) = restore_request(&obj(
+            json!({"target": "/tmp/r", "paths": ["files/a"], "force": true}),
+        ))
+        .unwrap();
+        assert_eq!(
+            (target, paths, force),
+            (PathBuf::from("/tmp/r"), vec!["files/a".to_string()], true)
+        );
+        let (_, paths, force) = restore_request(&obj(json!({"target": "/tmp/r"}))).unwrap();
+        assert!(paths.is_empty() && !force);
+        let cases = [
+            (json!({}), "validation", "target"),
+            (json!({"target": "rel/dir"}), "validation", "target"),
+            (json!({"target": 5}), "validation", "target"),
+            (json!({"target": "/a\u{0}b"}), "validation", "target"),
+            (json!({"target": "/srv/x/../y"}), "validation", "target"),
+            (json!({"target": "/t", "paths": "x"}), "validation", "paths"),
+            (
+                json!({"target": "/t", "paths": [""]}),
+                "validation",
+                "paths[0]",
+            ),
+            (
+                json!({"target": "/t", "paths": ["a", 1]}),
+                "validation",
+                "paths[1]",
+            ),
+            (
+                json!({"target": "/t", "force": "yes"}),
+                "validation",
+                "force",
+            ),
+            (
+                json!({"target": "/t", "overwrite": true}),
+                "unknown_field",
+                "overwrite",
+            ),
+        ];
+        for (body, code, field) in cases {
+            let e = restore_request(&obj(body.clone())).unwrap_err();
+            assert_eq!(
+                (e.status, e.code, e.field.as_deref()),
+                (400, code, Some(field)),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn targets_in_the_data_dir_are_seen_through_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(data.join("backups")).unwrap();
+        std::os::unix::fs::symlink(&data, dir.path().join("link")).unwrap();
+        assert!(inside(&data, &data));
+        assert!(inside(&data.join("backups/new/deeper"), &data));
+        assert!(inside(&dir.path().join("link/new"), &data));
+        assert!(!inside(&dir.path().join("restore/new"), &data));
+        assert!(!inside(&dir.path().join("data-2"), &data));
+    }
+
+    #[test]
+    fn engine_errors_map_to_statuses() {
+        let io = |kind: ErrorKind| EngineError::Io {
+            context: "x".into(),
+            source: std::io::Error::from(kind),
+        };
+        let cases = [
+            (EngineError::UnknownBackup { id: "b".into() }, 404),
+            (
+                EngineError::NotInBackup {
+                    id: "b".into(),
+                    path: "p".into(),
+                },
+                404,
+            ),
+            (EngineError::TargetNotEmpty { path: "/t".into() }, 409),
+            (io(ErrorKind::PermissionDenied), 400),
+            (
+                EngineError::MissingArchive {
+                    id: "b".into(),
+                    path: "/d/b".into(),
+                },
+                500,
+            ),
+            (io(ErrorKind::Other), 500),
+        ];
+        for (e, status) in cases {
+            let shown = e.to_string();
+            assert_eq!(restore_error(e).status, status, "{shown}");
+        }
+    }
+}
