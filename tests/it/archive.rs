@@ -899,3 +899,52 @@ fn an_incremental_index_is_a_complete_manifest() {
     let v = r.verify().unwrap();
     assert_eq!((v.parent_refs, v.deletions, v.content_bytes), (5, 1, 8));
 }
+
+#[test]
+fn selection_takes_exact_paths_and_whole_directories() {
+    use backupd::archive::{select_entries, EntryKind, IndexEntry, Location, Mtime};
+    let entry = |path: &str| IndexEntry {
+        path: path.into(),
+        kind: EntryKind::File,
+        mode: 0o644,
+        mtime: Mtime::new(0, 0),
+        size: 0,
+        crc32: 0,
+        location: Location::None,
+    };
+    let entries: Vec<IndexEntry> = ["a/b/c", "a/x", "ab", "a/b"]
+        .into_iter()
+        .map(entry)
+        .collect();
+    let sel = |s: &[&str]| {
+        select_entries(
+            &entries,
+            &s.iter().map(|x| x.to_string()).collect::<Vec<_>>(),
+        )
+    };
+    assert_eq!(sel(&[]).unwrap(), vec![0, 1, 2, 3]);
+    assert_eq!(
+        sel(&["a"]).unwrap(),
+        vec![0, 1, 3],
+        "a directory, not a name prefix (ab)"
+    );
+    assert_eq!(sel(&["a/b/"]).unwrap(), vec![0, 3]);
+    // nested selections both count as found, even when one covers the other
+    assert_eq!(sel(&["a", "a/b"]).unwrap(), vec![0, 1, 3]);
+    assert!(matches!(
+        sel(&["a", "zz"]),
+        Err(backupd::archive::ArchiveError::NotFound { path }) if path == "zz"
+    ));
+    // 20,000 entries selected one by one: quadratic would be 4×10⁸ comparisons
+    let many: Vec<IndexEntry> = (0..20_000)
+        .map(|i| entry(&format!("d{}/f{i}", i % 97)))
+        .collect();
+    let all: Vec<String> = many.iter().map(|e| e.path.clone()).collect();
+    let t = std::time::Instant::now();
+    assert_eq!(select_entries(&many, &all).unwrap().len(), 20_000);
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        t.elapsed()
+    );
+}
