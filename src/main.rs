@@ -326,26 +326,20 @@ fn serve(config: Config) -> anyhow::Result<()> {
         Err(e) => log::error!("data dir not reconciled: {e}"),
     }
     let progress = Progress::default();
+    // One shared copy for the engine and the API.
+    let shared = Arc::new(config.clone());
     let (stop_scheduler, stop_rx) = smol::channel::bounded::<()>(1);
     let scheduler = smol::spawn(
         Scheduler::new(
             service.clone(),
             config.timezone,
-            Arc::new(engine::Engine::new(
-                Arc::new(config.clone()),
-                service.clone(),
-            )),
+            Arc::new(engine::Engine::new(shared.clone(), service.clone())),
             progress.clone(),
         )
         .run(stop_rx, Duration::from_secs(30)),
     );
     let api = api::bind(
-        api::ApiContext::new(
-            service.clone(),
-            progress,
-            config.timezone,
-            Arc::new(config.clone()),
-        ),
+        api::ApiContext::new(service.clone(), progress, config.timezone, shared),
         config.bind,
     )
     .with_context(|| format!("binding the API to {}", config.bind))?;
