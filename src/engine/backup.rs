@@ -10,8 +10,8 @@
 //! (manifest first, so an archive never lacks its sidecar), the directory is fsynced, and only
 //! then is the outcome returned for the caller to record.
 
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::cell::Cell;
-use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read};
 use std::path::{Path, PathBuf};
@@ -78,7 +78,7 @@ pub fn backup(
     let mut scan = Scan::default();
     // `walk` sees canonical paths (the root is canonicalized, children are joined to it).
     scan.avoid.extend(fs::canonicalize(&config.data_dir).ok());
-    let mut seen = HashSet::new();
+    let mut seen = HashSet::default();
     if with_files {
         for s in &config.files {
             let ex = Excludes::new(&s.exclude, &s.path)?;
@@ -170,7 +170,8 @@ pub fn backup(
         p.files_total = Some(files_total);
     });
     let mut sidecar: Vec<(&str, Stat)> = Vec::with_capacity(files_total as usize);
-    let mut present: HashSet<&str> = HashSet::with_capacity(scan.items.len());
+    let mut present: HashSet<&str> =
+        HashSet::with_capacity_and_hasher(scan.items.len(), Default::default());
     let (mut changed, mut files_done) = (0u64, 0u64);
     let mut skipped = std::mem::take(&mut scan.skipped);
     for (item, &same) in scan.items.iter().zip(&unchanged) {

@@ -5,7 +5,7 @@
 //! One JSON object per line: `{"path": .., "size": .., "mtime": [s, ns], "ino": .., "ctime": [s, ns]}`.
 //! A missing or unreadable sidecar is not fatal: the comparison falls back to the index alone.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::os::unix::fs::MetadataExt;
@@ -73,7 +73,7 @@ pub fn write<'a>(
 /// Reads a sidecar; `None` when it is missing or damaged (then only the index is compared).
 pub fn read(path: &Path) -> Option<HashMap<String, Stat>> {
     let f = File::open(path).ok()?;
-    let mut map = HashMap::new();
+    let mut map = HashMap::default();
     for line in BufReader::new(f).lines() {
         let line: Line = serde_json::from_str(&line.ok()?).ok()?;
         map.insert(line.path, line.stat);

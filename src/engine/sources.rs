@@ -9,7 +9,7 @@
 //! Naming by the source's canonical path keeps a path's archive name stable when sources are
 //! reordered or added (an incremental compares by name), and a restore shows where things were.
 
-use std::collections::HashSet;
+use rustc_hash::FxHashSet as HashSet;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
