@@ -53,7 +53,10 @@ echo "ours incremental: $(run incremental_backup)"
 BID=$(curl -sf "$B/backups?job_id=incremental_backup&limit=1" | python3 -c 'import json,sys;print(json.load(sys.stdin)["backups"][0]["id"])')
 ls -la $D/data/backups/*.bka | awk '{print $5, $9}'
 mkdir -p /tmp/e2e-ref
+# Flush what earlier steps left dirty, so neither restore pays for the other's writeback.
+sync
 echo "restore ours: $(t curl -sf -XPOST -H 'Content-Type: application/json' $B/backups/$BID/restore -d '{"target":"/tmp/e2e-restore"}' -o /dev/null) s"
+sync
 echo "zstd -dc -T2 | tar -x: $(t sh -c 'zstd -dc -T2 /tmp/e2e-ref.tar.zst | tar -x -C /tmp/e2e-ref') s"
 grep VmHWM /proc/$PID/status
 kill -TERM $PID; wait $PID || true
