@@ -101,7 +101,7 @@ pub async fn verify(req: Request<ApiContext>) -> Result<Response, ApiError> {
             Event::BackupVerified { backup_id, .. } if backup_id == &id => Some(e.recorded_at),
             _ => None,
         })
-        .ok_or_else(key_reused)?;
+        .ok_or_else(ApiError::key_reused)?;
     let body = match result {
         Ok(summary) => json!({
             "backup_id": id,
@@ -302,17 +302,6 @@ fn restore_error(e: EngineError) -> ApiError {
 
 fn no_backup(id: &str) -> ApiError {
     ApiError::not_found("backup_id", format!("no backup {id:?}"))
-}
-
-/// A verify always records its event, so a result without it is the first result of some
-/// other request that used the same Idempotency-Key.
-fn key_reused() -> ApiError {
-    ApiError::new(
-        409,
-        "conflict",
-        "this Idempotency-Key was first used for a different request",
-    )
-    .with_field("Idempotency-Key")
 }
 
 #[cfg(test)]

@@ -16,6 +16,17 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// A create, run or verify always records its event, so an empty result for an
+    /// Idempotency-Key is the first result of some other request that used the key.
+    pub fn key_reused() -> Self {
+        ApiError::new(
+            409,
+            "conflict",
+            "this Idempotency-Key was first used for a different request",
+        )
+        .with_field("Idempotency-Key")
+    }
+
     pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,

@@ -92,7 +92,7 @@ pub async fn create(mut req: Request<ApiContext>) -> Result<Response, ApiError> 
             Event::JobCreated { job } => Some(job.id.clone()),
             _ => None,
         })
-        .ok_or_else(key_reused)?;
+        .ok_or_else(ApiError::key_reused)?;
     let mut res = job_response(ctx, &id, 201)?;
     res.insert_header("Location", format!("{BASE}/scheduler/jobs/{id}"));
     Ok(res)
@@ -163,7 +163,7 @@ pub async fn run(req: Request<ApiContext>) -> Result<Response, ApiError> {
             Event::RunStarted { run_id, .. } => Some((run_id.clone(), e.recorded_at)),
             _ => None,
         })
-        .ok_or_else(key_reused)?;
+        .ok_or_else(ApiError::key_reused)?;
     let mut res = json(
         202,
         &serde_json::json!({
@@ -175,17 +175,6 @@ pub async fn run(req: Request<ApiContext>) -> Result<Response, ApiError> {
     );
     res.insert_header("Location", format!("{BASE}/runs/{run_id}"));
     Ok(res)
-}
-
-/// A create or run always records its event, so a result without it is the first result of some
-/// other request that used the same Idempotency-Key.
-fn key_reused() -> ApiError {
-    ApiError::new(
-        409,
-        "conflict",
-        "this Idempotency-Key was first used for a different request",
-    )
-    .with_field("Idempotency-Key")
 }
 
 fn no_job(id: &str) -> ApiError {

@@ -1,11 +1,10 @@
 //! The REST API through real HTTP against the real binary: the seed's flow, the audit trail of
 //! every change, a table of bad requests, and the route table against `schema/openapi.yaml`.
 
-use crate::support::{bin, repo};
+use crate::support::{bin, repo, spawn_serve, wait_for_line};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use time::format_description::well_known::Rfc3339;
@@ -23,36 +22,12 @@ struct Server {
 impl Server {
     fn start() -> Server {
         let data = tempfile::tempdir().unwrap();
-        let mut child = bin()
-            .current_dir(repo())
-            .args(["serve", "--config", "fixtures/demo.toml", "--bind"])
-            .arg("127.0.0.1:0")
-            .arg("--data-dir")
-            .arg(data.path())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, rx) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let base = loop {
-            match rx.recv_timeout(Duration::from_secs(60)) {
-                Ok(line) => {
-                    if let Some((_, rest)) = line.split_once("listening on ") {
-                        let addr = rest.split_whitespace().next().unwrap();
-                        break format!("{addr}{}", backupd::api::BASE);
-                    }
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("serve never said where it listens");
-                }
-            }
+        let (mut child, rx) = spawn_serve(data.path());
+        let line = wait_for_line(&mut child, &rx, "listening on ", 60);
+        let base = {
+            let (_, rest) = line.split_once("listening on ").unwrap();
+            let addr = rest.split_whitespace().next().unwrap();
+            format!("{addr}{}", backupd::api::BASE)
         };
         Server {
             child: Some(child),

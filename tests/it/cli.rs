@@ -1,15 +1,13 @@
 //! The real binary: `serve` boots and holds the log, `events` and `state --at N` read it offline.
 
-use crate::support::{bin, open_service, repo};
+use crate::support::{bin, open_service, spawn_serve, wait_for_line};
 use backupd::clock::Clock;
 use backupd::decide::{Command, RunOutcome};
 use backupd::events::{BackupKind, BackupRecord, RunReason, Ts};
 use backupd::service::Meta;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::sync::mpsc;
-use std::time::Duration;
 
 fn events_json(data_dir: &Path) -> Vec<serde_json::Value> {
     let out = bin()
@@ -31,39 +29,9 @@ fn events_json(data_dir: &Path) -> Vec<serde_json::Value> {
 
 /// Start `serve` and wait for its "booted" log line.
 fn serve(data_dir: &Path) -> (Child, mpsc::Receiver<String>) {
-    let mut child = bin()
-        .current_dir(repo())
-        // serve now binds the API: a port of its own, not the fixture's fixed 8720
-        .args([
-            "serve",
-            "--config",
-            "fixtures/demo.toml",
-            "--bind",
-            "127.0.0.1:0",
-        ])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    loop {
-        match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(line) if line.contains("booted at position") => return (child, rx),
-            Ok(_) => {}
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("serve never said it booted");
-            }
-        }
-    }
+    let (mut child, lines) = spawn_serve(data_dir);
+    wait_for_line(&mut child, &lines, "booted at position", 30);
+    (child, lines)
 }
 
 fn terminate(mut child: Child) {

@@ -43,3 +43,53 @@ impl Rng {
         self.next() % n
     }
 }
+
+/// Start `serve` on the demo config with its own data dir and a free port; its stderr lines
+/// arrive on the channel.
+pub fn spawn_serve(data_dir: &Path) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader};
+    let mut child = bin()
+        .current_dir(repo())
+        // a port of its own, not the fixture's fixed 8720: tests run in parallel
+        .args([
+            "serve",
+            "--config",
+            "fixtures/demo.toml",
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (child, rx)
+}
+
+/// The first stderr line of `child` that contains `marker`; kills the child and fails the test
+/// if none comes within `secs`.
+pub fn wait_for_line(
+    child: &mut std::process::Child,
+    lines: &std::sync::mpsc::Receiver<String>,
+    marker: &str,
+    secs: u64,
+) -> String {
+    loop {
+        match lines.recv_timeout(std::time::Duration::from_secs(secs)) {
+            Ok(line) if line.contains(marker) => return line,
+            Ok(_) => {}
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("serve never logged {marker:?}");
+            }
+        }
+    }
+}
