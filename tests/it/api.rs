@@ -1,7 +1,7 @@
 //! The REST API through real HTTP against the real binary: the seed's flow, the audit trail of
 //! every change, a table of bad requests, and the route table against `schema/openapi.yaml`.
 
-use crate::support::{bin, repo, spawn_serve, wait_for_line};
+use crate::support::{bin, repo, spawn_serve, terminate, wait_for_line};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::process::Child;
@@ -76,14 +76,7 @@ impl Server {
 
     /// SIGTERM and an orderly exit 0.
     fn stop(mut self) -> tempfile::TempDir {
-        let mut child = self.child.take().unwrap();
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let exit = child.wait().unwrap();
-        assert!(exit.success(), "serve exited with {exit:?} on SIGTERM");
+        terminate(self.child.take().unwrap());
         let dir = tempfile::tempdir().unwrap();
         std::mem::replace(&mut self.data, dir)
     }

@@ -1,6 +1,6 @@
 //! The real binary: `serve` boots and holds the log, `events` and `state --at N` read it offline.
 
-use crate::support::{bin, open_service, spawn_serve, wait_for_line};
+use crate::support::{bin, open_service, spawn_serve, terminate, wait_for_line};
 use backupd::clock::Clock;
 use backupd::decide::{Command, RunOutcome};
 use backupd::events::{BackupKind, BackupRecord, RunReason, Ts};
@@ -32,16 +32,6 @@ fn serve(data_dir: &Path) -> (Child, mpsc::Receiver<String>) {
     let (mut child, lines) = spawn_serve(data_dir);
     wait_for_line(&mut child, &lines, "booted at position", 30);
     (child, lines)
-}
-
-fn terminate(mut child: Child) {
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = child.wait().unwrap();
-    assert!(exit.success(), "serve exited with {exit:?} on SIGTERM");
 }
 
 #[test]

@@ -93,3 +93,14 @@ pub fn wait_for_line(
         }
     }
 }
+
+/// SIGTERM, then insist on an orderly exit 0.
+pub fn terminate(mut child: std::process::Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "serve exited with {exit:?} on SIGTERM");
+}
