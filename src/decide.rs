@@ -3,8 +3,11 @@
 //! Every business rule lives here. No clock, no I/O: `now` is an argument, so a decision can be
 //! tested as given-events / when-command / then-events.
 
+use crate::domain::retention;
 use crate::domain::{job, Rejection};
-use crate::events::{BackupRecord, Event, JobSpec, RetentionPolicy, RunReason, Ts};
+use crate::events::{
+    BackupKind, BackupRecord, Event, HealthCheck, JobSpec, RetentionPolicy, RunReason, Ts,
+};
 use crate::projections::{Backup, Job, RunStatus, State};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -56,9 +59,31 @@ pub enum Command {
         ok: bool,
         detail: Option<String>,
     },
+    /// `rule` is a retention rule (`retention.full`, …: allowed only if the retention plan at `now`
+    /// deletes the backup under that rule) or another named reason (an operator's deletion).
     DeleteBackup {
         backup_id: String,
         rule: String,
+    },
+    /// Only under the report rule, once the report expired.
+    DeleteReport {
+        report_id: String,
+        rule: String,
+    },
+    /// A weekly archive was written and verified: record it and what it is a copy of.
+    RecordArchive {
+        backup: BackupRecord,
+        source_id: String,
+        merged: Vec<String>,
+    },
+    /// The health check's results; the status is the worst of them.
+    RecordHealth {
+        checks: Vec<HealthCheck>,
+    },
+    RecordReport {
+        report_id: String,
+        location: String,
+        bytes: u64,
     },
 }
 
@@ -306,6 +331,18 @@ pub fn decide(state: &State, command: &Command, now: Ts) -> Result<Vec<Event>, R
         }
         Command::DeleteBackup { backup_id, rule } => {
             let b = backup(state, backup_id)?;
+            if rule.starts_with("retention.") {
+                let plan = retention::plan(&state.catalog, now);
+                if !plan.allows(backup_id, rule) {
+                    let why = plan
+                        .why_kept(backup_id)
+                        .unwrap_or("it does not expire under it");
+                    return Err(Rejection::conflict(
+                        "backup_id",
+                        format!("{rule} does not delete backup {backup_id:?} now: {why}"),
+                    ));
+                }
+            }
             let dependant = state
                 .catalog
                 .backups
@@ -324,6 +361,78 @@ pub fn decide(state: &State, command: &Command, now: Ts) -> Result<Vec<Event>, R
                 backup_id: backup_id.clone(),
                 rule: rule.clone(),
                 bytes: b.record.bytes,
+            }])
+        }
+        Command::DeleteReport { report_id, rule } => {
+            let r = state.catalog.reports.get(report_id).ok_or_else(|| {
+                Rejection::not_found("report_id", format!("no report {report_id:?}"))
+            })?;
+            if !retention::plan(&state.catalog, now).allows(report_id, rule) {
+                return Err(Rejection::conflict(
+                    "report_id",
+                    format!("{rule} does not delete report {report_id:?} now"),
+                ));
+            }
+            Ok(vec![Event::ReportDeleted {
+                report_id: report_id.clone(),
+                rule: rule.clone(),
+                bytes: r.bytes,
+            }])
+        }
+        Command::RecordArchive {
+            backup,
+            source_id,
+            merged,
+        } => {
+            if backup.kind != BackupKind::Archive || backup.parent.is_some() {
+                return Err(Rejection::invalid(
+                    "backup.kind",
+                    "an archive is self-contained: kind archive, no parent",
+                ));
+            }
+            if state.catalog.backups.contains_key(&backup.id) {
+                return Err(Rejection::conflict(
+                    "backup_id",
+                    format!("backup id {:?} is taken", backup.id),
+                ));
+            }
+            // The source may have been deleted while the archive was written: the archive is a
+            // complete copy, so it is recorded anyway.
+            Ok(vec![
+                Event::BackupRecorded {
+                    backup: backup.clone(),
+                },
+                Event::BackupArchived {
+                    backup_id: backup.id.clone(),
+                    source_id: source_id.clone(),
+                    merged: merged.clone(),
+                },
+            ])
+        }
+        Command::RecordHealth { checks } => {
+            let status = checks.iter().map(|c| c.status).max().ok_or_else(|| {
+                Rejection::invalid("checks", "a health check records at least one check")
+            })?;
+            Ok(vec![Event::HealthChecked {
+                status,
+                checks: checks.clone(),
+            }])
+        }
+        Command::RecordReport {
+            report_id,
+            location,
+            bytes,
+        } => {
+            if state.catalog.reports.contains_key(report_id) {
+                return Err(Rejection::conflict(
+                    "report_id",
+                    format!("report id {report_id:?} is taken"),
+                ));
+            }
+            Ok(vec![Event::ReportGenerated {
+                report_id: report_id.clone(),
+                location: location.clone(),
+                bytes: *bytes,
             }])
         }
     }

@@ -3,6 +3,7 @@
 pub mod duration;
 pub mod job;
 pub mod presets;
+pub mod retention;
 pub mod seed;
 pub mod trigger;
 

@@ -12,10 +12,12 @@
 //! - `restore`, `verify`: by backup id, through the chain of parents
 //! - `reconcile`: what boot cleans up and reports
 //! - `layout`: data-directory paths, backup ids, fsync helpers
+//! - `maintenance`: retention cleanup, weekly archive, health check, daily report
 
 mod backup;
 pub mod dump;
 pub mod layout;
+pub mod maintenance;
 mod manifest;
 mod reconcile;
 mod restore;
@@ -79,6 +81,8 @@ pub enum EngineError {
     NotInBackup { id: String, path: String },
     #[error("invalid compression setting: {reason}")]
     Compression { reason: String },
+    #[error("{reason}")]
+    Refused { reason: String },
 }
 
 /// The run executor the scheduler calls: backups now; maintenance jobs in issue 4.
@@ -109,10 +113,10 @@ impl RunExecutor for Engine {
                     },
                 }
             }
-            JobAction::Cleanup
-            | JobAction::Archive
-            | JobAction::HealthCheck
-            | JobAction::Report => RunOutcome::Failed {
+            JobAction::Cleanup => {
+                maintenance::cleanup(&self.config, &self.service, run_id, progress).into()
+            }
+            JobAction::Archive | JobAction::HealthCheck | JobAction::Report => RunOutcome::Failed {
                 error: "maintenance jobs are not part of this build yet (issue 4)".into(),
             },
         }

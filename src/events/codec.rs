@@ -8,7 +8,7 @@ use bincode::config::Config;
 use serde::{Deserialize, Serialize};
 
 /// The version written into every new envelope.
-pub const SCHEMA_VERSION: u8 = 1;
+pub const SCHEMA_VERSION: u8 = 2;
 
 /// No event comes near this; it bounds what a corrupt length field can make the decoder allocate.
 pub const MAX_EVENT_BYTES: usize = 4 << 20;
@@ -80,7 +80,8 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
     let (&version, rest) = bytes.split_first().ok_or(DecodeError::Truncated {
         at: "schema version",
     })?;
-    if version != SCHEMA_VERSION {
+    // Versions only ever added variants at the end, so every known version decodes the same way.
+    if version == 0 || version > SCHEMA_VERSION {
         return Err(DecodeError::UnknownVersion { version });
     }
     if bytes.len() > MAX_EVENT_BYTES {

@@ -123,6 +123,20 @@ pub enum Event {
         location: String,
         bytes: u64,
     },
+    // ---- schema version 2 ----
+    /// The weekly archive `backup_id` (recorded just before) holds the state of `source_id`,
+    /// merged from `merged` (the chain, newest first): what the archive is a copy of, for audit.
+    BackupArchived {
+        backup_id: String,
+        source_id: String,
+        merged: Vec<String>,
+    },
+    /// A report's files were removed; `rule` names the retention rule that allowed it.
+    ReportDeleted {
+        report_id: String,
+        rule: String,
+        bytes: u64,
+    },
 }
 
 impl Event {
@@ -149,6 +163,8 @@ impl Event {
         "backup_deleted",
         "health_checked",
         "report_generated",
+        "backup_archived",
+        "report_deleted",
     ];
 
     /// The variant's name as in `NAMES` and the JSON output.
@@ -175,6 +191,8 @@ impl Event {
             Event::BackupDeleted { .. } => 18,
             Event::HealthChecked { .. } => 19,
             Event::ReportGenerated { .. } => 20,
+            Event::BackupArchived { .. } => 21,
+            Event::ReportDeleted { .. } => 22,
         };
         Self::NAMES[index]
     }
@@ -502,6 +520,16 @@ pub fn examples() -> Vec<Event> {
             report_id: "report-2026-11-24".into(),
             location: "reports/report-2026-11-24.json".into(),
             bytes: 2048,
+        },
+        Event::BackupArchived {
+            backup_id: "weekly_archive-20261129T040000Z-r9".into(),
+            source_id: "bk-3".into(),
+            merged: vec!["bk-3".into(), "bk-2".into(), "bk-1".into()],
+        },
+        Event::ReportDeleted {
+            report_id: "report-2026-08-24".into(),
+            rule: "retention.report".into(),
+            bytes: 40_960,
         },
     ]
 }

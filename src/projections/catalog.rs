@@ -2,7 +2,7 @@
 
 use crate::events::{BackupKind, BackupRecord, Envelope, Event, RetentionPolicy, Ts};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use time::Duration;
 
 /// The seed's policy, in force until a `RetentionPolicySet` says otherwise.
@@ -22,6 +22,48 @@ pub struct Catalog {
     pub bytes_by_kind: BTreeMap<BackupKind, u64>,
     pub deleted_count: u64,
     pub deleted_bytes: u64,
+    /// Every backup ever deleted: a crash between the deletion event and the unlink leaves files
+    /// that the next cleanup recognises and removes.
+    pub deleted_ids: BTreeSet<String>,
+    /// What each weekly archive is a copy of (kept after either side is deleted: it happened).
+    pub archives: BTreeMap<String, ArchiveOrigin>,
+    /// Reports whose files exist.
+    pub reports: BTreeMap<String, Report>,
+    pub report_bytes: u64,
+    /// Storage at the end of each UTC day (Unix day number) on which it changed: the report's
+    /// storage chart and the health check's growth rate read it.
+    pub storage_by_day: BTreeMap<i64, StoragePoint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveOrigin {
+    pub source_id: String,
+    /// The chain that supplied the bytes, newest first.
+    pub merged: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub id: String,
+    pub location: String,
+    pub bytes: u64,
+    pub created_at: Ts,
+    /// `None` = kept forever under the current policy.
+    pub expires_at: Option<Ts>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoragePoint {
+    pub full: u64,
+    pub incremental: u64,
+    pub archive: u64,
+    pub reports: u64,
+}
+
+impl StoragePoint {
+    pub fn total(&self) -> u64 {
+        self.full + self.incremental + self.archive + self.reports
+    }
 }
 
 impl Default for Catalog {
@@ -32,6 +74,11 @@ impl Default for Catalog {
             bytes_by_kind: BackupKind::ALL.iter().map(|k| (*k, 0)).collect(),
             deleted_count: 0,
             deleted_bytes: 0,
+            deleted_ids: BTreeSet::new(),
+            archives: BTreeMap::new(),
+            reports: BTreeMap::new(),
+            report_bytes: 0,
+            storage_by_day: BTreeMap::new(),
         }
     }
 }
@@ -59,6 +106,10 @@ impl Catalog {
                 for b in self.backups.values_mut() {
                     b.expires_at = expiry(policy, &b.record);
                 }
+                for r in self.reports.values_mut() {
+                    r.expires_at = after(r.created_at, policy.report_secs);
+                }
+                return;
             }
             Event::BackupRecorded { backup } => {
                 if self.backups.contains_key(&backup.id) {
@@ -86,6 +137,7 @@ impl Catalog {
                         detail: detail.clone(),
                     });
                 }
+                return;
             }
             Event::BackupDeleted { backup_id, .. } => {
                 if let Some(b) = self.backups.remove(backup_id) {
@@ -93,9 +145,65 @@ impl Catalog {
                     *kind = kind.saturating_sub(b.record.bytes);
                     self.deleted_count += 1;
                     self.deleted_bytes += b.record.bytes;
+                    self.deleted_ids.insert(backup_id.clone());
                 }
             }
-            _ => {}
+            Event::BackupArchived {
+                backup_id,
+                source_id,
+                merged,
+            } => {
+                self.archives.insert(
+                    backup_id.clone(),
+                    ArchiveOrigin {
+                        source_id: source_id.clone(),
+                        merged: merged.clone(),
+                    },
+                );
+                return;
+            }
+            Event::ReportGenerated {
+                report_id,
+                location,
+                bytes,
+            } => {
+                if self.reports.contains_key(report_id) {
+                    return;
+                }
+                self.report_bytes += bytes;
+                self.reports.insert(
+                    report_id.clone(),
+                    Report {
+                        id: report_id.clone(),
+                        location: location.clone(),
+                        bytes: *bytes,
+                        created_at: env.recorded_at,
+                        expires_at: after(env.recorded_at, self.policy.report_secs),
+                    },
+                );
+            }
+            Event::ReportDeleted { report_id, .. } => {
+                if let Some(r) = self.reports.remove(report_id) {
+                    self.report_bytes = self.report_bytes.saturating_sub(r.bytes);
+                }
+            }
+            _ => return,
+        }
+        // Only events that change what is stored reach here.
+        let point = self.storage_point();
+        self.storage_by_day.insert(
+            env.recorded_at.get().unix_timestamp().div_euclid(86_400),
+            point,
+        );
+    }
+
+    pub fn storage_point(&self) -> StoragePoint {
+        let kind = |k| self.bytes_by_kind.get(&k).copied().unwrap_or(0);
+        StoragePoint {
+            full: kind(BackupKind::Full),
+            incremental: kind(BackupKind::Incremental),
+            archive: kind(BackupKind::Archive),
+            reports: self.report_bytes,
         }
     }
 
@@ -124,11 +232,12 @@ fn expiry(policy: &RetentionPolicy, record: &BackupRecord) -> Option<Ts> {
         BackupKind::Full => policy.full_secs,
         BackupKind::Incremental => policy.incremental_secs,
         BackupKind::Archive => policy.archive_secs,
-    }?;
-    let secs = i64::try_from(secs).ok()?;
-    record
-        .created_at
-        .get()
-        .checked_add(Duration::seconds(secs))
-        .map(Ts)
+    };
+    after(record.created_at, secs)
+}
+
+/// `at` plus `secs`; `None` (forever) when there is no limit or it lies beyond the calendar.
+fn after(at: Ts, secs: Option<u64>) -> Option<Ts> {
+    let secs = i64::try_from(secs?).ok()?;
+    at.get().checked_add(Duration::seconds(secs)).map(Ts)
 }

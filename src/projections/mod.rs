@@ -8,16 +8,18 @@ mod catalog;
 mod schedule;
 mod stats;
 
-pub use catalog::{Backup, Catalog, Verification, DEFAULT_POLICY};
+pub use catalog::{
+    ArchiveOrigin, Backup, Catalog, Report, StoragePoint, Verification, DEFAULT_POLICY,
+};
 pub use schedule::{Job, Run, RunStatus, Schedule};
 pub use stats::{JobStats, Stats};
 
-use crate::events::{Envelope, RetentionPolicy};
+use crate::events::{Envelope, Event, HealthCheck, HealthStatus, RetentionPolicy, Ts};
 use serde::{Deserialize, Serialize};
 
 /// Bump whenever `State`'s shape or any `apply` changes: snapshots tagged with another version
 /// are dropped and the log is replayed instead.
-pub const PROJECTION_VERSION: u32 = 1;
+pub const PROJECTION_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
@@ -26,6 +28,17 @@ pub struct State {
     pub schedule: Schedule,
     pub catalog: Catalog,
     pub stats: Stats,
+    /// The latest recorded health check.
+    pub health: Option<HealthRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthRecord {
+    pub at: Ts,
+    /// The run that checked (the health check job), if any.
+    pub run_id: Option<String>,
+    pub status: HealthStatus,
+    pub checks: Vec<HealthCheck>,
 }
 
 impl State {
@@ -35,6 +48,14 @@ impl State {
         self.stats.apply(envelope, &self.schedule);
         self.catalog.apply(envelope);
         self.schedule.apply(envelope);
+        if let Event::HealthChecked { status, checks } = &envelope.payload {
+            self.health = Some(HealthRecord {
+                at: envelope.recorded_at,
+                run_id: envelope.correlation.clone(),
+                status: *status,
+                checks: checks.clone(),
+            });
+        }
         self.position = envelope.position;
     }
 

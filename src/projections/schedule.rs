@@ -151,7 +151,9 @@ impl Schedule {
             | Event::BackupVerified { .. }
             | Event::BackupDeleted { .. }
             | Event::HealthChecked { .. }
-            | Event::ReportGenerated { .. } => {}
+            | Event::ReportGenerated { .. }
+            | Event::BackupArchived { .. }
+            | Event::ReportDeleted { .. } => {}
         }
     }
 

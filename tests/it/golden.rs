@@ -39,7 +39,7 @@ fn example_envelopes() -> Vec<Envelope> {
 }
 
 #[test]
-#[ignore = "writes fixtures/events/v1.*: run once when a schema version is released"]
+#[ignore = "writes fixtures/events/v<SCHEMA_VERSION>.*: run once when a schema version is released"]
 fn regenerate_golden_event_fixtures() {
     let dir = repo().join("fixtures/events");
     std::fs::create_dir_all(&dir).unwrap();
@@ -51,13 +51,25 @@ fn regenerate_golden_event_fixtures() {
         json.push_str(&env.to_json().to_string());
         json.push('\n');
     }
-    std::fs::write(dir.join("v1.bin"), bin).unwrap();
-    std::fs::write(dir.join("v1.jsonl"), json).unwrap();
+    let v = events::SCHEMA_VERSION;
+    std::fs::write(dir.join(format!("v{v}.bin")), bin).unwrap();
+    std::fs::write(dir.join(format!("v{v}.jsonl")), json).unwrap();
 }
 
 #[test]
 fn golden_v1_records_decode_to_their_json() {
-    let (records, expected) = read_records(1);
+    golden_records_decode_to_their_json(1, 21);
+}
+
+/// v2 added `backup_archived` and `report_deleted` (the maintenance jobs); its fixture holds every
+/// variant written with version byte 2.
+#[test]
+fn golden_v2_records_decode_to_their_json() {
+    golden_records_decode_to_their_json(2, 23);
+}
+
+fn golden_records_decode_to_their_json(version: u32, variants: usize) {
+    let (records, expected) = read_records(version);
     assert_eq!(records.len(), expected.len());
     let mut seen = std::collections::BTreeSet::new();
     for (bytes, want) in records.iter().zip(&expected) {
@@ -65,8 +77,12 @@ fn golden_v1_records_decode_to_their_json() {
         assert_eq!(&env.to_json(), want);
         seen.insert(env.payload.name());
     }
-    // v1 released every variant up to report_generated; later versions add their own fixture
-    assert_eq!(seen.len(), 21, "the v1 fixture covers every v1 variant");
+    assert_eq!(
+        seen.len(),
+        variants,
+        "the v{version} fixture covers every variant it released"
+    );
+    assert!(records.iter().all(|r| r[0] == version as u8));
 }
 
 #[test]

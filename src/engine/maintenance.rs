@@ -1,0 +1,201 @@
+//! The bodies of the maintenance presets: retention cleanup, the weekly archive, the health check
+//! and the daily report. Each reads the state, does its I/O, and reports what it did through
+//! commands correlated with its run, so the log says which run deleted, archived or checked what.
+
+use std::path::Path;
+
+use super::layout::{self, Layout};
+use super::EngineError;
+use crate::config::Config;
+use crate::decide::{Command, RunOutcome};
+use crate::domain::retention;
+use crate::events::{BackupKind, Ts};
+use crate::progress::ProgressHandle;
+use crate::service::{Meta, Service, ServiceError};
+
+/// What a maintenance body did: the run's figures and its note.
+pub struct Done {
+    pub bytes: u64,
+    pub files: u64,
+    pub note: String,
+}
+
+impl From<Result<Done, EngineError>> for RunOutcome {
+    fn from(result: Result<Done, EngineError>) -> RunOutcome {
+        match result {
+            Ok(done) => RunOutcome::Succeeded {
+                backup: None,
+                bytes: done.bytes,
+                files: done.files,
+                note: Some(done.note),
+            },
+            Err(e) => RunOutcome::Failed {
+                error: e.to_string(),
+            },
+        }
+    }
+}
+
+/// Runs one command for the maintenance run `run_id` (actor `scheduler`, correlated with it).
+pub(super) fn record(
+    service: &Service,
+    run_id: &str,
+    command: Command,
+) -> Result<(), ServiceError> {
+    let meta = Meta {
+        actor: "scheduler".into(),
+        correlation: Some(run_id.into()),
+        idempotency_key: None,
+    };
+    smol::block_on(service.execute(command, meta)).map(drop)
+}
+
+/// Deletes what the retention plan deletes now: each deletion is first recorded (decide checks it
+/// against the plan again), then its files are removed. A crash between the two leaves files of a
+/// deleted backup, which the next cleanup removes (`leftovers`).
+pub fn cleanup(
+    config: &Config,
+    service: &Service,
+    run_id: &str,
+    progress: &ProgressHandle,
+) -> Result<Done, EngineError> {
+    let layout = Layout::new(&config.data_dir);
+    let now: Ts = service.clock().now().into();
+    let plan = service.read(|s| retention::plan(&s.catalog, now));
+    progress.update(|p| p.phase = "deleting expired backups".into());
+
+    let (mut backups, mut reports, mut freed, mut skipped) = (0u64, 0u64, 0u64, Vec::new());
+    for d in &plan.backups {
+        let location = service.read(|s| {
+            s.catalog
+                .backups
+                .get(&d.id)
+                .map(|b| b.record.location.clone())
+        });
+        let command = Command::DeleteBackup {
+            backup_id: d.id.clone(),
+            rule: d.rule.into(),
+        };
+        // The state may have moved since the plan (a verification, another deletion): decide
+        // has the last word, and a refused deletion is reported, not forced.
+        if let Err(e) = record(service, run_id, command) {
+            skipped.push(format!("{}: {e}", d.id));
+            continue;
+        }
+        if let Some(location) = location {
+            remove(&layout.resolve(&location))?;
+        }
+        remove(&layout.manifest(&d.id))?;
+        backups += 1;
+        freed += d.bytes;
+    }
+    for d in &plan.reports {
+        let location = service.read(|s| s.catalog.reports.get(&d.id).map(|r| r.location.clone()));
+        let command = Command::DeleteReport {
+            report_id: d.id.clone(),
+            rule: d.rule.into(),
+        };
+        if let Err(e) = record(service, run_id, command) {
+            skipped.push(format!("{}: {e}", d.id));
+            continue;
+        }
+        if let Some(location) = location {
+            let json = layout.resolve(&location);
+            remove(&json.with_extension("html"))?;
+            remove(&json)?;
+        }
+        reports += 1;
+        freed += d.bytes;
+    }
+    let leftovers = leftovers(service, &layout)?;
+    for dir in [layout.backups_dir(), config.data_dir.join("reports")] {
+        if dir.is_dir() {
+            layout::fsync_dir(&dir)?;
+        }
+    }
+
+    let kept = plan.kept.len();
+    let mut note = format!(
+        "deleted {backups} backup(s) and {reports} report(s), {freed} bytes; kept {kept} backup(s)"
+    );
+    if leftovers > 0 {
+        note.push_str(&format!(
+            "; removed {leftovers} leftover file(s) of earlier deletions"
+        ));
+    }
+    if !skipped.is_empty() {
+        note.push_str(&format!("; not deleted: {}", skipped.join("; ")));
+    }
+    if let Some(why) = plan.refused {
+        return Err(EngineError::Refused {
+            reason: format!("{why} ({note})"),
+        });
+    }
+    Ok(Done {
+        bytes: freed,
+        files: backups + reports,
+        note,
+    })
+}
+
+fn remove(path: &Path) -> Result<(), EngineError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(EngineError::Io {
+            context: format!("removing {}", path.display()),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Files in `backups/` of backups the log says were deleted.
+fn leftovers(service: &Service, layout: &Layout) -> Result<u64, EngineError> {
+    let Ok(dir) = std::fs::read_dir(layout.backups_dir()) else {
+        return Ok(0);
+    };
+    let mut removed = 0;
+    for entry in dir.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(id) = name
+            .strip_suffix(".bka")
+            .or_else(|| name.strip_suffix(".manifest"))
+        else {
+            continue;
+        };
+        if service.read(|s| s.catalog.deleted_ids.contains(id)) {
+            remove(&entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// The backups the weekly archive copies: for each job, its newest backup (full or incremental,
+/// not verified bad), unless that one was archived already.
+pub fn archive_sources(service: &Service) -> Vec<String> {
+    service.read(|s| {
+        let archived: std::collections::BTreeSet<&str> = s
+            .catalog
+            .archives
+            .values()
+            .map(|o| o.source_id.as_str())
+            .collect();
+        let mut newest: std::collections::BTreeMap<&str, &crate::projections::Backup> =
+            Default::default();
+        for b in s.catalog.backups.values() {
+            let bad = b.last_verified.as_ref().is_some_and(|v| !v.ok);
+            if b.record.kind == BackupKind::Archive || bad {
+                continue;
+            }
+            let slot = newest.entry(b.record.job_id.as_str()).or_insert(b);
+            if (b.record.created_at, &b.record.id) > (slot.record.created_at, &slot.record.id) {
+                *slot = b;
+            }
+        }
+        newest
+            .values()
+            .map(|b| b.record.id.clone())
+            .filter(|id| !archived.contains(id.as_str()))
+            .collect()
+    })
+}
