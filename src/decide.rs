@@ -461,7 +461,8 @@ mod tests {
     use crate::domain::job::RejectionCode;
     use crate::domain::presets::presets;
     use crate::events::{
-        BackupKind, BackupRecord, Envelope, Event, JobAction, RetentionPolicy, Trigger,
+        BackupKind, BackupRecord, Envelope, Event, HealthStatus, JobAction, RetentionPolicy,
+        Trigger,
     };
     use crate::projections::DEFAULT_POLICY;
 
@@ -775,6 +776,138 @@ mod tests {
                 backup_id: "inc".into(),
                 rule: "test".into(),
                 bytes: 10
+            }]
+        );
+    }
+
+    #[test]
+    fn retention_deletions_need_the_plan_to_agree() {
+        let mut policy = DEFAULT_POLICY;
+        policy.incremental_secs = Some(60);
+        let state = given(vec![
+            Event::RetentionPolicySet { policy },
+            Event::BackupRecorded {
+                backup: record("full", BackupKind::Full, None),
+            },
+            Event::BackupRecorded {
+                backup: record("inc", BackupKind::Incremental, Some("full")),
+            },
+        ]);
+        let del = |id: &str, rule: &str| Command::DeleteBackup {
+            backup_id: id.into(),
+            rule: rule.into(),
+        };
+        // Not expired yet (created at t(0), 60 s), then expired; the wrong rule never.
+        let early = decide(&state, &del("inc", "retention.incremental"), t(59)).unwrap_err();
+        assert_eq!(early.code, RejectionCode::Conflict);
+        assert!(early.message.contains("not expired"), "{}", early.message);
+        assert_eq!(
+            decide(&state, &del("inc", "retention.incremental"), t(60)).unwrap(),
+            vec![Event::BackupDeleted {
+                backup_id: "inc".into(),
+                rule: "retention.incremental".into(),
+                bytes: 10
+            }]
+        );
+        assert_eq!(
+            code(decide(&state, &del("inc", "retention.full"), t(60))),
+            RejectionCode::Conflict
+        );
+        // The newest good full stays whatever its age.
+        let full = decide(&state, &del("full", "retention.full"), t(90 * 86_400)).unwrap_err();
+        assert!(
+            full.message.contains("newest good full"),
+            "{}",
+            full.message
+        );
+    }
+
+    #[test]
+    fn maintenance_results_are_recorded() {
+        let ok = |name: &str, status| HealthCheck {
+            name: name.into(),
+            status,
+            reason: "r".into(),
+        };
+        let checks = vec![
+            ok("scheduler", HealthStatus::Ok),
+            ok("disk_space", HealthStatus::Critical),
+            ok("sources", HealthStatus::Warning),
+        ];
+        let empty = given(vec![]);
+        assert_eq!(
+            decide(
+                &empty,
+                &Command::RecordHealth {
+                    checks: checks.clone()
+                },
+                t(0)
+            )
+            .unwrap(),
+            vec![Event::HealthChecked {
+                status: HealthStatus::Critical,
+                checks
+            }]
+        );
+        let none = Command::RecordHealth { checks: vec![] };
+        assert_eq!(code(decide(&empty, &none, t(0))), RejectionCode::Validation);
+
+        let mut archive = record("w1", BackupKind::Archive, None);
+        archive.job_id = "weekly_archive".into();
+        let cmd = Command::RecordArchive {
+            backup: archive.clone(),
+            source_id: "inc".into(),
+            merged: vec!["inc".into(), "full".into()],
+        };
+        assert_eq!(
+            decide(&empty, &cmd, t(0)).unwrap(),
+            vec![
+                Event::BackupRecorded {
+                    backup: archive.clone()
+                },
+                Event::BackupArchived {
+                    backup_id: "w1".into(),
+                    source_id: "inc".into(),
+                    merged: vec!["inc".into(), "full".into()]
+                }
+            ]
+        );
+        let not_archive = Command::RecordArchive {
+            backup: record("w2", BackupKind::Full, None),
+            source_id: "inc".into(),
+            merged: vec![],
+        };
+        assert_eq!(
+            code(decide(&empty, &not_archive, t(0))),
+            RejectionCode::Validation
+        );
+
+        let report = Command::RecordReport {
+            report_id: "rep".into(),
+            location: "reports/rep.json".into(),
+            bytes: 5,
+        };
+        let events = decide(&empty, &report, t(0)).unwrap();
+        let with_report = given(events);
+        assert_eq!(
+            code(decide(&with_report, &report, t(1))),
+            RejectionCode::Conflict
+        );
+        let del = Command::DeleteReport {
+            report_id: "rep".into(),
+            rule: "retention.report".into(),
+        };
+        // recorded at t(0); the seed keeps reports 90 days
+        assert_eq!(
+            code(decide(&with_report, &del, t(90 * 86_400 - 1))),
+            RejectionCode::Conflict
+        );
+        assert_eq!(
+            decide(&with_report, &del, t(90 * 86_400)).unwrap(),
+            vec![Event::ReportDeleted {
+                report_id: "rep".into(),
+                rule: "retention.report".into(),
+                bytes: 5
             }]
         );
     }

@@ -577,9 +577,17 @@ mod tests {
                 at: "schema version"
             })
         );
-        let mut v2 = good.clone();
-        v2[0] = 2;
-        assert_eq!(decode(&v2), Err(DecodeError::UnknownVersion { version: 2 }));
+        for unknown in [0, SCHEMA_VERSION + 1] {
+            let mut v = good.clone();
+            v[0] = unknown;
+            assert_eq!(
+                decode(&v),
+                Err(DecodeError::UnknownVersion { version: unknown })
+            );
+        }
+        let mut v1 = good.clone();
+        v1[0] = 1;
+        assert_eq!(decode(&v1), decode(&good), "v1 envelopes decode as before");
         let mut trailing = good.clone();
         trailing.extend([0, 0, 0]);
         assert_eq!(
