@@ -11,6 +11,7 @@ mod error;
 mod events;
 mod input;
 mod jobs;
+mod retention;
 mod routes;
 mod runs;
 mod scheduler;

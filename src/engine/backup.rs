@@ -27,8 +27,9 @@ use crate::archive::{
 };
 use crate::config::Config;
 use crate::domain::seed::includes;
-use crate::events::{BackupConfig, BackupKind, BackupMode, BackupRecord, JobSpec, Ts};
+use crate::events::{BackupConfig, BackupKind, BackupMode, BackupRecord, JobAction, JobSpec, Ts};
 use crate::progress::ProgressHandle;
+use crate::projections::State;
 use crate::service::Service;
 
 /// A published backup: the record for the `backup_recorded` event and the run's figures.
@@ -65,7 +66,7 @@ pub fn backup(
 
     let base = match cfg.mode {
         BackupMode::Full => None,
-        BackupMode::Incremental => match find_base(service, &layout, &job.id) {
+        BackupMode::Incremental => match find_base(service, &layout, &job.id, cfg) {
             Ok(base) => Some(base),
             Err(why) => {
                 notes.push(format!("no usable base ({why}): took a full backup"));
@@ -293,21 +294,16 @@ fn compression(config: &Config, cfg: &BackupConfig) -> Result<(Codec, i32), Engi
     }
 }
 
-/// The newest backup of this job whose archive opens, with its index and sidecar.
-fn find_base(service: &Service, layout: &Layout, job_id: &str) -> Result<Base, String> {
-    let newest = service.read(|s| {
-        s.catalog
-            .backups
-            .values()
-            .filter(|b| b.record.job_id == job_id && b.record.kind != BackupKind::Archive)
-            .max_by(|a, b| {
-                (a.record.created_at, &a.record.id).cmp(&(b.record.created_at, &b.record.id))
-            })
-            .map(|b| b.record.clone())
-    });
-    let Some(rec) = newest else {
-        return Err("no earlier backup of this job".into());
-    };
+/// The base an incremental builds on, with its index and sidecar (see `newest_base`).
+fn find_base(
+    service: &Service,
+    layout: &Layout,
+    job_id: &str,
+    cfg: &BackupConfig,
+) -> Result<Base, String> {
+    let now: Ts = service.clock().now().into();
+    let newest = service.read(|s| newest_base(s, job_id, includes(cfg), now));
+    let rec = newest?;
     let path = layout.resolve(&rec.location);
     let f = File::open(&path).map_err(|e| format!("base {}: {e}", rec.id))?;
     let reader = ArchiveReader::open(f).map_err(|e| format!("base {}: {e}", rec.id))?;
@@ -322,6 +318,53 @@ fn find_base(service: &Service, layout: &Layout, job_id: &str) -> Result<Base, S
         id: rec.id,
         entries,
     })
+}
+
+/// The newest backup of the same things: this job's own, or another backup job's with the same
+/// includes (so the preset incremental builds on the nightly full, and each full starts a new
+/// chain). Archives and backups verified bad are never bases. A chain whose full is older than
+/// the incremental retention is not extended: an incremental on it would keep the whole chain
+/// alive (retention keeps every base of a kept backup), so the run takes a new full instead.
+pub(crate) fn newest_base(
+    state: &State,
+    job_id: &str,
+    selection: (bool, bool, bool),
+    now: Ts,
+) -> Result<BackupRecord, String> {
+    let same_things = |other: &str| {
+        other == job_id
+            || state.schedule.jobs.get(other).is_some_and(
+                |j| matches!(&j.spec.action, JobAction::Backup(c) if includes(c) == selection),
+            )
+    };
+    let newest = state
+        .catalog
+        .backups
+        .values()
+        .filter(|b| b.record.kind != BackupKind::Archive)
+        .filter(|b| !b.last_verified.as_ref().is_some_and(|v| !v.ok))
+        .filter(|b| same_things(&b.record.job_id))
+        .max_by(|a, b| {
+            (a.record.created_at, &a.record.id).cmp(&(b.record.created_at, &b.record.id))
+        })
+        .ok_or("no earlier backup of the same sources")?;
+    let root = state
+        .catalog
+        .chain(&newest.record.id)
+        .last()
+        .map(|b| b.record.clone())
+        .unwrap_or_else(|| newest.record.clone());
+    if let Some(secs) = state.catalog.policy.incremental_secs {
+        let age = i64::try_from(secs).ok().map(time::Duration::seconds);
+        let limit = age.and_then(|age| root.created_at.get().checked_add(age));
+        if limit.is_some_and(|limit| limit <= now.get()) {
+            return Err(format!(
+                "the chain's full backup {} ({}) is older than retention.incremental",
+                root.id, root.created_at
+            ));
+        }
+    }
+    Ok(newest.record.clone())
 }
 
 fn is_unchanged(base: &Base, name: &str, meta: crate::archive::EntryMeta, stat: &Stat) -> bool {

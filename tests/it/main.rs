@@ -6,6 +6,7 @@ mod databases;
 mod engine;
 mod golden;
 mod replay;
+mod retention;
 mod scheduler;
 mod store;
 mod support;

@@ -47,17 +47,22 @@ impl Rng {
 /// Start `serve` on the demo config with its own data dir and a free port; its stderr lines
 /// arrive on the channel.
 pub fn spawn_serve(data_dir: &Path) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    spawn_serve_with(&repo().join("fixtures/demo.toml"), data_dir)
+}
+
+/// `spawn_serve` with another configuration file.
+pub fn spawn_serve_with(
+    config: &Path,
+    data_dir: &Path,
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
     use std::io::{BufRead, BufReader};
     let mut child = bin()
         .current_dir(repo())
         // a port of its own, not the fixture's fixed 8720: tests run in parallel
-        .args([
-            "serve",
-            "--config",
-            "fixtures/demo.toml",
-            "--bind",
-            "127.0.0.1:0",
-        ])
+        .arg("serve")
+        .arg("--config")
+        .arg(config)
+        .args(["--bind", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(data_dir)
         .stderr(std::process::Stdio::piped())

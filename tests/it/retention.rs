@@ -1,0 +1,253 @@
+//! Retention cleanup for real: the binary with `incremental = "2s"`, a full and an incremental
+//! chain on it, then the preview and the `cleanup_expired` job delete exactly the expired files.
+
+use crate::support::{spawn_serve_with, terminate, wait_for_line};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Child;
+use std::time::{Duration, Instant};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// A served data dir with its own config; killed on drop if the test fails first.
+pub struct Served {
+    child: Option<Child>,
+    pub base: String,
+    pub data: tempfile::TempDir,
+    agent: ureq::Agent,
+    _log: std::sync::mpsc::Receiver<String>,
+}
+
+impl Served {
+    /// `config` is TOML appended to `[storage]`-less settings: sources and retention of the test.
+    pub fn start(config: &str) -> Served {
+        let data = tempfile::tempdir().unwrap();
+        let file = data.path().join("backupd.toml");
+        std::fs::write(&file, config).unwrap();
+        let (mut child, rx) = spawn_serve_with(&file, &data.path().join("data"));
+        let line = wait_for_line(&mut child, &rx, "listening on ", 60);
+        let addr = line.split_once("listening on ").unwrap().1;
+        let addr = addr.split_whitespace().next().unwrap();
+        Served {
+            child: Some(child),
+            base: format!("{addr}{}", backupd::api::BASE),
+            data,
+            agent: ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(30))
+                .build(),
+            _log: rx,
+        }
+    }
+
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.data.path().join("data")
+    }
+
+    pub fn call(&self, method: &str, path: &str) -> (u16, Value) {
+        let resp = match self
+            .agent
+            .request(method, &format!("{}{path}", self.base))
+            .call()
+        {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: {e}"),
+        };
+        let status = resp.status();
+        let text = resp.into_string().unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub fn get(&self, path: &str) -> Value {
+        let (status, body) = self.call("GET", path);
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// Runs a job now and waits for its outcome.
+    pub fn run(&self, job: &str) -> Value {
+        let (status, run) = self.call("POST", &format!("/scheduler/jobs/{job}/run"));
+        assert_eq!(status, 202, "{run}");
+        let id = run["run_id"].as_str().unwrap().replace('@', "%40");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let r = self.get(&format!("/runs/{id}"));
+            if r["status"] != "running" {
+                return r;
+            }
+            assert!(Instant::now() < deadline, "run never finished: {r}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn stop(mut self) {
+        terminate(self.child.take().unwrap());
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn ts(v: &Value) -> OffsetDateTime {
+    OffsetDateTime::parse(v.as_str().unwrap(), &Rfc3339).unwrap()
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn ids(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_real_cleanup_deletes_exactly_the_expired_incrementals_and_records_why() {
+    let src = tempfile::tempdir().unwrap();
+    for i in 0..30 {
+        std::fs::write(src.path().join(format!("f{i}.txt")), format!("file {i}\n")).unwrap();
+    }
+    let server = Served::start(&format!(
+        "[[sources.files]]\npath = {:?}\n\n[retention]\nfull = \"30d\"\nincremental = \"2s\"\n",
+        src.path()
+    ));
+
+    let full = server.run("daily_full_backup");
+    assert_eq!(full["status"], "succeeded", "{full}");
+    std::fs::write(src.path().join("f1.txt"), "changed once\n").unwrap();
+    let inc1 = server.run("incremental_backup");
+    std::fs::write(src.path().join("f2.txt"), "changed twice\n").unwrap();
+    let inc2 = server.run("incremental_backup");
+    let (f, i1, i2) = (
+        full["backup_id"].as_str().unwrap(),
+        inc1["backup_id"].as_str().unwrap(),
+        inc2["backup_id"].as_str().unwrap(),
+    );
+    // The preset incremental builds on the nightly full's chain (same sources), not on its own.
+    let backup = |id: &str| server.get(&format!("/backups/{id}"));
+    assert_eq!(backup(i1)["parent"], f, "{}", backup(i1));
+    assert_eq!(backup(i2)["parent"], i1);
+    assert_eq!(backup(i2)["kind"], "incremental");
+
+    // Until the newest incremental expires it holds its chain: nothing is deletable.
+    let preview = server.get("/retention/preview");
+    if ts(&preview["now"]) < ts(&backup(i2)["expires_at"]) {
+        assert_eq!(ids(&preview["backups"]), Vec::<&str>::new(), "{preview}");
+    }
+    assert_eq!(preview["policy"]["incremental"], "2s");
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let preview = loop {
+        let p = server.get("/retention/preview");
+        if !p["backups"].as_array().unwrap().is_empty() {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "nothing ever expired: {p}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(ids(&preview["backups"]), [i2, i1], "{preview}");
+    for d in preview["backups"].as_array().unwrap() {
+        assert_eq!(d["rule"], "retention.incremental");
+    }
+    let kept = &preview["kept"].as_array().unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0]["id"], f);
+    assert!(kept[0]["reason"].as_str().unwrap().contains("not expired"));
+
+    let sizes: u64 = [i1, i2]
+        .iter()
+        .map(|id| backup(id)["size"].as_u64().unwrap())
+        .sum();
+    assert_eq!(preview["bytes"].as_u64().unwrap(), sizes);
+    let stored = |s: &Served| -> u64 {
+        s.get("/backups")["backups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["size"].as_u64().unwrap())
+            .sum()
+    };
+    let before = stored(&server);
+    let backups_dir = server.data_dir().join("backups");
+    let on_disk = |dir: &Path| -> u64 {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum()
+    };
+    let disk_before = on_disk(&backups_dir);
+
+    let cleanup = server.run("cleanup_expired");
+    assert_eq!(cleanup["status"], "succeeded", "{cleanup}");
+    assert!(
+        cleanup["note"]
+            .as_str()
+            .unwrap()
+            .starts_with("deleted 2 backup(s)"),
+        "{cleanup}"
+    );
+    assert_eq!(
+        files_in(&backups_dir),
+        [format!("{f}.bka"), format!("{f}.manifest")]
+    );
+    assert_eq!(stored(&server), before - sizes);
+    let sidecars: u64 = disk_before - on_disk(&backups_dir) - sizes;
+    assert!(sidecars > 0, "the deleted backups' sidecars went too");
+    assert_eq!(ids(&server.get("/backups")["backups"]), [f]);
+    let (status, _) = server.call("GET", &format!("/backups/{i1}"));
+    assert_eq!(status, 404);
+
+    // The log says who deleted what under which rule, dependants first.
+    let events = server.get("/events?limit=1000");
+    let deleted: Vec<&Value> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "backup_deleted")
+        .collect();
+    assert_eq!(deleted.len(), 2);
+    for (e, id) in deleted.iter().zip([i2, i1]) {
+        assert_eq!(e["data"]["backup_id"], id);
+        assert_eq!(e["data"]["rule"], "retention.incremental");
+        assert_eq!(e["actor"], "scheduler");
+        assert_eq!(e["correlation"], cleanup["run_id"]);
+    }
+
+    // Nothing left to delete; the full stays.
+    assert!(server.get("/retention/preview")["backups"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let again = server.run("cleanup_expired");
+    assert!(again["note"]
+        .as_str()
+        .unwrap()
+        .starts_with("deleted 0 backup(s)"));
+    // A chain is not extended past the incremental retention (it would keep its base forever):
+    // the next incremental run starts a new chain with a full and says why.
+    let inc3 = server.run("incremental_backup");
+    let b3 = backup(inc3["backup_id"].as_str().unwrap());
+    assert_eq!((&b3["kind"], &b3["parent"]), (&"full".into(), &Value::Null));
+    assert!(
+        inc3["note"]
+            .as_str()
+            .unwrap()
+            .contains("older than retention.incremental"),
+        "{inc3}"
+    );
+    server.stop();
+}
