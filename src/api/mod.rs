@@ -1,4 +1,5 @@
-//! The REST API on tide under `/api/backup`: routes, JSON shapes, JSON errors, the server.
+//! The REST API on tide under `/api/backup` (and `/metrics` at the root): routes, JSON shapes,
+//! JSON errors, the server.
 //!
 //! Every tide type stays inside this module so the HTTP server can be swapped. Handlers turn a
 //! request into a `Command` for the `Service` (actor `api:anonymous` until auth exists) or read
@@ -11,6 +12,7 @@ mod error;
 mod events;
 mod input;
 mod jobs;
+pub mod metrics;
 mod retention;
 mod routes;
 mod runs;
@@ -18,7 +20,7 @@ mod scheduler;
 
 pub use error::ApiError;
 pub use input::MAX_BODY;
-pub use routes::{Route, ROUTES};
+pub use routes::{Route, ROOT_ROUTES, ROUTES};
 
 use crate::config::Config;
 use crate::decide::Command;

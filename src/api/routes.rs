@@ -2,6 +2,7 @@
 //! it and a test compares it with `schema/openapi.yaml`, so the two cannot drift apart.
 
 use super::error::ApiError;
+use super::metrics;
 use super::{backups, events, input, jobs, json, retention, runs, scheduler, ApiContext, BASE};
 use smol::future::FutureExt;
 use std::future::Future;
@@ -62,6 +63,10 @@ pub const ROUTES: &[Route] = &[
     route!("GET", "/retention/preview", retention::preview),
 ];
 
+/// Routes at the server root, outside `BASE`, where scrapers look by convention. Literal paths
+/// only (no `{param}`); the spec gives each a `servers: [{url: /}]` of its own.
+pub const ROOT_ROUTES: &[Route] = &[route!("GET", "/metrics", metrics::serve)];
+
 /// `{job_id}` → `:job_id`, under `BASE`: tide's notation.
 fn tide_path(path: &str) -> String {
     let segments: Vec<String> = path
@@ -88,22 +93,23 @@ fn matches(pattern: &str, path: &str) -> bool {
 pub fn build(ctx: ApiContext) -> tide::Server<ApiContext> {
     let mut app = tide::with_state(ctx);
     app.with(fallback);
-    for route in ROUTES {
+    let below_base = ROUTES.iter().map(|r| (tide_path(r.path), r));
+    let at_root = ROOT_ROUTES.iter().map(|r| (r.path.to_string(), r));
+    for (at, route) in below_base.chain(at_root) {
         let method: Method = route
             .method
             .parse()
             .expect("the route table holds HTTP methods (checked by a test)");
         let handler = route.handler;
-        app.at(&tide_path(route.path))
-            .method(method, move |req| async move {
-                // A panic in a handler must not take the connection down without an answer.
-                let reply = AssertUnwindSafe(handler(req)).catch_unwind().await;
-                Ok(match reply {
-                    Ok(Ok(res)) => res,
-                    Ok(Err(e)) => e.into_response(),
-                    Err(_) => ApiError::internal("a request handler panicked").into_response(),
-                })
-            });
+        app.at(&at).method(method, move |req| async move {
+            // A panic in a handler must not take the connection down without an answer.
+            let reply = AssertUnwindSafe(handler(req)).catch_unwind().await;
+            Ok(match reply {
+                Ok(Ok(res)) => res,
+                Ok(Err(e)) => e.into_response(),
+                Err(_) => ApiError::internal("a request handler panicked").into_response(),
+            })
+        });
     }
     app
 }
@@ -134,10 +140,13 @@ fn fallback<'a>(
         if status < 400 || res.len() != Some(0) {
             return Ok(res);
         }
-        let below = path.strip_prefix(BASE).unwrap_or("");
+        let (table, below) = match path.strip_prefix(BASE) {
+            Some(below) => (ROUTES, below),
+            None => (ROOT_ROUTES, path.as_str()),
+        };
         Ok(match status {
             405 => {
-                let allow: Vec<&str> = ROUTES
+                let allow: Vec<&str> = table
                     .iter()
                     .filter(|r| matches(r.path, below))
                     .map(|r| r.method)
@@ -180,9 +189,10 @@ mod tests {
 
     #[test]
     fn table_methods_parse_and_paths_convert() {
-        for r in ROUTES {
+        for r in ROUTES.iter().chain(ROOT_ROUTES) {
             assert!(r.method.parse::<Method>().is_ok(), "{}", r.method);
         }
+        assert!(ROOT_ROUTES.iter().all(|r| !r.path.contains('{')));
         assert_eq!(
             tide_path("/scheduler/jobs/{job_id}/run"),
             "/api/backup/scheduler/jobs/:job_id/run"

@@ -1,8 +1,10 @@
-//! `scheduler/status`, `scheduler/start`, `scheduler/stop`: the scheduler as a whole.
+//! `scheduler/status`, `scheduler/start`, `scheduler/stop`: the scheduler as a whole (the status
+//! carries the monitoring figures of `metrics::figures` as `stats`).
 
 use super::dto::status_json;
 use super::error::ApiError;
 use super::input::meta;
+use super::metrics::figures;
 use super::{json, ApiContext};
 use crate::decide::Command;
 use tide::{Request, Response};
@@ -29,6 +31,11 @@ pub async fn stop(req: Request<ApiContext>) -> Result<Response, ApiError> {
 impl ApiContext {
     fn status(&self) -> serde_json::Value {
         let now = self.now();
-        self.service.read(|s| status_json(s, self.zone, now))
+        self.service.read(|s| {
+            let mut status = status_json(s, self.zone, now);
+            // `figures` is a plain struct of numbers and options: it always serialises.
+            status["stats"] = serde_json::to_value(figures(s, now)).unwrap_or_default();
+            status
+        })
     }
 }

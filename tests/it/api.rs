@@ -532,11 +532,26 @@ fn spec_routes(yaml: &str) -> BTreeSet<(String, String)> {
 fn router_and_openapi_spec_are_in_step() {
     let yaml = std::fs::read_to_string(repo().join("schema/openapi.yaml")).unwrap();
     let spec = spec_routes(&yaml);
-    let router: BTreeSet<(String, String)> = backupd::api::ROUTES
+    let (below_base, at_root) = (backupd::api::ROUTES, backupd::api::ROOT_ROUTES);
+    let router: BTreeSet<(String, String)> = below_base
         .iter()
+        .chain(at_root)
         .map(|r| (r.method().to_string(), r.path().to_string()))
         .collect();
-    assert_eq!(router.len(), backupd::api::ROUTES.len(), "a route twice");
+    assert_eq!(
+        router.len(),
+        below_base.len() + at_root.len(),
+        "a route twice"
+    );
+    // A root route is outside the spec's server URL: its path must say so.
+    for r in at_root {
+        let own_server = format!("\n  {}:\n    servers:\n      - url: /\n", r.path());
+        assert!(
+            yaml.contains(&own_server),
+            "{} lacks servers: [url: /]",
+            r.path()
+        );
+    }
     let only_router: Vec<_> = router.difference(&spec).collect();
     let only_spec: Vec<_> = spec.difference(&router).collect();
     assert!(
