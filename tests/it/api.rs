@@ -979,8 +979,8 @@ fn a_backup_is_listed_verified_and_restored_over_http() {
         [format!("{uploads}/readme.txt")]
     );
 
-    // the incremental job: its first run has no base of its own (a full, and it says so), its
-    // second is an incremental on it; newest first, the chain leads back to the full base
+    // the incremental job builds on the newest backup of the same sources (the daily full), its
+    // second run on its first; newest first, the chain leads back to the full
     let run_inc = || {
         let (code, run) = server.send("POST", "/scheduler/jobs/incremental_backup/run", None);
         assert_eq!(code, 202, "{run}");
@@ -993,7 +993,7 @@ fn a_backup_is_listed_verified_and_restored_over_http() {
         base_run["note"]
             .as_str()
             .unwrap()
-            .contains("no usable base"),
+            .contains(&format!("incremental on {id}")),
         "{base_run}"
     );
     let base = base_run["backup_id"].as_str().unwrap().to_string();
@@ -1010,9 +1010,9 @@ fn a_backup_is_listed_verified_and_restored_over_http() {
     let shown = server.get(&format!("/backups/{inc}"));
     assert_eq!(
         (&shown["kind"], &shown["parent"], &shown["chain"]),
-        (&json!("incremental"), &json!(base), &json!([inc, base]))
+        (&json!("incremental"), &json!(base), &json!([inc, base, id]))
     );
-    assert_eq!(count("?kind=incremental"), 1);
+    assert_eq!(count("?kind=incremental"), 2);
     assert_eq!(count("?job_id=incremental_backup"), 2);
     assert_eq!(count("?job_id=incremental_backup&limit=1"), 1);
     assert_eq!(count("?job_id=daily_full_backup"), 1);
@@ -1024,8 +1024,8 @@ fn a_backup_is_listed_verified_and_restored_over_http() {
     );
     assert_eq!(code, 200, "{sum}");
     assert_eq!(sum["backup_id"], inc);
-    // the demo files did not change: their bytes come from the base
-    assert_eq!(sum["parents_used"], json!([base]), "{sum}");
+    // the demo files did not change: their bytes come from the full at the chain's root
+    assert_eq!(sum["parents_used"], json!([id]), "{sum}");
     let canonical = std::fs::canonicalize(demo.join("uploads")).unwrap();
     assert_eq!(
         files_below(&from_inc.join(root_name("files", &canonical).unwrap())),

@@ -190,6 +190,8 @@ fn a_real_cleanup_deletes_exactly_the_expired_incrementals_and_records_why() {
             .sum()
     };
     let disk_before = on_disk(&backups_dir);
+    let storage = |s: &Served| s.get("/scheduler/status")["stats"]["storage_bytes"].clone();
+    let storage_before = storage(&server);
 
     let cleanup = server.run("cleanup_expired");
     assert_eq!(cleanup["status"], "succeeded", "{cleanup}");
@@ -205,6 +207,12 @@ fn a_real_cleanup_deletes_exactly_the_expired_incrementals_and_records_why() {
         [format!("{f}.bka"), format!("{f}.manifest")]
     );
     assert_eq!(stored(&server), before - sizes);
+    // The service's own storage figures drop by exactly the deleted backups' size.
+    let storage_after = storage(&server);
+    for (kind, drop) in [("incremental", sizes), ("full", 0), ("total", sizes)] {
+        let (b, a) = (storage_before[kind].as_u64(), storage_after[kind].as_u64());
+        assert_eq!(a.unwrap() + drop, b.unwrap(), "{kind}: {storage_before} -> {storage_after}");
+    }
     let sidecars: u64 = disk_before - on_disk(&backups_dir) - sizes;
     assert!(sidecars > 0, "the deleted backups' sidecars went too");
     assert_eq!(ids(&server.get("/backups")["backups"]), [f]);
