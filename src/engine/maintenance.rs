@@ -60,6 +60,7 @@ pub fn cleanup(
     progress: &ProgressHandle,
 ) -> Result<Done, EngineError> {
     let layout = Layout::new(&config.data_dir);
+    let archives = config.data_dir.join("archives");
     let now: Ts = service.clock().now().into();
     let plan = service.read(|s| retention::plan(&s.catalog, now));
     progress.update(|p| p.phase = "deleting expired backups".into());
@@ -107,8 +108,8 @@ pub fn cleanup(
         reports += 1;
         freed += d.bytes;
     }
-    let leftovers = leftovers(service, &layout)?;
-    for dir in [layout.backups_dir(), config.data_dir.join("reports")] {
+    let leftovers = leftovers(service, &layout.backups_dir())? + leftovers(service, &archives)?;
+    for dir in [layout.backups_dir(), archives, config.data_dir.join("reports")] {
         if dir.is_dir() {
             layout::fsync_dir(&dir)?;
         }
@@ -148,9 +149,9 @@ fn remove(path: &Path) -> Result<(), EngineError> {
     }
 }
 
-/// Files in `backups/` of backups the log says were deleted.
-fn leftovers(service: &Service, layout: &Layout) -> Result<u64, EngineError> {
-    let Ok(dir) = std::fs::read_dir(layout.backups_dir()) else {
+/// Files in `dir` of backups the log says were deleted.
+fn leftovers(service: &Service, dir: &Path) -> Result<u64, EngineError> {
+    let Ok(dir) = std::fs::read_dir(dir) else {
         return Ok(0);
     };
     let mut removed = 0;

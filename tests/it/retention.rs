@@ -259,3 +259,55 @@ fn a_real_cleanup_deletes_exactly_the_expired_incrementals_and_records_why() {
     );
     server.stop();
 }
+
+#[test]
+fn files_of_a_deletion_recorded_just_before_a_crash_go_with_the_next_cleanup() {
+    use crate::engine::Rig;
+    use backupd::decide::{Command, RunOutcome};
+    use backupd::events::{BackupMode, BackupType, JobAction};
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a.txt"), "a").unwrap();
+    let mut rig = Rig::new(&dir.path().join("data"), vec![src], vec![]);
+    let job = rig.job("f", BackupType::Files, BackupMode::Full);
+    let (old, _) = rig.backup(&job);
+    let (new, _) = rig.backup(&job);
+    let mut cleanup = rig.job("cleanup", BackupType::Files, BackupMode::Full);
+    cleanup.action = JobAction::Cleanup;
+    rig.command(Command::UpdateJob(cleanup.clone()));
+
+    // 31 days on, both fulls are expired; the newer is the job's newest good full and stays.
+    rig.clock.advance(time::Duration::days(31));
+    // What a crash between the event and the unlink leaves: deleted in the log, files on disk.
+    rig.command(Command::DeleteBackup {
+        backup_id: old.id.clone(),
+        rule: "retention.full".into(),
+    });
+    let backups = rig.config.data_dir.join("backups");
+    assert!(backups.join(format!("{}.bka", old.id)).exists());
+
+    match rig.run(&cleanup) {
+        RunOutcome::Succeeded { note: Some(n), .. } => {
+            assert!(n.starts_with("deleted 0 backup(s)"), "{n}");
+            assert!(n.contains("removed 2 leftover file(s)"), "{n}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        files_in(&backups),
+        [format!("{}.bka", new.id), format!("{}.manifest", new.id)]
+    );
+    // And the newest good full is refused to retention outright.
+    let state = rig.service.read(|s| s.clone());
+    let refused = backupd::decide::decide(
+        &state,
+        &Command::DeleteBackup {
+            backup_id: new.id.clone(),
+            rule: "retention.full".into(),
+        },
+        rig.service.clock().now().into(),
+    )
+    .unwrap_err();
+    assert!(refused.message.contains("newest good full"), "{}", refused.message);
+}
