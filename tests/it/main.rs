@@ -9,3 +9,4 @@ mod replay;
 mod scheduler;
 mod store;
 mod support;
+mod weekly_archive;
