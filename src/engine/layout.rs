@@ -6,7 +6,10 @@
 //! <data_dir>/backups/<id>.manifest            its sidecar: stat facts of every file (JSON lines)
 //! <data_dir>/backups/<id>.bka.partial         being written; removed by `reconcile` after a crash
 //! <data_dir>/backups/<id>.manifest.partial    likewise
-//! <data_dir>/tmp/<id>/                        scratch space of a run (SQLite snapshots, client files)
+//! <data_dir>/archives/<id>.bka                a weekly archive: a chain merged, self-contained, no sidecar
+//! <data_dir>/archives/<id>.bka.partial        being written; removed by `reconcile` after a crash
+//! <data_dir>/tmp/<id>/                        scratch space of a run (SQLite snapshots, client files,
+//!                                             entries being merged into an archive)
 //! ```
 
 use std::fs::{self, File};
@@ -38,6 +41,11 @@ impl Layout {
         self.data_dir.join("backups")
     }
 
+    /// Weekly archives live apart from `backups/`: they are kept long-term and have no sidecar.
+    pub fn archives_dir(&self) -> PathBuf {
+        self.data_dir.join("archives")
+    }
+
     pub fn tmp_dir(&self) -> PathBuf {
         self.data_dir.join("tmp")
     }
@@ -49,6 +57,15 @@ impl Layout {
 
     pub fn archive(&self, id: &str) -> PathBuf {
         self.data_dir.join(Self::archive_location(id))
+    }
+
+    /// A weekly archive's location relative to the data directory, as recorded in the event.
+    pub fn consolidated_location(id: &str) -> String {
+        format!("archives/{id}.{ARCHIVE_EXT}")
+    }
+
+    pub fn consolidated(&self, id: &str) -> PathBuf {
+        self.data_dir.join(Self::consolidated_location(id))
     }
 
     pub fn manifest(&self, id: &str) -> PathBuf {
@@ -130,6 +147,18 @@ mod tests {
         assert!(a.starts_with("daily-20260328T120000Z-"), "{a}");
         assert!(a < b);
         assert_ne!(a, c);
+    }
+
+    #[test]
+    fn weekly_archives_live_in_their_own_directory() {
+        let l = Layout::new(Path::new("/d"));
+        assert_eq!(Layout::consolidated_location("w-1"), "archives/w-1.bka");
+        assert_eq!(l.consolidated("w-1"), PathBuf::from("/d/archives/w-1.bka"));
+        assert_eq!(l.archives_dir(), PathBuf::from("/d/archives"));
+        assert_eq!(
+            l.resolve(&Layout::consolidated_location("w-1")),
+            l.consolidated("w-1")
+        );
     }
 
     #[test]

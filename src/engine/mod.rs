@@ -15,6 +15,7 @@
 //! - `maintenance`: retention cleanup, weekly archive, health check, daily report
 
 mod backup;
+mod consolidate;
 pub mod dump;
 pub mod layout;
 pub mod maintenance;
@@ -25,6 +26,7 @@ pub mod sources;
 mod verify;
 
 pub use backup::{backup, BackupDone};
+pub use consolidate::{consolidate, ConsolidateDone};
 pub use reconcile::{reconcile, ReconcileReport};
 pub use restore::{restore, RestoreSummary, RestoredDump};
 pub use verify::{verify, verify_command, VerifySummary};
@@ -79,6 +81,13 @@ pub enum EngineError {
     TargetNotEmpty { path: PathBuf },
     #[error("backup {id:?} has no entry {path:?}")]
     NotInBackup { id: String, path: String },
+    /// Content a backup's own archive (or a freshly written one) fails to give back intact.
+    #[error("backup {id:?}: entry {path:?} cannot be read back: {reason}")]
+    DamagedEntry {
+        id: String,
+        path: String,
+        reason: String,
+    },
     #[error("invalid compression setting: {reason}")]
     Compression { reason: String },
     #[error("{reason}")]

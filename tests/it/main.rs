@@ -11,3 +11,4 @@ mod retention;
 mod scheduler;
 mod store;
 mod support;
+mod weekly_archive;

@@ -1,0 +1,425 @@
+//! The weekly archive's body on real files: a full + two incrementals merged into one
+//! self-contained xz archive that restores the chain's newest state, survives the chain's
+//! deletion, and is refused (leaving nothing behind) when the chain is damaged.
+
+use crate::engine::{generate_tree, restored_root, snapshot, Node, Rig};
+use backupd::archive::{ArchiveReader, Codec, EntryKind, Location};
+use backupd::config::{DatabaseKind, DatabaseSource};
+use backupd::decide::{Command, RunOutcome};
+use backupd::engine::{self, sources::root_name, ConsolidateDone, EngineError};
+use backupd::events::{
+    BackupKind, BackupMode, BackupRecord, BackupType, JobAction, JobSpec, RunReason, Trigger,
+};
+use backupd::progress::Progress;
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Sorted regular files below `src`, relative.
+fn files_of(src: &Path) -> Vec<String> {
+    snapshot(src)
+        .into_iter()
+        .filter(|(_, n)| matches!(n, Node::File { .. }))
+        .map(|(p, _)| p)
+        .collect()
+}
+
+/// Content changes (one growing, the rest same-size), deletions, additions, a mode-only change,
+/// a new symlink, a new empty directory. `round` keeps the two rounds' picks apart.
+fn mutate(src: &Path, round: usize) {
+    let files = files_of(src);
+    for p in files.iter().skip(round).step_by(29).take(8) {
+        let old = fs::read(src.join(p)).unwrap();
+        let new: Vec<u8> = if old.is_empty() {
+            format!("round {round} filled an empty file").into_bytes()
+        } else {
+            old.iter().map(|b| b.wrapping_add(1)).collect()
+        };
+        fs::write(src.join(p), new).unwrap();
+    }
+    for p in files.iter().skip(3 + round).step_by(53).take(3) {
+        fs::remove_file(src.join(p)).unwrap();
+    }
+    let dir = src.join(format!("added-{round}"));
+    fs::create_dir_all(&dir).unwrap();
+    for i in 0..6 {
+        fs::write(
+            dir.join(format!("n{i}.txt")),
+            format!("added in round {round}: {i}"),
+        )
+        .unwrap();
+    }
+    fs::write(dir.join("empty"), "").unwrap();
+    fs::create_dir_all(src.join(format!("empty-dir-{round}"))).unwrap();
+    // Mode only: same bytes, same size.
+    let chmod = &files[files.len() - 1 - round];
+    if src.join(chmod).exists() {
+        fs::set_permissions(src.join(chmod), fs::Permissions::from_mode(0o604)).unwrap();
+    }
+    symlink(
+        format!("added-{round}/n1.txt"),
+        src.join(format!("link-{round}")),
+    )
+    .unwrap();
+}
+
+fn archive_job(rig: &Rig) -> JobSpec {
+    let job = JobSpec {
+        id: "weekly".into(),
+        name: "weekly archive".into(),
+        trigger: Trigger::Interval {
+            seconds: 7 * 86_400,
+            start_at: None,
+        },
+        action: JobAction::Archive,
+        misfire_grace_secs: Some(3600),
+        timezone: None,
+        jitter_secs: 0,
+    };
+    rig.command(Command::CreateJob(job.clone()));
+    job
+}
+
+/// One archive run as the scheduler would record it: started, consolidated, finished (with the
+/// backup on success).
+fn run_consolidate(
+    rig: &Rig,
+    job: &JobSpec,
+    n: u32,
+    source: &str,
+) -> Result<ConsolidateDone, EngineError> {
+    rig.clock.advance(time::Duration::hours(1));
+    let run_id = format!("weekly-run-{n}");
+    rig.command(Command::StartRun {
+        run_id: run_id.clone(),
+        job_id: job.id.clone(),
+        slot: None,
+        reason: RunReason::Manual,
+    });
+    let progress = Progress::default();
+    let handle = progress.begin(&run_id);
+    let result = engine::consolidate(&rig.config, &rig.service, &job.id, &run_id, source, &handle);
+    let outcome = match &result {
+        Ok(done) => RunOutcome::Succeeded {
+            bytes: done.record.bytes,
+            files: done.files,
+            note: None,
+            backup: Some(done.record.clone()),
+        },
+        Err(e) => RunOutcome::Failed {
+            error: e.to_string(),
+        },
+    };
+    rig.command(Command::FinishRun { run_id, outcome });
+    result
+}
+
+fn dump_source() -> DatabaseSource {
+    DatabaseSource {
+        name: "app".into(),
+        kind: DatabaseKind::Command,
+        url: None,
+        path: None,
+        command: Some(vec![
+            "sh".into(),
+            "-c".into(),
+            "echo 'CREATE TABLE t (x int);'; echo 'INSERT INTO t VALUES (1);'".into(),
+        ]),
+    }
+}
+
+/// A full and two incrementals of `src` (with a command dump); the records, oldest first.
+fn chain(rig: &mut Rig, src: &Path) -> Vec<BackupRecord> {
+    let job = rig.job("chain", BackupType::Full, BackupMode::Incremental);
+    let (full, _) = rig.backup(&job);
+    assert_eq!(full.kind, BackupKind::Full);
+    mutate(src, 1);
+    let (inc1, _) = rig.backup(&job);
+    assert_eq!(inc1.parent.as_deref(), Some(full.id.as_str()));
+    mutate(src, 2);
+    let (inc2, _) = rig.backup(&job);
+    assert_eq!(inc2.parent.as_deref(), Some(inc1.id.as_str()));
+    vec![full, inc1, inc2]
+}
+
+fn listing(dir: &Path) -> Vec<PathBuf> {
+    match fs::read_dir(dir) {
+        Ok(rd) => rd.map(|e| e.unwrap().path()).collect(),
+        Err(_) => vec![],
+    }
+}
+
+#[test]
+fn a_merged_chain_restores_the_newest_state_and_stands_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    generate_tree(&src, 300, 23);
+    let data = dir.path().join("data");
+    let mut rig = Rig::new(&data, vec![src.clone()], vec![dump_source()]);
+    let backups = chain(&mut rig, &src);
+    let newest = &backups[2];
+    let source_tree = snapshot(&src);
+
+    // The chain really is a chain: the newest holds few bytes, and refers to both parents.
+    let holders: BTreeSet<String> = rig
+        .archive(&newest.id)
+        .index()
+        .entries
+        .iter()
+        .filter_map(|e| match &e.location {
+            Location::Parent { backup } => Some(backup.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        holders,
+        [backups[0].id.clone(), backups[1].id.clone()].into()
+    );
+
+    let job = archive_job(&rig);
+    let done = run_consolidate(&rig, &job, 1, &newest.id).unwrap();
+    let rec = &done.record;
+    assert_eq!(done.source_id, newest.id);
+    assert_eq!(
+        done.merged,
+        vec![
+            backups[2].id.clone(),
+            backups[1].id.clone(),
+            backups[0].id.clone()
+        ]
+    );
+    assert_eq!(rec.kind, BackupKind::Archive);
+    assert_eq!(rec.parent, None);
+    assert_eq!(rec.job_id, "weekly");
+    assert_eq!(rec.run_id, "weekly-run-1");
+    assert_eq!(rec.compression, "xz");
+    assert_eq!(rec.location, format!("archives/{}.bka", rec.id));
+    assert!(rec.id.starts_with("weekly-2026"), "{}", rec.id);
+    let path = data.join(&rec.location);
+    assert_eq!(rec.bytes, fs::metadata(&path).unwrap().len());
+    assert_eq!(listing(&data.join("archives")), vec![path.clone()]);
+    assert!(!data.join("tmp").join(&rec.id).exists());
+    // Recorded as the scheduler records it.
+    let recorded = rig
+        .service
+        .read(|s| s.catalog.backups.get(&rec.id).map(|b| b.record.clone()));
+    assert_eq!(recorded.as_ref(), Some(rec));
+
+    // Self-contained, at the archive codec, and the manifest of the newest state.
+    let r = ArchiveReader::open(fs::File::open(&path).unwrap()).unwrap();
+    assert_eq!((r.index().codec, r.index().level), (Codec::Xz, 9));
+    // The recorded checksum is the index CRC the trailer holds (bytes 24..28 of its 40).
+    let file = fs::read(&path).unwrap();
+    let t = file.len() - 40;
+    assert_eq!(
+        rec.checksum,
+        u32::from_le_bytes(file[t + 24..t + 28].try_into().unwrap())
+    );
+    let src_index = rig.archive(&newest.id);
+    let expected: BTreeSet<(String, String, u32, u64, u32)> = src_index
+        .index()
+        .entries
+        .iter()
+        .filter(|e| e.kind != EntryKind::Deletion)
+        .map(|e| {
+            (
+                e.path.clone(),
+                format!("{:?}{:?}", e.kind, e.mtime),
+                e.mode,
+                e.size,
+                e.crc32,
+            )
+        })
+        .collect();
+    let got: BTreeSet<(String, String, u32, u64, u32)> = r
+        .index()
+        .entries
+        .iter()
+        .map(|e| {
+            (
+                e.path.clone(),
+                format!("{:?}{:?}", e.kind, e.mtime),
+                e.mode,
+                e.size,
+                e.crc32,
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+    assert_eq!(rec.entries, got.len() as u64);
+    for e in &r.index().entries {
+        assert!(!matches!(e.location, Location::Parent { .. }), "{e:?}");
+        assert_ne!(e.kind, EntryKind::Deletion);
+        assert_eq!(
+            e.kind.has_content(),
+            matches!(e.location, Location::Here { .. }),
+            "{e:?}"
+        );
+    }
+    let streams = r
+        .index()
+        .entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::Stream)
+        .count();
+    assert_eq!(streams, 1);
+    assert_eq!(
+        done.files,
+        r.index()
+            .entries
+            .iter()
+            .filter(|e| e.kind.has_content())
+            .count() as u64
+    );
+    let v = rig.verify(&rec.id).unwrap();
+    assert_eq!((v.parent_refs, v.parents.len()), (0, 0));
+
+    // Restoring it gives the tree the chain's newest backup gives, which is the source's.
+    let t_arc = dir.path().join("r-archive");
+    let s = rig.restore(&rec.id, &t_arc, &[], false).unwrap();
+    assert!(s.parents_used.is_empty());
+    let t_inc = dir.path().join("r-inc");
+    rig.restore(&newest.id, &t_inc, &[], false).unwrap();
+    let from_archive = snapshot(&restored_root(&t_arc, &src));
+    assert_eq!(from_archive, snapshot(&restored_root(&t_inc, &src)));
+    assert_eq!(from_archive, source_tree);
+    assert_eq!(s.dumps.len(), 1);
+    let dump_rel = s.dumps[0].path.strip_prefix(&t_arc).unwrap().to_path_buf();
+    let dump = |t: &Path| {
+        let p = t.join(&dump_rel);
+        let m = fs::metadata(&p).unwrap();
+        (
+            fs::read(&p).unwrap(),
+            m.permissions().mode(),
+            m.modified().unwrap(),
+        )
+    };
+    assert_eq!(dump(&t_arc), dump(&t_inc));
+    assert!(dump(&t_arc).0.starts_with(b"CREATE TABLE t"));
+
+    // The chain gone (archives and catalog entries' files), the archive still restores alone.
+    for b in &backups {
+        fs::remove_file(data.join(&b.location)).unwrap();
+    }
+    assert!(matches!(
+        rig.restore(&newest.id, &dir.path().join("r-gone"), &[], false),
+        Err(EngineError::MissingArchive { .. } | EngineError::BrokenChain { .. })
+    ));
+    let t_alone = dir.path().join("r-alone");
+    rig.restore(&rec.id, &t_alone, &[], false).unwrap();
+    assert_eq!(snapshot(&restored_root(&t_alone, &src)), source_tree);
+    assert!(rig.verify(&rec.id).is_ok());
+
+    // Boot reconciliation knows the archives directory: the recorded archive is left alone, a
+    // leftover partial is removed, an unrecorded archive reported.
+    fs::write(
+        data.join("archives/weekly-20200101T000000Z-00000000.bka.partial"),
+        "half",
+    )
+    .unwrap();
+    fs::copy(
+        &path,
+        data.join("archives/weekly-20200102T000000Z-00000000.bka"),
+    )
+    .unwrap();
+    let report = rig
+        .service
+        .read(|st| engine::reconcile(&rig.config, st))
+        .unwrap();
+    // (The deleted chain's lone sidecars in backups/ go too; its records are reported missing.)
+    let removed_here: Vec<&PathBuf> = report
+        .removed
+        .iter()
+        .filter(|p| p.starts_with(data.join("archives")))
+        .collect();
+    assert_eq!(
+        removed_here,
+        vec![&data.join("archives/weekly-20200101T000000Z-00000000.bka.partial")]
+    );
+    assert!(!data
+        .join("archives/weekly-20200101T000000Z-00000000.bka.partial")
+        .exists());
+    let missing: BTreeSet<&String> = report.missing.iter().collect();
+    assert_eq!(missing, backups.iter().map(|b| &b.id).collect());
+    assert_eq!(
+        report.unrecorded,
+        vec![data.join("archives/weekly-20200102T000000Z-00000000.bka")]
+    );
+    assert!(path.exists());
+}
+
+#[test]
+fn a_damaged_parent_fails_the_merge_naming_backup_and_entry_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    generate_tree(&src, 200, 5);
+    let data = dir.path().join("data");
+    let mut rig = Rig::new(&data, vec![src.clone()], vec![]);
+    let backups = chain(&mut rig, &src);
+    let (full, newest) = (&backups[0], &backups[2]);
+
+    // One byte inside the stored bytes of the full's first frame (header 24 + frame header 16).
+    let full_path = data.join(&full.location);
+    let mut bytes = fs::read(&full_path).unwrap();
+    bytes[24 + 16 + 40] ^= 0x20;
+    fs::write(&full_path, &bytes).unwrap();
+    // The entries of that frame: the full holds them and the newest state still refers to them.
+    let root = root_name("files", &fs::canonicalize(&src).unwrap()).unwrap();
+    let referred: BTreeSet<String> = rig
+        .archive(&newest.id)
+        .index()
+        .entries
+        .iter()
+        .filter(|e| matches!(&e.location, Location::Parent { backup } if *backup == full.id))
+        .map(|e| e.path.clone())
+        .collect();
+
+    let job = archive_job(&rig);
+    let e = run_consolidate(&rig, &job, 1, &newest.id).unwrap_err();
+    let msg = e.to_string();
+    match &e {
+        EngineError::BrokenChain {
+            id, path, parent, ..
+        } => {
+            assert_eq!(id, &newest.id);
+            assert_eq!(parent, &full.id);
+            assert!(referred.contains(path), "{path} in {msg}");
+            assert!(path.starts_with(&root), "{msg}");
+        }
+        other => panic!("expected a broken chain, got {other:?}"),
+    }
+    assert!(msg.contains(&newest.id) && msg.contains(&full.id), "{msg}");
+    assert!(msg.contains("checksum"), "{msg}");
+    assert!(
+        listing(&data.join("archives")).is_empty(),
+        "{:?}",
+        listing(&data.join("archives"))
+    );
+    assert!(
+        listing(&data.join("tmp")).is_empty(),
+        "{:?}",
+        listing(&data.join("tmp"))
+    );
+    let failed = rig.service.read(|s| {
+        s.catalog
+            .backups
+            .values()
+            .filter(|b| b.record.kind == BackupKind::Archive)
+            .count()
+    });
+    assert_eq!(failed, 0);
+
+    // A parent archive that is gone altogether: also a broken chain, also nothing left.
+    fs::remove_file(&full_path).unwrap();
+    let e = run_consolidate(&rig, &job, 2, &newest.id).unwrap_err();
+    assert!(
+        matches!(&e, EngineError::BrokenChain { parent, .. } if *parent == full.id),
+        "{e}"
+    );
+    assert!(listing(&data.join("archives")).is_empty());
+
+    // An unknown source is an error, not a panic.
+    let e = run_consolidate(&rig, &job, 3, "nope").unwrap_err();
+    assert!(matches!(e, EngineError::UnknownBackup { .. }), "{e}");
+}
