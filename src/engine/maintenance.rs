@@ -60,7 +60,7 @@ pub fn cleanup(
     progress: &ProgressHandle,
 ) -> Result<Done, EngineError> {
     let layout = Layout::new(&config.data_dir);
-    let archives = config.data_dir.join("archives");
+    let archives = layout.archives_dir();
     let now: Ts = service.clock().now().into();
     let plan = service.read(|s| retention::plan(&s.catalog, now));
     progress.update(|p| p.phase = "deleting expired backups".into());
@@ -109,7 +109,11 @@ pub fn cleanup(
         freed += d.bytes;
     }
     let leftovers = leftovers(service, &layout.backups_dir())? + leftovers(service, &archives)?;
-    for dir in [layout.backups_dir(), archives, config.data_dir.join("reports")] {
+    for dir in [
+        layout.backups_dir(),
+        archives,
+        config.data_dir.join("reports"),
+    ] {
         if dir.is_dir() {
             layout::fsync_dir(&dir)?;
         }
@@ -171,24 +175,90 @@ fn leftovers(service: &Service, dir: &Path) -> Result<u64, EngineError> {
     Ok(removed)
 }
 
-/// The backups the weekly archive copies: for each job, its newest backup (full or incremental,
-/// not verified bad), unless that one was archived already.
+/// The weekly archive: each job's newest restorable state as one self-contained archive
+/// (`consolidate` writes and verifies it), recorded with what it is a copy of. One job's broken
+/// chain does not stop the others; the run fails if any failed, naming each.
+pub fn archive(
+    config: &Config,
+    service: &Service,
+    job_id: &str,
+    run_id: &str,
+    progress: &ProgressHandle,
+) -> Result<Done, EngineError> {
+    let sources = archive_sources(service);
+    let (mut made, mut bytes, mut files, mut failed) = (Vec::new(), 0, 0, Vec::new());
+    for source in &sources {
+        match super::consolidate(config, service, job_id, run_id, source, progress) {
+            Ok(done) => {
+                let command = Command::RecordArchive {
+                    backup: done.record.clone(),
+                    source_id: done.source_id,
+                    merged: done.merged,
+                };
+                if let Err(e) = record(service, run_id, command) {
+                    // Not recorded means not in the catalog: the file must not linger unnamed.
+                    layout::remove_quietly(
+                        &Layout::new(&config.data_dir).resolve(&done.record.location),
+                    );
+                    failed.push(format!("{source}: {e}"));
+                    continue;
+                }
+                bytes += done.record.bytes;
+                files += done.files;
+                made.push(format!("{} of {source}", done.record.id));
+            }
+            Err(e) => failed.push(e.to_string()),
+        }
+    }
+    if !failed.is_empty() {
+        return Err(EngineError::Refused {
+            reason: format!(
+                "{} of {} archive(s) failed: {}{}",
+                failed.len(),
+                sources.len(),
+                failed.join("; "),
+                if made.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (written: {})", made.join(", "))
+                }
+            ),
+        });
+    }
+    let note = if made.is_empty() {
+        "nothing to archive: every job's newest backup has an archive already".to_string()
+    } else {
+        format!("archived {}", made.join(", "))
+    };
+    Ok(Done { bytes, files, note })
+}
+
+/// The backups the weekly archive copies: the newest backup (full or incremental, not verified
+/// bad) of each set of sources — jobs backing up the same things share chains, so the preset
+/// incremental's newest backup already holds the nightly full's state — unless it was archived.
 pub fn archive_sources(service: &Service) -> Vec<String> {
+    use crate::domain::seed::includes;
+    use crate::events::JobAction;
+    use std::collections::{BTreeMap, BTreeSet};
     service.read(|s| {
-        let archived: std::collections::BTreeSet<&str> = s
+        let archived: BTreeSet<&str> = s
             .catalog
             .archives
             .values()
             .map(|o| o.source_id.as_str())
             .collect();
-        let mut newest: std::collections::BTreeMap<&str, &crate::projections::Backup> =
-            Default::default();
+        // A deleted job's backups form a group of their own.
+        let group = |job_id: &str| match s.schedule.jobs.get(job_id).map(|j| &j.spec.action) {
+            Some(JobAction::Backup(cfg)) => (None, Some(includes(cfg))),
+            _ => (Some(job_id.to_string()), None),
+        };
+        let mut newest: BTreeMap<_, &crate::projections::Backup> = BTreeMap::new();
         for b in s.catalog.backups.values() {
             let bad = b.last_verified.as_ref().is_some_and(|v| !v.ok);
             if b.record.kind == BackupKind::Archive || bad {
                 continue;
             }
-            let slot = newest.entry(b.record.job_id.as_str()).or_insert(b);
+            let slot = newest.entry(group(&b.record.job_id)).or_insert(b);
             if (b.record.created_at, &b.record.id) > (slot.record.created_at, &slot.record.id) {
                 *slot = b;
             }

@@ -125,7 +125,10 @@ impl RunExecutor for Engine {
             JobAction::Cleanup => {
                 maintenance::cleanup(&self.config, &self.service, run_id, progress).into()
             }
-            JobAction::Archive | JobAction::HealthCheck | JobAction::Report => RunOutcome::Failed {
+            JobAction::Archive => {
+                maintenance::archive(&self.config, &self.service, &job.id, run_id, progress).into()
+            }
+            JobAction::HealthCheck | JobAction::Report => RunOutcome::Failed {
                 error: "maintenance jobs are not part of this build yet (issue 4)".into(),
             },
         }

@@ -211,7 +211,11 @@ fn a_real_cleanup_deletes_exactly_the_expired_incrementals_and_records_why() {
     let storage_after = storage(&server);
     for (kind, drop) in [("incremental", sizes), ("full", 0), ("total", sizes)] {
         let (b, a) = (storage_before[kind].as_u64(), storage_after[kind].as_u64());
-        assert_eq!(a.unwrap() + drop, b.unwrap(), "{kind}: {storage_before} -> {storage_after}");
+        assert_eq!(
+            a.unwrap() + drop,
+            b.unwrap(),
+            "{kind}: {storage_before} -> {storage_after}"
+        );
     }
     let sidecars: u64 = disk_before - on_disk(&backups_dir) - sizes;
     assert!(sidecars > 0, "the deleted backups' sidecars went too");
@@ -309,5 +313,9 @@ fn files_of_a_deletion_recorded_just_before_a_crash_go_with_the_next_cleanup() {
         rig.service.clock().now().into(),
     )
     .unwrap_err();
-    assert!(refused.message.contains("newest good full"), "{}", refused.message);
+    assert!(
+        refused.message.contains("newest good full"),
+        "{}",
+        refused.message
+    );
 }

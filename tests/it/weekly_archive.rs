@@ -423,3 +423,128 @@ fn a_damaged_parent_fails_the_merge_naming_backup_and_entry_and_leaves_nothing()
     let e = run_consolidate(&rig, &job, 3, "nope").unwrap_err();
     assert!(matches!(e, EngineError::UnknownBackup { .. }), "{e}");
 }
+
+/// The preset through the real binary: the weekly archive of the incremental chain restores the
+/// same tree as the chain, is recorded with what it copies, and is not written twice.
+#[test]
+fn the_weekly_archive_job_over_http_restores_what_the_chain_restores() {
+    use crate::retention::Served;
+    use serde_json::{json, Value};
+    let src = tempfile::tempdir().unwrap();
+    generate_tree(src.path(), 120, 7);
+    let server = Served::start(&format!("[[sources.files]]\npath = {:?}\n", src.path()));
+    let full = server.run("daily_full_backup");
+    mutate(src.path(), 1);
+    let inc = server.run("incremental_backup");
+    assert_eq!(inc["status"], "succeeded", "{inc}");
+    let (full_id, inc_id) = (
+        full["backup_id"].as_str().unwrap(),
+        inc["backup_id"].as_str().unwrap(),
+    );
+
+    let weekly = server.run("weekly_archive");
+    assert_eq!(weekly["status"], "succeeded", "{weekly}");
+    let archives = server.get("/backups?kind=archive")["backups"].clone();
+    assert_eq!(archives.as_array().unwrap().len(), 1, "{archives}");
+    let a = &archives[0];
+    let archive_id = a["id"].as_str().unwrap();
+    assert_eq!(
+        (
+            &a["job_id"],
+            &a["parent"],
+            &a["compression"],
+            &a["expires_at"]
+        ),
+        (
+            &json!("weekly_archive"),
+            &Value::Null,
+            &json!("xz"),
+            &Value::Null
+        )
+    );
+    assert!(a["location"].as_str().unwrap().starts_with("archives/"));
+    assert!(server
+        .data_dir()
+        .join(a["location"].as_str().unwrap())
+        .is_file());
+    let events = server.get("/events?limit=1000");
+    let archived: Vec<&Value> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "backup_archived")
+        .collect();
+    assert_eq!(archived.len(), 1);
+    assert_eq!(
+        archived[0]["data"],
+        json!({"backup_id": archive_id, "source_id": inc_id, "merged": [inc_id, full_id]})
+    );
+    assert_eq!(archived[0]["correlation"], weekly["run_id"]);
+
+    let out = tempfile::tempdir().unwrap();
+    let restore = |id: &str, name: &str| {
+        let target = out.path().join(name);
+        let resp = ureq::post(&format!("{}/backups/{id}/restore", server.base))
+            .send_json(json!({ "target": target }))
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        // Below the source's root: the directories above it are made by the restore, not restored.
+        snapshot(&restored_root(&target, src.path()))
+    };
+    let from_chain = restore(inc_id, "chain");
+    let from_archive = restore(archive_id, "archive");
+    assert!(from_chain.len() > 100);
+    assert_eq!(
+        from_chain,
+        snapshot(src.path()),
+        "the chain restores the source as it is"
+    );
+    let differ: Vec<String> = from_chain
+        .keys()
+        .chain(from_archive.keys())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .filter(|k| from_chain.get(*k) != from_archive.get(*k))
+        .map(|k| {
+            let brief = |n: Option<&Node>| match n {
+                Some(Node::File {
+                    mode,
+                    mtime,
+                    content,
+                }) => {
+                    format!("file {mode:o} {mtime:?} {} bytes", content.len())
+                }
+                other => format!("{other:?}"),
+            };
+            format!(
+                "{k}: chain {} / archive {}",
+                brief(from_chain.get(k)),
+                brief(from_archive.get(k))
+            )
+        })
+        .collect();
+    assert!(differ.is_empty(), "{differ:#?}");
+
+    // The newest backup has its archive: a second run writes nothing.
+    let again = server.run("weekly_archive");
+    assert!(
+        again["note"]
+            .as_str()
+            .unwrap()
+            .starts_with("nothing to archive"),
+        "{again}"
+    );
+    assert_eq!(
+        server.get("/backups?kind=archive")["backups"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // Archives are kept forever under the seed's policy.
+    let preview = server.get("/retention/preview");
+    let kept = preview["kept"].as_array().unwrap();
+    let reason = kept.iter().find(|k| k["id"] == archive_id).unwrap();
+    assert_eq!(reason["reason"], "retention.archive keeps it forever");
+    server.stop();
+}
