@@ -342,7 +342,7 @@ pub(crate) fn newest_base(
         .backups
         .values()
         .filter(|b| b.record.kind != BackupKind::Archive)
-        .filter(|b| !b.last_verified.as_ref().is_some_and(|v| !v.ok))
+        .filter(|b| b.last_verified.as_ref().is_none_or(|v| v.ok))
         .filter(|b| same_things(&b.record.job_id))
         .max_by(|a, b| {
             (a.record.created_at, &a.record.id).cmp(&(b.record.created_at, &b.record.id))
