@@ -5,8 +5,10 @@ use crate::support::{open_service, start_time};
 use backupd::clock::SystemClock;
 use backupd::decide::{Command, RunOutcome};
 use backupd::domain::presets::presets;
+use backupd::domain::retention;
 use backupd::events::{
-    BackupKind, BackupRecord, JobAction, JobSpec, RetentionPolicy, RunReason, Trigger, Ts,
+    BackupKind, BackupRecord, HealthCheck, HealthStatus, JobAction, JobSpec, RetentionPolicy,
+    RunReason, Trigger, Ts,
 };
 use backupd::projections::{State, DEFAULT_POLICY, PROJECTION_VERSION};
 use backupd::service::{Meta, Service};
@@ -31,6 +33,11 @@ enum Op {
     Missed(u8, u8),
     Verify(u8, bool),
     DeleteBackup(u8),
+    Retire(u8),
+    Health(Vec<u8>),
+    Report(u8),
+    DeleteReport(u8),
+    Archive(u8, u8),
     Advance(u16),
 }
 
@@ -55,6 +62,11 @@ fn op() -> impl Strategy<Value = Op> {
         (0..4u8, 1..4u8).prop_map(|(j, n)| Op::Missed(j, n)),
         (0..6u8, any::<bool>()).prop_map(|(b, ok)| Op::Verify(b, ok)),
         (0..6u8).prop_map(Op::DeleteBackup),
+        (0..6u8).prop_map(Op::Retire),
+        proptest::collection::vec(0..3u8, 0..4).prop_map(Op::Health),
+        (0..3u8).prop_map(Op::Report),
+        (0..3u8).prop_map(Op::DeleteReport),
+        (6..9u8, 0..6u8).prop_map(|(a, s)| Op::Archive(a, s)),
         (1..7200u16).prop_map(Op::Advance),
     ]
 }
@@ -92,9 +104,12 @@ fn to_command(op: &Op, service: &Service) -> Option<Command> {
             pid: 1,
             presets: presets(),
             retention: if *short {
+                // short enough for the clock steps below to expire everything
                 RetentionPolicy {
+                    full_secs: Some(3600),
                     incremental_secs: Some(2),
-                    ..DEFAULT_POLICY
+                    archive_secs: Some(3600),
+                    report_secs: Some(3600),
                 }
             } else {
                 DEFAULT_POLICY
@@ -177,6 +192,59 @@ fn to_command(op: &Op, service: &Service) -> Option<Command> {
         Op::DeleteBackup(b) => Command::DeleteBackup {
             backup_id: format!("bk{b}"),
             rule: "test".into(),
+        },
+        // A deletion under the rule of the backup's kind: decide lets it through only when the
+        // retention plan agrees.
+        Op::Retire(b) => Command::DeleteBackup {
+            backup_id: format!("bk{b}"),
+            rule: service.read(|s| {
+                s.catalog
+                    .backups
+                    .get(&format!("bk{b}"))
+                    .map_or("retention.full", |x| retention::rule(x.record.kind))
+                    .to_string()
+            }),
+        },
+        Op::Health(statuses) => Command::RecordHealth {
+            checks: statuses
+                .iter()
+                .enumerate()
+                .map(|(i, s)| HealthCheck {
+                    name: format!("check{i}"),
+                    status: [
+                        HealthStatus::Ok,
+                        HealthStatus::Warning,
+                        HealthStatus::Critical,
+                    ][*s as usize],
+                    reason: "r".into(),
+                })
+                .collect(),
+        },
+        Op::Report(r) => Command::RecordReport {
+            report_id: format!("rep{r}"),
+            location: format!("reports/rep{r}.json"),
+            bytes: 10 + u64::from(*r),
+        },
+        Op::DeleteReport(r) => Command::DeleteReport {
+            report_id: format!("rep{r}"),
+            rule: retention::RULE_REPORT.into(),
+        },
+        Op::Archive(a, src) => Command::RecordArchive {
+            backup: BackupRecord {
+                id: format!("bk{a}"),
+                job_id: "weekly".into(),
+                run_id: "r".into(),
+                kind: BackupKind::Archive,
+                parent: None,
+                location: format!("archives/bk{a}.bka"),
+                bytes: 1000,
+                entries: 3,
+                checksum: 9,
+                compression: "xz".into(),
+                created_at: now,
+            },
+            source_id: format!("bk{src}"),
+            merged: vec![format!("bk{src}")],
         },
         Op::Advance(_) => return None,
     })
