@@ -48,6 +48,7 @@ pub struct Deletion {
     pub created_at: Ts,
     pub expired_at: Ts,
     pub bytes: u64,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -135,13 +136,18 @@ pub fn plan(catalog: &Catalog, now: Ts) -> Plan {
         .values()
         .filter(|b| !reasons.contains_key(b.record.id.as_str()))
         .filter_map(|b| {
+            let expired_at = expired(b, now)?;
             Some(Deletion {
                 id: b.record.id.clone(),
                 kind: b.record.kind.as_str(),
                 rule: rule(b.record.kind),
                 created_at: b.record.created_at,
-                expired_at: expired(b, now)?,
+                expired_at,
                 bytes: b.record.bytes,
+                reason: format!(
+                    "expired at {expired_at} under {}; no kept backup depends on it",
+                    rule(b.record.kind)
+                ),
             })
         })
         .collect();
@@ -172,6 +178,7 @@ pub fn plan(catalog: &Catalog, now: Ts) -> Plan {
                 created_at: r.created_at,
                 expired_at: at,
                 bytes: r.bytes,
+                reason: format!("expired at {at} under {RULE_REPORT}"),
             })
         })
         .collect();
