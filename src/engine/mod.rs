@@ -16,6 +16,7 @@
 
 mod backup;
 pub mod dump;
+pub mod health;
 pub mod layout;
 pub mod maintenance;
 mod manifest;
@@ -116,7 +117,10 @@ impl RunExecutor for Engine {
             JobAction::Cleanup => {
                 maintenance::cleanup(&self.config, &self.service, run_id, progress).into()
             }
-            JobAction::Archive | JobAction::HealthCheck | JobAction::Report => RunOutcome::Failed {
+            JobAction::HealthCheck => {
+                health::check(&self.config, &self.service, run_id, progress).into()
+            }
+            JobAction::Archive | JobAction::Report => RunOutcome::Failed {
                 error: "maintenance jobs are not part of this build yet (issue 4)".into(),
             },
         }
