@@ -9,6 +9,7 @@ mod backups;
 mod dto;
 mod error;
 mod events;
+mod health;
 mod input;
 mod jobs;
 mod routes;

@@ -2,7 +2,7 @@
 //! it and a test compares it with `schema/openapi.yaml`, so the two cannot drift apart.
 
 use super::error::ApiError;
-use super::{backups, events, input, jobs, json, runs, scheduler, ApiContext, BASE};
+use super::{backups, events, health, input, jobs, json, runs, scheduler, ApiContext, BASE};
 use smol::future::FutureExt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -59,6 +59,7 @@ pub const ROUTES: &[Route] = &[
     route!("GET", "/backups/{backup_id}", backups::detail),
     route!("POST", "/backups/{backup_id}/verify", backups::verify),
     route!("POST", "/backups/{backup_id}/restore", backups::restore),
+    route!("GET", "/health", health::get),
 ];
 
 /// `{job_id}` → `:job_id`, under `BASE`: tide's notation.
