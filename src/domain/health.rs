@@ -114,7 +114,7 @@ pub fn evaluate(state: &State, facts: &Facts, now: Ts, t: &Thresholds) -> Vec<He
     ]
 }
 
-/// The worst status of `checks` (`ok` when there are none).
+/// The first check with the worst status (`None` for no checks): the run note names it.
 pub fn worst(checks: &[HealthCheck]) -> Option<&HealthCheck> {
     // max_by_key keeps the last of equals; the first worst check reads better in a summary.
     checks.iter().rev().max_by_key(|c| c.status)
