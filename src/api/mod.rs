@@ -10,6 +10,7 @@ mod backups;
 mod dto;
 mod error;
 mod events;
+mod health;
 mod input;
 mod jobs;
 pub mod metrics;

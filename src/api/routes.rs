@@ -3,7 +3,9 @@
 
 use super::error::ApiError;
 use super::metrics;
-use super::{backups, events, input, jobs, json, retention, runs, scheduler, ApiContext, BASE};
+use super::{
+    backups, events, health, input, jobs, json, retention, runs, scheduler, ApiContext, BASE,
+};
 use smol::future::FutureExt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -61,6 +63,7 @@ pub const ROUTES: &[Route] = &[
     route!("POST", "/backups/{backup_id}/verify", backups::verify),
     route!("POST", "/backups/{backup_id}/restore", backups::restore),
     route!("GET", "/retention/preview", retention::preview),
+    route!("GET", "/health", health::get),
 ];
 
 /// Routes at the server root, outside `BASE`, where scrapers look by convention. Literal paths

@@ -1,6 +1,7 @@
 //! Plain domain rules: job validation, trigger fields, presets, retention durations. Pure functions.
 
 pub mod duration;
+pub mod health;
 pub mod job;
 pub mod presets;
 pub mod retention;

@@ -17,6 +17,7 @@
 mod backup;
 mod consolidate;
 pub mod dump;
+pub mod health;
 pub mod layout;
 pub mod maintenance;
 mod manifest;
@@ -128,7 +129,10 @@ impl RunExecutor for Engine {
             JobAction::Archive => {
                 maintenance::archive(&self.config, &self.service, &job.id, run_id, progress).into()
             }
-            JobAction::HealthCheck | JobAction::Report => RunOutcome::Failed {
+            JobAction::HealthCheck => {
+                health::check(&self.config, &self.service, run_id, progress).into()
+            }
+            JobAction::Report => RunOutcome::Failed {
                 error: "maintenance jobs are not part of this build yet (issue 4)".into(),
             },
         }

@@ -5,6 +5,7 @@ mod cli;
 mod databases;
 mod engine;
 mod golden;
+mod health;
 mod metrics;
 mod replay;
 mod retention;

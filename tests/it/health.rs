@@ -1,0 +1,321 @@
+//! The health check through the real binary over HTTP: a nearly full backup volume (a small
+//! tmpfs), a stopped scheduler, unreachable sources, and the recorded event in the log.
+
+use crate::support::{bin, repo, spawn_serve, terminate, wait_for_line};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+struct Server {
+    child: Option<Child>,
+    base: String,
+    agent: ureq::Agent,
+    _log: mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// The demo configuration with `data` as the data directory.
+    fn demo(data: &Path) -> Server {
+        let (child, rx) = spawn_serve(data);
+        Server::ready(child, rx)
+    }
+
+    /// Its own configuration file.
+    fn with_config(config: &Path) -> Server {
+        let child = bin()
+            .current_dir(repo())
+            .args(["serve", "--bind", "127.0.0.1:0", "--config"])
+            .arg(config)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let mut child = child;
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::{BufRead, BufReader};
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Server::ready(child, rx)
+    }
+
+    fn ready(mut child: Child, rx: mpsc::Receiver<String>) -> Server {
+        let line = wait_for_line(&mut child, &rx, "listening on ", 60);
+        let (_, rest) = line.split_once("listening on ").unwrap();
+        let addr = rest.split_whitespace().next().unwrap();
+        Server {
+            child: Some(child),
+            base: format!("{addr}{}", backupd::api::BASE),
+            agent: ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(30))
+                .build(),
+            _log: rx,
+        }
+    }
+
+    fn send(&self, method: &str, path: &str) -> (u16, Value) {
+        let result = self
+            .agent
+            .request(method, &format!("{}{path}", self.base))
+            .call();
+        let resp = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: transport error: {e}"),
+        };
+        let status = resp.status();
+        let text = resp.into_string().unwrap();
+        let body = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{method} {path} -> {status}: not JSON ({e}): {text}"));
+        (status, body)
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let (status, body) = self.send("GET", path);
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// Starts the preset health check by hand and waits for its outcome; returns the run id.
+    fn run_health_check(&self) -> String {
+        let (status, body) = self.send("POST", "/scheduler/jobs/health_check/run");
+        assert_eq!(status, 202, "run health_check: {body}");
+        let run_id = body["run_id"].as_str().unwrap().to_string();
+        let path = format!("/runs/{}", run_id.replace('@', "%40"));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let run = self.get(&path);
+            if run["status"] != "running" {
+                // A critical health is still a successful run: the check ran.
+                assert_eq!(run["status"], "succeeded", "{run}");
+                assert!(
+                    run["note"].as_str().unwrap_or("").starts_with("health "),
+                    "{run}"
+                );
+                return run_id;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the health run never ended: {run}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stop(mut self) {
+        terminate(self.child.take().unwrap());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn named<'a>(health: &'a Value, name: &str) -> &'a Value {
+    health["checks"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no checks: {health}"))
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name}: {health}"))
+}
+
+/// A tmpfs mounted for the test, lazily unmounted however the test ends.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(at).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run mount: {e}"));
+        assert!(
+            out.status.success(),
+            "this test needs to mount a tmpfs (run it as root, or in a container with \
+             CAP_SYS_ADMIN): mount -t tmpfs -o size={size} tmpfs {} failed: {}",
+            at.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        Tmpfs(at.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// (total, available) bytes of the volume holding `dir`.
+fn volume(dir: &Path) -> (u64, u64) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path and a zeroed plain-data struct statvfs fills in.
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::statvfs(c.as_ptr(), &mut s) }, 0);
+    let block = s.f_frsize as u64;
+    (s.f_blocks as u64 * block, s.f_bavail as u64 * block)
+}
+
+/// Writes zeros (real pages: a sparse file would not fill a tmpfs) until `pct` % is used.
+fn fill_to(dir: &Path, pct: u64) {
+    use std::io::Write;
+    let (total, free) = volume(dir);
+    let target_free = total * (100 - pct) / 100;
+    let mut left = free.saturating_sub(target_free);
+    let mut f = std::fs::File::create(dir.join("filler")).unwrap();
+    let chunk = vec![0u8; 64 * 1024];
+    while left > 0 {
+        let n = left.min(chunk.len() as u64) as usize;
+        f.write_all(&chunk[..n]).unwrap();
+        left -= n as u64;
+    }
+    f.sync_all().unwrap();
+}
+
+#[test]
+fn health_disk_nearly_full_is_critical() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    // Dropped last: the server (declared after) is stopped before the unmount.
+    let _mount = Tmpfs::mount(&data, "32m");
+    let server = Server::demo(&data);
+    fill_to(&data, 96);
+    let (total, free) = volume(&data);
+    assert!(
+        (total - free) * 100 >= total * 95,
+        "the volume is not filled: {free} of {total} free"
+    );
+
+    let run_id = server.run_health_check();
+    let health = server.get("/health");
+    assert_eq!(health["recorded"], true, "{health}");
+    assert_eq!(health["run_id"], run_id.as_str(), "{health}");
+    assert_eq!(health["status"], "critical", "{health}");
+    let disk = named(&health, "disk_space");
+    assert_eq!(disk["status"], "critical", "{disk}");
+    let reason = disk["reason"].as_str().unwrap();
+    let pct: f64 = reason
+        .strip_prefix("backup volume ")
+        .and_then(|r| r.split(" % full").next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no percentage in {reason:?}"));
+    assert!((95.0..=100.0).contains(&pct), "{reason}");
+    assert!(reason.contains("critical at ≥ 95 %"), "{reason}");
+    server.stop();
+}
+
+#[test]
+fn health_shows_a_stopped_scheduler_and_records_its_event() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::demo(data.path());
+
+    // Nothing recorded yet: the checks run live and say so.
+    let live = server.get("/health");
+    assert_eq!(live["recorded"], false, "{live}");
+    assert_eq!(live["run_id"], Value::Null, "{live}");
+    assert_eq!(named(&live, "scheduler")["status"], "ok", "{live}");
+    assert_eq!(live["checks"].as_array().unwrap().len(), 7, "{live}");
+    let (status, body) = server.send("GET", "/health?verbose=1");
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "unknown_field", "{body}");
+
+    let (status, body) = server.send("POST", "/scheduler/stop");
+    assert_eq!(status, 200, "{body}");
+    // Manual runs work while the scheduler is stopped.
+    let run_id = server.run_health_check();
+    let health = server.get("/health");
+    assert_eq!(health["recorded"], true, "{health}");
+    assert_eq!(health["run_id"], run_id.as_str(), "{health}");
+    assert_eq!(health["status"], "critical", "{health}");
+    assert!(health["age_seconds"].as_u64().unwrap() < 60, "{health}");
+    let sched = named(&health, "scheduler");
+    assert_eq!(sched["status"], "critical", "{sched}");
+    let reason = sched["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("scheduler stopped at ") && reason.contains(" by api:anonymous: api"),
+        "{reason}"
+    );
+
+    // The event is in the log, correlated with the run.
+    let events = server.get("/events?after=0&limit=1000");
+    let checked: Vec<&Value> = events["events"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{events}"))
+        .iter()
+        .filter(|e| e["type"] == "health_checked")
+        .collect();
+    assert_eq!(checked.len(), 1, "{events}");
+    assert_eq!(checked[0]["correlation"], run_id.as_str());
+    assert_eq!(checked[0]["data"]["status"], "critical");
+    assert_eq!(checked[0]["data"]["checks"], health["checks"]);
+    server.stop();
+}
+
+#[test]
+fn health_names_unreachable_sources() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let missing = tmp.path().join("missing-uploads");
+    let etc = repo().join("fixtures/demo-data/etc");
+    let config = tmp.path().join("backupd.toml");
+    let toml = format!(
+        r#"
+[storage]
+data_dir = {data:?}
+
+[scheduler]
+autostart = false
+
+[[sources.files]]
+path = {missing:?}
+
+[[sources.config]]
+path = {etc:?}
+
+[[sources.database]]
+name = "main"
+kind = "postgresql"
+url = "postgresql://backup@127.0.0.1:1/app"
+"#
+    );
+    std::fs::write(&config, toml).unwrap();
+    let server = Server::with_config(&config);
+    server.run_health_check();
+    let health = server.get("/health");
+    let sources = named(&health, "sources");
+    assert!(
+        sources["status"] == "critical" || sources["status"] == "warning",
+        "{sources}"
+    );
+    let reason = sources["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("2 of 3 source(s) unreachable: "),
+        "{reason}"
+    );
+    assert!(
+        reason.contains(&format!("{} (files)", missing.display())),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("main (postgresql): 127.0.0.1:1 not reachable"),
+        "{reason}"
+    );
+    assert!(
+        !reason.contains(&format!("{} (config)", etc.display())),
+        "{reason}"
+    );
+    assert_eq!(json!(health["status"]), json!("critical"), "{health}");
+    server.stop();
+}
