@@ -55,6 +55,9 @@ impl fmt::Display for VerifySummary {
 
 /// Reads an archive from any `Read + Seek`.
 pub struct ArchiveReader<R: Read + Seek> {
+    /// The index's CRC32 from the trailer (checked against the index on open): what the
+    /// catalog records as a backup's checksum.
+    index_crc32: u32,
     pub(crate) r: R,
     pub(crate) index: Index,
     /// Body offset of each frame's first byte.
@@ -161,6 +164,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         }
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(ArchiveReader {
+            index_crc32: t.index_crc32,
             r,
             index,
             frame_starts,
@@ -172,6 +176,11 @@ impl<R: Read + Seek> ArchiveReader<R> {
     /// The manifest: entries, frames, codec and flags.
     pub fn index(&self) -> &Index {
         &self.index
+    }
+
+    /// The CRC32 of the stored index, as the trailer holds it and the catalog records it.
+    pub fn index_crc32(&self) -> u32 {
+        self.index_crc32
     }
 
     /// Decoding threads for verify, read_entry and extract (default: one per core).

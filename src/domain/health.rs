@@ -66,15 +66,6 @@ pub struct Disk {
     pub free_bytes: u64,
 }
 
-/// The newest `scheduler_stopped` event: the schedule projection keeps only on/off, so the
-/// engine looks the when and why up in the log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SchedulerStop {
-    pub at: Ts,
-    pub actor: String,
-    pub reason: String,
-}
-
 /// One configured source and whether it can be reached now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceFact {
@@ -97,14 +88,12 @@ pub struct Facts {
     /// backups.
     pub newest_index: Option<(String, Result<String, String>)>,
     pub sources: Vec<SourceFact>,
-    /// Only looked up when the scheduler is stopped; `None` if not found.
-    pub scheduler_stop: Option<SchedulerStop>,
 }
 
 /// One check per concern, in `CHECK_NAMES` order; the run's status is the worst of them.
 pub fn evaluate(state: &State, facts: &Facts, now: Ts, t: &Thresholds) -> Vec<HealthCheck> {
     vec![
-        scheduler(state, facts),
+        scheduler(state),
         last_full_age(state, now, t),
         failures_24h(state, now, t),
         disk_space(state, facts, now, t),
@@ -136,7 +125,7 @@ fn check(name: &str, status: HealthStatus, reason: impl Into<String>) -> HealthC
     }
 }
 
-fn scheduler(state: &State, facts: &Facts) -> HealthCheck {
+fn scheduler(state: &State) -> HealthCheck {
     if state.schedule.scheduler_running {
         return check(
             "scheduler",
@@ -144,14 +133,13 @@ fn scheduler(state: &State, facts: &Facts) -> HealthCheck {
             "scheduler running: due jobs fire on their own",
         );
     }
-    let reason = match &facts.scheduler_stop {
+    let reason = match &state.schedule.stopped {
         Some(s) => format!(
             "scheduler stopped at {} by {}: {}; no job fires until it is started again",
             s.at, s.actor, s.reason
         ),
-        None => "scheduler stopped (when and by whom was not found in the recent event log); \
-                 no job fires until it is started again"
-            .to_string(),
+        // A log from before the projection kept the stop (it is always set by the event).
+        None => "scheduler stopped; no job fires until it is started again".to_string(),
     };
     check("scheduler", HealthStatus::Critical, reason)
 }
@@ -497,7 +485,6 @@ mod tests {
                 kind: "sqlite".into(),
                 result: Ok("readable".into()),
             }],
-            scheduler_stop: None,
         }
     }
 
@@ -589,7 +576,7 @@ mod tests {
     }
 
     #[test]
-    fn scheduler_running_stopped_with_and_without_the_stop_event() {
+    fn scheduler_running_then_stopped_with_when_who_and_why() {
         let mut log = Log::new();
         log.at(T0 - 100, "system", None, Event::SchedulerStarted);
         assert_eq!(
@@ -605,21 +592,8 @@ mod tests {
                 reason: "api".into(),
             },
         );
-        let c = run(&log, &facts());
-        let c = named(&c, "scheduler");
-        assert_eq!(c.status, HealthStatus::Critical);
-        assert!(
-            c.reason.contains("when and by whom was not found"),
-            "{}",
-            c.reason
-        );
-
-        let mut f = facts();
-        f.scheduler_stop = Some(SchedulerStop {
-            at: ts(T0 - 50),
-            actor: "api:anonymous".into(),
-            reason: "api".into(),
-        });
+        // The projection keeps when, by whom and why; a start clears it.
+        let f = facts();
         let c = run(&log, &f);
         let c = named(&c, "scheduler");
         assert_eq!(c.status, HealthStatus::Critical);
@@ -629,6 +603,11 @@ mod tests {
                 "scheduler stopped at {} by api:anonymous: api; no job fires until it is started again",
                 ts(T0 - 50)
             )
+        );
+        log.at(T0 - 10, "api:anonymous", None, Event::SchedulerStarted);
+        assert_eq!(
+            named(&run(&log, &facts()), "scheduler").status,
+            HealthStatus::Ok
         );
     }
 

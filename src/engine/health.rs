@@ -3,7 +3,7 @@
 //! source), and record the result as a `health_checked` event correlated with the run.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,24 +15,13 @@ use super::EngineError;
 use crate::archive::ArchiveReader;
 use crate::config::{Config, DatabaseKind, DatabaseSource};
 use crate::decide::Command;
-use crate::domain::health::{
-    evaluate, status_name, worst, Disk, Facts, SchedulerStop, SourceFact, Thresholds,
-};
-use crate::events::{Event, HealthStatus, Ts};
+use crate::domain::health::{evaluate, status_name, worst, Disk, Facts, SourceFact, Thresholds};
+use crate::events::{HealthStatus, Ts};
 use crate::progress::ProgressHandle;
 use crate::service::Service;
 
 /// How long a database host may take to accept a TCP connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// How far back the log is searched for the scheduler's stop: far enough for any real pause,
-/// bounded so a stopped scheduler on a huge log does not make every check read all of it.
-const STOP_SEARCH_EVENTS: u64 = 20_000;
-const STOP_SEARCH_PAGE: u64 = 500;
-
-/// The archive trailer's length and where the index CRC32 sits in it (schema/archive.md).
-const TRAILER_LEN: u64 = 40;
-const TRAILER_INDEX_CRC_AT: usize = 24;
 
 /// Everything `evaluate` needs that is not in the state. Blocking: call it on the blocking pool.
 pub fn gather(config: &Config, service: &Service) -> Facts {
@@ -42,7 +31,6 @@ pub fn gather(config: &Config, service: &Service) -> Facts {
         event_log: event_log(&layout, service),
         newest_index: newest_index(&layout, service),
         sources: sources(config),
-        scheduler_stop: scheduler_stop(service),
     }
 }
 
@@ -178,14 +166,7 @@ fn index_matches(path: &Path, checksum: u32) -> Result<String, String> {
     let reader = ArchiveReader::open(BufReader::new(file))
         .map_err(|e| format!("archive {}: {e}", path.display()))?;
     let entries = reader.index().entries.len();
-    let mut file = reader.into_inner().into_inner();
-    let mut trailer = [0u8; TRAILER_LEN as usize];
-    file.seek(SeekFrom::End(-(TRAILER_LEN as i64)))
-        .and_then(|_| file.read_exact(&mut trailer))
-        .map_err(|e| format!("reading the trailer of {}: {e}", path.display()))?;
-    let mut crc = [0u8; 4];
-    crc.copy_from_slice(&trailer[TRAILER_INDEX_CRC_AT..TRAILER_INDEX_CRC_AT + 4]);
-    let stored = u32::from_le_bytes(crc);
+    let stored = reader.index_crc32();
     if stored != checksum {
         return Err(format!(
             "index CRC32 {stored:#010x} in {} differs from {checksum:#010x} recorded in the \
@@ -349,34 +330,4 @@ fn find_program(program: &str) -> Option<PathBuf> {
     std::env::split_paths(&path)
         .map(|dir| dir.join(program))
         .find(|p| executable(p))
-}
-
-/// The newest `scheduler_stopped` event, read backwards from the end of the log in pages.
-fn scheduler_stop(service: &Service) -> Option<SchedulerStop> {
-    if service.read(|s| s.schedule.scheduler_running) {
-        return None;
-    }
-    let store = service.store();
-    let mut end = store.last_position();
-    let floor = end.saturating_sub(STOP_SEARCH_EVENTS);
-    while end > floor {
-        let start = end.saturating_sub(STOP_SEARCH_PAGE).max(floor);
-        let page = store
-            .read_blocking(start, (end - start) as usize)
-            .map_err(|e| log::warn!("health: reading the log for the scheduler's stop: {e}"))
-            .ok()?;
-        let found = page.iter().rev().find_map(|env| match &env.payload {
-            Event::SchedulerStopped { reason } => Some(SchedulerStop {
-                at: env.recorded_at,
-                actor: env.actor.clone(),
-                reason: reason.clone(),
-            }),
-            _ => None,
-        });
-        if found.is_some() {
-            return found;
-        }
-        end = start;
-    }
-    None
 }

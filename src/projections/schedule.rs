@@ -7,10 +7,19 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Schedule {
     pub scheduler_running: bool,
+    /// When, by whom and why the scheduler was last stopped; `None` while it runs.
+    pub stopped: Option<SchedulerStop>,
     pub presets_installed: bool,
     pub boots: u64,
     pub jobs: BTreeMap<String, Job>,
     pub runs: BTreeMap<String, Run>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchedulerStop {
+    pub at: Ts,
+    pub actor: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,8 +85,18 @@ impl Schedule {
             }
             Event::JobPaused { job_id } => self.set_paused(job_id, true, at),
             Event::JobResumed { job_id } => self.set_paused(job_id, false, at),
-            Event::SchedulerStarted => self.scheduler_running = true,
-            Event::SchedulerStopped { .. } => self.scheduler_running = false,
+            Event::SchedulerStarted => {
+                self.scheduler_running = true;
+                self.stopped = None;
+            }
+            Event::SchedulerStopped { reason } => {
+                self.scheduler_running = false;
+                self.stopped = Some(SchedulerStop {
+                    at,
+                    actor: env.actor.clone(),
+                    reason: reason.clone(),
+                });
+            }
             Event::RunStarted {
                 run_id,
                 job_id,
