@@ -5,7 +5,7 @@
 
 use super::error::ApiError;
 use super::ApiContext;
-use crate::events::{BackupKind, Ts};
+use crate::events::{BackupKind, HealthStatus, Ts};
 use crate::projections::{RunStatus, State};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -198,6 +198,50 @@ pub fn render(state: &State, now: Ts) -> String {
     );
     out.sample("backupd_jobs", &[("state", "paused")], paused);
 
+    out.family(
+        "backupd_report_storage_bytes",
+        "gauge",
+        "Bytes of the kept daily reports (JSON and HTML).",
+    );
+    out.sample(
+        "backupd_report_storage_bytes",
+        &[],
+        state.catalog.report_bytes,
+    );
+
+    // Severity as a number so alerts can say `>= 2`; absent before the first health check.
+    out.family(
+        "backupd_health_status",
+        "gauge",
+        "The latest health check: 0 ok, 1 warning, 2 critical; absent before the first check.",
+    );
+    out.family(
+        "backupd_health_check_status",
+        "gauge",
+        "Each check of the latest health check: 0 ok, 1 warning, 2 critical.",
+    );
+    out.family(
+        "backupd_health_checked_timestamp_seconds",
+        "gauge",
+        "When the latest health check was recorded (Unix time).",
+    );
+    if let Some(h) = &state.health {
+        let level = |s: HealthStatus| s as u8;
+        out.sample("backupd_health_status", &[], level(h.status));
+        for c in &h.checks {
+            out.sample(
+                "backupd_health_check_status",
+                &[("check", c.name.as_str())],
+                level(c.status),
+            );
+        }
+        out.sample(
+            "backupd_health_checked_timestamp_seconds",
+            &[],
+            unix_seconds(h.at),
+        );
+    }
+
     out.text
 }
 
@@ -345,8 +389,8 @@ fn escape_label(value: &str) -> String {
 mod tests {
     use super::*;
     use crate::events::{
-        BackupConfig, BackupMode, BackupRecord, BackupType, Envelope, Event, JobAction, JobSpec,
-        RunReason, Trigger,
+        BackupConfig, BackupMode, BackupRecord, BackupType, Envelope, Event, HealthCheck,
+        JobAction, JobSpec, RunReason, Trigger,
     };
 
     /// 2026-03-28T12:00:00Z.
@@ -498,6 +542,15 @@ backupd_scheduler_running 1
 # TYPE backupd_jobs gauge
 backupd_jobs{state=\"active\"} 1
 backupd_jobs{state=\"paused\"} 0
+# HELP backupd_report_storage_bytes Bytes of the kept daily reports (JSON and HTML).
+# TYPE backupd_report_storage_bytes gauge
+backupd_report_storage_bytes 0
+# HELP backupd_health_status The latest health check: 0 ok, 1 warning, 2 critical; absent before the first check.
+# TYPE backupd_health_status gauge
+# HELP backupd_health_check_status Each check of the latest health check: 0 ok, 1 warning, 2 critical.
+# TYPE backupd_health_check_status gauge
+# HELP backupd_health_checked_timestamp_seconds When the latest health check was recorded (Unix time).
+# TYPE backupd_health_checked_timestamp_seconds gauge
 ";
         assert_eq!(render(&s, at(7200)), want);
     }
@@ -512,6 +565,45 @@ backupd_jobs{state=\"paused\"} 0
             .any(|l| !l.starts_with('#') && l.contains("NaN")));
         assert!(text.contains("\nbackupd_event_log_position 0\n"));
         assert!(text.contains("\nbackupd_scheduler_running 0\n"));
+    }
+
+    #[test]
+    fn the_latest_health_check_and_report_storage_are_exported() {
+        let check = |name: &str, status| HealthCheck {
+            name: name.into(),
+            status,
+            reason: "r".into(),
+        };
+        let s = state(vec![
+            (
+                10,
+                Event::HealthChecked {
+                    status: HealthStatus::Critical,
+                    checks: vec![
+                        check("scheduler", HealthStatus::Ok),
+                        check("disk_space", HealthStatus::Critical),
+                    ],
+                },
+            ),
+            (
+                20,
+                Event::ReportGenerated {
+                    report_id: "r1".into(),
+                    location: "reports/r1.json".into(),
+                    bytes: 4096,
+                },
+            ),
+        ]);
+        let text = render(&s, at(30));
+        for line in [
+            "backupd_health_status 2",
+            "backupd_health_check_status{check=\"scheduler\"} 0",
+            "backupd_health_check_status{check=\"disk_space\"} 2",
+            "backupd_health_checked_timestamp_seconds 1774699210",
+            "backupd_report_storage_bytes 4096",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
     }
 
     #[test]

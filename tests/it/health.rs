@@ -213,6 +213,19 @@ fn health_disk_nearly_full_is_critical() {
         .unwrap_or_else(|| panic!("no percentage in {reason:?}"));
     assert!((95.0..=100.0).contains(&pct), "{reason}");
     assert!(reason.contains("critical at ≥ 95 %"), "{reason}");
+    // The same verdict for scrapers.
+    let root = server.base.strip_suffix(backupd::api::BASE).unwrap();
+    let metrics = ureq::get(&format!("{root}/metrics"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    for line in [
+        "backupd_health_status 2",
+        "backupd_health_check_status{check=\"disk_space\"} 2",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} not in {metrics}");
+    }
     server.stop();
 }
 
