@@ -10,16 +10,19 @@
 //! - `events`      the persisted vocabulary and its byte framing (schema/events.md)
 //! - `store`       the redb event log: append with expected position and idempotency key, group
 //!   commit, range reads, waits, the snapshot slot. The only module that touches redb.
-//! - `projections` pure folds: schedule (jobs, runs), catalog (backups, retention), stats
+//! - `projections` pure folds: schedule (jobs, runs), catalog (backups, reports, archive origins,
+//!   storage by day), stats, the latest health
 //! - `snapshot`    projection snapshots, a cache checked against the code version and the log
 //! - `decide`      commands and the pure decision function (every business rule)
 //! - `service`     the single writer: decide → append → evolve → notify
-//! - `domain`      jobs, cron/interval triggers, presets, durations, the seed's JSON shapes
+//! - `domain`      jobs, cron/interval triggers, presets, durations, the seed's JSON shapes, the
+//!   retention plan (what cleanup deletes and why) and the health verdicts — all pure
 //! - `scheduler`   the smol timer loop (pure planning + the loop that runs executors)
-//! - `api`         the REST API on tide under /api/backup (every tide type stays inside)
+//! - `api`         the REST API on tide under /api/backup, and /metrics (every tide type stays inside)
 //! - `progress`    live progress of running runs (ephemeral, never events)
 //! - `archive`     the archive container (schema/archive.md)
-//! - `engine`      what a run does: sources, full/incremental backups, restore, verify, boot reconcile
+//! - `engine`      what a run does: sources, full/incremental backups, restore, verify, boot
+//!   reconcile; the maintenance bodies (cleanup, weekly archive, health check, daily report)
 //! - `config`, `clock`, `logging`  the shell's configuration, time source and log files
 //!
 //! Invariants:
