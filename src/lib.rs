@@ -21,6 +21,7 @@
 //! - `api`         the REST API on tide under /api/backup, and /metrics (every tide type stays inside)
 //! - `progress`    live progress of running runs (ephemeral, never events)
 //! - `archive`     the archive container (schema/archive.md)
+//! - `report`      the daily report, pure: figures from the state, a self-contained HTML page
 //! - `engine`      what a run does: sources, full/incremental backups, restore, verify, boot
 //!   reconcile; the maintenance bodies (cleanup, weekly archive, health check, daily report)
 //! - `config`, `clock`, `logging`  the shell's configuration, time source and log files
@@ -41,6 +42,7 @@ pub mod events;
 pub mod logging;
 pub mod progress;
 pub mod projections;
+pub mod report;
 pub mod scheduler;
 pub mod service;
 pub mod snapshot;

@@ -14,6 +14,7 @@ mod health;
 mod input;
 mod jobs;
 pub mod metrics;
+mod reports;
 mod retention;
 mod routes;
 mod runs;

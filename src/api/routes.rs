@@ -4,7 +4,8 @@
 use super::error::ApiError;
 use super::metrics;
 use super::{
-    backups, events, health, input, jobs, json, retention, runs, scheduler, ApiContext, BASE,
+    backups, events, health, input, jobs, json, reports, retention, runs, scheduler, ApiContext,
+    BASE,
 };
 use smol::future::FutureExt;
 use std::future::Future;
@@ -64,33 +65,50 @@ pub const ROUTES: &[Route] = &[
     route!("POST", "/backups/{backup_id}/restore", backups::restore),
     route!("GET", "/retention/preview", retention::preview),
     route!("GET", "/health", health::get),
+    route!("GET", "/reports", reports::list),
+    route!("GET", "/reports/{report_id}", reports::detail),
+    route!("GET", "/reports/{report_id}.html", reports::page),
 ];
 
 /// Routes at the server root, outside `BASE`, where scrapers look by convention. Literal paths
 /// only (no `{param}`); the spec gives each a `servers: [{url: /}]` of its own.
 pub const ROOT_ROUTES: &[Route] = &[route!("GET", "/metrics", metrics::serve)];
 
-/// `{job_id}` → `:job_id`, under `BASE`: tide's notation.
+/// A parameter segment, `{name}` or `{name}.ext`: its name and the literal suffix after it.
+fn param_segment(segment: &str) -> Option<(&str, &str)> {
+    segment.strip_prefix('{')?.split_once('}')
+}
+
+/// `{job_id}` → `:job_id`, under `BASE`: tide's notation. Tide 0.16's parameters span whole
+/// segments, so `{id}.html` becomes `:id` too and the handler is picked by suffix (`build`).
 fn tide_path(path: &str) -> String {
     let segments: Vec<String> = path
         .split('/')
-        .map(
-            |s| match s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                Some(name) => format!(":{name}"),
-                None => s.to_string(),
-            },
-        )
+        .map(|s| match param_segment(s) {
+            Some((name, _)) => format!(":{name}"),
+            None => s.to_string(),
+        })
         .collect();
     format!("{BASE}{}", segments.join("/"))
+}
+
+/// The literal suffix of a table path's last parameter (`.html` of `{id}.html`), or "".
+fn suffix(path: &str) -> &str {
+    path.rsplit('/')
+        .next()
+        .and_then(param_segment)
+        .map_or("", |(_, suffix)| suffix)
 }
 
 /// Does a request path (below `BASE`) match a table path?
 fn matches(pattern: &str, path: &str) -> bool {
     let (p, q): (Vec<_>, Vec<_>) = (pattern.split('/').collect(), path.split('/').collect());
     p.len() == q.len()
-        && p.iter()
-            .zip(&q)
-            .all(|(p, q)| p == q || (p.starts_with('{') && !q.is_empty()))
+        && p.iter().zip(&q).all(|(p, q)| {
+            p == q
+                || param_segment(p)
+                    .is_some_and(|(_, suffix)| q.len() > suffix.len() && q.ends_with(suffix))
+        })
 }
 
 pub fn build(ctx: ApiContext) -> tide::Server<ApiContext> {
@@ -98,20 +116,39 @@ pub fn build(ctx: ApiContext) -> tide::Server<ApiContext> {
     app.with(fallback);
     let below_base = ROUTES.iter().map(|r| (tide_path(r.path), r));
     let at_root = ROOT_ROUTES.iter().map(|r| (r.path.to_string(), r));
+    // Routes that differ only by a suffix (`{id}`, `{id}.html`) share one tide route.
+    let mut shared: Vec<(Method, String, Vec<(&'static str, Handler)>)> = Vec::new();
     for (at, route) in below_base.chain(at_root) {
         let method: Method = route
             .method
             .parse()
             .expect("the route table holds HTTP methods (checked by a test)");
-        let handler = route.handler;
-        app.at(&at).method(method, move |req| async move {
-            // A panic in a handler must not take the connection down without an answer.
-            let reply = AssertUnwindSafe(handler(req)).catch_unwind().await;
-            Ok(match reply {
-                Ok(Ok(res)) => res,
-                Ok(Err(e)) => e.into_response(),
-                Err(_) => ApiError::internal("a request handler panicked").into_response(),
-            })
+        let entry = (suffix(route.path), route.handler);
+        match shared.iter_mut().find(|(m, p, _)| *m == method && *p == at) {
+            Some((_, _, handlers)) => handlers.push(entry),
+            None => shared.push((method, at, vec![entry])),
+        }
+    }
+    for (method, at, mut handlers) in shared {
+        // The longest suffix that the request's last segment carries wins; "" always matches.
+        handlers.sort_by_key(|(suffix, _)| std::cmp::Reverse(suffix.len()));
+        app.at(&at).method(method, move |req: Request<ApiContext>| {
+            let last = req.url().path().rsplit('/').next().unwrap_or("");
+            let handler = handlers
+                .iter()
+                .find(|(suffix, _)| last.len() > suffix.len() && last.ends_with(suffix))
+                .or(handlers.last())
+                .map(|(_, handler)| *handler)
+                .expect("a shared route has at least one handler");
+            async move {
+                // A panic in a handler must not take the connection down without an answer.
+                let reply = AssertUnwindSafe(handler(req)).catch_unwind().await;
+                Ok(match reply {
+                    Ok(Ok(res)) => res,
+                    Ok(Err(e)) => e.into_response(),
+                    Err(_) => ApiError::internal("a request handler panicked").into_response(),
+                })
+            }
         });
     }
     app
@@ -149,11 +186,14 @@ fn fallback<'a>(
         };
         Ok(match status {
             405 => {
-                let allow: Vec<&str> = table
+                let mut allow: Vec<&str> = table
                     .iter()
                     .filter(|r| matches(r.path, below))
                     .map(|r| r.method)
                     .collect();
+                // `{id}` also matches `x.html`: one method may come from two routes.
+                allow.sort_unstable();
+                allow.dedup();
                 let mut res = ApiError::new(
                     405,
                     "method_not_allowed",
@@ -201,6 +241,15 @@ mod tests {
             "/api/backup/scheduler/jobs/:job_id/run"
         );
         assert!(matches("/scheduler/jobs/{job_id}", "/scheduler/jobs/a"));
+        assert_eq!(
+            tide_path("/reports/{report_id}.html"),
+            "/api/backup/reports/:report_id"
+        );
+        assert_eq!(suffix("/reports/{report_id}.html"), ".html");
+        assert_eq!(suffix("/reports/{report_id}"), "");
+        assert!(matches("/reports/{report_id}.html", "/reports/a.html"));
+        assert!(!matches("/reports/{report_id}.html", "/reports/a"));
+        assert!(!matches("/reports/{report_id}.html", "/reports/.html"));
         assert!(!matches("/scheduler/jobs/{job_id}", "/scheduler/jobs/"));
         assert!(!matches("/scheduler/jobs/{job_id}", "/scheduler/jobs/a/b"));
     }

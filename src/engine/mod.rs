@@ -22,6 +22,7 @@ pub mod layout;
 pub mod maintenance;
 mod manifest;
 mod reconcile;
+pub mod report;
 mod restore;
 pub mod sources;
 mod verify;
@@ -132,9 +133,9 @@ impl RunExecutor for Engine {
             JobAction::HealthCheck => {
                 health::check(&self.config, &self.service, run_id, progress).into()
             }
-            JobAction::Report => RunOutcome::Failed {
-                error: "maintenance jobs are not part of this build yet (issue 4)".into(),
-            },
+            JobAction::Report => {
+                report::generate(&self.config, &self.service, run_id, progress).into()
+            }
         }
     }
 }

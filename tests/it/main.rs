@@ -8,6 +8,7 @@ mod golden;
 mod health;
 mod metrics;
 mod replay;
+mod report;
 mod retention;
 mod scheduler;
 mod store;

@@ -1,0 +1,401 @@
+//! `build` over a hand-made log and `html` over what it builds.
+
+use super::html::{runs_chart, storage_chart};
+use super::*;
+use crate::events::{
+    BackupKind, BackupRecord, Envelope, Event, HealthCheck, HealthStatus, JobAction, JobSpec,
+    RunReason, Trigger,
+};
+
+/// 2026-03-28T12:00:00Z.
+const NOW: i64 = 1_774_699_200;
+const HOUR: i64 = 3600;
+const DAY: i64 = 86_400;
+const EVIL: &str = "<script>alert('x')</script>";
+
+fn ts(secs: i64) -> Ts {
+    Ts::from_unix_nanos(secs * 1_000_000_000)
+}
+
+struct Log {
+    state: State,
+}
+
+impl Log {
+    fn new() -> Log {
+        let mut log = Log {
+            state: State::default(),
+        };
+        log.at(NOW - 30 * DAY, Event::SchedulerStarted);
+        for (id, name) in [("nightly", EVIL), ("weekly", "Weekly")] {
+            log.at(
+                NOW - 30 * DAY,
+                Event::JobCreated {
+                    job: JobSpec {
+                        id: id.into(),
+                        name: name.into(),
+                        trigger: Trigger::Interval {
+                            seconds: 6 * HOUR as u64,
+                            start_at: None,
+                        },
+                        action: JobAction::Report,
+                        misfire_grace_secs: None,
+                        timezone: None,
+                        jitter_secs: 0,
+                    },
+                },
+            );
+        }
+        log
+    }
+
+    fn at(&mut self, secs: i64, payload: Event) {
+        let position = self.state.position + 1;
+        self.state.apply(&Envelope {
+            position,
+            recorded_at: ts(secs),
+            actor: "test".into(),
+            correlation: None,
+            payload,
+        });
+    }
+
+    fn start(&mut self, run: &str, job: &str, secs: i64) {
+        self.at(
+            secs,
+            Event::RunStarted {
+                run_id: run.into(),
+                job_id: job.into(),
+                slot: None,
+                reason: RunReason::Manual,
+            },
+        );
+    }
+
+    /// A run of `job` that finished at `end` after `ms`: `Ok(bytes)` or `Err(error)`.
+    fn run(&mut self, run: &str, job: &str, end: i64, ms: u64, outcome: Result<u64, &str>) {
+        self.start(run, job, end - 1);
+        let payload = match outcome {
+            Ok(bytes) => Event::RunSucceeded {
+                run_id: run.into(),
+                backup_id: None,
+                bytes,
+                files: 1,
+                duration_ms: ms,
+                note: None,
+            },
+            Err(error) => Event::RunFailed {
+                run_id: run.into(),
+                error: error.into(),
+                duration_ms: ms,
+            },
+        };
+        self.at(end, payload);
+    }
+
+    fn backup(&mut self, id: &str, kind: BackupKind, bytes: u64, secs: i64) {
+        self.at(
+            secs,
+            Event::BackupRecorded {
+                backup: BackupRecord {
+                    id: id.into(),
+                    job_id: "nightly".into(),
+                    run_id: format!("run-{id}"),
+                    kind,
+                    parent: None,
+                    location: format!("backups/{id}.bka"),
+                    bytes,
+                    entries: 1,
+                    checksum: 0,
+                    compression: "zstd".into(),
+                    created_at: ts(secs),
+                },
+            },
+        );
+    }
+}
+
+fn sample() -> State {
+    let mut log = Log::new();
+    log.backup("b-old", BackupKind::Full, 1_000, NOW - 10 * DAY);
+    log.backup("b-new", BackupKind::Incremental, 500, NOW - 2 * DAY);
+    for i in 0..12 {
+        log.backup(&format!("b-{i:02}"), BackupKind::Full, i, NOW - 2 * DAY);
+    }
+    log.run("r-8d", "nightly", NOW - 8 * DAY, 9_000, Ok(7));
+    // exactly 7 days and exactly 24 hours old: outside those windows (they are (now - d, now])
+    log.run("r-7d", "nightly", NOW - 7 * DAY, 9_000, Ok(7));
+    log.run("r-24h", "weekly", NOW - DAY, 2_000, Ok(50));
+    log.start("r-int", "nightly", NOW - 3 * DAY);
+    log.at(
+        NOW - 3 * DAY + 5,
+        Event::RunInterrupted {
+            run_id: "r-int".into(),
+            reason: "process stopped".into(),
+        },
+    );
+    log.run("r-fail", "nightly", NOW - 2 * HOUR, 3_000, Err(EVIL));
+    log.run("r-ok", "nightly", NOW - HOUR, 1_000, Ok(100));
+    // just inside the 24 h window
+    log.run("r-edge", "weekly", NOW - DAY + 1, 4_000, Ok(1));
+    // still running: no outcome, in no figure
+    log.start("r-running", "weekly", NOW - 60);
+    log.at(
+        NOW - 30 * 60,
+        Event::HealthChecked {
+            status: HealthStatus::Warning,
+            checks: vec![HealthCheck {
+                name: "disk".into(),
+                status: HealthStatus::Warning,
+                reason: format!("12% free {EVIL}"),
+            }],
+        },
+    );
+    log.state
+}
+
+fn next() -> Vec<NextRun> {
+    vec![
+        NextRun {
+            job_id: "weekly".into(),
+            name: "Weekly".into(),
+            at: ts(NOW + 2 * HOUR),
+        },
+        NextRun {
+            job_id: "nightly".into(),
+            name: EVIL.into(),
+            at: ts(NOW + HOUR),
+        },
+    ]
+}
+
+#[test]
+fn windows_are_half_open_and_count_exactly_the_runs_finished_in_them() {
+    let r = build(&sample(), ts(NOW), "report-x", next());
+    assert_eq!(r.id, "report-x");
+    assert_eq!(r.generated_at, ts(NOW));
+    let w = &r.last_24h;
+    assert_eq!((w.from, w.to), (ts(NOW - DAY), ts(NOW)));
+    assert_eq!(
+        (w.finished, w.succeeded, w.failed, w.interrupted),
+        (3, 2, 1, 0)
+    );
+    assert_eq!(w.bytes_written, 101);
+    assert!((w.success_rate.unwrap() - 2.0 / 3.0).abs() < 1e-12);
+    let w = &r.last_7d;
+    assert_eq!(
+        (w.finished, w.succeeded, w.failed, w.interrupted),
+        (5, 3, 1, 1)
+    );
+    assert_eq!(w.bytes_written, 151);
+    assert_eq!(w.success_rate, Some(0.6));
+}
+
+#[test]
+fn per_job_figures_failures_and_next_runs() {
+    let r = build(&sample(), ts(NOW), "report-x", next());
+    let jobs: Vec<_> = r
+        .runs_per_job
+        .iter()
+        .map(|j| (j.job_id.as_str(), j.last_24h, j.last_7d))
+        .collect();
+    let o = |succeeded, failed, interrupted| Outcomes {
+        succeeded,
+        failed,
+        interrupted,
+    };
+    assert_eq!(
+        jobs,
+        [
+            ("nightly", o(1, 1, 0), o(1, 1, 1)),
+            ("weekly", o(1, 0, 0), o(2, 0, 0)),
+        ]
+    );
+    assert_eq!(r.runs_per_job[0].name, EVIL);
+
+    let d: Vec<_> = r
+        .durations
+        .iter()
+        .map(|d| (d.job_id.as_str(), d.runs, d.avg_ms, d.p95_ms, d.max_ms))
+        .collect();
+    assert_eq!(
+        d,
+        [
+            ("nightly", 2, 2_000, 3_000, 3_000),
+            ("weekly", 2, 3_000, 4_000, 4_000)
+        ]
+    );
+
+    let f: Vec<_> = r
+        .failures
+        .iter()
+        .map(|f| (f.run_id.as_str(), f.status.as_str(), f.at, f.error.as_str()))
+        .collect();
+    assert_eq!(
+        f,
+        [
+            ("r-fail", "failed", ts(NOW - 2 * HOUR), EVIL),
+            (
+                "r-int",
+                "interrupted",
+                ts(NOW - 3 * DAY + 5),
+                "process stopped"
+            ),
+        ]
+    );
+    // soonest first
+    let n: Vec<_> = r.next_runs.iter().map(|n| n.job_id.as_str()).collect();
+    assert_eq!(n, ["nightly", "weekly"]);
+    let h = r.health.as_ref().unwrap();
+    assert_eq!((h.status, h.at), (HealthStatus::Warning, ts(NOW - 30 * 60)));
+}
+
+#[test]
+fn largest_backups_storage_and_the_daily_series() {
+    let r = build(&sample(), ts(NOW), "report-x", next());
+    let ids: Vec<_> = r.largest_backups.iter().map(|b| b.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["b-old", "b-new", "b-11", "b-10", "b-09", "b-08", "b-07", "b-06", "b-05", "b-04"]
+    );
+    let total_small: u64 = (0..12).sum();
+    assert_eq!(
+        r.storage,
+        Storage {
+            full: 1_000 + total_small,
+            incremental: 500,
+            archive: 0,
+            reports: 0,
+            total: 1_500 + total_small,
+        }
+    );
+
+    assert_eq!(r.runs_per_day.len(), RUN_DAYS as usize);
+    let today = r.runs_per_day.last().unwrap();
+    assert_eq!(today.day, "2026-03-28");
+    assert_eq!(
+        (today.succeeded, today.failed, today.interrupted),
+        (1, 1, 0)
+    );
+    let day = |name: &str| r.runs_per_day.iter().find(|d| d.day == name).unwrap();
+    // r-24h at 12:00:00 and r-edge at 12:00:01 on the 27th
+    assert_eq!(day("2026-03-27").succeeded, 2);
+    assert_eq!(day("2026-03-25").interrupted, 1);
+    assert_eq!(
+        (day("2026-03-21").succeeded, day("2026-03-20").succeeded),
+        (1, 1)
+    );
+    assert_eq!(r.runs_per_day[0].day, "2026-03-15");
+
+    let s = &r.storage_over_time;
+    assert_eq!(s.len(), STORAGE_DAYS as usize);
+    assert_eq!(s.last().unwrap().day, "2026-03-28");
+    assert_eq!(s.last().unwrap().storage, r.storage);
+    let at = |name: &str| s.iter().find(|d| d.day == name).unwrap().storage.total;
+    assert_eq!(at("2026-03-17"), 0);
+    assert_eq!(at("2026-03-18"), 1_000);
+    // no change on the days between: carried forward
+    assert_eq!(at("2026-03-22"), 1_000);
+    assert_eq!(at("2026-03-26"), 1_500 + total_small);
+}
+
+#[test]
+fn storage_from_before_the_chart_is_carried_into_its_first_day() {
+    let mut log = Log::new();
+    log.backup("ancient", BackupKind::Archive, 77, NOW - 200 * DAY);
+    let r = build(&log.state, ts(NOW), "r", Vec::new());
+    assert!(r.storage_over_time.iter().all(|d| d.storage.total == 77));
+    assert_eq!(r.storage.archive, 77);
+}
+
+#[test]
+fn an_empty_state_gives_null_rates_and_a_sensible_page() {
+    let r = build(&State::default(), ts(NOW), "report-empty", Vec::new());
+    assert_eq!(r.last_24h.success_rate, None);
+    assert_eq!(r.last_7d.finished, 0);
+    assert!(r.runs_per_job.is_empty() && r.failures.is_empty() && r.durations.is_empty());
+    let page = html(&r);
+    assert_eq!(page.matches("<svg").count(), 2);
+    assert!(page.contains("no runs finished in this period"));
+    assert!(page.contains("nothing stored in this period"));
+    assert!(page.contains("The scheduler is stopped"));
+    assert!(!page.contains("NaN"), "{page}");
+}
+
+#[test]
+fn the_report_round_trips_through_json() {
+    let r = build(&sample(), ts(NOW), "report-x", next());
+    let text = serde_json::to_string(&r).unwrap();
+    assert_eq!(serde_json::from_str::<Report>(&text).unwrap(), r);
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["generated_at"], "2026-03-28T12:00:00Z");
+    assert_eq!(v["last_7d"]["success_rate"], 0.6);
+}
+
+#[test]
+fn html_escapes_the_data_and_references_nothing_outside() {
+    let page = html(&build(&sample(), ts(NOW), "report-x", next()));
+    assert!(!page.contains("<script"), "unescaped script in the page");
+    assert!(page.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"));
+    for outside in [
+        "http://", "https://", "src=", "href=", "url(", "@import", "//cdn",
+    ] {
+        assert!(!page.contains(outside), "the page refers to {outside:?}");
+    }
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    // both charts, with their accessible titles, axes and data
+    assert!(page.contains("<title id=\"runs-title\">Runs per day</title>"));
+    assert!(page.contains("<title id=\"storage-title\">Storage over time</title>"));
+    assert!(page.matches("<polygon").count() >= 2);
+    assert!(page.contains("2026-03-28: 1 failed"));
+    assert!(page.contains("day (UTC)"));
+}
+
+#[test]
+fn charts_with_zero_or_one_point_draw_without_dividing_by_zero() {
+    for chart in [storage_chart(&[]), runs_chart(&[])] {
+        assert!(chart.starts_with("<svg") && chart.ends_with("</svg>"));
+        assert!(!chart.contains("NaN"), "{chart}");
+    }
+    let one = StorageDay {
+        day: "2026-03-28".into(),
+        storage: Storage {
+            full: 10,
+            total: 10,
+            ..Storage::default()
+        },
+    };
+    let chart = storage_chart(&[one]);
+    assert!(
+        chart.contains("<polygon") && !chart.contains("NaN"),
+        "{chart}"
+    );
+    let chart = runs_chart(&[DayRuns {
+        day: "2026-03-28".into(),
+        succeeded: 1,
+        failed: 0,
+        interrupted: 0,
+    }]);
+    assert!(chart.contains("<rect") && !chart.contains("NaN"), "{chart}");
+    assert!(chart.contains("03-28"));
+}
+
+#[test]
+fn the_storage_chart_starts_just_before_the_first_stored_day() {
+    let page = html(&build(&sample(), ts(NOW), "report-x", next()));
+    // 2026-03-17 is the last empty day before the first backup; the days before it are left out
+    assert!(
+        page.contains("each UTC day from 2026-03-17 to 2026-03-28"),
+        "{page}"
+    );
+    let empty = html(&build(&State::default(), ts(NOW), "e", Vec::new()));
+    assert!(empty.contains("from 2026-03-22 to 2026-03-28"), "{empty}");
+}
+
+/// `REPORT_SAMPLE=/tmp/x.html cargo test --lib report::tests::write_sample`: a page to look at.
+#[test]
+fn write_sample() {
+    if let Ok(path) = std::env::var("REPORT_SAMPLE") {
+        std::fs::write(path, html(&build(&sample(), ts(NOW), "report-x", next()))).unwrap();
+    }
+}
