@@ -16,6 +16,8 @@ use tide::{Next, Request, Response};
 
 type Reply = Pin<Box<dyn Future<Output = Result<Response, ApiError>> + Send>>;
 type Handler = fn(Request<ApiContext>) -> Reply;
+/// The handlers that share one tide route, by the suffix of their last parameter ("" = none).
+type BySuffix = Vec<(&'static str, Handler)>;
 
 /// One route: the method, the path below `BASE` in OpenAPI's `{param}` notation, the handler.
 pub struct Route {
@@ -117,7 +119,7 @@ pub fn build(ctx: ApiContext) -> tide::Server<ApiContext> {
     let below_base = ROUTES.iter().map(|r| (tide_path(r.path), r));
     let at_root = ROOT_ROUTES.iter().map(|r| (r.path.to_string(), r));
     // Routes that differ only by a suffix (`{id}`, `{id}.html`) share one tide route.
-    let mut shared: Vec<(Method, String, Vec<(&'static str, Handler)>)> = Vec::new();
+    let mut shared: Vec<(Method, String, BySuffix)> = Vec::new();
     for (at, route) in below_base.chain(at_root) {
         let method: Method = route
             .method
@@ -186,14 +188,14 @@ fn fallback<'a>(
         };
         Ok(match status {
             405 => {
-                let mut allow: Vec<&str> = table
-                    .iter()
-                    .filter(|r| matches(r.path, below))
-                    .map(|r| r.method)
-                    .collect();
-                // `{id}` also matches `x.html`: one method may come from two routes.
-                allow.sort_unstable();
-                allow.dedup();
+                // In table order, each once: `{id}` also matches `x.html`, so one method may
+                // come from two routes.
+                let mut allow: Vec<&str> = Vec::new();
+                for r in table.iter().filter(|r| matches(r.path, below)) {
+                    if !allow.contains(&r.method) {
+                        allow.push(r.method);
+                    }
+                }
                 let mut res = ApiError::new(
                     405,
                     "method_not_allowed",

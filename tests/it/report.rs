@@ -103,7 +103,7 @@ fn the_daily_report_lists_the_runs_and_backups_as_json_and_as_a_page_with_charts
         "/scheduler/jobs",
         Some(json!({
             "job_id": "report_files",
-            "name": "Uploads <script>alert(1)</script>",
+            "name": "Uploads <script>alert(1) & \"more\"",
             "trigger_type": "interval",
             "trigger_config": {"hours": 24},
             "backup_config": {"type": "files"}
