@@ -334,3 +334,57 @@ fn png_size(path: &Path) -> (u32, u32) {
     let be = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
     (be(16), be(20))
 }
+
+/// Two reports in the same second get distinct ids, each with both files and its event; a
+/// crash's leftover file with the next id is stepped over, not overwritten.
+#[test]
+fn reports_made_in_the_same_second_get_distinct_ids_and_never_overwrite_a_file() {
+    use backupd::clock::Clock;
+    use backupd::engine::report::{generate, report_id};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("reports")).unwrap();
+    let (service, clock) = crate::support::open_service(&data, 0);
+    let config = backupd::config::Config {
+        data_dir: data.clone(),
+        ..Default::default()
+    };
+    let progress = backupd::progress::Progress::default();
+    let base = report_id(clock.now().into());
+    let first = generate(&config, &service, "run-1", &progress.begin("run-1")).unwrap();
+    assert!(
+        first
+            .note
+            .starts_with(&format!("report {base}: 0 runs in 24 h")),
+        "{}",
+        first.note
+    );
+    // an unrecorded file where the second id would go (a crash after the write)
+    std::fs::write(data.join(format!("reports/{base}-2.json")), b"left over").unwrap();
+    generate(&config, &service, "run-2", &progress.begin("run-2")).unwrap();
+    let ids: Vec<String> = service.read(|s| s.catalog.reports.keys().cloned().collect());
+    assert_eq!(ids, [base.clone(), format!("{base}-3")]);
+    for id in &ids {
+        for ext in ["json", "html"] {
+            assert!(
+                data.join(format!("reports/{id}.{ext}")).is_file(),
+                "{id}.{ext}"
+            );
+        }
+        let text = std::fs::read_to_string(data.join(format!("reports/{id}.json"))).unwrap();
+        let report: backupd::report::Report = serde_json::from_str(&text).unwrap();
+        assert_eq!(&report.id, id);
+    }
+    assert_eq!(
+        std::fs::read(data.join(format!("reports/{base}-2.json"))).unwrap(),
+        b"left over"
+    );
+    // the first report is in the second one's storage
+    let second: backupd::report::Report = serde_json::from_str(
+        &std::fs::read_to_string(data.join(format!("reports/{base}-3.json"))).unwrap(),
+    )
+    .unwrap();
+    let first_bytes = service.read(|s| s.catalog.reports[&base].bytes);
+    assert_eq!(second.storage.reports, first_bytes);
+    assert_eq!(first.bytes, first_bytes);
+}
