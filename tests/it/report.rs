@@ -114,6 +114,10 @@ fn the_daily_report_lists_the_runs_and_backups_as_json_and_as_a_page_with_charts
     assert_eq!(backup_run["status"], "succeeded", "{backup_run}");
     let backup_id = backup_run["backup_id"].as_str().unwrap().to_string();
 
+    // Whatever it finds (a test machine's disk may warrant a warning), it records a health.
+    let health_run = server.run("health_check");
+    assert_ne!(health_run["status"], "interrupted", "{health_run}");
+
     let report_run = server.run("daily_report");
     assert_eq!(report_run["status"], "succeeded", "{report_run}");
     // A preset could fire during the test (the hourly health check): no exact totals here.
@@ -166,6 +170,8 @@ fn the_daily_report_lists_the_runs_and_backups_as_json_and_as_a_page_with_charts
         !report["next_runs"].as_array().unwrap().is_empty(),
         "{report}"
     );
+    assert!(report["health"]["status"].is_string(), "{report}");
+    assert!(!report["health"]["checks"].as_array().unwrap().is_empty());
     assert_eq!(report["runs_per_day"].as_array().unwrap().len(), 14);
     assert_eq!(report["storage_over_time"].as_array().unwrap().len(), 90);
 
