@@ -224,7 +224,10 @@ fn health_disk_nearly_full_is_critical() {
         "backupd_health_status 2",
         "backupd_health_check_status{check=\"disk_space\"} 2",
     ] {
-        assert!(metrics.lines().any(|l| l == line), "{line} not in {metrics}");
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in {metrics}"
+        );
     }
     server.stop();
 }
