@@ -1,6 +1,6 @@
 //! Boot reconciliation of the data directory with the log (runs without an outcome are settled
 //! by `Command::Boot`): leftover `*.partial` files, sidecars without their archive and run
-//! scratch directories are removed (in `backups/` and the weekly `archives/`);
+//! scratch directories are removed (in `backups/`, the weekly `archives/` and `reports/`);
 //! archives without a `backup_recorded` event and recorded backups whose archive is gone are
 //! reported, never deleted (an operator decides).
 
@@ -41,6 +41,9 @@ pub fn reconcile(config: &Config, state: &State) -> Result<ReconcileReport, Engi
         .collect();
     scan_dir(&layout.backups_dir(), true, &recorded, &mut report)?;
     scan_dir(&layout.archives_dir(), false, &recorded, &mut report)?;
+    // Reports have no archives: only their interrupted `.partial` writes are cleaned up.
+    let reports = config.data_dir.join(super::report::REPORTS_DIR);
+    scan_dir(&reports, false, &recorded, &mut report)?;
     let tmp = layout.tmp_dir();
     if let Ok(rd) = fs::read_dir(&tmp) {
         for e in rd.flatten() {

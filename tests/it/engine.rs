@@ -607,6 +607,14 @@ fn reconcile_removes_partials_and_reports_unrecorded_archives() {
     )
     .unwrap();
     fs::create_dir_all(data.join("tmp/f-20260101T000000Z-00000000")).unwrap();
+    // A report interrupted while written; a finished one (not in the log here) is not touched.
+    fs::create_dir_all(data.join("reports")).unwrap();
+    fs::write(
+        data.join("reports/report-20260101T060000Z.json.partial"),
+        "{",
+    )
+    .unwrap();
+    fs::write(data.join("reports/report-20260101T050000Z.json"), "{}").unwrap();
     // Killed between the two renames: the sidecar is there, its archive is not.
     fs::write(backups.join("f-20260103T000000Z-00000000.manifest"), "").unwrap();
     fs::copy(
@@ -618,7 +626,11 @@ fn reconcile_removes_partials_and_reports_unrecorded_archives() {
         .service
         .read(|s| engine::reconcile(&rig.config, s))
         .unwrap();
-    assert_eq!(report.removed.len(), 4, "{report:?}");
+    assert_eq!(report.removed.len(), 5, "{report:?}");
+    assert!(!data
+        .join("reports/report-20260101T060000Z.json.partial")
+        .exists());
+    assert!(data.join("reports/report-20260101T050000Z.json").exists());
     assert!(!backups
         .join("f-20260103T000000Z-00000000.manifest")
         .exists());
