@@ -211,18 +211,9 @@ pub fn archive(
         }
     }
     if !failed.is_empty() {
-        return Err(EngineError::Refused {
-            reason: format!(
-                "{} of {} archive(s) failed: {}{}",
-                failed.len(),
-                sources.len(),
-                failed.join("; "),
-                if made.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (written: {})", made.join(", "))
-                }
-            ),
+        return Err(EngineError::ArchivesFailed {
+            failed,
+            written: made,
         });
     }
     let note = if made.is_empty() {

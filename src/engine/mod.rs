@@ -94,6 +94,12 @@ pub enum EngineError {
     Compression { reason: String },
     #[error("{reason}")]
     Refused { reason: String },
+    #[error("{} archive(s) failed: {}{}", failed.len(), failed.join("; "),
+        if written.is_empty() { String::new() } else { format!(" (written: {})", written.join(", ")) })]
+    ArchivesFailed {
+        failed: Vec<String>,
+        written: Vec<String>,
+    },
 }
 
 /// The run executor the scheduler calls: backups now; maintenance jobs in issue 4.
