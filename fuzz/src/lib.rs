@@ -4,12 +4,15 @@
 #[path = "../../src/archive/mod.rs"]
 pub mod archive;
 
-// The event codec and the trigger rules, compiled the same way for `event_decode` and
+// The event codec, the projections and the trigger rules, compiled the same way for `event_decode` and
 // `trigger_parse` (their `crate::events` / `crate::domain` paths resolve to these).
 #[path = "../../src/domain/mod.rs"]
 pub mod domain;
 #[path = "../../src/events/mod.rs"]
 pub mod events;
+// The pure retention and health rules in `domain` read the projections.
+#[path = "../../src/projections/mod.rs"]
+pub mod projections;
 
 use std::io::Cursor;
 use std::path::PathBuf;
