@@ -257,6 +257,26 @@ pub fn decide(state: &State, command: &Command, now: Ts) -> Result<Vec<Event>, R
                     note,
                 } => {
                     let mut events = Vec::new();
+                    // A cleanup may delete the base while an incremental is written on it (only
+                    // if the base expired meanwhile): recording it would leave a chain that
+                    // cannot restore, so the run fails and says so instead.
+                    let lost_base = backup.as_ref().and_then(|b| {
+                        b.parent
+                            .as_ref()
+                            .filter(|p| !state.catalog.backups.contains_key(p.as_str()))
+                            .map(|p| (b, p))
+                    });
+                    if let Some((b, parent)) = lost_base {
+                        return Ok(vec![Event::RunFailed {
+                            run_id: run_id.clone(),
+                            error: format!(
+                                "its base {parent:?} was deleted while the run wrote on it: \
+                                 {} is not recorded (boot reports it as unrecorded)",
+                                b.location
+                            ),
+                            duration_ms,
+                        }]);
+                    }
                     if let Some(b) = backup {
                         if state.catalog.backups.contains_key(&b.id) {
                             return Err(Rejection::conflict(
@@ -910,5 +930,28 @@ mod tests {
                 bytes: 5
             }]
         );
+    }
+
+    #[test]
+    fn an_incremental_whose_base_was_deleted_meanwhile_fails_instead_of_recording() {
+        let state = given(vec![
+            Event::JobCreated { job: job("a") },
+            started("r1", "a", None),
+        ]);
+        let finish = Command::FinishRun {
+            run_id: "r1".into(),
+            outcome: RunOutcome::Succeeded {
+                backup: Some(record("inc", BackupKind::Incremental, Some("gone"))),
+                bytes: 10,
+                files: 1,
+                note: None,
+            },
+        };
+        match decide(&state, &finish, t(4)).unwrap().as_slice() {
+            [Event::RunFailed { error, .. }] => {
+                assert!(error.contains("\"gone\" was deleted"), "{error}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
