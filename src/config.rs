@@ -3,6 +3,7 @@
 //! Parsing is two steps: serde reads the raw shape (unknown keys are refused there, by name), then
 //! `validate` turns strings into typed values and reports the dotted key of a bad value.
 
+use crate::domain::health::Thresholds;
 use crate::domain::{duration, job::level_range};
 use crate::events::RetentionPolicy;
 use serde::Deserialize;
@@ -41,6 +42,7 @@ struct Raw {
     retention: RawRetention,
     compression: RawCompression,
     logging: RawLogging,
+    health: RawHealth,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -88,6 +90,19 @@ struct RawCompression {
     level: Option<i32>,
     archive: Option<String>,
     archive_level: Option<i32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawHealth {
+    full_age_warning: Option<String>,
+    full_age_critical: Option<String>,
+    failures_warning: Option<usize>,
+    failures_critical: Option<usize>,
+    disk_warning_percent: Option<u64>,
+    disk_critical_percent: Option<u64>,
+    days_until_full_warning: Option<f64>,
+    days_until_full_critical: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -154,6 +169,8 @@ pub struct Config {
     pub log_level: String,
     pub log_max_bytes: u64,
     pub log_keep_files: usize,
+    /// Where each health check turns from ok to warning to critical (`[health]`).
+    pub health: Thresholds,
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8720";
@@ -294,6 +311,8 @@ impl Config {
             }
         }
 
+        let health = health_thresholds(raw.health)?;
+
         let log_level = raw.logging.level.unwrap_or_else(|| "info".into());
         if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
             return Err(invalid(
@@ -320,6 +339,7 @@ impl Config {
             log_level,
             log_max_bytes: raw.logging.max_bytes.unwrap_or(10 << 20),
             log_keep_files: raw.logging.keep_files.unwrap_or(5),
+            health,
         })
     }
 
@@ -330,6 +350,88 @@ impl Config {
     pub fn logs_dir(&self) -> PathBuf {
         self.data_dir.join("logs")
     }
+}
+
+/// `[health]`: each warning must come before its critical, or a check could never warn.
+fn health_thresholds(raw: RawHealth) -> Result<Thresholds, ConfigError> {
+    let d = Thresholds::default();
+    let age = |key: &str, value: Option<String>, default: i64| match value {
+        None => Ok(default),
+        Some(text) => match duration::parse(&text).map_err(|r| invalid(key, r))? {
+            Some(secs) => i64::try_from(secs).map_err(|_| invalid(key, "too long")),
+            None => Err(invalid(key, "must be a duration, not \"forever\"")),
+        },
+    };
+    let t = Thresholds {
+        full_age_warning_secs: age(
+            "health.full_age_warning",
+            raw.full_age_warning,
+            d.full_age_warning_secs,
+        )?,
+        full_age_critical_secs: age(
+            "health.full_age_critical",
+            raw.full_age_critical,
+            d.full_age_critical_secs,
+        )?,
+        failures_warning: raw.failures_warning.unwrap_or(d.failures_warning),
+        failures_critical: raw.failures_critical.unwrap_or(d.failures_critical),
+        disk_used_warning_pct: raw.disk_warning_percent.unwrap_or(d.disk_used_warning_pct),
+        disk_used_critical_pct: raw
+            .disk_critical_percent
+            .unwrap_or(d.disk_used_critical_pct),
+        days_until_full_warning: raw
+            .days_until_full_warning
+            .unwrap_or(d.days_until_full_warning),
+        days_until_full_critical: raw
+            .days_until_full_critical
+            .unwrap_or(d.days_until_full_critical),
+        growth_window_days: d.growth_window_days,
+    };
+    let order = |key: &str, ok: bool, what: &str| {
+        if ok {
+            Ok(())
+        } else {
+            Err(invalid(key, what.to_string()))
+        }
+    };
+    order(
+        "health.full_age_critical",
+        t.full_age_warning_secs <= t.full_age_critical_secs,
+        "must not be shorter than health.full_age_warning",
+    )?;
+    order(
+        "health.failures_warning",
+        t.failures_warning >= 1,
+        "must be at least 1 (0 would warn always)",
+    )?;
+    order(
+        "health.failures_critical",
+        t.failures_warning <= t.failures_critical,
+        "must not be below health.failures_warning",
+    )?;
+    order(
+        "health.disk_critical_percent",
+        t.disk_used_critical_pct <= 100,
+        "is a percentage: at most 100",
+    )?;
+    order(
+        "health.disk_critical_percent",
+        t.disk_used_warning_pct <= t.disk_used_critical_pct,
+        "must not be below health.disk_warning_percent",
+    )?;
+    let finite = |v: f64| v.is_finite() && v >= 0.0;
+    order(
+        "health.days_until_full_warning",
+        finite(t.days_until_full_warning),
+        "must be a number of days, 0 or more",
+    )?;
+    order(
+        "health.days_until_full_critical",
+        finite(t.days_until_full_critical)
+            && t.days_until_full_critical <= t.days_until_full_warning,
+        "must be a number of days, 0 or more, not above health.days_until_full_warning",
+    )?;
+    Ok(t)
 }
 
 /// The system's zone: `$TZ`, else /etc/timezone, else the /etc/localtime link, else UTC.
@@ -365,6 +467,42 @@ mod tests {
         assert_eq!(c.retention.report_secs, Some(90 * 86_400));
         assert_eq!((c.codec.as_str(), c.level), ("zstd", 3));
         assert_eq!((c.archive_codec.as_str(), c.archive_level), ("xz", 9));
+        assert_eq!(c.health, Thresholds::default());
+    }
+
+    #[test]
+    fn health_thresholds_are_read_and_ordered() {
+        let c = Config::parse(
+            "[health]\nfull_age_warning = \"2d\"\nfull_age_critical = \"1w\"\n\
+             disk_warning_percent = 70\ndisk_critical_percent = 90\nfailures_critical = 5\n\
+             days_until_full_warning = 14\ndays_until_full_critical = 3.5\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                c.health.full_age_warning_secs,
+                c.health.full_age_critical_secs
+            ),
+            (2 * 86_400, 7 * 86_400)
+        );
+        assert_eq!(
+            (
+                c.health.disk_used_warning_pct,
+                c.health.disk_used_critical_pct
+            ),
+            (70, 90)
+        );
+        assert_eq!(
+            (c.health.failures_warning, c.health.failures_critical),
+            (1, 5)
+        );
+        assert_eq!(
+            (
+                c.health.days_until_full_warning,
+                c.health.days_until_full_critical
+            ),
+            (14.0, 3.5)
+        );
     }
 
     #[test]
@@ -381,6 +519,28 @@ mod tests {
             ("[retention]\nfull = \"30x\"", "retention.full"),
             ("[compression]\ndefault = \"lz4\"", "compression.default"),
             ("[compression]\nlevel = 30", "compression.level"),
+            (
+                "[health]\nfull_age_warning = \"forever\"",
+                "health.full_age_warning",
+            ),
+            (
+                "[health]\nfull_age_warning = \"3d\"\nfull_age_critical = \"1d\"",
+                "health.full_age_critical",
+            ),
+            (
+                "[health]\ndisk_critical_percent = 120",
+                "health.disk_critical_percent",
+            ),
+            (
+                "[health]\ndisk_warning_percent = 99",
+                "health.disk_critical_percent",
+            ),
+            ("[health]\nfailures_warning = 0", "health.failures_warning"),
+            (
+                "[health]\ndays_until_full_critical = 9",
+                "health.days_until_full_critical",
+            ),
+            ("[health]\nfull_age = \"1d\"", "full_age"),
             (
                 "[[sources.database]]\nname = \"a\"\nkind = \"sqlite\"",
                 "sources.database[0].path",

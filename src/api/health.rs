@@ -4,7 +4,7 @@
 use super::error::ApiError;
 use super::input::query;
 use super::{json, ApiContext};
-use crate::domain::health::{evaluate, Thresholds};
+use crate::domain::health::evaluate;
 use crate::engine::health::gather;
 use crate::events::{HealthCheck, HealthStatus, Ts};
 use serde_json::{json, Value};
@@ -24,7 +24,7 @@ pub async fn get(req: Request<ApiContext>) -> Result<Response, ApiError> {
     let (config, service) = (ctx.config.clone(), ctx.service.clone());
     let checks = smol::unblock(move || {
         let facts = gather(&config, &service);
-        service.read(|s| evaluate(s, &facts, now, &Thresholds::default()))
+        service.read(|s| evaluate(s, &facts, now, &config.health))
     })
     .await;
     let status = checks

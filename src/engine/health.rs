@@ -15,7 +15,7 @@ use super::EngineError;
 use crate::archive::ArchiveReader;
 use crate::config::{Config, DatabaseKind, DatabaseSource};
 use crate::decide::Command;
-use crate::domain::health::{evaluate, status_name, worst, Disk, Facts, SourceFact, Thresholds};
+use crate::domain::health::{evaluate, status_name, worst, Disk, Facts, SourceFact};
 use crate::events::{HealthStatus, Ts};
 use crate::progress::ProgressHandle;
 use crate::service::Service;
@@ -45,7 +45,7 @@ pub fn check(
     progress.update(|p| p.phase = "checking health".into());
     let facts = gather(config, service);
     let now: Ts = service.clock().now().into();
-    let checks = service.read(|s| evaluate(s, &facts, now, &Thresholds::default()));
+    let checks = service.read(|s| evaluate(s, &facts, now, &config.health));
     let summary = match worst(&checks) {
         Some(c) if c.status != HealthStatus::Ok => {
             format!("health {}: {}", status_name(c.status), c.reason)

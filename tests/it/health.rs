@@ -304,12 +304,20 @@ path = {etc:?}
 name = "main"
 kind = "postgresql"
 url = "postgresql://backup@127.0.0.1:1/app"
+
+# The thresholds come from the configuration: a warning from any use of the volume.
+[health]
+disk_warning_percent = 0
+disk_critical_percent = 100
 "#
     );
     std::fs::write(&config, toml).unwrap();
     let server = Server::with_config(&config);
     server.run_health_check();
     let health = server.get("/health");
+    let disk = named(&health, "disk_space");
+    assert_eq!(disk["status"], "warning", "{disk}");
+    assert!(disk["reason"].as_str().unwrap().contains("≥ 0 %"), "{disk}");
     let sources = named(&health, "sources");
     assert!(
         sources["status"] == "critical" || sources["status"] == "warning",
