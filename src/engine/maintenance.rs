@@ -217,7 +217,7 @@ pub fn archive(
         });
     }
     let note = if made.is_empty() {
-        "nothing to archive: every job's newest backup has an archive already".to_string()
+        "nothing to archive: no backup is newer than the last archive of its sources".to_string()
     } else {
         format!("archived {}", made.join(", "))
     };
