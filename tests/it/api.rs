@@ -1,111 +1,13 @@
 //! The REST API through real HTTP against the real binary: the seed's flow, the audit trail of
 //! every change, a table of bad requests, and the route table against `schema/openapi.yaml`.
 
-use crate::support::{bin, repo, spawn_serve, terminate, wait_for_line};
+use crate::support::{bin, reply as read, repo, Served as Server};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::process::Child;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-
-/// `backupd serve` on a port the OS picks, with its own data directory; SIGTERM on drop.
-struct Server {
-    child: Option<Child>,
-    base: String,
-    agent: ureq::Agent,
-    data: tempfile::TempDir,
-    _log: mpsc::Receiver<String>,
-}
-
-impl Server {
-    fn start() -> Server {
-        let data = tempfile::tempdir().unwrap();
-        let (mut child, rx) = spawn_serve(data.path());
-        let line = wait_for_line(&mut child, &rx, "listening on ", 60);
-        let base = {
-            let (_, rest) = line.split_once("listening on ").unwrap();
-            let addr = rest.split_whitespace().next().unwrap();
-            format!("{addr}{}", backupd::api::BASE)
-        };
-        Server {
-            child: Some(child),
-            base,
-            agent: ureq::AgentBuilder::new()
-                .timeout(Duration::from_secs(20))
-                .build(),
-            data,
-            _log: rx,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// Any status, with the body parsed (`null` when empty).
-    fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let req = self.agent.request(method, &self.url(path));
-        let result = match body {
-            Some(b) => req.send_json(b),
-            None => req.call(),
-        };
-        read(result)
-    }
-
-    fn raw(
-        &self,
-        method: &str,
-        path: &str,
-        content_type: Option<&str>,
-        body: &[u8],
-    ) -> (u16, Value) {
-        let mut req = self.agent.request(method, &self.url(path));
-        if let Some(ct) = content_type {
-            req = req.set("Content-Type", ct);
-        }
-        read(req.send_bytes(body))
-    }
-
-    fn get(&self, path: &str) -> Value {
-        let (status, body) = self.send("GET", path, None);
-        assert_eq!(status, 200, "GET {path}: {body}");
-        body
-    }
-
-    /// SIGTERM and an orderly exit 0.
-    fn stop(mut self) -> tempfile::TempDir {
-        terminate(self.child.take().unwrap());
-        let dir = tempfile::tempdir().unwrap();
-        std::mem::replace(&mut self.data, dir)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn read(result: Result<ureq::Response, ureq::Error>) -> (u16, Value) {
-    let resp = match result {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("transport error: {e}"),
-    };
-    let status = resp.status();
-    let text = resp.into_string().unwrap();
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{status}: not JSON ({e}): {text}"))
-    };
-    (status, body)
-}
 
 fn rfc3339(v: &Value) -> OffsetDateTime {
     let text = v.as_str().unwrap_or_else(|| panic!("not a time: {v}"));
@@ -125,7 +27,7 @@ fn seed_job() -> Value {
 
 #[test]
 fn the_seed_flow_over_http_is_audited_in_the_log() {
-    let server = Server::start();
+    let server = Server::demo();
 
     let status = server.get("/scheduler/status");
     assert_eq!(status["running"], true);
@@ -396,7 +298,7 @@ type BadRequest<'a> = (
 
 #[test]
 fn bad_requests_get_a_4xx_json_error_and_the_server_keeps_serving() {
-    let server = Server::start();
+    let server = Server::demo();
     let job = |patch: Value| {
         let mut body = json!({"name": "t", "trigger_type": "cron", "trigger_config": {"hour": 1}});
         for (k, v) in patch.as_object().unwrap() {
@@ -488,10 +390,9 @@ fn bad_requests_get_a_4xx_json_error_and_the_server_keeps_serving() {
 
 #[test]
 fn wrong_method_names_the_allowed_ones() {
-    let server = Server::start();
+    let server = Server::demo();
     let resp = server
-        .agent
-        .request("PATCH", &server.url("/scheduler/jobs/daily_full_backup"))
+        .request("PATCH", "/scheduler/jobs/daily_full_backup")
         .call();
     let Err(ureq::Error::Status(405, resp)) = resp else {
         panic!("expected 405, got {resp:?}");
@@ -733,12 +634,9 @@ fn a_running_job_shows_progress_and_refuses_run_now_with_409() {
 
 #[test]
 fn retries_with_the_same_idempotency_key_record_once() {
-    let server = Server::start();
+    let server = Server::demo();
     let post = |path: &str, key: &str, body: Option<Value>| {
-        let req = server
-            .agent
-            .post(&server.url(path))
-            .set("Idempotency-Key", key);
+        let req = server.request("POST", path).set("Idempotency-Key", key);
         read(match body {
             Some(b) => req.send_json(b),
             None => req.call(),
@@ -779,19 +677,6 @@ fn retries_with_the_same_idempotency_key_record_once() {
     };
     assert_eq!((count("job_created"), count("run_started")), (1, 1));
     assert_eq!(server.get("/scheduler/status")["running"], true);
-}
-
-/// Polls a run until it leaves `running` (at most a minute: the machine may be busy).
-fn finished_run(server: &Server, run_id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let r = server.get(&format!("/runs/{}", run_id.replace('@', "%40")));
-        if r["status"] != "running" {
-            return r;
-        }
-        assert!(Instant::now() < deadline, "run never finished: {r}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// The regular files below `root`, by path relative to it, with their content.
@@ -844,11 +729,11 @@ type CatalogMistake<'a> = (
 #[test]
 fn a_backup_is_listed_verified_and_restored_over_http() {
     use backupd::engine::sources::root_name;
-    let server = Server::start();
+    let server = Server::demo();
     let (code, run) = server.send("POST", "/scheduler/jobs/daily_full_backup/run", None);
     assert_eq!(code, 202, "{run}");
     let run_id = run["run_id"].as_str().unwrap().to_string();
-    let run = finished_run(&server, &run_id);
+    let run = server.finished(&run_id);
     assert_eq!(run["status"], "succeeded", "{run}");
     let id = run["backup_id"].as_str().unwrap().to_string();
 
@@ -876,7 +761,7 @@ fn a_backup_is_listed_verified_and_restored_over_http() {
         checksum.len() == 8 && checksum.bytes().all(|c| c.is_ascii_hexdigit()),
         "{checksum}"
     );
-    let archive = server.data.path().join(b["location"].as_str().unwrap());
+    let archive = server.data_dir().join(b["location"].as_str().unwrap());
     assert_eq!(
         b["size"].as_u64().unwrap(),
         std::fs::metadata(&archive).unwrap().len()
@@ -915,8 +800,7 @@ fn a_backup_is_listed_verified_and_restored_over_http() {
     let keyed = || {
         read(
             server
-                .agent
-                .post(&server.url(&format!("/backups/{id}/verify")))
+                .request("POST", &format!("/backups/{id}/verify"))
                 .set("Idempotency-Key", "verify-1")
                 .call(),
         )
@@ -984,7 +868,7 @@ fn a_backup_is_listed_verified_and_restored_over_http() {
     let run_inc = || {
         let (code, run) = server.send("POST", "/scheduler/jobs/incremental_backup/run", None);
         assert_eq!(code, 202, "{run}");
-        let run = finished_run(&server, run["run_id"].as_str().unwrap());
+        let run = server.finished(run["run_id"].as_str().unwrap());
         assert_eq!(run["status"], "succeeded", "{run}");
         run
     };
@@ -1036,7 +920,7 @@ fn a_backup_is_listed_verified_and_restored_over_http() {
     let elsewhere = scratch.path().join("untouched");
     let a_file = scratch.path().join("a-file");
     std::fs::write(&a_file, b"x").unwrap();
-    let in_data = server.data.path().join("restored");
+    let in_data = server.data_dir().join("restored");
     let fresh = json!({"target": elsewhere});
     #[rustfmt::skip]
     let table: Vec<CatalogMistake> = vec![

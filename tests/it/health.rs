@@ -1,123 +1,21 @@
 //! The health check through the real binary over HTTP: a nearly full backup volume (a small
 //! tmpfs), a stopped scheduler, unreachable sources, and the recorded event in the log.
 
-use crate::support::{bin, repo, spawn_serve, terminate, wait_for_line};
+use crate::support::{repo, Served};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-struct Server {
-    child: Option<Child>,
-    base: String,
-    agent: ureq::Agent,
-    _log: mpsc::Receiver<String>,
-}
-
-impl Server {
-    /// The demo configuration with `data` as the data directory.
-    fn demo(data: &Path) -> Server {
-        let (child, rx) = spawn_serve(data);
-        Server::ready(child, rx)
-    }
-
-    /// Its own configuration file.
-    fn with_config(config: &Path) -> Server {
-        let child = bin()
-            .current_dir(repo())
-            .args(["serve", "--bind", "127.0.0.1:0", "--config"])
-            .arg(config)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, rx) = mpsc::channel();
-        let mut child = child;
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            use std::io::{BufRead, BufReader};
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        Server::ready(child, rx)
-    }
-
-    fn ready(mut child: Child, rx: mpsc::Receiver<String>) -> Server {
-        let line = wait_for_line(&mut child, &rx, "listening on ", 60);
-        let (_, rest) = line.split_once("listening on ").unwrap();
-        let addr = rest.split_whitespace().next().unwrap();
-        Server {
-            child: Some(child),
-            base: format!("{addr}{}", backupd::api::BASE),
-            agent: ureq::AgentBuilder::new()
-                .timeout(Duration::from_secs(30))
-                .build(),
-            _log: rx,
-        }
-    }
-
-    fn send(&self, method: &str, path: &str) -> (u16, Value) {
-        let result = self
-            .agent
-            .request(method, &format!("{}{path}", self.base))
-            .call();
-        let resp = match result {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{method} {path}: transport error: {e}"),
-        };
-        let status = resp.status();
-        let text = resp.into_string().unwrap();
-        let body = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{method} {path} -> {status}: not JSON ({e}): {text}"));
-        (status, body)
-    }
-
-    fn get(&self, path: &str) -> Value {
-        let (status, body) = self.send("GET", path);
-        assert_eq!(status, 200, "GET {path}: {body}");
-        body
-    }
-
-    /// Starts the preset health check by hand and waits for its outcome; returns the run id.
-    fn run_health_check(&self) -> String {
-        let (status, body) = self.send("POST", "/scheduler/jobs/health_check/run");
-        assert_eq!(status, 202, "run health_check: {body}");
-        let run_id = body["run_id"].as_str().unwrap().to_string();
-        let path = format!("/runs/{}", run_id.replace('@', "%40"));
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let run = self.get(&path);
-            if run["status"] != "running" {
-                // A critical health is still a successful run: the check ran.
-                assert_eq!(run["status"], "succeeded", "{run}");
-                assert!(
-                    run["note"].as_str().unwrap_or("").starts_with("health "),
-                    "{run}"
-                );
-                return run_id;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the health run never ended: {run}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn stop(mut self) {
-        terminate(self.child.take().unwrap());
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+/// Starts the preset health check by hand and waits for its outcome; returns the run id.
+fn run_health_check(server: &Served) -> String {
+    let run = server.run("health_check");
+    // A critical health is still a successful run: the check ran.
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert!(
+        run["note"].as_str().unwrap_or("").starts_with("health "),
+        "{run}"
+    );
+    run["run_id"].as_str().unwrap().to_string()
 }
 
 fn named<'a>(health: &'a Value, name: &str) -> &'a Value {
@@ -190,7 +88,7 @@ fn health_disk_nearly_full_is_critical() {
     let data = tmp.path().join("data");
     // Dropped last: the server (declared after) is stopped before the unmount.
     let _mount = Tmpfs::mount(&data, "32m");
-    let server = Server::demo(&data);
+    let server = Served::with_config_file(&repo().join("fixtures/demo.toml"), &data);
     fill_to(&data, 96);
     let (total, free) = volume(&data);
     assert!(
@@ -198,7 +96,7 @@ fn health_disk_nearly_full_is_critical() {
         "the volume is not filled: {free} of {total} free"
     );
 
-    let run_id = server.run_health_check();
+    let run_id = run_health_check(&server);
     let health = server.get("/health");
     assert_eq!(health["recorded"], true, "{health}");
     assert_eq!(health["run_id"], run_id.as_str(), "{health}");
@@ -214,8 +112,7 @@ fn health_disk_nearly_full_is_critical() {
     assert!((95.0..=100.0).contains(&pct), "{reason}");
     assert!(reason.contains("critical at ≥ 95 %"), "{reason}");
     // The same verdict for scrapers.
-    let root = server.base.strip_suffix(backupd::api::BASE).unwrap();
-    let metrics = ureq::get(&format!("{root}/metrics"))
+    let metrics = ureq::get(&format!("{}/metrics", server.root))
         .call()
         .unwrap()
         .into_string()
@@ -234,8 +131,7 @@ fn health_disk_nearly_full_is_critical() {
 
 #[test]
 fn health_shows_a_stopped_scheduler_and_records_its_event() {
-    let data = tempfile::tempdir().unwrap();
-    let server = Server::demo(data.path());
+    let server = Served::demo();
 
     // Nothing recorded yet: the checks run live and say so.
     let live = server.get("/health");
@@ -243,14 +139,14 @@ fn health_shows_a_stopped_scheduler_and_records_its_event() {
     assert_eq!(live["run_id"], Value::Null, "{live}");
     assert_eq!(named(&live, "scheduler")["status"], "ok", "{live}");
     assert_eq!(live["checks"].as_array().unwrap().len(), 7, "{live}");
-    let (status, body) = server.send("GET", "/health?verbose=1");
+    let (status, body) = server.send("GET", "/health?verbose=1", None);
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "unknown_field", "{body}");
 
-    let (status, body) = server.send("POST", "/scheduler/stop");
+    let (status, body) = server.send("POST", "/scheduler/stop", None);
     assert_eq!(status, 200, "{body}");
     // Manual runs work while the scheduler is stopped.
-    let run_id = server.run_health_check();
+    let run_id = run_health_check(&server);
     let health = server.get("/health");
     assert_eq!(health["recorded"], true, "{health}");
     assert_eq!(health["run_id"], run_id.as_str(), "{health}");
@@ -312,8 +208,8 @@ disk_critical_percent = 100
 "#
     );
     std::fs::write(&config, toml).unwrap();
-    let server = Server::with_config(&config);
-    server.run_health_check();
+    let server = Served::with_config_file(&config, &data);
+    run_health_check(&server);
     let health = server.get("/health");
     let disk = named(&health, "disk_space");
     assert_eq!(disk["status"], "warning", "{disk}");

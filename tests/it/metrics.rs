@@ -1,50 +1,20 @@
 //! `GET /metrics` through real HTTP against the real binary, read by a real Prometheus text-format
 //! parser and checked against what the JSON API says about the same log.
 
-use crate::support::{spawn_serve, terminate, wait_for_line};
+use crate::support::Served;
 use prometheus_parse::{LineInfo, Scrape, Value as Sample};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-struct Client {
-    root: String,
-    agent: ureq::Agent,
-}
-
-impl Client {
-    fn api(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let url = format!("{}{}{path}", self.root, backupd::api::BASE);
-        let req = self.agent.request(method, &url);
-        let result = match body {
-            Some(b) => req.send_json(b),
-            None => req.call(),
-        };
-        let resp = match result {
-            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{method} {path}: {e}"),
-        };
-        let status = resp.status();
-        let text = resp.into_string().unwrap();
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        (status, body)
-    }
-
-    fn get(&self, path: &str) -> Value {
-        let (status, body) = self.api("GET", path, None);
-        assert_eq!(status, 200, "GET {path}: {body}");
-        body
-    }
-
-    /// The newest position, paging through the whole log as a client would.
-    fn newest_event(&self) -> u64 {
-        let mut after = 0;
-        loop {
-            let page = self.get(&format!("/events?after={after}&limit=1000"));
-            match page["events"].as_array().unwrap().last() {
-                Some(e) => after = e["position"].as_u64().unwrap(),
-                None => return after,
-            }
+/// The newest position, paging through the whole log as a client would.
+fn newest_event(server: &Served) -> u64 {
+    let mut after = 0;
+    loop {
+        let page = server.get(&format!("/events?after={after}&limit=1000"));
+        match page["events"].as_array().unwrap().last() {
+            Some(e) => after = e["position"].as_u64().unwrap(),
+            None => return after,
         }
     }
 }
@@ -91,19 +61,10 @@ impl Metrics {
 
 #[test]
 fn metrics_agree_with_the_api_after_a_real_backup() {
-    let data = tempfile::tempdir().unwrap();
-    let (mut child, log) = spawn_serve(data.path());
-    let line = wait_for_line(&mut child, &log, "listening on ", 60);
-    let (_, rest) = line.split_once("listening on ").unwrap();
-    let client = Client {
-        root: rest.split_whitespace().next().unwrap().to_string(),
-        agent: ureq::AgentBuilder::new()
-            .timeout(Duration::from_secs(20))
-            .build(),
-    };
+    let client = Served::demo();
 
     // a files backup of the demo config's small uploads directory
-    let (code, job) = client.api(
+    let (code, job) = client.send(
         "POST",
         "/scheduler/jobs",
         Some(json!({
@@ -115,31 +76,17 @@ fn metrics_agree_with_the_api_after_a_real_backup() {
         })),
     );
     assert_eq!(code, 201, "{job}");
-    let (code, run) = client.api("POST", "/scheduler/jobs/metrics_files/run", None);
+    let (code, run) = client.send("POST", "/scheduler/jobs/metrics_files/run", None);
     assert_eq!(code, 202, "{run}");
-    let run_path = format!(
-        "/runs/{}",
-        run["run_id"].as_str().unwrap().replace('@', "%40")
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let finished = loop {
-        let r = client.get(&run_path);
-        if r["status"] != "running" {
-            break r;
-        }
-        assert!(Instant::now() < deadline, "run never finished: {r}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let finished = client.finished_within(run["run_id"].as_str().unwrap(), Duration::from_secs(30));
     assert_eq!(finished["status"], "succeeded", "{finished}");
 
     // Scrape and read the API between two equal log positions, so a preset firing meanwhile
     // cannot make the two disagree.
     let (metrics, backups, status, position) = (0..5)
         .find_map(|_| {
-            let before = client.newest_event();
-            let resp = client
-                .agent
-                .get(&format!("{}/metrics", client.root))
+            let before = newest_event(&client);
+            let resp = ureq::get(&format!("{}/metrics", client.root))
                 .call()
                 .unwrap();
             assert_eq!(resp.status(), 200);
@@ -150,7 +97,7 @@ fn metrics_agree_with_the_api_after_a_real_backup() {
             let text = resp.into_string().unwrap();
             let backups = client.get("/backups?limit=1000");
             let status = client.get("/scheduler/status");
-            let after = client.newest_event();
+            let after = newest_event(&client);
             (before == after).then(|| {
                 let lines = text.lines().map(|l| Ok(l.to_string()));
                 let scrape = Scrape::parse(lines).unwrap();
@@ -277,7 +224,7 @@ fn metrics_agree_with_the_api_after_a_real_backup() {
     // an error at the root is JSON too, and says what is served there
     let (code, err) = {
         let url = format!("{}/metrics", client.root);
-        match client.agent.post(&url).call() {
+        match ureq::post(&url).call() {
             Err(ureq::Error::Status(code, resp)) => {
                 assert_eq!(resp.header("Allow"), Some("GET"));
                 (code, resp.into_json::<Value>().unwrap())
@@ -290,5 +237,5 @@ fn metrics_agree_with_the_api_after_a_real_backup() {
         (405, &json!("method_not_allowed"))
     );
 
-    terminate(child);
+    client.stop();
 }

@@ -2,102 +2,17 @@
 //! the report listed and served as JSON and HTML, and the HTML rendered by a real browser
 //! (headless chromium, no network: the page is self-contained) to show the charts draw.
 
-use crate::support::{spawn_serve, terminate, wait_for_line};
-use serde_json::{json, Value};
+use crate::support::Served;
+use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-struct Server {
-    child: Option<Child>,
-    base: String,
-    agent: ureq::Agent,
-    data: tempfile::TempDir,
-    _log: mpsc::Receiver<String>,
-}
-
-impl Server {
-    fn start() -> Server {
-        let data = tempfile::tempdir().unwrap();
-        let (mut child, rx) = spawn_serve(data.path());
-        let line = wait_for_line(&mut child, &rx, "listening on ", 60);
-        let (_, rest) = line.split_once("listening on ").unwrap();
-        let addr = rest.split_whitespace().next().unwrap();
-        Server {
-            child: Some(child),
-            base: format!("{addr}{}", backupd::api::BASE),
-            agent: ureq::AgentBuilder::new()
-                .timeout(Duration::from_secs(20))
-                .build(),
-            data,
-            _log: rx,
-        }
-    }
-
-    /// Status, Content-Type and body text of any answer.
-    fn raw(&self, method: &str, path: &str, body: Option<Value>) -> (u16, String, String) {
-        let req = self.agent.request(method, &format!("{}{path}", self.base));
-        let result = match body {
-            Some(b) => req.send_json(b),
-            None => req.call(),
-        };
-        let resp = match result {
-            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{method} {path}: transport error: {e}"),
-        };
-        let status = resp.status();
-        let content_type = resp.header("Content-Type").unwrap_or("").to_string();
-        (status, content_type, resp.into_string().unwrap())
-    }
-
-    fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let (status, _, text) = self.raw(method, path, body);
-        let v = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{method} {path}: {status}, not JSON ({e}): {text}"));
-        (status, v)
-    }
-
-    fn get(&self, path: &str) -> Value {
-        let (status, body) = self.send("GET", path, None);
-        assert_eq!(status, 200, "GET {path}: {body}");
-        body
-    }
-
-    /// Runs a job now and waits (at most a minute) for the run's outcome.
-    fn run(&self, job_id: &str) -> Value {
-        let (status, run) = self.send("POST", &format!("/scheduler/jobs/{job_id}/run"), None);
-        assert_eq!(status, 202, "{run}");
-        let path = format!(
-            "/runs/{}",
-            run["run_id"].as_str().unwrap().replace('@', "%40")
-        );
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let r = self.get(&path);
-            if r["status"] != "running" {
-                return r;
-            }
-            assert!(Instant::now() < deadline, "run never finished: {r}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
 #[test]
 fn the_daily_report_lists_the_runs_and_backups_as_json_and_as_a_page_with_charts() {
-    let mut server = Server::start();
+    let server = Served::demo();
     let (status, job) = server.send(
         "POST",
         "/scheduler/jobs",
@@ -138,12 +53,12 @@ fn the_daily_report_lists_the_runs_and_backups_as_json_and_as_a_page_with_charts
         r["expires_at"].is_string(),
         "the demo config keeps reports 90 d: {r}"
     );
-    let json_file = server.data.path().join(format!("reports/{id}.json"));
-    let html_file = server.data.path().join(format!("reports/{id}.html"));
+    let json_file = server.data_dir().join(format!("reports/{id}.json"));
+    let html_file = server.data_dir().join(format!("reports/{id}.html"));
     let on_disk =
         std::fs::metadata(&json_file).unwrap().len() + std::fs::metadata(&html_file).unwrap().len();
     assert_eq!(r["bytes"].as_u64().unwrap(), on_disk);
-    let leftovers: Vec<_> = std::fs::read_dir(server.data.path().join("reports"))
+    let leftovers: Vec<_> = std::fs::read_dir(server.data_dir().join("reports"))
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -176,7 +91,7 @@ fn the_daily_report_lists_the_runs_and_backups_as_json_and_as_a_page_with_charts
     assert_eq!(report["storage_over_time"].as_array().unwrap().len(), 90);
 
     // the page
-    let (status, content_type, page) = server.raw("GET", &format!("/reports/{id}.html"), None);
+    let (status, content_type, page) = server.exchange("GET", &format!("/reports/{id}.html"), None);
     assert_eq!(status, 200, "{page}");
     assert!(content_type.starts_with("text/html"), "{content_type}");
     assert!(content_type.contains("utf-8"), "{content_type}");
@@ -202,7 +117,7 @@ fn the_daily_report_lists_the_runs_and_backups_as_json_and_as_a_page_with_charts
     assert_eq!((status, &body["error"]["field"]), (400, &json!("limit")));
 
     screenshot_shows_the_charts(&page);
-    terminate(server.child.take().unwrap());
+    server.stop();
 }
 
 /// Renders `page` and a blank page with headless chromium and compares them.

@@ -1,98 +1,12 @@
 //! Retention cleanup for real: the binary with `incremental = "2s"`, a full and an incremental
 //! chain on it, then the preview and the `cleanup_expired` job delete exactly the expired files.
 
-use crate::support::{spawn_serve_with, terminate, wait_for_line};
+use crate::support::Served;
 use serde_json::Value;
 use std::path::Path;
-use std::process::Child;
 use std::time::{Duration, Instant};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-
-/// A served data dir with its own config; killed on drop if the test fails first.
-pub struct Served {
-    child: Option<Child>,
-    pub base: String,
-    pub data: tempfile::TempDir,
-    agent: ureq::Agent,
-    _log: std::sync::mpsc::Receiver<String>,
-}
-
-impl Served {
-    /// `config` is TOML appended to `[storage]`-less settings: sources and retention of the test.
-    pub fn start(config: &str) -> Served {
-        let data = tempfile::tempdir().unwrap();
-        let file = data.path().join("backupd.toml");
-        std::fs::write(&file, config).unwrap();
-        let (mut child, rx) = spawn_serve_with(&file, &data.path().join("data"));
-        let line = wait_for_line(&mut child, &rx, "listening on ", 60);
-        let addr = line.split_once("listening on ").unwrap().1;
-        let addr = addr.split_whitespace().next().unwrap();
-        Served {
-            child: Some(child),
-            base: format!("{addr}{}", backupd::api::BASE),
-            data,
-            agent: ureq::AgentBuilder::new()
-                .timeout(Duration::from_secs(30))
-                .build(),
-            _log: rx,
-        }
-    }
-
-    pub fn data_dir(&self) -> std::path::PathBuf {
-        self.data.path().join("data")
-    }
-
-    pub fn call(&self, method: &str, path: &str) -> (u16, Value) {
-        let resp = match self
-            .agent
-            .request(method, &format!("{}{path}", self.base))
-            .call()
-        {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{method} {path}: {e}"),
-        };
-        let status = resp.status();
-        let text = resp.into_string().unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    pub fn get(&self, path: &str) -> Value {
-        let (status, body) = self.call("GET", path);
-        assert_eq!(status, 200, "GET {path}: {body}");
-        body
-    }
-
-    /// Runs a job now and waits for its outcome.
-    pub fn run(&self, job: &str) -> Value {
-        let (status, run) = self.call("POST", &format!("/scheduler/jobs/{job}/run"));
-        assert_eq!(status, 202, "{run}");
-        let id = run["run_id"].as_str().unwrap().replace('@', "%40");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let r = self.get(&format!("/runs/{id}"));
-            if r["status"] != "running" {
-                return r;
-            }
-            assert!(Instant::now() < deadline, "run never finished: {r}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    pub fn stop(mut self) {
-        terminate(self.child.take().unwrap());
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 fn ts(v: &Value) -> OffsetDateTime {
     OffsetDateTime::parse(v.as_str().unwrap(), &Rfc3339).unwrap()
@@ -121,7 +35,7 @@ fn a_real_cleanup_deletes_exactly_the_expired_incrementals_and_records_why() {
     for i in 0..30 {
         std::fs::write(src.path().join(format!("f{i}.txt")), format!("file {i}\n")).unwrap();
     }
-    let server = Served::start(&format!(
+    let server = Served::with_config(&format!(
         "[[sources.files]]\npath = {:?}\n\n[retention]\nfull = \"30d\"\nincremental = \"2s\"\n",
         src.path()
     ));
@@ -220,7 +134,7 @@ fn a_real_cleanup_deletes_exactly_the_expired_incrementals_and_records_why() {
     let sidecars: u64 = disk_before - on_disk(&backups_dir) - sizes;
     assert!(sidecars > 0, "the deleted backups' sidecars went too");
     assert_eq!(ids(&server.get("/backups")["backups"]), [f]);
-    let (status, _) = server.call("GET", &format!("/backups/{i1}"));
+    let (status, _) = server.send("GET", &format!("/backups/{i1}"), None);
     assert_eq!(status, 404);
 
     // The log says who deleted what under which rule, dependants first.

@@ -109,3 +109,200 @@ pub fn terminate(mut child: std::process::Child) {
     let exit = child.wait().unwrap();
     assert!(exit.success(), "serve exited with {exit:?} on SIGTERM");
 }
+
+/// `backupd serve` on a port the OS picks, with its own data directory, and a JSON client for
+/// its API; killed on drop if a test fails before `stop`.
+pub struct Served {
+    child: Option<std::process::Child>,
+    /// `http://127.0.0.1:PORT`: `/metrics` lives here.
+    pub root: String,
+    /// `root` + `/api/backup`.
+    pub base: String,
+    data: tempfile::TempDir,
+    data_dir: PathBuf,
+    agent: ureq::Agent,
+    _log: std::sync::mpsc::Receiver<String>,
+}
+
+impl Served {
+    /// The demo configuration; the data directory is a fresh temporary one.
+    pub fn demo() -> Served {
+        let data = tempfile::tempdir().unwrap();
+        let dir = data.path().to_path_buf();
+        let (child, rx) = spawn_serve(&dir);
+        Served::ready(child, rx, data, dir)
+    }
+
+    /// `config` as the configuration file; the data directory is `<temp>/data`.
+    pub fn with_config(config: &str) -> Served {
+        let data = tempfile::tempdir().unwrap();
+        let file = data.path().join("backupd.toml");
+        std::fs::write(&file, config).unwrap();
+        let dir = data.path().join("data");
+        let (child, rx) = spawn_serve_with(&file, &dir);
+        Served::ready(child, rx, data, dir)
+    }
+
+    /// A configuration file and a data directory that the test owns (a tmpfs, say).
+    pub fn with_config_file(config: &Path, data_dir: &Path) -> Served {
+        let (child, rx) = spawn_serve_with(config, data_dir);
+        let holder = tempfile::tempdir().unwrap();
+        Served::ready(child, rx, holder, data_dir.to_path_buf())
+    }
+
+    fn ready(
+        mut child: std::process::Child,
+        rx: std::sync::mpsc::Receiver<String>,
+        data: tempfile::TempDir,
+        data_dir: PathBuf,
+    ) -> Served {
+        let line = wait_for_line(&mut child, &rx, "listening on ", 60);
+        let (_, rest) = line.split_once("listening on ").unwrap();
+        let root = rest.split_whitespace().next().unwrap().to_string();
+        Served {
+            child: Some(child),
+            base: format!("{root}{}", backupd::api::BASE),
+            root,
+            data,
+            data_dir,
+            agent: ureq::AgentBuilder::new()
+                .timeout(std::time::Duration::from_secs(30))
+                .build(),
+            _log: rx,
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// `path` below the API's base.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn request(&self, method: &str, path: &str) -> ureq::Request {
+        self.agent.request(method, &self.url(path))
+    }
+
+    /// Status, Content-Type and body text of any answer.
+    pub fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, String, String) {
+        let req = self.request(method, path);
+        let result = match body {
+            Some(b) => req.send_json(b),
+            None => req.call(),
+        };
+        text_of(result)
+    }
+
+    /// Any status, with the body parsed (`null` when empty; anything but JSON fails the test).
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let (status, _, text) = self.exchange(method, path, body);
+        (
+            status,
+            json_of(&format!("{method} {path} -> {status}"), &text),
+        )
+    }
+
+    /// Raw bytes with an optional Content-Type, the answer parsed as `send` does.
+    pub fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> (u16, serde_json::Value) {
+        let mut req = self.request(method, path);
+        if let Some(ct) = content_type {
+            req = req.set("Content-Type", ct);
+        }
+        let (status, _, text) = text_of(req.send_bytes(body));
+        (
+            status,
+            json_of(&format!("{method} {path} -> {status}"), &text),
+        )
+    }
+
+    pub fn get(&self, path: &str) -> serde_json::Value {
+        let (status, body) = self.send("GET", path, None);
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// Runs a job now and waits (at most a minute) for the run's outcome.
+    pub fn run(&self, job: &str) -> serde_json::Value {
+        let (status, run) = self.send("POST", &format!("/scheduler/jobs/{job}/run"), None);
+        assert_eq!(status, 202, "{run}");
+        self.finished(run["run_id"].as_str().unwrap())
+    }
+
+    /// Waits (at most a minute) for run `run_id` to have an outcome.
+    pub fn finished(&self, run_id: &str) -> serde_json::Value {
+        self.finished_within(run_id, std::time::Duration::from_secs(60))
+    }
+
+    pub fn finished_within(&self, run_id: &str, limit: std::time::Duration) -> serde_json::Value {
+        let path = format!("/runs/{}", run_id.replace('@', "%40"));
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let r = self.get(&path);
+            if r["status"] != "running" {
+                return r;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "run never finished: {r}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM and an orderly exit 0; the data directory's holder outlives the server.
+    pub fn stop(mut self) -> tempfile::TempDir {
+        terminate(self.child.take().unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.data, dir)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn text_of(result: Result<ureq::Response, ureq::Error>) -> (u16, String, String) {
+    let resp = match result {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("transport error: {e}"),
+    };
+    let status = resp.status();
+    let content_type = resp.header("Content-Type").unwrap_or("").to_string();
+    (status, content_type, resp.into_string().unwrap())
+}
+
+/// Any answer of a request made with another agent, parsed as `Served::send` does.
+pub fn reply(result: Result<ureq::Response, ureq::Error>) -> (u16, serde_json::Value) {
+    let (status, _, text) = text_of(result);
+    (status, json_of(&status.to_string(), &text))
+}
+
+fn json_of(context: &str, text: &str) -> serde_json::Value {
+    if text.is_empty() {
+        return serde_json::Value::Null;
+    }
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{context}: not JSON ({e}): {text}"))
+}

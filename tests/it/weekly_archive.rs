@@ -428,11 +428,11 @@ fn a_damaged_parent_fails_the_merge_naming_backup_and_entry_and_leaves_nothing()
 /// same tree as the chain, is recorded with what it copies, and is not written twice.
 #[test]
 fn the_weekly_archive_job_over_http_restores_what_the_chain_restores() {
-    use crate::retention::Served;
+    use crate::support::Served;
     use serde_json::{json, Value};
     let src = tempfile::tempdir().unwrap();
     generate_tree(src.path(), 120, 7);
-    let server = Served::start(&format!("[[sources.files]]\npath = {:?}\n", src.path()));
+    let server = Served::with_config(&format!("[[sources.files]]\npath = {:?}\n", src.path()));
     let full = server.run("daily_full_backup");
     mutate(src.path(), 1);
     let inc = server.run("incremental_backup");
