@@ -24,31 +24,13 @@ cd "$REPO"
 PID=$!
 B=http://127.0.0.1:18740/api/backup
 for _ in $(seq 50); do curl -sf $B/scheduler/status >/dev/null && break; sleep 0.1; done
-run() { # job -> prints duration_ms and backup_id
-  rid=$(curl -sf -XPOST $B/scheduler/jobs/$1/run | python3 -c 'import json,sys;print(json.load(sys.stdin)["run_id"])')
-  enc=$(python3 -c "import urllib.parse,sys;print(urllib.parse.quote(sys.argv[1],safe=''))" "$rid")
-  while :; do s=$(curl -sf $B/runs/$enc); st=$(echo "$s" | python3 -c 'import json,sys;print(json.load(sys.stdin)["status"])'); [ "$st" != running ] && break; sleep 0.05; done
-  echo "$s" | python3 -c 'import json,sys;r=json.load(sys.stdin);print(r["status"],r["duration_ms"],r.get("backup_id"),r.get("note"))'
-}
-t() { local s=$(date +%s.%N); "$@"; python3 -c "print('%.2f'%($(date +%s.%N)-$s))"; }
+source benches/lib.sh
 sync
 echo "tar|zstd -3 -T2 (1): $(t sh -c 'tar -cf - -C /tmp e2e-src | zstd -q -3 -T2 -o /tmp/e2e-ref.tar.zst -f') s"
 echo "ours full: $(run daily_full_backup)"
 echo "tar|zstd -3 -T2 (2): $(t sh -c 'tar -cf - -C /tmp e2e-src | zstd -q -3 -T2 -o /tmp/e2e-ref.tar.zst -f') s  size $(stat -c %s /tmp/e2e-ref.tar.zst)"
 echo "ours incremental job, first run: $(run incremental_backup)"
-# change 1% of the files (every 100th regular file, smaller than 10 MB: appended bytes)
-python3 - <<'PY'
-import os
-files=[]
-for root,dirs,fs in os.walk('/tmp/e2e-src'):
-    for f in fs:
-        p=os.path.join(root,f)
-        if os.path.isfile(p) and not os.path.islink(p) and os.path.getsize(p) < 10_000_000: files.append(p)
-files.sort(); ch=files[::100]
-for p in ch:
-    with open(p,'ab') as fh: fh.write(b'changed\n')
-print(len(files),'files,',len(ch),'changed')
-PY
+change_one_percent /tmp/e2e-src
 echo "ours incremental: $(run incremental_backup)"
 BID=$(curl -sf "$B/backups?job_id=incremental_backup&limit=1" | python3 -c 'import json,sys;print(json.load(sys.stdin)["backups"][0]["id"])')
 ls -la $D/data/backups/*.bka | awk '{print $5, $9}'

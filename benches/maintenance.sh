@@ -27,26 +27,9 @@ trap 'kill -TERM $PID 2>/dev/null || true' EXIT
 ROOT=http://127.0.0.1:18741
 B=$ROOT/api/backup
 for _ in $(seq 50); do curl -sf $B/scheduler/status >/dev/null && break; sleep 0.1; done
-run() { # job -> prints status, duration_ms, backup_id, note
-  rid=$(curl -sf -XPOST $B/scheduler/jobs/$1/run | python3 -c 'import json,sys;print(json.load(sys.stdin)["run_id"])')
-  enc=$(python3 -c "import urllib.parse,sys;print(urllib.parse.quote(sys.argv[1],safe=''))" "$rid")
-  while :; do s=$(curl -sf $B/runs/$enc); st=$(echo "$s" | python3 -c 'import json,sys;print(json.load(sys.stdin)["status"])'); [ "$st" != running ] && break; sleep 0.05; done
-  echo "$s" | python3 -c 'import json,sys;r=json.load(sys.stdin);print(r["status"],r["duration_ms"],"ms",r.get("backup_id"),r.get("note"))'
-}
-t() { local s=$(date +%s.%N); "$@"; python3 -c "print('%.2f'%($(date +%s.%N)-$s))"; }
+source benches/lib.sh
 echo "full: $(run daily_full_backup)"
-python3 - <<'PY'
-import os
-files=[]
-for root,dirs,fs in os.walk('/tmp/mnt-src'):
-    for f in fs:
-        p=os.path.join(root,f)
-        if os.path.isfile(p) and not os.path.islink(p) and os.path.getsize(p) < 10_000_000: files.append(p)
-files.sort(); ch=files[::100]
-for p in ch:
-    with open(p,'ab') as fh: fh.write(b'changed\n')
-print(len(files),'files,',len(ch),'changed')
-PY
+change_one_percent /tmp/mnt-src
 echo "incremental: $(run incremental_backup)"
 sync
 echo "weekly archive (xz 9, chain merged): $(run weekly_archive)"
