@@ -14,7 +14,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::cell::Cell;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::dump::{self, Scratch};
 use super::layout::{self, io_err, Layout};
@@ -129,7 +129,7 @@ pub fn backup(
         .map_err(io_err(format!("creating {}", backups_dir.display())))?;
     let archive_path = layout.archive(&id);
     let manifest_path = layout.manifest(&id);
-    let guard = Partials(vec![
+    let guard = layout::Partials(vec![
         layout::partial(&archive_path),
         layout::partial(&manifest_path),
     ]);
@@ -475,23 +475,6 @@ impl<R> Drop for Progressing<'_, R> {
         let n = std::mem::take(&mut self.unreported);
         if n > 0 {
             self.progress.update(|p| p.bytes_done += n);
-        }
-    }
-}
-
-/// The `.partial` files of a run, removed unless the run published them.
-struct Partials(Vec<PathBuf>);
-
-impl Partials {
-    fn disarm(mut self) {
-        self.0.clear();
-    }
-}
-
-impl Drop for Partials {
-    fn drop(&mut self) {
-        for p in &self.0 {
-            layout::remove_quietly(p);
         }
     }
 }

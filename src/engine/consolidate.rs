@@ -16,7 +16,7 @@ use rustc_hash::FxHashMap as HashMap;
 use std::fs::{self, File};
 use std::io::BufWriter;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::dump::Scratch;
 use super::layout::{self, io_err, Layout};
@@ -139,8 +139,8 @@ pub fn consolidate(
     fs::create_dir_all(&archives_dir)
         .map_err(io_err(format!("creating {}", archives_dir.display())))?;
     let dest = layout.consolidated(&id);
-    let guard = RemoveOnDrop(Some(layout::partial(&dest)));
-    let partial = guard.path().to_path_buf();
+    let partial = layout::partial(&dest);
+    let guard = layout::Partials(vec![partial.clone()]);
     let out =
         File::create_new(&partial).map_err(io_err(format!("creating {}", partial.display())))?;
     let mut w = ArchiveWriter::new(
@@ -480,27 +480,6 @@ fn check_written(
         }
     }
     Ok(())
-}
-
-/// The `.partial` of a run, removed unless the run published it.
-struct RemoveOnDrop(Option<PathBuf>);
-
-impl RemoveOnDrop {
-    fn path(&self) -> &Path {
-        self.0.as_deref().unwrap_or(Path::new(""))
-    }
-
-    fn disarm(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        if let Some(p) = &self.0 {
-            layout::remove_quietly(p);
-        }
-    }
 }
 
 fn write_err(path: &Path) -> impl FnOnce(ArchiveError) -> EngineError + '_ {

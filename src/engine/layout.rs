@@ -124,6 +124,23 @@ pub fn publish(partial: &Path, dest: &Path) -> Result<(), EngineError> {
     )))
 }
 
+/// The `.partial` files of a run, removed on drop unless the run published them.
+pub struct Partials(pub Vec<PathBuf>);
+
+impl Partials {
+    pub fn disarm(mut self) {
+        self.0.clear();
+    }
+}
+
+impl Drop for Partials {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            remove_quietly(p);
+        }
+    }
+}
+
 /// Removes a file if it is there (cleanup after a failed run; errors do not matter more than
 /// the failure being reported, and `reconcile` removes what is left).
 pub fn remove_quietly(path: &Path) {
