@@ -151,7 +151,7 @@ fn last_full_age(state: &State, now: Ts, t: &Thresholds) -> HealthCheck {
         .backups
         .values()
         .filter(|b| b.record.kind == BackupKind::Full)
-        .filter(|b| b.last_verified.as_ref().is_none_or(|v| v.ok))
+        .filter(|b| b.is_good())
         .max_by_key(|b| (b.record.created_at, &b.record.id));
     let Some(b) = newest else {
         return check(

@@ -85,8 +85,7 @@ fn expired(b: &Backup, now: Ts) -> Option<Ts> {
 fn newest_good_fulls(catalog: &Catalog) -> BTreeMap<&str, &Backup> {
     let mut newest: BTreeMap<&str, &Backup> = BTreeMap::new();
     for b in catalog.backups.values() {
-        let bad = b.last_verified.as_ref().is_some_and(|v| !v.ok);
-        if b.record.kind != BackupKind::Full || bad {
+        if b.record.kind != BackupKind::Full || !b.is_good() {
             continue;
         }
         let key = (b.record.created_at, &b.record.id);

@@ -320,6 +320,15 @@ fn find_base(
     })
 }
 
+/// What a backup job backs up (database, files, config), as its current spec says; `None` for
+/// maintenance jobs and deleted jobs.
+pub(crate) fn job_sources(state: &State, job_id: &str) -> Option<(bool, bool, bool)> {
+    match &state.schedule.jobs.get(job_id)?.spec.action {
+        JobAction::Backup(cfg) => Some(includes(cfg)),
+        _ => None,
+    }
+}
+
 /// The newest backup of the same things: this job's own, or another backup job's with the same
 /// includes (so the preset incremental builds on the nightly full, and each full starts a new
 /// chain). Archives and backups verified bad are never bases. A chain whose full is older than
@@ -331,18 +340,13 @@ pub(crate) fn newest_base(
     selection: (bool, bool, bool),
     now: Ts,
 ) -> Result<BackupRecord, String> {
-    let same_things = |other: &str| {
-        other == job_id
-            || state.schedule.jobs.get(other).is_some_and(
-                |j| matches!(&j.spec.action, JobAction::Backup(c) if includes(c) == selection),
-            )
-    };
+    let same_things = |other: &str| other == job_id || job_sources(state, other) == Some(selection);
     let newest = state
         .catalog
         .backups
         .values()
         .filter(|b| b.record.kind != BackupKind::Archive)
-        .filter(|b| b.last_verified.as_ref().is_none_or(|v| v.ok))
+        .filter(|b| b.is_good())
         .filter(|b| same_things(&b.record.job_id))
         .max_by(|a, b| {
             (a.record.created_at, &a.record.id).cmp(&(b.record.created_at, &b.record.id))

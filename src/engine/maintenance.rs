@@ -228,8 +228,6 @@ pub fn archive(
 /// bad) of each set of sources — jobs backing up the same things share chains, so the preset
 /// incremental's newest backup already holds the nightly full's state — unless it was archived.
 pub fn archive_sources(service: &Service) -> Vec<String> {
-    use crate::domain::seed::includes;
-    use crate::events::JobAction;
     use std::collections::{BTreeMap, BTreeSet};
     service.read(|s| {
         let archived: BTreeSet<&str> = s
@@ -239,14 +237,13 @@ pub fn archive_sources(service: &Service) -> Vec<String> {
             .map(|o| o.source_id.as_str())
             .collect();
         // A deleted job's backups form a group of their own.
-        let group = |job_id: &str| match s.schedule.jobs.get(job_id).map(|j| &j.spec.action) {
-            Some(JobAction::Backup(cfg)) => (None, Some(includes(cfg))),
-            _ => (Some(job_id.to_string()), None),
+        let group = |job_id: &str| match super::backup::job_sources(s, job_id) {
+            Some(sources) => (None, Some(sources)),
+            None => (Some(job_id.to_string()), None),
         };
         let mut newest: BTreeMap<_, &crate::projections::Backup> = BTreeMap::new();
         for b in s.catalog.backups.values() {
-            let bad = b.last_verified.as_ref().is_some_and(|v| !v.ok);
-            if b.record.kind == BackupKind::Archive || bad {
+            if b.record.kind == BackupKind::Archive || !b.is_good() {
                 continue;
             }
             let slot = newest.entry(group(&b.record.job_id)).or_insert(b);

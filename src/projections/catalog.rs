@@ -91,6 +91,14 @@ pub struct Backup {
     pub last_verified: Option<Verification>,
 }
 
+impl Backup {
+    /// Not known to be damaged: never verified, or its last verification passed. Only good
+    /// backups are bases, archive sources, or "the newest good full".
+    pub fn is_good(&self) -> bool {
+        self.last_verified.as_ref().is_none_or(|v| v.ok)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verification {
     pub at: Ts,
