@@ -6,7 +6,7 @@
 use super::error::ApiError;
 use super::ApiContext;
 use crate::events::{BackupKind, HealthStatus, Ts};
-use crate::projections::{RunStatus, State};
+use crate::projections::{Outcomes, RunStatus, State};
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fmt::{Display, Write};
@@ -245,39 +245,19 @@ pub fn render(state: &State, now: Ts) -> String {
     out.text
 }
 
-/// Finished runs by outcome.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Outcomes {
-    pub succeeded: u64,
-    pub failed: u64,
-    pub interrupted: u64,
-}
-
-impl Outcomes {
-    /// Succeeded over finished; `None` when nothing finished (a rate of no runs is undefined,
-    /// and 1 or 0 would both lie to an alert).
-    pub fn success_rate(&self) -> Option<f64> {
-        let finished = self.succeeded + self.failed + self.interrupted;
-        (finished > 0).then(|| self.succeeded as f64 / finished as f64)
-    }
-}
-
 /// Runs that finished in `(now - window, now]`, deleted jobs' runs included. A run finished
 /// exactly `window` ago is out, as in a Prometheus range; one "finished" after `now` (a clock
 /// set back) is not counted yet.
 pub fn finished_within(state: &State, window: time::Duration, now: Ts) -> Outcomes {
-    let since = now.get().checked_sub(window).map(Ts);
+    // A window reaching before the calendar starts covers every run.
+    let since = now
+        .get()
+        .checked_sub(window)
+        .unwrap_or(time::PrimitiveDateTime::MIN.assume_utc());
     let mut out = Outcomes::default();
     for run in state.schedule.runs.values() {
-        let Some(at) = run.finished_at else { continue };
-        if at > now || since.is_some_and(|since| at <= since) {
-            continue;
-        }
-        match run.status {
-            RunStatus::Succeeded => out.succeeded += 1,
-            RunStatus::Failed => out.failed += 1,
-            RunStatus::Interrupted => out.interrupted += 1,
-            RunStatus::Running => {}
+        if run.finished_in(Ts(since), now) {
+            out.count(run.status);
         }
     }
     out

@@ -11,7 +11,7 @@ mod stats;
 pub use catalog::{
     ArchiveOrigin, Backup, Catalog, Report, StoragePoint, Verification, DEFAULT_POLICY,
 };
-pub use schedule::{Job, Run, RunStatus, Schedule, SchedulerStop};
+pub use schedule::{Job, Outcomes, Run, RunStatus, Schedule, SchedulerStop};
 pub use stats::{JobStats, Stats};
 
 use crate::events::{Envelope, Event, HealthCheck, HealthStatus, RetentionPolicy, Ts};

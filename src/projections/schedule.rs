@@ -62,6 +62,44 @@ pub struct Run {
     pub note: Option<String>,
 }
 
+impl Run {
+    /// Did the run finish in `(from, to]`? Half-open, so consecutive windows never count a run
+    /// twice.
+    pub fn finished_in(&self, from: Ts, to: Ts) -> bool {
+        self.finished_at.is_some_and(|t| t > from && t <= to)
+    }
+}
+
+/// Finished runs by outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcomes {
+    pub succeeded: u64,
+    pub failed: u64,
+    pub interrupted: u64,
+}
+
+impl Outcomes {
+    pub fn count(&mut self, status: RunStatus) {
+        match status {
+            RunStatus::Succeeded => self.succeeded += 1,
+            RunStatus::Failed => self.failed += 1,
+            RunStatus::Interrupted => self.interrupted += 1,
+            RunStatus::Running => {}
+        }
+    }
+
+    pub fn finished(&self) -> u64 {
+        self.succeeded + self.failed + self.interrupted
+    }
+
+    /// Succeeded over finished; `None` when nothing finished (a rate of no runs is undefined,
+    /// and 1 or 0 would both lie to an alert).
+    pub fn success_rate(&self) -> Option<f64> {
+        let finished = self.finished();
+        (finished > 0).then(|| self.succeeded as f64 / finished as f64)
+    }
+}
+
 impl Schedule {
     pub fn apply(&mut self, env: &Envelope) {
         let at = env.recorded_at;

@@ -32,8 +32,12 @@ pub struct JobStats {
 impl JobStats {
     /// Succeeded over finished runs; `None` before any run finished.
     pub fn success_rate(&self) -> Option<f64> {
-        let finished = self.succeeded + self.failed + self.interrupted;
-        (finished > 0).then(|| self.succeeded as f64 / finished as f64)
+        super::Outcomes {
+            succeeded: self.succeeded,
+            failed: self.failed,
+            interrupted: self.interrupted,
+        }
+        .success_rate()
     }
 
     fn record(&mut self, event: &Event, at: Ts) {

@@ -1,8 +1,9 @@
 //! The report as one self-contained HTML page: inline CSS, inline SVG charts drawn here, no
 //! scripts and no external references, so it opens from a file, a mail or an air-gapped host.
 
-use super::model::{DayRuns, Outcomes, Report, Storage, StorageDay, Window};
+use super::model::{DayRuns, Report, Storage, StorageDay, Window};
 use crate::events::{HealthStatus, Ts};
+use crate::projections::Outcomes;
 use std::fmt::Write as _;
 
 const STORAGE_SERIES: [(&str, &str); 4] = [

@@ -10,12 +10,12 @@ mod model;
 
 pub use html::html;
 pub use model::{
-    BackupLine, DayRuns, Failure, JobDurations, JobRuns, NextRun, Outcomes, Report, Storage,
-    StorageDay, Window,
+    BackupLine, DayRuns, Failure, JobDurations, JobRuns, NextRun, Report, Storage, StorageDay,
+    Window,
 };
 
 use crate::events::Ts;
-use crate::projections::{Run, RunStatus, State, StoragePoint};
+use crate::projections::{Outcomes, Run, RunStatus, State, StoragePoint};
 use crate::scheduler::next_run_time;
 use chrono_tz::Tz;
 use std::collections::BTreeMap;
@@ -55,11 +55,11 @@ pub fn build(state: &State, now: Ts, id: &str, next_runs: Vec<NextRun>) -> Repor
         .collect();
     let mut durations: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
     let mut failures = Vec::new();
-    for r in finished.iter().filter(|r| within(r, week_ago, now)) {
+    for r in finished.iter().filter(|r| r.finished_in(week_ago, now)) {
         let entry = per_job.entry(r.job_id.as_str()).or_default();
-        count(&mut entry.1, r.status);
-        if within(r, day_ago, now) {
-            count(&mut entry.0, r.status);
+        entry.1.count(r.status);
+        if r.finished_in(day_ago, now) {
+            entry.0.count(r.status);
         }
         match r.status {
             RunStatus::Succeeded | RunStatus::Failed => durations
@@ -162,15 +162,6 @@ pub fn next_runs(state: &State, zone: Tz, now: Ts) -> Vec<NextRun> {
         .collect()
 }
 
-fn count(o: &mut Outcomes, status: RunStatus) {
-    match status {
-        RunStatus::Succeeded => o.succeeded += 1,
-        RunStatus::Failed => o.failed += 1,
-        RunStatus::Interrupted => o.interrupted += 1,
-        RunStatus::Running => {}
-    }
-}
-
 fn status_name(status: RunStatus) -> &'static str {
     match status {
         RunStatus::Running => "running",
@@ -180,29 +171,23 @@ fn status_name(status: RunStatus) -> &'static str {
     }
 }
 
-/// Did `r` finish in `(from, to]`?
-fn within(r: &Run, from: Ts, to: Ts) -> bool {
-    r.finished_at.is_some_and(|t| t > from && t <= to)
-}
-
 fn window(finished: &[&Run], from: Ts, to: Ts) -> Window {
     let mut o = Outcomes::default();
     let mut bytes = 0;
-    for r in finished.iter().filter(|r| within(r, from, to)) {
-        count(&mut o, r.status);
+    for r in finished.iter().filter(|r| r.finished_in(from, to)) {
+        o.count(r.status);
         if r.status == RunStatus::Succeeded {
             bytes += r.bytes;
         }
     }
-    let n = o.succeeded + o.failed + o.interrupted;
     Window {
         from,
         to,
-        finished: n,
+        finished: o.finished(),
         succeeded: o.succeeded,
         failed: o.failed,
         interrupted: o.interrupted,
-        success_rate: (n > 0).then(|| o.succeeded as f64 / n as f64),
+        success_rate: o.success_rate(),
         bytes_written: bytes,
     }
 }

@@ -1,7 +1,7 @@
 //! The report's JSON shape: what `GET reports/{id}` returns and what the HTML page is drawn from.
 
 use crate::events::{BackupKind, Ts};
-use crate::projections::HealthRecord;
+use crate::projections::{HealthRecord, Outcomes};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,13 +44,6 @@ pub struct Window {
     pub success_rate: Option<f64>,
     /// Bytes written by the runs that succeeded.
     pub bytes_written: u64,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Outcomes {
-    pub succeeded: u64,
-    pub failed: u64,
-    pub interrupted: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
