@@ -351,18 +351,8 @@ fn percent(rate: f64) -> String {
 
 /// Binary units, one decimal: what an operator compares with `du -h`.
 pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n}&nbsp;B")
-    } else {
-        format!("{v:.1}&nbsp;{}", UNITS[unit])
-    }
+    // The health reasons' sizes, kept on one line in the page.
+    crate::domain::health::bytes(n).replacen(' ', "&nbsp;", 1)
 }
 
 fn millis(ms: u64) -> String {
