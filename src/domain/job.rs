@@ -1,6 +1,7 @@
-//! Validation of job specs: ids, names, trigger fields in the seed's numbering, zones, codecs.
+//! Validation of job specs: ids, names, trigger fields in the seed's numbering, zones, codecs;
+//! and what a backup job takes in.
 
-use crate::events::{BackupConfig, JobAction, JobSpec, Trigger};
+use crate::events::{BackupConfig, BackupType, JobAction, JobSpec, Trigger};
 use serde::Serialize;
 
 /// Why a command was refused: the API maps `code` to a status and shows all three fields.
@@ -115,6 +116,26 @@ pub fn validate_backup_config(cfg: &BackupConfig) -> Result<(), Rejection> {
         }
     }
     Ok(())
+}
+
+impl BackupConfig {
+    /// What a backup takes in, as `(database, files, config)`.
+    ///
+    /// `type` sets the defaults and explicit options win: `database` → only the database;
+    /// `files` → only the file directories (config files are a source of their own, taken by
+    /// `full` or by an explicit `include_config: true`); `full` → all three.
+    pub fn includes(&self) -> (bool, bool, bool) {
+        let (db, files, config) = match self.backup_type {
+            BackupType::Database => (true, false, false),
+            BackupType::Files => (false, true, false),
+            BackupType::Full => (true, true, true),
+        };
+        (
+            self.include_database.unwrap_or(db),
+            self.include_files.unwrap_or(files),
+            self.include_config.unwrap_or(config),
+        )
+    }
 }
 
 /// Each codec's own scale.
@@ -267,6 +288,30 @@ mod tests {
                 Some(v) => assert_eq!(got.as_deref(), Ok(*v), "{text}"),
                 None => assert!(got.is_err(), "{text} should be refused, got {got:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn includes_follow_type_and_explicit_options_win() {
+        use crate::events::BackupMode;
+        use BackupType::*;
+        let config = |t, db, files, conf| BackupConfig {
+            include_database: db,
+            include_files: files,
+            include_config: conf,
+            ..BackupConfig::new(t, BackupMode::Full)
+        };
+        #[rustfmt::skip]
+        let table = [
+            (config(Database, None, None, None), (true, false, false)),
+            (config(Files, None, None, None), (false, true, false)),
+            (config(Full, None, None, None), (true, true, true)),
+            (config(Files, None, None, Some(true)), (false, true, true)),
+            (config(Full, Some(false), None, None), (false, true, true)),
+            (config(Database, Some(false), Some(true), Some(false)), (false, true, false)),
+        ];
+        for (cfg, want) in table {
+            assert_eq!(cfg.includes(), want, "{cfg:?}");
         }
     }
 }

@@ -1,5 +1,7 @@
-//! Plain domain rules: job validation, trigger fields, presets, retention durations. Pure functions.
+//! Plain domain rules: job validation, trigger fields, presets, retention durations, the base of
+//! an incremental. Pure functions.
 
+pub mod base;
 pub mod duration;
 pub mod health;
 pub mod job;

@@ -205,7 +205,7 @@ fn type_name(t: BackupType) -> &'static str {
 
 /// The seed's `backup_config` as a [`BackupConfig`]; `mode` (full or incremental) comes from
 /// the job, not from this object. Options not given stay `None`, so what `type` implies is
-/// decided by [`includes`] at run time and the configured default codec applies.
+/// decided by [`BackupConfig::includes`] at run time and the configured default codec applies.
 pub fn backup_config_from_seed(value: &Value, mode: BackupMode) -> Result<BackupConfig, Rejection> {
     let obj = value.as_object().ok_or_else(|| {
         Rejection::invalid("backup_config", "backup_config must be a JSON object")
@@ -334,24 +334,6 @@ pub fn backup_config_to_seed(cfg: &BackupConfig) -> Value {
     out.insert("type".to_string(), Value::from(type_name(cfg.backup_type)));
     out.insert("options".to_string(), Value::Object(options));
     Value::Object(out)
-}
-
-/// What a backup takes in, as `(database, files, config)`.
-///
-/// `type` sets the defaults and explicit options win: `database` → only the database;
-/// `files` → only the file directories (config files are a source of their own, taken by
-/// `full` or by an explicit `include_config: true`); `full` → all three.
-pub fn includes(cfg: &BackupConfig) -> (bool, bool, bool) {
-    let (db, files, config) = match cfg.backup_type {
-        BackupType::Database => (true, false, false),
-        BackupType::Files => (false, true, false),
-        BackupType::Full => (true, true, true),
-    };
-    (
-        cfg.include_database.unwrap_or(db),
-        cfg.include_files.unwrap_or(files),
-        cfg.include_config.unwrap_or(config),
-    )
 }
 
 #[cfg(test)]
@@ -549,23 +531,6 @@ mod tests {
             let err =
                 backup_config_from_seed(&value, BackupMode::Full).expect_err(&value.to_string());
             assert_eq!(err.field.as_deref(), Some(field), "{value}: {err:?}");
-        }
-    }
-
-    #[test]
-    fn includes_follow_type_and_explicit_options_win() {
-        use BackupType::*;
-        #[rustfmt::skip]
-        let table = [
-            (config(Database, None, None, None), (true, false, false)),
-            (config(Files, None, None, None), (false, true, false)),
-            (config(Full, None, None, None), (true, true, true)),
-            (config(Files, None, None, Some(true)), (false, true, true)),
-            (config(Full, Some(false), None, None), (false, true, true)),
-            (config(Database, Some(false), Some(true), Some(false)), (false, true, false)),
-        ];
-        for (cfg, want) in table {
-            assert_eq!(includes(&cfg), want, "{cfg:?}");
         }
     }
 

@@ -26,10 +26,9 @@ use crate::archive::{
     WriterOptions,
 };
 use crate::config::Config;
-use crate::domain::seed::includes;
-use crate::events::{BackupConfig, BackupKind, BackupMode, BackupRecord, JobAction, JobSpec, Ts};
+use crate::domain::base::newest_base;
+use crate::events::{BackupConfig, BackupKind, BackupMode, BackupRecord, JobSpec, Ts};
 use crate::progress::ProgressHandle;
-use crate::projections::State;
 use crate::service::Service;
 
 /// A published backup: the record for the `backup_recorded` event and the run's figures.
@@ -61,7 +60,7 @@ pub fn backup(
     let layout = Layout::new(&config.data_dir);
     let id = layout::backup_id(&job.id, now, run_id);
     let (codec, level) = compression(config, cfg)?;
-    let (with_db, with_files, with_config) = includes(cfg);
+    let (with_db, with_files, with_config) = cfg.includes();
     let mut notes = Vec::new();
 
     let base = match cfg.mode {
@@ -302,7 +301,7 @@ fn find_base(
     cfg: &BackupConfig,
 ) -> Result<Base, String> {
     let now: Ts = service.clock().now().into();
-    let newest = service.read(|s| newest_base(s, job_id, includes(cfg), now));
+    let newest = service.read(|s| newest_base(s, job_id, cfg.includes(), now));
     let rec = newest?;
     let path = layout.resolve(&rec.location);
     let f = File::open(&path).map_err(|e| format!("base {}: {e}", rec.id))?;
@@ -318,57 +317,6 @@ fn find_base(
         id: rec.id,
         entries,
     })
-}
-
-/// What a backup job backs up (database, files, config), as its current spec says; `None` for
-/// maintenance jobs and deleted jobs.
-pub(crate) fn job_sources(state: &State, job_id: &str) -> Option<(bool, bool, bool)> {
-    match &state.schedule.jobs.get(job_id)?.spec.action {
-        JobAction::Backup(cfg) => Some(includes(cfg)),
-        _ => None,
-    }
-}
-
-/// The newest backup of the same things: this job's own, or another backup job's with the same
-/// includes (so the preset incremental builds on the nightly full, and each full starts a new
-/// chain). Archives and backups verified bad are never bases. A chain whose full is older than
-/// the incremental retention is not extended: an incremental on it would keep the whole chain
-/// alive (retention keeps every base of a kept backup), so the run takes a new full instead.
-pub(crate) fn newest_base(
-    state: &State,
-    job_id: &str,
-    selection: (bool, bool, bool),
-    now: Ts,
-) -> Result<BackupRecord, String> {
-    let same_things = |other: &str| other == job_id || job_sources(state, other) == Some(selection);
-    let newest = state
-        .catalog
-        .backups
-        .values()
-        .filter(|b| b.record.kind != BackupKind::Archive)
-        .filter(|b| b.is_good())
-        .filter(|b| same_things(&b.record.job_id))
-        .max_by(|a, b| {
-            (a.record.created_at, &a.record.id).cmp(&(b.record.created_at, &b.record.id))
-        })
-        .ok_or("no earlier backup of the same sources")?;
-    let root = state
-        .catalog
-        .chain(&newest.record.id)
-        .last()
-        .map(|b| b.record.clone())
-        .unwrap_or_else(|| newest.record.clone());
-    if let Some(secs) = state.catalog.policy.incremental_secs {
-        let age = i64::try_from(secs).ok().map(time::Duration::seconds);
-        let limit = age.and_then(|age| root.created_at.get().checked_add(age));
-        if limit.is_some_and(|limit| limit <= now.get()) {
-            return Err(format!(
-                "the chain's full backup {} ({}) is older than retention.incremental",
-                root.id, root.created_at
-            ));
-        }
-    }
-    Ok(newest.record.clone())
 }
 
 fn is_unchanged(base: &Base, name: &str, meta: crate::archive::EntryMeta, stat: &Stat) -> bool {

@@ -237,7 +237,7 @@ pub fn archive_sources(service: &Service) -> Vec<String> {
             .map(|o| o.source_id.as_str())
             .collect();
         // A deleted job's backups form a group of their own.
-        let group = |job_id: &str| match super::backup::job_sources(s, job_id) {
+        let group = |job_id: &str| match crate::domain::base::job_sources(s, job_id) {
             Some(sources) => (None, Some(sources)),
             None => (Some(job_id.to_string()), None),
         };

@@ -1,0 +1,179 @@
+//! Commands and the pure decision function: `decide(state, command, now) -> events | rejection`.
+//!
+//! Every business rule lives here. No clock, no I/O: `now` is an argument, so a decision can be
+//! tested as given-events / when-command / then-events.
+//!
+//! `decide` only dispatches: the rules live with the aggregate they guard, one file each —
+//! `scheduler` (boot, start/stop), `jobs`, `runs`, `catalog` (backups, archives, report
+//! deletion) and `records` (health checks, reports). A new capability is a new file here and
+//! one line in the dispatch.
+
+mod catalog;
+#[cfg(test)]
+mod fixture;
+mod jobs;
+mod records;
+mod runs;
+mod scheduler;
+
+use crate::domain::Rejection;
+use crate::events::{BackupRecord, Event, HealthCheck, JobSpec, RetentionPolicy, RunReason, Ts};
+use crate::projections::{Backup, Job, State};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// The process opened the log: record it, install presets once, settle runs left without an
+    /// outcome, and record the retention policy if the configuration changed it.
+    Boot {
+        version: String,
+        pid: u32,
+        presets: Vec<JobSpec>,
+        retention: RetentionPolicy,
+        autostart: bool,
+    },
+    CreateJob(JobSpec),
+    UpdateJob(JobSpec),
+    DeleteJob {
+        job_id: String,
+    },
+    PauseJob {
+        job_id: String,
+    },
+    ResumeJob {
+        job_id: String,
+    },
+    StartScheduler,
+    StopScheduler {
+        reason: String,
+    },
+    StartRun {
+        run_id: String,
+        job_id: String,
+        slot: Option<Ts>,
+        reason: RunReason,
+    },
+    FinishRun {
+        run_id: String,
+        outcome: RunOutcome,
+    },
+    SkipSlot {
+        job_id: String,
+        slot: Ts,
+    },
+    RecordMissed {
+        job_id: String,
+        slots: Vec<Ts>,
+    },
+    VerifyBackup {
+        backup_id: String,
+        ok: bool,
+        detail: Option<String>,
+    },
+    /// `rule` is a retention rule (`retention.full`, …: allowed only if the retention plan at `now`
+    /// deletes the backup under that rule) or another named reason (an operator's deletion).
+    DeleteBackup {
+        backup_id: String,
+        rule: String,
+    },
+    /// Only under the report rule, once the report expired.
+    DeleteReport {
+        report_id: String,
+        rule: String,
+    },
+    /// A weekly archive was written and verified: record it and what it is a copy of.
+    RecordArchive {
+        backup: BackupRecord,
+        source_id: String,
+        merged: Vec<String>,
+    },
+    /// The health check's results; the status is the worst of them.
+    RecordHealth {
+        checks: Vec<HealthCheck>,
+    },
+    RecordReport {
+        report_id: String,
+        location: String,
+        bytes: u64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunOutcome {
+    Succeeded {
+        backup: Option<BackupRecord>,
+        bytes: u64,
+        files: u64,
+        note: Option<String>,
+    },
+    Failed {
+        error: String,
+    },
+    Interrupted {
+        reason: String,
+    },
+}
+
+pub fn decide(state: &State, command: &Command, now: Ts) -> Result<Vec<Event>, Rejection> {
+    use Command as C;
+    match command {
+        C::Boot {
+            version,
+            pid,
+            presets,
+            retention,
+            autostart,
+        } => scheduler::boot(state, version, *pid, presets, *retention, *autostart),
+        C::CreateJob(spec) => jobs::create(state, spec),
+        C::UpdateJob(spec) => jobs::update(state, spec),
+        C::DeleteJob { job_id } => jobs::delete(state, job_id),
+        C::PauseJob { job_id } => jobs::pause(state, job_id),
+        C::ResumeJob { job_id } => jobs::resume(state, job_id),
+        C::StartScheduler => scheduler::start(state),
+        C::StopScheduler { reason } => scheduler::stop(state, reason),
+        C::StartRun {
+            run_id,
+            job_id,
+            slot,
+            reason,
+        } => runs::start(state, run_id, job_id, *slot, *reason),
+        C::FinishRun { run_id, outcome } => runs::finish(state, run_id, outcome, now),
+        C::SkipSlot { job_id, slot } => runs::skip_slot(state, job_id, *slot),
+        C::RecordMissed { job_id, slots } => runs::record_missed(state, job_id, slots),
+        C::VerifyBackup {
+            backup_id,
+            ok,
+            detail,
+        } => catalog::verify_backup(state, backup_id, *ok, detail.as_deref()),
+        C::DeleteBackup { backup_id, rule } => catalog::delete_backup(state, backup_id, rule, now),
+        C::DeleteReport { report_id, rule } => catalog::delete_report(state, report_id, rule, now),
+        C::RecordArchive {
+            backup,
+            source_id,
+            merged,
+        } => catalog::record_archive(state, backup, source_id, merged),
+        C::RecordHealth { checks } => records::health(checks),
+        C::RecordReport {
+            report_id,
+            location,
+            bytes,
+        } => records::report(state, report_id, location, *bytes),
+    }
+}
+
+/// The job a command names, or `not_found` on `job_id`.
+fn existing<'a>(state: &'a State, job_id: &str) -> Result<&'a Job, Rejection> {
+    state
+        .schedule
+        .jobs
+        .get(job_id)
+        .ok_or_else(|| Rejection::not_found("job_id", format!("no job {job_id:?}")))
+}
+
+/// The backup a command names, or `not_found` on `backup_id`.
+fn backup<'a>(state: &'a State, backup_id: &str) -> Result<&'a Backup, Rejection> {
+    state
+        .catalog
+        .backups
+        .get(backup_id)
+        .ok_or_else(|| Rejection::not_found("backup_id", format!("no backup {backup_id:?}")))
+}

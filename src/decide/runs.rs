@@ -1,0 +1,297 @@
+//! The run rules: one run per job at a time, each slot run at most once, outcomes recorded once,
+//! skipped and missed slots settled.
+
+use super::{existing, RunOutcome};
+use crate::domain::Rejection;
+use crate::events::{Event, RunReason, Ts};
+use crate::projections::{RunStatus, State};
+
+pub(super) fn start(
+    state: &State,
+    run_id: &str,
+    job_id: &str,
+    slot: Option<Ts>,
+    reason: RunReason,
+) -> Result<Vec<Event>, Rejection> {
+    let job = existing(state, job_id)?;
+    if let Some(running) = &job.running {
+        return Err(Rejection::conflict(
+            "job_id",
+            format!("job {job_id:?} is already running (run {running})"),
+        ));
+    }
+    if state.schedule.runs.contains_key(run_id) {
+        return Err(Rejection::conflict(
+            "run_id",
+            format!("run id {run_id:?} is taken"),
+        ));
+    }
+    if let (Some(slot), Some(settled)) = (slot, job.last_slot) {
+        if slot <= settled {
+            return Err(Rejection::conflict(
+                "slot",
+                format!("slot {slot} of job {job_id:?} was already settled (up to {settled})"),
+            ));
+        }
+    }
+    Ok(vec![Event::RunStarted {
+        run_id: run_id.to_string(),
+        job_id: job_id.to_string(),
+        slot,
+        reason,
+    }])
+}
+
+/// The run's outcome, with its duration from the start's recording to `now`; a success records
+/// its backup first.
+pub(super) fn finish(
+    state: &State,
+    run_id: &str,
+    outcome: &RunOutcome,
+    now: Ts,
+) -> Result<Vec<Event>, Rejection> {
+    let run = state
+        .schedule
+        .runs
+        .get(run_id)
+        .ok_or_else(|| Rejection::not_found("run_id", format!("no run {run_id:?}")))?;
+    if run.status != RunStatus::Running {
+        return Err(Rejection::conflict(
+            "run_id",
+            format!("run {run_id:?} already finished"),
+        ));
+    }
+    let duration_ms = run.started_at.millis_until(now);
+    Ok(match outcome {
+        RunOutcome::Succeeded {
+            backup,
+            bytes,
+            files,
+            note,
+        } => {
+            let mut events = Vec::new();
+            // A cleanup may delete the base while an incremental is written on it (only if the
+            // base expired meanwhile): recording it would leave a chain that cannot restore, so
+            // the run fails and says so instead.
+            let lost_base = backup.as_ref().and_then(|b| {
+                b.parent
+                    .as_ref()
+                    .filter(|p| !state.catalog.backups.contains_key(p.as_str()))
+                    .map(|p| (b, p))
+            });
+            if let Some((b, parent)) = lost_base {
+                return Ok(vec![Event::RunFailed {
+                    run_id: run_id.to_string(),
+                    error: format!(
+                        "its base {parent:?} was deleted while the run wrote on it: \
+                         {} is not recorded (boot reports it as unrecorded)",
+                        b.location
+                    ),
+                    duration_ms,
+                }]);
+            }
+            if let Some(b) = backup {
+                if state.catalog.backups.contains_key(&b.id) {
+                    return Err(Rejection::conflict(
+                        "backup_id",
+                        format!("backup id {:?} is taken", b.id),
+                    ));
+                }
+                events.push(Event::BackupRecorded { backup: b.clone() });
+            }
+            events.push(Event::RunSucceeded {
+                run_id: run_id.to_string(),
+                backup_id: backup.as_ref().map(|b| b.id.clone()),
+                bytes: *bytes,
+                files: *files,
+                duration_ms,
+                note: note.clone(),
+            });
+            events
+        }
+        RunOutcome::Failed { error } => vec![Event::RunFailed {
+            run_id: run_id.to_string(),
+            error: error.clone(),
+            duration_ms,
+        }],
+        RunOutcome::Interrupted { reason } => vec![Event::RunInterrupted {
+            run_id: run_id.to_string(),
+            reason: reason.clone(),
+        }],
+    })
+}
+
+/// A slot that came due while the job runs is recorded as skipped; only then.
+pub(super) fn skip_slot(state: &State, job_id: &str, slot: Ts) -> Result<Vec<Event>, Rejection> {
+    let job = existing(state, job_id)?;
+    let Some(running) = &job.running else {
+        return Err(Rejection::conflict(
+            "job_id",
+            format!("job {job_id:?} is not running: its slot should run, not be skipped"),
+        ));
+    };
+    Ok(vec![Event::RunSkipped {
+        job_id: job_id.to_string(),
+        slot,
+        running_run_id: running.clone(),
+    }])
+}
+
+/// Missed slots not yet settled; nothing if all were.
+pub(super) fn record_missed(
+    state: &State,
+    job_id: &str,
+    slots: &[Ts],
+) -> Result<Vec<Event>, Rejection> {
+    let job = existing(state, job_id)?;
+    let fresh: Vec<Ts> = slots
+        .iter()
+        .copied()
+        .filter(|s| job.last_slot.is_none_or(|settled| *s > settled))
+        .collect();
+    Ok(if fresh.is_empty() {
+        vec![]
+    } else {
+        vec![Event::SlotsMissed {
+            job_id: job_id.to_string(),
+            slots: fresh,
+        }]
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::*;
+    use crate::decide::{decide, Command, RunOutcome};
+    use crate::domain::job::RejectionCode;
+    use crate::events::{BackupKind, Event, RunReason};
+
+    #[test]
+    fn one_run_per_job_and_slot() {
+        let running = given(vec![
+            Event::JobCreated { job: job("a") },
+            started("r1", "a", Some(t(60))),
+        ]);
+        // (that the running job cannot be deleted meanwhile is a job rule: see `jobs`)
+        let again = Command::StartRun {
+            run_id: "r2".into(),
+            job_id: "a".into(),
+            slot: Some(t(120)),
+            reason: RunReason::Manual,
+        };
+        assert_eq!(
+            code(decide(&running, &again, t(61))),
+            RejectionCode::Conflict
+        );
+        let skip = Command::SkipSlot {
+            job_id: "a".into(),
+            slot: t(120),
+        };
+        assert_eq!(
+            decide(&running, &skip, t(120)).unwrap(),
+            vec![Event::RunSkipped {
+                job_id: "a".into(),
+                slot: t(120),
+                running_run_id: "r1".into()
+            }]
+        );
+        // after it finishes, the settled slot cannot run a second time (restart mid-slot)
+        let finished = given(vec![
+            Event::JobCreated { job: job("a") },
+            started("r1", "a", Some(t(60))),
+            Event::RunFailed {
+                run_id: "r1".into(),
+                error: "x".into(),
+                duration_ms: 1,
+            },
+        ]);
+        let same_slot = Command::StartRun {
+            run_id: "r2".into(),
+            job_id: "a".into(),
+            slot: Some(t(60)),
+            reason: RunReason::Scheduled,
+        };
+        assert_eq!(
+            code(decide(&finished, &same_slot, t(70))),
+            RejectionCode::Conflict
+        );
+        // missed slots already settled are not recorded twice
+        let missed = Command::RecordMissed {
+            job_id: "a".into(),
+            slots: vec![t(0), t(60), t(120)],
+        };
+        assert_eq!(
+            decide(&finished, &missed, t(200)).unwrap(),
+            vec![Event::SlotsMissed {
+                job_id: "a".into(),
+                slots: vec![t(120)]
+            }]
+        );
+    }
+
+    #[test]
+    fn finishing_a_run_records_its_backup_and_duration() {
+        let state = given(vec![
+            Event::JobCreated { job: job("a") },
+            started("r1", "a", None),
+        ]);
+        // the run started at t(1) (its event's recorded_at)
+        let finish = Command::FinishRun {
+            run_id: "r1".into(),
+            outcome: RunOutcome::Succeeded {
+                backup: Some(record("b1", BackupKind::Full, None)),
+                bytes: 10,
+                files: 1,
+                note: None,
+            },
+        };
+        let events = decide(&state, &finish, t(4)).unwrap();
+        assert_eq!(
+            events,
+            vec![
+                Event::BackupRecorded {
+                    backup: record("b1", BackupKind::Full, None)
+                },
+                Event::RunSucceeded {
+                    run_id: "r1".into(),
+                    backup_id: Some("b1".into()),
+                    bytes: 10,
+                    files: 1,
+                    duration_ms: 3000,
+                    note: None
+                }
+            ]
+        );
+        let unknown = Command::FinishRun {
+            run_id: "zz".into(),
+            outcome: RunOutcome::Failed { error: "e".into() },
+        };
+        assert_eq!(
+            code(decide(&state, &unknown, t(4))),
+            RejectionCode::NotFound
+        );
+    }
+
+    #[test]
+    fn an_incremental_whose_base_was_deleted_meanwhile_fails_instead_of_recording() {
+        let state = given(vec![
+            Event::JobCreated { job: job("a") },
+            started("r1", "a", None),
+        ]);
+        let finish = Command::FinishRun {
+            run_id: "r1".into(),
+            outcome: RunOutcome::Succeeded {
+                backup: Some(record("inc", BackupKind::Incremental, Some("gone"))),
+                bytes: 10,
+                files: 1,
+                note: None,
+            },
+        };
+        match decide(&state, &finish, t(4)).unwrap().as_slice() {
+            [Event::RunFailed { error, .. }] => {
+                assert!(error.contains("\"gone\" was deleted"), "{error}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

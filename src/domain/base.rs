@@ -1,0 +1,285 @@
+//! Which backup an incremental builds on: jobs that back up the same things share chains, and
+//! a chain too old to extend is not a base. Pure functions of the state and `now`.
+
+use crate::events::{BackupKind, BackupRecord, JobAction, Ts};
+use crate::projections::State;
+
+/// What a backup job backs up (database, files, config), as its current spec says; `None` for
+/// maintenance jobs and deleted jobs.
+pub fn job_sources(state: &State, job_id: &str) -> Option<(bool, bool, bool)> {
+    match &state.schedule.jobs.get(job_id)?.spec.action {
+        JobAction::Backup(cfg) => Some(cfg.includes()),
+        _ => None,
+    }
+}
+
+/// The newest backup of the same things: this job's own, or another backup job's with the same
+/// includes (so the preset incremental builds on the nightly full, and each full starts a new
+/// chain). Archives and backups verified bad are never bases. A chain whose full is older than
+/// the incremental retention is not extended: an incremental on it would keep the whole chain
+/// alive (retention keeps every base of a kept backup), so the run takes a new full instead.
+///
+/// `Err` says why there is no base, for the run's note.
+pub fn newest_base(
+    state: &State,
+    job_id: &str,
+    selection: (bool, bool, bool),
+    now: Ts,
+) -> Result<BackupRecord, String> {
+    let same_things = |other: &str| other == job_id || job_sources(state, other) == Some(selection);
+    let newest = state
+        .catalog
+        .backups
+        .values()
+        .filter(|b| b.record.kind != BackupKind::Archive)
+        .filter(|b| b.is_good())
+        .filter(|b| same_things(&b.record.job_id))
+        .max_by(|a, b| {
+            (a.record.created_at, &a.record.id).cmp(&(b.record.created_at, &b.record.id))
+        })
+        .ok_or("no earlier backup of the same sources")?;
+    let root = state
+        .catalog
+        .chain(&newest.record.id)
+        .last()
+        .map(|b| b.record.clone())
+        .unwrap_or_else(|| newest.record.clone());
+    if let Some(secs) = state.catalog.policy.incremental_secs {
+        let age = i64::try_from(secs).ok().map(time::Duration::seconds);
+        let limit = age.and_then(|age| root.created_at.get().checked_add(age));
+        if limit.is_some_and(|limit| limit <= now.get()) {
+            return Err(format!(
+                "the chain's full backup {} ({}) is older than retention.incremental",
+                root.id, root.created_at
+            ));
+        }
+    }
+    Ok(newest.record.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{BackupConfig, BackupMode, BackupType, Envelope, Event, JobSpec, Trigger};
+    use crate::projections::DEFAULT_POLICY;
+
+    const DAY: i64 = 86_400;
+    const FULL: (bool, bool, bool) = (true, true, true);
+
+    fn ts(secs: i64) -> Ts {
+        Ts::from_unix_nanos((1_780_000_000 + secs) * 1_000_000_000)
+    }
+
+    fn job(id: &str, action: JobAction) -> Event {
+        Event::JobCreated {
+            job: JobSpec {
+                id: id.into(),
+                name: id.into(),
+                trigger: Trigger::Interval {
+                    seconds: 3600,
+                    start_at: None,
+                },
+                action,
+                misfire_grace_secs: None,
+                timezone: None,
+                jitter_secs: 0,
+            },
+        }
+    }
+
+    fn backs_up(t: BackupType) -> JobAction {
+        JobAction::Backup(BackupConfig::new(t, BackupMode::Incremental))
+    }
+
+    fn backup(id: &str, job_id: &str, kind: BackupKind, parent: Option<&str>, at: i64) -> Event {
+        Event::BackupRecorded {
+            backup: BackupRecord {
+                id: id.into(),
+                job_id: job_id.into(),
+                run_id: format!("run-{id}"),
+                kind,
+                parent: parent.map(Into::into),
+                location: format!("backups/{id}.bka"),
+                bytes: 1,
+                entries: 1,
+                checksum: 1,
+                compression: "zstd".into(),
+                created_at: ts(at),
+            },
+        }
+    }
+
+    fn verified(id: &str, ok: bool) -> Event {
+        Event::BackupVerified {
+            backup_id: id.into(),
+            ok,
+            detail: None,
+        }
+    }
+
+    /// Jobs `inc` and `nightly` back up everything, `db` only the database, `health` nothing;
+    /// then `events`.
+    fn state(events: Vec<Event>) -> State {
+        let jobs = vec![
+            job("inc", backs_up(BackupType::Full)),
+            job("nightly", backs_up(BackupType::Full)),
+            job("db", backs_up(BackupType::Database)),
+            job("health", JobAction::HealthCheck),
+        ];
+        let envs: Vec<Envelope> = jobs
+            .into_iter()
+            .chain(events)
+            .enumerate()
+            .map(|(i, payload)| Envelope {
+                position: i as u64 + 1,
+                recorded_at: ts(0),
+                actor: "test".into(),
+                correlation: None,
+                payload,
+            })
+            .collect();
+        State::replay(&envs)
+    }
+
+    #[test]
+    fn job_sources_of_backup_maintenance_and_missing_jobs() {
+        let s = state(vec![]);
+        assert_eq!(job_sources(&s, "inc"), Some(FULL));
+        assert_eq!(job_sources(&s, "db"), Some((true, false, false)));
+        assert_eq!(job_sources(&s, "health"), None);
+        assert_eq!(job_sources(&s, "nope"), None);
+    }
+
+    #[test]
+    fn which_backup_an_incremental_of_job_inc_builds_on() {
+        use BackupKind::{Archive, Full, Incremental};
+        let mut forever = DEFAULT_POLICY;
+        forever.incremental_secs = None;
+        // (case, events, now, the base's id or a piece of why there is none)
+        type Case = (
+            &'static str,
+            Vec<Event>,
+            i64,
+            Result<&'static str, &'static str>,
+        );
+        let table: Vec<Case> = vec![
+            ("nothing yet", vec![], DAY, Err("no earlier backup")),
+            (
+                "the job's own backup",
+                vec![backup("o1", "inc", Full, None, 10)],
+                DAY,
+                Ok("o1"),
+            ),
+            (
+                "the newest of the chain",
+                vec![
+                    backup("o1", "inc", Full, None, 10),
+                    backup("o2", "inc", Incremental, Some("o1"), 20),
+                ],
+                DAY,
+                Ok("o2"),
+            ),
+            (
+                "another job's with the same includes",
+                vec![
+                    backup("o1", "inc", Full, None, 10),
+                    backup("n1", "nightly", Full, None, 20),
+                ],
+                DAY,
+                Ok("n1"),
+            ),
+            (
+                "never another job's with other includes",
+                vec![
+                    backup("o1", "inc", Full, None, 10),
+                    backup("d1", "db", Full, None, 20),
+                ],
+                DAY,
+                Ok("o1"),
+            ),
+            (
+                "only other includes: none",
+                vec![backup("d1", "db", Full, None, 20)],
+                DAY,
+                Err("no earlier backup"),
+            ),
+            (
+                "never an archive, even the job's own",
+                vec![
+                    backup("o1", "inc", Full, None, 10),
+                    backup("w1", "inc", Archive, None, 20),
+                ],
+                DAY,
+                Ok("o1"),
+            ),
+            (
+                "never one verified bad",
+                vec![
+                    backup("o1", "inc", Full, None, 10),
+                    backup("o2", "inc", Full, None, 20),
+                    verified("o2", false),
+                ],
+                DAY,
+                Ok("o1"),
+            ),
+            (
+                "one verified good",
+                vec![
+                    backup("o1", "inc", Full, None, 10),
+                    backup("o2", "inc", Full, None, 20),
+                    verified("o2", true),
+                ],
+                DAY,
+                Ok("o2"),
+            ),
+            (
+                "never a deleted job's",
+                vec![
+                    job("gone", backs_up(BackupType::Full)),
+                    backup("g1", "gone", Full, None, 20),
+                    Event::JobDeleted {
+                        job_id: "gone".into(),
+                    },
+                    backup("o1", "inc", Full, None, 10),
+                ],
+                DAY,
+                Ok("o1"),
+            ),
+            (
+                "a chain whose full is younger than retention.incremental",
+                vec![
+                    backup("f1", "inc", Full, None, 0),
+                    backup("i1", "inc", Incremental, Some("f1"), 6 * DAY),
+                ],
+                7 * DAY - 1,
+                Ok("i1"),
+            ),
+            (
+                "a chain whose full reached retention.incremental: none",
+                vec![
+                    backup("f1", "inc", Full, None, 0),
+                    backup("i1", "inc", Incremental, Some("f1"), 6 * DAY),
+                ],
+                7 * DAY,
+                Err("full backup f1"),
+            ),
+            (
+                "incrementals kept forever: no age limit",
+                vec![
+                    Event::RetentionPolicySet { policy: forever },
+                    backup("f1", "inc", Full, None, 0),
+                ],
+                1000 * DAY,
+                Ok("f1"),
+            ),
+        ];
+        for (case, events, now, want) in table {
+            let got = newest_base(&state(events), "inc", FULL, ts(now));
+            match (got, want) {
+                (Ok(b), Ok(id)) => assert_eq!(b.id, id, "{case}"),
+                (Err(why), Err(part)) => assert!(why.contains(part), "{case}: {why}"),
+                (got, want) => panic!("{case}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+}
