@@ -1,8 +1,7 @@
 //! The catalog's rules: verifying and deleting backups (never a base something depends on, and
-//! under a retention rule only when the plan agrees), recording weekly archives, deleting
-//! expired reports.
+//! under a retention rule only when the plan agrees), recording weekly archives.
 
-use super::backup;
+use super::{backup, taken};
 use crate::domain::{retention, Rejection};
 use crate::events::{BackupKind, BackupRecord, Event, Ts};
 use crate::projections::State;
@@ -61,30 +60,6 @@ pub(super) fn delete_backup(
     }])
 }
 
-pub(super) fn delete_report(
-    state: &State,
-    report_id: &str,
-    rule: &str,
-    now: Ts,
-) -> Result<Vec<Event>, Rejection> {
-    let r = state
-        .catalog
-        .reports
-        .get(report_id)
-        .ok_or_else(|| Rejection::not_found("report_id", format!("no report {report_id:?}")))?;
-    if !retention::plan(&state.catalog, now).allows(report_id, rule) {
-        return Err(Rejection::conflict(
-            "report_id",
-            format!("{rule} does not delete report {report_id:?} now"),
-        ));
-    }
-    Ok(vec![Event::ReportDeleted {
-        report_id: report_id.to_string(),
-        rule: rule.to_string(),
-        bytes: r.bytes,
-    }])
-}
-
 pub(super) fn record_archive(
     state: &State,
     archive: &BackupRecord,
@@ -98,10 +73,7 @@ pub(super) fn record_archive(
         ));
     }
     if state.catalog.backups.contains_key(&archive.id) {
-        return Err(Rejection::conflict(
-            "backup_id",
-            format!("backup id {:?} is taken", archive.id),
-        ));
+        return Err(taken("backup_id", "backup", &archive.id));
     }
     // The source may have been deleted while the archive was written: the archive is a
     // complete copy, so it is recorded anyway.
@@ -226,34 +198,6 @@ mod tests {
         assert_eq!(
             code(decide(&empty, &not_archive, t(0))),
             RejectionCode::Validation
-        );
-    }
-
-    #[test]
-    fn reports_are_deleted_only_once_expired() {
-        let empty = given(vec![]);
-        let report = Command::RecordReport {
-            report_id: "rep".into(),
-            location: "reports/rep.json".into(),
-            bytes: 5,
-        };
-        let with_report = given(decide(&empty, &report, t(0)).unwrap());
-        let del = Command::DeleteReport {
-            report_id: "rep".into(),
-            rule: "retention.report".into(),
-        };
-        // recorded at t(0); the seed keeps reports 90 days
-        assert_eq!(
-            code(decide(&with_report, &del, t(90 * 86_400 - 1))),
-            RejectionCode::Conflict
-        );
-        assert_eq!(
-            decide(&with_report, &del, t(90 * 86_400)).unwrap(),
-            vec![Event::ReportDeleted {
-                report_id: "rep".into(),
-                rule: "retention.report".into(),
-                bytes: 5
-            }]
         );
     }
 }

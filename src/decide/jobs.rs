@@ -1,6 +1,6 @@
 //! The job rules: create, update, delete, pause, resume.
 
-use super::existing;
+use super::{existing, if_changes};
 use crate::domain::{job, Rejection};
 use crate::events::{Event, JobSpec};
 use crate::projections::State;
@@ -42,24 +42,16 @@ pub(super) fn delete(state: &State, job_id: &str) -> Result<Vec<Event>, Rejectio
 
 pub(super) fn pause(state: &State, job_id: &str) -> Result<Vec<Event>, Rejection> {
     let job = existing(state, job_id)?;
-    Ok(if job.paused {
-        vec![]
-    } else {
-        vec![Event::JobPaused {
-            job_id: job_id.to_string(),
-        }]
-    })
+    Ok(if_changes(!job.paused, || Event::JobPaused {
+        job_id: job_id.to_string(),
+    }))
 }
 
 pub(super) fn resume(state: &State, job_id: &str) -> Result<Vec<Event>, Rejection> {
     let job = existing(state, job_id)?;
-    Ok(if job.paused {
-        vec![Event::JobResumed {
-            job_id: job_id.to_string(),
-        }]
-    } else {
-        vec![]
-    })
+    Ok(if_changes(job.paused, || Event::JobResumed {
+        job_id: job_id.to_string(),
+    }))
 }
 
 #[cfg(test)]

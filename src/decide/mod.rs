@@ -4,9 +4,8 @@
 //! tested as given-events / when-command / then-events.
 //!
 //! `decide` only dispatches: the rules live with the aggregate they guard, one file each —
-//! `scheduler` (boot, start/stop), `jobs`, `runs`, `catalog` (backups, archives, report
-//! deletion) and `records` (health checks, reports). A new capability is a new file here and
-//! one line in the dispatch.
+//! `scheduler` (boot, start/stop), `jobs`, `runs`, `catalog` (backups, archives) and `records`
+//! (health checks, reports). A new capability is a new file here and one line in the dispatch.
 
 mod catalog;
 #[cfg(test)]
@@ -15,6 +14,8 @@ mod jobs;
 mod records;
 mod runs;
 mod scheduler;
+
+use std::collections::BTreeMap;
 
 use crate::domain::Rejection;
 use crate::events::{BackupRecord, Event, HealthCheck, JobSpec, RetentionPolicy, RunReason, Ts};
@@ -145,7 +146,7 @@ pub fn decide(state: &State, command: &Command, now: Ts) -> Result<Vec<Event>, R
             detail,
         } => catalog::verify_backup(state, backup_id, *ok, detail.as_deref()),
         C::DeleteBackup { backup_id, rule } => catalog::delete_backup(state, backup_id, rule, now),
-        C::DeleteReport { report_id, rule } => catalog::delete_report(state, report_id, rule, now),
+        C::DeleteReport { report_id, rule } => records::delete_report(state, report_id, rule, now),
         C::RecordArchive {
             backup,
             source_id,
@@ -162,18 +163,37 @@ pub fn decide(state: &State, command: &Command, now: Ts) -> Result<Vec<Event>, R
 
 /// The job a command names, or `not_found` on `job_id`.
 fn existing<'a>(state: &'a State, job_id: &str) -> Result<&'a Job, Rejection> {
-    state
-        .schedule
-        .jobs
-        .get(job_id)
-        .ok_or_else(|| Rejection::not_found("job_id", format!("no job {job_id:?}")))
+    found(&state.schedule.jobs, "job_id", "job", job_id)
 }
 
 /// The backup a command names, or `not_found` on `backup_id`.
 fn backup<'a>(state: &'a State, backup_id: &str) -> Result<&'a Backup, Rejection> {
-    state
-        .catalog
-        .backups
-        .get(backup_id)
-        .ok_or_else(|| Rejection::not_found("backup_id", format!("no backup {backup_id:?}")))
+    found(&state.catalog.backups, "backup_id", "backup", backup_id)
+}
+
+/// `items[id]`, or `not_found` on `field`: "no job \"x\"".
+fn found<'a, T>(
+    items: &'a BTreeMap<String, T>,
+    field: &str,
+    what: &str,
+    id: &str,
+) -> Result<&'a T, Rejection> {
+    items
+        .get(id)
+        .ok_or_else(|| Rejection::not_found(field, format!("no {what} {id:?}")))
+}
+
+/// Ids are never reused (events refer to them for ever): a `conflict` on `field`.
+fn taken(field: &str, what: &str, id: &str) -> Rejection {
+    Rejection::conflict(field, format!("{what} id {id:?} is taken"))
+}
+
+/// A command that would change nothing (pause a paused job, start a running scheduler) records
+/// nothing, so sending it twice is harmless.
+fn if_changes(changes: bool, event: impl FnOnce() -> Event) -> Vec<Event> {
+    if changes {
+        vec![event()]
+    } else {
+        vec![]
+    }
 }

@@ -1,15 +1,18 @@
-//! The maintenance records: a health check's results (its status is the worst check) and a
-//! generated report (each id once).
+//! The maintenance records: a health check's results (its status is the worst check), and
+//! reports (each id once; deleted only once expired under the retention policy).
 
-use crate::domain::Rejection;
-use crate::events::{Event, HealthCheck};
+use super::{found, taken};
+use crate::domain::{retention, Rejection};
+use crate::events::{Event, HealthCheck, Ts};
 use crate::projections::State;
 
 pub(super) fn health(checks: &[HealthCheck]) -> Result<Vec<Event>, Rejection> {
-    let status =
-        checks.iter().map(|c| c.status).max().ok_or_else(|| {
-            Rejection::invalid("checks", "a health check records at least one check")
-        })?;
+    let Some(status) = checks.iter().map(|c| c.status).max() else {
+        return Err(Rejection::invalid(
+            "checks",
+            "a health check records at least one check",
+        ));
+    };
     Ok(vec![Event::HealthChecked {
         status,
         checks: checks.to_vec(),
@@ -23,15 +26,32 @@ pub(super) fn report(
     bytes: u64,
 ) -> Result<Vec<Event>, Rejection> {
     if state.catalog.reports.contains_key(report_id) {
-        return Err(Rejection::conflict(
-            "report_id",
-            format!("report id {report_id:?} is taken"),
-        ));
+        return Err(taken("report_id", "report", report_id));
     }
     Ok(vec![Event::ReportGenerated {
         report_id: report_id.to_string(),
         location: location.to_string(),
         bytes,
+    }])
+}
+
+pub(super) fn delete_report(
+    state: &State,
+    report_id: &str,
+    rule: &str,
+    now: Ts,
+) -> Result<Vec<Event>, Rejection> {
+    let r = found(&state.catalog.reports, "report_id", "report", report_id)?;
+    if !retention::plan(&state.catalog, now).allows(report_id, rule) {
+        return Err(Rejection::conflict(
+            "report_id",
+            format!("{rule} does not delete report {report_id:?} now"),
+        ));
+    }
+    Ok(vec![Event::ReportDeleted {
+        report_id: report_id.to_string(),
+        rule: rule.to_string(),
+        bytes: r.bytes,
     }])
 }
 
@@ -74,7 +94,7 @@ mod tests {
     }
 
     #[test]
-    fn a_report_id_is_recorded_once() {
+    fn a_report_is_recorded_once_and_deleted_only_once_expired() {
         let empty = given(vec![]);
         let report = Command::RecordReport {
             report_id: "rep".into(),
@@ -94,6 +114,23 @@ mod tests {
         assert_eq!(
             code(decide(&with_report, &report, t(1))),
             RejectionCode::Conflict
+        );
+        let del = Command::DeleteReport {
+            report_id: "rep".into(),
+            rule: "retention.report".into(),
+        };
+        // recorded at t(0); the seed keeps reports 90 days
+        assert_eq!(
+            code(decide(&with_report, &del, t(90 * 86_400 - 1))),
+            RejectionCode::Conflict
+        );
+        assert_eq!(
+            decide(&with_report, &del, t(90 * 86_400)).unwrap(),
+            vec![Event::ReportDeleted {
+                report_id: "rep".into(),
+                rule: "retention.report".into(),
+                bytes: 5
+            }]
         );
     }
 }

@@ -1,7 +1,7 @@
 //! The run rules: one run per job at a time, each slot run at most once, outcomes recorded once,
 //! skipped and missed slots settled.
 
-use super::{existing, RunOutcome};
+use super::{existing, found, taken, RunOutcome};
 use crate::domain::Rejection;
 use crate::events::{Event, RunReason, Ts};
 use crate::projections::{RunStatus, State};
@@ -21,10 +21,7 @@ pub(super) fn start(
         ));
     }
     if state.schedule.runs.contains_key(run_id) {
-        return Err(Rejection::conflict(
-            "run_id",
-            format!("run id {run_id:?} is taken"),
-        ));
+        return Err(taken("run_id", "run", run_id));
     }
     if let (Some(slot), Some(settled)) = (slot, job.last_slot) {
         if slot <= settled {
@@ -50,11 +47,7 @@ pub(super) fn finish(
     outcome: &RunOutcome,
     now: Ts,
 ) -> Result<Vec<Event>, Rejection> {
-    let run = state
-        .schedule
-        .runs
-        .get(run_id)
-        .ok_or_else(|| Rejection::not_found("run_id", format!("no run {run_id:?}")))?;
+    let run = found(&state.schedule.runs, "run_id", "run", run_id)?;
     if run.status != RunStatus::Running {
         return Err(Rejection::conflict(
             "run_id",
@@ -92,10 +85,7 @@ pub(super) fn finish(
             }
             if let Some(b) = backup {
                 if state.catalog.backups.contains_key(&b.id) {
-                    return Err(Rejection::conflict(
-                        "backup_id",
-                        format!("backup id {:?} is taken", b.id),
-                    ));
+                    return Err(taken("backup_id", "backup", &b.id));
                 }
                 events.push(Event::BackupRecorded { backup: b.clone() });
             }
@@ -164,21 +154,24 @@ mod tests {
     use super::super::fixture::*;
     use crate::decide::{decide, Command, RunOutcome};
     use crate::domain::job::RejectionCode;
-    use crate::events::{BackupKind, Event, RunReason};
+    use crate::events::{BackupKind, BackupRecord, Event, RunReason};
+    use crate::projections::State;
 
     #[test]
     fn one_run_per_job_and_slot() {
-        let running = given(vec![
-            Event::JobCreated { job: job("a") },
-            started("r1", "a", Some(t(60))),
-        ]);
-        // (that the running job cannot be deleted meanwhile is a job rule: see `jobs`)
-        let again = Command::StartRun {
+        let start_r2 = |slot, reason| Command::StartRun {
             run_id: "r2".into(),
             job_id: "a".into(),
-            slot: Some(t(120)),
-            reason: RunReason::Manual,
+            slot: Some(slot),
+            reason,
         };
+        let r1_runs = vec![
+            Event::JobCreated { job: job("a") },
+            started("r1", "a", Some(t(60))),
+        ];
+        let running = given(r1_runs.clone());
+        // (that the running job cannot be deleted meanwhile is a job rule: see `jobs`)
+        let again = start_r2(t(120), RunReason::Manual);
         assert_eq!(
             code(decide(&running, &again, t(61))),
             RejectionCode::Conflict
@@ -196,23 +189,28 @@ mod tests {
             }]
         );
         // after it finishes, the settled slot cannot run a second time (restart mid-slot)
-        let finished = given(vec![
-            Event::JobCreated { job: job("a") },
-            started("r1", "a", Some(t(60))),
-            Event::RunFailed {
-                run_id: "r1".into(),
-                error: "x".into(),
-                duration_ms: 1,
-            },
-        ]);
-        let same_slot = Command::StartRun {
-            run_id: "r2".into(),
-            job_id: "a".into(),
-            slot: Some(t(60)),
-            reason: RunReason::Scheduled,
-        };
+        let finished = given(
+            r1_runs
+                .into_iter()
+                .chain([Event::RunFailed {
+                    run_id: "r1".into(),
+                    error: "x".into(),
+                    duration_ms: 1,
+                }])
+                .collect(),
+        );
+        let same_slot = start_r2(t(60), RunReason::Scheduled);
         assert_eq!(
             code(decide(&finished, &same_slot, t(70))),
+            RejectionCode::Conflict
+        );
+        // a later slot runs; an idle job's slot is not skipped
+        assert_eq!(
+            decide(&finished, &start_r2(t(120), RunReason::Scheduled), t(120)).unwrap(),
+            vec![started("r2", "a", Some(t(120)))]
+        );
+        assert_eq!(
+            code(decide(&finished, &skip, t(120))),
             RejectionCode::Conflict
         );
         // missed slots already settled are not recorded twice
@@ -229,22 +227,31 @@ mod tests {
         );
     }
 
-    #[test]
-    fn finishing_a_run_records_its_backup_and_duration() {
-        let state = given(vec![
+    /// Job `a` with run `r1` in flight since t(1) (its event's recorded_at).
+    fn r1_running() -> State {
+        given(vec![
             Event::JobCreated { job: job("a") },
             started("r1", "a", None),
-        ]);
-        // the run started at t(1) (its event's recorded_at)
-        let finish = Command::FinishRun {
+        ])
+    }
+
+    /// `r1` succeeded with `backup`: 10 bytes in 1 file.
+    fn r1_succeeded(backup: BackupRecord) -> Command {
+        Command::FinishRun {
             run_id: "r1".into(),
             outcome: RunOutcome::Succeeded {
-                backup: Some(record("b1", BackupKind::Full, None)),
+                backup: Some(backup),
                 bytes: 10,
                 files: 1,
                 note: None,
             },
-        };
+        }
+    }
+
+    #[test]
+    fn finishing_a_run_records_its_backup_and_duration() {
+        let state = r1_running();
+        let finish = r1_succeeded(record("b1", BackupKind::Full, None));
         let events = decide(&state, &finish, t(4)).unwrap();
         assert_eq!(
             events,
@@ -270,24 +277,22 @@ mod tests {
             code(decide(&state, &unknown, t(4))),
             RejectionCode::NotFound
         );
+        // an outcome is recorded once
+        let finished = given(vec![
+            Event::JobCreated { job: job("a") },
+            started("r1", "a", None),
+            events[1].clone(),
+        ]);
+        assert_eq!(
+            code(decide(&finished, &finish, t(5))),
+            RejectionCode::Conflict
+        );
     }
 
     #[test]
     fn an_incremental_whose_base_was_deleted_meanwhile_fails_instead_of_recording() {
-        let state = given(vec![
-            Event::JobCreated { job: job("a") },
-            started("r1", "a", None),
-        ]);
-        let finish = Command::FinishRun {
-            run_id: "r1".into(),
-            outcome: RunOutcome::Succeeded {
-                backup: Some(record("inc", BackupKind::Incremental, Some("gone"))),
-                bytes: 10,
-                files: 1,
-                note: None,
-            },
-        };
-        match decide(&state, &finish, t(4)).unwrap().as_slice() {
+        let finish = r1_succeeded(record("inc", BackupKind::Incremental, Some("gone")));
+        match decide(&r1_running(), &finish, t(4)).unwrap().as_slice() {
             [Event::RunFailed { error, .. }] => {
                 assert!(error.contains("\"gone\" was deleted"), "{error}")
             }

@@ -1,5 +1,6 @@
 //! The scheduler's rules: what a boot records, and starting/stopping the scheduler.
 
+use super::if_changes;
 use crate::domain::Rejection;
 use crate::events::{Event, JobSpec, RetentionPolicy};
 use crate::projections::State;
@@ -40,21 +41,17 @@ pub(super) fn boot(
 }
 
 pub(super) fn start(state: &State) -> Result<Vec<Event>, Rejection> {
-    Ok(if state.schedule.scheduler_running {
-        vec![]
-    } else {
-        vec![Event::SchedulerStarted]
-    })
+    Ok(if_changes(!state.schedule.scheduler_running, || {
+        Event::SchedulerStarted
+    }))
 }
 
 pub(super) fn stop(state: &State, reason: &str) -> Result<Vec<Event>, Rejection> {
-    Ok(if state.schedule.scheduler_running {
-        vec![Event::SchedulerStopped {
+    Ok(if_changes(state.schedule.scheduler_running, || {
+        Event::SchedulerStopped {
             reason: reason.to_string(),
-        }]
-    } else {
-        vec![]
-    })
+        }
+    }))
 }
 
 #[cfg(test)]

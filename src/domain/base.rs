@@ -65,6 +65,13 @@ mod tests {
 
     const DAY: i64 = 86_400;
     const FULL: (bool, bool, bool) = (true, true, true);
+    /// (case, now, events, the base's id or a piece of why there is none)
+    type Case = (
+        &'static str,
+        i64,
+        Vec<Event>,
+        Result<&'static str, &'static str>,
+    );
 
     fn ts(secs: i64) -> Ts {
         Ts::from_unix_nanos((1_780_000_000 + secs) * 1_000_000_000)
@@ -152,128 +159,38 @@ mod tests {
 
     #[test]
     fn which_backup_an_incremental_of_job_inc_builds_on() {
-        use BackupKind::{Archive, Full, Incremental};
+        let own = |id, at| backup(id, "inc", BackupKind::Full, None, at);
+        let full = |id, job, at| backup(id, job, BackupKind::Full, None, at);
+        let inc = |id, parent, at| backup(id, "inc", BackupKind::Incremental, Some(parent), at);
+        let archive = |id, at| backup(id, "inc", BackupKind::Archive, None, at);
+        let deleted_job = vec![
+            job("gone", backs_up(BackupType::Full)),
+            full("g1", "gone", 20),
+            Event::JobDeleted {
+                job_id: "gone".into(),
+            },
+        ];
+        let chain = vec![own("f1", 0), inc("i1", "f1", 6 * DAY)];
         let mut forever = DEFAULT_POLICY;
         forever.incremental_secs = None;
-        // (case, events, now, the base's id or a piece of why there is none)
-        type Case = (
-            &'static str,
-            Vec<Event>,
-            i64,
-            Result<&'static str, &'static str>,
-        );
+        let keep_incrementals = Event::RetentionPolicySet { policy: forever };
+        #[rustfmt::skip]
         let table: Vec<Case> = vec![
-            ("nothing yet", vec![], DAY, Err("no earlier backup")),
-            (
-                "the job's own backup",
-                vec![backup("o1", "inc", Full, None, 10)],
-                DAY,
-                Ok("o1"),
-            ),
-            (
-                "the newest of the chain",
-                vec![
-                    backup("o1", "inc", Full, None, 10),
-                    backup("o2", "inc", Incremental, Some("o1"), 20),
-                ],
-                DAY,
-                Ok("o2"),
-            ),
-            (
-                "another job's with the same includes",
-                vec![
-                    backup("o1", "inc", Full, None, 10),
-                    backup("n1", "nightly", Full, None, 20),
-                ],
-                DAY,
-                Ok("n1"),
-            ),
-            (
-                "never another job's with other includes",
-                vec![
-                    backup("o1", "inc", Full, None, 10),
-                    backup("d1", "db", Full, None, 20),
-                ],
-                DAY,
-                Ok("o1"),
-            ),
-            (
-                "only other includes: none",
-                vec![backup("d1", "db", Full, None, 20)],
-                DAY,
-                Err("no earlier backup"),
-            ),
-            (
-                "never an archive, even the job's own",
-                vec![
-                    backup("o1", "inc", Full, None, 10),
-                    backup("w1", "inc", Archive, None, 20),
-                ],
-                DAY,
-                Ok("o1"),
-            ),
-            (
-                "never one verified bad",
-                vec![
-                    backup("o1", "inc", Full, None, 10),
-                    backup("o2", "inc", Full, None, 20),
-                    verified("o2", false),
-                ],
-                DAY,
-                Ok("o1"),
-            ),
-            (
-                "one verified good",
-                vec![
-                    backup("o1", "inc", Full, None, 10),
-                    backup("o2", "inc", Full, None, 20),
-                    verified("o2", true),
-                ],
-                DAY,
-                Ok("o2"),
-            ),
-            (
-                "never a deleted job's",
-                vec![
-                    job("gone", backs_up(BackupType::Full)),
-                    backup("g1", "gone", Full, None, 20),
-                    Event::JobDeleted {
-                        job_id: "gone".into(),
-                    },
-                    backup("o1", "inc", Full, None, 10),
-                ],
-                DAY,
-                Ok("o1"),
-            ),
-            (
-                "a chain whose full is younger than retention.incremental",
-                vec![
-                    backup("f1", "inc", Full, None, 0),
-                    backup("i1", "inc", Incremental, Some("f1"), 6 * DAY),
-                ],
-                7 * DAY - 1,
-                Ok("i1"),
-            ),
-            (
-                "a chain whose full reached retention.incremental: none",
-                vec![
-                    backup("f1", "inc", Full, None, 0),
-                    backup("i1", "inc", Incremental, Some("f1"), 6 * DAY),
-                ],
-                7 * DAY,
-                Err("full backup f1"),
-            ),
-            (
-                "incrementals kept forever: no age limit",
-                vec![
-                    Event::RetentionPolicySet { policy: forever },
-                    backup("f1", "inc", Full, None, 0),
-                ],
-                1000 * DAY,
-                Ok("f1"),
-            ),
+            ("nothing yet", DAY, vec![], Err("no earlier backup")),
+            ("the job's own", DAY, vec![own("o1", 10)], Ok("o1")),
+            ("the newest of its chain", DAY, vec![own("o1", 10), inc("o2", "o1", 20)], Ok("o2")),
+            ("another job's, same includes", DAY, vec![own("o1", 10), full("n1", "nightly", 20)], Ok("n1")),
+            ("never another job's, other includes", DAY, vec![own("o1", 10), full("d1", "db", 20)], Ok("o1")),
+            ("only other includes: none", DAY, vec![full("d1", "db", 20)], Err("no earlier backup")),
+            ("never an archive", DAY, vec![own("o1", 10), archive("w1", 20)], Ok("o1")),
+            ("never one verified bad", DAY, vec![own("o1", 10), own("o2", 20), verified("o2", false)], Ok("o1")),
+            ("one verified good", DAY, vec![own("o1", 10), own("o2", 20), verified("o2", true)], Ok("o2")),
+            ("never a deleted job's", DAY, [deleted_job, vec![own("o1", 10)]].concat(), Ok("o1")),
+            ("a chain younger than retention.incremental", 7 * DAY - 1, chain.clone(), Ok("i1")),
+            ("a chain as old as retention.incremental: none", 7 * DAY, chain, Err("full backup f1")),
+            ("incrementals kept forever: no age limit", 1000 * DAY, vec![keep_incrementals, own("f1", 0)], Ok("f1")),
         ];
-        for (case, events, now, want) in table {
+        for (case, now, events, want) in table {
             let got = newest_base(&state(events), "inc", FULL, ts(now));
             match (got, want) {
                 (Ok(b), Ok(id)) => assert_eq!(b.id, id, "{case}"),
