@@ -1,5 +1,14 @@
 //! Extraction into a target directory: selection, path safety, creating entries in a safe
 //! order, and restoring modes and mtimes (directories last, after their contents).
+//!
+//! What keeps every write inside the target is that nothing is ever written *through* a link:
+//! parents are created from the archive's own entries and must be real directories, files are
+//! written under a temporary name opened with `O_EXCL | O_NOFOLLOW` and renamed into place (a
+//! rename replaces a link, it never follows it), symlinks are created last and verbatim, and
+//! directories get their modes through `O_NOFOLLOW | O_DIRECTORY` handles. A symlink is data: its
+//! target (absolute, dangling, pointing outside) is recreated exactly as it was backed up.
+//! A file whose content fails its checksum never appears under its real name, and runs of zero
+//! blocks become holes, so a sparse file comes back sparse.
 
 use std::collections::HashSet;
 use std::fs::{self, File, FileTimes, OpenOptions};
@@ -136,18 +145,27 @@ fn ensure_dirs(
     Ok(())
 }
 
-/// Clears the way for a new file or symlink: an existing file or symlink at the destination is
-/// removed (so we never write through a link), an existing directory is an error.
-fn clear_dest(dest: &Path) -> Result<(), ArchiveError> {
+/// A file is renamed over whatever non-directory is at its path; a directory there is an error.
+fn refuse_dir_in_the_way(dest: &Path) -> Result<(), ArchiveError> {
     match fs::symlink_metadata(dest) {
         Ok(m) if m.is_dir() => Err(ArchiveError::Io {
             context: format!("creating {}", dest.display()),
             source: std::io::Error::new(ErrorKind::AlreadyExists, "a directory is in the way"),
         }),
-        Ok(_) => {
-            fs::remove_file(dest).map_err(ArchiveError::io(format!("replacing {}", dest.display())))
-        }
-        Err(_) => Ok(()),
+        _ => Ok(()),
+    }
+}
+
+/// Clears the way for a new symlink: an existing file or symlink at the destination is removed
+/// (`symlink()` would not replace it), an existing directory is an error.
+fn clear_dest(dest: &Path) -> Result<(), ArchiveError> {
+    refuse_dir_in_the_way(dest)?;
+    match fs::remove_file(dest) {
+        Err(e) if e.kind() != ErrorKind::NotFound => Err(ArchiveError::Io {
+            context: format!("replacing {}", dest.display()),
+            source: e,
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -162,12 +180,59 @@ fn set_times(f: &File, e: &IndexEntry, dest: &Path) -> Result<(), ArchiveError> 
     Ok(())
 }
 
-/// The file being written while its frames stream past.
+/// The file being written while its frames stream past, under a temporary name beside `dest`.
 struct Open {
     id: usize,
     file: File,
+    temp: PathBuf,
     dest: PathBuf,
     hasher: crc32fast::Hasher,
+    /// Logical length written so far (holes included) and where the file's cursor is.
+    len: u64,
+    cursor: u64,
+}
+
+/// Blocks of this many zero bytes are left as holes rather than written.
+const HOLE_BLOCK: usize = 4096;
+
+impl Open {
+    fn write(&mut self, data: &[u8]) -> Result<(), ArchiveError> {
+        self.hasher.update(data);
+        for block in data.chunks(HOLE_BLOCK) {
+            let zero = block.len() == HOLE_BLOCK && is_zero(block);
+            if !zero {
+                if self.cursor != self.len {
+                    self.file.seek(std::io::SeekFrom::Start(self.len)).map_err(
+                        ArchiveError::io(format!("seeking in {}", self.temp.display())),
+                    )?;
+                }
+                self.file
+                    .write_all(block)
+                    .map_err(ArchiveError::io(format!("writing {}", self.temp.display())))?;
+                self.cursor = self.len + block.len() as u64;
+            }
+            self.len += block.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// Drops the unfinished file: nothing of it stays in the target.
+    fn discard(self) {
+        drop(self.file);
+        let _ = fs::remove_file(&self.temp);
+    }
+}
+
+fn is_zero(block: &[u8]) -> bool {
+    let words = block.chunks_exact(8);
+    let rest = words.remainder();
+    words.into_iter().all(|w| w == [0u8; 8]) && rest.iter().all(|&b| b == 0)
+}
+
+/// The temporary name a file is written under before it is renamed into place: short (the real
+/// name may already be at the length limit) and unique per entry and process.
+fn temp_name(dest: &Path, id: usize) -> PathBuf {
+    dest.with_file_name(format!(".bkpd-restore-{}-{id}.tmp", std::process::id()))
 }
 
 impl<R: Read + Seek> ArchiveReader<R> {
@@ -200,11 +265,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
             path::components(&e.path).map_err(|r| unsafe_path(&e.path, r))?;
             match (&e.kind, &e.location) {
                 (EntryKind::Dir, _) => dirs.push(id),
-                (EntryKind::Symlink { target }, _) => {
-                    path::check_symlink_target(&e.path, target)
-                        .map_err(|r| unsafe_path(&e.path, r))?;
-                    links.push(id);
-                }
+                (EntryKind::Symlink { .. }, _) => links.push(id),
                 (_, Location::Parent { backup }) => {
                     if !opts.skip_parent_refs {
                         return Err(ArchiveError::EntryInParent {
@@ -239,20 +300,35 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let wanted = self.frames_for(&content);
         let mut open: Option<Open> = None;
         let mut finish = |o: Open, e: &IndexEntry| -> Result<(), ArchiveError> {
-            if o.hasher.finalize() != e.crc32 {
-                drop(o.file);
-                let _ = fs::remove_file(&o.dest);
+            if o.hasher.clone().finalize() != e.crc32 {
+                o.discard();
                 return Err(ArchiveError::EntryChecksum {
                     path: e.path.clone(),
                 });
             }
-            o.file
-                .set_permissions(fs::Permissions::from_mode(e.mode))
-                .map_err(ArchiveError::io(format!(
-                    "setting mode of {}",
+            let done = (|| {
+                // Trailing holes: the length is set, not written.
+                o.file
+                    .set_len(o.len)
+                    .map_err(ArchiveError::io(format!("sizing {}", o.temp.display())))?;
+                o.file
+                    .set_permissions(fs::Permissions::from_mode(e.mode))
+                    .map_err(ArchiveError::io(format!(
+                        "setting mode of {}",
+                        o.dest.display()
+                    )))?;
+                set_times(&o.file, e, &o.dest)?;
+                refuse_dir_in_the_way(&o.dest)?;
+                // Replaces a file or a link at `dest` (never following it).
+                fs::rename(&o.temp, &o.dest).map_err(ArchiveError::io(format!(
+                    "renaming into {}",
                     o.dest.display()
-                )))?;
-            set_times(&o.file, e, &o.dest)?;
+                )))
+            })();
+            if let Err(err) = done {
+                o.discard();
+                return Err(err);
+            }
             if e.kind == EntryKind::Stream {
                 sum.streams += 1;
             } else {
@@ -267,23 +343,28 @@ impl<R: Read + Seek> ArchiveReader<R> {
             let comps = path::components(&e.path).map_err(|r| unsafe_path(&e.path, r))?;
             ensure_dirs(target, &comps[..comps.len() - 1], &e.path, &mut known)?;
             let dest = target.join(&e.path);
-            clear_dest(&dest)?;
+            let temp = temp_name(&dest, id);
+            // A leftover of an interrupted restore by this name is ours to replace.
+            let _ = fs::remove_file(&temp);
             // Owner-only until the content is complete and checked; the real mode comes last.
             let file = OpenOptions::new()
                 .write(true)
-                .create(true)
-                .truncate(true)
+                .create_new(true)
                 .mode(0o600)
-                .open(&dest)
-                .map_err(ArchiveError::io(format!("creating {}", dest.display())))?;
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&temp)
+                .map_err(ArchiveError::io(format!("creating {}", temp.display())))?;
             Ok(Open {
                 id,
                 file,
+                temp,
                 dest,
                 hasher: crc32fast::Hasher::new(),
+                len: 0,
+                cursor: 0,
             })
         };
-        stream_entries(
+        let streamed = stream_entries(
             &mut self.r,
             &self.index,
             &self.frame_starts,
@@ -292,25 +373,30 @@ impl<R: Read + Seek> ArchiveReader<R> {
             &wanted,
             |id, data| {
                 if open.as_ref().is_none_or(|o| o.id != id) {
+                    if let Some(stale) = open.take() {
+                        stale.discard();
+                    }
                     open = Some(create(id)?);
                 }
                 let Some(o) = open.as_mut() else {
                     return Err(ArchiveError::invalid("no open file"));
                 };
                 match data {
-                    Some(d) => {
-                        o.hasher.update(d);
-                        o.file
-                            .write_all(d)
-                            .map_err(ArchiveError::io(format!("writing {}", o.dest.display())))
-                    }
+                    Some(d) => o.write(d),
                     None => match open.take() {
                         Some(o) => finish(o, &entries[id]),
                         None => Ok(()),
                     },
                 }
             },
-        )?;
+        );
+        if let Err(e) = streamed {
+            // A damaged frame mid-file: the half-written file never takes its real name.
+            if let Some(o) = open.take() {
+                o.discard();
+            }
+            return Err(e);
+        }
 
         make_dirs_before(usize::MAX, &mut known)?;
         sum.dirs = dirs.len() as u64;
@@ -341,7 +427,10 @@ impl<R: Read + Seek> ArchiveReader<R> {
         for &id in &dirs {
             let e = &entries[id];
             let dest = target.join(&e.path);
-            let d = File::open(&dest)
+            let d = OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_DIRECTORY)
+                .open(&dest)
                 .map_err(ArchiveError::io(format!("opening {}", dest.display())))?;
             set_times(&d, e, &dest)?;
             d.set_permissions(fs::Permissions::from_mode(e.mode))

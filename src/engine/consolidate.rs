@@ -62,7 +62,9 @@ pub fn consolidate(
 ) -> Result<ConsolidateDone, EngineError> {
     let now = service.clock().now();
     let layout = Layout::new(&config.data_dir);
-    let id = layout::backup_id(archive_job_id, now, run_id);
+    // One run archives several sources in the same second: the source is part of what makes
+    // the id unique.
+    let id = layout::backup_id(archive_job_id, now, &format!("{run_id} {source_id}"));
     let codec: Codec =
         config
             .archive_codec

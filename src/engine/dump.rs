@@ -196,13 +196,10 @@ fn piped(
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| spawn_err(src, tool, e))?;
-    let stderr = child.stderr.take().map(|mut e| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = e.read_to_end(&mut buf);
-            buf
-        })
-    });
+    let stderr = child
+        .stderr
+        .take()
+        .map(|e| std::thread::spawn(move || read_tail(e, STDERR_TAIL)));
     let stored = match child.stdout.take() {
         Some(mut out) => sink(&mut out),
         None => Err(ArchiveError::InvalidInput {
@@ -239,6 +236,27 @@ fn exit_text(status: std::process::ExitStatus) -> String {
         Some(c) => format!("exited with {c}"),
         None => format!("was killed ({status})"),
     }
+}
+
+/// Drains `r` to its end keeping only about its last `keep` bytes: a tool may write gigabytes
+/// to stderr, and the error needs only its tail.
+fn read_tail(mut r: impl Read, keep: usize) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(2 * keep);
+    let mut chunk = [0u8; 8192];
+    loop {
+        match r.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                if buf.len() > 2 * keep {
+                    buf.drain(..buf.len() - keep);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    buf
 }
 
 /// The last `STDERR_TAIL` bytes of a tool's stderr, as text on one line.
@@ -503,6 +521,40 @@ impl Drop for Scratch {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_the_tail_of_a_flood_of_stderr_is_kept() {
+        use std::io::Read;
+        let flood = std::io::repeat(b'x')
+            .take(64 << 20)
+            .chain(&b"the real error"[..]);
+        let mut read = 0;
+        let kept = super::read_tail(
+            Counting {
+                inner: flood,
+                read: &mut read,
+            },
+            super::STDERR_TAIL,
+        );
+        assert!(kept.len() <= 2 * super::STDERR_TAIL, "{}", kept.len());
+        assert!(kept.ends_with(b"the real error"));
+        assert!(super::tail(&kept).ends_with("the real error"));
+        assert_eq!(read, (64 << 20) + 14, "the whole flood was drained");
+    }
+
+    /// Counts what went through, so the test knows the flood was really read.
+    struct Counting<'a, R> {
+        inner: R,
+        read: &'a mut usize,
+    }
+
+    impl<R: std::io::Read> std::io::Read for Counting<'_, R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            *self.read += n;
+            Ok(n)
+        }
+    }
+
     use super::*;
     use std::ffi::OsStr;
 

@@ -114,14 +114,54 @@ pub fn fsync_dir(dir: &Path) -> Result<(), EngineError> {
         .map_err(io_err(format!("syncing directory {}", dir.display())))
 }
 
-/// Renames a synced `.partial` into place. The caller fsyncs the directory once after the
-/// last rename of a backup, and only then reports the backup.
+/// Renames a synced `.partial` into place, never over an existing file: a published archive is
+/// what the catalog points at, and replacing it would leave a recorded backup whose bytes are
+/// another's. The caller fsyncs the directory once after the last rename of a backup, and only
+/// then reports the backup.
 pub fn publish(partial: &Path, dest: &Path) -> Result<(), EngineError> {
-    fs::rename(partial, dest).map_err(io_err(format!(
-        "renaming {} to {}",
-        partial.display(),
-        dest.display()
-    )))
+    let context = || format!("renaming {} to {}", partial.display(), dest.display());
+    match rename_noreplace(partial, dest) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(EngineError::Io {
+            context: format!("{}: the destination already exists", context()),
+            source: e,
+        }),
+        other => other.map_err(io_err(context())),
+    }
+}
+
+/// `renameat2(RENAME_NOREPLACE)`; where the file system lacks it, a check and a plain rename
+/// (the service is the data directory's only writer, so nothing races the check).
+fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a path"))
+    };
+    let (f, t) = (c(from)?, c(to)?);
+    // SAFETY: both are valid NUL-terminated paths that outlive the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            f.as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EINVAL) | Some(libc::ENOSYS) => {
+            if fs::symlink_metadata(to).is_ok() {
+                return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+            }
+            fs::rename(from, to)
+        }
+        _ => Err(err),
+    }
 }
 
 /// The `.partial` files of a run, removed on drop unless the run published them.
@@ -184,5 +224,22 @@ mod tests {
             partial(Path::new("/d/backups/x.bka")),
             PathBuf::from("/d/backups/x.bka.partial")
         );
+    }
+
+    #[test]
+    fn publish_never_replaces_a_published_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, dest) = (
+            dir.path().join("a.partial"),
+            dir.path().join("b.partial"),
+            dir.path().join("x.bka"),
+        );
+        fs::write(&a, b"first").unwrap();
+        fs::write(&b, b"second").unwrap();
+        publish(&a, &dest).unwrap();
+        let e = publish(&b, &dest).unwrap_err();
+        assert!(e.to_string().contains("already exists"), "{e}");
+        assert_eq!(fs::read(&dest).unwrap(), b"first");
+        assert!(b.exists() && !a.exists());
     }
 }

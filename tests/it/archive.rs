@@ -527,22 +527,117 @@ fn extraction_refuses_unsafe_paths_before_writing_anything() {
         );
         assert!(!tmp.path().join("evil").exists());
     }
+}
+
+/// A symlink is data: whatever it points at (absolute, climbing out, dangling) it is recreated
+/// verbatim, and nothing is ever written through one, not even when the archive itself is
+/// crafted to put a file below a link.
+#[test]
+fn symlinks_are_restored_verbatim_and_never_written_through() {
     for (target, why) in [
         ("../../etc", "climbs out"),
         ("/etc/passwd", "absolute"),
         ("a/../../x", "dotdot after a name"),
+        ("nowhere/at/all", "dangling"),
     ] {
         let mut w = ArchiveWriter::new(Vec::new(), WriterOptions::default()).unwrap();
         w.add_symlink("d/link", &meta(0o777, 0, 0), target).unwrap();
+        w.add_file("d/f", &meta(0o644, 0, 0), &b"f"[..]).unwrap();
         let a = w.finish().unwrap().0;
         let tmp = tempfile::tempdir().unwrap();
-        let e = ArchiveReader::open(Cursor::new(&a))
+        let s = ArchiveReader::open(Cursor::new(&a))
             .unwrap()
             .extract(tmp.path(), &[])
-            .unwrap_err();
-        assert!(matches!(e, ArchiveError::UnsafePath { .. }), "{why}: {e}");
-        assert!(!tmp.path().join("d").exists(), "{why}");
+            .unwrap();
+        assert_eq!((s.files, s.symlinks), (1, 1), "{why}");
+        let link = tmp.path().join("d/link");
+        assert_eq!(
+            fs::read_link(&link).unwrap(),
+            PathBuf::from(target),
+            "{why}"
+        );
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
     }
+    // A crafted archive: a link to a directory outside, then a file "below" the link. The file's
+    // parent is created from the archive as a real directory, so the link cannot take its place
+    // and nothing lands outside.
+    let tmp = tempfile::tempdir().unwrap();
+    let outside = tmp.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    let mut w = ArchiveWriter::new(Vec::new(), WriterOptions::default()).unwrap();
+    w.add_symlink("esc", &meta(0o777, 0, 0), outside.to_str().unwrap())
+        .unwrap();
+    w.add_file("esc/planted", &meta(0o644, 0, 0), &b"x"[..])
+        .unwrap();
+    let a = w.finish().unwrap().0;
+    let target = tmp.path().join("t");
+    let r = ArchiveReader::open(Cursor::new(&a))
+        .unwrap()
+        .extract(&target, &[]);
+    assert!(
+        r.is_err(),
+        "a link and a directory at one path cannot both be restored"
+    );
+    assert!(!outside.join("planted").exists());
+    assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
+    assert!(fs::symlink_metadata(target.join("esc")).unwrap().is_dir());
+}
+
+/// A file whose content fails its checksum never appears under its real name, and no temporary
+/// file is left behind; zero blocks come back as holes.
+#[test]
+fn damaged_files_never_take_their_name_and_holes_stay_holes() {
+    let size = 64 << 20;
+    let mut sparse = vec![0u8; size];
+    sparse[size / 2] = 1;
+    let mut w = ArchiveWriter::new(Vec::new(), opts(Codec::None, 1 << 20, 1)).unwrap();
+    w.add_file("sparse", &meta(0o644, 0, 0), &sparse[..])
+        .unwrap();
+    w.add_file("plain", &meta(0o644, 0, 0), &b"plain content"[..])
+        .unwrap();
+    let a = w.finish().unwrap().0;
+    let tmp = tempfile::tempdir().unwrap();
+    ArchiveReader::open(Cursor::new(&a))
+        .unwrap()
+        .extract(tmp.path(), &[])
+        .unwrap();
+    let m = fs::metadata(tmp.path().join("sparse")).unwrap();
+    assert_eq!(m.len(), size as u64);
+    assert!(
+        m.blocks() * 512 < 1 << 20,
+        "64 MiB with one non-zero byte took {} bytes on disk",
+        m.blocks() * 512
+    );
+    assert_eq!(fs::read(tmp.path().join("sparse")).unwrap(), sparse);
+
+    // "plain" sits in the last frame: damage one of its bytes (the codec is none, so the frame
+    // still decodes and only the entry's CRC catches it).
+    let mut bad = a.clone();
+    let at = bad
+        .windows(13)
+        .position(|w| w == b"plain content")
+        .expect("the content is stored as is");
+    bad[at] ^= 0x20;
+    let t2 = tmp.path().join("t2");
+    let e = ArchiveReader::open(Cursor::new(&bad))
+        .unwrap()
+        .extract(&t2, &["plain".into()])
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ArchiveError::EntryChecksum { .. } | ArchiveError::FrameChecksum { .. }
+        ),
+        "{e}"
+    );
+    let left: Vec<_> = fs::read_dir(&t2)
+        .unwrap()
+        .map(|d| d.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }
 
 #[test]

@@ -9,6 +9,7 @@ mod health;
 mod metrics;
 mod replay;
 mod report;
+mod restore;
 mod retention;
 mod scheduler;
 mod store;

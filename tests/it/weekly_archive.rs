@@ -548,3 +548,69 @@ fn the_weekly_archive_job_over_http_restores_what_the_chain_restores() {
     assert_eq!(reason["reason"], "retention.archive keeps it forever");
     server.stop();
 }
+
+/// Seven backup jobs, one per combination of database / files / config, each with a backup: the
+/// weekly archive writes seven archives, each with its own id and file, each restorable, and
+/// health stays ok about them.
+#[test]
+fn seven_backup_jobs_each_get_their_weekly_archive() {
+    use crate::support::Served;
+    use serde_json::json;
+    let scratch = tempfile::tempdir().unwrap();
+    let (files, etc) = (scratch.path().join("files"), scratch.path().join("etc"));
+    generate_tree(&files, 40, 11);
+    generate_tree(&etc, 10, 12);
+    let db = scratch.path().join("app.db");
+    let made = std::process::Command::new("sqlite3")
+        .arg(&db)
+        .arg("create table t(x); insert into t values (1), (2);")
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let server = Served::with_config(&format!(
+        "[[sources.files]]\npath = {files:?}\n\n[[sources.config]]\npath = {etc:?}\n\n\
+         [[sources.database]]\nname = \"app\"\nkind = \"sqlite\"\npath = {db:?}\n"
+    ));
+    let mut jobs = Vec::new();
+    for combo in 1..8u8 {
+        let (d, f, c) = (combo & 1 != 0, combo & 2 != 0, combo & 4 != 0);
+        let id = format!("combo{combo}");
+        let body = json!({
+            "id": id, "name": id, "trigger_type": "cron",
+            "trigger_config": {"hour": 5, "minute": combo},
+            "backup_config": {"type": "full", "options": {
+                "include_database": d, "include_files": f, "include_config": c}}
+        });
+        let (code, job) = server.send("POST", "/scheduler/jobs", Some(body));
+        assert_eq!(code, 201, "{job}");
+        let run = server.run(&id);
+        assert_eq!(run["status"], "succeeded", "{run}");
+        jobs.push(id);
+    }
+
+    let weekly = server.run("weekly_archive");
+    assert_eq!(weekly["status"], "succeeded", "{weekly}");
+    let archives = server.get("/backups?kind=archive")["backups"].clone();
+    let archives = archives.as_array().unwrap();
+    assert_eq!(archives.len(), 7, "{archives:?}");
+    let ids: BTreeSet<&str> = archives.iter().map(|a| a["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 7, "archive ids are unique: {ids:?}");
+    for a in archives {
+        let id = a["id"].as_str().unwrap();
+        let file = server.data_dir().join(a["location"].as_str().unwrap());
+        assert!(file.is_file(), "{id}: {} is missing", file.display());
+        let (code, v) = server.send("POST", &format!("/backups/{id}/verify"), None);
+        assert_eq!((code, &v["ok"]), (200, &json!(true)), "{id}: {v}");
+        let target = scratch.path().join(format!("restore-{id}"));
+        let (code, sum) = server.send(
+            "POST",
+            &format!("/backups/{id}/restore"),
+            Some(json!({ "target": target })),
+        );
+        assert_eq!(code, 200, "{id}: {sum}");
+    }
+    let health = server.run("health_check");
+    assert_eq!(health["status"], "succeeded", "{health}");
+    let h = server.get("/health");
+    assert_ne!(h["status"], "critical", "{h}");
+}
