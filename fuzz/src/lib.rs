@@ -10,6 +10,14 @@ pub mod archive;
 pub mod domain;
 #[path = "../../src/events/mod.rs"]
 pub mod events;
+// The seed's trigger JSON lives on the API side; only that file of it (the path is relative to
+// the inline modules' directory, `api/jobs/`).
+pub mod api {
+    pub mod jobs {
+        #[path = "../../../../src/api/jobs/seed.rs"]
+        pub mod seed;
+    }
+}
 // The pure retention and health rules in `domain` read the projections.
 #[path = "../../src/projections/mod.rs"]
 pub mod projections;
