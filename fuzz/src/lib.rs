@@ -10,11 +10,10 @@ pub mod archive;
 pub mod domain;
 #[path = "../../src/events/mod.rs"]
 pub mod events;
-// The seed's trigger JSON lives on the API side; only that file of it (the path is relative to
-// the inline modules' directory, `api/jobs/`).
+// The seed's trigger JSON lives on the API side: only that file of it (`api/jobs/seed.rs`).
+#[path = "../../src/api"]
 pub mod api {
     pub mod jobs {
-        #[path = "../../../../src/api/jobs/seed.rs"]
         pub mod seed;
     }
 }

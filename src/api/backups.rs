@@ -22,17 +22,13 @@ pub const MAX_LIMIT: u64 = 1000;
 pub const RESTORE_FIELDS: &[&str] = &["target", "paths", "force"];
 
 pub async fn list(req: Request<ApiContext>) -> Result<Response, ApiError> {
-    let mut filter = BackupFilter {
-        job_id: None,
-        kind: None,
-        limit: DEFAULT_LIMIT as usize,
-    };
+    let mut filter = BackupFilter::all(DEFAULT_LIMIT as usize);
     for (k, v) in query(&req, &["job_id", "kind", "limit"])? {
         match k.as_str() {
             "job_id" => filter.job_id = Some(v),
             "kind" => {
                 let names: Vec<&str> = BackupKind::ALL.iter().map(|k| k.as_str()).collect();
-                filter.kind = Some(
+                filter.only = Some(
                     *BackupKind::ALL
                         .iter()
                         .find(|k| k.as_str() == v)
@@ -326,13 +322,7 @@ fn no_backup(id: &str) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn obj(v: Value) -> Map<String, Value> {
-        match v {
-            Value::Object(m) => m,
-            _ => unreachable!(),
-        }
-    }
+    use crate::api::input::obj;
 
     #[test]
     fn restore_bodies_are_read_field_by_field() {

@@ -40,7 +40,7 @@ fn write(m: &Metrics) -> String {
         "Runs of a job by outcome since the log began; deleted jobs keep their series.",
     );
     for job in &m.jobs {
-        for (outcome, n) in job.runs.by_outcome() {
+        for (outcome, n) in job.by_outcome() {
             out.sample(
                 "backupd_runs_total",
                 &[("job", &job.job_id), ("outcome", outcome)],
@@ -55,7 +55,7 @@ fn write(m: &Metrics) -> String {
         "Duration of the job's last succeeded or failed run.",
     );
     for job in &m.jobs {
-        if let Some(ms) = job.last_duration_ms {
+        if let Some(ms) = job.stats.last_duration_ms {
             out.sample(
                 "backupd_run_last_duration_seconds",
                 &[("job", &job.job_id)],
@@ -70,7 +70,7 @@ fn write(m: &Metrics) -> String {
         "Bytes written by the job's last succeeded run.",
     );
     for job in &m.jobs {
-        if let Some(bytes) = job.last_bytes {
+        if let Some(bytes) = job.stats.last_bytes {
             out.sample(
                 "backupd_backup_last_size_bytes",
                 &[("job", &job.job_id)],
@@ -85,7 +85,7 @@ fn write(m: &Metrics) -> String {
         "When the job's last run succeeded (Unix time); absent for jobs that never succeeded.",
     );
     for job in &m.jobs {
-        if let Some(at) = job.last_success_at {
+        if let Some(at) = job.stats.last_success_at {
             out.sample(
                 "backupd_run_last_success_timestamp_seconds",
                 &[("job", &job.job_id)],
@@ -265,7 +265,7 @@ fn escape_label(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{BackupKind, Event, HealthCheck};
+    use crate::events::{BackupKind, Event};
     use crate::queries::fixture::*;
 
     #[test]
@@ -363,30 +363,15 @@ backupd_report_storage_bytes 0
 
     #[test]
     fn the_latest_health_check_and_report_storage_are_exported() {
-        let check = |name: &str, status| HealthCheck {
-            name: name.into(),
-            status,
-            reason: "r".into(),
-        };
         let s = state(vec![
             (
                 10,
-                Event::HealthChecked {
-                    status: HealthStatus::Critical,
-                    checks: vec![
-                        check("scheduler", HealthStatus::Ok),
-                        check("disk_space", HealthStatus::Critical),
-                    ],
-                },
+                health_checked(&[
+                    ("scheduler", HealthStatus::Ok),
+                    ("disk_space", HealthStatus::Critical),
+                ]),
             ),
-            (
-                20,
-                Event::ReportGenerated {
-                    report_id: "r1".into(),
-                    location: "reports/r1.json".into(),
-                    bytes: 4096,
-                },
-            ),
+            (20, report_generated("r1", 4096)),
         ]);
         let text = render(&s, at(30));
         for line in [
@@ -443,24 +428,6 @@ backupd_report_storage_bytes 0
         assert!(text.contains("backupd_jobs{state=\"active\"} 0\n"));
         assert!(text.contains("backupd_jobs{state=\"paused\"} 1\n"));
         assert!(text.contains("\nbackupd_run_success_ratio_24h 0\n"));
-    }
-
-    /// Runs of one job that finish at the given offsets from T0; odd ones fail.
-    fn finishing_at(offsets: &[i64]) -> State {
-        let mut events = vec![(0, Event::JobCreated { job: spec("j") })];
-        for (i, &secs) in offsets.iter().enumerate() {
-            let run = format!("j@{i}");
-            events.push((secs - 1, started(&run, "j")));
-            events.push((
-                secs,
-                if i % 2 == 0 {
-                    succeeded(&run, 10, 1000)
-                } else {
-                    failed(&run)
-                },
-            ));
-        }
-        state(events)
     }
 
     /// The window itself is tested with `queries::runs::finished_within`; here, what the

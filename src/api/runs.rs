@@ -13,16 +13,12 @@ pub const DEFAULT_LIMIT: u64 = 50;
 pub const MAX_LIMIT: u64 = 1000;
 
 pub async fn list(req: Request<ApiContext>) -> Result<Response, ApiError> {
-    let mut filter = RunFilter {
-        job_id: None,
-        status: None,
-        limit: DEFAULT_LIMIT as usize,
-    };
+    let mut filter = RunFilter::all(DEFAULT_LIMIT as usize);
     for (k, v) in query(&req, &["job_id", "status", "limit"])? {
         match k.as_str() {
             "job_id" => filter.job_id = Some(v),
             "status" => {
-                filter.status = Some(status_named(&v).ok_or_else(|| {
+                filter.only = Some(status_named(&v).ok_or_else(|| {
                     let names: Vec<&str> = STATUSES.into_iter().map(status_name).collect();
                     ApiError::invalid(
                         "status",

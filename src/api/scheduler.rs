@@ -50,7 +50,7 @@ pub fn status_json(st: &Status, zone: Tz) -> Value {
         "next_run_time": st.next_run.map(|t| time_in(t, zone)),
         "event_position": st.event_position,
         "timezone": zone.name(),
-        "success_rate": st.success_rate,
+        "success_rate": st.figures.success_rate_all,
         "runs": {
             "total": st.runs.started,
             "running": st.runs_in_flight,
@@ -60,7 +60,7 @@ pub fn status_json(st: &Status, zone: Tz) -> Value {
             "skipped": st.runs.skipped,
             "missed": st.runs.missed,
         },
-        "bytes_written": st.bytes_written,
+        "bytes_written": st.runs.bytes_written,
         "storage": {
             "backups": st.backups,
             "bytes": st.backup_bytes,

@@ -28,18 +28,15 @@ mod tests {
 
     fn config(
         t: BackupType,
-        db: Option<bool>,
-        files: Option<bool>,
-        conf: Option<bool>,
+        include_database: Option<bool>,
+        include_files: Option<bool>,
+        include_config: Option<bool>,
     ) -> BackupConfig {
         BackupConfig {
-            backup_type: t,
-            mode: BackupMode::Full,
-            include_database: db,
-            include_files: files,
-            include_config: conf,
-            compression: None,
-            level: None,
+            include_database,
+            include_files,
+            include_config,
+            ..BackupConfig::new(t, BackupMode::Full)
         }
     }
 

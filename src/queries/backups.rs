@@ -1,32 +1,21 @@
 //! Backups: the listing with its filters, the largest ones, what is stored by kind (now and at
 //! the end of each day).
 
-use super::{unix_day, Page};
+use super::{last_days, Day, Filter, Page};
 use crate::events::{BackupKind, Ts};
 use crate::projections::{Backup, State, StoragePoint};
 use serde::Serialize;
 
-/// Which backups `list` returns.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BackupFilter {
-    pub job_id: Option<String>,
-    pub kind: Option<BackupKind>,
-    pub limit: usize,
-}
+/// Which backups `list` returns: `only` is a kind.
+pub type BackupFilter = Filter<BackupKind>;
 
 /// Matching live backups, newest first; the id breaks ties of backups made in the same instant.
 pub fn list<'a>(state: &'a State, filter: &BackupFilter) -> Page<&'a Backup> {
-    let mut backups: Vec<&Backup> = state
-        .catalog
-        .backups
-        .values()
-        .filter(|b| filter.job_id.as_ref().is_none_or(|j| &b.record.job_id == j))
-        .filter(|b| filter.kind.is_none_or(|k| b.record.kind == k))
-        .collect();
-    backups.sort_by(|a, b| {
-        (b.record.created_at, &b.record.id).cmp(&(a.record.created_at, &a.record.id))
-    });
-    Page::first(backups, filter.limit)
+    filter.page(
+        state.catalog.backups.values(),
+        |b| (&b.record.job_id, &b.record.kind),
+        |b| (b.record.created_at, &b.record.id),
+    )
 }
 
 /// The `n` largest live backups, largest first (the id breaks ties).
@@ -72,36 +61,26 @@ pub fn storage(state: &State) -> StoragePoint {
     state.catalog.storage_point()
 }
 
-/// What was stored at the end of one UTC day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct DayStorage {
-    /// The Unix day number (`queries::unix_day`).
-    pub day: i64,
-    pub storage: StoragePoint,
-}
-
 /// Storage at the end of each of the `days` UTC days up to `now`'s, oldest first; a day without
 /// a change carries the previous one's figures (from before the first day too).
-pub fn storage_per_day(state: &State, now: Ts, days: i64) -> Vec<DayStorage> {
-    let today = unix_day(now);
-    let first = today - (days - 1);
+pub fn storage_per_day(state: &State, now: Ts, days: i64) -> Vec<Day<StoragePoint>> {
+    let span = last_days(now, days);
     let by_day = &state.catalog.storage_by_day;
     let mut current = by_day
-        .range(..first)
+        .range(..*span.start())
         .next_back()
         .map(|(_, p)| *p)
         .unwrap_or_default();
-    (first..=today)
-        .map(|day| {
-            if let Some(p) = by_day.get(&day) {
-                current = *p;
-            }
-            DayStorage {
-                day,
-                storage: current,
-            }
-        })
-        .collect()
+    span.map(|day| {
+        if let Some(p) = by_day.get(&day) {
+            current = *p;
+        }
+        Day {
+            day,
+            value: current,
+        }
+    })
+    .collect()
 }
 
 #[cfg(test)]
@@ -128,13 +107,13 @@ mod tests {
     #[test]
     fn listing_filters_sorts_newest_first_and_counts_before_the_limit() {
         let s = sample();
-        let page = |job_id: Option<&str>, kind, limit| {
+        let page = |job_id: Option<&str>, only, limit| {
             let p = list(
                 &s,
                 &BackupFilter {
-                    job_id: job_id.map(Into::into),
-                    kind,
-                    limit,
+                    job_id: job_id.map(String::from),
+                    only,
+                    ..BackupFilter::all(limit)
                 },
             );
             (ids(&p.items), p.total)
@@ -199,17 +178,7 @@ mod tests {
             by_kind(&State::default()),
             [k(Full, 0, 0), k(Incremental, 0, 0), k(Archive, 0, 0)]
         );
-        apply(
-            &mut s,
-            vec![(
-                50,
-                Event::ReportGenerated {
-                    report_id: "r".into(),
-                    location: "reports/r.json".into(),
-                    bytes: 9,
-                },
-            )],
-        );
+        apply(&mut s, vec![(50, report_generated("r", 9))]);
         let p = storage(&s);
         assert_eq!(
             (p.full, p.incremental, p.archive, p.reports, p.total()),
@@ -229,12 +198,12 @@ mod tests {
             ),
         ]);
         let days = storage_per_day(&s, at(0), 4);
-        let totals: Vec<(i64, u64)> = days.iter().map(|d| (d.day, d.storage.total())).collect();
+        let totals: Vec<(i64, u64)> = days.iter().map(|d| (d.day, d.value.total())).collect();
         // The chart starts on day 20_537: the archive from before is carried in.
         assert_eq!(
             totals,
             [(20_537, 7), (20_538, 117), (20_539, 117), (20_540, 117)]
         );
-        assert_eq!(days[1].storage.incremental, 10);
+        assert_eq!(days[1].value.incremental, 10);
     }
 }

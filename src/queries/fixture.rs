@@ -2,8 +2,8 @@
 //! events at offsets from a fixed instant, and the events those tests need.
 
 use crate::events::{
-    BackupConfig, BackupKind, BackupMode, BackupRecord, BackupType, Envelope, Event, JobAction,
-    JobSpec, RunReason, Trigger, Ts,
+    BackupConfig, BackupKind, BackupMode, BackupRecord, BackupType, Envelope, Event, HealthCheck,
+    HealthStatus, JobAction, JobSpec, RunReason, Trigger, Ts,
 };
 use crate::projections::State;
 
@@ -35,6 +35,14 @@ pub fn spec(id: &str) -> JobSpec {
 
 pub fn created(id: &str) -> Event {
     Event::JobCreated { job: spec(id) }
+}
+
+pub fn paused(id: &str) -> Event {
+    Event::JobPaused { job_id: id.into() }
+}
+
+pub fn deleted(id: &str) -> Event {
+    Event::JobDeleted { job_id: id.into() }
 }
 
 pub fn record(id: &str, job_id: &str, kind: BackupKind, bytes: u64, created: Ts) -> BackupRecord {
@@ -114,5 +122,47 @@ pub fn apply(state: &mut State, events: Vec<(i64, Event)>) {
             correlation: None,
             payload,
         });
+    }
+}
+
+/// Runs of a job `j` (created at T0) that finish at the given offsets from T0, a second after
+/// they start; even ones succeed writing 10 bytes in 1 s, odd ones fail after 0.5 s.
+pub fn finishing_at(offsets: &[i64]) -> State {
+    let mut events = vec![(0, created("j"))];
+    for (i, &secs) in offsets.iter().enumerate() {
+        let run = format!("j@{i}");
+        events.push((secs - 1, started(&run, "j")));
+        events.push((
+            secs,
+            if i % 2 == 0 {
+                succeeded(&run, 10, 1000)
+            } else {
+                failed(&run)
+            },
+        ));
+    }
+    state(events)
+}
+
+/// A health check whose verdict is its worst check's.
+pub fn health_checked(checks: &[(&str, HealthStatus)]) -> Event {
+    Event::HealthChecked {
+        status: checks.iter().map(|c| c.1).max().unwrap_or(HealthStatus::Ok),
+        checks: checks
+            .iter()
+            .map(|&(name, status)| HealthCheck {
+                name: name.into(),
+                status,
+                reason: "r".into(),
+            })
+            .collect(),
+    }
+}
+
+pub fn report_generated(id: &str, bytes: u64) -> Event {
+    Event::ReportGenerated {
+        report_id: id.into(),
+        location: format!("reports/{id}.json"),
+        bytes,
     }
 }

@@ -2,10 +2,10 @@
 //! them in the Prometheus text format.
 
 use super::backups::{self, KindFigures};
-use super::status::{job_counts, JobCounts, RunCounts};
+use super::status::{job_counts, JobCounts};
 use super::{runs, DAY};
 use crate::events::Ts;
-use crate::projections::{HealthRecord, State};
+use crate::projections::{HealthRecord, JobStats, State};
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -31,16 +31,26 @@ pub struct Metrics {
     pub health: Option<HealthRecord>,
 }
 
-/// One job's series.
+/// One job's series: its counts since the log began, its last run's duration and bytes, its
+/// last success.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JobSeries {
     pub job_id: String,
-    pub runs: RunCounts,
-    /// The last succeeded or failed run's.
-    pub last_duration_ms: Option<u64>,
-    /// Written by the last succeeded run.
-    pub last_bytes: Option<u64>,
-    pub last_success_at: Option<Ts>,
+    pub stats: JobStats,
+}
+
+impl JobSeries {
+    /// The outcomes `backupd_runs_total` counts, by their label, in the order they are written.
+    pub fn by_outcome(&self) -> [(&'static str, u64); 5] {
+        let s = &self.stats;
+        [
+            ("succeeded", s.succeeded),
+            ("failed", s.failed),
+            ("interrupted", s.interrupted),
+            ("skipped", s.skipped),
+            ("missed", s.missed),
+        ]
+    }
 }
 
 pub fn metrics(state: &State, now: Ts) -> Metrics {
@@ -50,18 +60,11 @@ pub fn metrics(state: &State, now: Ts) -> Metrics {
         .keys()
         .chain(state.schedule.jobs.keys())
         .collect();
-    let none = Default::default();
     let jobs = ids
         .into_iter()
-        .map(|id| {
-            let s = stats.per_job.get(id).unwrap_or(&none);
-            JobSeries {
-                job_id: id.clone(),
-                runs: RunCounts::of(s),
-                last_duration_ms: s.last_duration_ms,
-                last_bytes: s.last_bytes,
-                last_success_at: s.last_success_at,
-            }
+        .map(|id| JobSeries {
+            job_id: id.clone(),
+            stats: stats.per_job.get(id).cloned().unwrap_or_default(),
         })
         .collect();
     let catalog = &state.catalog;
@@ -83,31 +86,22 @@ pub fn metrics(state: &State, now: Ts) -> Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{BackupKind, Event, HealthCheck, HealthStatus};
+    use crate::events::{BackupKind, Event, HealthStatus};
+    // Explicitly, over the glob's: the fixture's DAY is in seconds.
     use crate::queries::fixture::DAY;
     use crate::queries::fixture::*;
 
     #[test]
     fn every_family_from_one_log() {
         let s = state(vec![
-            (0, Event::SchedulerStarted),
             (0, created("gone")),
             (0, created("nightly")),
             (0, created("resting")),
-            (
-                1,
-                Event::JobPaused {
-                    job_id: "resting".into(),
-                },
-            ),
+            (0, Event::SchedulerStarted),
+            (1, paused("resting")),
             (10, started("gone@1", "gone")),
             (20, failed("gone@1")),
-            (
-                30,
-                Event::JobDeleted {
-                    job_id: "gone".into(),
-                },
-            ),
+            (30, deleted("gone")),
             (100, started("nightly@1", "nightly")),
             (101, backup("b1", "nightly", BackupKind::Full, 2048, 101)),
             (102, succeeded("nightly@1", 2048, 1500)),
@@ -124,31 +118,17 @@ mod tests {
                     bytes: 10,
                 },
             ),
-            (
-                400,
-                Event::ReportGenerated {
-                    report_id: "r1".into(),
-                    location: "reports/r1.json".into(),
-                    bytes: 4096,
-                },
-            ),
+            (400, report_generated("r1", 4096)),
             (
                 500,
-                Event::HealthChecked {
-                    status: HealthStatus::Warning,
-                    checks: vec![HealthCheck {
-                        name: "disk_space".into(),
-                        status: HealthStatus::Warning,
-                        reason: "r".into(),
-                    }],
-                },
+                health_checked(&[("disk_space", HealthStatus::Warning)]),
             ),
         ]);
         let m = metrics(&s, at(600));
         let series: Vec<(&str, [(&str, u64); 5])> = m
             .jobs
             .iter()
-            .map(|j| (j.job_id.as_str(), j.runs.by_outcome()))
+            .map(|j| (j.job_id.as_str(), j.by_outcome()))
             .collect();
         let counts = |ok, failed| {
             [
@@ -167,10 +147,10 @@ mod tests {
                 ("resting", counts(0, 0)),
             ]
         );
-        assert_eq!(m.jobs[0].runs.started, 1);
-        assert_eq!(m.jobs[1].runs.started, 2);
+        assert_eq!(m.jobs[0].stats.started, 1);
+        assert_eq!(m.jobs[1].stats.started, 2);
         let last = |i: usize| {
-            let j = &m.jobs[i];
+            let j = &m.jobs[i].stats;
             (j.last_duration_ms, j.last_bytes, j.last_success_at)
         };
         assert_eq!(last(0), (Some(500), None, None));

@@ -43,6 +43,59 @@ pub fn unix_day(t: Ts) -> i64 {
     t.get().unix_timestamp().div_euclid(86_400)
 }
 
+/// A figure of one UTC day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Day<T> {
+    /// The Unix day number (`unix_day`).
+    pub day: i64,
+    pub value: T,
+}
+
+/// The `n` UTC days that end with `now`'s, as Unix day numbers.
+pub fn last_days(now: Ts, n: i64) -> std::ops::RangeInclusive<i64> {
+    let today = unix_day(now);
+    today - (n - 1)..=today
+}
+
+/// Which items a listing returns: one job's or every job's, of one status (runs) or kind
+/// (backups) or of all, at most `limit`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter<K> {
+    pub job_id: Option<String>,
+    pub only: Option<K>,
+    pub limit: usize,
+}
+
+impl<K: PartialEq> Filter<K> {
+    /// Everything, at most `limit`.
+    pub fn all(limit: usize) -> Filter<K> {
+        Filter {
+            job_id: None,
+            only: None,
+            limit,
+        }
+    }
+
+    /// The first page of the `items` it admits (`of` gives an item's job id and status or
+    /// kind), newest first by `newest`.
+    fn page<'a, T, O: Ord>(
+        &self,
+        items: impl Iterator<Item = &'a T>,
+        of: impl Fn(&T) -> (&str, &K),
+        newest: impl Fn(&'a T) -> O,
+    ) -> Page<&'a T> {
+        let mut out: Vec<&T> = items
+            .filter(|t| {
+                let (job_id, class) = of(t);
+                self.job_id.as_ref().is_none_or(|j| j == job_id)
+                    && self.only.as_ref().is_none_or(|k| k == class)
+            })
+            .collect();
+        out.sort_by_key(|t| std::cmp::Reverse(newest(t)));
+        Page::first(out, self.limit)
+    }
+}
+
 /// One page of a listing, newest first, and how many items matched the filter in all.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Page<T> {

@@ -13,23 +13,14 @@ pub fn list(state: &State, limit: usize) -> Page<&Report> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::Event;
     use crate::queries::fixture::*;
-
-    fn generated(id: &str) -> Event {
-        Event::ReportGenerated {
-            report_id: id.into(),
-            location: format!("reports/{id}.json"),
-            bytes: 10,
-        }
-    }
 
     #[test]
     fn newest_first_with_the_total_before_the_limit() {
         let s = state(vec![
-            (0, generated("r-a")),
-            (DAY, generated("r-c")),
-            (DAY, generated("r-b")),
+            (0, report_generated("r-a", 10)),
+            (DAY, report_generated("r-c", 10)),
+            (DAY, report_generated("r-b", 10)),
         ]);
         let page = list(&s, 2);
         let ids: Vec<&str> = page.items.iter().map(|r| r.id.as_str()).collect();

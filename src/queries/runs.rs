@@ -1,7 +1,7 @@
 //! Runs: the listing with its filters; outcomes, bytes, durations and failures of the runs that
 //! finished in a window, overall and per job; finished runs per UTC day.
 
-use super::{since, unix_day, Page};
+use super::{last_days, since, unix_day, Day, Filter, Page};
 use crate::events::Ts;
 use crate::projections::{Outcomes, Run, RunStatus, State};
 use serde::Serialize;
@@ -30,25 +30,16 @@ pub fn status_named(name: &str) -> Option<RunStatus> {
     STATUSES.into_iter().find(|s| status_name(*s) == name)
 }
 
-/// Which runs `list` returns.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunFilter {
-    pub job_id: Option<String>,
-    pub status: Option<RunStatus>,
-    pub limit: usize,
-}
+/// Which runs `list` returns: `only` is a status.
+pub type RunFilter = Filter<RunStatus>;
 
 /// Matching runs, newest started first; the run id breaks ties of runs started in the same instant.
 pub fn list<'a>(state: &'a State, filter: &RunFilter) -> Page<&'a Run> {
-    let mut runs: Vec<&Run> = state
-        .schedule
-        .runs
-        .values()
-        .filter(|r| filter.job_id.as_ref().is_none_or(|j| &r.job_id == j))
-        .filter(|r| filter.status.is_none_or(|s| r.status == s))
-        .collect();
-    runs.sort_by(|a, b| (b.started_at, &b.run_id).cmp(&(a.started_at, &a.run_id)));
-    Page::first(runs, filter.limit)
+    filter.page(
+        state.schedule.runs.values(),
+        |r| (&r.job_id, &r.status),
+        |r| (r.started_at, &r.run_id),
+    )
 }
 
 /// The runs that finished in a window.
@@ -135,23 +126,16 @@ pub fn failures(state: &State, from: Ts, to: Ts) -> Vec<&Run> {
     out
 }
 
-/// The runs that finished on one UTC day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct DayOutcomes {
-    /// The Unix day number (`queries::unix_day`).
-    pub day: i64,
-    pub outcomes: Outcomes,
-}
-
 /// Runs finished on each of the `days` UTC days up to `now`'s, oldest first, today last (only
 /// what finished by `now`).
-pub fn per_day(state: &State, now: Ts, days: i64) -> Vec<DayOutcomes> {
-    let today = unix_day(now);
-    let first = today - (days - 1);
-    let mut out: Vec<DayOutcomes> = (first..=today)
-        .map(|day| DayOutcomes {
+pub fn per_day(state: &State, now: Ts, days: i64) -> Vec<Day<Outcomes>> {
+    let span = last_days(now, days);
+    let first = *span.start();
+    let mut out: Vec<Day<Outcomes>> = span
+        .clone()
+        .map(|day| Day {
             day,
-            outcomes: Outcomes::default(),
+            value: Outcomes::default(),
         })
         .collect();
     for r in state.schedule.runs.values() {
@@ -159,8 +143,8 @@ pub fn per_day(state: &State, now: Ts, days: i64) -> Vec<DayOutcomes> {
             continue;
         };
         let d = unix_day(at);
-        if (first..=today).contains(&d) {
-            out[(d - first) as usize].outcomes.count(r.status);
+        if span.contains(&d) {
+            out[(d - first) as usize].value.count(r.status);
         }
     }
     out
@@ -188,25 +172,6 @@ mod tests {
         }
     }
 
-    /// Runs of job `j` that finish at the given offsets from T0; even ones succeed writing 10
-    /// bytes in 1 s, odd ones fail after 0.5 s.
-    fn finishing_at(offsets: &[i64]) -> State {
-        let mut events = vec![(0, created("j"))];
-        for (i, &secs) in offsets.iter().enumerate() {
-            let run = format!("j@{i}");
-            events.push((secs - 1, started(&run, "j")));
-            events.push((
-                secs,
-                if i % 2 == 0 {
-                    succeeded(&run, 10, 1000)
-                } else {
-                    failed(&run)
-                },
-            ));
-        }
-        state(events)
-    }
-
     #[test]
     fn the_24h_window_ends_exactly_a_day_before_now() {
         let now = at(2 * DAY);
@@ -223,9 +188,9 @@ mod tests {
         assert_eq!(finished_within(&s, forever, now), o(2, 2, 0));
     }
 
-    #[test]
-    fn windows_count_outcomes_and_the_bytes_of_successes() {
-        let s = state(vec![
+    /// Two jobs; a@3 and b@3 start in the same instant and still run.
+    fn sample() -> State {
+        state(vec![
             (0, created("a")),
             (0, created("b")),
             (9, started("a@1", "a")),
@@ -236,8 +201,14 @@ mod tests {
             (30, succeeded("b@1", 7, 3000)),
             (39, started("b@2", "b")),
             (40, interrupted("b@2")),
+            (49, started("a@3", "a")),
             (49, started("b@3", "b")),
-        ]);
+        ])
+    }
+
+    #[test]
+    fn windows_count_outcomes_and_the_bytes_of_successes() {
+        let s = sample();
         let all = finished_in(&s, at(0), at(100));
         assert_eq!(all.outcomes, o(2, 1, 1));
         assert_eq!(all.bytes_written, 107);
@@ -292,73 +263,45 @@ mod tests {
 
     #[test]
     fn failures_are_failed_and_interrupted_runs_newest_first() {
-        let s = state(vec![
-            (0, created("a")),
-            (1, started("a@1", "a")),
-            (2, failed("a@1")),
-            (3, started("a@2", "a")),
-            (4, interrupted("a@2")),
-            (5, started("a@3", "a")),
-            (6, succeeded("a@3", 1, 1)),
-            (7, started("a@4", "a")),
-            (8, failed("a@4")),
-        ]);
+        let s = sample();
         let ids = |from, to| -> Vec<String> {
             failures(&s, at(from), at(to))
                 .iter()
                 .map(|r| r.run_id.clone())
                 .collect()
         };
-        assert_eq!(ids(0, 10), ["a@4", "a@2", "a@1"]);
-        assert_eq!(ids(2, 7), ["a@2"]);
+        assert_eq!(ids(0, 100), ["b@2", "a@2"]);
+        assert_eq!(ids(20, 100), ["b@2"]);
+        assert!(ids(40, 100).is_empty());
     }
 
     #[test]
     fn listing_filters_sorts_newest_first_and_counts_before_the_limit() {
-        let s = state(vec![
-            (0, created("a")),
-            (0, created("b")),
-            (10, started("a@1", "a")),
-            (11, succeeded("a@1", 1, 1)),
-            (20, started("b@1", "b")),
-            (21, failed("b@1")),
-            (30, started("a@2", "a")),
-            (30, started("b@2", "b")),
-        ]);
-        let ids = |job: Option<&str>, status, limit| {
-            let page = list(
-                &s,
-                &RunFilter {
-                    job_id: job.map(Into::into),
-                    status,
-                    limit,
-                },
-            );
-            let ids: Vec<String> = page.items.iter().map(|r| r.run_id.clone()).collect();
-            (ids, page.total)
+        let s = sample();
+        let ids = |job_id: Option<&str>, only, limit| {
+            let filter = RunFilter {
+                job_id: job_id.map(Into::into),
+                only,
+                limit,
+            };
+            let page = list(&s, &filter);
+            let ids: Vec<&str> = page.items.iter().map(|r| r.run_id.as_str()).collect();
+            (ids.join(" "), page.total)
         };
         // Same start: the larger run id first.
-        assert_eq!(
-            ids(None, None, 10),
-            (
-                vec!["b@2".into(), "a@2".into(), "b@1".into(), "a@1".into()],
-                4
-            )
-        );
-        assert_eq!(ids(None, None, 1), (vec!["b@2".into()], 4));
-        assert_eq!(
-            ids(Some("a"), None, 10),
-            (vec!["a@2".into(), "a@1".into()], 2)
-        );
+        assert_eq!(ids(None, None, 10), ("b@3 a@3 b@2 b@1 a@2 a@1".into(), 6));
+        assert_eq!(ids(None, None, 1), ("b@3".into(), 6));
+        assert_eq!(ids(Some("a"), None, 10), ("a@3 a@2 a@1".into(), 3));
         assert_eq!(
             ids(None, Some(RunStatus::Running), 10),
-            (vec!["b@2".into(), "a@2".into()], 2)
+            ("b@3 a@3".into(), 2)
         );
         assert_eq!(
-            ids(Some("b"), Some(RunStatus::Failed), 10),
-            (vec!["b@1".into()], 1)
+            ids(Some("a"), Some(RunStatus::Failed), 10),
+            ("a@2".into(), 1)
         );
-        assert_eq!(ids(Some("zzz"), None, 10), (vec![], 0));
+        assert_eq!(ids(Some("b"), Some(RunStatus::Failed), 10), ("".into(), 0));
+        assert_eq!(list(&s, &RunFilter::all(50)).total, 6);
     }
 
     #[test]
@@ -390,17 +333,17 @@ mod tests {
         assert_eq!(
             days,
             [
-                DayOutcomes {
+                Day {
                     day: 20_538,
-                    outcomes: o(0, 0, 0)
+                    value: o(0, 0, 0)
                 },
-                DayOutcomes {
+                Day {
                     day: 20_539,
-                    outcomes: o(0, 1, 0)
+                    value: o(0, 1, 0)
                 },
-                DayOutcomes {
+                Day {
                     day: 20_540,
-                    outcomes: o(1, 0, 1)
+                    value: o(1, 0, 1)
                 },
             ]
         );

@@ -16,13 +16,10 @@ pub struct Status {
     /// The soonest next run of any job; `None` while the scheduler is stopped.
     pub next_run: Option<Ts>,
     pub event_position: u64,
-    /// Succeeded over finished runs since the log began.
-    pub success_rate: Option<f64>,
-    pub runs: RunCounts,
+    /// Run counts, durations and bytes since the log began, deleted jobs' included.
+    pub runs: JobStats,
     /// Runs started and not yet finished.
     pub runs_in_flight: usize,
-    /// Bytes written by every succeeded run since the log began.
-    pub bytes_written: u64,
     /// Live backups and their bytes.
     pub backups: usize,
     pub backup_bytes: u64,
@@ -36,10 +33,8 @@ pub fn status(state: &State, zone: Tz, now: Ts) -> Status {
         jobs: job_counts(state),
         next_run: upcoming(state, zone, now).iter().map(|u| u.at).min(),
         event_position: state.position,
-        success_rate: total.success_rate(),
-        runs: RunCounts::of(total),
+        runs: total.clone(),
         runs_in_flight: state.schedule.runs_in_flight().count(),
-        bytes_written: total.bytes_written,
         backups: state.catalog.backups.len(),
         backup_bytes: state.catalog.total_bytes(),
         figures: figures(state, now),
@@ -63,43 +58,6 @@ pub fn job_counts(state: &State) -> JobCounts {
     JobCounts {
         total: jobs.len(),
         paused: jobs.values().filter(|j| j.paused).count(),
-    }
-}
-
-/// Runs since the log began: overall (deleted jobs' included) or one job's.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct RunCounts {
-    pub started: u64,
-    pub succeeded: u64,
-    pub failed: u64,
-    pub interrupted: u64,
-    /// Slots that came due while the job still ran.
-    pub skipped: u64,
-    /// Slots not run (downtime, a stopped scheduler).
-    pub missed: u64,
-}
-
-impl RunCounts {
-    pub fn of(stats: &JobStats) -> RunCounts {
-        RunCounts {
-            started: stats.started,
-            succeeded: stats.succeeded,
-            failed: stats.failed,
-            interrupted: stats.interrupted,
-            skipped: stats.skipped,
-            missed: stats.missed,
-        }
-    }
-
-    /// The outcomes `backupd_runs_total` counts, by their label, in the order they are written.
-    pub fn by_outcome(&self) -> [(&'static str, u64); 5] {
-        [
-            ("succeeded", self.succeeded),
-            ("failed", self.failed),
-            ("interrupted", self.interrupted),
-            ("skipped", self.skipped),
-            ("missed", self.missed),
-        ]
     }
 }
 
@@ -191,27 +149,9 @@ pub fn figures(state: &State, now: Ts) -> Figures {
 mod tests {
     use super::*;
     use crate::events::{BackupKind, Event, JobAction, Trigger};
+    // Explicitly, over the glob's: the fixture's DAY is in seconds.
     use crate::queries::fixture::DAY;
     use crate::queries::fixture::*;
-
-    /// Runs of one job that finish at the given offsets from T0; even ones succeed writing 10
-    /// bytes in 1 s, odd ones fail after 0.5 s.
-    fn finishing_at(offsets: &[i64]) -> State {
-        let mut events = vec![(0, created("j"))];
-        for (i, &secs) in offsets.iter().enumerate() {
-            let run = format!("j@{i}");
-            events.push((secs - 1, started(&run, "j")));
-            events.push((
-                secs,
-                if i % 2 == 0 {
-                    succeeded(&run, 10, 1000)
-                } else {
-                    failed(&run)
-                },
-            ));
-        }
-        state(events)
-    }
 
     #[test]
     fn figures_sum_storage_and_window_the_rates() {
@@ -286,7 +226,7 @@ mod tests {
             (0, Event::SchedulerStarted),
             (0, created("a")),
             (0, created("b")),
-            (1, Event::JobPaused { job_id: "b".into() }),
+            (1, paused("b")),
             (10, started("a@1", "a")),
             (11, succeeded("a@1", 64, 1000)),
             (20, started("a@2", "a")),
@@ -313,20 +253,22 @@ mod tests {
         );
         assert_eq!(st.jobs.active(), 1);
         assert_eq!(st.event_position, 11);
-        assert_eq!(st.success_rate, Some(0.5));
-        assert_eq!(
-            st.runs,
-            RunCounts {
-                started: 3,
-                succeeded: 1,
-                failed: 1,
-                interrupted: 0,
-                skipped: 1,
-                missed: 0,
-            }
-        );
+        assert_eq!(st.figures.success_rate_all, Some(0.5));
+        let r = &st.runs;
+        let counts = [
+            r.started,
+            r.succeeded,
+            r.failed,
+            r.interrupted,
+            r.skipped,
+            r.missed,
+        ];
+        assert_eq!(counts, [3, 1, 1, 0, 1, 0]);
         assert_eq!(st.runs_in_flight, 1);
-        assert_eq!((st.bytes_written, st.backups, st.backup_bytes), (64, 1, 64));
+        assert_eq!(
+            (st.runs.bytes_written, st.backups, st.backup_bytes),
+            (64, 1, 64)
+        );
         assert_eq!(st.figures, figures(&s, at(60)));
         // Job a is created at T0 and runs hourly; b is paused: the soonest is a's T0 + 1 h.
         assert_eq!(st.next_run, Some(at(HOUR)));
@@ -374,28 +316,6 @@ mod tests {
                     name: "hourly".into(),
                     at: at(HOUR),
                 },
-            ]
-        );
-    }
-
-    #[test]
-    fn run_counts_name_the_outcomes_in_the_exposition_order() {
-        let c = RunCounts {
-            succeeded: 1,
-            failed: 2,
-            interrupted: 3,
-            skipped: 4,
-            missed: 5,
-            started: 15,
-        };
-        assert_eq!(
-            c.by_outcome(),
-            [
-                ("succeeded", 1),
-                ("failed", 2),
-                ("interrupted", 3),
-                ("skipped", 4),
-                ("missed", 5)
             ]
         );
     }

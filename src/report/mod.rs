@@ -17,9 +17,7 @@ pub use model::{
 
 use crate::events::Ts;
 use crate::projections::{State, StoragePoint};
-use crate::queries::backups::{self, DayStorage};
-use crate::queries::runs::{self, DayOutcomes};
-use crate::queries::{since, status, DAY, WEEK};
+use crate::queries::{backups, runs, since, status, Day, DAY, WEEK};
 use chrono_tz::Tz;
 use time::Date;
 
@@ -112,7 +110,7 @@ pub fn build(state: &State, now: Ts, id: &str, next_runs: Vec<NextRun>) -> Repor
         health: state.health.clone(),
         runs_per_day: runs::per_day(state, now, RUN_DAYS)
             .into_iter()
-            .map(|DayOutcomes { day, outcomes: o }| DayRuns {
+            .map(|Day { day, value: o }| DayRuns {
                 day: day_name(day),
                 succeeded: o.succeeded,
                 failed: o.failed,
@@ -121,7 +119,7 @@ pub fn build(state: &State, now: Ts, id: &str, next_runs: Vec<NextRun>) -> Repor
             .collect(),
         storage_over_time: backups::storage_per_day(state, now, STORAGE_DAYS)
             .into_iter()
-            .map(|DayStorage { day, storage: p }| StorageDay {
+            .map(|Day { day, value: p }| StorageDay {
                 day: day_name(day),
                 storage: storage(p),
             })

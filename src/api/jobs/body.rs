@@ -238,15 +238,9 @@ pub fn slug(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::input::obj;
     use crate::domain::presets::presets;
     use crate::events::Trigger;
-
-    fn obj(v: Value) -> Map<String, Value> {
-        match v {
-            Value::Object(m) => m,
-            _ => unreachable!(),
-        }
-    }
 
     #[test]
     fn slugs() {
