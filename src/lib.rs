@@ -42,6 +42,7 @@ pub mod events;
 pub mod logging;
 pub mod progress;
 pub mod projections;
+pub mod queries;
 pub mod report;
 pub mod scheduler;
 pub mod service;

@@ -2,7 +2,8 @@
 //! a rejection or a trigger whose next fire is strictly after the asked instant.
 #![no_main]
 
-use backupd_fuzz::domain::{seed, trigger};
+use backupd_fuzz::api::jobs::seed;
+use backupd_fuzz::domain::trigger;
 use backupd_fuzz::events::Ts;
 use libfuzzer_sys::fuzz_target;
 

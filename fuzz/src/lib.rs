@@ -10,6 +10,13 @@ pub mod archive;
 pub mod domain;
 #[path = "../../src/events/mod.rs"]
 pub mod events;
+// The seed's trigger JSON lives on the API side: only that file of it (`api/jobs/seed.rs`).
+#[path = "../../src/api"]
+pub mod api {
+    pub mod jobs {
+        pub mod seed;
+    }
+}
 // The pure retention and health rules in `domain` read the projections.
 #[path = "../../src/projections/mod.rs"]
 pub mod projections;

@@ -1,14 +1,15 @@
-//! `backups`, `backups/{backup_id}` and its `verify` and `restore`: the catalog, and the engine's
-//! slow work run on the blocking pool, its errors mapped to 4xx where the client is at fault.
+//! `backups`, `backups/{backup_id}` and its `verify` and `restore`: the catalog and the backup's
+//! JSON, and the engine's slow work run on the blocking pool, its errors mapped to 4xx where the
+//! client is at fault.
 
-use super::dto::backup_json;
 use super::error::ApiError;
 use super::input::{json_body, kind, meta, object, param, query, ranged};
 use super::{json, ApiContext};
 use crate::archive::ArchiveError;
 use crate::engine::{self, EngineError};
 use crate::events::{BackupKind, Event};
-use crate::projections::State;
+use crate::projections::{Backup, Catalog, State};
+use crate::queries::backups::{self, BackupFilter};
 use serde_json::{json, Map, Value};
 use std::io::ErrorKind;
 use std::path::{Component, Path, PathBuf};
@@ -21,15 +22,13 @@ pub const MAX_LIMIT: u64 = 1000;
 pub const RESTORE_FIELDS: &[&str] = &["target", "paths", "force"];
 
 pub async fn list(req: Request<ApiContext>) -> Result<Response, ApiError> {
-    let mut job_id = None;
-    let mut wanted_kind = None;
-    let mut limit = DEFAULT_LIMIT;
+    let mut filter = BackupFilter::all(DEFAULT_LIMIT as usize);
     for (k, v) in query(&req, &["job_id", "kind", "limit"])? {
         match k.as_str() {
-            "job_id" => job_id = Some(v),
+            "job_id" => filter.job_id = Some(v),
             "kind" => {
                 let names: Vec<&str> = BackupKind::ALL.iter().map(|k| k.as_str()).collect();
-                wanted_kind = Some(
+                filter.only = Some(
                     *BackupKind::ALL
                         .iter()
                         .find(|k| k.as_str() == v)
@@ -41,24 +40,13 @@ pub async fn list(req: Request<ApiContext>) -> Result<Response, ApiError> {
                         })?,
                 );
             }
-            _ => limit = ranged("limit", &v, 1, MAX_LIMIT)?,
+            _ => filter.limit = ranged("limit", &v, 1, MAX_LIMIT)? as usize,
         }
     }
     let backups: Vec<Value> = req.state().service.read(|s| {
-        let mut backups: Vec<_> = s
-            .catalog
-            .backups
-            .values()
-            .filter(|b| job_id.as_ref().is_none_or(|j| &b.record.job_id == j))
-            .filter(|b| wanted_kind.is_none_or(|k| b.record.kind == k))
-            .collect();
-        // Newest first; the id breaks ties of backups made in the same instant.
-        backups.sort_by(|a, b| {
-            (b.record.created_at, &b.record.id).cmp(&(a.record.created_at, &a.record.id))
-        });
-        backups
+        backups::list(s, &filter)
+            .items
             .into_iter()
-            .take(limit as usize)
             .map(|b| backup_json(&s.catalog, b))
             .collect()
     });
@@ -74,6 +62,33 @@ pub async fn detail(req: Request<ApiContext>) -> Result<Response, ApiError> {
             .map(|b| backup_json(&s.catalog, b))
     });
     backup.map(|b| json(200, &b)).ok_or_else(|| no_backup(&id))
+}
+
+/// A backup of the catalog as the API shows it. `size` is the archive's bytes, `checksum` the
+/// CRC32 of its index in hex, `chain` the ids a restore reads, from this one back to its full base.
+pub fn backup_json(catalog: &Catalog, backup: &Backup) -> Value {
+    let r = &backup.record;
+    let chain: Vec<&str> = catalog
+        .chain(&r.id)
+        .iter()
+        .map(|b| b.record.id.as_str())
+        .collect();
+    json!({
+        "id": r.id,
+        "job_id": r.job_id,
+        "run_id": r.run_id,
+        "kind": r.kind.as_str(),
+        "parent": r.parent,
+        "location": r.location,
+        "size": r.bytes,
+        "entries": r.entries,
+        "checksum": format!("{:08x}", r.checksum),
+        "compression": r.compression,
+        "created_at": r.created_at,
+        "expires_at": backup.expires_at,
+        "last_verified": backup.last_verified,
+        "chain": chain,
+    })
 }
 
 /// Checks every checksum of the backup and its parent references, and records the result
@@ -307,13 +322,7 @@ fn no_backup(id: &str) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn obj(v: Value) -> Map<String, Value> {
-        match v {
-            Value::Object(m) => m,
-            _ => unreachable!(),
-        }
-    }
+    use crate::api::input::obj;
 
     #[test]
     fn restore_bodies_are_read_field_by_field() {

@@ -212,6 +212,15 @@ pub fn meta(req: &Request<ApiContext>) -> Result<Meta, ApiError> {
     Ok(meta)
 }
 
+/// The object a test's `json!({...})` literal is.
+#[cfg(test)]
+pub fn obj(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => unreachable!("not an object: {v}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,26 +1,18 @@
-//! `GET /metrics` in the Prometheus text format 0.0.4, and the monitoring figures of `scheduler/status`.
+//! `GET /metrics`: the values of `queries::metrics` written in the Prometheus text format 0.0.4.
 //!
-//! Both are pure functions of the projected `State` and `now` (the service clock, read by the
-//! handler), so a scrape shows exactly what the log says at that position and tests need no clock.
+//! A pure function of the projected `State` and `now` (the service clock, read by the handler),
+//! so a scrape shows exactly what the log says at that position and tests need no clock.
 
 use super::error::ApiError;
 use super::ApiContext;
-use crate::events::{BackupKind, HealthStatus, Ts};
-use crate::projections::{Outcomes, RunStatus, State};
-use serde::Serialize;
-use std::collections::BTreeSet;
+use crate::events::{HealthStatus, Ts};
+use crate::projections::State;
+use crate::queries::metrics::{metrics, Metrics};
 use std::fmt::{Display, Write};
 use tide::{Request, Response};
 
 /// What Prometheus expects for the text format; scrapers pick the parser by this header.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-/// The window of `backupd_run_success_ratio_24h` and the status's `*_24h` figures.
-pub const DAY: time::Duration = time::Duration::hours(24);
-pub const WEEK: time::Duration = time::Duration::days(7);
-
-/// The outcomes `backupd_runs_total` counts, in the order they are written.
-const OUTCOMES: [&str; 5] = ["succeeded", "failed", "interrupted", "skipped", "missed"];
 
 pub async fn serve(req: Request<ApiContext>) -> Result<Response, ApiError> {
     let ctx = req.state();
@@ -36,32 +28,22 @@ pub async fn serve(req: Request<ApiContext>) -> Result<Response, ApiError> {
 /// The whole exposition. Families are always announced (HELP and TYPE), even without samples,
 /// so a dashboard sees the metric exists before the first run.
 pub fn render(state: &State, now: Ts) -> String {
+    write(&metrics(state, now))
+}
+
+fn write(m: &Metrics) -> String {
     let mut out = Exposition::default();
-    let stats = &state.stats;
-    let sched = &state.schedule;
-    // Jobs that exist get their counters at 0 from the start (so `increase()` sees the first
-    // run), and deleted jobs keep theirs: that history happened.
-    let jobs: BTreeSet<&str> = stats
-        .per_job
-        .keys()
-        .chain(sched.jobs.keys())
-        .map(String::as_str)
-        .collect();
-    let none = Default::default();
-    let job_stats = |job: &str| stats.per_job.get(job).unwrap_or(&none);
 
     out.family(
         "backupd_runs_total",
         "counter",
         "Runs of a job by outcome since the log began; deleted jobs keep their series.",
     );
-    for job in &jobs {
-        let s = job_stats(job);
-        let counts = [s.succeeded, s.failed, s.interrupted, s.skipped, s.missed];
-        for (outcome, n) in OUTCOMES.iter().zip(counts) {
+    for job in &m.jobs {
+        for (outcome, n) in job.by_outcome() {
             out.sample(
                 "backupd_runs_total",
-                &[("job", job), ("outcome", outcome)],
+                &[("job", &job.job_id), ("outcome", outcome)],
                 n,
             );
         }
@@ -72,11 +54,11 @@ pub fn render(state: &State, now: Ts) -> String {
         "gauge",
         "Duration of the job's last succeeded or failed run.",
     );
-    for job in &jobs {
-        if let Some(ms) = job_stats(job).last_duration_ms {
+    for job in &m.jobs {
+        if let Some(ms) = job.stats.last_duration_ms {
             out.sample(
                 "backupd_run_last_duration_seconds",
-                &[("job", job)],
+                &[("job", &job.job_id)],
                 ms as f64 / 1000.0,
             );
         }
@@ -87,9 +69,13 @@ pub fn render(state: &State, now: Ts) -> String {
         "gauge",
         "Bytes written by the job's last succeeded run.",
     );
-    for job in &jobs {
-        if let Some(bytes) = job_stats(job).last_bytes {
-            out.sample("backupd_backup_last_size_bytes", &[("job", job)], bytes);
+    for job in &m.jobs {
+        if let Some(bytes) = job.stats.last_bytes {
+            out.sample(
+                "backupd_backup_last_size_bytes",
+                &[("job", &job.job_id)],
+                bytes,
+            );
         }
     }
 
@@ -98,11 +84,11 @@ pub fn render(state: &State, now: Ts) -> String {
         "gauge",
         "When the job's last run succeeded (Unix time); absent for jobs that never succeeded.",
     );
-    for job in &jobs {
-        if let Some(at) = job_stats(job).last_success_at {
+    for job in &m.jobs {
+        if let Some(at) = job.stats.last_success_at {
             out.sample(
                 "backupd_run_last_success_timestamp_seconds",
-                &[("job", job)],
+                &[("job", &job.job_id)],
                 unix_seconds(at),
             );
         }
@@ -114,7 +100,7 @@ pub fn render(state: &State, now: Ts) -> String {
         "Succeeded over finished runs among runs that finished in the 24 h before the scrape; \
          absent (not NaN) when none finished.",
     );
-    if let Some(ratio) = finished_within(state, DAY, now).success_rate() {
+    if let Some(ratio) = m.success_ratio_24h {
         out.sample("backupd_run_success_ratio_24h", &[], ratio);
     }
 
@@ -123,31 +109,24 @@ pub fn render(state: &State, now: Ts) -> String {
         "gauge",
         "Runs started and not yet finished.",
     );
-    out.sample(
-        "backupd_runs_in_progress",
-        &[],
-        sched.runs_in_flight().count(),
-    );
+    out.sample("backupd_runs_in_progress", &[], m.runs_in_progress);
 
     out.family(
         "backupd_storage_bytes",
         "gauge",
         "Bytes of the live backups by kind.",
     );
-    for kind in BackupKind::ALL {
-        let bytes = state.catalog.bytes_by_kind.get(&kind).copied().unwrap_or(0);
-        out.sample("backupd_storage_bytes", &[("kind", kind.as_str())], bytes);
+    for k in &m.kinds {
+        out.sample(
+            "backupd_storage_bytes",
+            &[("kind", k.kind.as_str())],
+            k.bytes,
+        );
     }
 
     out.family("backupd_backups", "gauge", "Live backups by kind.");
-    for kind in BackupKind::ALL {
-        let n = state
-            .catalog
-            .backups
-            .values()
-            .filter(|b| b.record.kind == kind)
-            .count();
-        out.sample("backupd_backups", &[("kind", kind.as_str())], n);
+    for k in &m.kinds {
+        out.sample("backupd_backups", &[("kind", k.kind.as_str())], k.backups);
     }
 
     out.family(
@@ -155,28 +134,20 @@ pub fn render(state: &State, now: Ts) -> String {
         "counter",
         "Backups whose files were deleted (retention or by request).",
     );
-    out.sample(
-        "backupd_backups_deleted_total",
-        &[],
-        state.catalog.deleted_count,
-    );
+    out.sample("backupd_backups_deleted_total", &[], m.deleted_backups);
     out.family(
         "backupd_backups_deleted_bytes_total",
         "counter",
         "Bytes of the backups whose files were deleted.",
     );
-    out.sample(
-        "backupd_backups_deleted_bytes_total",
-        &[],
-        state.catalog.deleted_bytes,
-    );
+    out.sample("backupd_backups_deleted_bytes_total", &[], m.deleted_bytes);
 
     out.family(
         "backupd_event_log_position",
         "gauge",
         "Position of the newest event in the log (0 = empty log).",
     );
-    out.sample("backupd_event_log_position", &[], state.position);
+    out.sample("backupd_event_log_position", &[], m.event_position);
 
     out.family(
         "backupd_scheduler_running",
@@ -186,28 +157,27 @@ pub fn render(state: &State, now: Ts) -> String {
     out.sample(
         "backupd_scheduler_running",
         &[],
-        u8::from(sched.scheduler_running),
+        u8::from(m.scheduler_running),
     );
 
     out.family("backupd_jobs", "gauge", "Jobs by state.");
-    let paused = sched.jobs.values().filter(|j| j.paused).count();
     out.sample(
         "backupd_jobs",
         &[("state", "active")],
-        sched.jobs.len() - paused,
+        m.jobs_by_state.active(),
     );
-    out.sample("backupd_jobs", &[("state", "paused")], paused);
+    out.sample(
+        "backupd_jobs",
+        &[("state", "paused")],
+        m.jobs_by_state.paused,
+    );
 
     out.family(
         "backupd_report_storage_bytes",
         "gauge",
         "Bytes of the kept daily reports (JSON and HTML).",
     );
-    out.sample(
-        "backupd_report_storage_bytes",
-        &[],
-        state.catalog.report_bytes,
-    );
+    out.sample("backupd_report_storage_bytes", &[], m.report_bytes);
 
     // Severity as a number so alerts can say `>= 2`; absent before the first health check.
     out.family(
@@ -225,7 +195,7 @@ pub fn render(state: &State, now: Ts) -> String {
         "gauge",
         "When the latest health check was recorded (Unix time).",
     );
-    if let Some(h) = &state.health {
+    if let Some(h) = &m.health {
         let level = |s: HealthStatus| s as u8;
         out.sample("backupd_health_status", &[], level(h.status));
         for c in &h.checks {
@@ -243,79 +213,6 @@ pub fn render(state: &State, now: Ts) -> String {
     }
 
     out.text
-}
-
-/// Runs that finished in `(now - window, now]`, deleted jobs' runs included. A run finished
-/// exactly `window` ago is out, as in a Prometheus range; one "finished" after `now` (a clock
-/// set back) is not counted yet.
-pub fn finished_within(state: &State, window: time::Duration, now: Ts) -> Outcomes {
-    // A window reaching before the calendar starts covers every run.
-    let since = now
-        .get()
-        .checked_sub(window)
-        .unwrap_or(time::PrimitiveDateTime::MIN.assume_utc());
-    let mut out = Outcomes::default();
-    for run in state.schedule.runs.values() {
-        if run.finished_in(Ts(since), now) {
-            out.count(run.status);
-        }
-    }
-    out
-}
-
-/// Bytes of the live backups by kind, and their sum.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct StorageBytes {
-    pub full: u64,
-    pub incremental: u64,
-    pub archive: u64,
-    pub total: u64,
-}
-
-/// The monitoring figures of `GET scheduler/status` (its `stats` object).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Figures {
-    pub success_rate_24h: Option<f64>,
-    pub success_rate_7d: Option<f64>,
-    /// Over every finished run in the log; the same as the status's older `success_rate`.
-    pub success_rate_all: Option<f64>,
-    pub runs_24h: Outcomes,
-    /// Bytes of the newest run that recorded a backup (even if retention deleted it since).
-    pub last_backup_bytes: Option<u64>,
-    /// Mean over runs that report a duration (succeeded and failed; an interrupted run has none).
-    pub average_duration_ms: Option<u64>,
-    pub storage_bytes: StorageBytes,
-    /// Live backups.
-    pub backups: usize,
-}
-
-pub fn figures(state: &State, now: Ts) -> Figures {
-    let total = &state.stats.total;
-    let timed = total.succeeded + total.failed;
-    let bytes = |kind| state.catalog.bytes_by_kind.get(&kind).copied().unwrap_or(0);
-    let runs_24h = finished_within(state, DAY, now);
-    Figures {
-        success_rate_24h: runs_24h.success_rate(),
-        success_rate_7d: finished_within(state, WEEK, now).success_rate(),
-        success_rate_all: total.success_rate(),
-        runs_24h,
-        last_backup_bytes: state
-            .schedule
-            .runs
-            .values()
-            .filter(|r| r.status == RunStatus::Succeeded && r.backup_id.is_some())
-            .max_by_key(|r| (r.finished_at, r.started_at))
-            .map(|r| r.bytes),
-        average_duration_ms: (timed > 0)
-            .then(|| (total.total_duration_ms as f64 / timed as f64).round() as u64),
-        storage_bytes: StorageBytes {
-            full: bytes(BackupKind::Full),
-            incremental: bytes(BackupKind::Incremental),
-            archive: bytes(BackupKind::Archive),
-            total: state.catalog.total_bytes(),
-        },
-        backups: state.catalog.backups.len(),
-    }
 }
 
 fn unix_seconds(at: Ts) -> f64 {
@@ -368,91 +265,8 @@ fn escape_label(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{
-        BackupConfig, BackupMode, BackupRecord, BackupType, Envelope, Event, HealthCheck,
-        JobAction, JobSpec, RunReason, Trigger,
-    };
-
-    /// 2026-03-28T12:00:00Z.
-    const T0: i64 = 1_774_699_200;
-
-    fn at(secs: i64) -> Ts {
-        Ts::from_unix_nanos((T0 + secs) * 1_000_000_000)
-    }
-
-    fn spec(id: &str) -> JobSpec {
-        JobSpec {
-            id: id.into(),
-            name: id.into(),
-            trigger: Trigger::Interval {
-                seconds: 3600,
-                start_at: None,
-            },
-            action: JobAction::Backup(BackupConfig::new(BackupType::Files, BackupMode::Full)),
-            misfire_grace_secs: None,
-            timezone: None,
-            jitter_secs: 0,
-        }
-    }
-
-    fn record(id: &str, job_id: &str, kind: BackupKind, bytes: u64, created: Ts) -> BackupRecord {
-        BackupRecord {
-            id: id.into(),
-            job_id: job_id.into(),
-            run_id: format!("{job_id}@1"),
-            kind,
-            parent: None,
-            location: format!("backups/{id}.bak"),
-            bytes,
-            entries: 3,
-            checksum: 0,
-            compression: "zstd".into(),
-            created_at: created,
-        }
-    }
-
-    /// Folds the events in at the given offsets from T0, positions 1, 2, ...
-    fn state(events: Vec<(i64, Event)>) -> State {
-        let mut state = State::default();
-        for (i, (secs, payload)) in events.into_iter().enumerate() {
-            state.apply(&Envelope {
-                position: i as u64 + 1,
-                recorded_at: at(secs),
-                actor: "test".into(),
-                correlation: None,
-                payload,
-            });
-        }
-        state
-    }
-
-    fn started(run_id: &str, job_id: &str) -> Event {
-        Event::RunStarted {
-            run_id: run_id.into(),
-            job_id: job_id.into(),
-            slot: None,
-            reason: RunReason::Manual,
-        }
-    }
-
-    fn succeeded(run_id: &str, bytes: u64, duration_ms: u64) -> Event {
-        Event::RunSucceeded {
-            run_id: run_id.into(),
-            backup_id: Some(format!("b-{run_id}")),
-            bytes,
-            files: 3,
-            duration_ms,
-            note: None,
-        }
-    }
-
-    fn failed(run_id: &str) -> Event {
-        Event::RunFailed {
-            run_id: run_id.into(),
-            error: "disk full".into(),
-            duration_ms: 500,
-        }
-    }
+    use crate::events::{BackupKind, Event};
+    use crate::queries::fixture::*;
 
     #[test]
     fn one_job_renders_exactly() {
@@ -549,30 +363,15 @@ backupd_report_storage_bytes 0
 
     #[test]
     fn the_latest_health_check_and_report_storage_are_exported() {
-        let check = |name: &str, status| HealthCheck {
-            name: name.into(),
-            status,
-            reason: "r".into(),
-        };
         let s = state(vec![
             (
                 10,
-                Event::HealthChecked {
-                    status: HealthStatus::Critical,
-                    checks: vec![
-                        check("scheduler", HealthStatus::Ok),
-                        check("disk_space", HealthStatus::Critical),
-                    ],
-                },
+                health_checked(&[
+                    ("scheduler", HealthStatus::Ok),
+                    ("disk_space", HealthStatus::Critical),
+                ]),
             ),
-            (
-                20,
-                Event::ReportGenerated {
-                    report_id: "r1".into(),
-                    location: "reports/r1.json".into(),
-                    bytes: 4096,
-                },
-            ),
+            (20, report_generated("r1", 4096)),
         ]);
         let text = render(&s, at(30));
         for line in [
@@ -631,112 +430,19 @@ backupd_report_storage_bytes 0
         assert!(text.contains("\nbackupd_run_success_ratio_24h 0\n"));
     }
 
-    /// Runs of one job that finish at the given offsets from T0; odd ones fail.
-    fn finishing_at(offsets: &[i64]) -> State {
-        let mut events = vec![(0, Event::JobCreated { job: spec("j") })];
-        for (i, &secs) in offsets.iter().enumerate() {
-            let run = format!("j@{i}");
-            events.push((secs - 1, started(&run, "j")));
-            events.push((
-                secs,
-                if i % 2 == 0 {
-                    succeeded(&run, 10, 1000)
-                } else {
-                    failed(&run)
-                },
-            ));
-        }
-        state(events)
-    }
-
+    /// The window itself is tested with `queries::runs::finished_within`; here, what the
+    /// exposition makes of it.
     #[test]
     fn the_24h_window_ends_exactly_a_day_before_now() {
-        let day = 86_400;
-        let now = at(2 * day);
-        // Runs 0 and 2 succeed, 1 and 3 fail.
-        let s = finishing_at(&[day - 1, day + 1, day, 2 * day]);
-        // day - 1 (24 h + 1 s ago) and day (exactly 24 h ago) are out.
-        assert_eq!(
-            finished_within(&s, DAY, now),
-            Outcomes {
-                succeeded: 0,
-                failed: 2,
-                interrupted: 0
-            }
-        );
+        let now = at(2 * DAY);
+        // Runs 0 and 2 succeed, 1 and 3 fail; DAY - 1 and DAY are out of the window.
+        let s = finishing_at(&[DAY - 1, DAY + 1, DAY, 2 * DAY]);
         assert!(render(&s, now).contains("\nbackupd_run_success_ratio_24h 0\n"));
-        // One second earlier, run 2 (finished then exactly 24 h - 1 s ago) is in.
-        let earlier = at(2 * day - 1);
-        assert_eq!(finished_within(&s, DAY, earlier).succeeded, 1);
-        // 2 * day finished after `earlier`: not yet counted.
-        assert_eq!(finished_within(&s, DAY, earlier).failed, 1);
+        // One second earlier, run 2 is in and run 3 is not yet.
+        let earlier = at(2 * DAY - 1);
         assert!(render(&s, earlier).contains("\nbackupd_run_success_ratio_24h 0.5\n"));
         // A day later nothing is in the window: the sample goes, not NaN.
-        let text = render(&s, at(4 * day));
+        let text = render(&s, at(4 * DAY));
         assert!(!text.contains("\nbackupd_run_success_ratio_24h "));
-    }
-
-    #[test]
-    fn figures_sum_storage_and_window_the_rates() {
-        let day = 86_400;
-        let mut s = finishing_at(&[10, 2 * day, 2 * day + 10]);
-        let b = |id, kind, bytes| Event::BackupRecorded {
-            backup: record(id, "j", kind, bytes, at(5)),
-        };
-        for (i, e) in [
-            b("f", BackupKind::Full, 100),
-            b("i", BackupKind::Incremental, 20),
-            b("a", BackupKind::Archive, 3),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            s.apply(&Envelope {
-                position: s.position + 1,
-                recorded_at: at(3 * day + i as i64),
-                actor: "test".into(),
-                correlation: None,
-                payload: e,
-            });
-        }
-        let f = figures(&s, at(2 * day + 60));
-        // finished: j@0 ok at 10 s (out of 24 h, in 7 d), j@1 failed, j@2 ok
-        assert_eq!(
-            f.runs_24h,
-            Outcomes {
-                succeeded: 1,
-                failed: 1,
-                interrupted: 0
-            }
-        );
-        assert_eq!(f.success_rate_24h, Some(0.5));
-        assert_eq!(f.success_rate_7d, Some(2.0 / 3.0));
-        assert_eq!(f.success_rate_all, Some(2.0 / 3.0));
-        assert_eq!(f.last_backup_bytes, Some(10));
-        // (1000 + 500 + 1000) / 3
-        assert_eq!(f.average_duration_ms, Some(833));
-        assert_eq!(
-            f.storage_bytes,
-            StorageBytes {
-                full: 100,
-                incremental: 20,
-                archive: 3,
-                total: 123
-            }
-        );
-        assert_eq!(f.backups, 3);
-        let empty = figures(&State::default(), at(0));
-        assert_eq!(
-            (
-                empty.success_rate_24h,
-                empty.success_rate_all,
-                empty.last_backup_bytes,
-                empty.average_duration_ms
-            ),
-            (None, None, None, None)
-        );
-        let json = serde_json::to_value(&empty).unwrap();
-        assert!(json["success_rate_7d"].is_null());
-        assert_eq!(json["storage_bytes"]["total"], 0);
     }
 }

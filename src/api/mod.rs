@@ -1,24 +1,24 @@
-//! The REST API on tide under `/api/backup` (and `/metrics` at the root): routes, JSON shapes,
-//! JSON errors, the server.
+//! The REST API on tide under `/api/backup` (and `/metrics` at the root): routes, JSON errors,
+//! the server; each resource's JSON shapes live in its own module.
 //!
 //! Every tide type stays inside this module so the HTTP server can be swapped. Handlers turn a
 //! request into a `Command` for the `Service` (actor `api:anonymous` until auth exists) or read
-//! the projections through `Service::read`; they never touch the log directly, except to page it
-//! for `events`.
+//! through `Service::read` what a `queries` function computes from the projections, and only
+//! render it; they never touch the log directly, except to page it for `events`.
 
 mod backups;
-mod dto;
 mod error;
 mod events;
 mod health;
 mod input;
-mod jobs;
+pub mod jobs;
 pub mod metrics;
 mod reports;
 mod retention;
 mod routes;
 mod runs;
 mod scheduler;
+mod zoned;
 
 pub use error::ApiError;
 pub use input::MAX_BODY;

@@ -6,6 +6,7 @@ use super::error::ApiError;
 use super::input::{param, query, ranged};
 use super::{json, json_bytes, ApiContext, BASE};
 use crate::projections::Report;
+use crate::queries;
 use serde_json::{json, Value};
 use std::io::ErrorKind;
 use std::path::PathBuf;
@@ -23,12 +24,9 @@ pub async fn list(req: Request<ApiContext>) -> Result<Response, ApiError> {
         limit = ranged("limit", &v, 1, MAX_LIMIT)?;
     }
     let reports: Vec<Value> = req.state().service.read(|s| {
-        let mut reports: Vec<&Report> = s.catalog.reports.values().collect();
-        // Newest first; the id breaks ties of reports made in the same instant.
-        reports.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
-        reports
+        queries::reports::list(s, limit as usize)
+            .items
             .into_iter()
-            .take(limit as usize)
             .map(report_json)
             .collect()
     });

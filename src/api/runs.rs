@@ -1,55 +1,43 @@
 //! `runs` and `runs/{run_id}`: what ran, when, how it ended, and live progress while it runs.
 
-use super::dto::{run_json, RUN_STATUSES};
 use super::error::ApiError;
 use super::input::{param, query, ranged};
 use super::{json, ApiContext};
-use serde_json::Value;
+use crate::progress::RunProgress;
+use crate::projections::{Run, RunStatus};
+use crate::queries::runs::{list as runs, status_name, status_named, RunFilter, STATUSES};
+use serde_json::{json, Value};
 use tide::{Request, Response};
 
 pub const DEFAULT_LIMIT: u64 = 50;
 pub const MAX_LIMIT: u64 = 1000;
 
 pub async fn list(req: Request<ApiContext>) -> Result<Response, ApiError> {
-    let mut job_id = None;
-    let mut status = None;
-    let mut limit = DEFAULT_LIMIT;
+    let mut filter = RunFilter::all(DEFAULT_LIMIT as usize);
     for (k, v) in query(&req, &["job_id", "status", "limit"])? {
         match k.as_str() {
-            "job_id" => job_id = Some(v),
+            "job_id" => filter.job_id = Some(v),
             "status" => {
-                if !RUN_STATUSES.contains(&v.as_str()) {
-                    return Err(ApiError::invalid(
+                filter.only = Some(status_named(&v).ok_or_else(|| {
+                    let names: Vec<&str> = STATUSES.into_iter().map(status_name).collect();
+                    ApiError::invalid(
                         "status",
-                        format!("{v:?} is not one of {}", RUN_STATUSES.join(", ")),
-                    ));
-                }
-                status = Some(v)
+                        format!("{v:?} is not one of {}", names.join(", ")),
+                    )
+                })?)
             }
-            _ => limit = ranged("limit", &v, 1, MAX_LIMIT)?,
+            _ => filter.limit = ranged("limit", &v, 1, MAX_LIMIT)? as usize,
         }
     }
     let ctx = req.state();
     let runs: Vec<Value> = ctx.service.read(|s| {
-        let mut runs: Vec<_> = s
-            .schedule
-            .runs
-            .values()
-            .filter(|r| job_id.as_ref().is_none_or(|j| &r.job_id == j))
-            .filter(|r| {
-                status
-                    .as_deref()
-                    .is_none_or(|st| super::dto::status_name(r.status) == st)
-            })
-            .collect();
-        // Newest first; the run id breaks ties of runs started in the same instant.
-        runs.sort_by(|a, b| (b.started_at, &b.run_id).cmp(&(a.started_at, &a.run_id)));
-        runs.into_iter()
-            .take(limit as usize)
+        runs(s, &filter)
+            .items
+            .into_iter()
             .map(|r| run_json(r, ctx.progress.get(&r.run_id)))
             .collect()
     });
-    Ok(json(200, &serde_json::json!({ "runs": runs })))
+    Ok(json(200, &json!({ "runs": runs })))
 }
 
 pub async fn detail(req: Request<ApiContext>) -> Result<Response, ApiError> {
@@ -65,4 +53,27 @@ pub async fn detail(req: Request<ApiContext>) -> Result<Response, ApiError> {
         Some(run) => Ok(json(200, &run)),
         None => Err(ApiError::not_found("run_id", format!("no run {run_id:?}"))),
     }
+}
+
+/// A run as the API shows it: the projection's fields, plus live progress while it runs.
+pub fn run_json(run: &Run, progress: Option<RunProgress>) -> Value {
+    let mut out = json!({
+        "run_id": run.run_id,
+        "job_id": run.job_id,
+        "status": status_name(run.status),
+        "reason": run.reason,
+        "slot": run.slot,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "duration_ms": run.duration_ms,
+        "backup_id": run.backup_id,
+        "bytes": run.bytes,
+        "files": run.files,
+        "error": run.error,
+        "note": run.note,
+    });
+    if run.status == RunStatus::Running {
+        out["progress"] = json!(progress);
+    }
+    out
 }

@@ -1,12 +1,14 @@
-//! `scheduler/status`, `scheduler/start`, `scheduler/stop`: the scheduler as a whole (the status
-//! carries the monitoring figures of `metrics::figures` as `stats`).
+//! `scheduler/status`, `scheduler/start`, `scheduler/stop`: the scheduler as a whole, shown as
+//! `queries::status` computes it (its monitoring figures as `stats`).
 
-use super::dto::status_json;
 use super::error::ApiError;
 use super::input::meta;
-use super::metrics::figures;
+use super::zoned::time_in;
 use super::{json, ApiContext};
 use crate::decide::Command;
+use crate::queries::{self, status::Status};
+use chrono_tz::Tz;
+use serde_json::{json, Value};
 use tide::{Request, Response};
 
 pub async fn status(req: Request<ApiContext>) -> Result<Response, ApiError> {
@@ -29,13 +31,41 @@ pub async fn stop(req: Request<ApiContext>) -> Result<Response, ApiError> {
 }
 
 impl ApiContext {
-    fn status(&self) -> serde_json::Value {
+    fn status(&self) -> Value {
         let now = self.now();
-        self.service.read(|s| {
-            let mut status = status_json(s, self.zone, now);
-            // `figures` is a plain struct of numbers and options: it always serialises.
-            status["stats"] = serde_json::to_value(figures(s, now)).unwrap_or_default();
-            status
-        })
+        let st = self
+            .service
+            .read(|s| queries::status::status(s, self.zone, now));
+        status_json(&st, self.zone)
     }
+}
+
+/// `GET scheduler/status`: whether it runs, what comes next, the counts, and the monitoring
+/// figures as `stats`.
+pub fn status_json(st: &Status, zone: Tz) -> Value {
+    json!({
+        "running": st.running,
+        "jobs": st.jobs.total,
+        "paused_jobs": st.jobs.paused,
+        "next_run_time": st.next_run.map(|t| time_in(t, zone)),
+        "event_position": st.event_position,
+        "timezone": zone.name(),
+        "success_rate": st.figures.success_rate_all,
+        "runs": {
+            "total": st.runs.started,
+            "running": st.runs_in_flight,
+            "succeeded": st.runs.succeeded,
+            "failed": st.runs.failed,
+            "interrupted": st.runs.interrupted,
+            "skipped": st.runs.skipped,
+            "missed": st.runs.missed,
+        },
+        "bytes_written": st.runs.bytes_written,
+        "storage": {
+            "backups": st.backups,
+            "bytes": st.backup_bytes,
+        },
+        // A plain struct of numbers and options: it always serialises.
+        "stats": serde_json::to_value(&st.figures).unwrap_or_default(),
+    })
 }

@@ -7,7 +7,6 @@ pub mod health;
 pub mod job;
 pub mod presets;
 pub mod retention;
-pub mod seed;
 pub mod trigger;
 
 pub use job::Rejection;

@@ -6,6 +6,7 @@ use crate::events::{
     BackupKind, BackupRecord, Envelope, Event, HealthCheck, HealthStatus, JobAction, JobSpec,
     RunReason, Trigger,
 };
+use crate::projections::Outcomes;
 
 /// 2026-03-28T12:00:00Z.
 const NOW: i64 = 1_774_699_200;

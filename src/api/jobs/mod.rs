@@ -1,12 +1,19 @@
-//! `scheduler/jobs` and `scheduler/jobs/{job_id}[/pause|/resume|/run]`: the seed's job endpoints.
+//! `scheduler/jobs` and `scheduler/jobs/{job_id}[/pause|/resume|/run]`: the seed's job endpoints;
+//! the job's JSON (`json`), the create and update bodies (`body`) and the seed's trigger and
+//! backup config shapes (`seed`) beside them.
 
-use super::dto::{create_spec, job_json, slug, update_spec};
+mod body;
+mod json;
+pub mod seed;
+
 use super::error::ApiError;
 use super::input::{json_body, meta, object, param};
 use super::{json, json_bytes, ApiContext, BASE};
 use crate::decide::Command;
 use crate::events::{Event, RunReason, Ts};
 use crate::scheduler::next_run_time;
+use body::{create_spec, slug, update_spec};
+use json::job_json;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use tide::{Request, Response};

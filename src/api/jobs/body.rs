@@ -1,24 +1,16 @@
-//! The JSON shapes of the API: jobs, runs, backups and the scheduler status out; the seed's job
-//! bodies in.
+//! The bodies of `POST scheduler/jobs` and `PUT scheduler/jobs/{job_id}`: the seed's job fields
+//! read into a `JobSpec`.
 //!
 //! Request bodies are read field by field from a JSON object rather than through a derived
 //! `Deserialize`: serde's messages for a wrong type do not say which field was wrong, and the
 //! API promises to name it. Unknown fields are refused by name, like `deny_unknown_fields`.
 
-use super::error::ApiError;
-use super::input::kind;
-use crate::domain::seed::{
-    backup_config_from_seed, backup_config_to_seed, trigger_from_seed, trigger_to_seed,
-};
-use crate::events::{BackupMode, JobAction, JobSpec, Ts};
-use crate::progress::RunProgress;
-use crate::projections::{Backup, Catalog, Job, Run, RunStatus, State};
-use crate::scheduler::{job_zone, next_run_time};
-use chrono::{Offset, TimeZone};
-use chrono_tz::Tz;
+use super::json::action_name;
+use super::seed::{backup_config_from_seed, trigger_from_seed, trigger_to_seed};
+use crate::api::error::ApiError;
+use crate::api::input::kind;
+use crate::events::{BackupMode, JobAction, JobSpec};
 use serde_json::{json, Map, Value};
-use time::format_description::well_known::Rfc3339;
-use time::UtcOffset;
 
 /// The fields `POST scheduler/jobs` accepts. `job_id` is an alias of `id` (seed clients use both).
 pub const CREATE_FIELDS: &[&str] = &[
@@ -39,181 +31,6 @@ pub const UPDATE_FIELDS: &[&str] = CREATE_FIELDS;
 /// A slug of at most this many characters leads a derived id; with the suffix it stays well
 /// inside `MAX_ID_LEN`.
 const SLUG_LEN: usize = 40;
-
-/// An instant shown in a zone's offset, e.g. `2026-03-29T02:00:00+08:00`: a seed client reads
-/// the local time it asked for, and the offset keeps the instant exact.
-pub fn time_in(ts: Ts, zone: Tz) -> String {
-    let at = ts.get();
-    let offset = chrono::DateTime::from_timestamp(at.unix_timestamp(), 0)
-        .map(|utc| zone.offset_from_utc_datetime(&utc.naive_utc()).fix())
-        .and_then(|fixed| UtcOffset::from_whole_seconds(fixed.local_minus_utc()).ok())
-        .unwrap_or(UtcOffset::UTC);
-    at.to_offset(offset)
-        .format(&Rfc3339)
-        .unwrap_or_else(|_| ts.rfc3339())
-}
-
-fn action_name(action: &JobAction) -> &'static str {
-    match action {
-        JobAction::Backup(_) => "backup",
-        JobAction::Cleanup => "cleanup",
-        JobAction::Archive => "archive",
-        JobAction::HealthCheck => "health_check",
-        JobAction::Report => "report",
-    }
-}
-
-pub fn status_name(status: RunStatus) -> &'static str {
-    match status {
-        RunStatus::Running => "running",
-        RunStatus::Succeeded => "succeeded",
-        RunStatus::Failed => "failed",
-        RunStatus::Interrupted => "interrupted",
-    }
-}
-
-pub const RUN_STATUSES: &[&str] = &["running", "succeeded", "failed", "interrupted"];
-
-/// A job as the API shows it.
-pub fn job_json(state: &State, job: &Job, zone: Tz, now: Ts) -> Value {
-    let spec = &job.spec;
-    let (trigger_type, trigger_config) = trigger_to_seed(&spec.trigger);
-    let job_zone = job_zone(spec, zone);
-    let (backup_config, backup_mode) = match &spec.action {
-        JobAction::Backup(cfg) => (
-            backup_config_to_seed(cfg),
-            json!(match cfg.mode {
-                BackupMode::Full => "full",
-                BackupMode::Incremental => "incremental",
-            }),
-        ),
-        _ => (Value::Null, Value::Null),
-    };
-    let last_run = job
-        .last_run_id
-        .as_ref()
-        .and_then(|id| state.schedule.runs.get(id))
-        .map(|r| {
-            json!({
-                "run_id": r.run_id,
-                "status": status_name(r.status),
-                "reason": r.reason,
-                "started_at": r.started_at,
-                "finished_at": r.finished_at,
-                "duration_ms": r.duration_ms,
-                "error": r.error,
-            })
-        });
-    json!({
-        "id": spec.id,
-        "name": spec.name,
-        "preset": job.preset,
-        "trigger_type": trigger_type,
-        "trigger_config": trigger_config,
-        "action": action_name(&spec.action),
-        "backup_config": backup_config,
-        "backup_mode": backup_mode,
-        "timezone": job_zone.name(),
-        "paused": job.paused,
-        "next_run_time": next_run_time(job, zone, now).map(|t| time_in(t, job_zone)),
-        "misfire_grace_time": spec.misfire_grace_secs,
-        "jitter": spec.jitter_secs,
-        "created_at": job.created_at,
-        "updated_at": job.updated_at,
-        "last_run": last_run,
-        "running": job.running,
-    })
-}
-
-/// A run as the API shows it: the projection's fields, plus live progress while it runs.
-pub fn run_json(run: &Run, progress: Option<RunProgress>) -> Value {
-    let mut out = json!({
-        "run_id": run.run_id,
-        "job_id": run.job_id,
-        "status": status_name(run.status),
-        "reason": run.reason,
-        "slot": run.slot,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-        "duration_ms": run.duration_ms,
-        "backup_id": run.backup_id,
-        "bytes": run.bytes,
-        "files": run.files,
-        "error": run.error,
-        "note": run.note,
-    });
-    if run.status == RunStatus::Running {
-        out["progress"] = json!(progress);
-    }
-    out
-}
-
-/// A backup of the catalog as the API shows it. `size` is the archive's bytes, `checksum` the
-/// CRC32 of its index in hex, `chain` the ids a restore reads, from this one back to its full base.
-pub fn backup_json(catalog: &Catalog, backup: &Backup) -> Value {
-    let r = &backup.record;
-    let chain: Vec<&str> = catalog
-        .chain(&r.id)
-        .iter()
-        .map(|b| b.record.id.as_str())
-        .collect();
-    json!({
-        "id": r.id,
-        "job_id": r.job_id,
-        "run_id": r.run_id,
-        "kind": r.kind.as_str(),
-        "parent": r.parent,
-        "location": r.location,
-        "size": r.bytes,
-        "entries": r.entries,
-        "checksum": format!("{:08x}", r.checksum),
-        "compression": r.compression,
-        "created_at": r.created_at,
-        "expires_at": backup.expires_at,
-        "last_verified": backup.last_verified,
-        "chain": chain,
-    })
-}
-
-/// `GET scheduler/status`: whether it runs, what comes next, and the monitoring figures.
-pub fn status_json(state: &State, zone: Tz, now: Ts) -> Value {
-    let sched = &state.schedule;
-    // With the scheduler stopped nothing fires, so there is no next run to promise.
-    let next = if sched.scheduler_running {
-        sched
-            .jobs
-            .values()
-            .filter_map(|j| next_run_time(j, zone, now))
-            .min()
-            .map(|t| time_in(t, zone))
-    } else {
-        None
-    };
-    let total = &state.stats.total;
-    json!({
-        "running": sched.scheduler_running,
-        "jobs": sched.jobs.len(),
-        "paused_jobs": sched.jobs.values().filter(|j| j.paused).count(),
-        "next_run_time": next,
-        "event_position": state.position,
-        "timezone": zone.name(),
-        "success_rate": total.success_rate(),
-        "runs": {
-            "total": total.started,
-            "running": sched.runs_in_flight().count(),
-            "succeeded": total.succeeded,
-            "failed": total.failed,
-            "interrupted": total.interrupted,
-            "skipped": total.skipped,
-            "missed": total.missed,
-        },
-        "bytes_written": total.bytes_written,
-        "storage": {
-            "backups": state.catalog.backups.len(),
-            "bytes": state.catalog.total_bytes(),
-        },
-    })
-}
 
 /// Refuse any key outside `allowed`, naming it.
 fn only(body: &Map<String, Value>, allowed: &[&str]) -> Result<(), ApiError> {
@@ -421,15 +238,9 @@ pub fn slug(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::input::obj;
     use crate::domain::presets::presets;
     use crate::events::Trigger;
-
-    fn obj(v: Value) -> Map<String, Value> {
-        match v {
-            Value::Object(m) => m,
-            _ => unreachable!(),
-        }
-    }
 
     #[test]
     fn slugs() {
@@ -538,19 +349,5 @@ mod tests {
             JobAction::Backup(cfg) => assert_eq!(cfg.mode, BackupMode::Incremental),
             other => panic!("{other:?}"),
         }
-    }
-
-    #[test]
-    fn times_show_the_zone_offset() {
-        let t = Ts::from_unix_nanos(1_774_749_600_000_000_000); // 2026-03-29T02:00:00Z
-        assert_eq!(
-            time_in(t, chrono_tz::Asia::Shanghai),
-            "2026-03-29T10:00:00+08:00"
-        );
-        assert_eq!(
-            time_in(t, chrono_tz::Europe::Berlin),
-            "2026-03-29T04:00:00+02:00"
-        );
-        assert_eq!(time_in(t, chrono_tz::UTC), "2026-03-29T02:00:00Z");
     }
 }

@@ -1,4 +1,5 @@
-//! The seed's JSON shapes for triggers and backup configs, to and from the persisted types.
+//! The seed's JSON shapes for triggers and backup configs, to and from the persisted types (the
+//! rules they must satisfy are the domain's: `domain::job`).
 //!
 //! The REST API accepts the seed's bodies verbatim; this module is where their loose JSON
 //! (`"hour": 2` or `"hour": "*/4"`, `"hours": 4`) becomes the strict persisted types, with every
@@ -205,7 +206,7 @@ fn type_name(t: BackupType) -> &'static str {
 
 /// The seed's `backup_config` as a [`BackupConfig`]; `mode` (full or incremental) comes from
 /// the job, not from this object. Options not given stay `None`, so what `type` implies is
-/// decided by [`BackupConfig::includes`] at run time and the configured default codec applies.
+/// decided when the backup runs and the configured default codec applies.
 pub fn backup_config_from_seed(value: &Value, mode: BackupMode) -> Result<BackupConfig, Rejection> {
     let obj = value.as_object().ok_or_else(|| {
         Rejection::invalid("backup_config", "backup_config must be a JSON object")

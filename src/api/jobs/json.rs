@@ -1,0 +1,73 @@
+//! A job as the API shows it (`GET scheduler/jobs`, `scheduler/jobs/{job_id}` and the answers
+//! of the job commands): the seed's fields, the schedule and the last run.
+
+use super::seed::{backup_config_to_seed, trigger_to_seed};
+use crate::api::zoned::time_in;
+use crate::events::{BackupMode, JobAction, Ts};
+use crate::projections::{Job, State};
+use crate::queries::runs::status_name;
+use crate::scheduler::{job_zone, next_run_time};
+use chrono_tz::Tz;
+use serde_json::{json, Value};
+
+/// What kind of work the job does, as its `action` field names it.
+pub fn action_name(action: &JobAction) -> &'static str {
+    match action {
+        JobAction::Backup(_) => "backup",
+        JobAction::Cleanup => "cleanup",
+        JobAction::Archive => "archive",
+        JobAction::HealthCheck => "health_check",
+        JobAction::Report => "report",
+    }
+}
+
+/// A job as the API shows it.
+pub fn job_json(state: &State, job: &Job, zone: Tz, now: Ts) -> Value {
+    let spec = &job.spec;
+    let (trigger_type, trigger_config) = trigger_to_seed(&spec.trigger);
+    let job_zone = job_zone(spec, zone);
+    let (backup_config, backup_mode) = match &spec.action {
+        JobAction::Backup(cfg) => (
+            backup_config_to_seed(cfg),
+            json!(match cfg.mode {
+                BackupMode::Full => "full",
+                BackupMode::Incremental => "incremental",
+            }),
+        ),
+        _ => (Value::Null, Value::Null),
+    };
+    let last_run = job
+        .last_run_id
+        .as_ref()
+        .and_then(|id| state.schedule.runs.get(id))
+        .map(|r| {
+            json!({
+                "run_id": r.run_id,
+                "status": status_name(r.status),
+                "reason": r.reason,
+                "started_at": r.started_at,
+                "finished_at": r.finished_at,
+                "duration_ms": r.duration_ms,
+                "error": r.error,
+            })
+        });
+    json!({
+        "id": spec.id,
+        "name": spec.name,
+        "preset": job.preset,
+        "trigger_type": trigger_type,
+        "trigger_config": trigger_config,
+        "action": action_name(&spec.action),
+        "backup_config": backup_config,
+        "backup_mode": backup_mode,
+        "timezone": job_zone.name(),
+        "paused": job.paused,
+        "next_run_time": next_run_time(job, zone, now).map(|t| time_in(t, job_zone)),
+        "misfire_grace_time": spec.misfire_grace_secs,
+        "jitter": spec.jitter_secs,
+        "created_at": job.created_at,
+        "updated_at": job.updated_at,
+        "last_run": last_run,
+        "running": job.running,
+    })
+}
