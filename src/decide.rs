@@ -5,6 +5,7 @@
 
 use crate::domain::retention;
 use crate::domain::{job, Rejection};
+use crate::error::ErrorKind;
 use crate::events::{
     BackupKind, BackupRecord, Event, HealthCheck, JobSpec, RetentionPolicy, RunReason, Ts,
 };
@@ -97,6 +98,9 @@ pub enum RunOutcome {
     },
     Failed {
         error: String,
+        /// Recorded with the failure (`run_failed_v2`), so retries, health and notifications
+        /// can tell a passing fault from damage or a refusal.
+        kind: ErrorKind,
     },
     Interrupted {
         reason: String,
@@ -267,13 +271,16 @@ pub fn decide(state: &State, command: &Command, now: Ts) -> Result<Vec<Event>, R
                             .map(|p| (b, p))
                     });
                     if let Some((b, parent)) = lost_base {
-                        return Ok(vec![Event::RunFailed {
+                        return Ok(vec![Event::RunFailedV2 {
                             run_id: run_id.clone(),
                             error: format!(
                                 "its base {parent:?} was deleted while the run wrote on it: \
                                  {} is not recorded (boot reports it as unrecorded)",
                                 b.location
                             ),
+                            // Nothing kept is damaged, and the next run picks another base
+                            // (or takes a full): running it again succeeds.
+                            kind: ErrorKind::Transient.into(),
                             duration_ms,
                         }]);
                     }
@@ -296,9 +303,10 @@ pub fn decide(state: &State, command: &Command, now: Ts) -> Result<Vec<Event>, R
                     });
                     events
                 }
-                RunOutcome::Failed { error } => vec![Event::RunFailed {
+                RunOutcome::Failed { error, kind } => vec![Event::RunFailedV2 {
                     run_id: run_id.clone(),
                     error: error.clone(),
+                    kind: (*kind).into(),
                     duration_ms,
                 }],
                 RunOutcome::Interrupted { reason } => vec![Event::RunInterrupted {
@@ -481,8 +489,8 @@ mod tests {
     use crate::domain::job::RejectionCode;
     use crate::domain::presets::presets;
     use crate::events::{
-        BackupKind, BackupRecord, Envelope, Event, HealthStatus, JobAction, RetentionPolicy,
-        Trigger,
+        BackupKind, BackupRecord, Envelope, Event, FailureKind, HealthStatus, JobAction,
+        RetentionPolicy, Trigger,
     };
     use crate::projections::DEFAULT_POLICY;
 
@@ -730,6 +738,39 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_run_records_its_error_and_kind() {
+        let state = given(vec![
+            Event::JobCreated { job: job("a") },
+            started("r1", "a", None),
+        ]);
+        let kinds = [
+            (ErrorKind::Transient, FailureKind::Transient),
+            (ErrorKind::Integrity, FailureKind::Integrity),
+            (ErrorKind::Refused, FailureKind::Refused),
+            (ErrorKind::Config, FailureKind::Config),
+            (ErrorKind::Internal, FailureKind::Internal),
+        ];
+        for (kind, recorded) in kinds {
+            let finish = Command::FinishRun {
+                run_id: "r1".into(),
+                outcome: RunOutcome::Failed {
+                    error: "pg_dump exited with 1".into(),
+                    kind,
+                },
+            };
+            assert_eq!(
+                decide(&state, &finish, t(4)).unwrap(),
+                vec![Event::RunFailedV2 {
+                    run_id: "r1".into(),
+                    error: "pg_dump exited with 1".into(),
+                    kind: recorded,
+                    duration_ms: 3000,
+                }]
+            );
+        }
+    }
+
+    #[test]
     fn finishing_a_run_records_its_backup_and_duration() {
         let state = given(vec![
             Event::JobCreated { job: job("a") },
@@ -764,7 +805,10 @@ mod tests {
         );
         let unknown = Command::FinishRun {
             run_id: "zz".into(),
-            outcome: RunOutcome::Failed { error: "e".into() },
+            outcome: RunOutcome::Failed {
+                error: "e".into(),
+                kind: ErrorKind::Internal,
+            },
         };
         assert_eq!(
             code(decide(&state, &unknown, t(4))),
@@ -948,7 +992,12 @@ mod tests {
             },
         };
         match decide(&state, &finish, t(4)).unwrap().as_slice() {
-            [Event::RunFailed { error, .. }] => {
+            [Event::RunFailedV2 {
+                error,
+                kind: FailureKind::Transient,
+                duration_ms: 3000,
+                ..
+            }] => {
                 assert!(error.contains("\"gone\" was deleted"), "{error}")
             }
             other => panic!("{other:?}"),

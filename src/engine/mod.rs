@@ -39,12 +39,14 @@ use std::sync::Arc;
 use crate::archive::ArchiveError;
 use crate::config::Config;
 use crate::decide::RunOutcome;
+use crate::error::ErrorKind;
 use crate::events::{JobAction, JobSpec};
 use crate::progress::ProgressHandle;
 use crate::scheduler::RunExecutor;
-use crate::service::Service;
+use crate::service::{Service, ServiceError};
 
-/// Everything the engine can fail with; each names what and where.
+/// Everything the engine can fail with; each names what and where, and `kind()` says which kind
+/// of failure it is.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("{context}: {source}")]
@@ -63,9 +65,20 @@ pub enum EngineError {
     Source {
         source_path: PathBuf,
         reason: String,
+        /// From the I/O error that made the source unusable; `Config` for a bad pattern or name.
+        kind: ErrorKind,
     },
+    /// The database source, as configured, cannot be dumped (bad name, URL, path, command).
     #[error("database {name:?}: {reason}")]
     Dump { name: String, reason: String },
+    /// Dumping a well-formed source failed: the tool exited non-zero, or starting or waiting
+    /// for it failed. The kind is read from the tool's message or the I/O error.
+    #[error("database {name:?}: {reason}")]
+    DumpFailed {
+        name: String,
+        reason: String,
+        kind: ErrorKind,
+    },
     #[error("database {name:?}: the dump tool {tool} is not installed (not found in PATH)")]
     ToolMissing { name: String, tool: String },
     #[error("no backup {id:?} in the catalog")]
@@ -92,14 +105,64 @@ pub enum EngineError {
     },
     #[error("invalid compression setting: {reason}")]
     Compression { reason: String },
+    /// A rule said no (a retention policy that would delete everything).
     #[error("{reason}")]
     Refused { reason: String },
+    /// Recording what was done failed: the service refused the command or the log failed.
+    #[error("{context}: {source}")]
+    Record {
+        context: String,
+        #[source]
+        source: ServiceError,
+    },
+    /// Something that cannot fail did (a report that does not serialise).
+    #[error("{reason}")]
+    Internal { reason: String },
     #[error("{} archive(s) failed: {}{}", failed.len(), failed.join("; "),
         if written.is_empty() { String::new() } else { format!(" (written: {})", written.join(", ")) })]
     ArchivesFailed {
         failed: Vec<String>,
         written: Vec<String>,
+        /// Every failure's kind combined (`ErrorKind::combine`).
+        kind: ErrorKind,
     },
+}
+
+impl EngineError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            EngineError::Io { source, .. } => ErrorKind::of_io(source),
+            EngineError::Archive { source, .. } => source.kind(),
+            EngineError::Source { kind, .. }
+            | EngineError::DumpFailed { kind, .. }
+            | EngineError::ArchivesFailed { kind, .. } => *kind,
+            // A missing tool and a bad codec or level are fixed in the configuration.
+            EngineError::Dump { .. }
+            | EngineError::ToolMissing { .. }
+            | EngineError::Compression { .. } => ErrorKind::Config,
+            // The caller named a backup or a path that is not there: its input, like an unknown
+            // source. (A backup the catalog has but the disk lacks is `MissingArchive`.)
+            EngineError::UnknownBackup { .. } | EngineError::NotInBackup { .. } => {
+                ErrorKind::Config
+            }
+            // The catalog says the file exists, or a chain says a parent holds the bytes, and
+            // the disk disagrees: stored data is gone or damaged.
+            EngineError::MissingArchive { .. }
+            | EngineError::BrokenChain { .. }
+            | EngineError::DamagedEntry { .. } => ErrorKind::Integrity,
+            EngineError::TargetNotEmpty { .. } | EngineError::Refused { .. } => ErrorKind::Refused,
+            EngineError::Record { source, .. } => source.kind(),
+            EngineError::Internal { .. } => ErrorKind::Internal,
+        }
+    }
+
+    /// How a run that ended in this error finishes.
+    pub fn into_outcome(self) -> RunOutcome {
+        RunOutcome::Failed {
+            kind: self.kind(),
+            error: self.to_string(),
+        }
+    }
 }
 
 /// The run executor the scheduler calls: backups now; maintenance jobs in issue 4.
@@ -125,9 +188,7 @@ impl RunExecutor for Engine {
                         note: done.note,
                         backup: Some(done.record),
                     },
-                    Err(e) => RunOutcome::Failed {
-                        error: e.to_string(),
-                    },
+                    Err(e) => e.into_outcome(),
                 }
             }
             JobAction::Cleanup => {

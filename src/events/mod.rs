@@ -137,6 +137,15 @@ pub enum Event {
         rule: String,
         bytes: u64,
     },
+    // ---- schema version 3 ----
+    /// A run's failure with its kind (`run_failed` carries only the text; it still decodes, and
+    /// its kind is unknown).
+    RunFailedV2 {
+        run_id: String,
+        error: String,
+        kind: FailureKind,
+        duration_ms: u64,
+    },
 }
 
 impl Event {
@@ -165,6 +174,7 @@ impl Event {
         "report_generated",
         "backup_archived",
         "report_deleted",
+        "run_failed_v2",
     ];
 
     /// The variant's name as in `NAMES` and the JSON output.
@@ -193,6 +203,7 @@ impl Event {
             Event::ReportGenerated { .. } => 20,
             Event::BackupArchived { .. } => 21,
             Event::ReportDeleted { .. } => 22,
+            Event::RunFailedV2 { .. } => 23,
         };
         Self::NAMES[index]
     }
@@ -293,6 +304,45 @@ pub enum RunReason {
     CatchUp,
     /// `POST .../run`.
     Manual,
+}
+
+/// What kind of failure ended a run, as the log keeps it: the persisted twin of
+/// `crate::error::ErrorKind` (its rules say which is which). Its own type so that the runtime enum
+/// can change while this one's variant order, the bincode tag, never does: new kinds go at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    Transient,
+    Integrity,
+    Refused,
+    Config,
+    Internal,
+}
+
+impl From<crate::error::ErrorKind> for FailureKind {
+    fn from(kind: crate::error::ErrorKind) -> FailureKind {
+        use crate::error::ErrorKind as K;
+        match kind {
+            K::Transient => FailureKind::Transient,
+            K::Integrity => FailureKind::Integrity,
+            K::Refused => FailureKind::Refused,
+            K::Config => FailureKind::Config,
+            K::Internal => FailureKind::Internal,
+        }
+    }
+}
+
+impl From<FailureKind> for crate::error::ErrorKind {
+    fn from(kind: FailureKind) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind as K;
+        match kind {
+            FailureKind::Transient => K::Transient,
+            FailureKind::Integrity => K::Integrity,
+            FailureKind::Refused => K::Refused,
+            FailureKind::Config => K::Config,
+            FailureKind::Internal => K::Internal,
+        }
+    }
 }
 
 /// Retention durations in seconds; `None` = kept forever.
@@ -531,6 +581,12 @@ pub fn examples() -> Vec<Event> {
             rule: "retention.report".into(),
             bytes: 40_960,
         },
+        Event::RunFailedV2 {
+            run_id: "run-4".into(),
+            error: "database \"app\": pg_dump exited with 1: connection refused".into(),
+            kind: FailureKind::Transient,
+            duration_ms: 35,
+        },
     ]
 }
 
@@ -614,6 +670,54 @@ mod tests {
             Err(DecodeError::UnknownVariant {
                 index: Event::NAMES.len() as u64
             })
+        );
+    }
+
+    #[test]
+    fn numbers_written_longer_than_needed_are_refused() {
+        let good = encode(&envelope(5, Event::JobPaused { job_id: "x".into() })).unwrap();
+        assert_eq!(good[1], 5, "the position comes first");
+        // 5 as a u16 varint: what bincode alone would read as 5
+        let mut long_position = good.clone();
+        long_position.splice(1..2, [251, 5, 0]);
+        let long_length = {
+            let mut v = good.clone();
+            let len_at = v.len() - 2; // [.., tag, len 1, b'x']
+            assert_eq!(&v[len_at..], [1, b'x']);
+            v.splice(len_at..len_at + 1, [251, 1, 0]);
+            v
+        };
+        for (bytes, at) in [(long_position, "header"), (long_length, "payload")] {
+            assert!(
+                matches!(decode(&bytes), Err(DecodeError::Malformed { at: a, .. }) if a == at),
+                "{at}: {:?}",
+                decode(&bytes)
+            );
+        }
+        assert!(decode(&good).is_ok());
+    }
+
+    #[test]
+    fn failure_kinds_keep_their_tags_and_mirror_error_kinds() {
+        use crate::error::ErrorKind;
+        let frozen = [
+            (FailureKind::Transient, "transient"),
+            (FailureKind::Integrity, "integrity"),
+            (FailureKind::Refused, "refused"),
+            (FailureKind::Config, "config"),
+            (FailureKind::Internal, "internal"),
+        ];
+        for (tag, (kind, name)) in frozen.into_iter().enumerate() {
+            let bytes = bincode::serde::encode_to_vec(kind, bincode::config::standard()).unwrap();
+            assert_eq!(bytes, [tag as u8], "{name}: the bincode tag is persisted");
+            assert_eq!(serde_json::to_value(kind).unwrap(), name);
+            assert_eq!(FailureKind::from(ErrorKind::from(kind)), kind);
+            assert_eq!(ErrorKind::from(kind).as_str(), name);
+        }
+        assert_eq!(
+            ErrorKind::ALL.len(),
+            frozen.len(),
+            "every kind can be recorded"
         );
     }
 
