@@ -55,7 +55,7 @@ pub fn check(
     maintenance::record(service, run_id, Command::RecordHealth { checks }).map_err(|source| {
         EngineError::Record {
             context: "recording the health check".into(),
-            source,
+            source: Box::new(source),
         }
     })?;
     Ok(Done {

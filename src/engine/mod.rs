@@ -112,8 +112,9 @@ pub enum EngineError {
     #[error("{context}: {source}")]
     Record {
         context: String,
+        // Boxed: the log's errors are large, and every engine result carries this enum.
         #[source]
-        source: ServiceError,
+        source: Box<ServiceError>,
     },
     /// Something that cannot fail did (a report that does not serialise).
     #[error("{reason}")]
@@ -204,5 +205,141 @@ impl RunExecutor for Engine {
                 report::generate(&self.config, &self.service, run_id, progress).into()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Rejection;
+    use crate::store::StoreError;
+    use ErrorKind::*;
+
+    #[test]
+    fn every_variant_has_its_kind() {
+        let s = || String::from("x");
+        let io = |code| EngineError::Io {
+            context: s(),
+            source: std::io::Error::from_raw_os_error(code),
+        };
+        let archive = |source| EngineError::Archive {
+            context: s(),
+            source,
+        };
+        let source = |kind| EngineError::Source {
+            source_path: "/src".into(),
+            reason: s(),
+            kind,
+        };
+        let cases = [
+            (io(libc::ENOSPC), Transient),
+            (io(libc::EDQUOT), Transient),
+            (io(libc::ECONNREFUSED), Transient),
+            (io(libc::EACCES), Refused),
+            (io(libc::ENOENT), Config),
+            (
+                archive(ArchiveError::EntryChecksum { path: s() }),
+                Integrity,
+            ),
+            (
+                archive(ArchiveError::Io {
+                    context: s(),
+                    source: std::io::ErrorKind::TimedOut.into(),
+                }),
+                Transient,
+            ),
+            (source(Config), Config),
+            (source(Refused), Refused),
+            (
+                EngineError::Dump {
+                    name: s(),
+                    reason: s(),
+                },
+                Config,
+            ),
+            (
+                EngineError::DumpFailed {
+                    name: s(),
+                    reason: s(),
+                    kind: Transient,
+                },
+                Transient,
+            ),
+            (
+                EngineError::ToolMissing {
+                    name: s(),
+                    tool: s(),
+                },
+                Config,
+            ),
+            (EngineError::UnknownBackup { id: s() }, Config),
+            (
+                EngineError::MissingArchive {
+                    id: s(),
+                    path: "/a".into(),
+                },
+                Integrity,
+            ),
+            (
+                EngineError::BrokenChain {
+                    id: s(),
+                    path: s(),
+                    parent: s(),
+                    reason: s(),
+                },
+                Integrity,
+            ),
+            (EngineError::TargetNotEmpty { path: "/t".into() }, Refused),
+            (EngineError::NotInBackup { id: s(), path: s() }, Config),
+            (
+                EngineError::DamagedEntry {
+                    id: s(),
+                    path: s(),
+                    reason: s(),
+                },
+                Integrity,
+            ),
+            (EngineError::Compression { reason: s() }, Config),
+            (EngineError::Refused { reason: s() }, Refused),
+            (
+                EngineError::Record {
+                    context: s(),
+                    source: Box::new(ServiceError::Store(StoreError::Closed)),
+                },
+                Transient,
+            ),
+            (
+                EngineError::Record {
+                    context: s(),
+                    source: Box::new(Rejection::conflict("report_id", "taken").into()),
+                },
+                Refused,
+            ),
+            (EngineError::Internal { reason: s() }, Internal),
+            (
+                EngineError::ArchivesFailed {
+                    failed: vec![s()],
+                    written: vec![],
+                    kind: Integrity,
+                },
+                Integrity,
+            ),
+        ];
+        for (e, kind) in cases {
+            assert_eq!(e.kind(), kind, "{e}");
+        }
+    }
+
+    #[test]
+    fn a_failed_run_keeps_the_message_and_the_kind() {
+        let e = EngineError::TargetNotEmpty { path: "/t".into() };
+        let text = e.to_string();
+        assert_eq!(
+            e.into_outcome(),
+            RunOutcome::Failed {
+                error: text,
+                kind: Refused,
+            }
+        );
     }
 }

@@ -100,7 +100,7 @@ pub fn generate(
         layout::remove_quietly(&html_path);
         return Err(EngineError::Record {
             context: format!("report {}: could not record it", report.id),
-            source: e,
+            source: Box::new(e),
         });
     }
 
