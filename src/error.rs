@@ -213,58 +213,47 @@ mod tests {
     use super::*;
     use ErrorKind::*;
 
+    /// By OS error number and by `io::ErrorKind`; a message around the error changes nothing.
     #[test]
-    fn io_errors_by_os_error_number() {
-        let cases = [
-            (libc::ENOSPC, Transient),
-            (libc::EDQUOT, Transient),
-            (libc::ECONNREFUSED, Transient),
-            (libc::ECONNRESET, Transient),
-            (libc::ETIMEDOUT, Transient),
-            (libc::EHOSTUNREACH, Transient),
-            (libc::EAGAIN, Transient),
-            (libc::EMFILE, Transient),
-            (libc::EPIPE, Transient),
-            (libc::EIO, Integrity),
-            (libc::EACCES, Refused),
-            (libc::EPERM, Refused),
-            (libc::EROFS, Refused),
-            (libc::ENOENT, Config),
-            (libc::ENOTDIR, Config),
-            (libc::EISDIR, Config),
-            (libc::EEXIST, Internal),
-            (libc::EINVAL, Internal),
-        ];
-        for (code, want) in cases {
-            let e = io::Error::from_raw_os_error(code);
-            assert_eq!(ErrorKind::of_io(&e), want, "{e}");
-        }
-    }
-
-    #[test]
-    fn io_errors_by_kind() {
+    fn io_errors_by_number_and_kind() {
         use io::ErrorKind as K;
+        let os = io::Error::from_raw_os_error;
         let cases = [
-            (K::StorageFull, Transient),
-            (K::QuotaExceeded, Transient),
-            (K::ConnectionRefused, Transient),
-            (K::ConnectionReset, Transient),
-            (K::TimedOut, Transient),
-            (K::Interrupted, Transient),
-            (K::InvalidData, Integrity),
-            (K::UnexpectedEof, Integrity),
-            (K::PermissionDenied, Refused),
-            (K::ReadOnlyFilesystem, Refused),
-            (K::NotFound, Config),
-            (K::Unsupported, Config),
-            (K::AlreadyExists, Internal),
-            (K::InvalidInput, Internal),
-            (K::Other, Internal),
+            (os(libc::ENOSPC), Transient),
+            (os(libc::EDQUOT), Transient),
+            (os(libc::ECONNREFUSED), Transient),
+            (os(libc::ECONNRESET), Transient),
+            (os(libc::ETIMEDOUT), Transient),
+            (os(libc::EHOSTUNREACH), Transient),
+            (os(libc::EAGAIN), Transient),
+            (os(libc::EMFILE), Transient),
+            (os(libc::EPIPE), Transient),
+            (K::StorageFull.into(), Transient),
+            (K::QuotaExceeded.into(), Transient),
+            (K::ConnectionRefused.into(), Transient),
+            (io::Error::new(K::TimedOut, "reading the socket"), Transient),
+            (K::Interrupted.into(), Transient),
+            (os(libc::EIO), Integrity),
+            (K::InvalidData.into(), Integrity),
+            (io::Error::new(K::UnexpectedEof, "short index"), Integrity),
+            (os(libc::EACCES), Refused),
+            (os(libc::EPERM), Refused),
+            (os(libc::EROFS), Refused),
+            (K::PermissionDenied.into(), Refused),
+            (K::ReadOnlyFilesystem.into(), Refused),
+            (os(libc::ENOENT), Config),
+            (os(libc::ENOTDIR), Config),
+            (os(libc::EISDIR), Config),
+            (io::Error::new(K::NotFound, "/srv/app"), Config),
+            (K::Unsupported.into(), Config),
+            (os(libc::EEXIST), Internal),
+            (os(libc::EINVAL), Internal),
+            (K::AlreadyExists.into(), Internal),
+            (K::InvalidInput.into(), Internal),
+            (io::Error::other("what"), Internal),
         ];
-        for (kind, want) in cases {
-            assert_eq!(ErrorKind::of_io(&io::Error::from(kind)), want, "{kind:?}");
-            // a message around it changes nothing
-            assert_eq!(ErrorKind::of_io(&io::Error::new(kind, "why")), want);
+        for (e, want) in cases {
+            assert_eq!(ErrorKind::of_io(&e), want, "{e} ({:?})", e.kind());
         }
     }
 

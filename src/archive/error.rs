@@ -52,16 +52,18 @@ pub enum ArchiveError {
 impl ArchiveError {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            // The bytes are not the archive that was written: damaged or truncated on disk, or
-            // an index past any sane size (the reader's limits are far above what a writer makes).
+            // The bytes are not the archive that was written: a checksum fails,
+            ArchiveError::FrameChecksum { .. }
+            | ArchiveError::EntryChecksum { .. }
+            | ArchiveError::IndexChecksum { .. } => ErrorKind::Integrity,
+            // the framing is damaged or cut short,
             ArchiveError::BadMagic
             | ArchiveError::BadHeader { .. }
             | ArchiveError::BadTrailer { .. }
-            | ArchiveError::Truncated { .. }
-            | ArchiveError::FrameChecksum { .. }
-            | ArchiveError::EntryChecksum { .. }
-            | ArchiveError::IndexChecksum { .. }
-            | ArchiveError::BadIndex { .. }
+            | ArchiveError::Truncated { .. } => ErrorKind::Integrity,
+            // or the content: an index past any sane size (the reader's limits are far above
+            // what a writer makes) is a damaged length.
+            ArchiveError::BadIndex { .. }
             | ArchiveError::Decompress { .. }
             | ArchiveError::LimitExceeded { .. } => ErrorKind::Integrity,
             // Intact, but written by a newer build (or sealed): this binary is the wrong one.
