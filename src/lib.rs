@@ -24,6 +24,8 @@
 //! - `report`      the daily report, pure: figures from the state, a self-contained HTML page
 //! - `engine`      what a run does: sources, full/incremental backups, restore, verify, boot
 //!   reconcile; the maintenance bodies (cleanup, weekly archive, health check, daily report)
+//! - `error`       `ErrorKind`: transient / integrity / refused / config / internal, which every
+//!   layer's error reports through `kind()`
 //! - `config`, `clock`, `logging`  the shell's configuration, time source and log files
 //!
 //! Invariants:
@@ -38,6 +40,7 @@ pub mod config;
 pub mod decide;
 pub mod domain;
 pub mod engine;
+pub mod error;
 pub mod events;
 pub mod logging;
 pub mod progress;

@@ -4,7 +4,9 @@
 
 use crate::clock::Clock;
 use crate::decide::{decide, Command};
+use crate::domain::job::RejectionCode;
 use crate::domain::Rejection;
+use crate::error::ErrorKind;
 use crate::events::{Envelope, Ts};
 use crate::projections::State;
 use crate::snapshot;
@@ -18,6 +20,20 @@ pub enum ServiceError {
     Rejected(#[from] Rejection),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl ServiceError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ServiceError::Rejected(r) => match r.code {
+                // The command's input is wrong or names nothing: the sender must change it.
+                RejectionCode::Validation | RejectionCode::NotFound => ErrorKind::Config,
+                // A rule of the current state says no (running, taken, not expired yet).
+                RejectionCode::Conflict => ErrorKind::Refused,
+            },
+            ServiceError::Store(e) => e.kind(),
+        }
+    }
 }
 
 /// Who sends a command and how it may be retried.
@@ -218,6 +234,37 @@ impl Service {
         match smol::unblock(move || snapshot::save(&store, &state)).await {
             Ok(()) => self.inner.snapshot_at.store(position, Ordering::Release),
             Err(e) => log::warn!("projection snapshot not written: {e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_have_kinds() {
+        let cases = [
+            (Rejection::invalid("name", "bad").into(), ErrorKind::Config),
+            (
+                Rejection::not_found("job_id", "no").into(),
+                ErrorKind::Config,
+            ),
+            (
+                Rejection::conflict("job_id", "running").into(),
+                ErrorKind::Refused,
+            ),
+            (
+                ServiceError::Store(StoreError::Closed),
+                ErrorKind::Transient,
+            ),
+            (
+                ServiceError::Store(StoreError::Missing { path: "/d".into() }),
+                ErrorKind::Config,
+            ),
+        ];
+        for (e, kind) in cases {
+            assert_eq!(e.kind(), kind, "{e}");
         }
     }
 }

@@ -8,6 +8,9 @@ pub mod archive;
 // `trigger_parse` (their `crate::events` / `crate::domain` paths resolve to these).
 #[path = "../../src/domain/mod.rs"]
 pub mod domain;
+// `ErrorKind`, which the archive, event and projection modules name.
+#[path = "../../src/error.rs"]
+pub mod error;
 #[path = "../../src/events/mod.rs"]
 pub mod events;
 // The seed's trigger JSON lives on the API side: only that file of it (`api/jobs/seed.rs`).

@@ -292,8 +292,9 @@ fn restore_error(e: EngineError) -> ApiError {
         EngineError::UnknownBackup { .. } => ApiError::not_found("backup_id", message),
         EngineError::NotInBackup { .. } => ApiError::not_found("paths", message),
         EngineError::TargetNotEmpty { .. } => {
-            ApiError::new(409, "target_not_empty", message).with_field("target")
+            ApiError::of_kind(e.kind(), "target_not_empty", message).with_field("target")
         }
+        // The request's own target, whatever the I/O error's kind: answered like a bad field.
         EngineError::Io { source, .. }
         | EngineError::Archive {
             source: ArchiveError::Io { source, .. },
@@ -304,14 +305,11 @@ fn restore_error(e: EngineError) -> ApiError {
         EngineError::Archive {
             source: ArchiveError::UnsafePath { .. },
             ..
-        } => ApiError::new(409, "unsafe_path", message),
-        EngineError::MissingArchive { .. }
-        | EngineError::BrokenChain { .. }
-        | EngineError::Archive { .. } => {
-            log::error!("API: restore failed: {message}");
-            ApiError::new(500, "backup_damaged", message)
+        } => ApiError::of_kind(e.kind(), "unsafe_path", message),
+        _ if e.kind() == crate::error::ErrorKind::Integrity => {
+            ApiError::of_kind(e.kind(), "backup_damaged", message)
         }
-        _ => ApiError::internal(message),
+        _ => ApiError::failed(e.kind(), message),
     }
 }
 
@@ -412,6 +410,16 @@ mod tests {
                 500,
             ),
             (io(ErrorKind::Other), 500),
+            (
+                EngineError::BrokenChain {
+                    id: "b".into(),
+                    path: "p".into(),
+                    parent: "a".into(),
+                    reason: "is gone".into(),
+                },
+                500,
+            ),
+            (io(ErrorKind::StorageFull), 503),
         ];
         for (e, status) in cases {
             let shown = e.to_string();

@@ -1,10 +1,24 @@
-//! JSON errors of the API: `{"error": {"code", "message", "field"}}` and the mapping of service
-//! rejections and store failures to HTTP statuses.
+//! JSON errors of the API: `{"error": {"code", "message", "field"}}`, the mapping of service
+//! rejections to HTTP statuses, and the one mapping of failure kinds to statuses (`status_for`).
 
 use crate::domain::job::RejectionCode;
 use crate::domain::Rejection;
+use crate::error::ErrorKind;
 use crate::service::ServiceError;
 use serde_json::{json, Value};
+
+/// The HTTP status of a failure of this kind: the only place kinds become statuses. Errors the
+/// request itself caused (a bad field, an unknown id) are answered before this, with their 4xx.
+pub fn status_for(kind: ErrorKind) -> u16 {
+    match kind {
+        // Nothing wrong with the request or the data: the same request later may work.
+        ErrorKind::Transient => 503,
+        // A rule of the service said no to what the request asked.
+        ErrorKind::Refused => 409,
+        // Damaged data, the server's configuration or a bug: none of them the client's doing.
+        ErrorKind::Integrity | ErrorKind::Config | ErrorKind::Internal => 500,
+    }
+}
 
 /// An error answer. Handlers return it; `into_response` turns it into the JSON body.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +72,28 @@ impl ApiError {
         .with_field(field)
     }
 
+    /// A failure of `kind` with its own code: the status is `status_for(kind)`. Server faults
+    /// are logged with their detail.
+    pub fn of_kind(kind: ErrorKind, code: &'static str, message: impl Into<String>) -> Self {
+        let e = ApiError::new(status_for(kind), code, message);
+        if e.status >= 500 {
+            log::error!("API: {} ({kind}): {}", e.code, e.message);
+        }
+        e
+    }
+
+    /// A failure of `kind` with the kind's usual code: `unavailable` (retry later), `conflict`,
+    /// or `internal` for a server fault (whose message, as before, says so).
+    pub fn failed(kind: ErrorKind, detail: impl std::fmt::Display) -> Self {
+        match kind {
+            ErrorKind::Transient => ApiError::of_kind(kind, "unavailable", detail.to_string()),
+            ErrorKind::Refused => ApiError::of_kind(kind, "conflict", detail.to_string()),
+            ErrorKind::Integrity | ErrorKind::Config | ErrorKind::Internal => {
+                ApiError::internal(detail)
+            }
+        }
+    }
+
     pub fn not_found(field: &str, message: impl Into<String>) -> Self {
         ApiError::new(404, "not_found", message).with_field(field)
     }
@@ -100,8 +136,9 @@ impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {
             ServiceError::Rejected(r) => r.into(),
-            // The log could not be written or read: nothing the client did, so a 500.
-            ServiceError::Store(e) => ApiError::internal(e),
+            // The log could not be written or read: nothing the client did, so a 5xx (a 503 when
+            // retrying may work: a full disk, a log the writer is shutting down).
+            ServiceError::Store(e) => ApiError::failed(e.kind(), e),
         }
     }
 }
@@ -109,6 +146,24 @@ impl From<ServiceError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::StoreError;
+
+    #[test]
+    fn kinds_map_to_statuses() {
+        let cases = [
+            (ErrorKind::Transient, 503, "unavailable"),
+            (ErrorKind::Integrity, 500, "internal"),
+            (ErrorKind::Refused, 409, "conflict"),
+            (ErrorKind::Config, 500, "internal"),
+            (ErrorKind::Internal, 500, "internal"),
+        ];
+        for (kind, status, code) in cases {
+            assert_eq!(status_for(kind), status, "{kind}");
+            let e = ApiError::failed(kind, "why");
+            assert_eq!((e.status, e.code), (status, code), "{kind}");
+            assert_eq!(ApiError::of_kind(kind, "x", "why").status, status);
+        }
+    }
 
     #[test]
     fn rejections_map_by_code() {
@@ -122,6 +177,20 @@ mod tests {
             let e = ApiError::from(ServiceError::Rejected(r));
             assert_eq!((e.status, e.code, e.field), (status, code, field));
         }
+        let store = |e: StoreError| ApiError::from(ServiceError::Store(e));
+        let conflict = store(StoreError::Conflict {
+            expected: 1,
+            actual: 2,
+        });
+        assert_eq!((conflict.status, conflict.code), (503, "unavailable"));
+        let corrupt = store(StoreError::Decode {
+            position: 3,
+            source: crate::events::DecodeError::TooLarge,
+        });
+        assert_eq!((corrupt.status, corrupt.code), (500, "internal"));
+        assert!(corrupt
+            .message
+            .starts_with("internal error: event at position 3"));
         let body = ApiError::invalid("name", "bad").body();
         assert_eq!(
             body,

@@ -1,5 +1,6 @@
 //! The archive module's error type: every failure names what is wrong and where.
 
+use crate::error::ErrorKind;
 use std::io;
 
 /// Everything that can go wrong writing, reading, verifying or extracting an archive.
@@ -49,6 +50,39 @@ pub enum ArchiveError {
 }
 
 impl ArchiveError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            // The bytes are not the archive that was written: a checksum fails,
+            ArchiveError::FrameChecksum { .. }
+            | ArchiveError::EntryChecksum { .. }
+            | ArchiveError::IndexChecksum { .. } => ErrorKind::Integrity,
+            // the framing is damaged or cut short,
+            ArchiveError::BadMagic
+            | ArchiveError::BadHeader { .. }
+            | ArchiveError::BadTrailer { .. }
+            | ArchiveError::Truncated { .. } => ErrorKind::Integrity,
+            // or the content: an index past any sane size (the reader's limits are far above
+            // what a writer makes) is a damaged length.
+            ArchiveError::BadIndex { .. }
+            | ArchiveError::Decompress { .. }
+            | ArchiveError::LimitExceeded { .. } => ErrorKind::Integrity,
+            // Intact, but written by a newer build (or sealed): this binary is the wrong one.
+            ArchiveError::UnsupportedVersion { .. } | ArchiveError::UnsupportedFlags { .. } => {
+                ErrorKind::Config
+            }
+            // Extraction will not write outside its target, whatever the archive says.
+            ArchiveError::UnsafePath { .. } => ErrorKind::Refused,
+            ArchiveError::Io { source, .. } => ErrorKind::of_io(source),
+            // The caller asked for an entry the archive does not have.
+            ArchiveError::NotFound { .. } => ErrorKind::Config,
+            // Callers resolve chains and validate settings first (a bad codec or level reaches
+            // the engine as its own error): getting here means a caller is wrong.
+            ArchiveError::EntryInParent { .. } | ArchiveError::InvalidInput { .. } => {
+                ErrorKind::Internal
+            }
+        }
+    }
+
     /// Wraps an I/O error with what was being done when it happened.
     pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(io::Error) -> ArchiveError {
         let context = context.into();
@@ -64,6 +98,93 @@ impl ArchiveError {
     pub(crate) fn invalid(reason: impl Into<String>) -> ArchiveError {
         ArchiveError::InvalidInput {
             reason: reason.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ErrorKind::*;
+
+    #[test]
+    fn every_variant_has_its_kind() {
+        let s = || String::from("x");
+        let io = |k: io::ErrorKind| ArchiveError::Io {
+            context: s(),
+            source: io::Error::from(k),
+        };
+        let cases = [
+            (ArchiveError::BadMagic, Integrity),
+            (
+                ArchiveError::UnsupportedVersion {
+                    version: 9,
+                    supported: 1,
+                },
+                Config,
+            ),
+            (
+                ArchiveError::UnsupportedFlags {
+                    flags: 1,
+                    reason: "sealed",
+                },
+                Config,
+            ),
+            (ArchiveError::BadHeader { reason: s() }, Integrity),
+            (
+                ArchiveError::BadTrailer {
+                    offset: 1,
+                    reason: s(),
+                },
+                Integrity,
+            ),
+            (
+                ArchiveError::Truncated {
+                    what: s(),
+                    offset: 1,
+                },
+                Integrity,
+            ),
+            (
+                ArchiveError::FrameChecksum {
+                    frame: 1,
+                    offset: 1,
+                },
+                Integrity,
+            ),
+            (ArchiveError::EntryChecksum { path: s() }, Integrity),
+            (ArchiveError::IndexChecksum { offset: 1 }, Integrity),
+            (ArchiveError::bad_index("x"), Integrity),
+            (
+                ArchiveError::Decompress {
+                    frame: 1,
+                    reason: s(),
+                },
+                Integrity,
+            ),
+            (ArchiveError::LimitExceeded { what: s() }, Integrity),
+            (
+                ArchiveError::UnsafePath {
+                    path: s(),
+                    reason: "..",
+                },
+                Refused,
+            ),
+            (io(io::ErrorKind::StorageFull), Transient),
+            (io(io::ErrorKind::PermissionDenied), Refused),
+            (io(io::ErrorKind::UnexpectedEof), Integrity),
+            (ArchiveError::NotFound { path: s() }, Config),
+            (
+                ArchiveError::EntryInParent {
+                    path: s(),
+                    backup: s(),
+                },
+                Internal,
+            ),
+            (ArchiveError::invalid("x"), Internal),
+        ];
+        for (e, kind) in cases {
+            assert_eq!(e.kind(), kind, "{e}");
         }
     }
 }

@@ -18,6 +18,7 @@ mod scheduler;
 use std::collections::BTreeMap;
 
 use crate::domain::Rejection;
+use crate::error::ErrorKind;
 use crate::events::{BackupRecord, Event, HealthCheck, JobSpec, RetentionPolicy, RunReason, Ts};
 use crate::projections::{Backup, Job, State};
 
@@ -108,6 +109,9 @@ pub enum RunOutcome {
     },
     Failed {
         error: String,
+        /// Recorded with the failure (`run_failed_v2`), so retries, health and notifications
+        /// can tell a passing fault from damage or a refusal.
+        kind: ErrorKind,
     },
     Interrupted {
         reason: String,

@@ -3,6 +3,7 @@
 
 use super::{existing, found, taken, RunOutcome};
 use crate::domain::Rejection;
+use crate::error::ErrorKind;
 use crate::events::{Event, RunReason, Ts};
 use crate::projections::{RunStatus, State};
 
@@ -73,13 +74,16 @@ pub(super) fn finish(
                     .map(|p| (b, p))
             });
             if let Some((b, parent)) = lost_base {
-                return Ok(vec![Event::RunFailed {
+                return Ok(vec![Event::RunFailedV2 {
                     run_id: run_id.to_string(),
                     error: format!(
                         "its base {parent:?} was deleted while the run wrote on it: \
                          {} is not recorded (boot reports it as unrecorded)",
                         b.location
                     ),
+                    // Nothing kept is damaged, and the next run picks another base (or takes a
+                    // full): running it again succeeds.
+                    kind: ErrorKind::Transient.into(),
                     duration_ms,
                 }]);
             }
@@ -99,9 +103,10 @@ pub(super) fn finish(
             });
             events
         }
-        RunOutcome::Failed { error } => vec![Event::RunFailed {
+        RunOutcome::Failed { error, kind } => vec![Event::RunFailedV2 {
             run_id: run_id.to_string(),
             error: error.clone(),
+            kind: (*kind).into(),
             duration_ms,
         }],
         RunOutcome::Interrupted { reason } => vec![Event::RunInterrupted {
@@ -154,7 +159,8 @@ mod tests {
     use super::super::fixture::*;
     use crate::decide::{decide, Command, RunOutcome};
     use crate::domain::job::RejectionCode;
-    use crate::events::{BackupKind, BackupRecord, Event, RunReason};
+    use crate::error::ErrorKind;
+    use crate::events::{BackupKind, BackupRecord, Event, FailureKind, RunReason};
     use crate::projections::State;
 
     #[test]
@@ -249,6 +255,35 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_run_records_its_error_and_kind() {
+        let kinds = [
+            (ErrorKind::Transient, FailureKind::Transient),
+            (ErrorKind::Integrity, FailureKind::Integrity),
+            (ErrorKind::Refused, FailureKind::Refused),
+            (ErrorKind::Config, FailureKind::Config),
+            (ErrorKind::Internal, FailureKind::Internal),
+        ];
+        for (kind, recorded) in kinds {
+            let finish = Command::FinishRun {
+                run_id: "r1".into(),
+                outcome: RunOutcome::Failed {
+                    error: "pg_dump exited with 1".into(),
+                    kind,
+                },
+            };
+            assert_eq!(
+                decide(&r1_running(), &finish, t(4)).unwrap(),
+                vec![Event::RunFailedV2 {
+                    run_id: "r1".into(),
+                    error: "pg_dump exited with 1".into(),
+                    kind: recorded,
+                    duration_ms: 3000,
+                }]
+            );
+        }
+    }
+
+    #[test]
     fn finishing_a_run_records_its_backup_and_duration() {
         let state = r1_running();
         let finish = r1_succeeded(record("b1", BackupKind::Full, None));
@@ -271,7 +306,10 @@ mod tests {
         );
         let unknown = Command::FinishRun {
             run_id: "zz".into(),
-            outcome: RunOutcome::Failed { error: "e".into() },
+            outcome: RunOutcome::Failed {
+                error: "e".into(),
+                kind: ErrorKind::Internal,
+            },
         };
         assert_eq!(
             code(decide(&state, &unknown, t(4))),
@@ -293,7 +331,12 @@ mod tests {
     fn an_incremental_whose_base_was_deleted_meanwhile_fails_instead_of_recording() {
         let finish = r1_succeeded(record("inc", BackupKind::Incremental, Some("gone")));
         match decide(&r1_running(), &finish, t(4)).unwrap().as_slice() {
-            [Event::RunFailed { error, .. }] => {
+            [Event::RunFailedV2 {
+                error,
+                kind: FailureKind::Transient,
+                duration_ms: 3000,
+                ..
+            }] => {
                 assert!(error.contains("\"gone\" was deleted"), "{error}")
             }
             other => panic!("{other:?}"),

@@ -14,12 +14,13 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread::JoinHandle;
 
 use super::EngineError;
 use crate::archive::ArchiveError;
 use crate::config::{DatabaseKind, DatabaseSource};
+use crate::error::ErrorKind;
 
 /// How much of a failed tool's stderr the error keeps.
 const STDERR_TAIL: usize = 2048;
@@ -46,10 +47,30 @@ pub fn archive_name(src: &DatabaseSource) -> Result<String, EngineError> {
     Ok(format!("databases/{n}.{}", extension(src.kind)))
 }
 
+/// The source as configured cannot be dumped (its kind is `Config`).
 fn dump_err(src: &DatabaseSource, reason: impl Into<String>) -> EngineError {
     EngineError::Dump {
         name: src.name.clone(),
         reason: reason.into(),
+    }
+}
+
+/// Dumping failed while it ran: `what` was being done when `e` happened.
+fn io_failed(src: &DatabaseSource, what: &str, e: io::Error) -> EngineError {
+    EngineError::DumpFailed {
+        name: src.name.clone(),
+        reason: format!("{what}: {e}"),
+        kind: ErrorKind::of_io(&e),
+    }
+}
+
+/// The tool ran and failed: its message says which kind of failure (`ErrorKind::of_tool`).
+fn tool_failed(src: &DatabaseSource, tool: &str, status: ExitStatus, stderr: &[u8]) -> EngineError {
+    let message = tail(stderr);
+    EngineError::DumpFailed {
+        name: src.name.clone(),
+        kind: ErrorKind::of_tool(status.code().is_none(), &message),
+        reason: format!("{tool} {}: {message}", exit_text(status)),
     }
 }
 
@@ -79,7 +100,7 @@ pub fn dump(
             };
             let defaults = scratch.join(format!("{}.cnf", src.name));
             write_private(&defaults, url.my_defaults(src)?.as_bytes())
-                .map_err(|e| dump_err(src, format!("writing the client defaults file: {e}")))?;
+                .map_err(|e| io_failed(src, "writing the client defaults file", e))?;
             let mut last = None;
             for tool in ["mariadb-dump", "mysqldump"] {
                 match piped(src, tool, my_dump_command(tool, &defaults, &db), sink) {
@@ -136,7 +157,7 @@ fn sqlite(
 ) -> Result<(), EngineError> {
     let path = src.path.as_deref().unwrap_or(Path::new(""));
     let path = fs::canonicalize(path)
-        .map_err(|e| dump_err(src, format!("database file {}: {e}", path.display())))?;
+        .map_err(|e| io_failed(src, &format!("database file {}", path.display()), e))?;
     if !path.is_file() {
         return Err(dump_err(
             src,
@@ -154,14 +175,10 @@ fn sqlite(
         .output()
         .map_err(|e| spawn_err(src, "sqlite3", e))?;
     if !out.status.success() {
-        return Err(dump_err(
-            src,
-            format!("sqlite3 {}: {}", exit_text(out.status), tail(&out.stderr)),
-        ));
+        return Err(tool_failed(src, "sqlite3", out.status, &out.stderr));
     }
     let snap_path = scratch.join(&snapshot);
-    let mut f =
-        File::open(&snap_path).map_err(|e| dump_err(src, format!("opening the snapshot: {e}")))?;
+    let mut f = File::open(&snap_path).map_err(|e| io_failed(src, "opening the snapshot", e))?;
     let res = sink(&mut f).map_err(|e| EngineError::Archive {
         context: format!("storing the dump of database {:?}", src.name),
         source: e,
@@ -178,7 +195,7 @@ fn spawn_err(src: &DatabaseSource, tool: &str, e: io::Error) -> EngineError {
             tool: tool.into(),
         }
     } else {
-        dump_err(src, format!("starting {tool}: {e}"))
+        io_failed(src, &format!("starting {tool}"), e)
     }
 }
 
@@ -221,17 +238,14 @@ fn piped(
         .map(JoinHandle::join)
         .and_then(Result::ok)
         .unwrap_or_default();
-    let status = status.map_err(|e| dump_err(src, format!("waiting for {tool}: {e}")))?;
+    let status = status.map_err(|e| io_failed(src, &format!("waiting for {tool}"), e))?;
     if !status.success() {
-        return Err(dump_err(
-            src,
-            format!("{tool} {}: {}", exit_text(status), tail(&err_text)),
-        ));
+        return Err(tool_failed(src, tool, status, &err_text));
     }
     Ok(())
 }
 
-fn exit_text(status: std::process::ExitStatus) -> String {
+fn exit_text(status: ExitStatus) -> String {
     match status.code() {
         Some(c) => format!("exited with {c}"),
         None => format!("was killed ({status})"),

@@ -52,9 +52,10 @@ pub fn check(
         }
         _ => format!("health ok: all {} checks ok", checks.len()),
     };
-    maintenance::record(service, run_id, Command::RecordHealth { checks }).map_err(|e| {
-        EngineError::Refused {
-            reason: format!("recording the health check: {e}"),
+    maintenance::record(service, run_id, Command::RecordHealth { checks }).map_err(|source| {
+        EngineError::Record {
+            context: "recording the health check".into(),
+            source: Box::new(source),
         }
     })?;
     Ok(Done {

@@ -9,6 +9,7 @@ use super::EngineError;
 use crate::config::Config;
 use crate::decide::{Command, RunOutcome};
 use crate::domain::retention;
+use crate::error::ErrorKind;
 use crate::events::{BackupKind, Ts};
 use crate::progress::ProgressHandle;
 use crate::service::{Meta, Service, ServiceError};
@@ -29,9 +30,7 @@ impl From<Result<Done, EngineError>> for RunOutcome {
                 files: done.files,
                 note: Some(done.note),
             },
-            Err(e) => RunOutcome::Failed {
-                error: e.to_string(),
-            },
+            Err(e) => e.into_outcome(),
         }
     }
 }
@@ -187,6 +186,11 @@ pub fn archive(
 ) -> Result<Done, EngineError> {
     let sources = archive_sources(service);
     let (mut made, mut bytes, mut files, mut failed) = (Vec::new(), 0, 0, Vec::new());
+    let mut kind: Option<ErrorKind> = None;
+    let mut fail = |text: String, k: ErrorKind| {
+        kind = Some(kind.map_or(k, |seen| seen.combine(k)));
+        failed.push(text);
+    };
     for source in &sources {
         match super::consolidate(config, service, job_id, run_id, source, progress) {
             Ok(done) => {
@@ -200,20 +204,21 @@ pub fn archive(
                     layout::remove_quietly(
                         &Layout::new(&config.data_dir).resolve(&done.record.location),
                     );
-                    failed.push(format!("{source}: {e}"));
+                    fail(format!("{source}: {e}"), e.kind());
                     continue;
                 }
                 bytes += done.record.bytes;
                 files += done.files;
                 made.push(format!("{} of {source}", done.record.id));
             }
-            Err(e) => failed.push(e.to_string()),
+            Err(e) => fail(e.to_string(), e.kind()),
         }
     }
-    if !failed.is_empty() {
+    if let Some(kind) = kind {
         return Err(EngineError::ArchivesFailed {
             failed,
             written: made,
+            kind,
         });
     }
     let note = if made.is_empty() {

@@ -39,12 +39,14 @@ use std::sync::Arc;
 use crate::archive::ArchiveError;
 use crate::config::Config;
 use crate::decide::RunOutcome;
+use crate::error::ErrorKind;
 use crate::events::{JobAction, JobSpec};
 use crate::progress::ProgressHandle;
 use crate::scheduler::RunExecutor;
-use crate::service::Service;
+use crate::service::{Service, ServiceError};
 
-/// Everything the engine can fail with; each names what and where.
+/// Everything the engine can fail with; each names what and where, and `kind()` says which kind
+/// of failure it is.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("{context}: {source}")]
@@ -63,9 +65,20 @@ pub enum EngineError {
     Source {
         source_path: PathBuf,
         reason: String,
+        /// From the I/O error that made the source unusable; `Config` for a bad pattern or name.
+        kind: ErrorKind,
     },
+    /// The database source, as configured, cannot be dumped (bad name, URL, path, command).
     #[error("database {name:?}: {reason}")]
     Dump { name: String, reason: String },
+    /// Dumping a well-formed source failed: the tool exited non-zero, or starting or waiting
+    /// for it failed. The kind is read from the tool's message or the I/O error.
+    #[error("database {name:?}: {reason}")]
+    DumpFailed {
+        name: String,
+        reason: String,
+        kind: ErrorKind,
+    },
     #[error("database {name:?}: the dump tool {tool} is not installed (not found in PATH)")]
     ToolMissing { name: String, tool: String },
     #[error("no backup {id:?} in the catalog")]
@@ -92,14 +105,65 @@ pub enum EngineError {
     },
     #[error("invalid compression setting: {reason}")]
     Compression { reason: String },
+    /// A rule said no (a retention policy that would delete everything).
     #[error("{reason}")]
     Refused { reason: String },
+    /// Recording what was done failed: the service refused the command or the log failed.
+    #[error("{context}: {source}")]
+    Record {
+        context: String,
+        // Boxed: the log's errors are large, and every engine result carries this enum.
+        #[source]
+        source: Box<ServiceError>,
+    },
+    /// Something that cannot fail did (a report that does not serialise).
+    #[error("{reason}")]
+    Internal { reason: String },
     #[error("{} archive(s) failed: {}{}", failed.len(), failed.join("; "),
         if written.is_empty() { String::new() } else { format!(" (written: {})", written.join(", ")) })]
     ArchivesFailed {
         failed: Vec<String>,
         written: Vec<String>,
+        /// Every failure's kind combined (`ErrorKind::combine`).
+        kind: ErrorKind,
     },
+}
+
+impl EngineError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            EngineError::Io { source, .. } => ErrorKind::of_io(source),
+            EngineError::Archive { source, .. } => source.kind(),
+            EngineError::Source { kind, .. }
+            | EngineError::DumpFailed { kind, .. }
+            | EngineError::ArchivesFailed { kind, .. } => *kind,
+            // A missing tool and a bad codec or level are fixed in the configuration.
+            EngineError::Dump { .. }
+            | EngineError::ToolMissing { .. }
+            | EngineError::Compression { .. } => ErrorKind::Config,
+            // The caller named a backup or a path that is not there: its input, like an unknown
+            // source. (A backup the catalog has but the disk lacks is `MissingArchive`.)
+            EngineError::UnknownBackup { .. } | EngineError::NotInBackup { .. } => {
+                ErrorKind::Config
+            }
+            // The catalog says the file exists, or a chain says a parent holds the bytes, and
+            // the disk disagrees: stored data is gone or damaged.
+            EngineError::MissingArchive { .. }
+            | EngineError::BrokenChain { .. }
+            | EngineError::DamagedEntry { .. } => ErrorKind::Integrity,
+            EngineError::TargetNotEmpty { .. } | EngineError::Refused { .. } => ErrorKind::Refused,
+            EngineError::Record { source, .. } => source.kind(),
+            EngineError::Internal { .. } => ErrorKind::Internal,
+        }
+    }
+
+    /// How a run that ended in this error finishes.
+    pub fn into_outcome(self) -> RunOutcome {
+        RunOutcome::Failed {
+            kind: self.kind(),
+            error: self.to_string(),
+        }
+    }
 }
 
 /// The run executor the scheduler calls: backups now; maintenance jobs in issue 4.
@@ -125,9 +189,7 @@ impl RunExecutor for Engine {
                         note: done.note,
                         backup: Some(done.record),
                     },
-                    Err(e) => RunOutcome::Failed {
-                        error: e.to_string(),
-                    },
+                    Err(e) => e.into_outcome(),
                 }
             }
             JobAction::Cleanup => {
@@ -143,5 +205,139 @@ impl RunExecutor for Engine {
                 report::generate(&self.config, &self.service, run_id, progress).into()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Rejection;
+    use crate::store::StoreError;
+    use ErrorKind::*;
+
+    #[test]
+    fn every_variant_has_its_kind() {
+        let s = || String::from("x");
+        let io = |code| EngineError::Io {
+            context: s(),
+            source: std::io::Error::from_raw_os_error(code),
+        };
+        let archive = |source| EngineError::Archive {
+            context: s(),
+            source,
+        };
+        let source = |kind| EngineError::Source {
+            source_path: "/src".into(),
+            reason: s(),
+            kind,
+        };
+        // I/O errors by `ErrorKind::of_io` (its own table covers them).
+        let cases = [
+            (io(libc::ENOSPC), Transient),
+            (io(libc::EACCES), Refused),
+            (
+                archive(ArchiveError::EntryChecksum { path: s() }),
+                Integrity,
+            ),
+            (
+                archive(ArchiveError::Io {
+                    context: s(),
+                    source: std::io::ErrorKind::TimedOut.into(),
+                }),
+                Transient,
+            ),
+            (source(Config), Config),
+            (source(Refused), Refused),
+            (
+                EngineError::Dump {
+                    name: s(),
+                    reason: s(),
+                },
+                Config,
+            ),
+            (
+                EngineError::DumpFailed {
+                    name: s(),
+                    reason: s(),
+                    kind: Transient,
+                },
+                Transient,
+            ),
+            (
+                EngineError::ToolMissing {
+                    name: s(),
+                    tool: s(),
+                },
+                Config,
+            ),
+            (EngineError::UnknownBackup { id: s() }, Config),
+            (
+                EngineError::MissingArchive {
+                    id: s(),
+                    path: "/a".into(),
+                },
+                Integrity,
+            ),
+            (
+                EngineError::BrokenChain {
+                    id: s(),
+                    path: s(),
+                    parent: s(),
+                    reason: s(),
+                },
+                Integrity,
+            ),
+            (EngineError::TargetNotEmpty { path: "/t".into() }, Refused),
+            (EngineError::NotInBackup { id: s(), path: s() }, Config),
+            (
+                EngineError::DamagedEntry {
+                    id: s(),
+                    path: s(),
+                    reason: s(),
+                },
+                Integrity,
+            ),
+            (EngineError::Compression { reason: s() }, Config),
+            (EngineError::Refused { reason: s() }, Refused),
+            (
+                EngineError::Record {
+                    context: s(),
+                    source: Box::new(ServiceError::Store(StoreError::Closed)),
+                },
+                Transient,
+            ),
+            (
+                EngineError::Record {
+                    context: s(),
+                    source: Box::new(Rejection::conflict("report_id", "taken").into()),
+                },
+                Refused,
+            ),
+            (EngineError::Internal { reason: s() }, Internal),
+            (
+                EngineError::ArchivesFailed {
+                    failed: vec![s()],
+                    written: vec![],
+                    kind: Integrity,
+                },
+                Integrity,
+            ),
+        ];
+        for (e, kind) in cases {
+            assert_eq!(e.kind(), kind, "{e}");
+        }
+    }
+
+    #[test]
+    fn a_failed_run_keeps_the_message_and_the_kind() {
+        let e = EngineError::TargetNotEmpty { path: "/t".into() };
+        let text = e.to_string();
+        assert_eq!(
+            e.into_outcome(),
+            RunOutcome::Failed {
+                error: text,
+                kind: Refused,
+            }
+        );
     }
 }

@@ -65,7 +65,7 @@ pub fn generate(
         let next = report::next_runs(s, config.timezone, now);
         report::build(s, now, &id, next)
     });
-    let json = serde_json::to_vec_pretty(&report).map_err(|e| EngineError::Refused {
+    let json = serde_json::to_vec_pretty(&report).map_err(|e| EngineError::Internal {
         reason: format!("report {}: could not serialise it: {e}", report.id),
     })?;
     let html = report::html(&report);
@@ -98,8 +98,9 @@ pub fn generate(
         // Unrecorded files would never expire: take them back.
         layout::remove_quietly(&json_path);
         layout::remove_quietly(&html_path);
-        return Err(EngineError::Refused {
-            reason: format!("report {}: could not record it: {e}", report.id),
+        return Err(EngineError::Record {
+            context: format!("report {}: could not record it", report.id),
+            source: Box::new(e),
         });
     }
 

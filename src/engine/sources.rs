@@ -19,6 +19,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use super::manifest::Stat;
 use super::EngineError;
 use crate::archive::EntryMeta;
+use crate::error::ErrorKind;
 
 /// One thing found on disk.
 #[derive(Debug, Clone)]
@@ -72,6 +73,7 @@ impl Excludes {
             let glob = Glob::new(p).map_err(|e| EngineError::Source {
                 source_path: source.to_path_buf(),
                 reason: format!("exclude pattern {p:?}: {e}"),
+                kind: ErrorKind::Config,
             })?;
             if p.contains('/') {
                 by_path.add(glob);
@@ -83,6 +85,7 @@ impl Excludes {
             b.build().map_err(|e| EngineError::Source {
                 source_path: source.to_path_buf(),
                 reason: format!("exclude patterns: {e}"),
+                kind: ErrorKind::Config,
             })
         };
         Ok(Excludes {
@@ -113,6 +116,8 @@ pub fn root_name(group: &str, canonical: &Path) -> Result<String, EngineError> {
     let s = canonical.to_str().ok_or_else(|| EngineError::Source {
         source_path: canonical.to_path_buf(),
         reason: "the path is not UTF-8".into(),
+        // Archive names are UTF-8: such a source can only be configured away.
+        kind: ErrorKind::Config,
     })?;
     let rel = s.trim_start_matches('/');
     Ok(if rel.is_empty() {
@@ -131,21 +136,18 @@ pub fn scan_source(
     seen: &mut HashSet<String>,
     scan: &mut Scan,
 ) -> Result<(), EngineError> {
-    let root = fs::canonicalize(path).map_err(|e| EngineError::Source {
+    let unusable = |e: std::io::Error| EngineError::Source {
         source_path: path.to_path_buf(),
         reason: e.to_string(),
-    })?;
+        // A source that does not exist is a configuration fault; one not readable is refused.
+        kind: ErrorKind::of_io(&e),
+    };
+    let root = fs::canonicalize(path).map_err(unusable)?;
     let name = root_name(group, &root)?;
-    let meta = fs::symlink_metadata(&root).map_err(|e| EngineError::Source {
-        source_path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+    let meta = fs::symlink_metadata(&root).map_err(unusable)?;
     if meta.is_dir() {
         walk(&root, "", &name, excludes, seen, scan).map_err(|e| match e {
-            EngineError::Io { source, .. } => EngineError::Source {
-                source_path: path.to_path_buf(),
-                reason: source.to_string(),
-            },
+            EngineError::Io { source, .. } => unusable(source),
             other => other,
         })
     } else {

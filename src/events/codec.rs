@@ -8,7 +8,7 @@ use bincode::config::Config;
 use serde::{Deserialize, Serialize};
 
 /// The version written into every new envelope.
-pub const SCHEMA_VERSION: u8 = 2;
+pub const SCHEMA_VERSION: u8 = 3;
 
 /// No event comes near this; it bounds what a corrupt length field can make the decoder allocate.
 pub const MAX_EVENT_BYTES: usize = 4 << 20;
@@ -89,6 +89,13 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
     }
     let (header, used): (Header, usize) =
         bincode::serde::decode_from_slice(rest, config()).map_err(|e| map_err(e, "header"))?;
+    let header_ref = HeaderRef {
+        position: header.position,
+        recorded_at: header.recorded_at,
+        actor: &header.actor,
+        correlation: header.correlation.as_deref(),
+    };
+    canonical(&header_ref, &rest[..used], "header")?;
     let body = &rest[used..];
     let index = variant_tag(body)?;
     if index >= Event::NAMES.len() as u64 {
@@ -101,6 +108,7 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
             count: body.len() - used,
         });
     }
+    canonical(&payload, body, "payload")?;
     Ok(Envelope {
         position: header.position,
         recorded_at: header.recorded_at,
@@ -108,6 +116,34 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
         correlation: header.correlation,
         payload,
     })
+}
+
+/// bincode reads a number written longer than needed (`[251, 146, 0]` for 146) as if it were
+/// short, so two byte strings could hold one event. Only the encoding `encode` writes is
+/// accepted: an event has one byte form, and a damaged length or number is an error, not a
+/// silently different record. Checked by encoding again into a comparison, without allocating.
+fn canonical<T: Serialize>(value: &T, bytes: &[u8], at: &'static str) -> Result<(), DecodeError> {
+    struct Same<'a>(&'a [u8]);
+    impl bincode::enc::write::Writer for Same<'_> {
+        fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+            match self.0.strip_prefix(bytes) {
+                Some(rest) => {
+                    self.0 = rest;
+                    Ok(())
+                }
+                None => Err(bincode::error::EncodeError::Other("differs")),
+            }
+        }
+    }
+    let mut same = Same(bytes);
+    match bincode::serde::encode_into_writer(value, &mut same, config()) {
+        Ok(()) if same.0.is_empty() => Ok(()),
+        _ => Err(DecodeError::Malformed {
+            at,
+            reason: "not in canonical form (a number or length is written longer than needed)"
+                .into(),
+        }),
+    }
 }
 
 /// bincode's standard config writes an enum tag as a varint: one byte below 251, else a marker

@@ -5,9 +5,12 @@
 //! envelope carries the schema version it was written with. `codec` enforces the framing.
 
 mod codec;
+mod examples;
 mod ts;
 
 pub use codec::{decode, encode, DecodeError, EncodeError, MAX_EVENT_BYTES, SCHEMA_VERSION};
+#[doc(hidden)]
+pub use examples::examples;
 pub use ts::Ts;
 
 use serde::{Deserialize, Serialize};
@@ -137,6 +140,15 @@ pub enum Event {
         rule: String,
         bytes: u64,
     },
+    // ---- schema version 3 ----
+    /// A run's failure with its kind (`run_failed` carries only the text; it still decodes, and
+    /// its kind is unknown).
+    RunFailedV2 {
+        run_id: String,
+        error: String,
+        kind: FailureKind,
+        duration_ms: u64,
+    },
 }
 
 impl Event {
@@ -165,6 +177,7 @@ impl Event {
         "report_generated",
         "backup_archived",
         "report_deleted",
+        "run_failed_v2",
     ];
 
     /// The variant's name as in `NAMES` and the JSON output.
@@ -193,6 +206,7 @@ impl Event {
             Event::ReportGenerated { .. } => 20,
             Event::BackupArchived { .. } => 21,
             Event::ReportDeleted { .. } => 22,
+            Event::RunFailedV2 { .. } => 23,
         };
         Self::NAMES[index]
     }
@@ -295,6 +309,45 @@ pub enum RunReason {
     Manual,
 }
 
+/// What kind of failure ended a run, as the log keeps it: the persisted twin of
+/// `crate::error::ErrorKind` (its rules say which is which). Its own type so that the runtime enum
+/// can change while this one's variant order, the bincode tag, never does: new kinds go at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    Transient,
+    Integrity,
+    Refused,
+    Config,
+    Internal,
+}
+
+impl From<crate::error::ErrorKind> for FailureKind {
+    fn from(kind: crate::error::ErrorKind) -> FailureKind {
+        use crate::error::ErrorKind as K;
+        match kind {
+            K::Transient => FailureKind::Transient,
+            K::Integrity => FailureKind::Integrity,
+            K::Refused => FailureKind::Refused,
+            K::Config => FailureKind::Config,
+            K::Internal => FailureKind::Internal,
+        }
+    }
+}
+
+impl From<FailureKind> for crate::error::ErrorKind {
+    fn from(kind: FailureKind) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind as K;
+        match kind {
+            FailureKind::Transient => K::Transient,
+            FailureKind::Integrity => K::Integrity,
+            FailureKind::Refused => K::Refused,
+            FailureKind::Config => K::Config,
+            FailureKind::Internal => K::Internal,
+        }
+    }
+}
+
 /// Retention durations in seconds; `None` = kept forever.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetentionPolicy {
@@ -381,159 +434,6 @@ impl Envelope {
     }
 }
 
-/// One example of every variant, in tag order: the golden fixtures, the schema-list test and the
-/// fuzz seeds are made from it.
-#[doc(hidden)]
-pub fn examples() -> Vec<Event> {
-    let t = |s: i64| Ts::from_unix_nanos(1_780_000_000_000_000_000 + s * 1_000_000_000);
-    let job = JobSpec {
-        id: "custom_backup".into(),
-        name: "Nightly uploads".into(),
-        trigger: Trigger::Cron {
-            minute: Some("30".into()),
-            hour: Some("1".into()),
-            day: None,
-            day_of_week: Some("1-5".into()),
-        },
-        action: JobAction::Backup(BackupConfig {
-            backup_type: BackupType::Files,
-            mode: BackupMode::Full,
-            include_database: None,
-            include_files: Some(true),
-            include_config: Some(false),
-            compression: Some("gzip".into()),
-            level: None,
-        }),
-        misfire_grace_secs: Some(3600),
-        timezone: Some("Asia/Shanghai".into()),
-        jitter_secs: 0,
-    };
-    let interval = JobSpec {
-        id: "preset_incremental".into(),
-        name: "Incremental backup".into(),
-        trigger: Trigger::Interval {
-            seconds: 4 * 3600,
-            start_at: Some(t(60)),
-        },
-        action: JobAction::Cleanup,
-        misfire_grace_secs: None,
-        timezone: None,
-        jitter_secs: 30,
-    };
-    vec![
-        Event::ServiceBooted {
-            version: "0.1.0".into(),
-            pid: 4242,
-        },
-        Event::PresetsInstalled {
-            jobs: vec![interval.clone()],
-        },
-        Event::JobCreated { job: job.clone() },
-        Event::JobUpdated { job: interval },
-        Event::JobDeleted {
-            job_id: "custom_backup".into(),
-        },
-        Event::JobPaused {
-            job_id: "preset_incremental".into(),
-        },
-        Event::JobResumed {
-            job_id: "preset_incremental".into(),
-        },
-        Event::SchedulerStarted,
-        Event::SchedulerStopped {
-            reason: "api".into(),
-        },
-        Event::RunStarted {
-            run_id: "run-1".into(),
-            job_id: "custom_backup".into(),
-            slot: Some(t(0)),
-            reason: RunReason::CatchUp,
-        },
-        Event::RunSucceeded {
-            run_id: "run-1".into(),
-            backup_id: Some("bk-1".into()),
-            bytes: 123_456,
-            files: 42,
-            duration_ms: 1_500,
-            note: Some("no usable base: took a full backup".into()),
-        },
-        Event::RunFailed {
-            run_id: "run-2".into(),
-            error: "pg_dump exited with status 1: connection refused".into(),
-            duration_ms: 20,
-        },
-        Event::RunInterrupted {
-            run_id: "run-3".into(),
-            reason: "process stopped without an outcome".into(),
-        },
-        Event::RunSkipped {
-            job_id: "custom_backup".into(),
-            slot: t(3600),
-            running_run_id: "run-1".into(),
-        },
-        Event::SlotsMissed {
-            job_id: "custom_backup".into(),
-            slots: vec![t(7200), t(10800)],
-        },
-        Event::RetentionPolicySet {
-            policy: RetentionPolicy {
-                full_secs: Some(30 * 86400),
-                incremental_secs: Some(7 * 86400),
-                archive_secs: None,
-                report_secs: Some(90 * 86400),
-            },
-        },
-        Event::BackupRecorded {
-            backup: BackupRecord {
-                id: "bk-1".into(),
-                job_id: "custom_backup".into(),
-                run_id: "run-1".into(),
-                kind: BackupKind::Incremental,
-                parent: Some("bk-0".into()),
-                location: "backups/bk-1.bka".into(),
-                bytes: 123_456,
-                entries: 42,
-                checksum: 0xDEAD_BEEF,
-                compression: "zstd".into(),
-                created_at: t(5),
-            },
-        },
-        Event::BackupVerified {
-            backup_id: "bk-1".into(),
-            ok: false,
-            detail: Some("entry etc/app.conf: CRC32 mismatch".into()),
-        },
-        Event::BackupDeleted {
-            backup_id: "bk-0".into(),
-            rule: "full older than 30d".into(),
-            bytes: 99,
-        },
-        Event::HealthChecked {
-            status: HealthStatus::Warning,
-            checks: vec![HealthCheck {
-                name: "disk".into(),
-                status: HealthStatus::Warning,
-                reason: "12% free".into(),
-            }],
-        },
-        Event::ReportGenerated {
-            report_id: "report-2026-11-24".into(),
-            location: "reports/report-2026-11-24.json".into(),
-            bytes: 2048,
-        },
-        Event::BackupArchived {
-            backup_id: "weekly_archive-20261129T040000Z-r9".into(),
-            source_id: "bk-3".into(),
-            merged: vec!["bk-3".into(), "bk-2".into(), "bk-1".into()],
-        },
-        Event::ReportDeleted {
-            report_id: "report-2026-08-24".into(),
-            rule: "retention.report".into(),
-            bytes: 40_960,
-        },
-    ]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -614,6 +514,54 @@ mod tests {
             Err(DecodeError::UnknownVariant {
                 index: Event::NAMES.len() as u64
             })
+        );
+    }
+
+    #[test]
+    fn numbers_written_longer_than_needed_are_refused() {
+        let good = encode(&envelope(5, Event::JobPaused { job_id: "x".into() })).unwrap();
+        assert_eq!(good[1], 5, "the position comes first");
+        // 5 as a u16 varint: what bincode alone would read as 5
+        let mut long_position = good.clone();
+        long_position.splice(1..2, [251, 5, 0]);
+        let long_length = {
+            let mut v = good.clone();
+            let len_at = v.len() - 2; // [.., tag, len 1, b'x']
+            assert_eq!(&v[len_at..], [1, b'x']);
+            v.splice(len_at..len_at + 1, [251, 1, 0]);
+            v
+        };
+        for (bytes, at) in [(long_position, "header"), (long_length, "payload")] {
+            assert!(
+                matches!(decode(&bytes), Err(DecodeError::Malformed { at: a, .. }) if a == at),
+                "{at}: {:?}",
+                decode(&bytes)
+            );
+        }
+        assert!(decode(&good).is_ok());
+    }
+
+    #[test]
+    fn failure_kinds_keep_their_tags_and_mirror_error_kinds() {
+        use crate::error::ErrorKind;
+        let frozen = [
+            (FailureKind::Transient, "transient"),
+            (FailureKind::Integrity, "integrity"),
+            (FailureKind::Refused, "refused"),
+            (FailureKind::Config, "config"),
+            (FailureKind::Internal, "internal"),
+        ];
+        for (tag, (kind, name)) in frozen.into_iter().enumerate() {
+            let bytes = bincode::serde::encode_to_vec(kind, bincode::config::standard()).unwrap();
+            assert_eq!(bytes, [tag as u8], "{name}: the bincode tag is persisted");
+            assert_eq!(serde_json::to_value(kind).unwrap(), name);
+            assert_eq!(FailureKind::from(ErrorKind::from(kind)), kind);
+            assert_eq!(ErrorKind::from(kind).as_str(), name);
+        }
+        assert_eq!(
+            ErrorKind::ALL.len(),
+            frozen.len(),
+            "every kind can be recorded"
         );
     }
 

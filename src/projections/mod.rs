@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bump whenever `State`'s shape or any `apply` changes: snapshots tagged with another version
 /// are dropped and the log is replayed instead.
-pub const PROJECTION_VERSION: u32 = 2;
+pub const PROJECTION_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
@@ -70,5 +70,90 @@ impl State {
             state.apply(e);
         }
         state
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+    use crate::events::{FailureKind, JobAction, JobSpec, RunReason, Trigger};
+
+    fn env(position: u64, payload: Event) -> Envelope {
+        Envelope {
+            position,
+            recorded_at: Ts::from_unix_nanos(position as i64 * 1_000_000_000),
+            actor: "scheduler".into(),
+            correlation: None,
+            payload,
+        }
+    }
+
+    fn started(run_id: &str) -> Event {
+        Event::RunStarted {
+            run_id: run_id.into(),
+            job_id: "j".into(),
+            slot: None,
+            reason: RunReason::Manual,
+        }
+    }
+
+    /// Both failure variants fail the run and count as failures; only the new one has a kind,
+    /// and a run's first outcome stays its outcome.
+    #[test]
+    fn failed_runs_keep_their_kind_when_the_log_has_one() {
+        let job = JobSpec {
+            id: "j".into(),
+            name: "j".into(),
+            trigger: Trigger::Interval {
+                seconds: 60,
+                start_at: None,
+            },
+            action: JobAction::Report,
+            misfire_grace_secs: None,
+            timezone: None,
+            jitter_secs: 0,
+        };
+        let events = [
+            Event::JobCreated { job },
+            started("old"),
+            Event::RunFailed {
+                run_id: "old".into(),
+                error: "pg_dump exited with 1".into(),
+                duration_ms: 5,
+            },
+            started("new"),
+            Event::RunFailedV2 {
+                run_id: "new".into(),
+                error: "disk full".into(),
+                kind: FailureKind::Transient,
+                duration_ms: 7,
+            },
+            Event::RunFailedV2 {
+                run_id: "old".into(),
+                error: "a second outcome".into(),
+                kind: FailureKind::Integrity,
+                duration_ms: 9,
+            },
+        ];
+        let log: Vec<Envelope> = events
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| env(i as u64 + 1, e))
+            .collect();
+        let state = State::replay(&log);
+        let run = |id: &str| &state.schedule.runs[id];
+        assert_eq!(run("old").status, RunStatus::Failed);
+        assert_eq!(run("old").error.as_deref(), Some("pg_dump exited with 1"));
+        assert_eq!(run("old").error_kind, None);
+        assert_eq!(run("new").status, RunStatus::Failed);
+        assert_eq!(run("new").error.as_deref(), Some("disk full"));
+        assert_eq!(run("new").error_kind, Some(ErrorKind::Transient));
+        assert_eq!(run("new").duration_ms, Some(7));
+        assert_eq!(state.stats.total.failed, 2);
+        assert_eq!(state.stats.per_job["j"].failed, 2);
+        assert_eq!(state.stats.total.total_duration_ms, 12);
+        assert_eq!(state.stats.total.last_failure_at, Some(log[4].recorded_at));
+        assert_eq!(state.schedule.jobs["j"].running, None);
     }
 }

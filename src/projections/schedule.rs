@@ -1,5 +1,6 @@
 //! The schedule projection: jobs, pause state, scheduler on/off, runs and what is in flight.
 
+use crate::error::ErrorKind;
 use crate::events::{Envelope, Event, JobSpec, RunReason, Ts};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -59,6 +60,9 @@ pub struct Run {
     pub bytes: u64,
     pub files: u64,
     pub error: Option<String>,
+    /// A failed run's kind; `None` while it has not failed, and for failures recorded as
+    /// `run_failed` (before kinds were recorded: their kind is unknown, not guessed from the text).
+    pub error_kind: Option<ErrorKind>,
     pub note: Option<String>,
 }
 
@@ -163,6 +167,7 @@ impl Schedule {
                         bytes: 0,
                         files: 0,
                         error: None,
+                        error_kind: None,
                         note: None,
                     },
                 );
@@ -186,6 +191,15 @@ impl Schedule {
                 duration_ms,
             } => self.finish(run_id, at, RunStatus::Failed, *duration_ms, |run| {
                 run.error = Some(error.clone())
+            }),
+            Event::RunFailedV2 {
+                run_id,
+                error,
+                kind,
+                duration_ms,
+            } => self.finish(run_id, at, RunStatus::Failed, *duration_ms, |run| {
+                run.error = Some(error.clone());
+                run.error_kind = Some((*kind).into());
             }),
             Event::RunInterrupted { run_id, reason } => {
                 let duration = self

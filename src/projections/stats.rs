@@ -52,7 +52,7 @@ impl JobStats {
                 self.last_success_at = Some(at);
                 self.duration(*duration_ms);
             }
-            Event::RunFailed { duration_ms, .. } => {
+            Event::RunFailed { duration_ms, .. } | Event::RunFailedV2 { duration_ms, .. } => {
                 self.failed += 1;
                 self.last_failure_at = Some(at);
                 self.duration(*duration_ms);
@@ -82,6 +82,7 @@ impl Stats {
             | Event::SlotsMissed { job_id, .. } => Some(job_id.as_str()),
             Event::RunSucceeded { run_id, .. }
             | Event::RunFailed { run_id, .. }
+            | Event::RunFailedV2 { run_id, .. }
             | Event::RunInterrupted { run_id, .. } => schedule
                 .runs
                 .get(run_id)

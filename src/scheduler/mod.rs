@@ -208,12 +208,14 @@ async fn execute(
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_default()
             ),
+            // A panic is a bug by definition.
+            kind: crate::error::ErrorKind::Internal,
         })
     })
     .await;
     let summary = match &outcome {
         RunOutcome::Succeeded { .. } => "succeeded".to_string(),
-        RunOutcome::Failed { error } => format!("failed: {error}"),
+        RunOutcome::Failed { error, kind } => format!("failed ({kind}): {error}"),
         RunOutcome::Interrupted { reason } => format!("interrupted: {reason}"),
     };
     log::info!(target: crate::logging::TASKS, "run {run_id} {summary}");

@@ -6,9 +6,13 @@
 //! an fsync; each caller is answered only after its transaction is durable. Async callers never
 //! block the executor: they wait on a channel, and reads run on the blocking pool.
 
+mod error;
 mod writer;
 
-use crate::events::{self, DecodeError, Envelope, Event, Ts};
+pub(crate) use error::redb_err;
+pub use error::StoreError;
+
+use crate::events::{self, Envelope, Event, Ts};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,45 +48,6 @@ pub struct Appended {
     pub envelopes: Vec<Envelope>,
     /// True when the idempotency key had been seen: nothing was written, these are the first result.
     pub replayed: bool,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("the event log {path} is in use by a running backupd; stop it first, or read through the API (GET /api/backup/events)")]
-    InUse { path: PathBuf },
-    #[error("no event log at {path}")]
-    Missing { path: PathBuf },
-    #[error(
-        "expected the log to end at position {expected}, it ends at {actual}: nothing written"
-    )]
-    Conflict { expected: u64, actual: u64 },
-    #[error("event at position {position} cannot be decoded: {source}")]
-    Decode {
-        position: u64,
-        #[source]
-        source: DecodeError,
-    },
-    #[error(transparent)]
-    Encode(#[from] events::EncodeError),
-    #[error("event log {context}: {source}")]
-    Redb {
-        context: &'static str,
-        #[source]
-        source: redb::Error,
-    },
-    #[error("event log commit failed, nothing of it is durable: {message}")]
-    Commit { message: String },
-    #[error("the event log writer has stopped")]
-    Closed,
-}
-
-pub(crate) fn redb_err<E: Into<redb::Error>>(
-    context: &'static str,
-) -> impl FnOnce(E) -> StoreError {
-    move |e| StoreError::Redb {
-        context,
-        source: e.into(),
-    }
 }
 
 struct Inner {

@@ -50,6 +50,7 @@ pub(super) fn spawn(
                         for req in batch {
                             let _ = req.reply.try_send(Err(StoreError::Commit {
                                 message: msg.clone(),
+                                kind: e.kind(),
                             }));
                         }
                     }
@@ -68,6 +69,8 @@ fn commit(db: &Database, batch: &[Request], start: u64) -> Result<(Outcomes, u64
     txn.set_durability(Durability::Immediate)
         .map_err(|e| StoreError::Commit {
             message: format!("cannot make the commit durable: {e}"),
+            // Durability::Immediate is always allowed on a write transaction we just began.
+            kind: crate::error::ErrorKind::Internal,
         })?;
     let mut last = start;
     let mut outcomes = Vec::with_capacity(batch.len());

@@ -299,7 +299,10 @@ fn a_failing_dump_command_fails_the_run_with_its_stderr_and_records_no_backup() 
     let mut rig = Rig::new(&data, vec![], vec![bad]);
     let job = rig.job("db", BackupType::Database, BackupMode::Full);
     let error = match rig.run(&job) {
-        RunOutcome::Failed { error } => error,
+        RunOutcome::Failed { error, kind } => {
+            assert_eq!(kind, backupd::error::ErrorKind::Transient, "{error}");
+            error
+        }
         other => panic!("expected a failure, got {other:?}"),
     };
     assert!(error.contains("connection refused"), "{error}");
@@ -363,7 +366,10 @@ fn a_mysql_password_reaches_the_tool_and_never_the_error() {
     let mut rig = Rig::new(&data, vec![], vec![src]);
     let job = rig.job("db", BackupType::Database, BackupMode::Full);
     let error = match rig.run(&job) {
-        RunOutcome::Failed { error } => error,
+        RunOutcome::Failed { error, kind } => {
+            assert_eq!(kind, backupd::error::ErrorKind::Refused, "{error}");
+            error
+        }
         other => panic!("expected a failure, got {other:?}"),
     };
     assert!(error.contains("Access denied"), "{error}");

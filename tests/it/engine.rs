@@ -665,7 +665,11 @@ fn a_missing_source_fails_the_run_and_leaves_nothing() {
     rig.job("f", BackupType::Files, BackupMode::Full);
     let files = rig.service.read(|s| s.schedule.jobs["f"].spec.clone());
     match rig.run(&files) {
-        RunOutcome::Failed { error } => assert!(error.contains("does-not-exist"), "{error}"),
+        RunOutcome::Failed { error, kind } => {
+            assert!(error.contains("does-not-exist"), "{error}");
+            // a source that is not there is fixed in the configuration
+            assert_eq!(kind, backupd::error::ErrorKind::Config, "{error}");
+        }
         other => panic!("{other:?}"),
     }
     let backups = dir.path().join("data/backups");

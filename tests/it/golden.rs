@@ -68,6 +68,12 @@ fn golden_v2_records_decode_to_their_json() {
     golden_records_decode_to_their_json(2, 23);
 }
 
+/// v3 added `run_failed_v2` (a failed run's kind).
+#[test]
+fn golden_v3_records_decode_to_their_json() {
+    golden_records_decode_to_their_json(3, 24);
+}
+
 fn golden_records_decode_to_their_json(version: u32, variants: usize) {
     let (records, expected) = read_records(version);
     assert_eq!(records.len(), expected.len());
@@ -87,32 +93,15 @@ fn golden_records_decode_to_their_json(version: u32, variants: usize) {
 
 #[test]
 fn every_kind_of_bad_bytes_gets_its_typed_error() {
-    let (records, _) = read_records(1);
-    for bytes in &records {
-        for cut in 0..bytes.len() {
-            match decode(&bytes[..cut]) {
-                Err(DecodeError::Truncated { .. }) => {}
-                other => panic!("cut at {cut}: {other:?}"),
-            }
+    for version in 1..=u32::from(events::SCHEMA_VERSION) {
+        let (records, _) = read_records(version);
+        let mut different_events = 0;
+        for (index, bytes) in records.iter().enumerate() {
+            different_events +=
+                bad_copies_of_one_record(&format!("v{version} record {index}"), bytes);
         }
-        let mut trailing = bytes.clone();
-        trailing.push(0);
-        assert_eq!(
-            decode(&trailing),
-            Err(DecodeError::TrailingBytes { count: 1 })
-        );
-        let mut version = bytes.clone();
-        version[0] = 9;
-        assert_eq!(
-            decode(&version),
-            Err(DecodeError::UnknownVersion { version: 9 })
-        );
-        // every single-bit flip: Ok (a different but well-formed event) or a typed error, never a panic
-        for bit in 0..bytes.len() * 8 {
-            let mut flipped = bytes.clone();
-            flipped[bit / 8] ^= 1 << (bit % 8);
-            let _ = decode(&flipped);
-        }
+        // A flipped letter of a name is still an event: the `Ok` judgement is exercised.
+        assert!(different_events > 100, "v{version}: {different_events}");
     }
     let unit = encode(&Envelope {
         position: 1,
@@ -128,6 +117,73 @@ fn every_kind_of_bad_bytes_gets_its_typed_error() {
         decode(&unknown),
         Err(DecodeError::UnknownVariant { index: 200 })
     );
+}
+
+/// Returns how many single-bit flips decoded to another event.
+fn bad_copies_of_one_record(what: &str, bytes: &[u8]) -> usize {
+    let original = decode(bytes).unwrap();
+    for cut in 0..bytes.len() {
+        match decode(&bytes[..cut]) {
+            Err(DecodeError::Truncated { .. }) => {}
+            other => panic!("{what}, cut at {cut}: {other:?}"),
+        }
+    }
+    let mut trailing = bytes.to_vec();
+    trailing.push(0);
+    assert_eq!(
+        decode(&trailing),
+        Err(DecodeError::TrailingBytes { count: 1 }),
+        "{what}"
+    );
+    let mut version = bytes.to_vec();
+    version[0] = 9;
+    assert_eq!(
+        decode(&version),
+        Err(DecodeError::UnknownVersion { version: 9 }),
+        "{what}"
+    );
+    // Every single-bit flip, judged independently of the decoder: never a panic; an error names
+    // the version when the version byte was hit; an `Ok` is a different, well-formed event
+    // whose encoding is exactly the flipped bytes (nothing ignored, nothing guessed).
+    let mut different_events = 0;
+    for bit in 0..bytes.len() * 8 {
+        let mut flipped = bytes.to_vec();
+        flipped[bit / 8] ^= 1 << (bit % 8);
+        let result = std::panic::catch_unwind(|| decode(&flipped))
+            .unwrap_or_else(|_| panic!("{what}, bit {bit}: decoding panicked"));
+        let in_version = bit < 8;
+        match result {
+            Err(DecodeError::UnknownVersion { version }) => {
+                assert!(in_version, "{what}, bit {bit}: version {version} reported");
+                assert_eq!(version, flipped[0], "{what}, bit {bit}");
+            }
+            Err(e) => {
+                assert!(!in_version, "{what}, bit {bit}: {e} for a bad version byte");
+                assert!(!e.to_string().is_empty());
+            }
+            // Versions only add variants: another known version byte reads the same event.
+            Ok(env) if in_version => {
+                assert!((1..=events::SCHEMA_VERSION).contains(&flipped[0]));
+                assert_eq!(env, original, "{what}, bit {bit}");
+            }
+            Ok(env) => {
+                assert_ne!(
+                    env, original,
+                    "{what}, bit {bit}: a flip that changes nothing"
+                );
+                let again = encode(&env).unwrap();
+                // `encode` writes the current version; the flip was elsewhere.
+                assert_eq!(
+                    (flipped[0], &again[1..]),
+                    (bytes[0], &flipped[1..]),
+                    "{what}, bit {bit}: decoded {env:?}, which encodes differently"
+                );
+                let _ = env.to_json();
+                different_events += 1;
+            }
+        }
+    }
+    different_events
 }
 
 #[test]

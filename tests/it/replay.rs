@@ -168,6 +168,7 @@ fn to_command(op: &Op, service: &Service) -> Option<Command> {
                 },
                 1 => RunOutcome::Failed {
                     error: "boom".into(),
+                    kind: backupd::error::ErrorKind::Transient,
                 },
                 _ => RunOutcome::Interrupted {
                     reason: "test".into(),

@@ -109,6 +109,7 @@ fn run_consolidate(
         },
         Err(e) => RunOutcome::Failed {
             error: e.to_string(),
+            kind: e.kind(),
         },
     };
     rig.command(Command::FinishRun { run_id, outcome });

@@ -1,0 +1,166 @@
+//! One example of every event variant: the golden fixtures (`fixtures/events/`), the schema-list
+//! test and the fuzz seeds are made from them.
+
+use super::{
+    BackupConfig, BackupKind, BackupMode, BackupRecord, BackupType, Event, FailureKind,
+    HealthCheck, HealthStatus, JobAction, JobSpec, RetentionPolicy, RunReason, Trigger, Ts,
+};
+
+/// One example of every variant, in tag order: the golden fixtures, the schema-list test and the
+/// fuzz seeds are made from it.
+#[doc(hidden)]
+pub fn examples() -> Vec<Event> {
+    let t = |s: i64| Ts::from_unix_nanos(1_780_000_000_000_000_000 + s * 1_000_000_000);
+    let job = JobSpec {
+        id: "custom_backup".into(),
+        name: "Nightly uploads".into(),
+        trigger: Trigger::Cron {
+            minute: Some("30".into()),
+            hour: Some("1".into()),
+            day: None,
+            day_of_week: Some("1-5".into()),
+        },
+        action: JobAction::Backup(BackupConfig {
+            backup_type: BackupType::Files,
+            mode: BackupMode::Full,
+            include_database: None,
+            include_files: Some(true),
+            include_config: Some(false),
+            compression: Some("gzip".into()),
+            level: None,
+        }),
+        misfire_grace_secs: Some(3600),
+        timezone: Some("Asia/Shanghai".into()),
+        jitter_secs: 0,
+    };
+    let interval = JobSpec {
+        id: "preset_incremental".into(),
+        name: "Incremental backup".into(),
+        trigger: Trigger::Interval {
+            seconds: 4 * 3600,
+            start_at: Some(t(60)),
+        },
+        action: JobAction::Cleanup,
+        misfire_grace_secs: None,
+        timezone: None,
+        jitter_secs: 30,
+    };
+    vec![
+        Event::ServiceBooted {
+            version: "0.1.0".into(),
+            pid: 4242,
+        },
+        Event::PresetsInstalled {
+            jobs: vec![interval.clone()],
+        },
+        Event::JobCreated { job: job.clone() },
+        Event::JobUpdated { job: interval },
+        Event::JobDeleted {
+            job_id: "custom_backup".into(),
+        },
+        Event::JobPaused {
+            job_id: "preset_incremental".into(),
+        },
+        Event::JobResumed {
+            job_id: "preset_incremental".into(),
+        },
+        Event::SchedulerStarted,
+        Event::SchedulerStopped {
+            reason: "api".into(),
+        },
+        Event::RunStarted {
+            run_id: "run-1".into(),
+            job_id: "custom_backup".into(),
+            slot: Some(t(0)),
+            reason: RunReason::CatchUp,
+        },
+        Event::RunSucceeded {
+            run_id: "run-1".into(),
+            backup_id: Some("bk-1".into()),
+            bytes: 123_456,
+            files: 42,
+            duration_ms: 1_500,
+            note: Some("no usable base: took a full backup".into()),
+        },
+        Event::RunFailed {
+            run_id: "run-2".into(),
+            error: "pg_dump exited with status 1: connection refused".into(),
+            duration_ms: 20,
+        },
+        Event::RunInterrupted {
+            run_id: "run-3".into(),
+            reason: "process stopped without an outcome".into(),
+        },
+        Event::RunSkipped {
+            job_id: "custom_backup".into(),
+            slot: t(3600),
+            running_run_id: "run-1".into(),
+        },
+        Event::SlotsMissed {
+            job_id: "custom_backup".into(),
+            slots: vec![t(7200), t(10800)],
+        },
+        Event::RetentionPolicySet {
+            policy: RetentionPolicy {
+                full_secs: Some(30 * 86400),
+                incremental_secs: Some(7 * 86400),
+                archive_secs: None,
+                report_secs: Some(90 * 86400),
+            },
+        },
+        Event::BackupRecorded {
+            backup: BackupRecord {
+                id: "bk-1".into(),
+                job_id: "custom_backup".into(),
+                run_id: "run-1".into(),
+                kind: BackupKind::Incremental,
+                parent: Some("bk-0".into()),
+                location: "backups/bk-1.bka".into(),
+                bytes: 123_456,
+                entries: 42,
+                checksum: 0xDEAD_BEEF,
+                compression: "zstd".into(),
+                created_at: t(5),
+            },
+        },
+        Event::BackupVerified {
+            backup_id: "bk-1".into(),
+            ok: false,
+            detail: Some("entry etc/app.conf: CRC32 mismatch".into()),
+        },
+        Event::BackupDeleted {
+            backup_id: "bk-0".into(),
+            rule: "full older than 30d".into(),
+            bytes: 99,
+        },
+        Event::HealthChecked {
+            status: HealthStatus::Warning,
+            checks: vec![HealthCheck {
+                name: "disk".into(),
+                status: HealthStatus::Warning,
+                reason: "12% free".into(),
+            }],
+        },
+        Event::ReportGenerated {
+            report_id: "report-2026-11-24".into(),
+            location: "reports/report-2026-11-24.json".into(),
+            bytes: 2048,
+        },
+        Event::BackupArchived {
+            backup_id: "weekly_archive-20261129T040000Z-r9".into(),
+            source_id: "bk-3".into(),
+            merged: vec!["bk-3".into(), "bk-2".into(), "bk-1".into()],
+        },
+        Event::ReportDeleted {
+            report_id: "report-2026-08-24".into(),
+            rule: "retention.report".into(),
+            bytes: 40_960,
+        },
+        Event::RunFailedV2 {
+            run_id: "run-4".into(),
+            error: "database \"app\": pg_dump exited with 1: connection refused".into(),
+            kind: FailureKind::Transient,
+            duration_ms: 35,
+        },
+    ]
+}
