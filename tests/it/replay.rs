@@ -2,7 +2,7 @@
 //! reference model of the commands says it must be, the API shows the same, replaying the log
 //! gives the live state, and snapshot + tail gives the full replay.
 
-use crate::support::{open_service, serve_api, start_time};
+use crate::support::{open_service, reopen_store, serve_api, start_time};
 use backupd::clock::SystemClock;
 use backupd::decide::{Command, RunOutcome};
 use backupd::domain::presets::presets;
@@ -45,33 +45,40 @@ enum Op {
     Advance(u16),
 }
 
+/// Weighted so that long sequences keep landing every kind: runs are started and finished often
+/// (a boot interrupts whatever is in flight, so boots are rare), and backups exist to verify,
+/// delete and retire.
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        any::<bool>().prop_map(Op::Boot),
-        (0..4u8, 0..60u8).prop_map(|(j, m)| Op::Create(j, m)),
-        (0..4u8, 0..60u8).prop_map(|(j, m)| Op::Update(j, m)),
-        (0..4u8).prop_map(Op::Delete),
-        (0..4u8).prop_map(Op::Pause),
-        (0..4u8).prop_map(Op::Resume),
-        Just(Op::Start),
-        Just(Op::Stop),
-        (0..4u8, 0..40u8, any::<bool>()).prop_map(|(j, r, s)| Op::Run(j, r, s)),
-        (
-            0..40u8,
-            0..3u8,
-            proptest::option::of((0..10u8, proptest::option::of(0..10u8)))
+        // mostly the short policy, so that clock steps expire backups and retirements land
+        1 => proptest::bool::weighted(0.7).prop_map(Op::Boot),
+        2 => (0..4u8, 0..60u8).prop_map(|(j, m)| Op::Create(j, m)),
+        1 => (0..4u8, 0..60u8).prop_map(|(j, m)| Op::Update(j, m)),
+        1 => (0..4u8).prop_map(Op::Delete),
+        1 => (0..4u8).prop_map(Op::Pause),
+        1 => (0..4u8).prop_map(Op::Resume),
+        1 => Just(Op::Start),
+        1 => Just(Op::Stop),
+        5 => (0..4u8, 0..200u8, any::<bool>()).prop_map(|(j, r, s)| Op::Run(j, r, s)),
+        6 => (
+            0..200u8,
+            0..4u8,
+            proptest::option::weighted(
+                0.8,
+                (0..10u8, proptest::option::weighted(0.3, 0..10u8))
+            )
         )
             .prop_map(|(r, o, b)| Op::Finish(r, o, b)),
-        (0..4u8).prop_map(Op::Skip),
-        (0..4u8, 1..4u8).prop_map(|(j, n)| Op::Missed(j, n)),
-        (0..10u8, any::<bool>()).prop_map(|(b, ok)| Op::Verify(b, ok)),
-        (0..10u8).prop_map(Op::DeleteBackup),
-        (0..10u8).prop_map(Op::Retire),
-        proptest::collection::vec(0..3u8, 0..4).prop_map(Op::Health),
-        (0..3u8).prop_map(Op::Report),
-        (0..3u8).prop_map(Op::DeleteReport),
-        (10..14u8, 0..10u8).prop_map(|(a, s)| Op::Archive(a, s)),
-        (1..7200u16).prop_map(Op::Advance),
+        4 => (0..4u8).prop_map(Op::Skip),
+        1 => (0..4u8, 1..4u8).prop_map(|(j, n)| Op::Missed(j, n)),
+        2 => (0..10u8, any::<bool>()).prop_map(|(b, ok)| Op::Verify(b, ok)),
+        2 => (0..10u8).prop_map(Op::DeleteBackup),
+        3 => (0..10u8).prop_map(Op::Retire),
+        1 => proptest::collection::vec(0..3u8, 0..4).prop_map(Op::Health),
+        1 => (0..3u8).prop_map(Op::Report),
+        1 => (0..3u8).prop_map(Op::DeleteReport),
+        1 => (10..14u8, 0..10u8).prop_map(|(a, s)| Op::Archive(a, s)),
+        3 => (1..7200u16).prop_map(Op::Advance),
     ]
 }
 
@@ -146,8 +153,8 @@ fn to_command(op: &Op, service: &Service) -> Option<Command> {
             },
         },
         Op::Finish(r, o, b) => Command::FinishRun {
-            // Half the time a run in flight (so most finishes land), else any id (unknown or
-            // already finished: rejected).
+            // Mostly a run in flight (so most finishes land), else any id (unknown or already
+            // finished: rejected).
             run_id: {
                 let in_flight: Vec<String> = service.read(|s| {
                     s.schedule
@@ -155,14 +162,14 @@ fn to_command(op: &Op, service: &Service) -> Option<Command> {
                         .map(|r| r.run_id.clone())
                         .collect()
                 });
-                if r % 2 == 0 && !in_flight.is_empty() {
-                    in_flight[usize::from(*r / 2) % in_flight.len()].clone()
+                if r % 4 != 0 && !in_flight.is_empty() {
+                    in_flight[usize::from(*r) % in_flight.len()].clone()
                 } else {
                     format!("run{r}")
                 }
             },
             outcome: match o {
-                0 => RunOutcome::Succeeded {
+                0 | 1 => RunOutcome::Succeeded {
                     backup: b.map(|(id, parent)| BackupRecord {
                         id: format!("bk{id}"),
                         job_id: "job0".into(),
@@ -184,7 +191,7 @@ fn to_command(op: &Op, service: &Service) -> Option<Command> {
                     files: 3,
                     note: None,
                 },
-                1 => RunOutcome::Failed {
+                2 => RunOutcome::Failed {
                     error: "boom".into(),
                 },
                 _ => RunOutcome::Interrupted {
@@ -810,7 +817,7 @@ fn check_sequence(
     snapshot::save(&store, &prefix).unwrap();
     drop(store);
     drop(service);
-    let store = EventStore::open(&dir.path().join("events.redb")).unwrap();
+    let store = reopen_store(&dir.path().join("events.redb"));
     let (rebooted, info) = Service::open(store, clock.clone(), 0).unwrap();
     prop_assert_eq!(info.snapshot_position, Some(at));
     prop_assert_eq!(info.replayed, last - at);
@@ -823,7 +830,7 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
     #[test]
     fn replay_equals_live_state_and_snapshot_plus_tail_equals_replay(
@@ -841,7 +848,7 @@ proptest! {
 #[test]
 fn the_generated_sequences_reach_every_command_kind() {
     let mut runner = proptest::test_runner::TestRunner::deterministic();
-    let ops: Vec<Op> = (0..3)
+    let ops: Vec<Op> = (0..5)
         .flat_map(|_| ops().new_tree(&mut runner).unwrap().current())
         .collect();
     let cut = any::<proptest::sample::Index>()

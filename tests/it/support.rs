@@ -345,9 +345,29 @@ pub fn serve_api(service: &Service) -> ApiOver {
         base,
         stop: Some(stop),
         serving: Some(serving),
+        // No kept-alive connections: each ends with its answer, so the server's connection
+        // tasks let go of the service soon after the last request.
         agent: ureq::AgentBuilder::new()
             .timeout(std::time::Duration::from_secs(30))
+            .max_idle_connections(0)
             .build(),
+    }
+}
+
+/// Opens the log once everything that held it has let go: an `ApiOver`'s connection tasks drop
+/// their clone of the service on the executor's time, just after the server stopped.
+pub fn reopen_store(path: &Path) -> EventStore {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match EventStore::open(path) {
+            Ok(store) => return store,
+            Err(backupd::store::StoreError::InUse { .. })
+                if std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            Err(e) => panic!("{}: {e}", path.display()),
+        }
     }
 }
 
