@@ -411,7 +411,11 @@ fn write_sample() {
     assert_eq!(back, report, "the written JSON is not the same report");
 
     let page = std::fs::read_to_string(&page_path).unwrap();
-    assert_eq!(page, html(&back), "the page of the read-back report differs");
+    assert_eq!(
+        page,
+        html(&back),
+        "the page of the read-back report differs"
+    );
     // A real page with both charts, not an empty shell, and not runaway either.
     assert!(
         (8_000..200_000).contains(&page.len()),

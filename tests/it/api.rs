@@ -473,13 +473,15 @@ fn fill(path: &str) -> (String, Option<String>) {
     let mut param = None;
     let filled: Vec<String> = path
         .split('/')
-        .map(|segment| match segment.strip_prefix('{').and_then(|s| s.split_once('}')) {
-            Some((name, suffix)) => {
-                param = Some(name.to_string());
-                format!("{UNKNOWN}{suffix}")
-            }
-            None => segment.to_string(),
-        })
+        .map(
+            |segment| match segment.strip_prefix('{').and_then(|s| s.split_once('}')) {
+                Some((name, suffix)) => {
+                    param = Some(name.to_string());
+                    format!("{UNKNOWN}{suffix}")
+                }
+                None => segment.to_string(),
+            },
+        )
         .collect();
     (filled.join("/"), param)
 }
@@ -529,7 +531,11 @@ fn served_router_answers_exactly_the_spec(spec: &BTreeSet<(String, String)>) {
     // The router's own answers, to tell them apart from a handler's.
     let (status, _, no_route) = probe(&server, "GET", "/no/such/route");
     assert_eq!(
-        (status, &no_route["error"]["code"], &no_route["error"]["field"]),
+        (
+            status,
+            &no_route["error"]["code"],
+            &no_route["error"]["field"]
+        ),
         (404, &json!("not_found"), &Value::Null),
         "{no_route}"
     );

@@ -441,8 +441,11 @@ impl Model {
                 autostart,
                 ..
             } => {
-                let running: Vec<String> =
-                    self.jobs.values().filter_map(|j| j.running.clone()).collect();
+                let running: Vec<String> = self
+                    .jobs
+                    .values()
+                    .filter_map(|j| j.running.clone())
+                    .collect();
                 for run in running {
                     self.finish(&run, RunStatus::Interrupted, None);
                 }
@@ -531,9 +534,14 @@ impl Model {
                     return None;
                 }
                 match outcome {
-                    RunOutcome::Succeeded { backup: Some(b), .. } => {
+                    RunOutcome::Succeeded {
+                        backup: Some(b), ..
+                    } => {
                         // Written on a base that is gone: the run fails instead.
-                        if b.parent.as_ref().is_some_and(|p| !self.backups.contains_key(p)) {
+                        if b.parent
+                            .as_ref()
+                            .is_some_and(|p| !self.backups.contains_key(p))
+                        {
                             self.finish(run_id, RunStatus::Failed, None);
                             return Some(Kind::LostBase);
                         }
@@ -599,7 +607,8 @@ impl Model {
             }
             C::DeleteReport { report_id, .. } => {
                 let (created, _) = self.reports.get(report_id)?;
-                if !plus(*created, self.policy.report_secs).is_some_and(|e| e <= now) {
+                let expired = plus(*created, self.policy.report_secs).is_some_and(|e| e <= now);
+                if !expired {
                     return None;
                 }
                 self.reports.remove(report_id);
@@ -643,7 +652,10 @@ impl Model {
         prop_assert_eq!(sched.scheduler_running, self.scheduler_running);
         prop_assert_eq!(sched.presets_installed, self.presets_installed);
         prop_assert_eq!(s.retention(), self.policy);
-        prop_assert_eq!(sched.jobs.keys().collect::<Vec<_>>(), self.jobs.keys().collect::<Vec<_>>());
+        prop_assert_eq!(
+            sched.jobs.keys().collect::<Vec<_>>(),
+            self.jobs.keys().collect::<Vec<_>>()
+        );
         for (id, m) in &self.jobs {
             let j = &sched.jobs[id];
             prop_assert_eq!(&j.spec, &m.spec, "job {}", id);
@@ -651,7 +663,10 @@ impl Model {
             prop_assert_eq!(&j.running, &m.running, "job {} running", id);
             prop_assert_eq!(j.last_slot, m.last_slot, "job {} last slot", id);
         }
-        prop_assert_eq!(sched.runs.keys().collect::<Vec<_>>(), self.runs.keys().collect::<Vec<_>>());
+        prop_assert_eq!(
+            sched.runs.keys().collect::<Vec<_>>(),
+            self.runs.keys().collect::<Vec<_>>()
+        );
         for (id, m) in &self.runs {
             let r = &sched.runs[id];
             prop_assert_eq!(&r.job_id, &m.job, "run {}", id);
@@ -659,15 +674,26 @@ impl Model {
             prop_assert_eq!(&r.backup_id, &m.backup, "run {}", id);
         }
         let cat = &s.catalog;
-        prop_assert_eq!(cat.backups.keys().collect::<Vec<_>>(), self.backups.keys().collect::<Vec<_>>());
+        prop_assert_eq!(
+            cat.backups.keys().collect::<Vec<_>>(),
+            self.backups.keys().collect::<Vec<_>>()
+        );
         for (id, m) in &self.backups {
             let b = &cat.backups[id];
             prop_assert_eq!(b.record.kind, m.kind, "backup {}", id);
             prop_assert_eq!(&b.record.parent, &m.parent, "backup {}", id);
-            prop_assert_eq!(b.last_verified.as_ref().map(|v| v.ok), m.verified, "backup {}", id);
+            prop_assert_eq!(
+                b.last_verified.as_ref().map(|v| v.ok),
+                m.verified,
+                "backup {}",
+                id
+            );
             prop_assert_eq!(b.expires_at, self.expires(m).map(Ts::from), "backup {}", id);
         }
-        prop_assert_eq!(cat.reports.keys().collect::<Vec<_>>(), self.reports.keys().collect::<Vec<_>>());
+        prop_assert_eq!(
+            cat.reports.keys().collect::<Vec<_>>(),
+            self.reports.keys().collect::<Vec<_>>()
+        );
         for (id, (created, bytes)) in &self.reports {
             let r = &cat.reports[id];
             prop_assert_eq!(r.bytes, *bytes, "report {}", id);
@@ -685,13 +711,16 @@ impl Model {
         prop_assert_eq!(&status["jobs"], &json!(self.jobs.len()));
         let paused = self.jobs.values().filter(|j| j.paused).count();
         prop_assert_eq!(&status["paused_jobs"], &json!(paused));
-        let running = self.runs.values().filter(|r| r.status == RunStatus::Running).count();
+        let running = self
+            .runs
+            .values()
+            .filter(|r| r.status == RunStatus::Running)
+            .count();
         prop_assert_eq!(&status["runs"]["running"], &json!(running));
         prop_assert_eq!(&status["storage"]["backups"], &json!(self.backups.len()));
 
-        let rows = |path: &str, key: &str| -> Vec<Value> {
-            get(path)[key].as_array().unwrap().clone()
-        };
+        let rows =
+            |path: &str, key: &str| -> Vec<Value> { get(path)[key].as_array().unwrap().clone() };
         let jobs: BTreeSet<String> = rows("/scheduler/jobs", "jobs")
             .iter()
             .map(|j| format!("{} {} {} {}", j["id"], j["name"], j["paused"], j["running"]))
@@ -700,20 +729,37 @@ impl Model {
             .jobs
             .iter()
             .map(|(id, j)| {
-                format!("{} {} {} {}", json!(id), json!(j.spec.name), json!(j.paused), json!(j.running))
+                format!(
+                    "{} {} {} {}",
+                    json!(id),
+                    json!(j.spec.name),
+                    json!(j.paused),
+                    json!(j.running)
+                )
             })
             .collect();
         prop_assert_eq!(jobs, want);
 
         let runs: BTreeSet<String> = rows("/runs?limit=1000", "runs")
             .iter()
-            .map(|r| format!("{} {} {} {}", r["run_id"], r["job_id"], r["status"], r["backup_id"]))
+            .map(|r| {
+                format!(
+                    "{} {} {} {}",
+                    r["run_id"], r["job_id"], r["status"], r["backup_id"]
+                )
+            })
             .collect();
         let want: BTreeSet<String> = self
             .runs
             .iter()
             .map(|(id, r)| {
-                format!("{} {} {} {}", json!(id), json!(r.job), json!(r.status), json!(r.backup))
+                format!(
+                    "{} {} {} {}",
+                    json!(id),
+                    json!(r.job),
+                    json!(r.status),
+                    json!(r.backup)
+                )
             })
             .collect();
         prop_assert_eq!(runs, want);
@@ -722,7 +768,10 @@ impl Model {
             .iter()
             .map(|b| {
                 let ok = &b["last_verified"]["ok"];
-                format!("{} {} {} {} {}", b["id"], b["kind"], b["parent"], ok, b["expires_at"])
+                format!(
+                    "{} {} {} {} {}",
+                    b["id"], b["kind"], b["parent"], ok, b["expires_at"]
+                )
             })
             .collect();
         let want: BTreeSet<String> = self
@@ -731,7 +780,14 @@ impl Model {
             .map(|(id, b)| {
                 let ok = b.verified.map_or(Value::Null, |v| json!(v));
                 let expires = json!(self.expires(b).map(Ts::from));
-                format!("{} {} {} {} {}", json!(id), json!(b.kind.as_str()), json!(b.parent), ok, expires)
+                format!(
+                    "{} {} {} {} {}",
+                    json!(id),
+                    json!(b.kind.as_str()),
+                    json!(b.parent),
+                    ok,
+                    expires
+                )
             })
             .collect();
         prop_assert_eq!(backups, want);

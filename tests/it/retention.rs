@@ -285,9 +285,8 @@ fn until_the_newest_incremental_expires_it_holds_its_chain() {
         rig.clock.advance(at - now);
         rig.service.read(|s| retention::plan(&s.catalog, at.into()))
     };
-    let deleted = |p: &retention::Plan| -> Vec<String> {
-        p.backups.iter().map(|d| d.id.clone()).collect()
-    };
+    let deleted =
+        |p: &retention::Plan| -> Vec<String> { p.backups.iter().map(|d| d.id.clone()).collect() };
     let (i1_expires, i2_expires) = (
         i1.created_at.get() + Span::hours(3),
         i2.created_at.get() + Span::hours(3),

@@ -303,6 +303,7 @@ struct Case {
 /// - every backup a kept backup is built on (its parent, the parent's parent, …) is kept;
 /// - everything else is deleted, unless that is every backup: then nothing is;
 /// - a report expires under the report limit; nothing depends on it.
+///
 /// Returns (deleted backup ids, refused, deleted report ids).
 fn model(case: &Case) -> (BTreeSet<String>, bool, BTreeSet<String>) {
     let [full, inc, arch, rep] = case.policy;
@@ -442,7 +443,14 @@ fn arb_case() -> impl Strategy<Value = Case> {
                 if kind != Archive {
                     last.insert(job, id.clone());
                 }
-                made.push(Made { id, job, kind, parent, at: t, verdicts });
+                made.push(Made {
+                    id,
+                    job,
+                    kind,
+                    parent,
+                    at: t,
+                    verdicts,
+                });
             }
             if let Some((p, at)) = switch_at {
                 if at == made.len() {
@@ -455,7 +463,13 @@ fn arb_case() -> impl Strategy<Value = Case> {
                 g.report(&id, day);
                 reports.push((id, day * DAY));
             }
-            Case { given: g, made, reports, policy, now: now_day * DAY }
+            Case {
+                given: g,
+                made,
+                reports,
+                policy,
+                now: now_day * DAY,
+            }
         })
 }
 
