@@ -1,10 +1,11 @@
 //! Retention: what the next cleanup deletes and why everything else stays. Pure: a catalog and
 //! `now` in, a plan out; the cleanup job, the preview route and `decide` all use this one function.
 //!
-//! Rules (DESIGN.md "Backups"): a backup is deleted only when it is expired AND no kept backup
-//! depends on it; the newest good full of every job is never deleted; a plan that would delete
-//! every backup is refused as a whole. Reports expire under their own rule and nothing depends on
-//! them.
+//! Rules (the limits per kind are the `[retention]` keys of `schema/config.md`; the policy in
+//! force is the last `retention_policy_set` of `schema/events.md`): a backup is deleted only when
+//! it is expired AND no kept backup depends on it; the newest good full of every job is never
+//! deleted; a plan that would delete every backup is refused as a whole. Reports expire under
+//! their own rule and nothing depends on them.
 
 use std::collections::{BTreeMap, BTreeSet};
 

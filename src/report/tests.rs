@@ -393,10 +393,63 @@ fn the_storage_chart_starts_just_before_the_first_stored_day() {
     assert!(empty.contains("from 2026-03-22 to 2026-03-28"), "{empty}");
 }
 
-/// `REPORT_SAMPLE=/tmp/x.html cargo test --lib report::tests::write_sample`: a page to look at.
+/// The sample written as the report job writes a report (its JSON and its page), read back and
+/// checked: the JSON parses as the same report and the page has every section in order.
+/// `REPORT_SAMPLE=/tmp/x.html cargo test --lib report::tests::write_sample` keeps the page to
+/// look at.
 #[test]
 fn write_sample() {
-    if let Ok(path) = std::env::var("REPORT_SAMPLE") {
-        std::fs::write(path, html(&build(&sample(), ts(NOW), "report-x", next()))).unwrap();
+    let report = build(&sample(), ts(NOW), "report-x", next());
+    let dir = tempfile::tempdir().unwrap();
+    let page_path = std::env::var_os("REPORT_SAMPLE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| dir.path().join("report-x.html"));
+    let json_path = dir.path().join("report-x.json");
+    std::fs::write(&page_path, html(&report)).unwrap();
+    std::fs::write(&json_path, serde_json::to_vec_pretty(&report).unwrap()).unwrap();
+
+    let back: Report = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    assert_eq!(back, report, "the written JSON is not the same report");
+
+    let page = std::fs::read_to_string(&page_path).unwrap();
+    assert_eq!(
+        page,
+        html(&back),
+        "the page of the read-back report differs"
+    );
+    // A real page with both charts, not an empty shell, and not runaway either.
+    assert!(
+        (8_000..200_000).contains(&page.len()),
+        "page of {} bytes",
+        page.len()
+    );
+    assert!(page.starts_with("<!DOCTYPE html>") && page.ends_with("</main></body></html>\n"));
+    assert!(page.contains("<h1>Backup report</h1>"));
+    let mut from = 0;
+    for section in [
+        "Runs per day (UTC)",
+        "Storage over time",
+        "Storage by kind",
+        "Runs per job",
+        "Durations, last 7 d",
+        "Failures, last 7 d",
+        "Largest backups",
+        "Next runs",
+        "Latest health check",
+    ] {
+        let heading = format!("<h2>{section}</h2>");
+        let at = page[from..]
+            .find(&heading)
+            .unwrap_or_else(|| panic!("no section {section:?} after byte {from}"));
+        from += at + heading.len();
     }
+    assert_eq!(page.matches("<svg").count(), 2);
+    // The sample's own data made it onto the page: the jobs (one name escaped), the largest
+    // backup, the health check.
+    assert!(page.contains("Weekly"));
+    assert!(page.contains("&lt;script&gt;"));
+    for b in &report.largest_backups {
+        assert!(page.contains(&b.id), "largest backup {} missing", b.id);
+    }
+    assert!(report.health.is_some() && !page.contains("No health check has run yet."));
 }

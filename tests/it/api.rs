@@ -400,67 +400,7 @@ fn wrong_method_names_the_allowed_ones() {
     assert_eq!(resp.header("Allow"), Some("GET, PUT, DELETE"));
 }
 
-/// The (method, path) pairs of `schema/openapi.yaml`, read by indentation: path keys sit two
-/// spaces in under `paths:`, their operations four.
-fn spec_routes(yaml: &str) -> BTreeSet<(String, String)> {
-    const METHODS: [&str; 7] = ["get", "put", "post", "delete", "patch", "head", "options"];
-    let mut out = BTreeSet::new();
-    let mut in_paths = false;
-    let mut path = None;
-    for line in yaml.lines() {
-        let indent = line.len() - line.trim_start().len();
-        let key = line.trim().strip_suffix(':');
-        if indent == 0 && !line.trim().is_empty() {
-            in_paths = line.trim() == "paths:";
-            continue;
-        }
-        if !in_paths {
-            continue;
-        }
-        match (indent, key) {
-            (2, Some(p)) if p.starts_with('/') => path = Some(p.to_string()),
-            (4, Some(m)) if METHODS.contains(&m) => {
-                let p = path.clone().expect("an operation outside a path");
-                out.insert((m.to_uppercase(), p));
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
-#[test]
-fn router_and_openapi_spec_are_in_step() {
-    let yaml = std::fs::read_to_string(repo().join("schema/openapi.yaml")).unwrap();
-    let spec = spec_routes(&yaml);
-    let (below_base, at_root) = (backupd::api::ROUTES, backupd::api::ROOT_ROUTES);
-    let router: BTreeSet<(String, String)> = below_base
-        .iter()
-        .chain(at_root)
-        .map(|r| (r.method().to_string(), r.path().to_string()))
-        .collect();
-    assert_eq!(
-        router.len(),
-        below_base.len() + at_root.len(),
-        "a route twice"
-    );
-    // A root route is outside the spec's server URL: its path must say so.
-    for r in at_root {
-        let own_server = format!("\n  {}:\n    servers:\n      - url: /\n", r.path());
-        assert!(
-            yaml.contains(&own_server),
-            "{} lacks servers: [url: /]",
-            r.path()
-        );
-    }
-    let only_router: Vec<_> = router.difference(&spec).collect();
-    let only_spec: Vec<_> = spec.difference(&router).collect();
-    assert!(
-        only_router.is_empty() && only_spec.is_empty(),
-        "not in the spec: {only_router:?}; not in the router: {only_spec:?}"
-    );
-    assert!(yaml.contains("url: /api/backup"));
-}
+mod spec;
 
 /// An executor that reports progress and holds its run until the test releases it.
 struct Held {

@@ -680,10 +680,9 @@ fn a_missing_source_fails_the_run_and_leaves_nothing() {
     assert!(rig.service.read(|s| s.catalog.backups.is_empty()));
 }
 
-/// The size: 10,000 files plus one 100 MB file, through a run and a restore
-/// (`cargo test --release -- --ignored engine::big`).
+/// The size: 10,000 files plus one 100 MB file, through a run and a restore (about 25 s
+/// in a debug build on the 2-core machine, most of it making the files).
 #[test]
-#[ignore]
 fn big_round_trip_of_ten_thousand_files_and_a_100_mb_file() {
     let dir = tempdir();
     let src = dir.path().join("src");
@@ -801,6 +800,8 @@ fn cli_verify_and_restore_work_offline_on_the_data_dir() {
 /// Figures on the archive issue's ~450 MB mixed set (`cargo bench --bench archive -- --assemble
 /// DIR`), side by side with tar and zstd. Works on a copy (1% of its files are changed).
 /// `BACKUPD_BENCH_SET=/tmp/backupd-bench-set cargo test --release -- --ignored --nocapture mixed_set`
+/// Ignored: it needs the ~450 MB set, which `cargo test` does not build (assembling it and the
+/// runs take minutes even in release). `.ci/run` runs it when `BACKUPD_BENCH_SET` names the set.
 #[test]
 #[ignore]
 fn mixed_set_figures() {
@@ -1065,6 +1066,8 @@ fn a_source_containing_the_data_dir_does_not_back_up_the_backups() {
 }
 
 /// The child half of the SIGKILL test: a backup that hangs in a dump, killed from outside.
+/// Ignored because it is not a test on its own (without `BACKUPD_CRASH_DIR` it does nothing):
+/// `sigkill_during_a_run_…` below runs it as a child process with `--ignored --exact`.
 #[test]
 #[ignore]
 fn crash_child() {

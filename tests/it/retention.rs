@@ -57,10 +57,15 @@ fn a_real_cleanup_deletes_exactly_the_expired_incrementals_and_records_why() {
     assert_eq!(backup(i2)["parent"], i1);
     assert_eq!(backup(i2)["kind"], "incremental");
 
-    // Until the newest incremental expires it holds its chain: nothing is deletable.
+    // Until the newest incremental expires it holds its chain: nothing is deletable; after, both
+    // go together, never the base alone. The wall clock picks the branch here;
+    // `until_the_newest_incremental_expires_it_holds_its_chain` pins the first with the manual
+    // clock.
     let preview = server.get("/retention/preview");
     if ts(&preview["now"]) < ts(&backup(i2)["expires_at"]) {
         assert_eq!(ids(&preview["backups"]), Vec::<&str>::new(), "{preview}");
+    } else {
+        assert_eq!(ids(&preview["backups"]), [i2, i1], "{preview}");
     }
     assert_eq!(preview["policy"]["incremental"], "2s");
 
@@ -232,4 +237,77 @@ fn files_of_a_deletion_recorded_just_before_a_crash_go_with_the_next_cleanup() {
         "{}",
         refused.message
     );
+}
+
+/// What the real cleanup test above can check only while the wall clock allows, on the manual
+/// clock so it always runs: until the newest incremental of a chain expires, the chain stays
+/// whole, even when its older links expired already; at the instant it expires, the incrementals
+/// go, dependants first, and the full stays.
+#[test]
+fn until_the_newest_incremental_expires_it_holds_its_chain() {
+    use crate::engine::Rig;
+    use backupd::decide::Command;
+    use backupd::domain::retention;
+    use backupd::events::{BackupKind, BackupMode, BackupType, RetentionPolicy};
+    use time::Duration as Span;
+    const HOUR: u64 = 3600;
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a.txt"), "a").unwrap();
+    let mut rig = Rig::new(&dir.path().join("data"), vec![src.clone()], vec![]);
+    rig.command(Command::Boot {
+        version: "test".into(),
+        pid: 1,
+        presets: vec![],
+        retention: RetentionPolicy {
+            full_secs: Some(30 * 24 * HOUR),
+            incremental_secs: Some(3 * HOUR),
+            archive_secs: None,
+            report_secs: Some(90 * 24 * HOUR),
+        },
+        autostart: false,
+    });
+    // Each run is an hour after the last (`Rig::run`): f, then i1 and i2 on it.
+    let job = rig.job("inc", BackupType::Files, BackupMode::Incremental);
+    let (f, _) = rig.backup(&job);
+    std::fs::write(src.join("a.txt"), "changed once").unwrap();
+    let (i1, _) = rig.backup(&job);
+    std::fs::write(src.join("a.txt"), "changed twice").unwrap();
+    let (i2, _) = rig.backup(&job);
+    assert_eq!((f.kind, &f.parent), (BackupKind::Full, &None));
+    assert_eq!(i1.parent.as_deref(), Some(f.id.as_str()));
+    assert_eq!(i2.parent.as_deref(), Some(i1.id.as_str()));
+
+    let plan_at = |rig: &mut Rig, at: time::OffsetDateTime| {
+        let now = rig.service.clock().now();
+        assert!(at >= now, "the clock only moves forward");
+        rig.clock.advance(at - now);
+        rig.service.read(|s| retention::plan(&s.catalog, at.into()))
+    };
+    let deleted =
+        |p: &retention::Plan| -> Vec<String> { p.backups.iter().map(|d| d.id.clone()).collect() };
+    let (i1_expires, i2_expires) = (
+        i1.created_at.get() + Span::hours(3),
+        i2.created_at.get() + Span::hours(3),
+    );
+    let now = rig.service.clock().now();
+    let p = plan_at(&mut rig, now);
+    assert_eq!(deleted(&p), Vec::<String>::new(), "nothing expired yet");
+    // i1 expired, i2 not yet: i2 reads through i1, so both stay.
+    for at in [i1_expires, i2_expires - Span::seconds(1)] {
+        let p = plan_at(&mut rig, at);
+        assert_eq!(deleted(&p), Vec::<String>::new(), "at {at}: {p:?}");
+        assert_eq!(
+            p.why_kept(&i1.id),
+            Some(format!("expired, but {:?} depends on it", i2.id).as_str())
+        );
+        assert!(p.why_kept(&i2.id).unwrap().starts_with("not expired"));
+    }
+    let p = plan_at(&mut rig, i2_expires);
+    assert_eq!(deleted(&p), [i2.id.clone(), i1.id.clone()]);
+    assert!(p.backups.iter().all(|d| d.rule == "retention.incremental"));
+    assert_eq!(p.kept.len(), 1);
+    assert_eq!(p.kept[0].id, f.id);
+    assert!(p.kept[0].reason.starts_with("not expired"), "{:?}", p.kept);
 }

@@ -306,3 +306,87 @@ fn json_of(context: &str, text: &str) -> serde_json::Value {
     }
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{context}: not JSON ({e}): {text}"))
 }
+
+/// The real API (`api::bind`, the router `backupd serve` uses) over an in-process service, on a
+/// port the OS picks and a thread of its own: how a test reads what the service shows the world.
+/// Stops serving on drop.
+pub struct ApiOver {
+    /// `http://127.0.0.1:PORT/api/backup`.
+    pub base: String,
+    stop: Option<smol::channel::Sender<()>>,
+    serving: Option<std::thread::JoinHandle<()>>,
+    agent: ureq::Agent,
+}
+
+pub fn serve_api(service: &Service) -> ApiOver {
+    use backupd::api::{self, ApiContext};
+    use smol::future::FutureExt;
+    let ctx = ApiContext::new(
+        service.clone(),
+        backupd::progress::Progress::default(),
+        chrono_tz::UTC,
+        Arc::new(backupd::config::Config::default()),
+    );
+    let server = api::bind(ctx, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let base = format!("http://{}{}", server.local_addr(), api::BASE);
+    let (stop, stopped) = smol::channel::bounded::<()>(1);
+    let serving = std::thread::spawn(move || {
+        smol::block_on(async {
+            let _ = server
+                .run()
+                .or(async {
+                    let _ = stopped.recv().await;
+                    Ok(())
+                })
+                .await;
+        })
+    });
+    ApiOver {
+        base,
+        stop: Some(stop),
+        serving: Some(serving),
+        // No kept-alive connections: each ends with its answer, so the server's connection
+        // tasks let go of the service soon after the last request.
+        agent: ureq::AgentBuilder::new()
+            .timeout(std::time::Duration::from_secs(30))
+            .max_idle_connections(0)
+            .build(),
+    }
+}
+
+/// Opens the log once everything that held it has let go: an `ApiOver`'s connection tasks drop
+/// their clone of the service on the executor's time, just after the server stopped.
+pub fn reopen_store(path: &Path) -> EventStore {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match EventStore::open(path) {
+            Ok(store) => return store,
+            Err(backupd::store::StoreError::InUse { .. })
+                if std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            Err(e) => panic!("{}: {e}", path.display()),
+        }
+    }
+}
+
+impl ApiOver {
+    /// GET `path` below the base; anything but 200 with JSON fails the test.
+    pub fn get(&self, path: &str) -> serde_json::Value {
+        let (status, body) = reply(self.agent.get(&format!("{}{path}", self.base)).call());
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+}
+
+impl Drop for ApiOver {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send_blocking(());
+        }
+        if let Some(serving) = self.serving.take() {
+            let _ = serving.join();
+        }
+    }
+}

@@ -96,6 +96,17 @@ impl Given {
         )
     }
 
+    fn verify(&mut self, id: &str, ok: bool, secs: i64) -> &mut Self {
+        self.push(
+            ts(secs),
+            Event::BackupVerified {
+                backup_id: id.into(),
+                ok,
+                detail: (!ok).then(|| "crc mismatch".into()),
+            },
+        )
+    }
+
     fn report(&mut self, id: &str, day: i64) -> &mut Self {
         self.push(
             ts(day * DAY),
@@ -258,46 +269,207 @@ fn seconds_policies_work_like_days() {
     assert_eq!(ids(&p.backups), ["I3", "I2", "I1"]);
 }
 
+/// One backup as the generator made it: the reference model reads these, never the catalog.
+#[derive(Debug, Clone)]
+struct Made {
+    id: String,
+    job: u8,
+    kind: BackupKind,
+    parent: Option<String>,
+    /// Seconds after `T0`: its `created_at`.
+    at: i64,
+    /// Its verifications in order (`true` = passed).
+    verdicts: Vec<bool>,
+}
+
+/// A generated case: the events for the code under test, and the same facts in plain terms for
+/// the model. `policy` is the one in force at the end, in seconds (`None` = forever), in the
+/// order full, incremental, archive, report.
+#[derive(Debug, Clone)]
+struct Case {
+    given: Given,
+    made: Vec<Made>,
+    reports: Vec<(String, i64)>,
+    policy: [Option<i64>; 4],
+    now: i64,
+}
+
+/// What the retention rules say, written out the long way from the rules themselves
+/// (`schema/config.md` `[retention]`, and the rules at the top of `retention.rs`):
+/// - a backup expires `limit` seconds after it was made, where the limit is its kind's
+///   (full / incremental / archive; `None` = never); expiry is inclusive at the instant;
+/// - a backup that has not expired is kept; so is the newest full of every job that was not
+///   verified bad (its last verification decides; never verified counts as good);
+/// - every backup a kept backup is built on (its parent, the parent's parent, …) is kept;
+/// - everything else is deleted, unless that is every backup: then nothing is;
+/// - a report expires under the report limit; nothing depends on it.
+///
+/// Returns (deleted backup ids, refused, deleted report ids).
+fn model(case: &Case) -> (BTreeSet<String>, bool, BTreeSet<String>) {
+    let [full, inc, arch, rep] = case.policy;
+    let limit = |kind| match kind {
+        Full => full,
+        Incremental => inc,
+        Archive => arch,
+    };
+    let expired = |m: &Made| limit(m.kind).is_some_and(|l| m.at + l <= case.now);
+
+    let mut keep: BTreeSet<String> = case
+        .made
+        .iter()
+        .filter(|m| !expired(m))
+        .map(|m| m.id.clone())
+        .collect();
+    let jobs: BTreeSet<u8> = case.made.iter().map(|m| m.job).collect();
+    for job in jobs {
+        let newest_good_full = case
+            .made
+            .iter()
+            .filter(|m| m.job == job && m.kind == Full && m.verdicts.last() != Some(&false))
+            .max_by_key(|m| m.at);
+        if let Some(m) = newest_good_full {
+            keep.insert(m.id.clone());
+        }
+    }
+    // Until nothing changes: the parent of anything kept is kept.
+    loop {
+        let parents: Vec<String> = case
+            .made
+            .iter()
+            .filter(|m| keep.contains(&m.id))
+            .filter_map(|m| m.parent.clone())
+            .filter(|p| !keep.contains(p))
+            .collect();
+        if parents.is_empty() {
+            break;
+        }
+        keep.extend(parents);
+    }
+    let mut deleted: BTreeSet<String> = case
+        .made
+        .iter()
+        .filter(|m| !keep.contains(&m.id))
+        .map(|m| m.id.clone())
+        .collect();
+    let refused = !case.made.is_empty() && deleted.len() == case.made.len();
+    if refused {
+        deleted.clear();
+    }
+    let reports = case
+        .reports
+        .iter()
+        .filter(|(_, at)| rep.is_some_and(|l| at + l <= case.now))
+        .map(|(id, _)| id.clone())
+        .collect();
+    (deleted, refused, reports)
+}
+
+/// Days (or `None`) to a policy field in seconds.
+fn days(d: Option<i64>) -> Option<i64> {
+    d.map(|d| d * DAY)
+}
+
+type PolicyDays = (Option<i64>, Option<i64>, Option<i64>, Option<i64>);
+
+/// Records a policy given in days; returns it in seconds, as the model reads it.
+fn set_policy(g: &mut Given, at: i64, (f, i, a, r): PolicyDays) -> [Option<i64>; 4] {
+    let secs = [days(f), days(i), days(a), days(r)];
+    let field = |k: usize| secs[k].map(|s| s as u64);
+    g.push(
+        ts(at),
+        Event::RetentionPolicySet {
+            policy: RetentionPolicy {
+                full_secs: field(0),
+                incremental_secs: field(1),
+                archive_secs: field(2),
+                report_secs: field(3),
+            },
+        },
+    );
+    secs
+}
+
 /// A random catalog: per job a sequence of fulls and incrementals (an incremental's parent is the
-/// job's previous backup), some archives, some fulls verified bad; a random policy and a random now.
-fn arb_case() -> impl Strategy<Value = (Given, i64)> {
-    let step = (0u8..3, 0u8..4, 1i64..5 * DAY, any::<bool>());
-    (
-        proptest::collection::vec(step, 0..40),
+/// job's previous backup), some archives, fulls verified good or bad (sometimes twice), reports;
+/// a random policy, sometimes replaced halfway through by another; a random now.
+fn arb_case() -> impl Strategy<Value = Case> {
+    let step = (
+        0u8..3,
+        0u8..4,
+        1i64..5 * DAY,
+        proptest::collection::vec(any::<bool>(), 0..3),
+    );
+    let policy = (
         proptest::option::of(1i64..40),
         proptest::option::of(1i64..10),
         proptest::option::of(1i64..60),
-        0i64..120,
+        proptest::option::of(1i64..120),
+    );
+    (
+        proptest::collection::vec(step, 0..40),
+        policy.clone(),
+        proptest::option::of((policy, any::<proptest::sample::Index>())),
+        proptest::collection::vec(0i64..100, 0..5),
+        0i64..150,
     )
-        .prop_map(|(steps, full, inc, arch, now_day)| {
+        .prop_map(|(steps, first, second, report_days, now_day)| {
             let mut g = Given::new();
-            g.policy(full, inc, arch);
+            let mut policy = set_policy(&mut g, -DAY, first);
+            let switch_at = second.map(|(p, at)| (p, at.index(steps.len() + 1)));
+            let mut made: Vec<Made> = Vec::new();
             let mut last: BTreeMap<u8, String> = BTreeMap::new();
             let mut t = 0;
-            for (i, (job, what, gap, bad)) in steps.into_iter().enumerate() {
+            for (i, (job, what, gap, verdicts)) in steps.into_iter().enumerate() {
                 t += gap;
+                if let Some((p, _)) = switch_at.filter(|(_, at)| *at == i) {
+                    policy = set_policy(&mut g, t - 1, p);
+                }
                 let id = format!("b{i}");
                 let job_id = format!("job{job}");
-                match what {
-                    0 => {
-                        g.backup_at(&id, &job_id, Full, None, t);
-                        if bad {
-                            g.bad(&id, t / DAY + 1);
-                        }
-                    }
-                    1 | 2 => {
-                        let parent = last.get(&job).cloned();
-                        let kind = if parent.is_some() { Incremental } else { Full };
-                        g.backup_at(&id, &job_id, kind, parent.as_deref(), t);
-                    }
-                    _ => {
-                        g.backup_at(&id, &job_id, Archive, None, t);
-                        continue;
-                    }
+                let (kind, parent) = match what {
+                    0 => (Full, None),
+                    1 | 2 => match last.get(&job) {
+                        Some(p) => (Incremental, Some(p.clone())),
+                        None => (Full, None),
+                    },
+                    _ => (Archive, None),
+                };
+                g.backup_at(&id, &job_id, kind, parent.as_deref(), t);
+                // Verdicts on fulls only: they decide which full is "the newest good" one.
+                let verdicts = if kind == Full { verdicts } else { vec![] };
+                for ok in &verdicts {
+                    g.verify(&id, *ok, t + 1);
                 }
-                last.insert(job, id);
+                if kind != Archive {
+                    last.insert(job, id.clone());
+                }
+                made.push(Made {
+                    id,
+                    job,
+                    kind,
+                    parent,
+                    at: t,
+                    verdicts,
+                });
             }
-            (g, now_day)
+            if let Some((p, at)) = switch_at {
+                if at == made.len() {
+                    policy = set_policy(&mut g, t + 1, p);
+                }
+            }
+            let mut reports = Vec::new();
+            for (i, day) in report_days.into_iter().enumerate() {
+                let id = format!("r{i}");
+                g.report(&id, day);
+                reports.push((id, day * DAY));
+            }
+            Case {
+                given: g,
+                made,
+                reports,
+                policy,
+                now: now_day * DAY,
+            }
         })
 }
 
@@ -305,13 +477,26 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
     #[test]
     fn never_a_base_of_a_kept_backup_never_the_newest_good_full_never_everything(
-        (g, now_day) in arb_case()
+        case in arb_case()
     ) {
-        let catalog = g.catalog();
-        let now = ts(now_day * DAY);
+        let catalog = case.given.catalog();
+        let now = ts(case.now);
         let p = plan(&catalog, now);
         let deleted: BTreeSet<&str> = p.backups.iter().map(|d| d.id.as_str()).collect();
         let kept: Vec<&str> = catalog.backups.keys().map(String::as_str).filter(|id| !deleted.contains(id)).collect();
+
+        // The plan does what the reference model of the rules says, exactly.
+        let (want_deleted, want_refused, want_reports) = model(&case);
+        let got: BTreeSet<String> = deleted.iter().map(|s| s.to_string()).collect();
+        prop_assert_eq!(&got, &want_deleted, "deleted backups");
+        prop_assert_eq!(p.refused.is_some(), want_refused, "refused");
+        let got_reports: BTreeSet<String> = p.reports.iter().map(|d| d.id.clone()).collect();
+        prop_assert_eq!(&got_reports, &want_reports, "deleted reports");
+        let kept_ids: BTreeSet<&str> = p.kept.iter().map(|k| k.id.as_str()).collect();
+        prop_assert_eq!(kept_ids, kept.iter().copied().collect::<BTreeSet<_>>());
+        let bytes: u64 = p.backups.iter().chain(&p.reports).map(|d| d.bytes).sum();
+        prop_assert_eq!(p.bytes, bytes);
+
         // Never a backup a kept one depends on.
         for k in &kept {
             for base in bases_of(&catalog, k) {
@@ -338,4 +523,38 @@ proptest! {
         // Every backup is either deleted or kept with a reason.
         prop_assert_eq!(p.kept.len() + p.backups.len(), catalog.backups.len());
     }
+}
+
+/// The model itself, on a case worked by hand: if it were wrong the property test would compare
+/// the plan with nonsense.
+#[test]
+fn the_reference_model_on_a_hand_worked_case() {
+    let made = |id: &str, job, kind, parent: Option<&str>, at_day: i64, verdicts: Vec<bool>| Made {
+        id: id.into(),
+        job,
+        kind,
+        parent: parent.map(Into::into),
+        at: at_day * DAY,
+        verdicts,
+    };
+    let case = Case {
+        given: Given::new(),
+        made: vec![
+            made("F1", 0, Full, None, 0, vec![]),
+            made("I1", 0, Incremental, Some("F1"), 1, vec![]),
+            made("F2", 0, Full, None, 10, vec![true, false]),
+            made("F3", 1, Full, None, 2, vec![false, true]),
+            made("A", 2, Archive, None, 0, vec![]),
+            made("I2", 1, Incremental, Some("F3"), 60, vec![]),
+        ],
+        reports: vec![("R".into(), 0), ("S".into(), 50 * DAY)],
+        policy: [Some(30 * DAY), Some(7 * DAY), None, Some(90 * DAY)],
+        now: 100 * DAY,
+    };
+    // F1 is job 0's newest good full (F2 was verified bad last); I1 expired and nothing builds
+    // on it; F3 is job 1's newest good full; I2 expired; A is kept forever; R expired at day 90.
+    let (deleted, refused, reports) = model(&case);
+    assert_eq!(deleted, ["F2", "I1", "I2"].map(String::from).into());
+    assert!(!refused);
+    assert_eq!(reports, ["R".to_string()].into());
 }
