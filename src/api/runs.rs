@@ -70,6 +70,7 @@ pub fn run_json(run: &Run, progress: Option<RunProgress>) -> Value {
         "bytes": run.bytes,
         "files": run.files,
         "error": run.error,
+        "error_kind": run.error_kind,
         "note": run.note,
     });
     if run.status == RunStatus::Running {
