@@ -3,29 +3,41 @@
 //!
 //! ```text
 //!  API / timer loop / run outcomes ─> Command ─> decide (pure) ─> events ─> append (redb)
-//!                                                                    └─> evolve projections ─> queries
+//!                                                                    └─> evolve projections
+//!  API, report, /metrics, dashboard <─ render <─ queries (pure: state, now) <───────┘
 //! ```
 //!
-//! Code map:
+//! Code map (arrows only point down this list's dependencies: `api` → `queries` → `projections`,
+//! never back up):
 //! - `events`      the persisted vocabulary and its byte framing (schema/events.md)
 //! - `store`       the redb event log: append with expected position and idempotency key, group
 //!   commit, range reads, waits, the snapshot slot. The only module that touches redb.
-//! - `projections` pure folds: schedule (jobs, runs), catalog (backups, reports, archive origins,
-//!   storage by day), stats, the latest health
+//! - `projections` pure folds (`evolve`): schedule (jobs, runs), catalog (backups, reports,
+//!   archive origins, storage by day), stats, the latest health
 //! - `snapshot`    projection snapshots, a cache checked against the code version and the log
-//! - `decide`      commands and the pure decision function (every business rule)
+//! - `decide`      `Command` and `decide`: a dispatch in `decide/mod.rs`, one file per aggregate
+//!   with its given/when/then tests — `scheduler` (boot, start/stop), `jobs`, `runs` (start,
+//!   finish, skip, missed), `catalog` (verify, delete, archive), `records` (health, reports)
 //! - `service`     the single writer: decide → append → evolve → notify
-//! - `domain`      jobs, cron/interval triggers, presets, durations, the seed's JSON shapes, the
-//!   retention plan (what cleanup deletes and why) and the health verdicts — all pure
+//! - `domain`      the pure rules: job validation, cron/interval triggers, presets, durations,
+//!   which backup an incremental builds on (`base`), the retention plan (what cleanup deletes and
+//!   why) and the health verdicts
+//! - `queries`     pure functions of `(&State, now)` returning plain structs: the status figures,
+//!   the runs / backups / reports listings, the metric families' values, the report's figures.
+//!   One definition of every number; `api` and `report` only render them
 //! - `scheduler`   the smol timer loop (pure planning + the loop that runs executors)
-//! - `api`         the REST API on tide under /api/backup, and /metrics (every tide type stays inside)
+//! - `api`         the REST API on tide under /api/backup, and /metrics (every tide type stays
+//!   inside); each resource keeps its own JSON shapes (`api/jobs/` holds the seed's JSON:
+//!   `seed.rs` for triggers and backup configs, `body.rs` for create/update bodies); errors map
+//!   to statuses in one place (`api/error.rs`, by `ErrorKind`)
 //! - `progress`    live progress of running runs (ephemeral, never events)
 //! - `archive`     the archive container (schema/archive.md)
-//! - `report`      the daily report, pure: figures from the state, a self-contained HTML page
+//! - `report`      the daily report: its model from `queries`, a self-contained HTML page
 //! - `engine`      what a run does: sources, full/incremental backups, restore, verify, boot
 //!   reconcile; the maintenance bodies (cleanup, weekly archive, health check, daily report)
 //! - `error`       `ErrorKind`: transient / integrity / refused / config / internal, which every
-//!   layer's error reports through `kind()`
+//!   layer's error reports through `kind()`, a failed run records (`run_failed_v2`) and the API
+//!   turns into a status
 //! - `config`, `clock`, `logging`  the shell's configuration, time source and log files
 //!
 //! Invariants:
@@ -33,6 +45,8 @@
 //! - `evolve` (`State::apply`) reads no clock, file or environment; state at N = fold of 1..=N.
 //! - Replay never has side effects: the engine is started by `run_started` events seen live, and
 //!   reports back only through commands.
+//! - `decide`, `domain`, `projections` and `queries` are pure: no clock (`now` is an argument),
+//!   no I/O.
 pub mod api;
 pub mod archive;
 pub mod clock;
