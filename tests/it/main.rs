@@ -12,6 +12,7 @@ mod report;
 mod restore;
 mod retention;
 mod scheduler;
+mod sqlite;
 mod store;
 mod support;
 mod weekly_archive;
