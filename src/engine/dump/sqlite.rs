@@ -5,11 +5,13 @@
 //! The source is opened read-only: it is never modified (no checkpoint, no journal rollback,
 //! a wrong path is never created), and a WAL-mode database is read through its WAL as any
 //! reader would. The copy goes page by page in batches, each batch in its own short read
-//! transaction, so a writer is held up for at most one batch. A writer that commits between two
-//! batches makes SQLite restart the copy from the first page (its documented behaviour); after
-//! `MAX_RESTARTS` such restarts the rest is copied in one step, inside one read transaction, so a
-//! constantly written database is still snapshotted (a rollback-journal writer then waits for
-//! that one step, as it would for any long reader).
+//! transaction with a pause after it, so a rollback-journal writer waits for at most one batch
+//! (a WAL writer never waits for a reader). A writer that commits between two batches makes
+//! SQLite restart the copy from the first page (its documented behaviour); after
+//! `Pace::max_restarts` such restarts the rest is copied in one step, inside one read
+//! transaction, so a constantly written database is still snapshotted (a rollback-journal writer
+//! then waits for that one step, as it would for any long reader). Only a lock held past the
+//! busy timeout fails the snapshot.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
