@@ -7,10 +7,11 @@
 //!
 //! Archive names: `databases/<name>.postgresql.sql` (`pg_dump`, plain SQL),
 //! `databases/<name>.mysql.sql` (`mariadb-dump`/`mysqldump`), `databases/<name>.sqlite` (a
-//! complete SQLite database file, snapshotted with `VACUUM INTO` in one read transaction) and
+//! complete SQLite database file, snapshotted with the online backup API of the SQLite built
+//! into the binary, so no tool is needed: `dump/sqlite.rs`) and
 //! `databases/<name>.dump` (a `command` source's stdout).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,8 @@ use super::EngineError;
 use crate::archive::ArchiveError;
 use crate::config::{DatabaseKind, DatabaseSource};
 use crate::error::ErrorKind;
+
+mod sqlite;
 
 /// How much of a failed tool's stderr the error keeps.
 const STDERR_TAIL: usize = 2048;
@@ -82,7 +85,7 @@ pub fn dump(
     sink: &mut dyn FnMut(&mut dyn Read) -> Result<(), ArchiveError>,
 ) -> Result<(), EngineError> {
     match src.kind {
-        DatabaseKind::Sqlite => sqlite(src, scratch, sink),
+        DatabaseKind::Sqlite => sqlite::dump(src, scratch, sink),
         DatabaseKind::Postgresql => {
             let url = DbUrl::parse(src, src.url.as_deref().unwrap_or_default())?;
             if !matches!(url.scheme.as_str(), "postgresql" | "postgres") {
@@ -144,48 +147,6 @@ fn my_dump_command(tool: &str, defaults: &Path, db: &str) -> Command {
         .args(["--single-transaction", "--quick", "--routines", "--"])
         .arg(db);
     cmd
-}
-
-/// A consistent online snapshot: `VACUUM INTO` copies the database inside one read
-/// transaction, so a concurrent writer neither tears the copy nor restarts it (the backup
-/// API's page-by-page copy restarts on every write and can starve). `-readonly` keeps a wrong
-/// path from creating an empty database; `.timeout` waits out a writer's lock.
-fn sqlite(
-    src: &DatabaseSource,
-    scratch: &Path,
-    sink: &mut dyn FnMut(&mut dyn Read) -> Result<(), ArchiveError>,
-) -> Result<(), EngineError> {
-    let path = src.path.as_deref().unwrap_or(Path::new(""));
-    let path = fs::canonicalize(path)
-        .map_err(|e| io_failed(src, &format!("database file {}", path.display()), e))?;
-    if !path.is_file() {
-        return Err(dump_err(
-            src,
-            format!("{} is not a database file", path.display()),
-        ));
-    }
-    let snapshot = format!("{}.snapshot.db", src.name);
-    let out = Command::new("sqlite3")
-        .current_dir(scratch)
-        .args(["-readonly", "-bail", "-batch", "-cmd", ".timeout 30000"])
-        .arg(&path)
-        // The name is ours (validated by `archive_name`), so quoting it in SQL is safe.
-        .arg(format!("VACUUM INTO '{}'", snapshot.replace('\'', "''")))
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| spawn_err(src, "sqlite3", e))?;
-    if !out.status.success() {
-        return Err(tool_failed(src, "sqlite3", out.status, &out.stderr));
-    }
-    let snap_path = scratch.join(&snapshot);
-    let mut f = File::open(&snap_path).map_err(|e| io_failed(src, "opening the snapshot", e))?;
-    let res = sink(&mut f).map_err(|e| EngineError::Archive {
-        context: format!("storing the dump of database {:?}", src.name),
-        source: e,
-    });
-    drop(f);
-    let _ = fs::remove_file(&snap_path);
-    res
 }
 
 fn spawn_err(src: &DatabaseSource, tool: &str, e: io::Error) -> EngineError {

@@ -13,6 +13,7 @@ mod restore;
 mod retention;
 mod runs;
 mod scheduler;
+mod sqlite;
 mod store;
 mod support;
 mod weekly_archive;
