@@ -4,13 +4,15 @@
 //! tested as given-events / when-command / then-events.
 //!
 //! `decide` only dispatches: the rules live with the aggregate they guard, one file each —
-//! `scheduler` (boot, start/stop), `jobs`, `runs`, `catalog` (backups, archives) and `records`
-//! (health checks, reports). A new capability is a new file here and one line in the dispatch.
+//! `scheduler` (boot, start/stop), `jobs`, `runs`, `queue` (the run queue and cancellation),
+//! `catalog` (backups, archives) and `records` (health checks, reports). A new capability is a
+//! new file here and one line in the dispatch.
 
 mod catalog;
 #[cfg(test)]
 mod fixture;
 mod jobs;
+mod queue;
 mod records;
 mod runs;
 mod scheduler;
@@ -177,9 +179,9 @@ pub fn decide(state: &State, command: &Command, now: Ts) -> Result<Vec<Event>, R
             reason,
             mode,
             max_running,
-        } => runs::request(state, run_id, job_id, *slot, *reason, *mode, *max_running),
-        C::AdmitQueued { max_running } => Ok(runs::admit(state, *max_running)),
-        C::CancelRun { run_id, reason, by } => runs::cancel(state, run_id, reason, by, now),
+        } => queue::request(state, run_id, job_id, *slot, *reason, *mode, *max_running),
+        C::AdmitQueued { max_running } => Ok(queue::admit(state, *max_running)),
+        C::CancelRun { run_id, reason, by } => queue::cancel(state, run_id, reason, by, now),
         C::SkipSlot { job_id, slot } => runs::skip_slot(state, job_id, *slot),
         C::RecordMissed { job_id, slots } => runs::record_missed(state, job_id, slots),
         C::VerifyBackup {

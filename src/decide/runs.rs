@@ -4,7 +4,7 @@
 use super::{existing, found, taken, RunOutcome};
 use crate::domain::Rejection;
 use crate::error::ErrorKind;
-use crate::events::{BackupMode, Event, RunReason, Ts};
+use crate::events::{Event, RunReason, Ts};
 use crate::projections::{RunStatus, State};
 
 pub(super) fn start(
@@ -43,116 +43,6 @@ pub(super) fn start(
         job_id: job_id.to_string(),
         slot,
         reason,
-    }])
-}
-
-/// `start`'s rules; then the run starts if fewer than `max_running` run and none waits before
-/// it, else it is queued.
-pub(super) fn request(
-    state: &State,
-    run_id: &str,
-    job_id: &str,
-    slot: Option<Ts>,
-    reason: RunReason,
-    mode_override: Option<BackupMode>,
-    max_running: usize,
-) -> Result<Vec<Event>, Rejection> {
-    start(state, run_id, job_id, slot, reason)?;
-    let running = state.schedule.runs_in_flight().count();
-    let (run_id, job_id) = (run_id.to_string(), job_id.to_string());
-    Ok(vec![
-        if running >= max_running || !state.schedule.queue.is_empty() {
-            Event::RunQueued {
-                run_id,
-                job_id,
-                slot,
-                reason,
-                mode_override,
-            }
-        } else {
-            started(run_id, job_id, slot, reason, mode_override)
-        },
-    ])
-}
-
-/// `run_started`, or `run_started_v2` when a mode was forced: v1 readers keep reading the runs
-/// that have none.
-fn started(
-    run_id: String,
-    job_id: String,
-    slot: Option<Ts>,
-    reason: RunReason,
-    mode_override: Option<BackupMode>,
-) -> Event {
-    match mode_override {
-        None => Event::RunStarted {
-            run_id,
-            job_id,
-            slot,
-            reason,
-        },
-        Some(_) => Event::RunStartedV2 {
-            run_id,
-            job_id,
-            slot,
-            reason,
-            mode_override,
-        },
-    }
-}
-
-/// Queued runs start, first queued first, while fewer than `max_running` run. A queued run whose
-/// job was deleted meanwhile is cancelled instead (there is nothing left to run).
-pub(super) fn admit(state: &State, max_running: usize) -> Vec<Event> {
-    let mut free = max_running.saturating_sub(state.schedule.runs_in_flight().count());
-    let mut events = Vec::new();
-    for run in state.schedule.runs_queued() {
-        // (a job deleted and created again under its id is another job: `queued` tells)
-        let holds = |j: &crate::projections::Job| j.queued.as_deref() == Some(run.run_id.as_str());
-        if !state.schedule.jobs.get(&run.job_id).is_some_and(holds) {
-            events.push(Event::RunCancelled {
-                run_id: run.run_id.clone(),
-                reason: format!("its job {:?} was deleted while it was queued", run.job_id),
-                by: None,
-                duration_ms: 0,
-            });
-            continue;
-        }
-        if free == 0 {
-            break;
-        }
-        free -= 1;
-        events.push(started(
-            run.run_id.clone(),
-            run.job_id.clone(),
-            run.slot,
-            run.reason,
-            run.mode_override,
-        ));
-    }
-    events
-}
-
-/// A queued or running run ends as cancelled; any other is a conflict (it already ended).
-pub(super) fn cancel(
-    state: &State,
-    run_id: &str,
-    reason: &str,
-    by: &Option<String>,
-    now: Ts,
-) -> Result<Vec<Event>, Rejection> {
-    let run = found(&state.schedule.runs, "run_id", "run", run_id)?;
-    if !run.status.is_open() {
-        return Err(Rejection::conflict(
-            "run_id",
-            format!("run {run_id:?} is not running: it already ended"),
-        ));
-    }
-    Ok(vec![Event::RunCancelled {
-        run_id: run_id.to_string(),
-        reason: reason.to_string(),
-        by: by.clone(),
-        duration_ms: run.started_at.millis_until(now),
     }])
 }
 
