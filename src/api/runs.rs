@@ -56,64 +56,65 @@ pub async fn detail(req: Request<ApiContext>) -> Result<Response, ApiError> {
     }
 }
 
-/// How long a cancel waits for the run's executor to stop and record it before recording the
-/// cancellation itself (the executor's late outcome is then refused: the run already ended).
+/// How long a cancel waits for the run's executor to stop and record it; past it the answer is
+/// 202 (told to stop, not yet ended): a run is never recorded cancelled while it still works.
 const CANCEL_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// `POST runs/{run_id}/cancel`: a queued run is cancelled at once; a running one is told to stop
 /// (its tools' process groups are killed, its partial files removed as it unwinds) and answered
-/// once its `run_cancelled` is recorded. 409 for a run that already ended.
+/// once its executor recorded `run_cancelled`. 409 for a run that already ended.
 pub async fn cancel(req: Request<ApiContext>) -> Result<Response, ApiError> {
     let run_id = param(&req, "run_id")?;
-    let meta = meta(&req)?;
+    let mut meta = meta(&req)?;
+    meta.correlation = Some(run_id.clone());
     let ctx = req.state();
     let by = meta.actor.clone();
     let reason = format!("cancelled by {by}");
     let status = ctx
         .service
         .read(|s| s.schedule.runs.get(&run_id).map(|r| r.status));
-    match status {
-        None => return Err(ApiError::not_found("run_id", format!("no run {run_id:?}"))),
-        Some(RunStatus::Running) => {
-            let cause = StopCause::Cancelled {
-                reason: reason.clone(),
-                by: Some(by.clone()),
-            };
-            if ctx.progress.stop(&run_id, cause) {
-                wait_for_outcome(ctx, &run_id).await;
-            }
-        }
-        // Queued runs are cancelled right here; a finished one is refused by `decide`.
-        Some(_) => {}
+    let show = |code: u16| {
+        ctx.service
+            .read(|s| {
+                s.schedule
+                    .runs
+                    .get(&run_id)
+                    .map(|r| run_json(r, ctx.progress.get(&r.run_id)))
+            })
+            .map(|r| json(code, &r))
+            .ok_or_else(|| ApiError::not_found("run_id", format!("no run {run_id:?}")))
+    };
+    if status.is_none() {
+        return Err(ApiError::not_found("run_id", format!("no run {run_id:?}")));
     }
-    let still_open = ctx.service.read(|s| {
-        s.schedule
-            .runs
-            .get(&run_id)
-            .is_some_and(|r| r.status.is_open())
-    });
-    if still_open || !matches!(status, Some(RunStatus::Running)) {
-        let command = Command::CancelRun {
-            run_id: run_id.clone(),
-            reason,
-            by: Some(by),
+    if status == Some(RunStatus::Running) {
+        let cause = StopCause::Cancelled {
+            reason: reason.clone(),
+            by: Some(by.clone()),
         };
-        let mut meta = meta;
-        meta.correlation = Some(run_id.clone());
-        ctx.execute(command, meta).await?;
+        if ctx.progress.stop(&run_id, cause) {
+            // Its executor records the outcome once it has unwound.
+            return if wait_for_outcome(ctx, &run_id).await {
+                show(200)
+            } else {
+                show(202)
+            };
+        }
+        // No executor here (yet): the stop waits for one that may still begin, and the
+        // cancellation is recorded now.
     }
-    let run = ctx.service.read(|s| {
-        s.schedule
-            .runs
-            .get(&run_id)
-            .map(|r| run_json(r, ctx.progress.get(&r.run_id)))
-    });
-    run.map(|r| json(200, &r))
-        .ok_or_else(|| ApiError::not_found("run_id", format!("no run {run_id:?}")))
+    // Queued, running without an executor, or ended (`decide` refuses: 409).
+    let command = Command::CancelRun {
+        run_id: run_id.clone(),
+        reason,
+        by: Some(by),
+    };
+    ctx.execute(command, meta).await?;
+    show(200)
 }
 
-/// Until the run has an outcome or `CANCEL_WAIT` passed; woken by the log, not by polling.
-async fn wait_for_outcome(ctx: &ApiContext, run_id: &str) {
+/// Whether the run had an outcome within `CANCEL_WAIT`; woken by the log, not by polling.
+async fn wait_for_outcome(ctx: &ApiContext, run_id: &str) -> bool {
     use smol::future::FutureExt;
     let ended = async {
         loop {
@@ -125,7 +126,7 @@ async fn wait_for_outcome(ctx: &ApiContext, run_id: &str) {
                     .is_some_and(|r| r.status.is_open())
             });
             if !open {
-                return;
+                return true;
             }
             ctx.service.wait_beyond(position).await;
         }
@@ -133,6 +134,7 @@ async fn wait_for_outcome(ctx: &ApiContext, run_id: &str) {
     ended
         .or(async {
             smol::Timer::after(CANCEL_WAIT).await;
+            false
         })
         .await
 }
