@@ -3,6 +3,8 @@
 //! `max_concurrent_runs` (never more running than allowed, replayed from the log), and the
 //! shutdown killing what still runs.
 
+mod clocked;
+
 use crate::support::Served;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
