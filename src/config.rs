@@ -64,6 +64,8 @@ struct RawScheduler {
     timezone: Option<String>,
     autostart: Option<bool>,
     misfire_grace_time: Option<u64>,
+    run_timeout: Option<u64>,
+    max_concurrent_runs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -158,6 +160,11 @@ pub struct Config {
     pub autostart: bool,
     /// Default misfire grace for jobs that do not set one; `None` = always catch up.
     pub misfire_grace_secs: Option<u64>,
+    /// A backup run still going after this long is cancelled; `None` (configured as 0) = never.
+    /// Read through `scheduler::run_timeout`.
+    pub run_timeout_secs: Option<u64>,
+    /// Runs going at once; due runs beyond it wait in a queue.
+    pub max_concurrent_runs: usize,
     pub files: Vec<FilesSource>,
     pub config_paths: Vec<ConfigSource>,
     pub databases: Vec<DatabaseSource>,
@@ -176,6 +183,10 @@ pub struct Config {
 pub const DEFAULT_BIND: &str = "127.0.0.1:8720";
 pub const DEFAULT_DATA_DIR: &str = "./backupd-data";
 pub const DEFAULT_SNAPSHOT_EVERY: u64 = 10_000;
+/// Six hours: far beyond a healthy nightly backup, short enough that a hung dump does not hold
+/// its job (and a place among the concurrent runs) for days.
+pub const DEFAULT_RUN_TIMEOUT_SECS: u64 = 6 * 3600;
+pub const DEFAULT_MAX_CONCURRENT_RUNS: u64 = 2;
 
 impl Default for Config {
     fn default() -> Self {
@@ -313,6 +324,25 @@ impl Config {
 
         let health = health_thresholds(raw.health)?;
 
+        let max_concurrent_runs = raw
+            .scheduler
+            .max_concurrent_runs
+            .unwrap_or(DEFAULT_MAX_CONCURRENT_RUNS);
+        if !(1..=1024).contains(&max_concurrent_runs) {
+            return Err(invalid(
+                "scheduler.max_concurrent_runs",
+                format!("{max_concurrent_runs} is outside 1..=1024"),
+            ));
+        }
+        let run_timeout_secs = match raw
+            .scheduler
+            .run_timeout
+            .unwrap_or(DEFAULT_RUN_TIMEOUT_SECS)
+        {
+            0 => None,
+            secs => Some(secs),
+        };
+
         let log_level = raw.logging.level.unwrap_or_else(|| "info".into());
         if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
             return Err(invalid(
@@ -328,6 +358,8 @@ impl Config {
             timezone,
             autostart: raw.scheduler.autostart.unwrap_or(true),
             misfire_grace_secs: Some(raw.scheduler.misfire_grace_time.unwrap_or(3600)),
+            run_timeout_secs,
+            max_concurrent_runs: max_concurrent_runs as usize,
             files: raw.sources.files,
             config_paths: raw.sources.config,
             databases: raw.sources.database,
@@ -542,6 +574,11 @@ mod tests {
             ),
             ("[health]\nfull_age = \"1d\"", "full_age"),
             (
+                "[scheduler]\nmax_concurrent_runs = 0",
+                "scheduler.max_concurrent_runs",
+            ),
+            ("[scheduler]\nrun_timeout = -1", "run_timeout"),
+            (
                 "[[sources.database]]\nname = \"a\"\nkind = \"sqlite\"",
                 "sources.database[0].path",
             ),
@@ -557,6 +594,17 @@ mod tests {
                 "{text:?} gave {err:?}, which does not name {key}"
             );
         }
+    }
+
+    #[test]
+    fn run_limits_default_and_zero_means_no_timeout() {
+        let d = Config::default();
+        assert_eq!(
+            (d.run_timeout_secs, d.max_concurrent_runs),
+            (Some(21_600), 2)
+        );
+        let c = Config::parse("[scheduler]\nrun_timeout = 0\nmax_concurrent_runs = 5").unwrap();
+        assert_eq!((c.run_timeout_secs, c.max_concurrent_runs), (None, 5));
     }
 
     #[test]

@@ -25,12 +25,14 @@
 //! - `queries`     pure functions of `(&State, now)` returning plain structs: the status figures,
 //!   the runs / backups / reports listings, the metric families' values, the report's figures.
 //!   One definition of every number; `api` and `report` only render them
-//! - `scheduler`   the smol timer loop (pure planning + the loop that runs executors)
+//! - `scheduler`   the smol timer loop (pure planning, the run limits: `max_concurrent_runs` and
+//!   `run_timeout`, + the loop that runs executors and stops them)
 //! - `api`         the REST API on tide under /api/backup, and /metrics (every tide type stays
 //!   inside); each resource keeps its own JSON shapes (`api/jobs/` holds the seed's JSON:
 //!   `seed.rs` for triggers and backup configs, `body.rs` for create/update bodies); errors map
 //!   to statuses in one place (`api/error.rs`, by `ErrorKind`)
-//! - `progress`    live progress of running runs (ephemeral, never events)
+//! - `progress`    live progress of running runs and their stop switch (cancel, timeout,
+//!   shutdown: it kills their dump tools' process groups); ephemeral, never events
 //! - `archive`     the archive container (schema/archive.md)
 //! - `report`      the daily report: its model from `queries`, a self-contained HTML page
 //! - `engine`      what a run does: sources, full/incremental backups, restore, verify, boot

@@ -336,6 +336,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
             Arc::new(engine::Engine::new(shared.clone(), service.clone())),
             progress.clone(),
         )
+        .with_config(shared.clone())
         .run(stop_rx, Duration::from_secs(30)),
     );
     let api = api::bind(

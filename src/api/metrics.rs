@@ -293,6 +293,7 @@ mod tests {
 backupd_runs_total{job=\"nightly\",outcome=\"succeeded\"} 1
 backupd_runs_total{job=\"nightly\",outcome=\"failed\"} 0
 backupd_runs_total{job=\"nightly\",outcome=\"interrupted\"} 0
+backupd_runs_total{job=\"nightly\",outcome=\"cancelled\"} 0
 backupd_runs_total{job=\"nightly\",outcome=\"skipped\"} 0
 backupd_runs_total{job=\"nightly\",outcome=\"missed\"} 0
 # HELP backupd_run_last_duration_seconds Duration of the job's last succeeded or failed run.

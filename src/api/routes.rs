@@ -60,6 +60,7 @@ pub const ROUTES: &[Route] = &[
     route!("POST", "/scheduler/jobs/{job_id}/run", jobs::run),
     route!("GET", "/runs", runs::list),
     route!("GET", "/runs/{run_id}", runs::detail),
+    route!("POST", "/runs/{run_id}/cancel", runs::cancel),
     route!("GET", "/events", events::list),
     route!("GET", "/backups", backups::list),
     route!("GET", "/backups/{backup_id}", backups::detail),

@@ -1,9 +1,10 @@
 //! `runs` and `runs/{run_id}`: what ran, when, how it ended, and live progress while it runs.
 
 use super::error::ApiError;
-use super::input::{param, query, ranged};
+use super::input::{meta, param, query, ranged};
 use super::{json, ApiContext};
-use crate::progress::RunProgress;
+use crate::decide::Command;
+use crate::progress::{RunProgress, StopCause};
 use crate::projections::{Run, RunStatus};
 use crate::queries::runs::{list as runs, status_name, status_named, RunFilter, STATUSES};
 use serde_json::{json, Value};
@@ -55,6 +56,89 @@ pub async fn detail(req: Request<ApiContext>) -> Result<Response, ApiError> {
     }
 }
 
+/// How long a cancel waits for the run's executor to stop and record it; past it the answer is
+/// 202 (told to stop, not yet ended): a run is never recorded cancelled while it still works.
+const CANCEL_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `POST runs/{run_id}/cancel`: a queued run is cancelled at once; a running one is told to stop
+/// (its tools' process groups are killed, its partial files removed as it unwinds) and answered
+/// once its executor recorded `run_cancelled`. 409 for a run that already ended.
+pub async fn cancel(req: Request<ApiContext>) -> Result<Response, ApiError> {
+    let run_id = param(&req, "run_id")?;
+    let mut meta = meta(&req)?;
+    meta.correlation = Some(run_id.clone());
+    let ctx = req.state();
+    let by = meta.actor.clone();
+    let reason = format!("cancelled by {by}");
+    let status = ctx
+        .service
+        .read(|s| s.schedule.runs.get(&run_id).map(|r| r.status));
+    let show = |code: u16| {
+        ctx.service
+            .read(|s| {
+                s.schedule
+                    .runs
+                    .get(&run_id)
+                    .map(|r| run_json(r, ctx.progress.get(&r.run_id)))
+            })
+            .map(|r| json(code, &r))
+            .ok_or_else(|| ApiError::not_found("run_id", format!("no run {run_id:?}")))
+    };
+    if status.is_none() {
+        return Err(ApiError::not_found("run_id", format!("no run {run_id:?}")));
+    }
+    if status == Some(RunStatus::Running) {
+        let cause = StopCause::Cancelled {
+            reason: reason.clone(),
+            by: Some(by.clone()),
+        };
+        if ctx.progress.stop(&run_id, cause) {
+            // Its executor records the outcome once it has unwound.
+            return if wait_for_outcome(ctx, &run_id).await {
+                show(200)
+            } else {
+                show(202)
+            };
+        }
+        // No executor here (yet): the stop waits for one that may still begin, and the
+        // cancellation is recorded now.
+    }
+    // Queued, running without an executor, or ended (`decide` refuses: 409).
+    let command = Command::CancelRun {
+        run_id: run_id.clone(),
+        reason,
+        by: Some(by),
+    };
+    ctx.execute(command, meta).await?;
+    show(200)
+}
+
+/// Whether the run had an outcome within `CANCEL_WAIT`; woken by the log, not by polling.
+async fn wait_for_outcome(ctx: &ApiContext, run_id: &str) -> bool {
+    use smol::future::FutureExt;
+    let ended = async {
+        loop {
+            let position = ctx.service.position();
+            let open = ctx.service.read(|s| {
+                s.schedule
+                    .runs
+                    .get(run_id)
+                    .is_some_and(|r| r.status.is_open())
+            });
+            if !open {
+                return true;
+            }
+            ctx.service.wait_beyond(position).await;
+        }
+    };
+    ended
+        .or(async {
+            smol::Timer::after(CANCEL_WAIT).await;
+            false
+        })
+        .await
+}
+
 /// A run as the API shows it: the projection's fields, plus live progress while it runs.
 pub fn run_json(run: &Run, progress: Option<RunProgress>) -> Value {
     let mut out = json!({
@@ -72,6 +156,8 @@ pub fn run_json(run: &Run, progress: Option<RunProgress>) -> Value {
         "error": run.error,
         "error_kind": run.error_kind,
         "note": run.note,
+        "mode_override": run.mode_override,
+        "cancelled_by": run.cancelled_by,
     });
     if run.status == RunStatus::Running {
         out["progress"] = json!(progress);

@@ -4,13 +4,15 @@
 //! tested as given-events / when-command / then-events.
 //!
 //! `decide` only dispatches: the rules live with the aggregate they guard, one file each —
-//! `scheduler` (boot, start/stop), `jobs`, `runs`, `catalog` (backups, archives) and `records`
-//! (health checks, reports). A new capability is a new file here and one line in the dispatch.
+//! `scheduler` (boot, start/stop), `jobs`, `runs`, `queue` (the run queue and cancellation),
+//! `catalog` (backups, archives) and `records` (health checks, reports). A new capability is a
+//! new file here and one line in the dispatch.
 
 mod catalog;
 #[cfg(test)]
 mod fixture;
 mod jobs;
+mod queue;
 mod records;
 mod runs;
 mod scheduler;
@@ -19,7 +21,9 @@ use std::collections::BTreeMap;
 
 use crate::domain::Rejection;
 use crate::error::ErrorKind;
-use crate::events::{BackupRecord, Event, HealthCheck, JobSpec, RetentionPolicy, RunReason, Ts};
+use crate::events::{
+    BackupMode, BackupRecord, Event, HealthCheck, JobSpec, RetentionPolicy, RunReason, Ts,
+};
 use crate::projections::{Backup, Job, State};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +61,27 @@ pub enum Command {
     FinishRun {
         run_id: String,
         outcome: RunOutcome,
+    },
+    /// Start a run, or queue it when `max_running` runs are going or others already wait (so
+    /// runs start in the order they came due). `mode` forces a backup's mode for this run.
+    RequestRun {
+        run_id: String,
+        job_id: String,
+        slot: Option<Ts>,
+        reason: RunReason,
+        mode: Option<BackupMode>,
+        max_running: usize,
+    },
+    /// Start queued runs, first queued first, while fewer than `max_running` run.
+    AdmitQueued {
+        max_running: usize,
+    },
+    /// Stop a queued run now; a running one's executor is stopped by the caller and this records
+    /// it (or the executor's `Cancelled` outcome does). `by` is the actor; `None` = its timeout.
+    CancelRun {
+        run_id: String,
+        reason: String,
+        by: Option<String>,
     },
     SkipSlot {
         job_id: String,
@@ -116,6 +141,11 @@ pub enum RunOutcome {
     Interrupted {
         reason: String,
     },
+    /// Stopped before its end (an operator or the timeout); `by` as in `CancelRun`.
+    Cancelled {
+        reason: String,
+        by: Option<String>,
+    },
 }
 
 pub fn decide(state: &State, command: &Command, now: Ts) -> Result<Vec<Event>, Rejection> {
@@ -142,6 +172,16 @@ pub fn decide(state: &State, command: &Command, now: Ts) -> Result<Vec<Event>, R
             reason,
         } => runs::start(state, run_id, job_id, *slot, *reason),
         C::FinishRun { run_id, outcome } => runs::finish(state, run_id, outcome, now),
+        C::RequestRun {
+            run_id,
+            job_id,
+            slot,
+            reason,
+            mode,
+            max_running,
+        } => queue::request(state, run_id, job_id, *slot, *reason, *mode, *max_running),
+        C::AdmitQueued { max_running } => Ok(queue::admit(state, *max_running)),
+        C::CancelRun { run_id, reason, by } => queue::cancel(state, run_id, reason, by, now),
         C::SkipSlot { job_id, slot } => runs::skip_slot(state, job_id, *slot),
         C::RecordMissed { job_id, slots } => runs::record_missed(state, job_id, slots),
         C::VerifyBackup {

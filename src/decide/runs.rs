@@ -21,6 +21,12 @@ pub(super) fn start(
             format!("job {job_id:?} is already running (run {running})"),
         ));
     }
+    if let Some(queued) = &job.queued {
+        return Err(Rejection::conflict(
+            "job_id",
+            format!("job {job_id:?} already has a queued run ({queued})"),
+        ));
+    }
     if state.schedule.runs.contains_key(run_id) {
         return Err(taken("run_id", "run", run_id));
     }
@@ -112,6 +118,12 @@ pub(super) fn finish(
         RunOutcome::Interrupted { reason } => vec![Event::RunInterrupted {
             run_id: run_id.to_string(),
             reason: reason.clone(),
+        }],
+        RunOutcome::Cancelled { reason, by } => vec![Event::RunCancelled {
+            run_id: run_id.to_string(),
+            reason: reason.clone(),
+            by: by.clone(),
+            duration_ms,
         }],
     })
 }

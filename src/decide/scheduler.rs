@@ -20,7 +20,8 @@ pub(super) fn boot(
         version: version.to_string(),
         pid,
     }];
-    for run in sched.runs_in_flight() {
+    // A queued run waited in a process that is gone: it is settled like a running one.
+    for run in sched.runs_in_flight().chain(sched.runs_queued()) {
         events.push(Event::RunInterrupted {
             run_id: run.run_id.clone(),
             reason: "the service stopped before the run had an outcome".into(),

@@ -156,7 +156,7 @@ pub fn backup(
             p.bytes_done = 0;
         });
         let dir = scratch.as_ref().map_or(Path::new(""), |s| s.0.as_path());
-        dump::dump(src, dir, &mut |r| {
+        dump::dump(src, dir, progress.cancel(), &mut |r| {
             w.add_stream(name, Progressing::new(r, progress))
         })?;
     }
@@ -175,6 +175,9 @@ pub fn backup(
     let (mut changed, mut files_done) = (0u64, 0u64);
     let mut skipped = std::mem::take(&mut scan.skipped);
     for (item, &same) in scan.items.iter().zip(&unchanged) {
+        // A cancelled run stops between files (and `Progressing` between chunks); returning an
+        // error drops `guard`, which removes the partial files.
+        cancelled(progress)?;
         let added = match &item.kind {
             ItemKind::Dir => w.add_dir(&item.name, &item.meta),
             ItemKind::Symlink(target) => w.add_symlink(&item.name, &item.meta, target),
@@ -224,6 +227,9 @@ pub fn backup(
         }
     }
 
+    // The last point of no return: a read cut short by a cancel skipped its file, and what was
+    // cancelled must not be published as a success.
+    cancelled(progress)?;
     progress.update(|p| p.phase = "syncing".into());
     let (out, summary) = w.finish().map_err(archive_err(&guard.0[0]))?;
     let out = out
@@ -413,6 +419,7 @@ impl<'a, R> Progressing<'a, R> {
 
 impl<R: Read> Read for Progressing<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.progress.cancel().check()?;
         let n = self.inner.read(buf)?;
         self.unreported += n as u64;
         if n == 0 || self.unreported >= 4 << 20 {
@@ -428,6 +435,15 @@ impl<R> Drop for Progressing<'_, R> {
         if n > 0 {
             self.progress.update(|p| p.bytes_done += n);
         }
+    }
+}
+
+/// `Err(Cancelled)` once the run was told to stop.
+fn cancelled(progress: &ProgressHandle) -> Result<(), EngineError> {
+    if progress.cancel().is_stopped() {
+        Err(EngineError::Cancelled)
+    } else {
+        Ok(())
     }
 }
 

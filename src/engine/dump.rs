@@ -10,10 +10,15 @@
 //! complete SQLite database file, snapshotted with the online backup API of the SQLite built
 //! into the binary, so no tool is needed: `dump/sqlite.rs`) and
 //! `databases/<name>.dump` (a `command` source's stdout).
+//!
+//! Every tool runs in a process group of its own, registered with the run's stop switch: a
+//! cancel, a timeout or the shutdown kills the group — the tool and all it spawned — so nothing
+//! is left running behind a run that ended.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread::JoinHandle;
@@ -22,6 +27,7 @@ use super::EngineError;
 use crate::archive::ArchiveError;
 use crate::config::{DatabaseKind, DatabaseSource};
 use crate::error::ErrorKind;
+use crate::progress::Cancel;
 
 mod sqlite;
 
@@ -78,10 +84,12 @@ fn tool_failed(src: &DatabaseSource, tool: &str, status: ExitStatus, stderr: &[u
 }
 
 /// Takes the dump of `src` and hands its bytes to `sink` as they come (no whole dump in memory).
-/// `scratch` is an empty directory of this run, removed by the caller.
+/// `scratch` is an empty directory of this run, removed by the caller. Stopping `cancel` kills
+/// the dump tool's process group.
 pub fn dump(
     src: &DatabaseSource,
     scratch: &Path,
+    cancel: &Cancel,
     sink: &mut dyn FnMut(&mut dyn Read) -> Result<(), ArchiveError>,
 ) -> Result<(), EngineError> {
     match src.kind {
@@ -91,7 +99,7 @@ pub fn dump(
             if !matches!(url.scheme.as_str(), "postgresql" | "postgres") {
                 return Err(dump_err(src, "the URL must start with postgresql://"));
             }
-            piped(src, "pg_dump", pg_dump_command(src, &url)?, sink)
+            piped(src, "pg_dump", pg_dump_command(src, &url)?, cancel, sink)
         }
         DatabaseKind::Mysql => {
             let url = DbUrl::parse(src, src.url.as_deref().unwrap_or_default())?;
@@ -106,7 +114,13 @@ pub fn dump(
                 .map_err(|e| io_failed(src, "writing the client defaults file", e))?;
             let mut last = None;
             for tool in ["mariadb-dump", "mysqldump"] {
-                match piped(src, tool, my_dump_command(tool, &defaults, &db), sink) {
+                match piped(
+                    src,
+                    tool,
+                    my_dump_command(tool, &defaults, &db),
+                    cancel,
+                    sink,
+                ) {
                     Err(EngineError::ToolMissing { .. }) => last = Some(tool),
                     other => return other,
                 }
@@ -123,7 +137,7 @@ pub fn dump(
             };
             let mut cmd = Command::new(program);
             cmd.args(args);
-            piped(src, program, cmd, sink)
+            piped(src, program, cmd, cancel, sink)
         }
     }
 }
@@ -161,19 +175,23 @@ fn spawn_err(src: &DatabaseSource, tool: &str, e: io::Error) -> EngineError {
 }
 
 /// Runs `cmd` with stdout streamed into `sink` and stderr collected on a thread (a full stderr
-/// pipe must not stall the tool), then judges the exit status.
+/// pipe must not stall the tool), then judges the exit status. The tool leads a process group of
+/// its own, which `cancel` kills when the run is stopped.
 fn piped(
     src: &DatabaseSource,
     tool: &str,
     mut cmd: Command,
+    cancel: &Cancel,
     sink: &mut dyn FnMut(&mut dyn Read) -> Result<(), ArchiveError>,
 ) -> Result<(), EngineError> {
     let mut child: Child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()
         .map_err(|e| spawn_err(src, tool, e))?;
+    let group = cancel.watch_group(child.id());
     let stderr = child
         .stderr
         .take()
@@ -186,8 +204,9 @@ fn piped(
     };
     if let Err(e) = stored {
         // The archive side failed: stop the tool instead of letting it block on a full pipe,
-        // and report the archive's error (the tool's exit is then our doing).
-        let _ = child.kill();
+        // and report the archive's error (the tool's exit is then our doing). The whole group:
+        // a tool's own children must not outlive it.
+        group.kill();
         let _ = child.wait();
         return Err(EngineError::Archive {
             context: format!("storing the dump of database {:?}", src.name),

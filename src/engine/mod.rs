@@ -116,6 +116,9 @@ pub enum EngineError {
         #[source]
         source: Box<ServiceError>,
     },
+    /// The run was told to stop (cancel, timeout, shutdown); the scheduler records the cause.
+    #[error("the run was cancelled")]
+    Cancelled,
     /// Something that cannot fail did (a report that does not serialise).
     #[error("{reason}")]
     Internal { reason: String },
@@ -153,6 +156,8 @@ impl EngineError {
             | EngineError::DamagedEntry { .. } => ErrorKind::Integrity,
             EngineError::TargetNotEmpty { .. } | EngineError::Refused { .. } => ErrorKind::Refused,
             EngineError::Record { source, .. } => source.kind(),
+            // Nothing is wrong with the data or the setup: running it again may succeed.
+            EngineError::Cancelled => ErrorKind::Transient,
             EngineError::Internal { .. } => ErrorKind::Internal,
         }
     }
@@ -313,6 +318,7 @@ mod tests {
                 },
                 Refused,
             ),
+            (EngineError::Cancelled, Transient),
             (EngineError::Internal { reason: s() }, Internal),
             (
                 EngineError::ArchivesFailed {

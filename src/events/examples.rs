@@ -162,5 +162,25 @@ pub fn examples() -> Vec<Event> {
             kind: FailureKind::Transient,
             duration_ms: 35,
         },
+        Event::RunQueued {
+            run_id: "custom_backup@manual-17".into(),
+            job_id: "custom_backup".into(),
+            slot: None,
+            reason: RunReason::Manual,
+            mode_override: Some(BackupMode::Full),
+        },
+        Event::RunStartedV2 {
+            run_id: "custom_backup@manual-17".into(),
+            job_id: "custom_backup".into(),
+            slot: None,
+            reason: RunReason::Manual,
+            mode_override: Some(BackupMode::Full),
+        },
+        Event::RunCancelled {
+            run_id: "custom_backup@manual-17".into(),
+            reason: "timed out after 21600 s".into(),
+            by: None,
+            duration_ms: 21_600_000,
+        },
     ]
 }

@@ -149,6 +149,35 @@ pub enum Event {
         kind: FailureKind,
         duration_ms: u64,
     },
+    // ---- schema version 4 ----
+    /// A run that came due (or was asked for) while `max_concurrent_runs` runs were going: it
+    /// waits, holding its job (one instance per job), and starts with a `run_started` (same run
+    /// id) when a place frees, in the order queued. `mode_override` as in `run_started_v2`.
+    RunQueued {
+        run_id: String,
+        job_id: String,
+        slot: Option<Ts>,
+        reason: RunReason,
+        mode_override: Option<BackupMode>,
+    },
+    /// `run_started` with the mode an operator forced for this one run (`POST .../run` with
+    /// `{"mode": "full"}`): a fact of the run worth keeping, not a change of the job.
+    RunStartedV2 {
+        run_id: String,
+        job_id: String,
+        slot: Option<Ts>,
+        reason: RunReason,
+        mode_override: Option<BackupMode>,
+    },
+    /// The run (running or queued) was stopped before its end: by an operator (`by` names the
+    /// actor) or by its timeout (`by` is `None`, the reason says so). Its child processes were
+    /// killed and its partial files removed.
+    RunCancelled {
+        run_id: String,
+        reason: String,
+        by: Option<String>,
+        duration_ms: u64,
+    },
 }
 
 impl Event {
@@ -178,6 +207,9 @@ impl Event {
         "backup_archived",
         "report_deleted",
         "run_failed_v2",
+        "run_queued",
+        "run_started_v2",
+        "run_cancelled",
     ];
 
     /// The variant's name as in `NAMES` and the JSON output.
@@ -207,6 +239,9 @@ impl Event {
             Event::BackupArchived { .. } => 21,
             Event::ReportDeleted { .. } => 22,
             Event::RunFailedV2 { .. } => 23,
+            Event::RunQueued { .. } => 24,
+            Event::RunStartedV2 { .. } => 25,
+            Event::RunCancelled { .. } => 26,
         };
         Self::NAMES[index]
     }

@@ -1,7 +1,7 @@
 //! The schedule projection: jobs, pause state, scheduler on/off, runs and what is in flight.
 
 use crate::error::ErrorKind;
-use crate::events::{Envelope, Event, JobSpec, RunReason, Ts};
+use crate::events::{BackupMode, Envelope, Event, JobSpec, RunReason, Ts};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -14,6 +14,8 @@ pub struct Schedule {
     pub boots: u64,
     pub jobs: BTreeMap<String, Job>,
     pub runs: BTreeMap<String, Run>,
+    /// Queued runs, first queued first: they start in this order when a place frees.
+    pub queue: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +37,8 @@ pub struct Job {
     pub last_run_id: Option<String>,
     /// The run in flight, if any (one instance per job).
     pub running: Option<String>,
+    /// The run waiting for a place (`max_concurrent_runs`); it holds the job like a running one.
+    pub queued: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +48,17 @@ pub enum RunStatus {
     Succeeded,
     Failed,
     Interrupted,
+    /// Waiting for a place among `max_concurrent_runs`.
+    Queued,
+    /// Stopped before its end by an operator or its timeout.
+    Cancelled,
+}
+
+impl RunStatus {
+    /// Has the run no outcome yet (queued or running)?
+    pub fn is_open(self) -> bool {
+        matches!(self, RunStatus::Running | RunStatus::Queued)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,6 +79,10 @@ pub struct Run {
     /// `run_failed` (before kinds were recorded: their kind is unknown, not guessed from the text).
     pub error_kind: Option<ErrorKind>,
     pub note: Option<String>,
+    /// The mode forced for this run (`run_started_v2`, `run_queued`); `None` = the job's own.
+    pub mode_override: Option<BackupMode>,
+    /// Who cancelled it (`run_cancelled.by`); `None` for a timeout or another outcome.
+    pub cancelled_by: Option<String>,
 }
 
 impl Run {
@@ -80,6 +99,7 @@ pub struct Outcomes {
     pub succeeded: u64,
     pub failed: u64,
     pub interrupted: u64,
+    pub cancelled: u64,
 }
 
 impl Outcomes {
@@ -88,12 +108,13 @@ impl Outcomes {
             RunStatus::Succeeded => self.succeeded += 1,
             RunStatus::Failed => self.failed += 1,
             RunStatus::Interrupted => self.interrupted += 1,
-            RunStatus::Running => {}
+            RunStatus::Cancelled => self.cancelled += 1,
+            RunStatus::Running | RunStatus::Queued => {}
         }
     }
 
     pub fn finished(&self) -> u64 {
-        self.succeeded + self.failed + self.interrupted
+        self.succeeded + self.failed + self.interrupted + self.cancelled
     }
 
     /// Succeeded over finished; `None` when nothing finished (a rate of no runs is undefined,
@@ -144,34 +165,46 @@ impl Schedule {
                 job_id,
                 slot,
                 reason,
-            } => {
-                if let Some(job) = self.jobs.get_mut(job_id) {
-                    job.running = Some(run_id.clone());
-                    job.last_run_id = Some(run_id.clone());
-                    if slot.is_some() && *slot > job.last_slot {
-                        job.last_slot = *slot;
-                    }
-                }
-                self.runs.insert(
-                    run_id.clone(),
-                    Run {
-                        run_id: run_id.clone(),
-                        job_id: job_id.clone(),
-                        slot: *slot,
-                        reason: *reason,
-                        status: RunStatus::Running,
-                        started_at: at,
-                        finished_at: None,
-                        duration_ms: None,
-                        backup_id: None,
-                        bytes: 0,
-                        files: 0,
-                        error: None,
-                        error_kind: None,
-                        note: None,
-                    },
-                );
-            }
+            } => self.start(run_id, job_id, *slot, *reason, None, at, RunStatus::Running),
+            Event::RunStartedV2 {
+                run_id,
+                job_id,
+                slot,
+                reason,
+                mode_override,
+            } => self.start(
+                run_id,
+                job_id,
+                *slot,
+                *reason,
+                *mode_override,
+                at,
+                RunStatus::Running,
+            ),
+            Event::RunQueued {
+                run_id,
+                job_id,
+                slot,
+                reason,
+                mode_override,
+            } => self.start(
+                run_id,
+                job_id,
+                *slot,
+                *reason,
+                *mode_override,
+                at,
+                RunStatus::Queued,
+            ),
+            Event::RunCancelled {
+                run_id,
+                reason,
+                by,
+                duration_ms,
+            } => self.finish(run_id, at, RunStatus::Cancelled, *duration_ms, |run| {
+                run.error = Some(reason.clone());
+                run.cancelled_by = by.clone();
+            }),
             Event::RunSucceeded {
                 run_id,
                 backup_id,
@@ -236,6 +269,67 @@ impl Schedule {
             .filter_map(|id| self.runs.get(id))
     }
 
+    /// Runs waiting for a place, first queued first.
+    pub fn runs_queued(&self) -> impl Iterator<Item = &Run> {
+        self.queue.iter().filter_map(|id| self.runs.get(id))
+    }
+
+    /// A run that is queued or running (or started while its job was deleted): no outcome yet.
+    #[allow(clippy::too_many_arguments)]
+    fn start(
+        &mut self,
+        run_id: &str,
+        job_id: &str,
+        slot: Option<Ts>,
+        reason: RunReason,
+        mode_override: Option<BackupMode>,
+        at: Ts,
+        status: RunStatus,
+    ) {
+        let queued = status == RunStatus::Queued;
+        if let Some(job) = self.jobs.get_mut(job_id) {
+            if queued {
+                job.queued = Some(run_id.to_string());
+            } else {
+                job.running = Some(run_id.to_string());
+                if job.queued.as_deref() == Some(run_id) {
+                    job.queued = None;
+                }
+            }
+            job.last_run_id = Some(run_id.to_string());
+            if slot.is_some() && slot > job.last_slot {
+                job.last_slot = slot;
+            }
+        }
+        if queued {
+            self.queue.push(run_id.to_string());
+        } else {
+            self.queue.retain(|q| q != run_id);
+        }
+        self.runs.insert(
+            run_id.to_string(),
+            Run {
+                run_id: run_id.to_string(),
+                job_id: job_id.to_string(),
+                slot,
+                reason,
+                status,
+                // A queued run's start is when it leaves the queue (the duration counts from it).
+                started_at: at,
+                finished_at: None,
+                duration_ms: None,
+                backup_id: None,
+                bytes: 0,
+                files: 0,
+                error: None,
+                error_kind: None,
+                note: None,
+                mode_override,
+                cancelled_by: None,
+            },
+        );
+    }
+
     fn insert_job(&mut self, spec: JobSpec, preset: bool, at: Ts) {
         self.jobs.insert(
             spec.id.clone(),
@@ -248,6 +342,7 @@ impl Schedule {
                 last_slot: None,
                 last_run_id: None,
                 running: None,
+                queued: None,
             },
         );
     }
@@ -278,7 +373,7 @@ impl Schedule {
         let Some(run) = self.runs.get_mut(run_id) else {
             return;
         };
-        if run.status != RunStatus::Running {
+        if !run.status.is_open() {
             return;
         }
         run.status = status;
@@ -289,6 +384,10 @@ impl Schedule {
             if job.running.as_deref() == Some(run_id) {
                 job.running = None;
             }
+            if job.queued.as_deref() == Some(run_id) {
+                job.queued = None;
+            }
         }
+        self.queue.retain(|q| q != run_id);
     }
 }

@@ -18,6 +18,7 @@ pub struct JobStats {
     pub succeeded: u64,
     pub failed: u64,
     pub interrupted: u64,
+    pub cancelled: u64,
     pub skipped: u64,
     pub missed: u64,
     pub total_duration_ms: u64,
@@ -36,13 +37,14 @@ impl JobStats {
             succeeded: self.succeeded,
             failed: self.failed,
             interrupted: self.interrupted,
+            cancelled: self.cancelled,
         }
         .success_rate()
     }
 
     fn record(&mut self, event: &Event, at: Ts) {
         match event {
-            Event::RunStarted { .. } => self.started += 1,
+            Event::RunStarted { .. } | Event::RunStartedV2 { .. } => self.started += 1,
             Event::RunSucceeded {
                 bytes, duration_ms, ..
             } => {
@@ -61,6 +63,10 @@ impl JobStats {
                 self.interrupted += 1;
                 self.last_failure_at = Some(at);
             }
+            Event::RunCancelled { duration_ms, .. } => {
+                self.cancelled += 1;
+                self.duration(*duration_ms);
+            }
             Event::RunSkipped { .. } => self.skipped += 1,
             Event::SlotsMissed { slots, .. } => self.missed += slots.len() as u64,
             _ => {}
@@ -78,16 +84,18 @@ impl Stats {
     pub fn apply(&mut self, env: &Envelope, schedule: &Schedule) {
         let job_id = match &env.payload {
             Event::RunStarted { job_id, .. }
+            | Event::RunStartedV2 { job_id, .. }
             | Event::RunSkipped { job_id, .. }
             | Event::SlotsMissed { job_id, .. } => Some(job_id.as_str()),
             Event::RunSucceeded { run_id, .. }
             | Event::RunFailed { run_id, .. }
             | Event::RunFailedV2 { run_id, .. }
-            | Event::RunInterrupted { run_id, .. } => schedule
+            | Event::RunInterrupted { run_id, .. }
+            | Event::RunCancelled { run_id, .. } => schedule
                 .runs
                 .get(run_id)
                 // An outcome counts once: a second outcome for the same run is ignored.
-                .filter(|r| r.status == super::RunStatus::Running)
+                .filter(|r| r.status.is_open())
                 .map(|r| r.job_id.as_str()),
             _ => None,
         };

@@ -41,12 +41,13 @@ pub struct JobSeries {
 
 impl JobSeries {
     /// The outcomes `backupd_runs_total` counts, by their label, in the order they are written.
-    pub fn by_outcome(&self) -> [(&'static str, u64); 5] {
+    pub fn by_outcome(&self) -> [(&'static str, u64); 6] {
         let s = &self.stats;
         [
             ("succeeded", s.succeeded),
             ("failed", s.failed),
             ("interrupted", s.interrupted),
+            ("cancelled", s.cancelled),
             ("skipped", s.skipped),
             ("missed", s.missed),
         ]
@@ -125,7 +126,7 @@ mod tests {
             ),
         ]);
         let m = metrics(&s, at(600));
-        let series: Vec<(&str, [(&str, u64); 5])> = m
+        let series: Vec<(&str, [(&str, u64); 6])> = m
             .jobs
             .iter()
             .map(|j| (j.job_id.as_str(), j.by_outcome()))
@@ -135,6 +136,7 @@ mod tests {
                 ("succeeded", ok),
                 ("failed", failed),
                 ("interrupted", 0),
+                ("cancelled", 0),
                 ("skipped", 0),
                 ("missed", 0),
             ]

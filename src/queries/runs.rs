@@ -8,11 +8,13 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// Every run status, in the order the API lists them.
-pub const STATUSES: [RunStatus; 4] = [
+pub const STATUSES: [RunStatus; 6] = [
     RunStatus::Running,
     RunStatus::Succeeded,
     RunStatus::Failed,
     RunStatus::Interrupted,
+    RunStatus::Queued,
+    RunStatus::Cancelled,
 ];
 
 /// A status's name in the API, the listing filter and the report.
@@ -22,6 +24,8 @@ pub fn status_name(status: RunStatus) -> &'static str {
         RunStatus::Succeeded => "succeeded",
         RunStatus::Failed => "failed",
         RunStatus::Interrupted => "interrupted",
+        RunStatus::Queued => "queued",
+        RunStatus::Cancelled => "cancelled",
     }
 }
 
@@ -117,10 +121,16 @@ pub fn durations_by_job(state: &State, from: Ts, to: Ts) -> BTreeMap<String, Dur
         .collect()
 }
 
-/// Failed and interrupted runs that finished in `(from, to]`, newest first (the run id breaks ties).
+/// Failed, interrupted and cancelled runs that finished in `(from, to]`, newest first (the run id
+/// breaks ties): each ended without its backup.
 pub fn failures(state: &State, from: Ts, to: Ts) -> Vec<&Run> {
     let mut out: Vec<&Run> = finished_runs(state, from, to)
-        .filter(|r| matches!(r.status, RunStatus::Failed | RunStatus::Interrupted))
+        .filter(|r| {
+            matches!(
+                r.status,
+                RunStatus::Failed | RunStatus::Interrupted | RunStatus::Cancelled
+            )
+        })
         .collect();
     out.sort_by(|a, b| (b.finished_at, &b.run_id).cmp(&(a.finished_at, &a.run_id)));
     out
@@ -166,6 +176,7 @@ mod tests {
 
     fn o(succeeded: u64, failed: u64, interrupted: u64) -> Outcomes {
         Outcomes {
+            cancelled: 0,
             succeeded,
             failed,
             interrupted,

@@ -174,7 +174,8 @@ mod tests {
             Outcomes {
                 succeeded: 1,
                 failed: 1,
-                interrupted: 0
+                interrupted: 0,
+                cancelled: 0,
             }
         );
         assert_eq!(f.success_rate_24h, Some(0.5));

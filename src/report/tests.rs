@@ -201,6 +201,7 @@ fn per_job_figures_failures_and_next_runs() {
         .map(|j| (j.job_id.as_str(), j.last_24h, j.last_7d))
         .collect();
     let o = |succeeded, failed, interrupted| Outcomes {
+        cancelled: 0,
         succeeded,
         failed,
         interrupted,

@@ -5,13 +5,17 @@
 //! A run is started by its `run_started` event, whoever appended it (the loop or the API), and
 //! reports back only through a `FinishRun` command.
 
+mod limits;
 mod plan;
 
+pub use limits::{overdue, run_timeout, Overdue};
 pub use plan::{job_zone, next_run_time, plan, slot_run_id, Plan, ON_TIME};
 
+use crate::config::Config;
 use crate::decide::{Command, RunOutcome};
-use crate::events::{JobSpec, Ts};
-use crate::progress::{Progress, ProgressHandle};
+use crate::events::{JobAction, JobSpec, Ts};
+use crate::progress::{Progress, ProgressHandle, StopCause};
+use crate::projections::RunStatus;
 use crate::service::{Meta, Service};
 use chrono_tz::Tz;
 use smol::future::FutureExt;
@@ -31,6 +35,8 @@ pub struct Scheduler {
     executor: Arc<dyn RunExecutor>,
     progress: Progress,
     running: HashMap<String, Task<()>>,
+    /// Concurrency and time limits; `None` = neither (tests that drive the loop by hand).
+    config: Option<Arc<Config>>,
 }
 
 impl Scheduler {
@@ -46,7 +52,20 @@ impl Scheduler {
             executor,
             progress,
             running: HashMap::new(),
+            config: None,
         }
+    }
+
+    /// Apply the configuration's `max_concurrent_runs` and run timeouts.
+    pub fn with_config(mut self, config: Arc<Config>) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    fn max_running(&self) -> usize {
+        self.config
+            .as_ref()
+            .map_or(usize::MAX, |c| c.max_concurrent_runs)
     }
 
     /// Run until `shutdown` fires; then wait up to `grace` for runs in flight and record the
@@ -91,15 +110,48 @@ impl Scheduler {
         self.shutdown(grace).await;
     }
 
-    /// One pass: settle due slots, start executors for runs that have none. Returns when to wake.
+    /// One pass: settle due slots, start queued and due runs while places are free, stop runs
+    /// past their time limit, start executors for runs that have none. Returns when to wake.
     pub async fn tick(&mut self) -> Option<Ts> {
         let now = Ts::from(self.service.clock().now());
         let plan = self.service.read(|s| plan(s, self.zone, now));
-        for command in plan.commands {
+        let max_running = self.max_running();
+        // Misses and skips first (a start settles its job's older slots), then the queue, then
+        // the new starts in due order: queued runs came due before them.
+        let (mut starts, settle): (Vec<Command>, Vec<Command>) = plan
+            .commands
+            .into_iter()
+            .partition(|c| matches!(c, Command::StartRun { .. }));
+        starts.sort_by_key(|c| match c {
+            Command::StartRun { slot, job_id, .. } => (*slot, job_id.clone()),
+            _ => (None, String::new()),
+        });
+        let admit = Command::AdmitQueued { max_running };
+        let commands =
+            settle
+                .into_iter()
+                .chain(std::iter::once(admit))
+                .chain(starts.into_iter().map(|c| match c {
+                    Command::StartRun {
+                        run_id,
+                        job_id,
+                        slot,
+                        reason,
+                    } => Command::RequestRun {
+                        run_id,
+                        job_id,
+                        slot,
+                        reason,
+                        mode: None,
+                        max_running,
+                    },
+                    other => other,
+                }));
+        for command in commands {
             let meta = Meta {
                 actor: "scheduler".into(),
                 correlation: match &command {
-                    Command::StartRun { run_id, .. } => Some(run_id.clone()),
+                    Command::RequestRun { run_id, .. } => Some(run_id.clone()),
                     _ => None,
                 },
                 idempotency_key: None,
@@ -111,7 +163,45 @@ impl Scheduler {
             }
         }
         self.start_executors();
-        plan.wake_at
+        let deadline = self.stop_overdue(now).await;
+        match (plan.wake_at, deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Cancel running runs past their time limit; returns the next deadline.
+    async fn stop_overdue(&mut self, now: Ts) -> Option<Ts> {
+        let config = self.config.clone()?;
+        let progress = self.progress.clone();
+        let (due, next) = self
+            .service
+            .read(|s| overdue(s, &config, now, |run_id| progress.stopping(run_id)));
+        for o in due {
+            let reason = o.reason();
+            log::warn!(target: crate::logging::TASKS, "run {}: {reason}; cancelling it", o.run_id);
+            let cause = StopCause::Cancelled {
+                reason: reason.clone(),
+                by: None,
+            };
+            if self.progress.stop(&o.run_id, cause) {
+                // its executor records the outcome once it has unwound
+                continue;
+            }
+            let command = Command::CancelRun {
+                run_id: o.run_id.clone(),
+                reason,
+                by: None,
+            };
+            if let Err(e) = self
+                .service
+                .execute(command, Meta::actor("scheduler"))
+                .await
+            {
+                log::warn!(target: "scheduler", "run {} not cancelled: {e}", o.run_id);
+            }
+        }
+        next
     }
 
     fn start_executors(&mut self) {
@@ -120,7 +210,14 @@ impl Scheduler {
                 .runs_in_flight()
                 .filter_map(|r| {
                     let job = s.schedule.jobs.get(&r.job_id)?;
-                    Some((r.run_id.clone(), job.spec.clone()))
+                    let mut spec = job.spec.clone();
+                    // A mode forced for this run (`run_started_v2`) applies to it alone.
+                    if let (Some(mode), JobAction::Backup(cfg)) =
+                        (r.mode_override, &mut spec.action)
+                    {
+                        cfg.mode = mode;
+                    }
+                    Some((r.run_id.clone(), spec))
                 })
                 .collect()
         });
@@ -141,23 +238,20 @@ impl Scheduler {
         }
     }
 
+    /// Wait up to `grace` for runs in flight; then stop the rest (their tools' process groups
+    /// are killed: nothing is orphaned when the process exits), give them a few seconds to
+    /// unwind and record themselves interrupted, and record what is still open as interrupted.
     async fn shutdown(mut self, grace: Duration) {
         let open = self.running.len();
         log::info!(target: "scheduler", "timer loop stopping; {open} runs in flight");
-        let deadline = smol::Timer::after(grace);
-        let all = async {
-            for (_, task) in self.running.drain() {
-                task.await;
-            }
-            true
-        };
-        let finished = all
-            .or(async {
-                deadline.await;
-                false
-            })
-            .await;
-        if !finished {
+        let mut tasks: Vec<Task<()>> = self.running.drain().map(|(_, t)| t).collect();
+        if !finish_within(&mut tasks, grace).await {
+            let reason = format!("shutdown: still running after {} s", grace.as_secs());
+            let stopped = self.progress.stop_all(StopCause::Shutdown {
+                reason: reason.clone(),
+            });
+            log::warn!(target: "scheduler", "stopping {stopped} runs: {reason}");
+            finish_within(&mut tasks, UNWIND).await;
             let open: Vec<String> = self.service.read(|s| {
                 s.schedule
                     .runs_in_flight()
@@ -168,7 +262,7 @@ impl Scheduler {
                 let command = Command::FinishRun {
                     run_id: run_id.clone(),
                     outcome: RunOutcome::Interrupted {
-                        reason: format!("shutdown: still running after {} s", grace.as_secs()),
+                        reason: reason.clone(),
                     },
                 };
                 if let Err(e) = self.service.execute(command, Meta::actor("system")).await {
@@ -177,6 +271,25 @@ impl Scheduler {
             }
         }
     }
+}
+
+/// How long stopped runs get to unwind (remove their partial files, record their outcome).
+const UNWIND: Duration = Duration::from_secs(5);
+
+/// Await `tasks` (each popped once done) until all are done (`true`) or `limit` passed.
+async fn finish_within(tasks: &mut Vec<Task<()>>, limit: Duration) -> bool {
+    let all = async {
+        while let Some(task) = tasks.last_mut() {
+            task.await;
+            tasks.pop();
+        }
+        true
+    };
+    all.or(async {
+        smol::Timer::after(limit).await;
+        false
+    })
+    .await
 }
 
 enum Wake {
@@ -194,6 +307,17 @@ async fn execute(
     spec: JobSpec,
 ) {
     let handle = progress.begin(&run_id);
+    // Cancelled (or timed out) between the plan and here: its outcome is already recorded.
+    let open = service.read(|s| {
+        s.schedule
+            .runs
+            .get(&run_id)
+            .is_some_and(|r| r.status == RunStatus::Running)
+    });
+    if !open {
+        return;
+    }
+    let cancel = handle.cancel().clone();
     let id = run_id.clone();
     let outcome = smol::unblock(move || {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -213,10 +337,21 @@ async fn execute(
         })
     })
     .await;
+    // A stopped run ends as the stop says, whatever error the stop made it fail with; one that
+    // published its backup before it noticed succeeded, and is recorded so.
+    let outcome = match (cancel.cause(), outcome) {
+        (_, done @ RunOutcome::Succeeded { .. }) | (None, done) => done,
+        (Some(StopCause::Cancelled { reason, by }), _) => RunOutcome::Cancelled { reason, by },
+        (Some(StopCause::Shutdown { reason }), _) => RunOutcome::Interrupted { reason },
+    };
     let summary = match &outcome {
         RunOutcome::Succeeded { .. } => "succeeded".to_string(),
         RunOutcome::Failed { error, kind } => format!("failed ({kind}): {error}"),
         RunOutcome::Interrupted { reason } => format!("interrupted: {reason}"),
+        RunOutcome::Cancelled { reason, by } => format!(
+            "cancelled{}: {reason}",
+            by.as_ref().map(|b| format!(" by {b}")).unwrap_or_default()
+        ),
     };
     log::info!(target: crate::logging::TASKS, "run {run_id} {summary}");
     let meta = Meta {

@@ -11,6 +11,7 @@ mod replay;
 mod report;
 mod restore;
 mod retention;
+mod runctl;
 mod runs;
 mod scheduler;
 mod sqlite;

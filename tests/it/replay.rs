@@ -41,6 +41,10 @@ enum Op {
     DeleteReport(u8),
     Archive(u8, u8),
     Advance(u16),
+    /// Run job j as run r with at most `max` running (queued beyond).
+    Request(u8, u8, u8),
+    Admit(u8),
+    Cancel(u8),
 }
 
 /// Weighted so that long sequences keep landing every kind: runs are started and finished often
@@ -77,6 +81,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..3u8).prop_map(Op::DeleteReport),
         1 => (10..14u8, 0..10u8).prop_map(|(a, s)| Op::Archive(a, s)),
         3 => (1..7200u16).prop_map(Op::Advance),
+        3 => (0..4u8, 0..200u8, 1..3u8).prop_map(|(j, r, m)| Op::Request(j, r, m)),
+        2 => (1..3u8).prop_map(Op::Admit),
+        2 => (0..200u8).prop_map(Op::Cancel),
     ]
 }
 
@@ -149,6 +156,37 @@ fn to_command(op: &Op, service: &Service) -> Option<Command> {
             } else {
                 RunReason::Manual
             },
+        },
+        Op::Request(j, r, max) => Command::RequestRun {
+            run_id: format!("run{r}"),
+            job_id: format!("job{j}"),
+            slot: None,
+            reason: RunReason::Manual,
+            mode: None,
+            max_running: usize::from(*max),
+        },
+        Op::Admit(max) => Command::AdmitQueued {
+            max_running: usize::from(*max),
+        },
+        Op::Cancel(r) => Command::CancelRun {
+            // Mostly a run without an outcome (so most cancels land), else any id.
+            run_id: {
+                let open: Vec<String> = service.read(|s| {
+                    s.schedule
+                        .runs
+                        .values()
+                        .filter(|r| r.status.is_open())
+                        .map(|r| r.run_id.clone())
+                        .collect()
+                });
+                if !open.is_empty() && r % 4 != 0 {
+                    open[usize::from(*r) % open.len()].clone()
+                } else {
+                    format!("run{r}")
+                }
+            },
+            reason: "test".into(),
+            by: Some("api:anonymous".into()),
         },
         Op::Finish(r, o, b) => Command::FinishRun {
             // Mostly a run in flight (so most finishes land), else any id (unknown or already

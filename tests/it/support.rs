@@ -176,6 +176,11 @@ impl Served {
         &self.data_dir
     }
 
+    /// The server process's pid (to read its `/proc/<pid>/status`, say).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap()
+    }
+
     /// `path` below the API's base.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
@@ -256,7 +261,8 @@ impl Served {
         let deadline = std::time::Instant::now() + limit;
         loop {
             let r = self.get(&path);
-            if r["status"] != "running" {
+            // a queued run has no outcome yet either
+            if r["status"] != "running" && r["status"] != "queued" {
                 return r;
             }
             assert!(

@@ -69,5 +69,6 @@ pub fn job_json(state: &State, job: &Job, zone: Tz, now: Ts) -> Value {
         "updated_at": job.updated_at,
         "last_run": last_run,
         "running": job.running,
+        "queued": job.queued,
     })
 }

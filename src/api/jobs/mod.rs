@@ -10,7 +10,7 @@ use super::error::ApiError;
 use super::input::{json_body, meta, object, param};
 use super::{json, json_bytes, ApiContext, BASE};
 use crate::decide::Command;
-use crate::events::{Event, RunReason, Ts};
+use crate::events::{BackupMode, Event, RunReason, Ts};
 use crate::scheduler::next_run_time;
 use body::{create_spec, slug, update_spec};
 use json::job_json;
@@ -148,26 +148,53 @@ pub async fn resume(req: Request<ApiContext>) -> Result<Response, ApiError> {
 
 /// Run now: the `run_started` event is the request; the timer loop sees it and starts the
 /// executor, so the answer is 202 with the run id to follow in `runs/{run_id}`.
-pub async fn run(req: Request<ApiContext>) -> Result<Response, ApiError> {
+/// `POST .../run`: start the job now, or queue it behind `max_concurrent_runs`. An optional body
+/// `{"mode": "full" | "incremental"}` forces a backup's mode for this run only (recorded in
+/// `run_started_v2` / `run_queued`); no body, or an empty one, runs the job as it is.
+pub async fn run(mut req: Request<ApiContext>) -> Result<Response, ApiError> {
     let id = param(&req, "job_id")?;
+    let body = object(json_body(&mut req).await?, true)?;
+    let mut mode = None;
+    for (k, v) in &body {
+        match k.as_str() {
+            "mode" => {
+                mode = Some(match v.as_str() {
+                    Some("full") => BackupMode::Full,
+                    Some("incremental") => BackupMode::Incremental,
+                    _ => {
+                        return Err(ApiError::invalid(
+                            "mode",
+                            format!("mode must be \"full\" or \"incremental\", not {v}"),
+                        ))
+                    }
+                })
+            }
+            other => return Err(ApiError::unknown_field(other, &["mode"])),
+        }
+    }
     let ctx = req.state();
     let nanos = ctx.now().unix_nanos().unwrap_or_default();
     let run_id = format!("{id}@manual-{nanos}");
-    let command = Command::StartRun {
+    let command = Command::RequestRun {
         run_id: run_id.clone(),
         job_id: id.clone(),
         slot: None,
         reason: RunReason::Manual,
+        mode,
+        max_running: ctx.config.max_concurrent_runs,
     };
     // The run id is the correlation, so the run's events can be followed.
     let mut meta = meta(&req)?;
     meta.correlation = Some(run_id.clone());
     let events = ctx.execute(command, meta).await?;
     // A retry with the same Idempotency-Key gets the first attempt's run back.
-    let (run_id, started_at) = events
+    let (run_id, started_at, status) = events
         .iter()
         .find_map(|e| match &e.payload {
-            Event::RunStarted { run_id, .. } => Some((run_id.clone(), e.recorded_at)),
+            Event::RunStarted { run_id, .. } | Event::RunStartedV2 { run_id, .. } => {
+                Some((run_id.clone(), e.recorded_at, "running"))
+            }
+            Event::RunQueued { run_id, .. } => Some((run_id.clone(), e.recorded_at, "queued")),
             _ => None,
         })
         .ok_or_else(ApiError::key_reused)?;
@@ -176,7 +203,7 @@ pub async fn run(req: Request<ApiContext>) -> Result<Response, ApiError> {
         &serde_json::json!({
             "run_id": run_id,
             "job_id": id,
-            "status": "running",
+            "status": status,
             "started_at": started_at,
         }),
     );

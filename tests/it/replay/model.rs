@@ -36,15 +36,20 @@ pub enum Kind {
     Report,
     DeleteReport,
     Archive,
+    /// A requested run that waits for a place.
+    Queue,
+    Admit,
+    Cancel,
 }
 
-pub const KINDS: usize = Kind::Archive as usize + 1;
+pub const KINDS: usize = Kind::Cancel as usize + 1;
 
 #[derive(Debug, Clone)]
 struct MJob {
     spec: JobSpec,
     paused: bool,
     running: Option<String>,
+    queued: Option<String>,
     last_slot: Option<Ts>,
 }
 
@@ -76,6 +81,8 @@ pub struct Model {
     policy: RetentionPolicy,
     jobs: BTreeMap<String, MJob>,
     runs: BTreeMap<String, MRun>,
+    /// Queued runs, first queued first.
+    queue: Vec<String>,
     backups: BTreeMap<String, MBackup>,
     /// Report id → (created, bytes).
     reports: BTreeMap<String, (OffsetDateTime, u64)>,
@@ -94,6 +101,7 @@ impl Model {
             policy: DEFAULT_POLICY,
             jobs: BTreeMap::new(),
             runs: BTreeMap::new(),
+            queue: Vec::new(),
             backups: BTreeMap::new(),
             reports: BTreeMap::new(),
             health: None,
@@ -156,8 +164,47 @@ impl Model {
         run.status = status;
         run.backup = backup;
         if let Some(job) = self.jobs.get_mut(&run.job) {
-            job.running = None;
+            if job.running.as_deref() == Some(run_id) {
+                job.running = None;
+            }
+            if job.queued.as_deref() == Some(run_id) {
+                job.queued = None;
+            }
         }
+        self.queue.retain(|q| q != run_id);
+    }
+
+    fn running(&self) -> usize {
+        self.runs
+            .values()
+            .filter(|r| r.status == RunStatus::Running)
+            .count()
+    }
+
+    /// Can `run_id` start on `job_id` at `slot` (StartRun's and RequestRun's rules)?
+    fn may_start(&self, run_id: &str, job_id: &str, slot: &Option<Ts>) -> bool {
+        let Some(job) = self.jobs.get(job_id) else {
+            return false;
+        };
+        let settled = matches!((slot, job.last_slot), (Some(s), Some(l)) if *s <= l);
+        job.running.is_none() && job.queued.is_none() && !self.runs.contains_key(run_id) && !settled
+    }
+
+    /// The run (new, or leaving the queue) is running.
+    fn run(&mut self, run_id: &str, job_id: &str, slot: &Option<Ts>) {
+        let job = self.jobs.get_mut(job_id).unwrap();
+        job.running = Some(run_id.to_string());
+        if job.queued.as_deref() == Some(run_id) {
+            job.queued = None;
+        }
+        job.last_slot = job.last_slot.max(*slot);
+        self.queue.retain(|q| q != run_id);
+        let run = MRun {
+            job: job_id.to_string(),
+            status: RunStatus::Running,
+            backup: None,
+        };
+        self.runs.insert(run_id.to_string(), run);
     }
 
     /// Is `command` accepted at `now`, and what does it change; `None` when rejected.
@@ -175,6 +222,7 @@ impl Model {
                     .jobs
                     .values()
                     .filter_map(|j| j.running.clone())
+                    .chain(self.queue.clone())
                     .collect();
                 for run in running {
                     self.finish(&run, RunStatus::Interrupted, None);
@@ -188,6 +236,7 @@ impl Model {
                                 spec: spec.clone(),
                                 paused: false,
                                 running: None,
+                                queued: None,
                                 last_slot: None,
                             },
                         );
@@ -205,6 +254,7 @@ impl Model {
                     spec: spec.clone(),
                     paused: false,
                     running: None,
+                    queued: None,
                     last_slot: None,
                 };
                 self.jobs.insert(spec.id.clone(), job);
@@ -243,21 +293,62 @@ impl Model {
                 slot,
                 ..
             } => {
-                let job = self.jobs.get(job_id)?;
-                let settled = matches!((slot, job.last_slot), (Some(s), Some(l)) if *s <= l);
-                if job.running.is_some() || self.runs.contains_key(run_id) || settled {
+                if !self.may_start(run_id, job_id, slot) {
                     return None;
                 }
+                self.run(run_id, job_id, slot);
+                Kind::Run
+            }
+            C::RequestRun {
+                run_id,
+                job_id,
+                slot,
+                max_running,
+                ..
+            } => {
+                if !self.may_start(run_id, job_id, slot) {
+                    return None;
+                }
+                if self.running() < *max_running && self.queue.is_empty() {
+                    self.run(run_id, job_id, slot);
+                    return Some(Kind::Run);
+                }
                 let job = self.jobs.get_mut(job_id).unwrap();
-                job.running = Some(run_id.clone());
+                job.queued = Some(run_id.clone());
                 job.last_slot = job.last_slot.max(*slot);
+                self.queue.push(run_id.clone());
                 let run = MRun {
                     job: job_id.clone(),
-                    status: RunStatus::Running,
+                    status: RunStatus::Queued,
                     backup: None,
                 };
                 self.runs.insert(run_id.clone(), run);
-                Kind::Run
+                Kind::Queue
+            }
+            C::AdmitQueued { max_running } => {
+                for run_id in self.queue.clone() {
+                    let job = self.runs[&run_id].job.clone();
+                    let holds = self
+                        .jobs
+                        .get(&job)
+                        .is_some_and(|j| j.queued.as_deref() == Some(run_id.as_str()));
+                    if !holds {
+                        self.finish(&run_id, RunStatus::Cancelled, None);
+                    } else if self.running() < *max_running {
+                        self.run(&run_id, &job, &None);
+                    } else {
+                        break;
+                    }
+                }
+                Kind::Admit
+            }
+            C::CancelRun { run_id, .. } => {
+                let status = self.runs.get(run_id)?.status;
+                if !matches!(status, RunStatus::Running | RunStatus::Queued) {
+                    return None;
+                }
+                self.finish(run_id, RunStatus::Cancelled, None);
+                Kind::Cancel
             }
             C::FinishRun { run_id, outcome } => {
                 if self.runs.get(run_id)?.status != RunStatus::Running {
@@ -302,6 +393,10 @@ impl Model {
                     RunOutcome::Interrupted { .. } => {
                         self.finish(run_id, RunStatus::Interrupted, None);
                         Kind::Interrupt
+                    }
+                    RunOutcome::Cancelled { .. } => {
+                        self.finish(run_id, RunStatus::Cancelled, None);
+                        Kind::Cancel
                     }
                 }
             }
@@ -391,6 +486,7 @@ impl Model {
             prop_assert_eq!(&j.spec, &m.spec, "job {}", id);
             prop_assert_eq!(j.paused, m.paused, "job {} paused", id);
             prop_assert_eq!(&j.running, &m.running, "job {} running", id);
+            prop_assert_eq!(&j.queued, &m.queued, "job {} queued", id);
             prop_assert_eq!(j.last_slot, m.last_slot, "job {} last slot", id);
         }
         prop_assert_eq!(
@@ -403,6 +499,7 @@ impl Model {
             prop_assert_eq!(r.status, m.status, "run {}", id);
             prop_assert_eq!(&r.backup_id, &m.backup, "run {}", id);
         }
+        prop_assert_eq!(&sched.queue, &self.queue);
         let cat = &s.catalog;
         prop_assert_eq!(
             cat.backups.keys().collect::<Vec<_>>(),

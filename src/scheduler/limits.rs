@@ -1,0 +1,150 @@
+//! How many runs go at once and how long one may take. Pure: the loop asks, these answer from the
+//! configuration and the state.
+
+use crate::config::Config;
+use crate::events::{JobAction, JobSpec, Ts};
+use crate::projections::State;
+use std::time::Duration;
+
+/// The one place a run's time limit is read: backups get `scheduler.run_timeout`; maintenance
+/// jobs (cleanup, archive, health, report) none — their length follows the catalog, not a tool
+/// that can hang. A per-job `timeout` belongs here when jobs carry one.
+pub fn run_timeout(config: &Config, job: &JobSpec) -> Option<Duration> {
+    match job.action {
+        JobAction::Backup(_) => config.run_timeout_secs.map(Duration::from_secs),
+        JobAction::Cleanup | JobAction::Archive | JobAction::HealthCheck | JobAction::Report => {
+            None
+        }
+    }
+}
+
+/// A running run past its time limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overdue {
+    pub run_id: String,
+    pub limit: Duration,
+}
+
+impl Overdue {
+    /// The reason its `run_cancelled` records.
+    pub fn reason(&self) -> String {
+        format!("timed out after {} s", self.limit.as_secs())
+    }
+}
+
+/// Running runs past their limit at `now`, and the earliest deadline still ahead. Runs for which
+/// `stopping` holds are being stopped already: neither listed nor waited for (a deadline in the
+/// past would wake the loop at once, for ever).
+pub fn overdue(
+    state: &State,
+    config: &Config,
+    now: Ts,
+    stopping: impl Fn(&str) -> bool,
+) -> (Vec<Overdue>, Option<Ts>) {
+    let mut due = Vec::new();
+    let mut next: Option<Ts> = None;
+    for run in state.schedule.runs_in_flight() {
+        let Some(job) = state.schedule.jobs.get(&run.job_id) else {
+            continue;
+        };
+        let Some(limit) = run_timeout(config, &job.spec) else {
+            continue;
+        };
+        if stopping(&run.run_id) {
+            continue;
+        }
+        let deadline =
+            Ts(run.started_at.get()
+                + time::Duration::try_from(limit).unwrap_or(time::Duration::MAX));
+        if deadline <= now {
+            due.push(Overdue {
+                run_id: run.run_id.clone(),
+                limit,
+            });
+        } else {
+            next = Some(next.map_or(deadline, |n| n.min(deadline)));
+        }
+    }
+    (due, next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{BackupConfig, BackupMode, BackupType, Envelope, Event, Trigger};
+
+    fn job(id: &str, action: JobAction) -> JobSpec {
+        JobSpec {
+            id: id.into(),
+            name: id.into(),
+            trigger: Trigger::Interval {
+                seconds: 3600,
+                start_at: None,
+            },
+            action,
+            misfire_grace_secs: None,
+            timezone: None,
+            jitter_secs: 0,
+        }
+    }
+
+    fn at(s: i64) -> Ts {
+        Ts::from_unix_nanos(1_780_000_000_000_000_000 + s * 1_000_000_000)
+    }
+
+    #[test]
+    fn backups_time_out_and_maintenance_does_not() {
+        let config = Config::parse("[scheduler]\nrun_timeout = 10").unwrap();
+        let backup = JobAction::Backup(BackupConfig::new(BackupType::Files, BackupMode::Full));
+        let events = [
+            Event::JobCreated {
+                job: job("b", backup),
+            },
+            Event::JobCreated {
+                job: job("c", JobAction::Cleanup),
+            },
+            Event::RunStarted {
+                run_id: "b1".into(),
+                job_id: "b".into(),
+                slot: None,
+                reason: crate::events::RunReason::Manual,
+            },
+            Event::RunStarted {
+                run_id: "c1".into(),
+                job_id: "c".into(),
+                slot: None,
+                reason: crate::events::RunReason::Manual,
+            },
+        ];
+        let log: Vec<Envelope> = events
+            .into_iter()
+            .enumerate()
+            .map(|(i, payload)| Envelope {
+                position: i as u64 + 1,
+                recorded_at: at(0),
+                actor: "t".into(),
+                correlation: None,
+                payload,
+            })
+            .collect();
+        let state = State::replay(&log);
+        assert_eq!(
+            overdue(&state, &config, at(9), |_| false),
+            (vec![], Some(at(10)))
+        );
+        let (due, next) = overdue(&state, &config, at(10), |_| false);
+        assert_eq!(due.len(), 1);
+        assert_eq!((due[0].run_id.as_str(), next), ("b1", None));
+        assert_eq!(due[0].reason(), "timed out after 10 s");
+        // once being stopped, it is neither due again nor a reason to wake
+        assert_eq!(
+            overdue(&state, &config, at(10), |r| r == "b1"),
+            (vec![], None)
+        );
+        let none = Config::parse("[scheduler]\nrun_timeout = 0").unwrap();
+        assert_eq!(
+            overdue(&state, &none, at(99_999), |_| false),
+            (vec![], None)
+        );
+    }
+}
