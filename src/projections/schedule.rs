@@ -25,7 +25,11 @@ pub struct SchedulerStop {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
+    /// Always in the current shape (`JobSpec::upcast`): old backup configs are upcast on apply.
     pub spec: JobSpec,
+    /// How many changes were applied to the job (created, updated, paused, resumed): the
+    /// `ETag` / `If-Match` of the API.
+    pub version: u64,
     pub preset: bool,
     pub paused: bool,
     pub created_at: Ts,
@@ -112,14 +116,15 @@ impl Schedule {
             Event::PresetsInstalled { jobs } => {
                 self.presets_installed = true;
                 for spec in jobs {
-                    self.insert_job(spec.clone(), true, at);
+                    self.insert_job(spec.clone().upcast(), true, at);
                 }
             }
-            Event::JobCreated { job } => self.insert_job(job.clone(), false, at),
+            Event::JobCreated { job } => self.insert_job(job.clone().upcast(), false, at),
             Event::JobUpdated { job } => {
                 if let Some(j) = self.jobs.get_mut(&job.id) {
-                    j.spec = job.clone();
+                    j.spec = job.clone().upcast();
                     j.updated_at = at;
+                    j.version += 1;
                 }
             }
             Event::JobDeleted { job_id } => {
@@ -241,6 +246,7 @@ impl Schedule {
             spec.id.clone(),
             Job {
                 spec,
+                version: 1,
                 preset,
                 paused: false,
                 created_at: at,
@@ -256,6 +262,7 @@ impl Schedule {
         if let Some(j) = self.jobs.get_mut(job_id) {
             j.paused = paused;
             j.updated_at = at;
+            j.version += 1;
         }
     }
 

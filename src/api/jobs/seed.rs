@@ -14,10 +14,12 @@
 //!   `timezone` is a job-level field.
 //! - `"trigger_type": "interval"`, `"trigger_config": {"days", "hours", "minutes", "seconds",
 //!   "start_date"}`: non-negative integers summed into one period, and an optional RFC 3339 start.
-//! - `"backup_config": {"type": "database" | "files" | "full", "options": {"include_database",
-//!   "include_files", "include_config", "compression", "level"}}`.
+//! - `"backup_config": {"type": "database" | "files" | "full", "mode": "full" | "incremental",
+//!   "description", "options": {"include_database", "include_files", "include_config",
+//!   "sources": [names], "compression", "level"}}`.
 
 use crate::domain::job::{validate_backup_config, validate_trigger, CODECS, CRON_FIELDS};
+use crate::domain::selection::SOURCES_FIELD;
 use crate::domain::Rejection;
 use crate::events::{BackupConfig, BackupMode, BackupType, Trigger, Ts};
 use serde_json::{Map, Value};
@@ -204,15 +206,18 @@ fn type_name(t: BackupType) -> &'static str {
     }
 }
 
-/// The seed's `backup_config` as a [`BackupConfig`]; `mode` (full or incremental) comes from
-/// the job, not from this object. Options not given stay `None`, so what `type` implies is
+/// The seed's `backup_config` as a [`BackupConfig`]. `mode` (`"full"` or `"incremental"`) is
+/// `default_mode` when not given. Options not given stay `None`, so what `type` implies is
 /// decided when the backup runs and the configured default codec applies.
-pub fn backup_config_from_seed(value: &Value, mode: BackupMode) -> Result<BackupConfig, Rejection> {
+pub fn backup_config_from_seed(
+    value: &Value,
+    default_mode: BackupMode,
+) -> Result<BackupConfig, Rejection> {
     let obj = value.as_object().ok_or_else(|| {
         Rejection::invalid("backup_config", "backup_config must be a JSON object")
     })?;
     let mut backup_type = None;
-    let mut cfg = BackupConfig::new(BackupType::Full, mode);
+    let mut cfg = BackupConfig::new(BackupType::Full, default_mode);
     for (key, value) in obj {
         match key.as_str() {
             "type" => {
@@ -228,6 +233,31 @@ pub fn backup_config_from_seed(value: &Value, mode: BackupMode) -> Result<Backup
                         })?,
                 )
             }
+            "mode" => {
+                cfg.mode = match value {
+                    Value::Null => default_mode,
+                    Value::String(m) if m == "full" => BackupMode::Full,
+                    Value::String(m) if m == "incremental" => BackupMode::Incremental,
+                    _ => {
+                        return Err(Rejection::invalid(
+                            "backup_config.mode",
+                            format!("{value} is not one of \"full\", \"incremental\""),
+                        ))
+                    }
+                }
+            }
+            "description" => {
+                cfg.description = match value {
+                    Value::Null => None,
+                    Value::String(text) => Some(text.clone()),
+                    _ => {
+                        return Err(Rejection::invalid(
+                            "backup_config.description",
+                            "description must be a string",
+                        ))
+                    }
+                }
+            }
             "options" => match value {
                 Value::Null => {}
                 Value::Object(options) => options_from_seed(options, &mut cfg)?,
@@ -241,7 +271,7 @@ pub fn backup_config_from_seed(value: &Value, mode: BackupMode) -> Result<Backup
             _ => {
                 return Err(Rejection::invalid(
                     &format!("backup_config.{key}"),
-                    format!("unknown field {key:?}: expected type, options"),
+                    format!("unknown field {key:?}: expected type, mode, description, options"),
                 ))
             }
         }
@@ -254,6 +284,25 @@ pub fn backup_config_from_seed(value: &Value, mode: BackupMode) -> Result<Backup
     })?;
     validate_backup_config(&cfg)?;
     Ok(cfg)
+}
+
+/// `options.sources`: a list of configured source names, or `null` for "by category".
+fn sources_from_seed(value: &Value) -> Result<Option<Vec<String>>, Rejection> {
+    let bad = || {
+        Rejection::invalid(
+            SOURCES_FIELD,
+            "sources must be a list of configured source names (GET /api/backup/sources)",
+        )
+    };
+    match value {
+        Value::Null => Ok(None),
+        Value::Array(items) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_string).ok_or_else(bad))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        _ => Err(bad()),
+    }
 }
 
 fn options_from_seed(
@@ -274,6 +323,7 @@ fn options_from_seed(
             "include_database" => flag(&mut cfg.include_database)?,
             "include_files" => flag(&mut cfg.include_files)?,
             "include_config" => flag(&mut cfg.include_config)?,
+            "sources" => cfg.sources = sources_from_seed(value)?,
             "compression" => {
                 cfg.compression = match value {
                     Value::Null => None,
@@ -303,7 +353,7 @@ fn options_from_seed(
                     &path,
                     format!(
                         "unknown field {key:?}: expected include_database, include_files, \
-                         include_config, compression, level"
+                         include_config, sources, compression, level"
                     ),
                 ))
             }
@@ -313,7 +363,8 @@ fn options_from_seed(
 }
 
 /// A [`BackupConfig`] back in the seed's shape. Only the options the client gave are written,
-/// so a round trip keeps "explicit" apart from "implied by type"; `options` is always present.
+/// so a round trip keeps "explicit" apart from "implied by type"; `mode` and `options` are
+/// always present, `description` when there is one.
 pub fn backup_config_to_seed(cfg: &BackupConfig) -> Value {
     let mut options = Map::new();
     for (name, flag) in [
@@ -331,8 +382,21 @@ pub fn backup_config_to_seed(cfg: &BackupConfig) -> Value {
     if let Some(level) = cfg.level {
         options.insert("level".to_string(), Value::from(level));
     }
+    if let Some(names) = &cfg.sources {
+        options.insert("sources".to_string(), Value::from(names.clone()));
+    }
     let mut out = Map::new();
     out.insert("type".to_string(), Value::from(type_name(cfg.backup_type)));
+    out.insert(
+        "mode".to_string(),
+        Value::from(match cfg.mode {
+            BackupMode::Full => "full",
+            BackupMode::Incremental => "incremental",
+        }),
+    );
+    if let Some(text) = &cfg.description {
+        out.insert("description".to_string(), Value::from(text.as_str()));
+    }
     out.insert("options".to_string(), Value::Object(options));
     Value::Object(out)
 }
@@ -461,21 +525,18 @@ mod tests {
         conf: Option<bool>,
     ) -> BackupConfig {
         BackupConfig {
-            backup_type: t,
-            mode: BackupMode::Full,
             include_database: db,
             include_files: files,
             include_config: conf,
-            compression: None,
-            level: None,
+            ..BackupConfig::new(t, BackupMode::Full)
         }
     }
 
     #[test]
     fn backup_configs_accepted_and_back() {
-        let seed = json!({"type": "full", "options": {"include_database": true, "include_files": true,
+        let seed = json!({"type": "full", "mode": "incremental", "options": {"include_database": true, "include_files": true,
             "include_config": false, "compression": "gzip", "level": 6}});
-        let got = backup_config_from_seed(&seed, BackupMode::Incremental).unwrap();
+        let got = backup_config_from_seed(&seed, BackupMode::Full).unwrap();
         let mut want = config(BackupType::Full, Some(true), Some(true), Some(false));
         want.mode = BackupMode::Incremental;
         want.compression = Some("gzip".into());
@@ -488,8 +549,17 @@ mod tests {
         assert_eq!(got, config(BackupType::Database, None, None, None));
         assert_eq!(
             backup_config_to_seed(&got),
-            json!({"type": "database", "options": {}})
+            json!({"type": "database", "mode": "full", "options": {}})
         );
+        // The specification's example, with its description and a choice of sources.
+        let spec = json!({"type": "database", "description": "自定义数据库备份",
+            "options": {"include_database": true, "include_files": false, "sources": ["app"]}});
+        let got = backup_config_from_seed(&spec, BackupMode::Full).unwrap();
+        assert_eq!(got.description.as_deref(), Some("自定义数据库备份"));
+        assert_eq!(got.sources, Some(vec!["app".to_string()]));
+        let mut back = spec.clone();
+        back["mode"] = json!("full");
+        assert_eq!(backup_config_to_seed(&got), back);
         let nulls = json!({"type": "files", "options": {"include_files": null, "level": null}});
         assert_eq!(
             backup_config_from_seed(&nulls, BackupMode::Full),
@@ -514,7 +584,13 @@ mod tests {
             (json!({"options": {}}), "backup_config.type"),
             (json!({"type": "everything"}), "backup_config.type"),
             (json!({"type": 1}), "backup_config.type"),
-            (json!({"type": "full", "mode": "full"}), "backup_config.mode"),
+            (json!({"type": "full", "mode": "differential"}), "backup_config.mode"),
+            (json!({"type": "full", "mode": 1}), "backup_config.mode"),
+            (json!({"type": "full", "description": 1}), "backup_config.description"),
+            (json!({"type": "full", "comment": "x"}), "backup_config.comment"),
+            (json!({"type": "full", "options": {"sources": "app"}}), "backup_config.options.sources"),
+            (json!({"type": "full", "options": {"sources": [1]}}), "backup_config.options.sources"),
+            (json!({"type": "full", "options": {"sources": [""]}}), "backup_config.options.sources"),
             (json!({"type": "full", "options": {"foo": 1}}), "backup_config.options.foo"),
             (json!({"type": "full", "options": []}), "backup_config.options"),
             (json!({"type": "full", "options": {"include_database": "yes"}}), "backup_config.options.include_database"),
