@@ -185,6 +185,15 @@ impl Engine {
 
 impl RunExecutor for Engine {
     fn run(&self, job: &JobSpec, run_id: &str, progress: &ProgressHandle) -> RunOutcome {
+        let started = std::time::Instant::now();
+        let outcome = self.run_job(job, run_id, progress);
+        crate::logging::run_finished(job, run_id, &outcome, started.elapsed().as_millis());
+        outcome
+    }
+}
+
+impl Engine {
+    fn run_job(&self, job: &JobSpec, run_id: &str, progress: &ProgressHandle) -> RunOutcome {
         if let Some(cfg) = job.action.backup_config() {
             return match backup(&self.config, &self.service, job, &cfg, run_id, progress) {
                 Ok(done) => RunOutcome::Succeeded {

@@ -5,8 +5,8 @@
 use crate::support::{open_service, reopen_store, serve_api, start_time};
 use backupd::clock::SystemClock;
 use backupd::decide::{Command, RunOutcome};
-use backupd::domain::presets::presets;
 use backupd::domain::patch::JobPatch;
+use backupd::domain::presets::presets;
 use backupd::domain::retention;
 use backupd::events::{
     BackupKind, BackupRecord, HealthCheck, HealthStatus, JobAction, JobSpec, RetentionPolicy,

@@ -248,7 +248,9 @@ mod tests {
         assert_eq!(spec.jitter_secs, 5);
         let derived = create_spec(
             // a name that is not an id as it stands (the space): a derived id
-            &obj(json!({"name": "N 1", "trigger_type": "interval", "trigger_config": {"hours": 1}})),
+            &obj(
+                json!({"name": "N 1", "trigger_type": "interval", "trigger_config": {"hours": 1}}),
+            ),
             Some(60),
             |name| format!("{}-x", slug(name)),
         )
