@@ -299,3 +299,57 @@ impl Schedule {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{BackupConfig, BackupConfigV1, BackupMode, BackupType, JobAction, Trigger};
+
+    #[test]
+    fn old_backup_configs_are_upcast_and_every_change_counts_as_a_version() {
+        let old = BackupConfigV1 {
+            backup_type: BackupType::Files,
+            mode: BackupMode::Incremental,
+            include_database: None,
+            include_files: Some(true),
+            include_config: None,
+            compression: Some("gzip".into()),
+            level: None,
+        };
+        let spec = JobSpec {
+            id: "j".into(),
+            name: "J".into(),
+            trigger: Trigger::Interval {
+                seconds: 60,
+                start_at: None,
+            },
+            action: JobAction::BackupV1(old),
+            misfire_grace_secs: None,
+            timezone: None,
+            jitter_secs: 0,
+        };
+        let mut schedule = Schedule::default();
+        let env = |position, payload| Envelope {
+            position,
+            recorded_at: Ts::from_unix_nanos(0),
+            actor: "t".into(),
+            correlation: None,
+            payload,
+        };
+        schedule.apply(&env(1, Event::JobCreated { job: spec.clone() }));
+        let want = BackupConfig {
+            include_files: Some(true),
+            compression: Some("gzip".into()),
+            ..BackupConfig::new(BackupType::Files, BackupMode::Incremental)
+        };
+        assert_eq!(schedule.jobs["j"].spec.action, JobAction::Backup(want));
+        assert_eq!(schedule.jobs["j"].version, 1);
+        schedule.apply(&env(2, Event::JobPaused { job_id: "j".into() }));
+        schedule.apply(&env(3, Event::JobUpdated { job: spec }));
+        assert_eq!(schedule.jobs["j"].version, 3);
+        assert!(matches!(
+            schedule.jobs["j"].spec.action,
+            JobAction::Backup(_)
+        ));
+    }
+}

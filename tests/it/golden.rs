@@ -74,6 +74,13 @@ fn golden_v3_records_decode_to_their_json() {
     golden_records_decode_to_their_json(3, 24);
 }
 
+/// v4 added the `backup_v2` job action (a backup config with its description and named
+/// sources) inside `job_created` / `job_updated` / `presets_installed`; no new event variant.
+#[test]
+fn golden_v4_records_decode_to_their_json() {
+    golden_records_decode_to_their_json(4, 24);
+}
+
 fn golden_records_decode_to_their_json(version: u32, variants: usize) {
     let (records, expected) = read_records(version);
     assert_eq!(records.len(), expected.len());
