@@ -12,6 +12,9 @@ const SPEC_EXAMPLE: &str = r#"{"name":"custom_backup","trigger_type":"cron","tri
  "backup_config":{"type":"database","description":"自定义数据库备份",
                   "options":{"include_database":true,"include_files":false}}}"#;
 
+/// The README's incremental example, byte for byte.
+const README_INCREMENTAL: &str = r#"{"name":"uploads_inc","trigger_type":"interval","trigger_config":{"hours":24},"backup_config":{"type":"files","mode":"incremental","options":{"sources":["uploads"]}}}"#;
+
 /// Sources `uploads` (3 files), `other` (2 files), `etc` (config) and the database `app` (a
 /// command dump), under `root`; `with_other` = false leaves `other` out of the configuration.
 fn config(root: &Path, with_other: bool) -> String {
@@ -118,6 +121,10 @@ fn the_specifications_example_verbatim_and_the_job_by_its_name() {
     assert_eq!(resumed["version"], 3, "created, paused, resumed");
     let run = server.run("custom_backup");
     assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(
+        (&run["job_name"], &run["job_description"]),
+        (&json!("custom_backup"), &json!("自定义数据库备份"))
+    );
     let backup = server.get(&format!("/backups/{}", run["backup_id"].as_str().unwrap()));
     let (_, verified) = server.send(
         "POST",
@@ -187,11 +194,7 @@ fn sources_are_listed_by_name_without_credentials() {
 fn a_custom_incremental_job_on_a_chosen_source_stores_only_what_changed() {
     let root = tempfile::tempdir().unwrap();
     let server = served(root.path());
-    let (status, job) = post_raw(
-        &server,
-        r#"{"name":"uploads_inc","trigger_type":"interval","trigger_config":{"hours":24},
-            "backup_config":{"type":"files","mode":"incremental","options":{"sources":["uploads"]}}}"#,
-    );
+    let (status, job) = post_raw(&server, README_INCREMENTAL);
     assert_eq!(status, 201, "{job}");
     assert_eq!(job["backup_mode"], "incremental");
     assert_eq!(
