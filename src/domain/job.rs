@@ -341,6 +341,30 @@ mod tests {
     }
 
     #[test]
+    fn ids_and_names_that_are_ids() {
+        for id in ["custom_backup", "a.b", "A-1", &"x".repeat(64)] {
+            assert_eq!(validate_id(id), Ok(()), "{id}");
+        }
+        for id in [".", "..", "", "a/b", "a b", &"x".repeat(65)] {
+            assert!(validate_id(id).is_err(), "{id:?} must not be an id");
+        }
+        for name in ["custom_backup", "A-1", "x"] {
+            assert!(is_id_name(name), "{name}");
+        }
+        for name in [
+            ".",
+            "..",
+            "a.b",
+            "Custom Backup",
+            "自定义",
+            "",
+            &"x".repeat(65),
+        ] {
+            assert!(!is_id_name(name), "{name:?}");
+        }
+    }
+
+    #[test]
     fn includes_follow_type_and_explicit_options_win() {
         use crate::events::BackupMode;
         use BackupType::*;

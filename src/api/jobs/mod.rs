@@ -2,6 +2,7 @@
 //! the job's JSON (`json`), the create and update bodies (`body`) and the seed's trigger and
 //! backup config shapes (`seed`) beside them.
 
+mod backup_config;
 mod body;
 mod json;
 pub mod seed;
