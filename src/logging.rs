@@ -57,6 +57,13 @@ pub fn run_finished(
     use crate::decide::RunOutcome;
     use crate::error::ErrorKind;
     let who = format!("run {run_id} of job {} ({:?})", job.id, job.name);
+    // What the job asked for; a success says what was taken (an incremental without a base
+    // takes a full, and its note says why).
+    let asked = match job.action.backup_config().map(|c| c.mode) {
+        Some(crate::events::BackupMode::Full) => "full",
+        Some(crate::events::BackupMode::Incremental) => "incremental",
+        None => "-",
+    };
     match outcome {
         RunOutcome::Succeeded {
             backup,
@@ -64,7 +71,7 @@ pub fn run_finished(
             files,
             note,
         } => {
-            let mode = backup.as_ref().map_or("-", |b| b.kind.as_str());
+            let mode = backup.as_ref().map_or(asked, |b| b.kind.as_str());
             let id = backup.as_ref().map_or("-", |b| b.id.as_str());
             let note = note.as_deref().unwrap_or("-");
             log::info!(target: TASKS, "{who} succeeded: mode {mode}, backup {id}, {bytes} bytes, {files} files, {duration_ms} ms; note: {note}");
@@ -74,10 +81,10 @@ pub fn run_finished(
                 ErrorKind::Transient => log::Level::Warn,
                 _ => log::Level::Error,
             };
-            log::log!(target: TASKS, level, "{who} failed after {duration_ms} ms ({kind}): {error}");
+            log::log!(target: TASKS, level, "{who} failed: mode {asked}, after {duration_ms} ms ({kind}): {error}");
         }
         RunOutcome::Interrupted { reason } => {
-            log::warn!(target: TASKS, "{who} interrupted after {duration_ms} ms: {reason}");
+            log::warn!(target: TASKS, "{who} interrupted: mode {asked}, after {duration_ms} ms: {reason}");
         }
     }
 }

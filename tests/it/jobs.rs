@@ -426,9 +426,16 @@ fn a_backup_of_nothing_is_refused_and_a_stopped_scheduler_plans_nothing() {
     );
     let log = tasks_log(&server);
     let run_id = run["run_id"].as_str().unwrap();
-    assert!(
-        log.lines()
-            .any(|l| l.contains(&format!("run {run_id} of job nothing")) && l.contains("ERROR")),
-        "{log}"
-    );
+    let line = log
+        .lines()
+        .find(|l| l.contains(&format!("run {run_id} of job nothing")) && l.contains("failed"))
+        .unwrap_or_else(|| panic!("no failure line for {run_id} in:\n{log}"));
+    for part in [
+        "ERROR",
+        "mode full",
+        "(config)",
+        "selects no configured source",
+    ] {
+        assert!(line.contains(part), "{part:?} missing from {line}");
+    }
 }
