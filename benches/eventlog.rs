@@ -112,14 +112,14 @@ fn build_big_log(store: &EventStore, events: u64) {
     while written < events {
         let run_id = format!("run-{run:08}");
         let mut evs = vec![run_started(run)];
-        let backup_id = (run % 4 == 0).then(|| format!("bk-{run:08}"));
+        let backup_id = run.is_multiple_of(4).then(|| format!("bk-{run:08}"));
         if let Some(id) = &backup_id {
             evs.push(Event::BackupRecorded {
                 backup: BackupRecord {
                     id: id.clone(),
                     job_id: format!("job-{}", run % 8),
                     run_id: run_id.clone(),
-                    kind: if run % 28 == 0 {
+                    kind: if run.is_multiple_of(28) {
                         BackupKind::Full
                     } else {
                         BackupKind::Incremental
@@ -142,7 +142,7 @@ fn build_big_log(store: &EventStore, events: u64) {
             duration_ms: 1234,
             note: None,
         });
-        if run % 4 == 0 && run >= 4 * 200 {
+        if run.is_multiple_of(4) && run >= 4 * 200 {
             evs.push(Event::BackupDeleted {
                 backup_id: format!("bk-{:08}", run - 4 * 200),
                 rule: "incremental older than 7d".into(),

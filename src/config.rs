@@ -3,6 +3,9 @@
 //! Parsing is two steps: serde reads the raw shape (unknown keys are refused there, by name), then
 //! `validate` turns strings into typed values and reports the dotted key of a bad value.
 
+mod sources;
+pub use sources::SourceInfo;
+
 use crate::domain::health::Thresholds;
 use crate::domain::{duration, job::level_range};
 use crate::events::RetentionPolicy;
@@ -120,6 +123,9 @@ struct RawLogging {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FilesSource {
+    /// Unique among all sources; defaults to the path's last component (`config/sources.rs`).
+    #[serde(default)]
+    pub name: String,
     pub path: PathBuf,
     #[serde(default)]
     pub exclude: Vec<String>,
@@ -128,6 +134,9 @@ pub struct FilesSource {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigSource {
+    /// Unique among all sources; defaults to the path's last component.
+    #[serde(default)]
+    pub name: String,
     pub path: PathBuf,
 }
 
@@ -218,7 +227,12 @@ impl Config {
         Config::from_raw(raw)
     }
 
-    fn from_raw(raw: Raw) -> Result<Config, ConfigError> {
+    fn from_raw(mut raw: Raw) -> Result<Config, ConfigError> {
+        sources::name_sources(
+            &mut raw.sources.files,
+            &mut raw.sources.config,
+            &raw.sources.database,
+        )?;
         let bind = raw.server.bind.as_deref().unwrap_or(DEFAULT_BIND);
         let bind: SocketAddr = bind.parse().map_err(|_| {
             invalid(

@@ -19,7 +19,9 @@
 //!   with its given/when/then tests — `scheduler` (boot, start/stop), `jobs`, `runs` (start,
 //!   finish, skip, missed), `catalog` (verify, delete, archive), `records` (health, reports)
 //! - `service`     the single writer: decide → append → evolve → notify
-//! - `domain`      the pure rules: job validation, cron/interval triggers, presets, durations,
+//! - `domain`      the pure rules: job validation, update patches (`patch`: a PUT merged into
+//!   the job as it is when decided), which sources a job selects (`selection`), cron/interval
+//!   triggers, presets, durations,
 //!   which backup an incremental builds on (`base`), the retention plan (what cleanup deletes and
 //!   why) and the health verdicts
 //! - `queries`     pure functions of `(&State, now)` returning plain structs: the status figures,
@@ -29,7 +31,8 @@
 //!   `run_timeout`, + the loop that runs executors and stops them)
 //! - `api`         the REST API on tide under /api/backup, and /metrics (every tide type stays
 //!   inside); each resource keeps its own JSON shapes (`api/jobs/` holds the seed's JSON:
-//!   `seed.rs` for triggers and backup configs, `body.rs` for create/update bodies); errors map
+//!   `seed.rs` for triggers, `backup_config.rs` for backup configs, `body.rs` for create bodies
+//!   and update patches); errors map
 //!   to statuses in one place (`api/error.rs`, by `ErrorKind`)
 //! - `progress`    live progress of running runs and their stop switch (cancel, timeout,
 //!   shutdown: it kills their dump tools' process groups); ephemeral, never events

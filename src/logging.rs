@@ -44,3 +44,51 @@ pub fn start(config: &Config) -> Result<LoggerHandle, flexi_logger::FlexiLoggerE
         .add_writer("tasks", Box::new(tasks))
         .start()
 }
+
+/// The tasks log's line for a finished run: job, run id, mode, backup id, bytes, files, duration
+/// and note on success; the error and its kind on failure, at WARN for a passing fault and an
+/// interruption, at ERROR for the rest.
+pub fn run_finished(
+    job: &crate::events::JobSpec,
+    run_id: &str,
+    outcome: &crate::decide::RunOutcome,
+    duration_ms: u128,
+) {
+    use crate::decide::RunOutcome;
+    use crate::error::ErrorKind;
+    let who = format!("run {run_id} of job {} ({:?})", job.id, job.name);
+    // What the job asked for; a success says what was taken (an incremental without a base
+    // takes a full, and its note says why).
+    let asked = match job.action.backup_config().map(|c| c.mode) {
+        Some(crate::events::BackupMode::Full) => "full",
+        Some(crate::events::BackupMode::Incremental) => "incremental",
+        None => "-",
+    };
+    match outcome {
+        RunOutcome::Succeeded {
+            backup,
+            bytes,
+            files,
+            note,
+        } => {
+            let mode = backup.as_ref().map_or(asked, |b| b.kind.as_str());
+            let id = backup.as_ref().map_or("-", |b| b.id.as_str());
+            let note = note.as_deref().unwrap_or("-");
+            log::info!(target: TASKS, "{who} succeeded: mode {mode}, backup {id}, {bytes} bytes, {files} files, {duration_ms} ms; note: {note}");
+        }
+        RunOutcome::Failed { error, kind } => {
+            let level = match kind {
+                ErrorKind::Transient => log::Level::Warn,
+                _ => log::Level::Error,
+            };
+            log::log!(target: TASKS, level, "{who} failed: mode {asked}, after {duration_ms} ms ({kind}): {error}");
+        }
+        RunOutcome::Interrupted { reason } => {
+            log::warn!(target: TASKS, "{who} interrupted: mode {asked}, after {duration_ms} ms: {reason}");
+        }
+        RunOutcome::Cancelled { reason, by } => {
+            let by = by.as_deref().unwrap_or("the scheduler");
+            log::warn!(target: TASKS, "{who} cancelled by {by}: mode {asked}, after {duration_ms} ms: {reason}");
+        }
+    }
+}

@@ -29,7 +29,8 @@ impl ServiceError {
                 // The command's input is wrong or names nothing: the sender must change it.
                 RejectionCode::Validation | RejectionCode::NotFound => ErrorKind::Config,
                 // A rule of the current state says no (running, taken, not expired yet).
-                RejectionCode::Conflict => ErrorKind::Refused,
+                // The thing changed since the sender read it (`If-Match`).
+                RejectionCode::Conflict | RejectionCode::PreconditionFailed => ErrorKind::Refused,
             },
             ServiceError::Store(e) => e.kind(),
         }

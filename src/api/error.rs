@@ -122,6 +122,7 @@ impl From<Rejection> for ApiError {
             RejectionCode::Validation => (400, "validation"),
             RejectionCode::NotFound => (404, "not_found"),
             RejectionCode::Conflict => (409, "conflict"),
+            RejectionCode::PreconditionFailed => (412, "precondition_failed"),
         };
         ApiError {
             status,

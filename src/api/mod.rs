@@ -18,6 +18,7 @@ mod retention;
 mod routes;
 mod runs;
 mod scheduler;
+mod sources;
 mod zoned;
 
 pub use error::ApiError;

@@ -4,8 +4,8 @@
 use super::error::ApiError;
 use super::metrics;
 use super::{
-    backups, events, health, input, jobs, json, reports, retention, runs, scheduler, ApiContext,
-    BASE,
+    backups, events, health, input, jobs, json, reports, retention, runs, scheduler, sources,
+    ApiContext, BASE,
 };
 use smol::future::FutureExt;
 use std::future::Future;
@@ -58,6 +58,7 @@ pub const ROUTES: &[Route] = &[
     route!("POST", "/scheduler/jobs/{job_id}/pause", jobs::pause),
     route!("POST", "/scheduler/jobs/{job_id}/resume", jobs::resume),
     route!("POST", "/scheduler/jobs/{job_id}/run", jobs::run),
+    route!("GET", "/sources", sources::list),
     route!("GET", "/runs", runs::list),
     route!("GET", "/runs/{run_id}", runs::detail),
     route!("POST", "/runs/{run_id}/cancel", runs::cancel),

@@ -5,7 +5,7 @@ use super::input::{meta, param, query, ranged};
 use super::{json, ApiContext};
 use crate::decide::Command;
 use crate::progress::{RunProgress, StopCause};
-use crate::projections::{Run, RunStatus};
+use crate::projections::{Run, RunStatus, State};
 use crate::queries::runs::{list as runs, status_name, status_named, RunFilter, STATUSES};
 use serde_json::{json, Value};
 use tide::{Request, Response};
@@ -35,7 +35,7 @@ pub async fn list(req: Request<ApiContext>) -> Result<Response, ApiError> {
         runs(s, &filter)
             .items
             .into_iter()
-            .map(|r| run_json(r, ctx.progress.get(&r.run_id)))
+            .map(|r| named(s, run_json(r, ctx.progress.get(&r.run_id))))
             .collect()
     });
     Ok(json(200, &json!({ "runs": runs })))
@@ -48,7 +48,7 @@ pub async fn detail(req: Request<ApiContext>) -> Result<Response, ApiError> {
         s.schedule
             .runs
             .get(&run_id)
-            .map(|r| run_json(r, ctx.progress.get(&r.run_id)))
+            .map(|r| named(s, run_json(r, ctx.progress.get(&r.run_id))))
     });
     match run {
         Some(run) => Ok(json(200, &run)),
@@ -140,6 +140,19 @@ async fn wait_for_outcome(ctx: &ApiContext, run_id: &str) -> bool {
 }
 
 /// A run as the API shows it: the projection's fields, plus live progress while it runs.
+/// A run names its job as the job list does: `job_name`, and `job_description` (the backup
+/// config's); both null once the job is deleted.
+fn named(state: &State, mut run: Value) -> Value {
+    let job = run["job_id"]
+        .as_str()
+        .and_then(|id| state.schedule.jobs.get(id));
+    run["job_name"] = json!(job.map(|j| &j.spec.name));
+    run["job_description"] = json!(job
+        .and_then(|j| j.spec.action.backup_config())
+        .and_then(|c| c.description.clone()));
+    run
+}
+
 pub fn run_json(run: &Run, progress: Option<RunProgress>) -> Value {
     let mut out = json!({
         "run_id": run.run_id,

@@ -19,6 +19,8 @@ mod scheduler;
 
 use std::collections::BTreeMap;
 
+use crate::domain::patch::JobPatch;
+use crate::domain::selection::SourceCatalog;
 use crate::domain::Rejection;
 use crate::error::ErrorKind;
 use crate::events::{
@@ -38,9 +40,18 @@ pub enum Command {
         autostart: bool,
     },
     CreateJob(JobSpec),
-    UpdateJob(JobSpec),
+    /// The fields a client gave, merged into the job as it is when decided. `if_version`: only
+    /// if the job is still at that version (`If-Match`). `sources`: the configured sources, to
+    /// refuse a new backup_config that selects nothing (`None` skips that check).
+    UpdateJob {
+        job_id: String,
+        patch: JobPatch,
+        if_version: Option<u64>,
+        sources: Option<SourceCatalog>,
+    },
     DeleteJob {
         job_id: String,
+        if_version: Option<u64>,
     },
     PauseJob {
         job_id: String,
@@ -159,8 +170,13 @@ pub fn decide(state: &State, command: &Command, now: Ts) -> Result<Vec<Event>, R
             autostart,
         } => scheduler::boot(state, version, *pid, presets, *retention, *autostart),
         C::CreateJob(spec) => jobs::create(state, spec),
-        C::UpdateJob(spec) => jobs::update(state, spec),
-        C::DeleteJob { job_id } => jobs::delete(state, job_id),
+        C::UpdateJob {
+            job_id,
+            patch,
+            if_version,
+            sources,
+        } => jobs::update(state, job_id, patch, *if_version, sources.as_ref()),
+        C::DeleteJob { job_id, if_version } => jobs::delete(state, job_id, *if_version),
         C::PauseJob { job_id } => jobs::pause(state, job_id),
         C::ResumeJob { job_id } => jobs::resume(state, job_id),
         C::StartScheduler => scheduler::start(state),

@@ -1,16 +1,21 @@
 //! Which backup an incremental builds on: jobs that back up the same things share chains, and
 //! a chain too old to extend is not a base. Pure functions of the state and `now`.
 
-use crate::events::{BackupKind, BackupRecord, JobAction, Ts};
+use super::selection::Selection;
+use crate::events::{BackupKind, BackupRecord, Ts};
 use crate::projections::State;
 
 /// What a backup job backs up (database, files, config), as its current spec says; `None` for
 /// maintenance jobs and deleted jobs.
-pub fn job_sources(state: &State, job_id: &str) -> Option<(bool, bool, bool)> {
-    match &state.schedule.jobs.get(job_id)?.spec.action {
-        JobAction::Backup(cfg) => Some(cfg.includes()),
-        _ => None,
-    }
+pub fn job_sources(state: &State, job_id: &str) -> Option<Selection> {
+    let cfg = state
+        .schedule
+        .jobs
+        .get(job_id)?
+        .spec
+        .action
+        .backup_config()?;
+    Some(cfg.selection())
 }
 
 /// The newest backup of the same things: this job's own, or another backup job's with the same
@@ -23,10 +28,11 @@ pub fn job_sources(state: &State, job_id: &str) -> Option<(bool, bool, bool)> {
 pub fn newest_base(
     state: &State,
     job_id: &str,
-    selection: (bool, bool, bool),
+    selection: &Selection,
     now: Ts,
 ) -> Result<BackupRecord, String> {
-    let same_things = |other: &str| other == job_id || job_sources(state, other) == Some(selection);
+    let same_things =
+        |other: &str| other == job_id || job_sources(state, other).as_ref() == Some(selection);
     let newest = state
         .catalog
         .backups
@@ -60,11 +66,13 @@ pub fn newest_base(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{BackupConfig, BackupMode, BackupType, Envelope, Event, JobSpec, Trigger};
+    use crate::events::{
+        BackupConfig, BackupMode, BackupType, Envelope, Event, JobAction, JobSpec, Trigger,
+    };
     use crate::projections::DEFAULT_POLICY;
 
     const DAY: i64 = 86_400;
-    const FULL: (bool, bool, bool) = (true, true, true);
+    const FULL: Selection = Selection::Categories(true, true, true);
     /// (case, now, events, the base's id or a piece of why there is none)
     type Case = (
         &'static str,
@@ -152,7 +160,10 @@ mod tests {
     fn job_sources_of_backup_maintenance_and_missing_jobs() {
         let s = state(vec![]);
         assert_eq!(job_sources(&s, "inc"), Some(FULL));
-        assert_eq!(job_sources(&s, "db"), Some((true, false, false)));
+        assert_eq!(
+            job_sources(&s, "db"),
+            Some(Selection::Categories(true, false, false))
+        );
         assert_eq!(job_sources(&s, "health"), None);
         assert_eq!(job_sources(&s, "nope"), None);
     }
@@ -191,7 +202,7 @@ mod tests {
             ("incrementals kept forever: no age limit", 1000 * DAY, vec![keep_incrementals, own("f1", 0)], Ok("f1")),
         ];
         for (case, now, events, want) in table {
-            let got = newest_base(&state(events), "inc", FULL, ts(now));
+            let got = newest_base(&state(events), "inc", &FULL, ts(now));
             match (got, want) {
                 (Ok(b), Ok(id)) => assert_eq!(b.id, id, "{case}"),
                 (Err(why), Err(part)) => assert!(why.contains(part), "{case}: {why}"),

@@ -1,7 +1,7 @@
 //! Validation of job specs: ids, names, trigger fields in the seed's numbering, zones, codecs;
 //! and what a backup job takes in.
 
-use crate::events::{BackupConfig, BackupType, JobAction, JobSpec, Trigger};
+use crate::events::{BackupConfig, BackupType, JobSpec, Trigger};
 use serde::Serialize;
 
 /// Why a command was refused: the API maps `code` to a status and shows all three fields.
@@ -19,6 +19,8 @@ pub enum RejectionCode {
     Validation,
     NotFound,
     Conflict,
+    /// The client's `If-Match` version is not the job's current one.
+    PreconditionFailed,
 }
 
 impl Rejection {
@@ -33,6 +35,15 @@ impl Rejection {
     pub fn not_found(field: &str, message: impl Into<String>) -> Self {
         Rejection {
             code: RejectionCode::NotFound,
+            message: message.into(),
+            field: Some(field.to_string()),
+        }
+    }
+
+    /// The job changed since the client read it (`If-Match`): 412.
+    pub fn stale(field: &str, message: impl Into<String>) -> Self {
+        Rejection {
+            code: RejectionCode::PreconditionFailed,
             message: message.into(),
             field: Some(field.to_string()),
         }
@@ -83,13 +94,34 @@ pub fn validate(spec: &JobSpec) -> Result<(), Rejection> {
             Rejection::invalid("timezone", format!("{tz:?} is not an IANA time zone"))
         })?;
     }
-    if let JobAction::Backup(cfg) = &spec.action {
-        validate_backup_config(cfg)?;
+    if let Some(cfg) = spec.action.backup_config() {
+        validate_backup_config(&cfg)?;
     }
     Ok(())
 }
 
+pub const MAX_DESCRIPTION_LEN: usize = 1000;
+
 pub fn validate_backup_config(cfg: &BackupConfig) -> Result<(), Rejection> {
+    if let Some(text) = &cfg.description {
+        if text.chars().count() > MAX_DESCRIPTION_LEN {
+            return Err(Rejection::invalid(
+                "backup_config.description",
+                format!("description is longer than {MAX_DESCRIPTION_LEN} characters"),
+            ));
+        }
+    }
+    if let Some(names) = &cfg.sources {
+        if let Some(bad) = names
+            .iter()
+            .find(|n| n.trim().is_empty() || n.len() > MAX_NAME_LEN)
+        {
+            return Err(Rejection::invalid(
+                "backup_config.options.sources",
+                format!("{bad:?} is not a source name"),
+            ));
+        }
+    }
     if let Some(codec) = &cfg.compression {
         if !CODECS.contains(&codec.as_str()) {
             return Err(Rejection::invalid(
@@ -148,7 +180,24 @@ pub fn level_range(codec: &str) -> (i32, i32) {
     }
 }
 
+/// A name that can be a job id as it stands (`^[A-Za-z0-9_-]{1,64}$`): a job created with such a
+/// name and no id gets the name as its id, so the seed's flow (create `custom_backup`, then
+/// `/jobs/custom_backup/pause`) works as written.
+pub fn is_id_name(name: &str) -> bool {
+    (1..=MAX_ID_LEN).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
 pub fn validate_id(id: &str) -> Result<(), Rejection> {
+    // Path segments with a meaning of their own are never ids.
+    if id == "." || id == ".." {
+        return Err(Rejection::invalid(
+            "id",
+            format!("{id:?} cannot be a job id"),
+        ));
+    }
     if id.is_empty() || id.len() > MAX_ID_LEN {
         return Err(Rejection::invalid(
             "id",
@@ -288,6 +337,30 @@ mod tests {
                 Some(v) => assert_eq!(got.as_deref(), Ok(*v), "{text}"),
                 None => assert!(got.is_err(), "{text} should be refused, got {got:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn ids_and_names_that_are_ids() {
+        for id in ["custom_backup", "a.b", "A-1", &"x".repeat(64)] {
+            assert_eq!(validate_id(id), Ok(()), "{id}");
+        }
+        for id in [".", "..", "", "a/b", "a b", &"x".repeat(65)] {
+            assert!(validate_id(id).is_err(), "{id:?} must not be an id");
+        }
+        for name in ["custom_backup", "A-1", "x"] {
+            assert!(is_id_name(name), "{name}");
+        }
+        for name in [
+            ".",
+            "..",
+            "a.b",
+            "Custom Backup",
+            "自定义",
+            "",
+            &"x".repeat(65),
+        ] {
+            assert!(!is_id_name(name), "{name:?}");
         }
     }
 

@@ -5,8 +5,10 @@ pub mod base;
 pub mod duration;
 pub mod health;
 pub mod job;
+pub mod patch;
 pub mod presets;
 pub mod retention;
+pub mod selection;
 pub mod trigger;
 
 pub use job::Rejection;

@@ -27,6 +27,7 @@ use crate::archive::{
 };
 use crate::config::Config;
 use crate::domain::base::newest_base;
+use crate::domain::selection::Category;
 use crate::events::{BackupConfig, BackupKind, BackupMode, BackupRecord, JobSpec, Ts};
 use crate::progress::ProgressHandle;
 use crate::service::Service;
@@ -60,7 +61,28 @@ pub fn backup(
     let layout = Layout::new(&config.data_dir);
     let id = layout::backup_id(&job.id, now, run_id);
     let (codec, level) = compression(config, cfg)?;
-    let (with_db, with_files, with_config) = cfg.includes();
+    // Only the sources the job selects (named, or by category); none is a configuration fault,
+    // never an empty "successful" backup.
+    let files: Vec<_> = config
+        .files
+        .iter()
+        .filter(|s| cfg.selects(&s.name, Category::Files))
+        .collect();
+    let configs: Vec<_> = config
+        .config_paths
+        .iter()
+        .filter(|s| cfg.selects(&s.name, Category::Config))
+        .collect();
+    let databases: Vec<_> = config
+        .databases
+        .iter()
+        .filter(|s| cfg.selects(&s.name, Category::Database))
+        .collect();
+    if files.is_empty() && configs.is_empty() && databases.is_empty() {
+        return Err(EngineError::NothingSelected {
+            job_id: job.id.clone(),
+        });
+    }
     let mut notes = Vec::new();
 
     let base = match cfg.mode {
@@ -79,20 +101,15 @@ pub fn backup(
     // `walk` sees canonical paths (the root is canonicalized, children are joined to it).
     scan.avoid.extend(fs::canonicalize(&config.data_dir).ok());
     let mut seen = HashSet::default();
-    if with_files {
-        for s in &config.files {
-            let ex = Excludes::new(&s.exclude, &s.path)?;
-            scan_source("files", &s.path, &ex, &mut seen, &mut scan)?;
-        }
+    for s in &files {
+        let ex = Excludes::new(&s.exclude, &s.path)?;
+        scan_source("files", &s.path, &ex, &mut seen, &mut scan)?;
     }
-    if with_config {
-        for s in &config.config_paths {
-            scan_source("config", &s.path, &Excludes::none(), &mut seen, &mut scan)?;
-        }
+    for s in &configs {
+        scan_source("config", &s.path, &Excludes::none(), &mut seen, &mut scan)?;
     }
-    let databases = if with_db { &config.databases[..] } else { &[] };
     let mut dump_names = Vec::new();
-    for src in databases {
+    for src in &databases {
         let name = dump::archive_name(src)?;
         if !seen.insert(name.clone()) {
             return Err(EngineError::Dump {
@@ -307,7 +324,7 @@ fn find_base(
     cfg: &BackupConfig,
 ) -> Result<Base, String> {
     let now: Ts = service.clock().now().into();
-    let newest = service.read(|s| newest_base(s, job_id, cfg.includes(), now));
+    let newest = service.read(|s| newest_base(s, job_id, &cfg.selection(), now));
     let rec = newest?;
     let path = layout.resolve(&rec.location);
     let f = File::open(&path).map_err(|e| format!("base {}: {e}", rec.id))?;

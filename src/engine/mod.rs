@@ -130,6 +130,10 @@ pub enum EngineError {
         /// Every failure's kind combined (`ErrorKind::combine`).
         kind: ErrorKind,
     },
+    /// The job's options select no configured source (the configuration changed since the job
+    /// was accepted): a run that would back up nothing fails instead of "succeeding" empty.
+    #[error("job {job_id:?} selects no configured source: nothing to back up (see GET /api/backup/sources)")]
+    NothingSelected { job_id: String },
 }
 
 impl EngineError {
@@ -143,7 +147,8 @@ impl EngineError {
             // A missing tool and a bad codec or level are fixed in the configuration.
             EngineError::Dump { .. }
             | EngineError::ToolMissing { .. }
-            | EngineError::Compression { .. } => ErrorKind::Config,
+            | EngineError::Compression { .. }
+            | EngineError::NothingSelected { .. } => ErrorKind::Config,
             // The caller named a backup or a path that is not there: its input, like an unknown
             // source. (A backup the catalog has but the disk lacks is `MissingArchive`.)
             EngineError::UnknownBackup { .. } | EngineError::NotInBackup { .. } => {
@@ -185,18 +190,32 @@ impl Engine {
 
 impl RunExecutor for Engine {
     fn run(&self, job: &JobSpec, run_id: &str, progress: &ProgressHandle) -> RunOutcome {
+        let started = std::time::Instant::now();
+        let outcome = self.run_job(job, run_id, progress);
+        crate::logging::run_finished(job, run_id, &outcome, started.elapsed().as_millis());
+        outcome
+    }
+}
+
+impl Engine {
+    fn run_job(&self, job: &JobSpec, run_id: &str, progress: &ProgressHandle) -> RunOutcome {
+        if let Some(cfg) = job.action.backup_config() {
+            return match backup(&self.config, &self.service, job, &cfg, run_id, progress) {
+                Ok(done) => RunOutcome::Succeeded {
+                    bytes: done.record.bytes,
+                    files: done.files,
+                    note: done.note,
+                    backup: Some(done.record),
+                },
+                Err(e) => e.into_outcome(),
+            };
+        }
         match &job.action {
-            JobAction::Backup(cfg) => {
-                match backup(&self.config, &self.service, job, cfg, run_id, progress) {
-                    Ok(done) => RunOutcome::Succeeded {
-                        bytes: done.record.bytes,
-                        files: done.files,
-                        note: done.note,
-                        backup: Some(done.record),
-                    },
-                    Err(e) => e.into_outcome(),
-                }
-            }
+            // Taken above: every backup action has a backup config.
+            JobAction::Backup(_) | JobAction::BackupV1(_) => RunOutcome::Failed {
+                error: "a backup job without a backup config".into(),
+                kind: ErrorKind::Internal,
+            },
             JobAction::Cleanup => {
                 maintenance::cleanup(&self.config, &self.service, run_id, progress).into()
             }

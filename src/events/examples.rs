@@ -20,12 +20,15 @@ pub fn examples() -> Vec<Event> {
             day: None,
             day_of_week: Some("1-5".into()),
         },
+        // v4: the description and named sources (v1-v3 fixtures hold the old `backup` shape)
         action: JobAction::Backup(BackupConfig {
             backup_type: BackupType::Files,
-            mode: BackupMode::Full,
+            mode: BackupMode::Incremental,
+            description: Some("自定义数据库备份".into()),
             include_database: None,
             include_files: Some(true),
             include_config: Some(false),
+            sources: Some(vec!["uploads".into(), "app".into()]),
             compression: Some("gzip".into()),
             level: None,
         }),

@@ -281,23 +281,71 @@ pub enum Trigger {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobAction {
-    Backup(BackupConfig),
+    /// The backup config of schema versions 1-3. Still decoded; the projection upcasts it to
+    /// `Backup` (`JobSpec::upcast`), and nothing writes it any more.
+    #[serde(rename = "backup")]
+    BackupV1(BackupConfigV1),
     /// Delete expired backups under the retention policy.
     Cleanup,
     /// Weekly self-contained archive of the newest restorable state.
     Archive,
     HealthCheck,
     Report,
+    // ---- schema version 4 ----
+    /// The seed's `backup_config` with its description and a choice of named sources.
+    #[serde(rename = "backup_v2")]
+    Backup(BackupConfig),
 }
 
-/// The seed's `backup_config`, with explicit options kept apart from what `type` implies.
+impl JobAction {
+    /// The backup config of a backup job in the current shape (an old one upcast); `None` for
+    /// maintenance jobs.
+    pub fn backup_config(&self) -> Option<std::borrow::Cow<'_, BackupConfig>> {
+        match self {
+            JobAction::Backup(cfg) => Some(std::borrow::Cow::Borrowed(cfg)),
+            JobAction::BackupV1(old) => Some(std::borrow::Cow::Owned(old.clone().into())),
+            _ => None,
+        }
+    }
+}
+
+impl JobSpec {
+    /// The spec in the current shape: a v1 backup config becomes a `BackupConfig` with no
+    /// description and no named sources (what it meant). The projection holds only this shape.
+    pub fn upcast(mut self) -> JobSpec {
+        if let JobAction::BackupV1(old) = self.action {
+            self.action = JobAction::Backup(old.into());
+        }
+        self
+    }
+}
+
+/// The `backup_config` of schema versions 1-3 (frozen: its fields are the bincode layout).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BackupConfig {
+pub struct BackupConfigV1 {
     pub backup_type: BackupType,
     pub mode: BackupMode,
     pub include_database: Option<bool>,
     pub include_files: Option<bool>,
     pub include_config: Option<bool>,
+    pub compression: Option<String>,
+    pub level: Option<i32>,
+}
+
+/// The seed's `backup_config` (schema version 4), with explicit options kept apart from what
+/// `type` implies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackupConfig {
+    pub backup_type: BackupType,
+    pub mode: BackupMode,
+    /// The seed's `backup_config.description`, shown wherever the job is named.
+    pub description: Option<String>,
+    pub include_database: Option<bool>,
+    pub include_files: Option<bool>,
+    pub include_config: Option<bool>,
+    /// Configured source names (`options.sources`): exactly these are backed up, and the
+    /// `include_*` categories are not consulted. `None` = the categories decide.
+    pub sources: Option<Vec<String>>,
     /// `zstd`, `xz`, `gzip` or `none`; `None` = the configured default.
     pub compression: Option<String>,
     pub level: Option<i32>,
@@ -309,11 +357,29 @@ impl BackupConfig {
         BackupConfig {
             backup_type,
             mode,
+            description: None,
             include_database: None,
             include_files: None,
             include_config: None,
+            sources: None,
             compression: None,
             level: None,
+        }
+    }
+}
+
+impl From<BackupConfigV1> for BackupConfig {
+    fn from(old: BackupConfigV1) -> BackupConfig {
+        BackupConfig {
+            backup_type: old.backup_type,
+            mode: old.mode,
+            description: None,
+            include_database: old.include_database,
+            include_files: old.include_files,
+            include_config: old.include_config,
+            sources: None,
+            compression: old.compression,
+            level: old.level,
         }
     }
 }

@@ -27,7 +27,11 @@ pub struct SchedulerStop {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
+    /// Always in the current shape (`JobSpec::upcast`): old backup configs are upcast on apply.
     pub spec: JobSpec,
+    /// How many changes were applied to the job (created, updated, paused, resumed): the
+    /// `ETag` / `If-Match` of the API.
+    pub version: u64,
     pub preset: bool,
     pub paused: bool,
     pub created_at: Ts,
@@ -133,14 +137,15 @@ impl Schedule {
             Event::PresetsInstalled { jobs } => {
                 self.presets_installed = true;
                 for spec in jobs {
-                    self.insert_job(spec.clone(), true, at);
+                    self.insert_job(spec.clone().upcast(), true, at);
                 }
             }
-            Event::JobCreated { job } => self.insert_job(job.clone(), false, at),
+            Event::JobCreated { job } => self.insert_job(job.clone().upcast(), false, at),
             Event::JobUpdated { job } => {
                 if let Some(j) = self.jobs.get_mut(&job.id) {
-                    j.spec = job.clone();
+                    j.spec = job.clone().upcast();
                     j.updated_at = at;
+                    j.version += 1;
                 }
             }
             Event::JobDeleted { job_id } => {
@@ -335,6 +340,7 @@ impl Schedule {
             spec.id.clone(),
             Job {
                 spec,
+                version: 1,
                 preset,
                 paused: false,
                 created_at: at,
@@ -351,6 +357,7 @@ impl Schedule {
         if let Some(j) = self.jobs.get_mut(job_id) {
             j.paused = paused;
             j.updated_at = at;
+            j.version += 1;
         }
     }
 
@@ -389,5 +396,59 @@ impl Schedule {
             }
         }
         self.queue.retain(|q| q != run_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{BackupConfig, BackupConfigV1, BackupMode, BackupType, JobAction, Trigger};
+
+    #[test]
+    fn old_backup_configs_are_upcast_and_every_change_counts_as_a_version() {
+        let old = BackupConfigV1 {
+            backup_type: BackupType::Files,
+            mode: BackupMode::Incremental,
+            include_database: None,
+            include_files: Some(true),
+            include_config: None,
+            compression: Some("gzip".into()),
+            level: None,
+        };
+        let spec = JobSpec {
+            id: "j".into(),
+            name: "J".into(),
+            trigger: Trigger::Interval {
+                seconds: 60,
+                start_at: None,
+            },
+            action: JobAction::BackupV1(old),
+            misfire_grace_secs: None,
+            timezone: None,
+            jitter_secs: 0,
+        };
+        let mut schedule = Schedule::default();
+        let env = |position, payload| Envelope {
+            position,
+            recorded_at: Ts::from_unix_nanos(0),
+            actor: "t".into(),
+            correlation: None,
+            payload,
+        };
+        schedule.apply(&env(1, Event::JobCreated { job: spec.clone() }));
+        let want = BackupConfig {
+            include_files: Some(true),
+            compression: Some("gzip".into()),
+            ..BackupConfig::new(BackupType::Files, BackupMode::Incremental)
+        };
+        assert_eq!(schedule.jobs["j"].spec.action, JobAction::Backup(want));
+        assert_eq!(schedule.jobs["j"].version, 1);
+        schedule.apply(&env(2, Event::JobPaused { job_id: "j".into() }));
+        schedule.apply(&env(3, Event::JobUpdated { job: spec }));
+        assert_eq!(schedule.jobs["j"].version, 3);
+        assert!(matches!(
+            schedule.jobs["j"].spec.action,
+            JobAction::Backup(_)
+        ));
     }
 }

@@ -188,7 +188,11 @@ fn runs_per_job(out: &mut String, report: &Report) {
          <th class=\"n\">7 d interrupted</th></tr>",
     );
     for j in &report.runs_per_job {
-        let _ = write!(out, "<tr><td>{}</td>", job(&j.name, &j.job_id));
+        let _ = write!(out, "<tr><td>{}", job(&j.name, &j.job_id));
+        if let Some(text) = &j.description {
+            let _ = write!(out, "<br><span class=\"empty\">{}</span>", esc(text));
+        }
+        out.push_str("</td>");
         outcome_cells(out, &j.last_24h);
         outcome_cells(out, &j.last_7d);
         out.push_str("</tr>");

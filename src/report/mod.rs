@@ -51,6 +51,11 @@ pub fn build(state: &State, now: Ts, id: &str, next_runs: Vec<NextRun>) -> Repor
         .into_iter()
         .map(|(job_id, last_7d)| JobRuns {
             name: name(&job_id),
+            description: state
+                .schedule
+                .jobs
+                .get(&job_id)
+                .and_then(|j| j.spec.action.backup_config()?.description.clone()),
             last_24h: day.get(&job_id).copied().unwrap_or_default(),
             last_7d,
             job_id,

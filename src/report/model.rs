@@ -51,6 +51,9 @@ pub struct JobRuns {
     pub job_id: String,
     /// The job's name; its id when the job was deleted.
     pub name: String,
+    /// The job's `backup_config.description`, if it has one (absent in older reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     pub last_24h: Outcomes,
     pub last_7d: Outcomes,
 }

@@ -454,3 +454,44 @@ fn write_sample() {
     }
     assert!(report.health.is_some() && !page.contains("No health check has run yet."));
 }
+
+#[test]
+fn a_jobs_description_is_shown_beside_its_name() {
+    use crate::events::{BackupConfig, BackupMode, BackupType};
+    let mut log = Log::new();
+    let mut cfg = BackupConfig::new(BackupType::Database, BackupMode::Full);
+    cfg.description = Some(format!("自定义数据库备份 {EVIL}"));
+    log.at(
+        NOW - DAY,
+        Event::JobCreated {
+            job: JobSpec {
+                id: "custom_backup".into(),
+                name: "custom_backup".into(),
+                trigger: Trigger::Interval {
+                    seconds: DAY as u64,
+                    start_at: None,
+                },
+                action: JobAction::Backup(cfg),
+                misfire_grace_secs: None,
+                timezone: None,
+                jitter_secs: 0,
+            },
+        },
+    );
+    let r = build(&log.state, ts(NOW), "report-x", vec![]);
+    let line = r
+        .runs_per_job
+        .iter()
+        .find(|j| j.job_id == "custom_backup")
+        .unwrap();
+    assert_eq!(
+        line.description.as_deref(),
+        Some(format!("自定义数据库备份 {EVIL}").as_str())
+    );
+    let page = super::html::html(&r);
+    assert!(
+        page.contains("自定义数据库备份 &lt;script&gt;"),
+        "escaped, beside the name"
+    );
+    assert!(r.runs_per_job.iter().any(|j| j.description.is_none()));
+}

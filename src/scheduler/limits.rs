@@ -11,7 +11,9 @@ use std::time::Duration;
 /// that can hang. A per-job `timeout` belongs here when jobs carry one.
 pub fn run_timeout(config: &Config, job: &JobSpec) -> Option<Duration> {
     match job.action {
-        JobAction::Backup(_) => config.run_timeout_secs.map(Duration::from_secs),
+        JobAction::Backup(_) | JobAction::BackupV1(_) => {
+            config.run_timeout_secs.map(Duration::from_secs)
+        }
         JobAction::Cleanup | JobAction::Archive | JobAction::HealthCheck | JobAction::Report => {
             None
         }

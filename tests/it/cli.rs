@@ -177,6 +177,7 @@ fn state_at_every_position_reproduces_the_state_as_it_was_then() {
     });
     session.push(Command::DeleteJob {
         job_id: "weekly_archive".into(),
+        if_version: None,
     });
     session.push(Command::StopScheduler {
         reason: "api".into(),

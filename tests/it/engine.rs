@@ -39,6 +39,7 @@ impl Rig {
             files: files
                 .into_iter()
                 .map(|path| FilesSource {
+                    name: String::new(),
                     path,
                     exclude: vec![],
                 })
@@ -497,6 +498,7 @@ fn excludes_leave_out_matching_files_and_directories() {
     let mut rig = Rig::new(&dir.path().join("data"), vec![], vec![]);
     let mut config = (*rig.config).clone();
     config.files = vec![FilesSource {
+        name: "src".into(),
         path: src.clone(),
         exclude: vec!["*.tmp".into(), "cache/**".into()],
     }];

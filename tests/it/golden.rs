@@ -74,8 +74,9 @@ fn golden_v3_records_decode_to_their_json() {
     golden_records_decode_to_their_json(3, 24);
 }
 
-/// v4 added `run_queued`, `run_started_v2` and `run_cancelled` (run control). Other branches add
-/// their v4 variants too: the count is the lead's to settle at merge.
+/// v4 added `run_queued`, `run_started_v2` and `run_cancelled` (run control), and the `backup_v2`
+/// job action (a backup config with its description and named sources) inside `job_created` /
+/// `job_updated` / `presets_installed`.
 #[test]
 fn golden_v4_records_decode_to_their_json() {
     golden_records_decode_to_their_json(4, 27);

@@ -6,6 +6,7 @@ mod databases;
 mod engine;
 mod golden;
 mod health;
+mod jobs;
 mod metrics;
 mod replay;
 mod report;

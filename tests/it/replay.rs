@@ -5,6 +5,7 @@
 use crate::support::{open_service, reopen_store, serve_api, start_time};
 use backupd::clock::SystemClock;
 use backupd::decide::{Command, RunOutcome};
+use backupd::domain::patch::JobPatch;
 use backupd::domain::presets::presets;
 use backupd::domain::retention;
 use backupd::events::{
@@ -91,7 +92,7 @@ fn spec(j: u8, minute: u8) -> JobSpec {
     JobSpec {
         id: format!("job{j}"),
         name: format!("Job {j}"),
-        trigger: if j % 2 == 0 {
+        trigger: if j.is_multiple_of(2) {
             Trigger::Cron {
                 minute: Some(minute.to_string()),
                 hour: None,
@@ -133,9 +134,18 @@ fn to_command(op: &Op, service: &Service) -> Option<Command> {
             autostart: true,
         },
         Op::Create(j, m) => Command::CreateJob(spec(*j, *m)),
-        Op::Update(j, m) => Command::UpdateJob(spec(*j, *m)),
+        Op::Update(j, m) => {
+            let spec = spec(*j, *m);
+            Command::UpdateJob {
+                job_id: spec.id.clone(),
+                patch: JobPatch::whole(&spec),
+                if_version: None,
+                sources: None,
+            }
+        }
         Op::Delete(j) => Command::DeleteJob {
             job_id: format!("job{j}"),
+            if_version: None,
         },
         Op::Pause(j) => Command::PauseJob {
             job_id: format!("job{j}"),

@@ -198,7 +198,12 @@ fn files_of_a_deletion_recorded_just_before_a_crash_go_with_the_next_cleanup() {
     let (new, _) = rig.backup(&job);
     let mut cleanup = rig.job("cleanup", BackupType::Files, BackupMode::Full);
     cleanup.action = JobAction::Cleanup;
-    rig.command(Command::UpdateJob(cleanup.clone()));
+    rig.command(Command::UpdateJob {
+        job_id: cleanup.id.clone(),
+        patch: backupd::domain::patch::JobPatch::whole(&cleanup),
+        if_version: None,
+        sources: None,
+    });
 
     // 31 days on, both fulls are expired; the newer is the job's newest good full and stays.
     rig.clock.advance(time::Duration::days(31));

@@ -5,10 +5,11 @@
 //! `Deserialize`: serde's messages for a wrong type do not say which field was wrong, and the
 //! API promises to name it. Unknown fields are refused by name, like `deny_unknown_fields`.
 
-use super::json::action_name;
-use super::seed::{backup_config_from_seed, trigger_from_seed, trigger_to_seed};
+use super::seed::{backup_config_from_seed, trigger_from_seed};
 use crate::api::error::ApiError;
 use crate::api::input::kind;
+use crate::domain::job::is_id_name;
+use crate::domain::patch::{BackupPatch, JobPatch, TriggerPatch};
 use crate::events::{BackupMode, JobAction, JobSpec};
 use serde_json::{json, Map, Value};
 
@@ -129,8 +130,11 @@ pub fn create_spec(
         )?),
         Some(cfg) => JobAction::Backup(backup_config_from_seed(cfg, BackupMode::Full)?),
     };
+    // A name that is a valid id is the id, so the seed's flow works as written; a second job
+    // of that name is then a conflict on the id.
     let id = match given_id(body)? {
         Some(id) => id,
+        None if is_id_name(&name) => name.clone(),
         None => derive_id(&name),
     };
     Ok(JobSpec {
@@ -144,73 +148,53 @@ pub fn create_spec(
     })
 }
 
-/// The current spec changed by the fields the body gives; everything else, including the pause
-/// state (kept by the projection) and a maintenance job's action, stays as it was.
-pub fn update_spec(current: &JobSpec, body: &Map<String, Value>) -> Result<JobSpec, ApiError> {
+/// The fields the body gives, as a patch that `decide` applies to the job as it is then (the
+/// pause state, kept by the projection, and a maintenance job's action stay as they are).
+/// `current_kind` is the job's trigger type as the handler saw it: a `trigger_config` without a
+/// `trigger_type` is read as that type, and `decide` refuses it if the type changed meanwhile.
+pub fn update_patch(
+    job_id: &str,
+    current_kind: &str,
+    body: &Map<String, Value>,
+) -> Result<JobPatch, ApiError> {
     only(body, UPDATE_FIELDS)?;
     if let Some(id) = given_id(body)? {
-        if id != current.id {
+        if id != job_id {
             return Err(ApiError::invalid(
                 "id",
-                format!(
-                    "a job's id cannot change (the path says {:?}, the body {id:?})",
-                    current.id
-                ),
+                format!("a job's id cannot change (the path says {job_id:?}, the body {id:?})"),
             ));
         }
     }
-    let mut spec = current.clone();
-    if let Some(name) = string(body, "name", false)? {
-        spec.name = name;
-    }
-    let (current_type, _) = trigger_to_seed(&current.trigger);
-    match (trigger_type(body)?, body.get("trigger_config")) {
-        (kind, Some(config)) => {
-            let kind = kind.unwrap_or_else(|| current_type.to_string());
-            spec.trigger = trigger_from_seed(&kind, config)?;
-        }
-        (Some(kind), None) if kind != current_type => {
-            if !matches!(kind.as_str(), "cron" | "interval") {
-                return Err(ApiError::invalid(
-                    "trigger_type",
-                    format!("{kind:?} is not a trigger type: use \"cron\" or \"interval\""),
-                ));
-            }
-            return Err(ApiError::invalid(
-                "trigger_config",
-                format!("changing trigger_type to {kind:?} needs its trigger_config"),
-            ));
-        }
-        // The same type again without a config changes nothing.
-        (Some(_), None) | (None, None) => {}
-    }
-    if let Some(cfg) = body.get("backup_config") {
-        match &current.action {
-            JobAction::Backup(old) => {
-                spec.action = JobAction::Backup(backup_config_from_seed(cfg, old.mode)?);
-            }
-            other => {
-                return Err(ApiError::invalid(
-                    "backup_config",
-                    format!(
-                        "job {:?} is a {} job; it has no backup_config",
-                        current.id,
-                        action_name(other)
-                    ),
-                ))
-            }
-        }
-    }
-    if body.contains_key("timezone") {
-        spec.timezone = string(body, "timezone", true)?;
-    }
-    if let Some(grace) = misfire(body)? {
-        spec.misfire_grace_secs = grace;
-    }
-    if let Some(j) = jitter(body)? {
-        spec.jitter_secs = j;
-    }
-    Ok(spec)
+    let trigger = match (trigger_type(body)?, body.get("trigger_config")) {
+        (Some(kind), Some(config)) => Some(TriggerPatch::Set(trigger_from_seed(&kind, config)?)),
+        (None, Some(config)) => Some(TriggerPatch::Config(trigger_from_seed(
+            current_kind,
+            config,
+        )?)),
+        (Some(kind), None) => Some(TriggerPatch::Type(kind)),
+        (None, None) => None,
+    };
+    let backup = match body.get("backup_config") {
+        None => None,
+        Some(cfg) => Some(BackupPatch {
+            // The mode is read only if given; `decide` keeps the job's otherwise.
+            mode_given: cfg.get("mode").is_some_and(|m| !m.is_null()),
+            config: backup_config_from_seed(cfg, BackupMode::Full)?,
+        }),
+    };
+    Ok(JobPatch {
+        name: string(body, "name", false)?,
+        trigger,
+        backup,
+        timezone: if body.contains_key("timezone") {
+            Some(string(body, "timezone", true)?)
+        } else {
+            None
+        },
+        misfire_grace_secs: misfire(body)?,
+        jitter_secs: jitter(body)?,
+    })
 }
 
 /// A readable id from a name: lowercase ASCII letters and digits, other runs of characters as one
@@ -263,14 +247,17 @@ mod tests {
         assert_eq!(spec.misfire_grace_secs, None);
         assert_eq!(spec.jitter_secs, 5);
         let derived = create_spec(
-            &obj(json!({"name": "N", "trigger_type": "interval", "trigger_config": {"hours": 1}})),
+            // a name that is not an id as it stands (the space): a derived id
+            &obj(
+                json!({"name": "N 1", "trigger_type": "interval", "trigger_config": {"hours": 1}}),
+            ),
             Some(60),
             |name| format!("{}-x", slug(name)),
         )
         .unwrap();
         assert_eq!(
             (derived.id.as_str(), derived.misfire_grace_secs),
-            ("n-x", Some(60))
+            ("n_1-x", Some(60))
         );
         let cases = [
             (
@@ -315,9 +302,12 @@ mod tests {
     #[test]
     fn update_changes_only_what_is_given() {
         let daily = presets().remove(0);
-        let same = update_spec(&daily, &Map::new()).unwrap();
-        assert_eq!(same, daily);
-        let moved = update_spec(&daily, &obj(json!({"trigger_config": {"hour": 5}}))).unwrap();
+        let patch = |body: Value| {
+            update_patch(&daily.id, "cron", &obj(body))
+                .and_then(|p| p.apply(&daily).map_err(ApiError::from))
+        };
+        assert_eq!(patch(json!({})).unwrap(), daily);
+        let moved = patch(json!({"trigger_config": {"hour": 5}})).unwrap();
         assert_eq!(
             moved.trigger,
             Trigger::Cron {
@@ -328,26 +318,61 @@ mod tests {
             }
         );
         assert_eq!(moved.name, daily.name);
-        let e = update_spec(&daily, &obj(json!({"trigger_type": "interval"}))).unwrap_err();
+        let e = patch(json!({"trigger_type": "interval"})).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("trigger_config"));
-        let e = update_spec(&daily, &obj(json!({"trigger_type": "date"}))).unwrap_err();
+        let e = patch(json!({"trigger_type": "date"})).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("trigger_type"));
-        assert_eq!(
-            update_spec(&daily, &obj(json!({"trigger_type": "cron"}))).unwrap(),
-            daily
-        );
-        let cleanup = presets().remove(2);
-        let e =
-            update_spec(&cleanup, &obj(json!({"backup_config": {"type": "full"}}))).unwrap_err();
-        assert_eq!(e.field.as_deref(), Some("backup_config"));
-        let e = update_spec(&cleanup, &obj(json!({"id": "other"}))).unwrap_err();
+        assert_eq!(patch(json!({"trigger_type": "cron"})).unwrap(), daily);
+        let e = patch(json!({"id": "other"})).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("id"));
-        // the incremental preset keeps its mode when its backup_config changes
+        let cleanup = presets().remove(2);
+        let p = update_patch(
+            &cleanup.id,
+            "cron",
+            &obj(json!({"backup_config": {"type": "full"}})),
+        )
+        .unwrap();
+        assert_eq!(
+            p.apply(&cleanup).unwrap_err().field.as_deref(),
+            Some("backup_config")
+        );
+        // the incremental preset keeps its mode when its backup_config changes without one
         let inc = presets().remove(1);
-        let changed = update_spec(&inc, &obj(json!({"backup_config": {"type": "files"}}))).unwrap();
-        match changed.action {
-            JobAction::Backup(cfg) => assert_eq!(cfg.mode, BackupMode::Incremental),
-            other => panic!("{other:?}"),
-        }
+        let with = |body: Value| {
+            update_patch(&inc.id, "interval", &obj(body))
+                .unwrap()
+                .apply(&inc)
+                .unwrap()
+                .action
+        };
+        let mode = |action: JobAction| action.backup_config().map(|c| c.mode);
+        assert_eq!(
+            mode(with(json!({"backup_config": {"type": "files"}}))),
+            Some(BackupMode::Incremental)
+        );
+        assert_eq!(
+            mode(with(
+                json!({"backup_config": {"type": "files", "mode": "full"}})
+            )),
+            Some(BackupMode::Full)
+        );
+    }
+
+    #[test]
+    fn a_name_that_is_an_id_is_the_id() {
+        let body = |name: &str| {
+            obj(json!({"name": name, "trigger_type": "cron", "trigger_config": {"hour": 6}}))
+        };
+        let id = |name: &str| {
+            create_spec(&body(name), None, |n| format!("{}-x", slug(n)))
+                .unwrap()
+                .id
+        };
+        assert_eq!(id("custom_backup"), "custom_backup");
+        assert_eq!(id("A-b_9"), "A-b_9");
+        assert_eq!(id("Custom Backup"), "custom_backup-x");
+        assert_eq!(id("."), "job-x");
+        assert_eq!(id(".."), "job-x");
+        assert_eq!(id(&"a".repeat(65)), format!("{}-x", "a".repeat(SLUG_LEN)));
     }
 }

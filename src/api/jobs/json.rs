@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 /// What kind of work the job does, as its `action` field names it.
 pub fn action_name(action: &JobAction) -> &'static str {
     match action {
-        JobAction::Backup(_) => "backup",
+        JobAction::Backup(_) | JobAction::BackupV1(_) => "backup",
         JobAction::Cleanup => "cleanup",
         JobAction::Archive => "archive",
         JobAction::HealthCheck => "health_check",
@@ -26,15 +26,22 @@ pub fn job_json(state: &State, job: &Job, zone: Tz, now: Ts) -> Value {
     let spec = &job.spec;
     let (trigger_type, trigger_config) = trigger_to_seed(&spec.trigger);
     let job_zone = job_zone(spec, zone);
-    let (backup_config, backup_mode) = match &spec.action {
-        JobAction::Backup(cfg) => (
+    let cfg = spec.action.backup_config();
+    let (backup_config, backup_mode) = match &cfg {
+        Some(cfg) => (
             backup_config_to_seed(cfg),
             json!(match cfg.mode {
                 BackupMode::Full => "full",
                 BackupMode::Incremental => "incremental",
             }),
         ),
-        _ => (Value::Null, Value::Null),
+        None => (Value::Null, Value::Null),
+    };
+    // A stopped scheduler runs nothing: no job has a next run, as the status says.
+    let next_run = if state.schedule.scheduler_running {
+        next_run_time(job, zone, now).map(|t| time_in(t, job_zone))
+    } else {
+        None
     };
     let last_run = job
         .last_run_id
@@ -54,6 +61,8 @@ pub fn job_json(state: &State, job: &Job, zone: Tz, now: Ts) -> Value {
     json!({
         "id": spec.id,
         "name": spec.name,
+        "description": cfg.as_ref().and_then(|c| c.description.clone()),
+        "version": job.version,
         "preset": job.preset,
         "trigger_type": trigger_type,
         "trigger_config": trigger_config,
@@ -62,7 +71,7 @@ pub fn job_json(state: &State, job: &Job, zone: Tz, now: Ts) -> Value {
         "backup_mode": backup_mode,
         "timezone": job_zone.name(),
         "paused": job.paused,
-        "next_run_time": next_run_time(job, zone, now).map(|t| time_in(t, job_zone)),
+        "next_run_time": next_run,
         "misfire_grace_time": spec.misfire_grace_secs,
         "jitter": spec.jitter_secs,
         "created_at": job.created_at,

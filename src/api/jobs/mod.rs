@@ -2,6 +2,7 @@
 //! the job's JSON (`json`), the create and update bodies (`body`) and the seed's trigger and
 //! backup config shapes (`seed`) beside them.
 
+mod backup_config;
 mod body;
 mod json;
 pub mod seed;
@@ -10,9 +11,12 @@ use super::error::ApiError;
 use super::input::{json_body, meta, object, param};
 use super::{json, json_bytes, ApiContext, BASE};
 use crate::decide::Command;
+use crate::domain::patch::trigger_kind;
+use crate::domain::selection::check_selection;
+use crate::domain::Rejection;
 use crate::events::{BackupMode, Event, RunReason, Ts};
 use crate::scheduler::next_run_time;
-use body::{create_spec, slug, update_spec};
+use body::{create_spec, slug, update_patch};
 use json::job_json;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
@@ -90,6 +94,11 @@ pub async fn create(mut req: Request<ApiContext>) -> Result<Response, ApiError> 
     let body = object(json_body(&mut req).await?, false)?;
     let ctx = req.state();
     let spec = create_spec(&body, ctx.default_misfire_grace, |name| ctx.fresh_id(name))?;
+    // A backup of nothing is refused here, where the configured sources are known (they do
+    // not change while the service runs); an update is checked inside `decide`.
+    if let Some(cfg) = spec.action.backup_config() {
+        check_selection(&cfg, &ctx.config.source_catalog())?;
+    }
     let events = ctx.execute(Command::CreateJob(spec), meta(&req)?).await?;
     // A retry with the same Idempotency-Key returns the first attempt's events, whose id may
     // differ from the one just derived.
@@ -114,18 +123,57 @@ pub async fn update(mut req: Request<ApiContext>) -> Result<Response, ApiError> 
     let id = param(&req, "job_id")?;
     let body = object(json_body(&mut req).await?, true)?;
     let ctx = req.state();
-    let current = ctx
+    let if_version = if_match(&req)?;
+    let kind = ctx
         .service
-        .read(|s| s.schedule.jobs.get(&id).map(|j| j.spec.clone()))
+        .read(|s| {
+            s.schedule
+                .jobs
+                .get(&id)
+                .map(|j| trigger_kind(&j.spec.trigger))
+        })
         .ok_or_else(|| no_job(&id))?;
-    let spec = update_spec(&current, &body)?;
-    ctx.execute(Command::UpdateJob(spec), meta(&req)?).await?;
+    let command = Command::UpdateJob {
+        job_id: id.clone(),
+        patch: update_patch(&id, kind, &body)?,
+        if_version,
+        sources: Some(ctx.config.source_catalog()),
+    };
+    ctx.execute(command, meta(&req)?).await?;
     job_response(ctx, &id, 200)
+}
+
+/// `If-Match: "<version>"` (also `W/"<version>"`); `*` or no header: unconditional. A tag that
+/// is not a version can match no job: 412.
+fn if_match(req: &Request<ApiContext>) -> Result<Option<u64>, ApiError> {
+    let Some(value) = req
+        .header("If-Match")
+        .map(|v| v.last().as_str().trim().to_string())
+    else {
+        return Ok(None);
+    };
+    if value == "*" {
+        return Ok(None);
+    }
+    let tag = value.strip_prefix("W/").unwrap_or(&value);
+    tag.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .and_then(|t| t.parse().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::from(Rejection::stale(
+                "If-Match",
+                format!("If-Match {value:?} is not a job version (send the ETag, like \"3\")"),
+            ))
+        })
 }
 
 pub async fn delete(req: Request<ApiContext>) -> Result<Response, ApiError> {
     let id = param(&req, "job_id")?;
-    let command = Command::DeleteJob { job_id: id };
+    let command = Command::DeleteJob {
+        job_id: id,
+        if_version: if_match(&req)?,
+    };
     req.state().execute(command, meta(&req)?).await?;
     Ok(Response::new(204))
 }
@@ -219,10 +267,12 @@ fn job_response(ctx: &ApiContext, id: &str, status: u16) -> Result<Response, Api
     let now = ctx.now();
     ctx.service
         .read(|s| {
-            s.schedule
-                .jobs
-                .get(id)
-                .map(|j| json(status, &job_json(s, j, ctx.zone, now)))
+            s.schedule.jobs.get(id).map(|j| {
+                let mut res = json(status, &job_json(s, j, ctx.zone, now));
+                // The version `If-Match` takes back.
+                res.insert_header("ETag", format!("\"{}\"", j.version));
+                res
+            })
         })
         .ok_or_else(|| no_job(id))
 }

@@ -14,12 +14,12 @@
 //!   `timezone` is a job-level field.
 //! - `"trigger_type": "interval"`, `"trigger_config": {"days", "hours", "minutes", "seconds",
 //!   "start_date"}`: non-negative integers summed into one period, and an optional RFC 3339 start.
-//! - `"backup_config": {"type": "database" | "files" | "full", "options": {"include_database",
-//!   "include_files", "include_config", "compression", "level"}}`.
+//! - `"backup_config"`: in `backup_config.rs` (re-exported here).
 
-use crate::domain::job::{validate_backup_config, validate_trigger, CODECS, CRON_FIELDS};
+pub use super::backup_config::{backup_config_from_seed, backup_config_to_seed};
+use crate::domain::job::{validate_trigger, CRON_FIELDS};
 use crate::domain::Rejection;
-use crate::events::{BackupConfig, BackupMode, BackupType, Trigger, Ts};
+use crate::events::{Trigger, Ts};
 use serde_json::{Map, Value};
 use time::{format_description::well_known::Rfc3339, OffsetDateTime};
 
@@ -196,147 +196,6 @@ pub fn trigger_to_seed(trigger: &Trigger) -> (&'static str, Value) {
     }
 }
 
-fn type_name(t: BackupType) -> &'static str {
-    match t {
-        BackupType::Database => "database",
-        BackupType::Files => "files",
-        BackupType::Full => "full",
-    }
-}
-
-/// The seed's `backup_config` as a [`BackupConfig`]; `mode` (full or incremental) comes from
-/// the job, not from this object. Options not given stay `None`, so what `type` implies is
-/// decided when the backup runs and the configured default codec applies.
-pub fn backup_config_from_seed(value: &Value, mode: BackupMode) -> Result<BackupConfig, Rejection> {
-    let obj = value.as_object().ok_or_else(|| {
-        Rejection::invalid("backup_config", "backup_config must be a JSON object")
-    })?;
-    let mut backup_type = None;
-    let mut cfg = BackupConfig::new(BackupType::Full, mode);
-    for (key, value) in obj {
-        match key.as_str() {
-            "type" => {
-                backup_type = Some(
-                    [BackupType::Database, BackupType::Files, BackupType::Full]
-                        .into_iter()
-                        .find(|t| value.as_str() == Some(type_name(*t)))
-                        .ok_or_else(|| {
-                            Rejection::invalid(
-                                "backup_config.type",
-                                format!("{value} is not one of \"database\", \"files\", \"full\""),
-                            )
-                        })?,
-                )
-            }
-            "options" => match value {
-                Value::Null => {}
-                Value::Object(options) => options_from_seed(options, &mut cfg)?,
-                _ => {
-                    return Err(Rejection::invalid(
-                        "backup_config.options",
-                        "options must be a JSON object",
-                    ))
-                }
-            },
-            _ => {
-                return Err(Rejection::invalid(
-                    &format!("backup_config.{key}"),
-                    format!("unknown field {key:?}: expected type, options"),
-                ))
-            }
-        }
-    }
-    cfg.backup_type = backup_type.ok_or_else(|| {
-        Rejection::invalid(
-            "backup_config.type",
-            "type is required: \"database\", \"files\" or \"full\"",
-        )
-    })?;
-    validate_backup_config(&cfg)?;
-    Ok(cfg)
-}
-
-fn options_from_seed(
-    options: &Map<String, Value>,
-    cfg: &mut BackupConfig,
-) -> Result<(), Rejection> {
-    for (key, value) in options {
-        let path = format!("backup_config.options.{key}");
-        let flag = |slot: &mut Option<bool>| -> Result<(), Rejection> {
-            *slot = match value {
-                Value::Null => None,
-                Value::Bool(b) => Some(*b),
-                _ => return Err(Rejection::invalid(&path, "must be true or false")),
-            };
-            Ok(())
-        };
-        match key.as_str() {
-            "include_database" => flag(&mut cfg.include_database)?,
-            "include_files" => flag(&mut cfg.include_files)?,
-            "include_config" => flag(&mut cfg.include_config)?,
-            "compression" => {
-                cfg.compression = match value {
-                    Value::Null => None,
-                    Value::String(codec) if CODECS.contains(&codec.as_str()) => Some(codec.clone()),
-                    _ => {
-                        return Err(Rejection::invalid(
-                            &path,
-                            format!("{value} is not one of \"zstd\", \"xz\", \"gzip\", \"none\""),
-                        ))
-                    }
-                }
-            }
-            "level" => {
-                cfg.level =
-                    match value {
-                        Value::Null => None,
-                        Value::Number(n) => {
-                            Some(n.as_i64().and_then(|v| i32::try_from(v).ok()).ok_or_else(
-                                || Rejection::invalid(&path, format!("{n} is not a valid level")),
-                            )?)
-                        }
-                        _ => return Err(Rejection::invalid(&path, "must be an integer")),
-                    }
-            }
-            _ => {
-                return Err(Rejection::invalid(
-                    &path,
-                    format!(
-                        "unknown field {key:?}: expected include_database, include_files, \
-                         include_config, compression, level"
-                    ),
-                ))
-            }
-        }
-    }
-    Ok(())
-}
-
-/// A [`BackupConfig`] back in the seed's shape. Only the options the client gave are written,
-/// so a round trip keeps "explicit" apart from "implied by type"; `options` is always present.
-pub fn backup_config_to_seed(cfg: &BackupConfig) -> Value {
-    let mut options = Map::new();
-    for (name, flag) in [
-        ("include_database", cfg.include_database),
-        ("include_files", cfg.include_files),
-        ("include_config", cfg.include_config),
-    ] {
-        if let Some(b) = flag {
-            options.insert(name.to_string(), Value::from(b));
-        }
-    }
-    if let Some(codec) = &cfg.compression {
-        options.insert("compression".to_string(), Value::from(codec.as_str()));
-    }
-    if let Some(level) = cfg.level {
-        options.insert("level".to_string(), Value::from(level));
-    }
-    let mut out = Map::new();
-    out.insert("type".to_string(), Value::from(type_name(cfg.backup_type)));
-    out.insert("options".to_string(), Value::Object(options));
-    Value::Object(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -452,87 +311,6 @@ mod tests {
             start_at: None,
         };
         assert_eq!(trigger_to_seed(&zero).1, json!({"seconds": 0}));
-    }
-
-    fn config(
-        t: BackupType,
-        db: Option<bool>,
-        files: Option<bool>,
-        conf: Option<bool>,
-    ) -> BackupConfig {
-        BackupConfig {
-            backup_type: t,
-            mode: BackupMode::Full,
-            include_database: db,
-            include_files: files,
-            include_config: conf,
-            compression: None,
-            level: None,
-        }
-    }
-
-    #[test]
-    fn backup_configs_accepted_and_back() {
-        let seed = json!({"type": "full", "options": {"include_database": true, "include_files": true,
-            "include_config": false, "compression": "gzip", "level": 6}});
-        let got = backup_config_from_seed(&seed, BackupMode::Incremental).unwrap();
-        let mut want = config(BackupType::Full, Some(true), Some(true), Some(false));
-        want.mode = BackupMode::Incremental;
-        want.compression = Some("gzip".into());
-        want.level = Some(6);
-        assert_eq!(got, want);
-        assert_eq!(backup_config_to_seed(&got), seed);
-
-        let bare = json!({"type": "database"});
-        let got = backup_config_from_seed(&bare, BackupMode::Full).unwrap();
-        assert_eq!(got, config(BackupType::Database, None, None, None));
-        assert_eq!(
-            backup_config_to_seed(&got),
-            json!({"type": "database", "options": {}})
-        );
-        let nulls = json!({"type": "files", "options": {"include_files": null, "level": null}});
-        assert_eq!(
-            backup_config_from_seed(&nulls, BackupMode::Full),
-            Ok(config(BackupType::Files, None, None, None))
-        );
-        // A level without a codec is refused: the default codec's scale is not known here.
-        let bare = json!({"type": "files", "options": {"level": 19}});
-        assert_eq!(
-            backup_config_from_seed(&bare, BackupMode::Full)
-                .unwrap_err()
-                .field
-                .as_deref(),
-            Some("backup_config.options.level")
-        );
-    }
-
-    #[test]
-    fn backup_configs_refused_with_their_field() {
-        #[rustfmt::skip]
-        let table: Vec<(Value, &str)> = vec![
-            (json!({}), "backup_config.type"),
-            (json!({"options": {}}), "backup_config.type"),
-            (json!({"type": "everything"}), "backup_config.type"),
-            (json!({"type": 1}), "backup_config.type"),
-            (json!({"type": "full", "mode": "full"}), "backup_config.mode"),
-            (json!({"type": "full", "options": {"foo": 1}}), "backup_config.options.foo"),
-            (json!({"type": "full", "options": []}), "backup_config.options"),
-            (json!({"type": "full", "options": {"include_database": "yes"}}), "backup_config.options.include_database"),
-            (json!({"type": "full", "options": {"include_config": 1}}), "backup_config.options.include_config"),
-            (json!({"type": "full", "options": {"compression": "lz4"}}), "backup_config.options.compression"),
-            (json!({"type": "full", "options": {"compression": 3}}), "backup_config.options.compression"),
-            (json!({"type": "full", "options": {"level": "high"}}), "backup_config.options.level"),
-            (json!({"type": "full", "options": {"level": 4294967296u64}}), "backup_config.options.level"),
-            (json!({"type": "full", "options": {"compression": "gzip", "level": 0}}), "backup_config.options.level"),
-            (json!({"type": "full", "options": {"compression": "xz", "level": 10}}), "backup_config.options.level"),
-            (json!({"type": "full", "options": {"level": 20}}), "backup_config.options.level"),
-            (json!("full"), "backup_config"),
-        ];
-        for (value, field) in table {
-            let err =
-                backup_config_from_seed(&value, BackupMode::Full).expect_err(&value.to_string());
-            assert_eq!(err.field.as_deref(), Some(field), "{value}: {err:?}");
-        }
     }
 
     proptest::proptest! {

@@ -260,11 +260,12 @@ impl Model {
                 self.jobs.insert(spec.id.clone(), job);
                 Kind::Create
             }
-            C::UpdateJob(spec) => {
-                self.jobs.get_mut(&spec.id)?.spec = spec.clone();
+            C::UpdateJob { job_id, patch, .. } => {
+                let job = self.jobs.get_mut(job_id)?;
+                job.spec = patch.apply(&job.spec).ok()?;
                 Kind::Update
             }
-            C::DeleteJob { job_id } => {
+            C::DeleteJob { job_id, .. } => {
                 if self.jobs.get(job_id)?.running.is_some() {
                     return None;
                 }
