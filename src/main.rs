@@ -259,10 +259,10 @@ fn verify(target: &str, at: &Where) -> anyhow::Result<()> {
     let result = engine::verify(&config, &state, target);
     if state.catalog.backups.contains_key(target) {
         let (service, _) = Service::open(store, Arc::new(SystemClock), 0)?;
-        smol::block_on(
-            service.execute(engine::verify_command(target, &result), Meta::actor("cli")),
-        )
-        .context("recording the verification")?;
+        for command in engine::verify_commands(target, &result) {
+            smol::block_on(service.execute(command, Meta::actor("cli")))
+                .context("recording the verification")?;
+        }
     }
     let sum = result.with_context(|| format!("backup {target} failed verification"))?;
     println!("{sum}");

@@ -107,9 +107,18 @@ pub async fn verify(req: Request<ApiContext>) -> Result<Response, ApiError> {
             return Err(no_backup(&id));
         }
     }
-    let events = ctx
-        .execute(engine::verify_command(&id, &result), meta)
-        .await?;
+    // The verified backup's record first (its event answers the request), then a damaged
+    // base's own (keyed apart, so a retried request writes neither twice).
+    let mut commands = engine::verify_commands(&id, &result).into_iter();
+    let first = commands
+        .next()
+        .ok_or_else(|| ApiError::internal("no verify command"))?;
+    let events = ctx.execute(first, meta.clone()).await?;
+    for command in commands {
+        let mut base_meta = meta.clone();
+        base_meta.idempotency_key = meta.idempotency_key.as_ref().map(|k| format!("{k}:base"));
+        ctx.execute(command, base_meta).await?;
+    }
     let verified_at = events
         .iter()
         .find_map(|e| match &e.payload {

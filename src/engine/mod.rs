@@ -31,7 +31,7 @@ pub use backup::{backup, BackupDone};
 pub use consolidate::{consolidate, ConsolidateDone};
 pub use reconcile::{reconcile, ReconcileReport};
 pub use restore::{restore, RestoreSummary, RestoredDump};
-pub use verify::{verify, verify_command, VerifySummary};
+pub use verify::{verify, verify_command, verify_commands, VerifySummary};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -92,6 +92,16 @@ pub enum EngineError {
         parent: String,
         reason: String,
     },
+    /// A backup in the chain a restore needs (not the verified one itself) is damaged: the
+    /// verified backup cannot be restored through it.
+    #[error(
+        "backup {id:?} cannot be restored: the backup it builds on, {base:?}, is damaged: {reason}"
+    )]
+    DamagedBase {
+        id: String,
+        base: String,
+        reason: String,
+    },
     #[error("restore target {} is not empty (use --force to restore into it anyway)", path.display())]
     TargetNotEmpty { path: PathBuf },
     #[error("backup {id:?} has no entry {path:?}")]
@@ -150,6 +160,7 @@ impl EngineError {
             // the disk disagrees: stored data is gone or damaged.
             EngineError::MissingArchive { .. }
             | EngineError::BrokenChain { .. }
+            | EngineError::DamagedBase { .. }
             | EngineError::DamagedEntry { .. } => ErrorKind::Integrity,
             EngineError::TargetNotEmpty { .. } | EngineError::Refused { .. } => ErrorKind::Refused,
             EngineError::Record { source, .. } => source.kind(),

@@ -15,4 +15,5 @@ mod runs;
 mod scheduler;
 mod store;
 mod support;
+mod verify;
 mod weekly_archive;
