@@ -238,10 +238,11 @@ impl<R: Read + Seek> ArchiveReader<R> {
             self.threads,
             &ids,
             &all,
-            |id, data| {
-                match data {
-                    Some(d) => hasher.update(d),
-                    None => {
+            false,
+            |id, piece| {
+                match piece {
+                    Piece::Data(d) => hasher.update(d),
+                    Piece::End => {
                         let crc = std::mem::take(&mut hasher).finalize();
                         if crc != entries[id].crc32 {
                             return Err(ArchiveError::EntryChecksum {
@@ -249,6 +250,8 @@ impl<R: Read + Seek> ArchiveReader<R> {
                             });
                         }
                     }
+                    // Never delivered without skip_damaged: a damaged frame is an error.
+                    Piece::Lost(e) => return Err(ArchiveError::invalid(e.to_string())),
                 }
                 Ok(())
             },
@@ -291,18 +294,20 @@ impl<R: Read + Seek> ArchiveReader<R> {
             self.threads,
             &[id],
             &wanted,
-            |id, data| match data {
-                Some(d) => {
+            false,
+            |id, piece| match piece {
+                Piece::Data(d) => {
                     hasher.update(d);
                     out.write_all(d)
                         .map_err(ArchiveError::io(format!("writing out {path:?}")))
                 }
-                None => {
+                Piece::End => {
                     if std::mem::take(&mut hasher).finalize() != entries[id].crc32 {
                         return Err(ArchiveError::EntryChecksum { path: path.into() });
                     }
                     Ok(())
                 }
+                Piece::Lost(e) => Err(ArchiveError::invalid(e.to_string())),
             },
         )?;
         Ok(self.index.entries[id].size)
@@ -347,9 +352,25 @@ pub fn verify_file(path: &Path) -> Result<VerifySummary, ArchiveError> {
     ArchiveReader::open(f)?.verify()
 }
 
+/// What `stream_entries` hands its sink for an entry.
+pub(crate) enum Piece<'a> {
+    /// The next bytes of the entry's content.
+    Data(&'a [u8]),
+    /// The entry's content is complete (its CRC is the sink's to check).
+    End,
+    /// A frame holding (part of) the entry is damaged: the entry is lost, nothing more of it
+    /// comes. Only with `skip_damaged`.
+    Lost(&'a ArchiveError),
+}
+
 /// Delivers the content of in-archive entries `ids` (ascending body offsets) to `sink` as
-/// `(id, Some(bytes))` pieces followed by `(id, None)` at each entry's end. `wanted` must list
-/// every frame those entries touch, ascending.
+/// `Data` pieces followed by `End` at each entry's end. `wanted` must list every frame those
+/// entries touch, ascending.
+///
+/// A frame that fails its CRC or does not decode stops the stream with its error, unless
+/// `skip_damaged`: then every entry with bytes in that frame is `Lost` (an entry spanning it
+/// included) and the stream goes on with the next entry in the frames after it.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn stream_entries<R: Read + Seek>(
     r: &mut R,
     index: &Index,
@@ -357,23 +378,65 @@ pub(crate) fn stream_entries<R: Read + Seek>(
     threads: usize,
     ids: &[usize],
     wanted: &[usize],
-    mut sink: impl FnMut(usize, Option<&[u8]>) -> Result<(), ArchiveError>,
+    skip_damaged: bool,
+    mut sink: impl FnMut(usize, Piece<'_>) -> Result<(), ArchiveError>,
 ) -> Result<(), ArchiveError> {
-    let entries = &index.entries;
-    let mut cur = 0usize;
-    let mut got = 0u64;
-    let mut place = |frame: Option<(u64, &[u8])>| -> Result<(), ArchiveError> {
-        while cur < ids.len() {
-            let e = &entries[ids[cur]];
-            let Location::Here { offset } = e.location else {
-                return Err(ArchiveError::bad_index(
-                    "content requested for an entry not in this archive",
-                ));
-            };
-            if got == e.size {
-                sink(ids[cur], None)?;
-                cur += 1;
-                got = 0;
+    let mut at = Cursor {
+        index,
+        ids,
+        cur: 0,
+        got: 0,
+    };
+    for_each_frame(
+        r,
+        index.codec,
+        &index.frames,
+        threads,
+        wanted,
+        skip_damaged,
+        |fi, data| match data {
+            Ok(data) => at.place(Some((starts[fi], data)), &mut sink),
+            Err(why) => {
+                let end = starts[fi] + u64::from(index.frames[fi].raw_len);
+                at.lose(end, &why, &mut sink)
+            }
+        },
+    )?;
+    at.place(None, &mut sink)
+}
+
+type Sink<'s> = dyn FnMut(usize, Piece<'_>) -> Result<(), ArchiveError> + 's;
+
+/// Where `stream_entries` is: the entry being filled (`ids[cur]`) and how many of its bytes
+/// were delivered.
+struct Cursor<'a> {
+    index: &'a Index,
+    ids: &'a [usize],
+    cur: usize,
+    got: u64,
+}
+
+impl Cursor<'_> {
+    fn offset(&self) -> Result<u64, ArchiveError> {
+        match self.index.entries[self.ids[self.cur]].location {
+            Location::Here { offset } => Ok(offset),
+            _ => Err(ArchiveError::bad_index(
+                "content requested for an entry not in this archive",
+            )),
+        }
+    }
+
+    /// Hands out the bytes of a decoded frame starting at body offset `fs` (`None`: no more
+    /// frames, so every remaining entry must be complete).
+    fn place(&mut self, frame: Option<(u64, &[u8])>, sink: &mut Sink) -> Result<(), ArchiveError> {
+        while self.cur < self.ids.len() {
+            let id = self.ids[self.cur];
+            let e = &self.index.entries[id];
+            let offset = self.offset()?;
+            if self.got == e.size {
+                sink(id, Piece::End)?;
+                self.cur += 1;
+                self.got = 0;
                 continue;
             }
             let Some((fs, data)) = frame else {
@@ -383,7 +446,7 @@ pub(crate) fn stream_entries<R: Read + Seek>(
                 )));
             };
             let fe = fs + data.len() as u64;
-            let pos = offset + got;
+            let pos = offset + self.got;
             if pos >= fe {
                 break;
             }
@@ -395,22 +458,33 @@ pub(crate) fn stream_entries<R: Read + Seek>(
             }
             let end = (offset + e.size).min(fe);
             sink(
-                ids[cur],
-                Some(&data[(pos - fs) as usize..(end - fs) as usize]),
+                id,
+                Piece::Data(&data[(pos - fs) as usize..(end - fs) as usize]),
             )?;
-            got += end - pos;
+            self.got += end - pos;
         }
         Ok(())
-    };
-    for_each_frame(
-        r,
-        index.codec,
-        &index.frames,
-        threads,
-        wanted,
-        |fi, data| place(Some((starts[fi], data))),
-    )?;
-    place(None)
+    }
+
+    /// A damaged frame ending at body offset `end`: entries complete before it end, every
+    /// entry with bytes before `end` still to come is lost (its later bytes are passed over,
+    /// since the next entry starts after them).
+    fn lose(&mut self, end: u64, why: &ArchiveError, sink: &mut Sink) -> Result<(), ArchiveError> {
+        while self.cur < self.ids.len() {
+            let id = self.ids[self.cur];
+            let size = self.index.entries[id].size;
+            if self.got == size {
+                sink(id, Piece::End)?;
+            } else if self.offset()? + self.got < end {
+                sink(id, Piece::Lost(why))?;
+            } else {
+                break;
+            }
+            self.cur += 1;
+            self.got = 0;
+        }
+        Ok(())
+    }
 }
 
 /// Reads a frame's header and stored bytes. The stored length comes from the index (already
@@ -485,15 +559,23 @@ type Decoded = (usize, Result<Vec<u8>, ArchiveError>);
 
 /// Calls `consume(frame, raw_bytes)` for each frame in `wanted`, in order. Reading happens on
 /// this thread (`R` need not be `Send`); checking and decompressing on `threads` workers, with
-/// at most `2 * threads` frames in flight so memory stays bounded.
+/// at most `2 * threads` frames in flight so memory stays bounded. A frame that fails its check
+/// or decoding ends the walk with its error, or with `tolerate` is handed to `consume` as
+/// `Err` and the walk goes on (a read error always ends it).
 fn for_each_frame<R: Read + Seek>(
     r: &mut R,
     codec: Codec,
     frames: &[FrameInfo],
     threads: usize,
     wanted: &[usize],
-    mut consume: impl FnMut(usize, &[u8]) -> Result<(), ArchiveError>,
+    tolerate: bool,
+    mut consume: impl FnMut(usize, Result<&[u8], ArchiveError>) -> Result<(), ArchiveError>,
 ) -> Result<(), ArchiveError> {
+    let mut deliver = |i: usize, decoded: Result<Vec<u8>, ArchiveError>| match decoded {
+        Ok(raw) => consume(i, Ok(&raw)),
+        Err(e) if tolerate => consume(i, Err(e)),
+        Err(e) => Err(e),
+    };
     if let Some(&bad) = wanted.iter().find(|&&i| i >= frames.len()) {
         return Err(ArchiveError::bad_index(format!(
             "frame {bad} does not exist"
@@ -503,8 +585,7 @@ fn for_each_frame<R: Read + Seek>(
     if threads <= 1 {
         for &i in wanted {
             let (h, stored) = read_stored(r, frames, i)?;
-            let raw = decode_frame(codec, i, &frames[i], h, stored)?;
-            consume(i, &raw)?;
+            deliver(i, decode_frame(codec, i, &frames[i], h, stored))?;
         }
         return Ok(());
     }
@@ -548,7 +629,7 @@ fn for_each_frame<R: Read + Seek>(
                 in_flight += 1;
             }
             while let Some(res) = pending.remove(&done) {
-                consume(wanted[done], &res?)?;
+                deliver(wanted[done], res)?;
                 done += 1;
             }
             if done == wanted.len() {

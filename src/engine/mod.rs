@@ -30,7 +30,10 @@ mod verify;
 pub use backup::{backup, BackupDone};
 pub use consolidate::{consolidate, ConsolidateDone};
 pub use reconcile::{reconcile, ReconcileReport};
-pub use restore::{restore, RestoreSummary, RestoredDump};
+pub use restore::{
+    check_paths, check_request, check_target, restore, restore_with, LostEntry, RestoreOptions,
+    RestoreSummary, RestoredDump,
+};
 pub use verify::{verify, verify_command, verify_commands, VerifySummary};
 
 use std::path::PathBuf;
@@ -102,6 +105,9 @@ pub enum EngineError {
         base: String,
         reason: String,
     },
+    /// A restore the caller may not ask for: a bad target or selected path (`field` names it).
+    #[error("{reason}")]
+    RestoreRequest { field: String, reason: String },
     #[error("restore target {} is not empty (use --force to restore into it anyway)", path.display())]
     TargetNotEmpty { path: PathBuf },
     #[error("backup {id:?} has no entry {path:?}")]
@@ -153,9 +159,9 @@ impl EngineError {
             | EngineError::Compression { .. } => ErrorKind::Config,
             // The caller named a backup or a path that is not there: its input, like an unknown
             // source. (A backup the catalog has but the disk lacks is `MissingArchive`.)
-            EngineError::UnknownBackup { .. } | EngineError::NotInBackup { .. } => {
-                ErrorKind::Config
-            }
+            EngineError::UnknownBackup { .. }
+            | EngineError::NotInBackup { .. }
+            | EngineError::RestoreRequest { .. } => ErrorKind::Config,
             // The catalog says the file exists, or a chain says a parent holds the bytes, and
             // the disk disagrees: stored data is gone or damaged.
             EngineError::MissingArchive { .. }
