@@ -84,6 +84,32 @@ fn a_corrupted_full_fails_its_incrementals_verify_forces_a_full_and_shows_in_hea
         "{f}"
     );
 
+    // A restore of the incremental with skip_damaged still saves what the incremental itself
+    // holds, and names every file whose bytes were in the full's damaged frame.
+    let target = scratch.path().join("restore");
+    let (code, sum) = server.send(
+        "POST",
+        &format!("/backups/{inc_id}/restore"),
+        Some(json!({ "target": target, "skip_damaged": true })),
+    );
+    assert_eq!((code, &sum["complete"]), (200, &json!(false)), "{sum}");
+    let lost = sum["damaged"].as_array().unwrap();
+    assert_eq!(
+        lost.len(),
+        19,
+        "every unchanged file was in the full's one frame: {sum}"
+    );
+    for d in lost {
+        assert_eq!(
+            d["reason"], "frame 0 at offset 24: checksum mismatch",
+            "{d}"
+        );
+        assert!(!d["path"].as_str().unwrap().ends_with("/sub/f0"), "{d}");
+    }
+    let root = crate::engine::restored_root(&target, &src);
+    assert_eq!(fs::read_to_string(root.join("sub/f0")).unwrap(), "changed");
+    assert!(!root.join("sub/f1").exists());
+
     // The next incremental run does not build on the damaged chain.
     let next = server.run("incremental_backup");
     assert_eq!(next["status"], "succeeded", "{next}");
