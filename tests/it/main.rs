@@ -7,6 +7,7 @@ mod engine;
 mod golden;
 mod health;
 mod metrics;
+mod outcomes;
 mod replay;
 mod report;
 mod restore;
