@@ -91,6 +91,10 @@ enum Cmd {
         /// Restore into a non-empty directory (existing files at restored paths are replaced).
         #[arg(long)]
         force: bool,
+        /// Restore everything readable: files in damaged frames are listed on stderr (path and
+        /// why) instead of stopping the restore; the exit code is then 3.
+        #[arg(long)]
+        skip_damaged: bool,
         #[command(flatten)]
         at: Where,
     },
@@ -98,6 +102,23 @@ enum Cmd {
 
 /// A bad configuration is exit code 2, as documented; everything else that fails is 1.
 struct ConfigFailure(String);
+
+/// A restore with `--skip-damaged` that could not restore everything: exit code 3 (the list
+/// was already printed on stderr), so a script sees the loss however much was saved.
+#[derive(Debug)]
+struct Incomplete(usize);
+
+impl std::fmt::Display for Incomplete {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "restore incomplete: {} damaged file(s) not restored",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for Incomplete {}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -107,6 +128,10 @@ fn main() -> ExitCode {
             if let Some(ConfigFailure(msg)) = e.downcast_ref::<ConfigFailure>() {
                 eprintln!("backupd: {msg}");
                 return ExitCode::from(2);
+            }
+            if let Some(incomplete) = e.downcast_ref::<Incomplete>() {
+                eprintln!("backupd: {incomplete}");
+                return ExitCode::from(3);
             }
             eprintln!("backupd: {e:#}");
             ExitCode::FAILURE
@@ -201,11 +226,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             to,
             paths,
             force,
+            skip_damaged,
             at,
         } => {
             let config = load_config(&at, None)?;
             let (_store, state) = offline_state(&config)?;
-            let sum = engine::restore(&config, &state, &backup_id, &to, &paths, force)?;
+            let opts = engine::RestoreOptions {
+                force,
+                skip_damaged,
+            };
+            let sum = engine::restore_with(&config, &state, &backup_id, &to, &paths, &opts)?;
             println!(
                 "restored backup {} into {}: {} files, {} dirs, {} symlinks, {} bytes{}",
                 sum.backup_id,
@@ -226,6 +256,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     d.path.display(),
                     d.load_with
                 );
+            }
+            for lost in &sum.damaged {
+                eprintln!("damaged, not restored: {}: {}", lost.path, lost.reason);
+            }
+            if !sum.complete {
+                return Err(Incomplete(sum.damaged.len()).into());
             }
             Ok(())
         }
@@ -259,10 +295,10 @@ fn verify(target: &str, at: &Where) -> anyhow::Result<()> {
     let result = engine::verify(&config, &state, target);
     if state.catalog.backups.contains_key(target) {
         let (service, _) = Service::open(store, Arc::new(SystemClock), 0)?;
-        smol::block_on(
-            service.execute(engine::verify_command(target, &result), Meta::actor("cli")),
-        )
-        .context("recording the verification")?;
+        for command in engine::verify_commands(target, &result) {
+            smol::block_on(service.execute(command, Meta::actor("cli")))
+                .context("recording the verification")?;
+        }
     }
     let sum = result.with_context(|| format!("backup {target} failed verification"))?;
     println!("{sum}");

@@ -6,20 +6,20 @@ use super::error::ApiError;
 use super::input::{json_body, kind, meta, object, param, query, ranged};
 use super::{json, ApiContext};
 use crate::archive::ArchiveError;
-use crate::engine::{self, EngineError};
+use crate::engine::{self, EngineError, RestoreOptions};
 use crate::events::{BackupKind, Event};
 use crate::projections::{Backup, Catalog, State};
 use crate::queries::backups::{self, BackupFilter};
 use serde_json::{json, Map, Value};
 use std::io::ErrorKind;
-use std::path::{Component, Path, PathBuf};
+use std::path::PathBuf;
 use tide::{Request, Response};
 
 pub const DEFAULT_LIMIT: u64 = 50;
 pub const MAX_LIMIT: u64 = 1000;
 
 /// The fields `POST backups/{backup_id}/restore` accepts.
-pub const RESTORE_FIELDS: &[&str] = &["target", "paths", "force"];
+pub const RESTORE_FIELDS: &[&str] = &["target", "paths", "force", "skip_damaged"];
 
 pub async fn list(req: Request<ApiContext>) -> Result<Response, ApiError> {
     let mut filter = BackupFilter::all(DEFAULT_LIMIT as usize);
@@ -107,9 +107,18 @@ pub async fn verify(req: Request<ApiContext>) -> Result<Response, ApiError> {
             return Err(no_backup(&id));
         }
     }
-    let events = ctx
-        .execute(engine::verify_command(&id, &result), meta)
-        .await?;
+    // The verified backup's record first (its event answers the request), then a damaged
+    // base's own (keyed apart, so a retried request writes neither twice).
+    let mut commands = engine::verify_commands(&id, &result).into_iter();
+    let first = commands
+        .next()
+        .ok_or_else(|| ApiError::internal("no verify command"))?;
+    let events = ctx.execute(first, meta.clone()).await?;
+    for command in commands {
+        let mut base_meta = meta.clone();
+        base_meta.idempotency_key = meta.idempotency_key.as_ref().map(|k| format!("{k}:base"));
+        ctx.execute(command, base_meta).await?;
+    }
     let verified_at = events
         .iter()
         .find_map(|e| match &e.payload {
@@ -135,24 +144,17 @@ pub async fn verify(req: Request<ApiContext>) -> Result<Response, ApiError> {
 }
 
 /// Restores the whole backup, or the entries at and below `paths`, into `target` on the server.
+/// With `skip_damaged`, damage is not a failure: a 200 with `complete: false` and `damaged`
+/// listing each file not restored and why.
 pub async fn restore(mut req: Request<ApiContext>) -> Result<Response, ApiError> {
     let id = param(&req, "backup_id")?;
     let body = object(json_body(&mut req).await?, false)?;
-    let (target, paths, force) = restore_request(&body)?;
+    let (target, paths, opts) = restore_request(&body)?;
     let ctx = req.state();
     let state = catalog_state(ctx, &id)?;
     let config = ctx.config.clone();
     let summary = smol::unblock(move || {
-        if inside(&target, &config.data_dir) {
-            return Err(ApiError::invalid(
-                "target",
-                format!(
-                    "{} is inside the data directory; restore somewhere else",
-                    target.display()
-                ),
-            ));
-        }
-        engine::restore(&config, &state, &id, &target, &paths, force).map_err(restore_error)
+        engine::restore_with(&config, &state, &id, &target, &paths, &opts).map_err(restore_error)
     })
     .await?;
     log::info!(
@@ -162,12 +164,30 @@ pub async fn restore(mut req: Request<ApiContext>) -> Result<Response, ApiError>
         summary.files,
         summary.bytes
     );
+    if !summary.complete {
+        log::warn!(
+            "API: restore of backup {} into {} is incomplete: {} damaged file(s) not restored: {}",
+            summary.backup_id,
+            summary.target.display(),
+            summary.damaged.len(),
+            summary
+                .damaged
+                .iter()
+                .map(|d| format!("{} ({})", d.path, d.reason))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
     let body = serde_json::to_value(&summary).map_err(ApiError::internal)?;
     Ok(json(200, &body))
 }
 
-/// The restore body: an absolute `target`, optional `paths` (archive paths), optional `force`.
-fn restore_request(body: &Map<String, Value>) -> Result<(PathBuf, Vec<String>, bool), ApiError> {
+/// The restore body: an absolute `target`, optional `paths` (archive paths), optional `force`
+/// and `skip_damaged`. The target's and paths' rules are the engine's (`engine::check_target`,
+/// `check_paths`), the same the offline `restore` applies.
+fn restore_request(
+    body: &Map<String, Value>,
+) -> Result<(PathBuf, Vec<String>, RestoreOptions), ApiError> {
     if let Some(k) = body.keys().find(|k| !RESTORE_FIELDS.contains(&k.as_str())) {
         return Err(ApiError::unknown_field(k, RESTORE_FIELDS));
     }
@@ -187,18 +207,7 @@ fn restore_request(body: &Map<String, Value>) -> Result<(PathBuf, Vec<String>, b
         }
     };
     let target = PathBuf::from(&target);
-    let plain = target
-        .components()
-        .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
-    if !target.is_absolute() || !plain || target.as_os_str().as_encoded_bytes().contains(&0) {
-        return Err(ApiError::invalid(
-            "target",
-            format!(
-                "target must be an absolute path without `.` or `..`, not {:?}",
-                target.display()
-            ),
-        ));
-    }
+    engine::check_target(&target).map_err(restore_error)?;
     let paths = match body.get("paths") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items
@@ -225,44 +234,20 @@ fn restore_request(body: &Map<String, Value>) -> Result<(PathBuf, Vec<String>, b
             ))
         }
     };
-    let force = match body.get("force") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(other) => {
-            return Err(ApiError::invalid(
-                "force",
-                format!("force must be a boolean, not {}", kind(other)),
-            ))
-        }
+    engine::check_paths(&paths).map_err(restore_error)?;
+    let flag = |name: &str| match body.get(name) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(ApiError::invalid(
+            name,
+            format!("{name} must be a boolean, not {}", kind(other)),
+        )),
     };
-    Ok((target, paths, force))
-}
-
-/// Is `target` the data directory or below it, links resolved? A restore there would mix files
-/// into the service's own archives (and boot reconciliation would report or remove them).
-/// `target` is absolute without `..` (checked before), so its missing tail can be appended as is.
-fn inside(target: &Path, data_dir: &Path) -> bool {
-    let Ok(data) = std::fs::canonicalize(data_dir) else {
-        return false;
+    let opts = RestoreOptions {
+        force: flag("force")?,
+        skip_damaged: flag("skip_damaged")?,
     };
-    let mut existing = target;
-    let mut tail = Vec::new();
-    loop {
-        if let Ok(real) = std::fs::canonicalize(existing) {
-            return tail
-                .iter()
-                .rev()
-                .fold(real, |p: PathBuf, name| p.join(name))
-                .starts_with(&data);
-        }
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                tail.push(name);
-                existing = parent;
-            }
-            _ => return false,
-        }
-    }
+    Ok((target, paths, opts))
 }
 
 /// What verify and restore read, owned so it can go to the blocking pool: the catalog (the only
@@ -289,6 +274,7 @@ fn restore_error(e: EngineError) -> ApiError {
         )
     };
     match &e {
+        EngineError::RestoreRequest { field, reason } => ApiError::invalid(field, reason.clone()),
         EngineError::UnknownBackup { .. } => ApiError::not_found("backup_id", message),
         EngineError::NotInBackup { .. } => ApiError::not_found("paths", message),
         EngineError::TargetNotEmpty { .. } => {
@@ -324,22 +310,41 @@ mod tests {
 
     #[test]
     fn restore_bodies_are_read_field_by_field() {
-        let (target, paths, force) = restore_request(&obj(
+        let (target, paths, opts) = restore_request(&obj(
             json!({"target": "/tmp/r", "paths": ["files/a"], "force": true}),
         ))
         .unwrap();
         assert_eq!(
-            (target, paths, force),
-            (PathBuf::from("/tmp/r"), vec!["files/a".to_string()], true)
+            (target, paths, opts.force, opts.skip_damaged),
+            (
+                PathBuf::from("/tmp/r"),
+                vec!["files/a".to_string()],
+                true,
+                false
+            )
         );
-        let (_, paths, force) = restore_request(&obj(json!({"target": "/tmp/r"}))).unwrap();
-        assert!(paths.is_empty() && !force);
+        let (_, paths, opts) = restore_request(&obj(json!({"target": "/tmp/r"}))).unwrap();
+        assert!(paths.is_empty() && !opts.force && !opts.skip_damaged);
+        let (_, _, opts) =
+            restore_request(&obj(json!({"target": "/tmp/r", "skip_damaged": true}))).unwrap();
+        assert!(opts.skip_damaged && !opts.force);
         let cases = [
             (json!({}), "validation", "target"),
             (json!({"target": "rel/dir"}), "validation", "target"),
             (json!({"target": 5}), "validation", "target"),
             (json!({"target": "/a\u{0}b"}), "validation", "target"),
             (json!({"target": "/srv/x/../y"}), "validation", "target"),
+            (json!({"target": "/srv/./y"}), "validation", "target"),
+            (
+                json!({"target": "/t", "paths": ["files/./a"]}),
+                "validation",
+                "paths[0]",
+            ),
+            (
+                json!({"target": "/t", "skip_damaged": 1}),
+                "validation",
+                "skip_damaged",
+            ),
             (json!({"target": "/t", "paths": "x"}), "validation", "paths"),
             (
                 json!({"target": "/t", "paths": [""]}),
@@ -370,19 +375,6 @@ mod tests {
                 "{body}"
             );
         }
-    }
-
-    #[test]
-    fn targets_in_the_data_dir_are_seen_through_links() {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        std::fs::create_dir_all(data.join("backups")).unwrap();
-        std::os::unix::fs::symlink(&data, dir.path().join("link")).unwrap();
-        assert!(inside(&data, &data));
-        assert!(inside(&data.join("backups/new/deeper"), &data));
-        assert!(inside(&dir.path().join("link/new"), &data));
-        assert!(!inside(&dir.path().join("restore/new"), &data));
-        assert!(!inside(&dir.path().join("data-2"), &data));
     }
 
     #[test]

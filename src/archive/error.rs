@@ -43,6 +43,13 @@ pub enum ArchiveError {
     NotFound { path: String },
     #[error("entry {path:?}: its bytes live in parent backup {backup:?}, not in this archive")]
     EntryInParent { path: String, backup: String },
+    /// A damaged frame (or index) cut this entry's content short during extraction.
+    #[error("entry {path:?} cannot be restored: {source}")]
+    EntryDamaged {
+        path: String,
+        #[source]
+        source: Box<ArchiveError>,
+    },
     #[error("limit exceeded: {what}")]
     LimitExceeded { what: String },
     #[error("invalid input: {reason}")]
@@ -73,6 +80,7 @@ impl ArchiveError {
             // Extraction will not write outside its target, whatever the archive says.
             ArchiveError::UnsafePath { .. } => ErrorKind::Refused,
             ArchiveError::Io { source, .. } => ErrorKind::of_io(source),
+            ArchiveError::EntryDamaged { source, .. } => source.kind(),
             // The caller asked for an entry the archive does not have.
             ArchiveError::NotFound { .. } => ErrorKind::Config,
             // Callers resolve chains and validate settings first (a bad codec or level reaches

@@ -9,6 +9,10 @@
 //! target (absolute, dangling, pointing outside) is recreated exactly as it was backed up.
 //! A file whose content fails its checksum never appears under its real name, and runs of zero
 //! blocks become holes, so a sparse file comes back sparse.
+//!
+//! A damaged frame ends the extraction with an error naming the frame and the entry it cut
+//! short; with `skip_damaged` the entries with bytes in it (and any whose content fails its
+//! checksum) are listed in `ExtractSummary::damaged` instead and everything else is extracted.
 
 use std::collections::HashSet;
 use std::fs::{self, File, FileTimes, OpenOptions};
@@ -19,7 +23,7 @@ use std::path::{Path, PathBuf};
 use super::error::ArchiveError;
 use super::format::{EntryKind, IndexEntry, Location};
 use super::path;
-use super::reader::{stream_entries, ArchiveReader};
+use super::reader::{stream_entries, ArchiveReader, Piece};
 
 /// Choices for `extract_with`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -27,10 +31,21 @@ pub struct ExtractOptions {
     /// Skip files whose bytes live in a parent backup instead of failing with `EntryInParent`
     /// (the restore of an incremental chain fetches those from the parent archives).
     pub skip_parent_refs: bool,
+    /// Extract everything readable: a file or stream whose frame is damaged or whose content
+    /// fails its checksum is listed in `damaged` (and not created) instead of ending the
+    /// extraction.
+    pub skip_damaged: bool,
+}
+
+/// An entry `extract` could not restore, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DamagedEntry {
+    pub path: String,
+    pub reason: String,
 }
 
 /// What `extract` created.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ExtractSummary {
     pub files: u64,
     pub streams: u64,
@@ -41,6 +56,8 @@ pub struct ExtractSummary {
     pub skipped_parent_refs: u64,
     /// Deletion records are part of the manifest, not something to create.
     pub skipped_deletions: u64,
+    /// With `skip_damaged`: the files and streams not restored, in body order.
+    pub damaged: Vec<DamagedEntry>,
 }
 
 fn unsafe_path(path: &str, reason: &'static str) -> ArchiveError {
@@ -299,12 +316,26 @@ impl<R: Read + Seek> ArchiveReader<R> {
         // Files and streams in body order, so frames are read once, front to back.
         let wanted = self.frames_for(&content);
         let mut open: Option<Open> = None;
+        let skip_damaged = opts.skip_damaged;
+        // Both the sink and `finish` add to it.
+        let damaged = std::cell::RefCell::new(Vec::<DamagedEntry>::new());
+        // How many of `content` (in body order) are done: the next one is where a damaged
+        // frame cuts in, which the strict error names.
+        let mut done = 0usize;
         let mut finish = |o: Open, e: &IndexEntry| -> Result<(), ArchiveError> {
             if o.hasher.clone().finalize() != e.crc32 {
                 o.discard();
-                return Err(ArchiveError::EntryChecksum {
+                let err = ArchiveError::EntryChecksum {
                     path: e.path.clone(),
-                });
+                };
+                if skip_damaged {
+                    damaged.borrow_mut().push(DamagedEntry {
+                        path: e.path.clone(),
+                        reason: err.to_string(),
+                    });
+                    return Ok(());
+                }
+                return Err(err);
             }
             let done = (|| {
                 // Trailing holes: the length is set, not written.
@@ -371,7 +402,20 @@ impl<R: Read + Seek> ArchiveReader<R> {
             self.threads,
             &content,
             &wanted,
-            |id, data| {
+            skip_damaged,
+            |id, piece| {
+                if let Piece::Lost(why) = piece {
+                    // Half written or not begun: nothing of it stays, and it is named.
+                    if let Some(o) = open.take() {
+                        o.discard();
+                    }
+                    damaged.borrow_mut().push(DamagedEntry {
+                        path: entries[id].path.clone(),
+                        reason: why.to_string(),
+                    });
+                    done += 1;
+                    return Ok(());
+                }
                 if open.as_ref().is_none_or(|o| o.id != id) {
                     if let Some(stale) = open.take() {
                         stale.discard();
@@ -381,12 +425,15 @@ impl<R: Read + Seek> ArchiveReader<R> {
                 let Some(o) = open.as_mut() else {
                     return Err(ArchiveError::invalid("no open file"));
                 };
-                match data {
-                    Some(d) => o.write(d),
-                    None => match open.take() {
-                        Some(o) => finish(o, &entries[id]),
-                        None => Ok(()),
-                    },
+                match piece {
+                    Piece::Data(d) => o.write(d),
+                    _ => {
+                        done += 1;
+                        match open.take() {
+                            Some(o) => finish(o, &entries[id]),
+                            None => Ok(()),
+                        }
+                    }
                 }
             },
         );
@@ -395,8 +442,20 @@ impl<R: Read + Seek> ArchiveReader<R> {
             if let Some(o) = open.take() {
                 o.discard();
             }
-            return Err(e);
+            return Err(match (&e, content.get(done)) {
+                (
+                    ArchiveError::FrameChecksum { .. }
+                    | ArchiveError::Decompress { .. }
+                    | ArchiveError::BadIndex { .. },
+                    Some(&id),
+                ) => ArchiveError::EntryDamaged {
+                    path: entries[id].path.clone(),
+                    source: Box::new(e),
+                },
+                _ => e,
+            });
         }
+        sum.damaged = damaged.into_inner();
 
         make_dirs_before(usize::MAX, &mut known)?;
         sum.dirs = dirs.len() as u64;

@@ -9,13 +9,13 @@ mod codec;
 mod error;
 mod extract;
 mod format;
-mod path;
+pub mod path;
 mod reader;
 mod writer;
 
 pub use codec::Codec;
 pub use error::ArchiveError;
-pub use extract::{select_entries, ExtractOptions, ExtractSummary};
+pub use extract::{select_entries, DamagedEntry, ExtractOptions, ExtractSummary};
 pub use format::{
     EntryKind, EntryMeta, FrameInfo, Index, IndexEntry, Location, Mtime, FLAG_SEALED, VERSION,
 };

@@ -1,17 +1,15 @@
 //! The reader: opens an archive from its trailer and index without touching the body, then
 //! streams selected frames (decoded on worker threads) to entries, checking every checksum.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
-use std::sync::{mpsc, Mutex};
 
 use super::codec::{decompress, Codec};
 use super::error::ArchiveError;
 use super::format::{
-    decode_index, EntryKind, FrameHeader, FrameInfo, Header, Index, Location, Trailer,
-    FRAME_HEADER_LEN, FRAME_RAW, HEADER_LEN, MAX_INDEX_RAW, TRAILER_LEN,
+    decode_index, EntryKind, Header, Index, Location, Trailer, HEADER_LEN, MAX_INDEX_RAW,
+    TRAILER_LEN,
 };
 
 /// What `verify` found, printed by `backupd verify FILE` as one line.
@@ -238,10 +236,11 @@ impl<R: Read + Seek> ArchiveReader<R> {
             self.threads,
             &ids,
             &all,
-            |id, data| {
-                match data {
-                    Some(d) => hasher.update(d),
-                    None => {
+            false,
+            |id, piece| {
+                match piece {
+                    Piece::Data(d) => hasher.update(d),
+                    Piece::End => {
                         let crc = std::mem::take(&mut hasher).finalize();
                         if crc != entries[id].crc32 {
                             return Err(ArchiveError::EntryChecksum {
@@ -249,6 +248,8 @@ impl<R: Read + Seek> ArchiveReader<R> {
                             });
                         }
                     }
+                    // Never delivered without skip_damaged: a damaged frame is an error.
+                    Piece::Lost(e) => return Err(ArchiveError::invalid(e.to_string())),
                 }
                 Ok(())
             },
@@ -291,18 +292,20 @@ impl<R: Read + Seek> ArchiveReader<R> {
             self.threads,
             &[id],
             &wanted,
-            |id, data| match data {
-                Some(d) => {
+            false,
+            |id, piece| match piece {
+                Piece::Data(d) => {
                     hasher.update(d);
                     out.write_all(d)
                         .map_err(ArchiveError::io(format!("writing out {path:?}")))
                 }
-                None => {
+                Piece::End => {
                     if std::mem::take(&mut hasher).finalize() != entries[id].crc32 {
                         return Err(ArchiveError::EntryChecksum { path: path.into() });
                     }
                     Ok(())
                 }
+                Piece::Lost(e) => Err(ArchiveError::invalid(e.to_string())),
             },
         )?;
         Ok(self.index.entries[id].size)
@@ -347,288 +350,8 @@ pub fn verify_file(path: &Path) -> Result<VerifySummary, ArchiveError> {
     ArchiveReader::open(f)?.verify()
 }
 
-/// Delivers the content of in-archive entries `ids` (ascending body offsets) to `sink` as
-/// `(id, Some(bytes))` pieces followed by `(id, None)` at each entry's end. `wanted` must list
-/// every frame those entries touch, ascending.
-pub(crate) fn stream_entries<R: Read + Seek>(
-    r: &mut R,
-    index: &Index,
-    starts: &[u64],
-    threads: usize,
-    ids: &[usize],
-    wanted: &[usize],
-    mut sink: impl FnMut(usize, Option<&[u8]>) -> Result<(), ArchiveError>,
-) -> Result<(), ArchiveError> {
-    let entries = &index.entries;
-    let mut cur = 0usize;
-    let mut got = 0u64;
-    let mut place = |frame: Option<(u64, &[u8])>| -> Result<(), ArchiveError> {
-        while cur < ids.len() {
-            let e = &entries[ids[cur]];
-            let Location::Here { offset } = e.location else {
-                return Err(ArchiveError::bad_index(
-                    "content requested for an entry not in this archive",
-                ));
-            };
-            if got == e.size {
-                sink(ids[cur], None)?;
-                cur += 1;
-                got = 0;
-                continue;
-            }
-            let Some((fs, data)) = frame else {
-                return Err(ArchiveError::bad_index(format!(
-                    "entry {:?} runs past the frames read",
-                    e.path
-                )));
-            };
-            let fe = fs + data.len() as u64;
-            let pos = offset + got;
-            if pos >= fe {
-                break;
-            }
-            if pos < fs {
-                return Err(ArchiveError::bad_index(format!(
-                    "entry {:?} starts in a frame not read",
-                    e.path
-                )));
-            }
-            let end = (offset + e.size).min(fe);
-            sink(
-                ids[cur],
-                Some(&data[(pos - fs) as usize..(end - fs) as usize]),
-            )?;
-            got += end - pos;
-        }
-        Ok(())
-    };
-    for_each_frame(
-        r,
-        index.codec,
-        &index.frames,
-        threads,
-        wanted,
-        |fi, data| place(Some((starts[fi], data))),
-    )?;
-    place(None)
-}
-
-/// Reads a frame's header and stored bytes. The stored length comes from the index (already
-/// checked to tile the file), so a damaged frame header cannot make us read or allocate more.
-fn read_stored<R: Read + Seek>(
-    r: &mut R,
-    frames: &[FrameInfo],
-    i: usize,
-) -> Result<(FrameHeader, Vec<u8>), ArchiveError> {
-    let f = frames[i];
-    let mut hb = [0u8; FRAME_HEADER_LEN];
-    read_exact_at(r, f.offset, &mut hb, &format!("frame {i} header"))?;
-    let mut stored = vec![0u8; f.stored_len as usize];
-    r.read_exact(&mut stored).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            ArchiveError::Truncated {
-                what: format!("frame {i}"),
-                offset: f.offset,
-            }
-        } else {
-            ArchiveError::Io {
-                context: format!("reading frame {i} at offset {}", f.offset),
-                source: e,
-            }
-        }
-    })?;
-    Ok((FrameHeader::decode(&hb), stored))
-}
-
-/// Checks a frame's CRC and agreement with the index, then decompresses it.
-fn decode_frame(
-    codec: Codec,
-    i: usize,
-    info: &FrameInfo,
-    h: FrameHeader,
-    stored: Vec<u8>,
-) -> Result<Vec<u8>, ArchiveError> {
-    if h.compute_crc(&stored) != h.crc32 {
-        return Err(ArchiveError::FrameChecksum {
-            frame: i as u64,
-            offset: info.offset,
-        });
-    }
-    if h.stored_len != info.stored_len || h.raw_len != info.raw_len {
-        return Err(ArchiveError::bad_index(format!(
-            "frame {i} header says {}/{} bytes, the index says {}/{}",
-            h.stored_len, h.raw_len, info.stored_len, info.raw_len
-        )));
-    }
-    let fail = |reason: String| ArchiveError::Decompress {
-        frame: i as u64,
-        reason,
-    };
-    if h.reserved != [0; 3] {
-        return Err(fail(format!(
-            "reserved frame header bytes are {:?}, not zero",
-            h.reserved
-        )));
-    }
-    match h.flags {
-        FRAME_RAW if h.stored_len == h.raw_len => Ok(stored),
-        FRAME_RAW => Err(fail("raw frame whose stored and raw lengths differ".into())),
-        0 if codec == Codec::None => Err(fail(
-            "compressed frame in an archive with codec none".into(),
-        )),
-        0 => decompress(codec, &stored, h.raw_len as usize).map_err(fail),
-        f => Err(fail(format!("unknown frame flags {f:#04x}"))),
-    }
-}
-
-type Decoded = (usize, Result<Vec<u8>, ArchiveError>);
-
-/// Calls `consume(frame, raw_bytes)` for each frame in `wanted`, in order. Reading happens on
-/// this thread (`R` need not be `Send`); checking and decompressing on `threads` workers, with
-/// at most `2 * threads` frames in flight so memory stays bounded.
-fn for_each_frame<R: Read + Seek>(
-    r: &mut R,
-    codec: Codec,
-    frames: &[FrameInfo],
-    threads: usize,
-    wanted: &[usize],
-    mut consume: impl FnMut(usize, &[u8]) -> Result<(), ArchiveError>,
-) -> Result<(), ArchiveError> {
-    if let Some(&bad) = wanted.iter().find(|&&i| i >= frames.len()) {
-        return Err(ArchiveError::bad_index(format!(
-            "frame {bad} does not exist"
-        )));
-    }
-    let threads = threads.min(wanted.len());
-    if threads <= 1 {
-        for &i in wanted {
-            let (h, stored) = read_stored(r, frames, i)?;
-            let raw = decode_frame(codec, i, &frames[i], h, stored)?;
-            consume(i, &raw)?;
-        }
-        return Ok(());
-    }
-    let (job_tx, job_rx) = mpsc::sync_channel::<(usize, usize, FrameHeader, Vec<u8>)>(threads);
-    let job_rx = Mutex::new(job_rx);
-    let (res_tx, res_rx) = mpsc::channel::<Decoded>();
-    std::thread::scope(|s| {
-        // Moved in so that returning from this closure closes the job channel before the
-        // scope joins the workers (otherwise they would wait for jobs forever).
-        let job_tx = job_tx;
-        for _ in 0..threads {
-            let res_tx = res_tx.clone();
-            let job_rx = &job_rx;
-            s.spawn(move || loop {
-                let job = match job_rx.lock() {
-                    Ok(g) => g.recv(),
-                    Err(_) => return,
-                };
-                let Ok((seq, i, h, stored)) = job else { return };
-                let out = decode_frame(codec, i, &frames[i], h, stored);
-                if res_tx.send((seq, out)).is_err() {
-                    return;
-                }
-            });
-        }
-        drop(res_tx);
-        let max_in_flight = threads * 2;
-        let (mut sent, mut done, mut in_flight) = (0usize, 0usize, 0usize);
-        let mut pending: BTreeMap<usize, Result<Vec<u8>, ArchiveError>> = BTreeMap::new();
-        // Returning drops job_tx, which lets the workers finish before the scope joins them.
-        while done < wanted.len() {
-            while sent < wanted.len() && in_flight < max_in_flight {
-                let i = wanted[sent];
-                let (h, stored) = read_stored(r, frames, i)?;
-                if job_tx.send((sent, i, h, stored)).is_err() {
-                    return Err(ArchiveError::invalid(
-                        "decoding threads stopped unexpectedly",
-                    ));
-                }
-                sent += 1;
-                in_flight += 1;
-            }
-            while let Some(res) = pending.remove(&done) {
-                consume(wanted[done], &res?)?;
-                done += 1;
-            }
-            if done == wanted.len() {
-                break;
-            }
-            let Ok((seq, res)) = res_rx.recv() else {
-                return Err(ArchiveError::invalid(
-                    "decoding threads stopped unexpectedly",
-                ));
-            };
-            in_flight -= 1;
-            pending.insert(seq, res);
-        }
-        Ok(())
-    })
-}
+mod frames;
+pub(crate) use frames::{stream_entries, Piece};
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn info(stored: &[u8], raw_len: u32) -> FrameInfo {
-        FrameInfo {
-            offset: 24,
-            stored_len: stored.len() as u32,
-            raw_len,
-        }
-    }
-
-    #[test]
-    fn decode_frame_checks_crc_reserved_bytes_flags_and_lengths() {
-        let raw = b"abcdef".to_vec();
-        let ok = FrameHeader::seal(&raw, 6, FRAME_RAW);
-        assert_eq!(
-            decode_frame(Codec::Zstd, 0, &info(&raw, 6), ok, raw.clone()).unwrap(),
-            raw
-        );
-
-        let mut bad_crc = ok;
-        bad_crc.crc32 ^= 1;
-        let e = decode_frame(Codec::Zstd, 3, &info(&raw, 6), bad_crc, raw.clone()).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                ArchiveError::FrameChecksum {
-                    frame: 3,
-                    offset: 24
-                }
-            ),
-            "{e}"
-        );
-
-        // Each of these is re-sealed, so only the semantic check can catch it.
-        let reseal = |mut h: FrameHeader| {
-            h.crc32 = h.compute_crc(&raw);
-            h
-        };
-        let reserved = reseal(FrameHeader {
-            reserved: [0, 1, 0],
-            ..ok
-        });
-        let unknown_flag = reseal(FrameHeader { flags: 0x80, ..ok });
-        let raw_mismatch = reseal(FrameHeader { raw_len: 7, ..ok });
-        let none_compressed = reseal(FrameHeader { flags: 0, ..ok });
-        for h in [reserved, unknown_flag, none_compressed] {
-            let e = decode_frame(Codec::None, 0, &info(&raw, 6), h, raw.clone()).unwrap_err();
-            assert!(matches!(e, ArchiveError::Decompress { .. }), "{e}");
-        }
-        // The frame header and the index disagree on the lengths.
-        let e =
-            decode_frame(Codec::None, 0, &info(&raw, 6), raw_mismatch, raw.clone()).unwrap_err();
-        assert!(matches!(e, ArchiveError::BadIndex { .. }), "{e}");
-        // Compressed flag with garbage bytes: a decompression error, not a panic.
-        let garbage = reseal(FrameHeader { flags: 0, ..ok });
-        for codec in [Codec::Zstd, Codec::Xz, Codec::Gzip] {
-            let e = decode_frame(codec, 0, &info(&raw, 6), garbage, raw.clone()).unwrap_err();
-            assert!(
-                matches!(e, ArchiveError::Decompress { frame: 0, .. }),
-                "{codec}: {e}"
-            );
-        }
-    }
-}
+mod tests;

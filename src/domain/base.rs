@@ -20,7 +20,10 @@ pub fn job_sources(state: &State, job_id: &str) -> Option<Selection> {
 
 /// The newest backup of the same things: this job's own, or another backup job's with the same
 /// includes (so the preset incremental builds on the nightly full, and each full starts a new
-/// chain). Archives and backups verified bad are never bases. A chain whose full is older than
+/// chain). Archives are never bases. If that backup, or any backup its restore needs, failed its
+/// last verification, there is no base: an incremental on it could not be restored, and falling
+/// back to an older link would only extend a chain already known to be damaged, so the run takes
+/// a new full and its note names the damaged backup. A chain whose full is older than
 /// the incremental retention is not extended: an incremental on it would keep the whole chain
 /// alive (retention keeps every base of a kept backup), so the run takes a new full instead.
 ///
@@ -38,15 +41,33 @@ pub fn newest_base(
         .backups
         .values()
         .filter(|b| b.record.kind != BackupKind::Archive)
-        .filter(|b| b.is_good())
         .filter(|b| same_things(&b.record.job_id))
         .max_by(|a, b| {
             (a.record.created_at, &a.record.id).cmp(&(b.record.created_at, &b.record.id))
         })
         .ok_or("no earlier backup of the same sources")?;
-    let root = state
-        .catalog
-        .chain(&newest.record.id)
+    let chain = state.catalog.chain(&newest.record.id);
+    if let Some(bad) = chain.iter().find(|b| !b.is_good()) {
+        let detail = bad
+            .last_verified
+            .as_ref()
+            .and_then(|v| v.detail.as_deref())
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default();
+        let whose = if bad.record.id == newest.record.id {
+            format!(
+                "the newest backup {} failed its last verification",
+                bad.record.id
+            )
+        } else {
+            format!(
+                "the newest backup {} builds on {}, which failed its last verification",
+                newest.record.id, bad.record.id
+            )
+        };
+        return Err(format!("{whose}{detail}"));
+    }
+    let root = chain
         .last()
         .map(|b| b.record.clone())
         .unwrap_or_else(|| newest.record.clone());
@@ -194,7 +215,10 @@ mod tests {
             ("never another job's, other includes", DAY, vec![own("o1", 10), full("d1", "db", 20)], Ok("o1")),
             ("only other includes: none", DAY, vec![full("d1", "db", 20)], Err("no earlier backup")),
             ("never an archive", DAY, vec![own("o1", 10), archive("w1", 20)], Ok("o1")),
-            ("never one verified bad", DAY, vec![own("o1", 10), own("o2", 20), verified("o2", false)], Ok("o1")),
+            ("never one verified bad: a new full", DAY, vec![own("o1", 10), own("o2", 20), verified("o2", false)], Err("newest backup o2 failed")),
+            ("never on a chain with a base verified bad", DAY, vec![own("f1", 0), inc("i1", "f1", 10), verified("f1", false)], Err("i1 builds on f1, which failed")),
+            ("a base verified bad, then good again", DAY, vec![own("f1", 0), inc("i1", "f1", 10), verified("f1", false), verified("f1", true)], Ok("i1")),
+            ("an older chain's damage does not matter", DAY, vec![own("f1", 0), verified("f1", false), own("f2", 10)], Ok("f2")),
             ("one verified good", DAY, vec![own("o1", 10), own("o2", 20), verified("o2", true)], Ok("o2")),
             ("never a deleted job's", DAY, [deleted_job, vec![own("o1", 10)]].concat(), Ok("o1")),
             ("a chain younger than retention.incremental", 7 * DAY - 1, chain.clone(), Ok("i1")),

@@ -6,7 +6,7 @@ use crate::events::{BackupKind, HealthCheck, HealthStatus, Ts};
 use crate::projections::{RunStatus, State};
 
 /// The names of the checks, in the order `evaluate` returns them (stable: clients key on them).
-pub const CHECK_NAMES: [&str; 7] = [
+pub const CHECK_NAMES: [&str; 8] = [
     "scheduler",
     "last_full_age",
     "failures_24h",
@@ -14,6 +14,7 @@ pub const CHECK_NAMES: [&str; 7] = [
     "event_log",
     "newest_backup_index",
     "sources",
+    "damaged_chains",
 ];
 
 const HOUR: i64 = 3600;
@@ -100,6 +101,7 @@ pub fn evaluate(state: &State, facts: &Facts, now: Ts, t: &Thresholds) -> Vec<He
         event_log(facts),
         newest_backup_index(facts),
         sources(facts),
+        chains::damaged_chains(state),
     ]
 }
 
@@ -456,5 +458,6 @@ fn hours(secs: i64) -> String {
     format!("{:.1} h", secs as f64 / HOUR as f64)
 }
 
+mod chains;
 #[cfg(test)]
 mod tests;

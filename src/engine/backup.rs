@@ -208,9 +208,12 @@ pub fn backup(
                     w.add_parent_ref(e.in_parent(&b.id))
                 } else {
                     match store_file(&mut w, &item.name, &item.fs_path, item.meta, progress) {
-                        Ok(Stored::Yes) => {
+                        Ok(Stored::Yes { warning }) => {
                             changed += 1;
                             sidecar.push((&item.name, *stat));
+                            if let Some(why) = warning {
+                                skipped.push(format!("{}: {why}", item.fs_path.display()));
+                            }
                             Ok(())
                         }
                         Ok(Stored::Vanished) => continue,
@@ -273,7 +276,7 @@ pub fn backup(
     if !skipped.is_empty() {
         let first: Vec<&str> = skipped.iter().take(3).map(String::as_str).collect();
         notes.push(format!(
-            "{} entries skipped, e.g. {}",
+            "{} warning(s) (entries skipped or changed while read), e.g. {}",
             skipped.len(),
             first.join("; ")
         ));
@@ -361,7 +364,8 @@ fn is_unchanged(base: &Base, name: &str, meta: crate::archive::EntryMeta, stat: 
 }
 
 enum Stored {
-    Yes,
+    /// In the archive; `warning` when it changed while it was read (see `store_file`).
+    Yes { warning: Option<String> },
     /// Removed since the scan: not part of this backup.
     Vanished,
     /// Could not be opened or read; reported in the note, the run goes on.
@@ -370,6 +374,12 @@ enum Stored {
 
 /// Streams one file into the archive. A source error (the file went away, could not be read)
 /// skips the file; an archive error (the output failed) fails the run.
+///
+/// A file that changes while it is read (its size or mtime at the end differ from when it was
+/// opened, or fewer or more bytes came than it had) is read again once: the first, torn copy
+/// is dropped from the archive (the writer records no entry for a reader that fails). If it
+/// changes again, the second copy is kept and the warning says it may be inconsistent; if
+/// not, the warning says it was read again.
 fn store_file(
     w: &mut ArchiveWriter<BufWriter<File>>,
     name: &str,
@@ -377,22 +387,95 @@ fn store_file(
     meta: crate::archive::EntryMeta,
     progress: &ProgressHandle,
 ) -> Result<Stored, ArchiveError> {
-    let f = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Stored::Vanished),
-        Err(e) => return Ok(Stored::Unreadable(e.to_string())),
-    };
-    let read_failed = Cell::new(None);
-    let reader = Noting {
-        inner: Progressing::new(f, progress),
-        failed: &read_failed,
-    };
-    match w.add_file(name, &meta, reader) {
-        Ok(()) => Ok(Stored::Yes),
-        Err(e) => match read_failed.take() {
-            Some(why) => Ok(Stored::Unreadable(why)),
-            None => Err(e),
-        },
+    let mut first_change: Option<String> = None;
+    loop {
+        let f = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Stored::Vanished),
+            Err(e) => return Ok(Stored::Unreadable(e.to_string())),
+        };
+        let before = match f.metadata() {
+            Ok(m) => m,
+            Err(e) => return Ok(Stored::Unreadable(e.to_string())),
+        };
+        let read_failed = Cell::new(None);
+        let changed = Cell::new(None);
+        let last_try = first_change.is_some();
+        let reader = Noting {
+            inner: Progressing::new(
+                Watching {
+                    file: &f,
+                    before: &before,
+                    read: 0,
+                    abort: !last_try,
+                    changed: &changed,
+                },
+                progress,
+            ),
+            failed: &read_failed,
+        };
+        match w.add_file(name, &meta, reader) {
+            Ok(()) => {
+                let warning = match (first_change, changed.take()) {
+                    (None, _) => None,
+                    (Some(first), None) => Some(format!("{first}; read again")),
+                    (Some(first), Some(again)) => Some(format!(
+                        "{first}; read again and it changed again ({again}): stored as read \
+                         the second time, possibly inconsistent (changed during backup)"
+                    )),
+                };
+                return Ok(Stored::Yes { warning });
+            }
+            Err(e) => match (changed.take(), read_failed.take()) {
+                (Some(why), _) if !last_try => {
+                    first_change = Some(format!("changed while read ({why})"))
+                }
+                (_, Some(why)) => return Ok(Stored::Unreadable(why)),
+                (_, None) => return Err(e),
+            },
+        }
+    }
+}
+
+/// Reads a file and notices at its end whether it changed while read: its size or mtime now
+/// differ from `before`, or the bytes read differ from its size then. With `abort` a change is
+/// a read error (so the writer drops the entry), else it is only noted in `changed`.
+struct Watching<'a> {
+    file: &'a File,
+    before: &'a fs::Metadata,
+    read: u64,
+    abort: bool,
+    changed: &'a Cell<Option<String>>,
+}
+
+impl Read for Watching<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = (&*self.file).read(buf)?;
+        self.read += n as u64;
+        if n > 0 || buf.is_empty() {
+            return Ok(n);
+        }
+        let now = self.file.metadata()?;
+        let mtime = |m: &fs::Metadata| m.modified().ok();
+        let why = if now.len() != self.before.len() || self.read != self.before.len() {
+            Some(format!(
+                "size {} when opened, {} bytes read, size {} at the end",
+                self.before.len(),
+                self.read,
+                now.len()
+            ))
+        } else if mtime(&now) != mtime(self.before) {
+            Some("modified while read, same size".to_string())
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            self.changed.set(Some(why.clone()));
+            if self.abort {
+                return Err(io::Error::other(format!("changed while read: {why}")));
+            }
+        }
+        Ok(0)
     }
 }
 

@@ -30,8 +30,11 @@ mod verify;
 pub use backup::{backup, BackupDone};
 pub use consolidate::{consolidate, ConsolidateDone};
 pub use reconcile::{reconcile, ReconcileReport};
-pub use restore::{restore, RestoreSummary, RestoredDump};
-pub use verify::{verify, verify_command, VerifySummary};
+pub use restore::{
+    check_paths, check_request, check_target, restore, restore_with, LostEntry, RestoreOptions,
+    RestoreSummary, RestoredDump,
+};
+pub use verify::{verify, verify_command, verify_commands, VerifySummary};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -92,6 +95,19 @@ pub enum EngineError {
         parent: String,
         reason: String,
     },
+    /// A backup in the chain a restore needs (not the verified one itself) is damaged: the
+    /// verified backup cannot be restored through it.
+    #[error(
+        "backup {id:?} cannot be restored: the backup it builds on, {base:?}, is damaged: {reason}"
+    )]
+    DamagedBase {
+        id: String,
+        base: String,
+        reason: String,
+    },
+    /// A restore the caller may not ask for: a bad target or selected path (`field` names it).
+    #[error("{reason}")]
+    RestoreRequest { field: String, reason: String },
     #[error("restore target {} is not empty (use --force to restore into it anyway)", path.display())]
     TargetNotEmpty { path: PathBuf },
     #[error("backup {id:?} has no entry {path:?}")]
@@ -151,13 +167,14 @@ impl EngineError {
             | EngineError::NothingSelected { .. } => ErrorKind::Config,
             // The caller named a backup or a path that is not there: its input, like an unknown
             // source. (A backup the catalog has but the disk lacks is `MissingArchive`.)
-            EngineError::UnknownBackup { .. } | EngineError::NotInBackup { .. } => {
-                ErrorKind::Config
-            }
+            EngineError::UnknownBackup { .. }
+            | EngineError::NotInBackup { .. }
+            | EngineError::RestoreRequest { .. } => ErrorKind::Config,
             // The catalog says the file exists, or a chain says a parent holds the bytes, and
             // the disk disagrees: stored data is gone or damaged.
             EngineError::MissingArchive { .. }
             | EngineError::BrokenChain { .. }
+            | EngineError::DamagedBase { .. }
             | EngineError::DamagedEntry { .. } => ErrorKind::Integrity,
             EngineError::TargetNotEmpty { .. } | EngineError::Refused { .. } => ErrorKind::Refused,
             EngineError::Record { source, .. } => source.kind(),

@@ -1,6 +1,12 @@
 //! Restore by backup id: the chosen backup's index is the complete manifest; bytes held by
 //! parent backups are fetched from their archives. Path safety (absolute paths, `..`, escaping
-//! links) is the archive extractor's job and is relied on here.
+//! links) is the archive extractor's job and is relied on here; what a caller may ask for (the
+//! target and the selected paths) is checked here, once, for the API and the offline command
+//! alike (`check_request`).
+//!
+//! With `skip_damaged`, a file whose frame is damaged (or whose parent archive cannot be read)
+//! is named in `damaged` and everything else is restored; `complete` says whether anything was
+//! lost.
 //!
 //! Order matters for metadata: files from parent archives are written first, then the chosen
 //! archive is extracted, which sets directory modes and mtimes last (writing into a directory
@@ -9,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File, FileTimes};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use serde::Serialize;
 
@@ -34,6 +40,27 @@ pub struct RestoreSummary {
     pub parents_used: Vec<String>,
     /// Database dumps restored as files, each with the command that loads it.
     pub dumps: Vec<RestoredDump>,
+    /// Everything selected was restored (always, unless `skip_damaged` passed over damage).
+    pub complete: bool,
+    /// With `skip_damaged`: the files not restored (archive paths) and why.
+    pub damaged: Vec<LostEntry>,
+}
+
+/// A file a restore with `skip_damaged` could not restore.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LostEntry {
+    pub path: String,
+    pub reason: String,
+}
+
+/// How a restore treats an occupied target and damaged content.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RestoreOptions {
+    /// Restore into a non-empty target (files at restored paths are replaced).
+    pub force: bool,
+    /// Restore everything readable and list what is not, instead of failing at the first
+    /// damaged frame.
+    pub skip_damaged: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -52,8 +79,25 @@ pub fn restore(
     paths: &[String],
     force: bool,
 ) -> Result<RestoreSummary, EngineError> {
+    let opts = RestoreOptions {
+        force,
+        skip_damaged: false,
+    };
+    restore_with(config, state, backup_id, target, paths, &opts)
+}
+
+/// `restore` with every option; the target and paths are checked first (`check_request`).
+pub fn restore_with(
+    config: &Config,
+    state: &State,
+    backup_id: &str,
+    target: &Path,
+    paths: &[String],
+    opts: &RestoreOptions,
+) -> Result<RestoreSummary, EngineError> {
+    check_request(config, target, paths)?;
     let layout = Layout::new(&config.data_dir);
-    if !force && !is_empty_or_missing(target)? {
+    if !opts.force && !is_empty_or_missing(target)? {
         return Err(EngineError::TargetNotEmpty {
             path: target.to_path_buf(),
         });
@@ -74,22 +118,41 @@ pub fn restore(
         target: target.to_path_buf(),
         ..RestoreSummary::default()
     };
+    let extract_opts = ExtractOptions {
+        skip_damaged: opts.skip_damaged,
+        ..ExtractOptions::default()
+    };
     for (parent, wanted) in &from_parents {
-        let mut pr = open_backup(&layout, state, parent).map_err(|e| EngineError::BrokenChain {
-            id: backup_id.to_string(),
-            path: wanted[0].path.clone(),
-            parent: parent.clone(),
-            reason: format!("cannot be read: {e}"),
-        })?;
+        let mut pr = match open_backup(&layout, state, parent) {
+            Ok(pr) => pr,
+            Err(e) if opts.skip_damaged => {
+                let reason = format!("parent backup {parent} cannot be read: {e}");
+                sum.damaged.extend(wanted.iter().map(|w| LostEntry {
+                    path: w.path.clone(),
+                    reason: reason.clone(),
+                }));
+                continue;
+            }
+            Err(e) => {
+                return Err(EngineError::BrokenChain {
+                    id: backup_id.to_string(),
+                    path: wanted[0].path.clone(),
+                    parent: parent.clone(),
+                    reason: format!("cannot be read: {e}"),
+                })
+            }
+        };
         let names: Vec<String> = wanted.iter().map(|e| e.path.clone()).collect();
         let got = pr
-            .extract_with(target, &names, &ExtractOptions::default())
+            .extract_with(target, &names, &extract_opts)
             .map_err(|source| EngineError::Archive {
                 context: format!("restoring from parent backup {parent}"),
                 source,
             })?;
         sum.files += got.files + got.streams;
         sum.bytes += got.bytes;
+        let lost: std::collections::HashSet<&str> =
+            got.damaged.iter().map(|d| d.path.as_str()).collect();
         // The manifest of the chosen backup is authoritative for metadata. An unchanged file has
         // the same mode and mtime in both manifests (that is what unchanged means), so only the
         // others are touched again: a second open per file doubled the restore's metadata work.
@@ -99,7 +162,7 @@ pub fn restore(
             .iter()
             .map(|p| (p.path.as_str(), p))
             .collect();
-        for e in wanted {
+        for e in wanted.iter().filter(|e| !lost.contains(e.path.as_str())) {
             let same = held
                 .get(e.path.as_str())
                 .is_some_and(|p| p.mode == e.mode && p.mtime == e.mtime);
@@ -108,6 +171,10 @@ pub fn restore(
             }
         }
         sum.parents_used.push(parent.clone());
+        sum.damaged.extend(got.damaged.iter().map(|d| LostEntry {
+            path: d.path.clone(),
+            reason: d.reason.clone(),
+        }));
     }
 
     let selection: Vec<String> = paths.to_vec();
@@ -117,6 +184,7 @@ pub fn restore(
             &selection,
             &ExtractOptions {
                 skip_parent_refs: true,
+                ..extract_opts
             },
         )
         .map_err(|source| EngineError::Archive {
@@ -127,9 +195,17 @@ pub fn restore(
     sum.dirs += got.dirs;
     sum.symlinks += got.symlinks;
     sum.bytes += got.bytes;
+    sum.damaged
+        .extend(got.damaged.into_iter().map(|d| LostEntry {
+            path: d.path,
+            reason: d.reason,
+        }));
+    sum.complete = sum.damaged.is_empty();
+    let lost: std::collections::HashSet<&str> =
+        sum.damaged.iter().map(|d| d.path.as_str()).collect();
 
     for e in chosen.iter().map(|&i| &reader.index().entries[i]) {
-        if e.kind == EntryKind::Stream {
+        if e.kind == EntryKind::Stream && !lost.contains(e.path.as_str()) {
             let path = target.join(&e.path);
             if let Some(load_with) = load_hint(&e.path, &path, &config.databases) {
                 sum.dumps.push(RestoredDump { path, load_with });
@@ -137,6 +213,89 @@ pub fn restore(
         }
     }
     Ok(sum)
+}
+
+/// A restore request the caller may not make: the field it names (`target`, `paths[i]`) and why.
+fn refused(field: String, reason: String) -> EngineError {
+    EngineError::RestoreRequest { field, reason }
+}
+
+/// The target's form: absolute, no `.` or `..` component (checked on the text: `Path` drops
+/// inner `.` components silently), no NUL. Pure; the API checks a body with it before work.
+pub fn check_target(target: &Path) -> Result<(), EngineError> {
+    let bytes = target.as_os_str().as_encoded_bytes();
+    let dots = bytes.split(|&b| b == b'/').any(|c| c == b"." || c == b"..");
+    let plain = target
+        .components()
+        .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+    if !target.is_absolute() || dots || !plain || bytes.contains(&0) {
+        return Err(refused(
+            "target".into(),
+            format!(
+                "target must be an absolute path without `.` or `..`, not {:?}",
+                target.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Each selected path is an archive path as `schema/archive.md` allows them (relative, no
+/// `.`/`..`/empty components, no NUL; one trailing `/` is allowed). Pure.
+pub fn check_paths(paths: &[String]) -> Result<(), EngineError> {
+    for (i, p) in paths.iter().enumerate() {
+        let trimmed = p.strip_suffix('/').unwrap_or(p);
+        archive::path::components(trimmed).map_err(|why| {
+            refused(
+                format!("paths[{i}]"),
+                format!("{p:?} is not an archive path ({why})"),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Everything a restore checks before it reads or writes anything: the target's form, that
+/// it is not the data directory or inside it (links resolved: a restore there would mix files
+/// into the service's own archives), and the selected paths.
+pub fn check_request(config: &Config, target: &Path, paths: &[String]) -> Result<(), EngineError> {
+    check_target(target)?;
+    if inside(target, &config.data_dir) {
+        return Err(refused(
+            "target".into(),
+            format!(
+                "{} is inside the data directory; restore somewhere else",
+                target.display()
+            ),
+        ));
+    }
+    check_paths(paths)
+}
+
+/// Is `target` the data directory or below it, links resolved? `target` is absolute without
+/// `..` (checked before), so its missing tail can be appended as is.
+fn inside(target: &Path, data_dir: &Path) -> bool {
+    let Ok(data) = std::fs::canonicalize(data_dir) else {
+        return false;
+    };
+    let mut existing = target;
+    let mut tail = Vec::new();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(existing) {
+            return tail
+                .iter()
+                .rev()
+                .fold(real, |p: PathBuf, name| p.join(name))
+                .starts_with(&data);
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                tail.push(name);
+                existing = parent;
+            }
+            _ => return false,
+        }
+    }
 }
 
 /// Opens a recorded backup's archive.
@@ -209,4 +368,59 @@ fn set_meta(dest: &Path, e: &IndexEntry) -> Result<(), EngineError> {
             .map_err(io_err(format!("setting mtime of {}", dest.display())))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_and_paths_a_restore_refuses() {
+        for ok in ["/srv/restore", "/srv/restore/", "/a b/ü"] {
+            assert!(check_target(Path::new(ok)).is_ok(), "{ok}");
+        }
+        for bad in [
+            "rel/dir",
+            "/srv/./x",
+            "/srv/x/.",
+            "/srv/../x",
+            "/srv/x/..",
+            "/a\0b",
+            "./x",
+        ] {
+            let e = check_target(Path::new(bad)).unwrap_err();
+            assert!(
+                matches!(&e, EngineError::RestoreRequest { field, .. } if field == "target"),
+                "{bad}: {e}"
+            );
+        }
+        let ok: Vec<String> = ["files/a", "files/a/", "config/.hidden"]
+            .map(String::from)
+            .into();
+        assert!(check_paths(&ok).is_ok());
+        for (i, bad) in ["files/./a", "files/../a", "/files/a", "files//a", "", "."]
+            .iter()
+            .enumerate()
+        {
+            let paths = vec!["files/ok".to_string(), bad.to_string()];
+            let e = check_paths(&paths).unwrap_err();
+            assert!(
+                matches!(&e, EngineError::RestoreRequest { field, .. } if field == "paths[1]"),
+                "{i} {bad:?}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn targets_in_the_data_dir_are_seen_through_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(data.join("backups")).unwrap();
+        std::os::unix::fs::symlink(&data, dir.path().join("link")).unwrap();
+        assert!(inside(&data, &data));
+        assert!(inside(&data.join("backups/new/deeper"), &data));
+        assert!(inside(&dir.path().join("link/new"), &data));
+        assert!(!inside(&dir.path().join("restore/new"), &data));
+        assert!(!inside(&dir.path().join("data-2"), &data));
+    }
 }

@@ -185,10 +185,18 @@ fn push(
             }
         }
     } else {
-        scan.skipped.push(format!(
-            "{}: not a file, directory or symlink",
-            fs_path.display()
-        ));
+        use std::os::unix::fs::FileTypeExt;
+        let what = if ft.is_fifo() {
+            "a FIFO"
+        } else if ft.is_socket() {
+            "a socket"
+        } else if ft.is_block_device() || ft.is_char_device() {
+            "a device"
+        } else {
+            "not a file, directory or symlink"
+        };
+        scan.skipped
+            .push(format!("{}: skipped: {what}", fs_path.display()));
         return;
     };
     if !seen.insert(name.clone()) {

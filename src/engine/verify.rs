@@ -1,6 +1,8 @@
-//! Verify by backup id: every checksum of the backup's archive, and every parent reference
-//! resolved (the parent is in the catalog, its archive opens, and its index holds that path's
-//! bytes with the same size and CRC).
+//! Verify by backup id: every checksum of the backup's archive, every frame and checksum of each
+//! backup its restore needs (its chain of bases: an incremental is only as restorable as its
+//! full), and every parent reference resolved (the parent is in the catalog, its archive opens,
+//! and its index holds that path's bytes with the same size and CRC). A damaged base is named
+//! (`DamagedBase`) and recorded against that base too (`verify_commands`).
 
 use std::collections::BTreeMap;
 
@@ -24,20 +26,28 @@ pub struct VerifySummary {
     /// References to bytes in parent backups, all resolved.
     pub parent_refs: u64,
     pub parents: Vec<String>,
+    /// The backups this one builds on (newest first, ending at its full), every frame and
+    /// entry checksum of each checked.
+    pub bases_checked: Vec<String>,
 }
 
 impl std::fmt::Display for VerifySummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "ok: backup {}: {} entries, {} content bytes in {} frames checked, {} parent references resolved in {} parent backups, archive {} bytes",
+            "ok: backup {}: {} entries, {} content bytes in {} frames checked, {} parent references resolved in {} parent backups, archive {} bytes{}",
             self.backup_id,
             self.entries,
             self.content_bytes,
             self.frames,
             self.parent_refs,
             self.parents.len(),
-            self.archive_bytes
+            self.archive_bytes,
+            if self.bases_checked.is_empty() {
+                String::new()
+            } else {
+                format!("; bases checked: {}", self.bases_checked.join(", "))
+            }
         )
     }
 }
@@ -91,6 +101,24 @@ pub fn verify(
             }
         }
     }
+    // Then every link of the chain, newest first, in full (the references only say each base
+    // holds the right entries): the first damaged one is what the error names.
+    let bases: Vec<String> = state
+        .catalog
+        .chain(backup_id)
+        .iter()
+        .skip(1)
+        .map(|b| b.record.id.clone())
+        .collect();
+    for base in &bases {
+        let damaged = |reason: String| EngineError::DamagedBase {
+            id: backup_id.to_string(),
+            base: base.clone(),
+            reason,
+        };
+        let mut br = open_backup(&layout, state, base).map_err(|e| damaged(e.to_string()))?;
+        br.verify().map_err(|e| damaged(e.to_string()))?;
+    }
     Ok(VerifySummary {
         backup_id: backup_id.to_string(),
         entries: checked.entries,
@@ -99,6 +127,7 @@ pub fn verify(
         archive_bytes: checked.archive_bytes,
         parent_refs: checked.parent_refs,
         parents: by_parent.keys().map(|s| s.to_string()).collect(),
+        bases_checked: bases,
     })
 }
 
@@ -113,4 +142,24 @@ pub fn verify_command(backup_id: &str, result: &Result<VerifySummary, EngineErro
             Err(e) => e.to_string(),
         }),
     }
+}
+
+/// Everything a verification establishes, as commands: the verified backup's result, and when
+/// a base was found damaged, that base's own failed verification (it was read in full, so its
+/// record says so, and the base rule and health see the damage where it is).
+pub fn verify_commands(
+    backup_id: &str,
+    result: &Result<VerifySummary, EngineError>,
+) -> Vec<Command> {
+    let mut commands = vec![verify_command(backup_id, result)];
+    if let Err(EngineError::DamagedBase { base, reason, .. }) = result {
+        commands.push(Command::VerifyBackup {
+            backup_id: base.clone(),
+            ok: false,
+            detail: Some(format!(
+                "backup {base:?}: {reason} (found verifying {backup_id:?}, which builds on it)"
+            )),
+        });
+    }
+    commands
 }

@@ -1,0 +1,309 @@
+//! From frames to entries: reading frames in order, checking and decoding them on worker
+//! threads, and handing each entry's bytes to a sink (`stream_entries`), passing over damaged
+//! frames when asked to.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Seek};
+use std::sync::{mpsc, Mutex};
+
+use super::read_exact_at;
+use crate::archive::codec::{decompress, Codec};
+use crate::archive::error::ArchiveError;
+use crate::archive::format::{
+    FrameHeader, FrameInfo, Index, Location, FRAME_HEADER_LEN, FRAME_RAW,
+};
+
+/// What `stream_entries` hands its sink for an entry.
+pub(crate) enum Piece<'a> {
+    /// The next bytes of the entry's content.
+    Data(&'a [u8]),
+    /// The entry's content is complete (its CRC is the sink's to check).
+    End,
+    /// A frame holding (part of) the entry is damaged: the entry is lost, nothing more of it
+    /// comes. Only with `skip_damaged`.
+    Lost(&'a ArchiveError),
+}
+
+/// Delivers the content of in-archive entries `ids` (ascending body offsets) to `sink` as
+/// `Data` pieces followed by `End` at each entry's end. `wanted` must list every frame those
+/// entries touch, ascending.
+///
+/// A frame that fails its CRC or does not decode stops the stream with its error, unless
+/// `skip_damaged`: then every entry with bytes in that frame is `Lost` (an entry spanning it
+/// included) and the stream goes on with the next entry in the frames after it.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn stream_entries<R: Read + Seek>(
+    r: &mut R,
+    index: &Index,
+    starts: &[u64],
+    threads: usize,
+    ids: &[usize],
+    wanted: &[usize],
+    skip_damaged: bool,
+    mut sink: impl FnMut(usize, Piece<'_>) -> Result<(), ArchiveError>,
+) -> Result<(), ArchiveError> {
+    let mut at = Cursor {
+        index,
+        ids,
+        cur: 0,
+        got: 0,
+    };
+    for_each_frame(
+        r,
+        index.codec,
+        &index.frames,
+        threads,
+        wanted,
+        skip_damaged,
+        |fi, data| match data {
+            Ok(data) => at.place(Some((starts[fi], data)), &mut sink),
+            Err(why) => {
+                let end = starts[fi] + u64::from(index.frames[fi].raw_len);
+                at.lose(end, &why, &mut sink)
+            }
+        },
+    )?;
+    at.place(None, &mut sink)
+}
+
+type Sink<'s> = dyn FnMut(usize, Piece<'_>) -> Result<(), ArchiveError> + 's;
+
+/// Where `stream_entries` is: the entry being filled (`ids[cur]`) and how many of its bytes
+/// were delivered.
+struct Cursor<'a> {
+    index: &'a Index,
+    ids: &'a [usize],
+    cur: usize,
+    got: u64,
+}
+
+impl Cursor<'_> {
+    fn offset(&self) -> Result<u64, ArchiveError> {
+        match self.index.entries[self.ids[self.cur]].location {
+            Location::Here { offset } => Ok(offset),
+            _ => Err(ArchiveError::bad_index(
+                "content requested for an entry not in this archive",
+            )),
+        }
+    }
+
+    /// Hands out the bytes of a decoded frame starting at body offset `fs` (`None`: no more
+    /// frames, so every remaining entry must be complete).
+    fn place(&mut self, frame: Option<(u64, &[u8])>, sink: &mut Sink) -> Result<(), ArchiveError> {
+        while self.cur < self.ids.len() {
+            let id = self.ids[self.cur];
+            let e = &self.index.entries[id];
+            let offset = self.offset()?;
+            if self.got == e.size {
+                sink(id, Piece::End)?;
+                self.cur += 1;
+                self.got = 0;
+                continue;
+            }
+            let Some((fs, data)) = frame else {
+                return Err(ArchiveError::bad_index(format!(
+                    "entry {:?} runs past the frames read",
+                    e.path
+                )));
+            };
+            let fe = fs + data.len() as u64;
+            let pos = offset + self.got;
+            if pos >= fe {
+                break;
+            }
+            if pos < fs {
+                return Err(ArchiveError::bad_index(format!(
+                    "entry {:?} starts in a frame not read",
+                    e.path
+                )));
+            }
+            let end = (offset + e.size).min(fe);
+            sink(
+                id,
+                Piece::Data(&data[(pos - fs) as usize..(end - fs) as usize]),
+            )?;
+            self.got += end - pos;
+        }
+        Ok(())
+    }
+
+    /// A damaged frame ending at body offset `end`: entries complete before it end, every
+    /// entry with bytes before `end` still to come is lost (its later bytes are passed over,
+    /// since the next entry starts after them).
+    fn lose(&mut self, end: u64, why: &ArchiveError, sink: &mut Sink) -> Result<(), ArchiveError> {
+        while self.cur < self.ids.len() {
+            let id = self.ids[self.cur];
+            let size = self.index.entries[id].size;
+            if self.got == size {
+                sink(id, Piece::End)?;
+            } else if self.offset()? + self.got < end {
+                sink(id, Piece::Lost(why))?;
+            } else {
+                break;
+            }
+            self.cur += 1;
+            self.got = 0;
+        }
+        Ok(())
+    }
+}
+
+/// Reads a frame's header and stored bytes. The stored length comes from the index (already
+/// checked to tile the file), so a damaged frame header cannot make us read or allocate more.
+fn read_stored<R: Read + Seek>(
+    r: &mut R,
+    frames: &[FrameInfo],
+    i: usize,
+) -> Result<(FrameHeader, Vec<u8>), ArchiveError> {
+    let f = frames[i];
+    let mut hb = [0u8; FRAME_HEADER_LEN];
+    read_exact_at(r, f.offset, &mut hb, &format!("frame {i} header"))?;
+    let mut stored = vec![0u8; f.stored_len as usize];
+    r.read_exact(&mut stored).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            ArchiveError::Truncated {
+                what: format!("frame {i}"),
+                offset: f.offset,
+            }
+        } else {
+            ArchiveError::Io {
+                context: format!("reading frame {i} at offset {}", f.offset),
+                source: e,
+            }
+        }
+    })?;
+    Ok((FrameHeader::decode(&hb), stored))
+}
+
+/// Checks a frame's CRC and agreement with the index, then decompresses it.
+pub(super) fn decode_frame(
+    codec: Codec,
+    i: usize,
+    info: &FrameInfo,
+    h: FrameHeader,
+    stored: Vec<u8>,
+) -> Result<Vec<u8>, ArchiveError> {
+    if h.compute_crc(&stored) != h.crc32 {
+        return Err(ArchiveError::FrameChecksum {
+            frame: i as u64,
+            offset: info.offset,
+        });
+    }
+    if h.stored_len != info.stored_len || h.raw_len != info.raw_len {
+        return Err(ArchiveError::bad_index(format!(
+            "frame {i} header says {}/{} bytes, the index says {}/{}",
+            h.stored_len, h.raw_len, info.stored_len, info.raw_len
+        )));
+    }
+    let fail = |reason: String| ArchiveError::Decompress {
+        frame: i as u64,
+        reason,
+    };
+    if h.reserved != [0; 3] {
+        return Err(fail(format!(
+            "reserved frame header bytes are {:?}, not zero",
+            h.reserved
+        )));
+    }
+    match h.flags {
+        FRAME_RAW if h.stored_len == h.raw_len => Ok(stored),
+        FRAME_RAW => Err(fail("raw frame whose stored and raw lengths differ".into())),
+        0 if codec == Codec::None => Err(fail(
+            "compressed frame in an archive with codec none".into(),
+        )),
+        0 => decompress(codec, &stored, h.raw_len as usize).map_err(fail),
+        f => Err(fail(format!("unknown frame flags {f:#04x}"))),
+    }
+}
+
+type Decoded = (usize, Result<Vec<u8>, ArchiveError>);
+
+/// Calls `consume(frame, raw_bytes)` for each frame in `wanted`, in order. Reading happens on
+/// this thread (`R` need not be `Send`); checking and decompressing on `threads` workers, with
+/// at most `2 * threads` frames in flight so memory stays bounded. A frame that fails its check
+/// or decoding ends the walk with its error, or with `tolerate` is handed to `consume` as
+/// `Err` and the walk goes on (a read error always ends it).
+fn for_each_frame<R: Read + Seek>(
+    r: &mut R,
+    codec: Codec,
+    frames: &[FrameInfo],
+    threads: usize,
+    wanted: &[usize],
+    tolerate: bool,
+    mut consume: impl FnMut(usize, Result<&[u8], ArchiveError>) -> Result<(), ArchiveError>,
+) -> Result<(), ArchiveError> {
+    let mut deliver = |i: usize, decoded: Result<Vec<u8>, ArchiveError>| match decoded {
+        Ok(raw) => consume(i, Ok(&raw)),
+        Err(e) if tolerate => consume(i, Err(e)),
+        Err(e) => Err(e),
+    };
+    if let Some(&bad) = wanted.iter().find(|&&i| i >= frames.len()) {
+        return Err(ArchiveError::bad_index(format!(
+            "frame {bad} does not exist"
+        )));
+    }
+    let threads = threads.min(wanted.len());
+    if threads <= 1 {
+        for &i in wanted {
+            let (h, stored) = read_stored(r, frames, i)?;
+            deliver(i, decode_frame(codec, i, &frames[i], h, stored))?;
+        }
+        return Ok(());
+    }
+    let (job_tx, job_rx) = mpsc::sync_channel::<(usize, usize, FrameHeader, Vec<u8>)>(threads);
+    let job_rx = Mutex::new(job_rx);
+    let (res_tx, res_rx) = mpsc::channel::<Decoded>();
+    std::thread::scope(|s| {
+        // Moved in so that returning from this closure closes the job channel before the
+        // scope joins the workers (otherwise they would wait for jobs forever).
+        let job_tx = job_tx;
+        for _ in 0..threads {
+            let res_tx = res_tx.clone();
+            let job_rx = &job_rx;
+            s.spawn(move || loop {
+                let job = match job_rx.lock() {
+                    Ok(g) => g.recv(),
+                    Err(_) => return,
+                };
+                let Ok((seq, i, h, stored)) = job else { return };
+                let out = decode_frame(codec, i, &frames[i], h, stored);
+                if res_tx.send((seq, out)).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(res_tx);
+        let max_in_flight = threads * 2;
+        let (mut sent, mut done, mut in_flight) = (0usize, 0usize, 0usize);
+        let mut pending: BTreeMap<usize, Result<Vec<u8>, ArchiveError>> = BTreeMap::new();
+        // Returning drops job_tx, which lets the workers finish before the scope joins them.
+        while done < wanted.len() {
+            while sent < wanted.len() && in_flight < max_in_flight {
+                let i = wanted[sent];
+                let (h, stored) = read_stored(r, frames, i)?;
+                if job_tx.send((sent, i, h, stored)).is_err() {
+                    return Err(ArchiveError::invalid(
+                        "decoding threads stopped unexpectedly",
+                    ));
+                }
+                sent += 1;
+                in_flight += 1;
+            }
+            while let Some(res) = pending.remove(&done) {
+                deliver(wanted[done], res)?;
+                done += 1;
+            }
+            if done == wanted.len() {
+                break;
+            }
+            let Ok((seq, res)) = res_rx.recv() else {
+                return Err(ArchiveError::invalid(
+                    "decoding threads stopped unexpectedly",
+                ));
+            };
+            in_flight -= 1;
+            pending.insert(seq, res);
+        }
+        Ok(())
+    })
+}
