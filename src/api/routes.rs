@@ -58,6 +58,7 @@ pub const ROUTES: &[Route] = &[
     route!("POST", "/scheduler/jobs/{job_id}/pause", jobs::pause),
     route!("POST", "/scheduler/jobs/{job_id}/resume", jobs::resume),
     route!("POST", "/scheduler/jobs/{job_id}/run", jobs::run),
+    route!("GET", "/scheduler/jobs/{job_id}/preview", jobs::preview),
     route!("GET", "/runs", runs::list),
     route!("GET", "/runs/{run_id}", runs::detail),
     route!("GET", "/events", events::list),

@@ -8,7 +8,7 @@ use bincode::config::Config;
 use serde::{Deserialize, Serialize};
 
 /// The version written into every new envelope.
-pub const SCHEMA_VERSION: u8 = 3;
+pub const SCHEMA_VERSION: u8 = 4;
 
 /// No event comes near this; it bounds what a corrupt length field can make the decoder allocate.
 pub const MAX_EVENT_BYTES: usize = 4 << 20;

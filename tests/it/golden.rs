@@ -74,6 +74,19 @@ fn golden_v3_records_decode_to_their_json() {
     golden_records_decode_to_their_json(3, 24);
 }
 
+/// v4 added the `cron_v2` trigger (held by `presets_installed` in the fixture).
+#[test]
+fn golden_v4_records_decode_to_their_json() {
+    golden_records_decode_to_their_json(4, 24);
+    let (_, expected) = read_records(4);
+    assert!(
+        expected
+            .iter()
+            .any(|j| j.to_string().contains("\"cron_v2\"")),
+        "the v4 fixture holds a cron_v2 trigger"
+    );
+}
+
 fn golden_records_decode_to_their_json(version: u32, variants: usize) {
     let (records, expected) = read_records(version);
     assert_eq!(records.len(), expected.len());

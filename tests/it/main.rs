@@ -15,4 +15,5 @@ mod runs;
 mod scheduler;
 mod store;
 mod support;
+mod triggers;
 mod weekly_archive;

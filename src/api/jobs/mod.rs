@@ -4,7 +4,10 @@
 
 mod body;
 mod json;
+mod preview;
 pub mod seed;
+
+pub use preview::preview;
 
 use super::error::ApiError;
 use super::input::{json_body, meta, object, param};

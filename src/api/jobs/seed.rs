@@ -8,16 +8,21 @@
 //! silently turns into a default. A JSON `null` counts as "not given".
 //!
 //! Shapes:
-//! - `"trigger_type": "cron"`, `"trigger_config": {"minute", "hour", "day", "day_of_week"}`: each
-//!   an integer or a string in the field syntax (`*`, `*/n`, `a-b`, `a,b,c`, `a-b/n`), numbered as
-//!   in the seed (day_of_week 0 = Sunday … 6 = Saturday). The zone is not part of the trigger:
-//!   `timezone` is a job-level field.
+//! - `"trigger_type": "cron"`, `"trigger_config": {"minute", "hour", "day", "month",
+//!   "day_of_week"}`: each an integer or a string in the field syntax (`*`, `*/n`, `a-b`, `a,b,c`,
+//!   `a-b/n`), numbered as in the seed (day_of_week 0 = Sunday … 6 = Saturday); month and
+//!   day_of_week also by name (`jan`..`dec`, `sun`..`sat`: `"mon-fri"`). Or `{"cron": "30 2 * *
+//!   mon-fri"}`: the five fields as one line (minute hour day month day_of_week), alone. Both come
+//!   back as fields. The zone is not part of the trigger: `timezone` is a job-level field.
 //! - `"trigger_type": "interval"`, `"trigger_config": {"days", "hours", "minutes", "seconds",
-//!   "start_date"}`: non-negative integers summed into one period, and an optional RFC 3339 start.
+//!   "start_date"}`: non-negative integers summed into one period, and an optional RFC 3339 start
+//!   within what the scheduler supports (1970 to the end of 2261).
 //! - `"backup_config": {"type": "database" | "files" | "full", "options": {"include_database",
 //!   "include_files", "include_config", "compression", "level"}}`.
 
-use crate::domain::job::{validate_backup_config, validate_trigger, CODECS, CRON_FIELDS};
+use crate::domain::job::{validate_backup_config, validate_trigger, CODECS};
+use crate::domain::trigger::cron_fields;
+use crate::domain::trigger::field::{split_line, FIELDS};
 use crate::domain::Rejection;
 use crate::events::{BackupConfig, BackupMode, BackupType, Trigger, Ts};
 use serde_json::{Map, Value};
@@ -44,19 +49,35 @@ pub fn trigger_from_seed(trigger_type: &str, config: &Value) -> Result<Trigger, 
 }
 
 fn cron_from_seed(obj: &Map<String, Value>) -> Result<Trigger, Rejection> {
-    // Slots in CRON_FIELDS order: minute, hour, day, day_of_week.
-    let mut fields: [Option<String>; 4] = Default::default();
+    // Slots in line order: minute, hour, day, month, day_of_week.
+    let mut fields: [Option<String>; 5] = Default::default();
+    let mut line = None;
     for (key, value) in obj {
         let path = format!("trigger_config.{key}");
-        let Some(i) = CRON_FIELDS.iter().position(|(name, _, _)| name == key) else {
+        if key == "cron" {
+            line = match value {
+                Value::Null => None,
+                Value::String(text) => Some(text.clone()),
+                _ => {
+                    return Err(Rejection::invalid(
+                        &path,
+                        "must be a cron line such as \"30 2 * * mon-fri\"",
+                    ))
+                }
+            };
+            continue;
+        }
+        let Some(i) = FIELDS.iter().position(|f| f.name == key) else {
             let why = if key == "timezone" {
                 "timezone is a field of the job, not of trigger_config".to_string()
             } else {
-                format!("unknown field {key:?}: expected minute, hour, day, day_of_week")
+                format!(
+                    "unknown field {key:?}: expected minute, hour, day, month, day_of_week or cron"
+                )
             };
             return Err(Rejection::invalid(&path, why));
         };
-        let (_, lo, hi) = CRON_FIELDS[i];
+        let (lo, hi) = (FIELDS[i].lo, FIELDS[i].hi);
         fields[i] = match value {
             Value::Null => None,
             Value::String(text) => Some(text.clone()),
@@ -80,13 +101,50 @@ fn cron_from_seed(obj: &Map<String, Value>) -> Result<Trigger, Rejection> {
             }
         };
     }
-    let [minute, hour, day, day_of_week] = fields;
-    // An empty config is refused by validate_trigger, with the field `trigger_config`.
-    Ok(Trigger::Cron {
-        minute,
-        hour,
-        day,
-        day_of_week,
+    if let Some(line) = line {
+        // The line is the whole trigger: a field beside it would be ambiguous.
+        if let Some((_, f)) = fields.iter().zip(FIELDS).find(|(v, _)| v.is_some()) {
+            return Err(Rejection::invalid(
+                &format!("trigger_config.{}", f.name),
+                format!(
+                    "{} cannot be combined with cron: give the cron line or the fields",
+                    f.name
+                ),
+            ));
+        }
+        let parts =
+            split_line(&line).map_err(|why| Rejection::invalid("trigger_config.cron", why))?;
+        for (text, f) in parts.iter().zip(FIELDS) {
+            f.parse(text).map_err(|why| {
+                Rejection::invalid("trigger_config.cron", format!("{} {text:?}: {why}", f.name))
+            })?;
+        }
+        let [minute, hour, day, month, day_of_week] = parts.map(Some);
+        return Ok(Trigger::CronV2 {
+            minute,
+            hour,
+            day,
+            month,
+            day_of_week,
+        });
+    }
+    let [minute, hour, day, month, day_of_week] = fields;
+    // An empty config is refused by validate_trigger, with the field `trigger_config`. Without a
+    // month the trigger is the four-field `Cron` it always was.
+    Ok(match month {
+        None => Trigger::Cron {
+            minute,
+            hour,
+            day,
+            day_of_week,
+        },
+        Some(_) => Trigger::CronV2 {
+            minute,
+            hour,
+            day,
+            month,
+            day_of_week,
+        },
     })
 }
 
@@ -156,22 +214,18 @@ fn interval_from_seed(obj: &Map<String, Value>) -> Result<Trigger, Rejection> {
 pub fn trigger_to_seed(trigger: &Trigger) -> (&'static str, Value) {
     let mut out = Map::new();
     match trigger {
-        Trigger::Cron {
-            minute,
-            hour,
-            day,
-            day_of_week,
-        } => {
-            for ((name, _, _), value) in CRON_FIELDS.iter().zip([minute, hour, day, day_of_week]) {
+        Trigger::Cron { .. } | Trigger::CronV2 { .. } => {
+            let fields = cron_fields(trigger).unwrap_or_default();
+            for (f, value) in FIELDS.iter().zip(fields) {
                 if let Some(text) = value {
                     // Only a canonical number becomes an integer: "01" or " 1" stays the string
                     // the client wrote, so the round trip gives back the same trigger (found by
                     // the trigger_parse fuzz target).
                     let json = match text.parse::<u32>() {
-                        Ok(n) if n.to_string() == *text => Value::from(n),
-                        _ => Value::from(text.as_str()),
+                        Ok(n) if n.to_string() == text => Value::from(n),
+                        _ => Value::from(text),
                     };
-                    out.insert((*name).to_string(), json);
+                    out.insert(f.name.to_string(), json);
                 }
             }
             ("cron", Value::Object(out))
@@ -454,6 +508,87 @@ mod tests {
         assert_eq!(trigger_to_seed(&zero).1, json!({"seconds": 0}));
     }
 
+    fn v2(fields: [Option<&str>; 5]) -> Trigger {
+        let [minute, hour, day, month, day_of_week] = fields.map(|f| f.map(String::from));
+        Trigger::CronV2 {
+            minute,
+            hour,
+            day,
+            month,
+            day_of_week,
+        }
+    }
+
+    #[test]
+    fn months_names_and_cron_lines() {
+        #[rustfmt::skip]
+        let table: Vec<(Value, Trigger)> = vec![
+            (json!({"hour": 2, "month": 6}), v2([None, Some("2"), None, Some("6"), None])),
+            (json!({"hour": 2, "month": "jun-aug"}), v2([None, Some("2"), None, Some("jun-aug"), None])),
+            (json!({"hour": 2, "month": null}), cron(None, Some("2"), None, None)),
+            (json!({"hour": 2, "day_of_week": "mon-fri"}), cron(None, Some("2"), None, Some("mon-fri"))),
+            (json!({"hour": 2, "day_of_week": "SAT,sun"}), cron(None, Some("2"), None, Some("SAT,sun"))),
+            (json!({"cron": "30 2 * * mon-fri"}), v2([Some("30"), Some("2"), Some("*"), Some("*"), Some("mon-fri")])),
+            (json!({"cron": "0 4 1 jan,jul *", "hour": null}), v2([Some("0"), Some("4"), Some("1"), Some("jan,jul"), Some("*")])),
+        ];
+        for (config, want) in table {
+            let got = trigger_from_seed("cron", &config);
+            assert_eq!(got, Ok(want), "{config}");
+            let (kind, back) = trigger_to_seed(got.as_ref().unwrap());
+            assert_eq!(
+                trigger_from_seed(kind, &back),
+                got,
+                "round trip of {config}"
+            );
+        }
+        assert_eq!(
+            trigger_to_seed(
+                &trigger_from_seed("cron", &json!({"cron": "30 2 * * mon-fri"})).unwrap()
+            )
+            .1,
+            json!({"minute": 30, "hour": 2, "day": "*", "month": "*", "day_of_week": "mon-fri"})
+        );
+        #[rustfmt::skip]
+        let refused: Vec<(Value, &str)> = vec![
+            (json!({"month": 0}), "trigger_config.month"),
+            (json!({"month": 13}), "trigger_config.month"),
+            (json!({"month": "mon"}), "trigger_config.month"),
+            (json!({"day_of_week": "fri-mon"}), "trigger_config.day_of_week"),
+            (json!({"day_of_week": "7"}), "trigger_config.day_of_week"),
+            (json!({"day": 30, "month": "feb"}), "trigger_config.day"),
+            (json!({"day": "31", "month": "4,6,9,11"}), "trigger_config.day"),
+            (json!({"cron": "30 2 * * mon-fri", "hour": 3}), "trigger_config.hour"),
+            (json!({"day_of_week": 1, "cron": "30 2 * * *"}), "trigger_config.day_of_week"),
+            (json!({"cron": "30 2 * *"}), "trigger_config.cron"),
+            (json!({"cron": "0 30 2 * * *"}), "trigger_config.cron"),
+            (json!({"cron": "60 2 * * *"}), "trigger_config.cron"),
+            (json!({"cron": "0 2 * * 7"}), "trigger_config.cron"),
+            (json!({"cron": "0 2 30 feb *"}), "trigger_config.day"),
+            (json!({"cron": 5}), "trigger_config.cron"),
+            (json!({"cron": null}), "trigger_config"),
+            (json!({"hour": 2, "start_date": "2300-01-01T00:00:00Z"}), "trigger_config.start_date"),
+        ];
+        for (config, field) in refused {
+            let err = trigger_from_seed("cron", &config).expect_err(&config.to_string());
+            assert_eq!(err.field.as_deref(), Some(field), "{config}: {err:?}");
+        }
+        for start in [
+            "2300-01-01T00:00:00Z",
+            "2262-01-01T00:00:00Z",
+            "1969-12-31T23:59:59Z",
+        ] {
+            let config = json!({"hours": 1, "start_date": start});
+            let err = trigger_from_seed("interval", &config).expect_err(start);
+            assert_eq!(
+                err.field.as_deref(),
+                Some("trigger_config.start_date"),
+                "{start}"
+            );
+        }
+        let last = json!({"hours": 1, "start_date": "2261-12-31T23:59:59Z"});
+        assert!(trigger_from_seed("interval", &last).is_ok());
+    }
+
     fn config(
         t: BackupType,
         db: Option<bool>,
@@ -542,6 +677,7 @@ mod tests {
             fields in proptest::array::uniform4(proptest::option::of(proptest::sample::select(
                 vec!["0", "5", "23", "*", "*/15", "1-5", "1,3,5", "2-6/2"],
             ))),
+            month in proptest::sample::select(vec!["1", "12", "*", "jan-mar", "Feb", "*/2"]),
             seconds in 1u64..100 * 365 * 86_400,
             start_s in proptest::option::of(0i64..4_000_000_000),
         ) {
@@ -550,6 +686,11 @@ mod tests {
             if crate::domain::job::validate_trigger(&cron).is_ok() {
                 let (kind, json) = trigger_to_seed(&cron);
                 proptest::prop_assert_eq!(trigger_from_seed(kind, &json), Ok(cron));
+            }
+            let with_month = v2([m, h, d, Some(month), w]);
+            if crate::domain::job::validate_trigger(&with_month).is_ok() {
+                let (kind, json) = trigger_to_seed(&with_month);
+                proptest::prop_assert_eq!(trigger_from_seed(kind, &json), Ok(with_month));
             }
             let start_at = start_s.map(|s| Ts::from_unix_nanos(s * 1_000_000_000));
             let interval = Trigger::Interval { seconds, start_at };
