@@ -183,20 +183,9 @@ fn fallback<'a>(
         if status < 400 || res.len() != Some(0) {
             return Ok(res);
         }
-        let (table, below) = match path.strip_prefix(BASE) {
-            Some(below) => (ROUTES, below),
-            None => (ROOT_ROUTES, path.as_str()),
-        };
         Ok(match status {
             405 => {
-                // In table order, each once: `{id}` also matches `x.html`, so one method may
-                // come from two routes.
-                let mut allow: Vec<&str> = Vec::new();
-                for r in table.iter().filter(|r| matches(r.path, below)) {
-                    if !allow.contains(&r.method) {
-                        allow.push(r.method);
-                    }
-                }
+                let allow = allowed_methods(&path);
                 let mut res = ApiError::new(
                     405,
                     "method_not_allowed",
@@ -221,6 +210,22 @@ fn fallback<'a>(
             .into_response(),
         })
     })
+}
+
+/// The methods the table serves at a request path (`/api/backup/...` or a root route), in table
+/// order, each once: `{id}` also matches `x.html`, so one method may come from two routes.
+pub(super) fn allowed_methods(path: &str) -> Vec<&'static str> {
+    let (table, below) = match path.strip_prefix(BASE) {
+        Some(below) => (ROUTES, below),
+        None => (ROOT_ROUTES, path),
+    };
+    let mut allow: Vec<&'static str> = Vec::new();
+    for r in table.iter().filter(|r| matches(r.path, below)) {
+        if !allow.contains(&r.method) {
+            allow.push(r.method);
+        }
+    }
+    allow
 }
 
 impl ApiError {

@@ -6,6 +6,7 @@ mod databases;
 mod engine;
 mod golden;
 mod health;
+mod http_edges;
 mod metrics;
 mod replay;
 mod report;
