@@ -11,6 +11,7 @@ mod conn;
 mod error;
 mod events;
 mod health;
+mod idempotency;
 mod input;
 pub mod jobs;
 pub mod metrics;

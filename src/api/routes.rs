@@ -117,6 +117,7 @@ fn matches(pattern: &str, path: &str) -> bool {
 pub fn build(ctx: ApiContext) -> tide::Server<ApiContext> {
     let mut app = tide::with_state(ctx);
     app.with(fallback);
+    app.with(super::idempotency::guard);
     let below_base = ROUTES.iter().map(|r| (tide_path(r.path), r));
     let at_root = ROOT_ROUTES.iter().map(|r| (r.path.to_string(), r));
     // Routes that differ only by a suffix (`{id}`, `{id}.html`) share one tide route.

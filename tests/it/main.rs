@@ -7,6 +7,7 @@ mod engine;
 mod golden;
 mod health;
 mod http_edges;
+mod idempotency;
 mod metrics;
 mod replay;
 mod report;
