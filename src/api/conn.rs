@@ -456,3 +456,59 @@ impl AsyncWrite for Conn {
         Pin::new(&mut self.get_mut().stream).poll_close(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(scan: Scan) -> Option<u16> {
+        match scan {
+            Scan::Complete(_) => Some(200),
+            Scan::Partial => None,
+            Scan::Refused(r) => Some(r.error.status),
+        }
+    }
+
+    /// A head of exactly `len` bytes whose request line is `line_len` bytes (without CRLF).
+    fn head(line_len: usize, len: usize) -> Vec<u8> {
+        let line = format!("GET /{} HTTP/1.1\r\n", "a".repeat(line_len - 14));
+        assert_eq!(line.len(), line_len + 2);
+        let filler = len - line.len() - "Host: x\r\nX: \r\n\r\n".len();
+        format!("{line}Host: x\r\nX: {}\r\n\r\n", "v".repeat(filler)).into_bytes()
+    }
+
+    #[test]
+    fn limits_are_exact() {
+        assert_eq!(head(100, 500).len(), 500);
+        assert_eq!(status(scan(&head(MAX_LINE, MAX_HEAD))), Some(200));
+        assert_eq!(status(scan(&head(MAX_LINE + 1, MAX_HEAD))), Some(414));
+        assert_eq!(status(scan(&head(100, MAX_HEAD + 1))), Some(431));
+        // Refused as soon as the limit is passed, without waiting for the rest.
+        assert_eq!(status(scan(&vec![b'a'; MAX_LINE + 1])), Some(414));
+        assert_eq!(status(scan(&vec![b'a'; MAX_LINE])), None);
+        let mut open = head(100, MAX_HEAD);
+        open.truncate(MAX_HEAD - 2);
+        assert_eq!(status(scan(&open)), None);
+        open.resize(MAX_HEAD + 1, b'v');
+        assert_eq!(status(scan(&open)), Some(431));
+    }
+
+    #[test]
+    fn http_1_0_is_taken_with_its_body_length() {
+        let (checked, body) = check(b"POST /x HTTP/1.0\r\nContent-Length: 2\r\n\r\n")
+            .unwrap_or_else(|r| panic!("{r:?}"));
+        assert!(matches!(
+            checked,
+            Checked::Http10 {
+                line_end: 16,
+                has_host: false
+            }
+        ));
+        assert_eq!(body, Some(2));
+        let (checked, body) =
+            check(b"GET /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n")
+                .unwrap_or_else(|r| panic!("{r:?}"));
+        assert!(matches!(checked, Checked::Http11));
+        assert_eq!(body, None, "a chunked body's length is not known");
+    }
+}
