@@ -30,13 +30,14 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    /// A create, run or verify always records its event, so an empty result for an
-    /// Idempotency-Key is the first result of some other request that used the key.
+    /// The key was first used with another request (method, path or body): `idempotency`
+    /// finds that from the key's record; a create, run or verify whose events for the key are
+    /// not its own finds it too.
     pub fn key_reused() -> Self {
         ApiError::new(
             409,
-            "conflict",
-            "this Idempotency-Key was first used for a different request",
+            "idempotency_key_reused",
+            "this Idempotency-Key was first used for a different request (method, path or body)",
         )
         .with_field("Idempotency-Key")
     }

@@ -195,21 +195,28 @@ pub fn ranged(name: &str, value: &str, lo: u64, hi: u64) -> Result<u64, ApiError
 pub const MAX_KEY_LEN: usize = 128;
 
 /// Who sends the command, and the client's `Idempotency-Key` if it gave one: a retry with the same
-/// key gets the first attempt's result and records nothing again. Keys are kept apart from other
-/// writers' keys by an `api:` prefix.
+/// key gets the first attempt's result and records nothing again (see also `idempotency`, which
+/// binds the key to its request).
 pub fn meta(req: &Request<ApiContext>) -> Result<Meta, ApiError> {
     let mut meta = Meta::actor(ACTOR);
-    if let Some(values) = req.header("Idempotency-Key") {
-        let key = values.as_str();
-        if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(ApiError::invalid(
-                "Idempotency-Key",
-                format!("Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters"),
-            ));
-        }
-        meta.idempotency_key = Some(format!("api:{key}"));
-    }
+    meta.idempotency_key = idempotency_key(req)?;
     Ok(meta)
+}
+
+/// The request's `Idempotency-Key`, checked, as stored: kept apart from other writers' keys by an
+/// `api:` prefix.
+pub fn idempotency_key(req: &Request<ApiContext>) -> Result<Option<String>, ApiError> {
+    let Some(values) = req.header("Idempotency-Key") else {
+        return Ok(None);
+    };
+    let key = values.as_str();
+    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::invalid(
+            "Idempotency-Key",
+            format!("Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters"),
+        ));
+    }
+    Ok(Some(format!("api:{key}")))
 }
 
 /// The object a test's `json!({...})` literal is.

@@ -7,9 +7,11 @@
 //! render it; they never touch the log directly, except to page it for `events`.
 
 mod backups;
+mod conn;
 mod error;
 mod events;
 mod health;
+mod idempotency;
 mod input;
 pub mod jobs;
 pub mod metrics;
@@ -120,17 +122,37 @@ impl ApiServer {
             let app = self.app.clone();
             smol::spawn(async move {
                 let local = stream.local_addr().ok();
-                let served = async_h1::accept(stream, |mut req| {
-                    let app = app.clone();
-                    async move {
-                        req.set_peer_addr(Some(peer));
-                        req.set_local_addr(local);
-                        app.respond(req).await
+                let mut conn = conn::Conn::new(stream);
+                // One request at a time: the head is checked here first (see `conn`), then
+                // async-h1 decodes it from the connection's buffer and answers.
+                loop {
+                    let close_after = match conn.next_head(local).await {
+                        conn::Head::Request { close_after } => close_after,
+                        conn::Head::Closed => break,
+                        conn::Head::Refused(refusal) => {
+                            conn.refuse(&refusal, peer).await;
+                            break;
+                        }
+                    };
+                    let endpoint = |mut req: tide::http::Request| {
+                        let app = app.clone();
+                        async move {
+                            req.set_peer_addr(Some(peer));
+                            req.set_local_addr(local);
+                            app.respond(req).await
+                        }
+                    };
+                    let served = async_h1::server::Server::new(conn.clone(), endpoint)
+                        .accept_one()
+                        .await;
+                    match served {
+                        Ok(async_h1::server::ConnectionStatus::KeepAlive) if !close_after => {}
+                        Ok(_) => break,
+                        Err(e) => {
+                            log::warn!("API: connection from {peer}: {e}");
+                            break;
+                        }
                     }
-                })
-                .await;
-                if let Err(e) = served {
-                    log::debug!("API: connection from {peer}: {e}");
                 }
             })
             .detach();

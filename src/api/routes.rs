@@ -59,6 +59,7 @@ pub const ROUTES: &[Route] = &[
     route!("POST", "/scheduler/jobs/{job_id}/resume", jobs::resume),
     route!("POST", "/scheduler/jobs/{job_id}/run", jobs::run),
     route!("GET", "/sources", sources::list),
+    route!("GET", "/scheduler/jobs/{job_id}/preview", jobs::preview),
     route!("GET", "/runs", runs::list),
     route!("GET", "/runs/{run_id}", runs::detail),
     route!("POST", "/runs/{run_id}/cancel", runs::cancel),
@@ -118,6 +119,7 @@ fn matches(pattern: &str, path: &str) -> bool {
 pub fn build(ctx: ApiContext) -> tide::Server<ApiContext> {
     let mut app = tide::with_state(ctx);
     app.with(fallback);
+    app.with(super::idempotency::guard);
     let below_base = ROUTES.iter().map(|r| (tide_path(r.path), r));
     let at_root = ROOT_ROUTES.iter().map(|r| (r.path.to_string(), r));
     // Routes that differ only by a suffix (`{id}`, `{id}.html`) share one tide route.
@@ -184,20 +186,9 @@ fn fallback<'a>(
         if status < 400 || res.len() != Some(0) {
             return Ok(res);
         }
-        let (table, below) = match path.strip_prefix(BASE) {
-            Some(below) => (ROUTES, below),
-            None => (ROOT_ROUTES, path.as_str()),
-        };
         Ok(match status {
             405 => {
-                // In table order, each once: `{id}` also matches `x.html`, so one method may
-                // come from two routes.
-                let mut allow: Vec<&str> = Vec::new();
-                for r in table.iter().filter(|r| matches(r.path, below)) {
-                    if !allow.contains(&r.method) {
-                        allow.push(r.method);
-                    }
-                }
+                let allow = allowed_methods(&path);
                 let mut res = ApiError::new(
                     405,
                     "method_not_allowed",
@@ -222,6 +213,22 @@ fn fallback<'a>(
             .into_response(),
         })
     })
+}
+
+/// The methods the table serves at a request path (`/api/backup/...` or a root route), in table
+/// order, each once: `{id}` also matches `x.html`, so one method may come from two routes.
+pub(super) fn allowed_methods(path: &str) -> Vec<&'static str> {
+    let (table, below) = match path.strip_prefix(BASE) {
+        Some(below) => (ROUTES, below),
+        None => (ROOT_ROUTES, path),
+    };
+    let mut allow: Vec<&'static str> = Vec::new();
+    for r in table.iter().filter(|r| matches(r.path, below)) {
+        if !allow.contains(&r.method) {
+            allow.push(r.method);
+        }
+    }
+    allow
 }
 
 impl ApiError {

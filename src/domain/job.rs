@@ -62,14 +62,6 @@ pub const MAX_ID_LEN: usize = 64;
 pub const MAX_NAME_LEN: usize = 200;
 pub const CODECS: [&str; 4] = ["zstd", "xz", "gzip", "none"];
 
-/// The cron fields of the seed and their ranges (day_of_week: 0 = Sunday … 6 = Saturday).
-pub const CRON_FIELDS: [(&str, u32, u32); 4] = [
-    ("minute", 0, 59),
-    ("hour", 0, 23),
-    ("day", 1, 31),
-    ("day_of_week", 0, 6),
-];
-
 pub fn validate(spec: &JobSpec) -> Result<(), Rejection> {
     validate_id(&spec.id)?;
     let name = spec.name.trim();
@@ -217,95 +209,38 @@ pub fn validate_id(id: &str) -> Result<(), Rejection> {
 }
 
 pub fn validate_trigger(trigger: &Trigger) -> Result<(), Rejection> {
-    match trigger {
-        Trigger::Cron {
-            minute,
-            hour,
-            day,
-            day_of_week,
-        } => {
-            let given = [minute, hour, day, day_of_week];
-            if given.iter().all(|f| f.is_none()) {
-                return Err(Rejection::invalid(
-                    "trigger_config",
-                    "a cron trigger needs at least one of minute, hour, day, day_of_week",
-                ));
-            }
-            for (value, (name, lo, hi)) in given.into_iter().zip(CRON_FIELDS) {
-                if let Some(text) = value {
-                    parse_field(text, lo, hi).map_err(|why| {
-                        Rejection::invalid(&format!("trigger_config.{name}"), why)
-                    })?;
-                }
-            }
-            Ok(())
-        }
-        Trigger::Interval { seconds, .. } => {
-            if *seconds == 0 {
-                return Err(Rejection::invalid(
-                    "trigger_config",
-                    "an interval must be longer than zero",
-                ));
-            }
-            // A century: beyond that the grid arithmetic is pointless and risks overflow.
-            if *seconds > 100 * 365 * 86_400 {
-                return Err(Rejection::invalid("trigger_config", "interval is too long"));
-            }
-            Ok(())
-        }
+    if let Some(fields) = crate::domain::trigger::cron_fields(trigger) {
+        return crate::domain::trigger::validate_cron(fields);
     }
+    let Trigger::Interval { seconds, start_at } = trigger else {
+        return Ok(());
+    };
+    if *seconds == 0 {
+        return Err(Rejection::invalid(
+            "trigger_config",
+            "an interval must be longer than zero",
+        ));
+    }
+    // A century: beyond that the grid arithmetic is pointless and risks overflow.
+    if *seconds > 100 * 365 * 86_400 {
+        return Err(Rejection::invalid("trigger_config", "interval is too long"));
+    }
+    if let Some(start) = start_at {
+        crate::domain::trigger::check_time("trigger_config.start_date", *start)?;
+    }
+    Ok(())
 }
 
-/// A cron field in the seed's syntax: `*`, `n`, `a-b`, `*/n`, `a-b/n`, and comma lists of them.
-/// Returns the sorted values it selects.
+/// A cron field of numbers in `lo..=hi` (see `trigger::field` for the syntax); the sorted values
+/// it selects.
 pub fn parse_field(text: &str, lo: u32, hi: u32) -> Result<Vec<u32>, String> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err("empty field".into());
+    crate::domain::trigger::field::Field {
+        name: "",
+        lo,
+        hi,
+        names: &[],
     }
-    let num = |s: &str| -> Result<u32, String> {
-        let v: u32 = s
-            .trim()
-            .parse()
-            .map_err(|_| format!("{s:?} is not a number"))?;
-        if v < lo || v > hi {
-            return Err(format!("{v} is outside {lo}..={hi}"));
-        }
-        Ok(v)
-    };
-    let mut out = Vec::new();
-    for part in text.split(',') {
-        let (range, step) = match part.split_once('/') {
-            Some((r, s)) => {
-                let step: u32 = s
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("step {s:?} is not a number"))?;
-                if step == 0 {
-                    return Err("step must be at least 1".into());
-                }
-                (r.trim(), step)
-            }
-            None => (part.trim(), 1),
-        };
-        let (a, b) = if range == "*" {
-            (lo, hi)
-        } else if let Some((a, b)) = range.split_once('-') {
-            let (a, b) = (num(a)?, num(b)?);
-            if a > b {
-                return Err(format!("range {a}-{b} runs backwards"));
-            }
-            (a, b)
-        } else {
-            let v = num(range)?;
-            // `5/15` means from 5 to the end in steps of 15, as in cron.
-            (v, if step > 1 { hi } else { v })
-        };
-        out.extend((a..=b).step_by(step as usize));
-    }
-    out.sort_unstable();
-    out.dedup();
-    Ok(out)
+    .parse(text)
 }
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ pub struct BackupPatch {
 /// The seed's `trigger_type` of a trigger.
 pub fn trigger_kind(trigger: &Trigger) -> &'static str {
     match trigger {
-        Trigger::Cron { .. } => "cron",
+        Trigger::Cron { .. } | Trigger::CronV2 { .. } => "cron",
         Trigger::Interval { .. } => "interval",
     }
 }

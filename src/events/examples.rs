@@ -54,7 +54,8 @@ pub fn examples() -> Vec<Event> {
             pid: 4242,
         },
         Event::PresetsInstalled {
-            jobs: vec![interval.clone()],
+            // The second job's trigger is the version 4 `cron_v2` (a cron line's five fields).
+            jobs: vec![interval.clone(), cron_line_job()],
         },
         Event::JobCreated { job: job.clone() },
         Event::JobUpdated { job: interval },
@@ -186,4 +187,23 @@ pub fn examples() -> Vec<Event> {
             duration_ms: 21_600_000,
         },
     ]
+}
+
+/// A job whose trigger came as the cron line `"30 2 1 jan,jul mon-fri"` (schema version 4).
+fn cron_line_job() -> JobSpec {
+    JobSpec {
+        id: "half_yearly".into(),
+        name: "Half-yearly archive".into(),
+        trigger: Trigger::CronV2 {
+            minute: Some("30".into()),
+            hour: Some("2".into()),
+            day: Some("1".into()),
+            month: Some("jan,jul".into()),
+            day_of_week: Some("mon-fri".into()),
+        },
+        action: JobAction::Archive,
+        misfire_grace_secs: Some(600),
+        timezone: Some("Europe/Berlin".into()),
+        jitter_secs: 0,
+    }
 }

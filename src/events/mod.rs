@@ -275,6 +275,16 @@ pub enum Trigger {
     },
     /// A fixed elapsed-time grid from `start_at` (default: the job's creation + one period).
     Interval { seconds: u64, start_at: Option<Ts> },
+    /// The five fields of a cron line as written (`None` = not given), month included, and
+    /// names such as `mon-fri` (schema v4). A trigger with a `month` or given as a `cron` line
+    /// is stored this way; one without stays a `Cron`, so older logs and new ones read alike.
+    CronV2 {
+        minute: Option<String>,
+        hour: Option<String>,
+        day: Option<String>,
+        month: Option<String>,
+        day_of_week: Option<String>,
+    },
 }
 
 /// What a job does when it fires.

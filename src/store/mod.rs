@@ -7,6 +7,7 @@
 //! block the executor: they wait on a channel, and reads run on the blocking pool.
 
 mod error;
+mod requests;
 mod writer;
 
 pub(crate) use error::redb_err;

@@ -325,13 +325,18 @@ pub struct ApiOver {
 }
 
 pub fn serve_api(service: &Service) -> ApiOver {
+    serve_api_with(service, backupd::config::Config::default())
+}
+
+/// `serve_api` with a configuration of the test's (sources a job may select, say).
+pub fn serve_api_with(service: &Service, config: backupd::config::Config) -> ApiOver {
     use backupd::api::{self, ApiContext};
     use smol::future::FutureExt;
     let ctx = ApiContext::new(
         service.clone(),
         backupd::progress::Progress::default(),
         chrono_tz::UTC,
-        Arc::new(backupd::config::Config::default()),
+        Arc::new(config),
     );
     let server = api::bind(ctx, "127.0.0.1:0".parse().unwrap()).unwrap();
     let base = format!("http://{}{}", server.local_addr(), api::BASE);

@@ -5,7 +5,10 @@
 mod backup_config;
 mod body;
 mod json;
+mod preview;
 pub mod seed;
+
+pub use preview::preview;
 
 use super::error::ApiError;
 use super::input::{json_body, meta, object, param};

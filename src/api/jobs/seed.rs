@@ -8,16 +8,21 @@
 //! silently turns into a default. A JSON `null` counts as "not given".
 //!
 //! Shapes:
-//! - `"trigger_type": "cron"`, `"trigger_config": {"minute", "hour", "day", "day_of_week"}`: each
-//!   an integer or a string in the field syntax (`*`, `*/n`, `a-b`, `a,b,c`, `a-b/n`), numbered as
-//!   in the seed (day_of_week 0 = Sunday … 6 = Saturday). The zone is not part of the trigger:
-//!   `timezone` is a job-level field.
+//! - `"trigger_type": "cron"`, `"trigger_config": {"minute", "hour", "day", "month",
+//!   "day_of_week"}`: each an integer or a string in the field syntax (`*`, `*/n`, `a-b`, `a,b,c`,
+//!   `a-b/n`), numbered as in the seed (day_of_week 0 = Sunday … 6 = Saturday); month and
+//!   day_of_week also by name (`jan`..`dec`, `sun`..`sat`: `"mon-fri"`). Or `{"cron": "30 2 * *
+//!   mon-fri"}`: the five fields as one line (minute hour day month day_of_week), alone. Both come
+//!   back as fields. The zone is not part of the trigger: `timezone` is a job-level field.
 //! - `"trigger_type": "interval"`, `"trigger_config": {"days", "hours", "minutes", "seconds",
-//!   "start_date"}`: non-negative integers summed into one period, and an optional RFC 3339 start.
+//!   "start_date"}`: non-negative integers summed into one period, and an optional RFC 3339 start
+//!   within what the scheduler supports (1970 to the end of 2261).
 //! - `"backup_config"`: in `backup_config.rs` (re-exported here).
 
 pub use super::backup_config::{backup_config_from_seed, backup_config_to_seed};
-use crate::domain::job::{validate_trigger, CRON_FIELDS};
+use crate::domain::job::validate_trigger;
+use crate::domain::trigger::cron_fields;
+use crate::domain::trigger::field::{split_line, FIELDS};
 use crate::domain::Rejection;
 use crate::events::{Trigger, Ts};
 use serde_json::{Map, Value};
@@ -44,19 +49,35 @@ pub fn trigger_from_seed(trigger_type: &str, config: &Value) -> Result<Trigger, 
 }
 
 fn cron_from_seed(obj: &Map<String, Value>) -> Result<Trigger, Rejection> {
-    // Slots in CRON_FIELDS order: minute, hour, day, day_of_week.
-    let mut fields: [Option<String>; 4] = Default::default();
+    // Slots in line order: minute, hour, day, month, day_of_week.
+    let mut fields: [Option<String>; 5] = Default::default();
+    let mut line = None;
     for (key, value) in obj {
         let path = format!("trigger_config.{key}");
-        let Some(i) = CRON_FIELDS.iter().position(|(name, _, _)| name == key) else {
+        if key == "cron" {
+            line = match value {
+                Value::Null => None,
+                Value::String(text) => Some(text.clone()),
+                _ => {
+                    return Err(Rejection::invalid(
+                        &path,
+                        "must be a cron line such as \"30 2 * * mon-fri\"",
+                    ))
+                }
+            };
+            continue;
+        }
+        let Some(i) = FIELDS.iter().position(|f| f.name == key) else {
             let why = if key == "timezone" {
                 "timezone is a field of the job, not of trigger_config".to_string()
             } else {
-                format!("unknown field {key:?}: expected minute, hour, day, day_of_week")
+                format!(
+                    "unknown field {key:?}: expected minute, hour, day, month, day_of_week or cron"
+                )
             };
             return Err(Rejection::invalid(&path, why));
         };
-        let (_, lo, hi) = CRON_FIELDS[i];
+        let (lo, hi) = (FIELDS[i].lo, FIELDS[i].hi);
         fields[i] = match value {
             Value::Null => None,
             Value::String(text) => Some(text.clone()),
@@ -80,13 +101,50 @@ fn cron_from_seed(obj: &Map<String, Value>) -> Result<Trigger, Rejection> {
             }
         };
     }
-    let [minute, hour, day, day_of_week] = fields;
-    // An empty config is refused by validate_trigger, with the field `trigger_config`.
-    Ok(Trigger::Cron {
-        minute,
-        hour,
-        day,
-        day_of_week,
+    if let Some(line) = line {
+        // The line is the whole trigger: a field beside it would be ambiguous.
+        if let Some((_, f)) = fields.iter().zip(FIELDS).find(|(v, _)| v.is_some()) {
+            return Err(Rejection::invalid(
+                &format!("trigger_config.{}", f.name),
+                format!(
+                    "{} cannot be combined with cron: give the cron line or the fields",
+                    f.name
+                ),
+            ));
+        }
+        let parts =
+            split_line(&line).map_err(|why| Rejection::invalid("trigger_config.cron", why))?;
+        for (text, f) in parts.iter().zip(FIELDS) {
+            f.parse(text).map_err(|why| {
+                Rejection::invalid("trigger_config.cron", format!("{} {text:?}: {why}", f.name))
+            })?;
+        }
+        let [minute, hour, day, month, day_of_week] = parts.map(Some);
+        return Ok(Trigger::CronV2 {
+            minute,
+            hour,
+            day,
+            month,
+            day_of_week,
+        });
+    }
+    let [minute, hour, day, month, day_of_week] = fields;
+    // An empty config is refused by validate_trigger, with the field `trigger_config`. Without a
+    // month the trigger is the four-field `Cron` it always was.
+    Ok(match month {
+        None => Trigger::Cron {
+            minute,
+            hour,
+            day,
+            day_of_week,
+        },
+        Some(_) => Trigger::CronV2 {
+            minute,
+            hour,
+            day,
+            month,
+            day_of_week,
+        },
     })
 }
 
@@ -156,22 +214,18 @@ fn interval_from_seed(obj: &Map<String, Value>) -> Result<Trigger, Rejection> {
 pub fn trigger_to_seed(trigger: &Trigger) -> (&'static str, Value) {
     let mut out = Map::new();
     match trigger {
-        Trigger::Cron {
-            minute,
-            hour,
-            day,
-            day_of_week,
-        } => {
-            for ((name, _, _), value) in CRON_FIELDS.iter().zip([minute, hour, day, day_of_week]) {
+        Trigger::Cron { .. } | Trigger::CronV2 { .. } => {
+            let fields = cron_fields(trigger).unwrap_or_default();
+            for (f, value) in FIELDS.iter().zip(fields) {
                 if let Some(text) = value {
                     // Only a canonical number becomes an integer: "01" or " 1" stays the string
                     // the client wrote, so the round trip gives back the same trigger (found by
                     // the trigger_parse fuzz target).
                     let json = match text.parse::<u32>() {
-                        Ok(n) if n.to_string() == *text => Value::from(n),
-                        _ => Value::from(text.as_str()),
+                        Ok(n) if n.to_string() == text => Value::from(n),
+                        _ => Value::from(text),
                     };
-                    out.insert((*name).to_string(), json);
+                    out.insert(f.name.to_string(), json);
                 }
             }
             ("cron", Value::Object(out))
@@ -197,142 +251,4 @@ pub fn trigger_to_seed(trigger: &Trigger) -> (&'static str, Value) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn cron(m: Option<&str>, h: Option<&str>, d: Option<&str>, w: Option<&str>) -> Trigger {
-        Trigger::Cron {
-            minute: m.map(Into::into),
-            hour: h.map(Into::into),
-            day: d.map(Into::into),
-            day_of_week: w.map(Into::into),
-        }
-    }
-
-    fn start(text: &str) -> Option<Ts> {
-        Some(Ts::from(OffsetDateTime::parse(text, &Rfc3339).unwrap()))
-    }
-
-    #[test]
-    fn triggers_accepted() {
-        #[rustfmt::skip]
-        let table: Vec<(&str, Value, Trigger)> = vec![
-            ("cron", json!({"hour": 2, "minute": 0}), cron(Some("0"), Some("2"), None, None)),
-            ("cron", json!({"minute": "*/15"}), cron(Some("*/15"), None, None, None)),
-            ("cron", json!({"hour": "1-5", "day_of_week": "1,3,5"}), cron(None, Some("1-5"), None, Some("1,3,5"))),
-            ("cron", json!({"day": 13, "day_of_week": 5}), cron(None, None, Some("13"), Some("5"))),
-            ("cron", json!({"minute": "10-20/5", "hour": null}), cron(Some("10-20/5"), None, None, None)),
-            ("cron", json!({"day_of_week": 0, "hour": 23, "minute": 59, "day": 31}), cron(Some("59"), Some("23"), Some("31"), Some("0"))),
-            ("interval", json!({"hours": 4}), Trigger::Interval { seconds: 14_400, start_at: None }),
-            ("interval", json!({"days": 1, "hours": 2, "minutes": 3, "seconds": 4}), Trigger::Interval { seconds: 93_784, start_at: None }),
-            ("interval", json!({"minutes": 30, "hours": 0}), Trigger::Interval { seconds: 1_800, start_at: None }),
-            ("interval", json!({"hours": 1, "start_date": "2026-01-01T02:00:00+02:00"}),
-                Trigger::Interval { seconds: 3_600, start_at: start("2026-01-01T00:00:00Z") }),
-        ];
-        for (kind, config, want) in table {
-            assert_eq!(
-                trigger_from_seed(kind, &config),
-                Ok(want),
-                "{kind} {config}"
-            );
-        }
-    }
-
-    #[test]
-    fn triggers_refused_with_their_field() {
-        #[rustfmt::skip]
-        let table: Vec<(&str, Value, &str)> = vec![
-            ("date", json!({"hours": 1}), "trigger_type"),
-            ("Cron", json!({"hour": 1}), "trigger_type"),
-            ("cron", json!({"hour": 24}), "trigger_config.hour"),
-            ("cron", json!({"minute": -1}), "trigger_config.minute"),
-            ("cron", json!({"minute": 60}), "trigger_config.minute"),
-            ("cron", json!({"day": 0}), "trigger_config.day"),
-            ("cron", json!({"day": 32}), "trigger_config.day"),
-            ("cron", json!({"day_of_week": 7}), "trigger_config.day_of_week"),
-            ("cron", json!({"day_of_week": "7"}), "trigger_config.day_of_week"),
-            ("cron", json!({"hour": "24"}), "trigger_config.hour"),
-            ("cron", json!({"minute": "*/0"}), "trigger_config.minute"),
-            ("cron", json!({"hour": "5-1"}), "trigger_config.hour"),
-            ("cron", json!({"hour": 2.5}), "trigger_config.hour"),
-            ("cron", json!({"hour": 18446744073709551615u64}), "trigger_config.hour"),
-            ("cron", json!({"hour": true}), "trigger_config.hour"),
-            ("cron", json!({"hour": 2, "second": 0}), "trigger_config.second"),
-            ("cron", json!({"hour": 2, "timezone": "Europe/Berlin"}), "trigger_config.timezone"),
-            ("cron", json!({}), "trigger_config"),
-            ("cron", json!({"hour": null}), "trigger_config"),
-            ("cron", json!("0 2 * * *"), "trigger_config"),
-            ("interval", json!({}), "trigger_config"),
-            ("interval", json!({"hours": 0, "minutes": 0}), "trigger_config"),
-            ("interval", json!({"hours": -1}), "trigger_config.hours"),
-            ("interval", json!({"hours": 1.5}), "trigger_config.hours"),
-            ("interval", json!({"hours": "4"}), "trigger_config.hours"),
-            ("interval", json!({"weeks": 1}), "trigger_config.weeks"),
-            ("interval", json!({"days": 18446744073709551615u64}), "trigger_config.days"),
-            ("interval", json!({"days": 36501}), "trigger_config"),
-            ("interval", json!({"hours": 1, "start_date": "2026-01-01 00:00:00"}), "trigger_config.start_date"),
-            ("interval", json!({"hours": 1, "start_date": 0}), "trigger_config.start_date"),
-            ("interval", json!([4]), "trigger_config"),
-        ];
-        for (kind, config, field) in table {
-            let err = trigger_from_seed(kind, &config).expect_err(&format!("{kind} {config}"));
-            assert_eq!(
-                err.field.as_deref(),
-                Some(field),
-                "{kind} {config}: {err:?}"
-            );
-            assert_eq!(err.code, crate::domain::job::RejectionCode::Validation);
-            assert!(!err.message.is_empty());
-        }
-    }
-
-    #[test]
-    fn triggers_back_to_the_seed() {
-        #[rustfmt::skip]
-        let table: Vec<(Trigger, &str, Value)> = vec![
-            (cron(Some("0"), Some("2"), None, None), "cron", json!({"minute": 0, "hour": 2})),
-            (cron(Some("*/15"), None, Some("1-7"), Some("5")), "cron", json!({"minute": "*/15", "day": "1-7", "day_of_week": 5})),
-            // not canonical numbers: kept as written (the fuzzer's round-trip find)
-            (cron(None, None, Some("01"), None), "cron", json!({"day": "01"})),
-            (Trigger::Interval { seconds: 14_400, start_at: None }, "interval", json!({"hours": 4})),
-            (Trigger::Interval { seconds: 93_784, start_at: None }, "interval", json!({"days": 1, "hours": 2, "minutes": 3, "seconds": 4})),
-            (Trigger::Interval { seconds: 86_400 + 30, start_at: start("2026-01-01T00:00:00Z") }, "interval",
-                json!({"days": 1, "seconds": 30, "start_date": "2026-01-01T00:00:00Z"})),
-        ];
-        for (trigger, kind, config) in table {
-            let (got_kind, got) = trigger_to_seed(&trigger);
-            assert_eq!((got_kind, &got), (kind, &config), "{trigger:?}");
-            assert_eq!(trigger_from_seed(got_kind, &got), Ok(trigger), "round trip");
-        }
-        // A zero interval cannot be persisted, but its shape still has a key.
-        let zero = Trigger::Interval {
-            seconds: 0,
-            start_at: None,
-        };
-        assert_eq!(trigger_to_seed(&zero).1, json!({"seconds": 0}));
-    }
-
-    proptest::proptest! {
-        /// Every persistable trigger survives the trip through the seed's JSON unchanged.
-        #[test]
-        fn triggers_round_trip_through_the_seed(
-            fields in proptest::array::uniform4(proptest::option::of(proptest::sample::select(
-                vec!["0", "5", "23", "*", "*/15", "1-5", "1,3,5", "2-6/2"],
-            ))),
-            seconds in 1u64..100 * 365 * 86_400,
-            start_s in proptest::option::of(0i64..4_000_000_000),
-        ) {
-            let [m, h, d, w] = fields;
-            let cron = cron(m, h, d, w);
-            if crate::domain::job::validate_trigger(&cron).is_ok() {
-                let (kind, json) = trigger_to_seed(&cron);
-                proptest::prop_assert_eq!(trigger_from_seed(kind, &json), Ok(cron));
-            }
-            let start_at = start_s.map(|s| Ts::from_unix_nanos(s * 1_000_000_000));
-            let interval = Trigger::Interval { seconds, start_at };
-            let (kind, json) = trigger_to_seed(&interval);
-            proptest::prop_assert_eq!(trigger_from_seed(kind, &json), Ok(interval));
-        }
-    }
-}
+mod trigger_tests;

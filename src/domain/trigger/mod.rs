@@ -4,7 +4,7 @@
 //! scheduler's default), its creation time and the instant to search from.
 //!
 //! Cron triggers are evaluated here on the local wall clock of the zone, with the seed's fields
-//! parsed by [`crate::domain::job::parse_field`], rather than through the `cron` crate, because
+//! parsed by [`field::Field::parse`], rather than through the `cron` crate, because
 //! `cron` 0.17 breaks both DST rules of the design: it silently skips a local time that falls in a
 //! spring-forward gap (`LocalResult::None => continue`) and fires a repeated autumn time twice
 //! (its iterator yields both the earlier and the later instant of an ambiguous time). The crate is
@@ -12,7 +12,8 @@
 //!
 //! The rules:
 //! - Defaults for fields not given (as the design maps them to the crate's six fields): minute
-//!   `0`; hour `*` if the minute is given, else `0`; day `*`; day_of_week `*`.
+//!   `0`; hour `*` if the minute is given, else `0`; day `*`; month `*`; day_of_week `*`. A
+//!   `cron` line gives all five, so nothing is defaulted there; the same DST rules apply.
 //! - `day` and `day_of_week` are ANDed when both are given (`day 13` + `day_of_week 5` is only
 //!   Friday the 13th), unlike Vixie cron, which ORs them. `cron` 0.17 ANDs them too.
 //! - A local time that occurs twice (autumn fold) fires once, at its earliest instant.
@@ -22,7 +23,9 @@
 //!   DST), `start` being `start_at` or `created_at + period`, so the answer never depends on when
 //!   the question is asked: restarts do not move the grid.
 
-use crate::domain::job::{parse_field, CRON_FIELDS};
+pub mod field;
+
+use crate::domain::Rejection;
 use crate::events::{Trigger, Ts};
 use chrono::{DateTime, Datelike, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
@@ -43,7 +46,7 @@ pub struct Slots {
 /// `Ts` holds (the year 2262).
 pub fn next_fire(trigger: &Trigger, zone: Tz, created_at: Ts, after: Ts) -> Option<Ts> {
     match trigger {
-        Trigger::Cron { .. } => {
+        Trigger::Cron { .. } | Trigger::CronV2 { .. } => {
             let spec = CronSpec::compile(trigger)?;
             spec.next_after(zone, to_chrono(after)?)
                 .and_then(from_chrono)
@@ -76,7 +79,7 @@ pub fn slots_between(
         return empty;
     }
     match trigger {
-        Trigger::Cron { .. } => {
+        Trigger::Cron { .. } | Trigger::CronV2 { .. } => {
             let (Some(spec), Some(mut at), Some(upto)) = (
                 CronSpec::compile(trigger),
                 to_chrono(after),
@@ -126,6 +129,93 @@ pub fn slots_between(
             }
         }
     }
+}
+
+/// The five cron fields of a trigger in line order (minute hour day month day_of_week), `None`
+/// where not given; `None` for an interval. A four-field `Cron` has no month.
+pub fn cron_fields(trigger: &Trigger) -> Option<[Option<&str>; 5]> {
+    match trigger {
+        Trigger::Cron {
+            minute,
+            hour,
+            day,
+            day_of_week,
+        } => Some([
+            minute.as_deref(),
+            hour.as_deref(),
+            day.as_deref(),
+            None,
+            day_of_week.as_deref(),
+        ]),
+        Trigger::CronV2 {
+            minute,
+            hour,
+            day,
+            month,
+            day_of_week,
+        } => Some([
+            minute.as_deref(),
+            hour.as_deref(),
+            day.as_deref(),
+            month.as_deref(),
+            day_of_week.as_deref(),
+        ]),
+        Trigger::Interval { .. } => None,
+    }
+}
+
+/// The earliest instant the scheduler handles: the Unix epoch.
+pub const MIN_UNIX_SECS: i64 = 0;
+/// The end of what it handles: 2262-01-01T00:00:00Z (exclusive). Event timestamps are Unix
+/// nanoseconds in an i64, which end on 2262-04-11; a time past that cannot be recorded, so a
+/// `start_date` of 2300 was a 500 when its `job_created` failed to encode.
+pub const MAX_UNIX_SECS: i64 = 9_214_646_400;
+
+/// A client's date/time `field`, refused (400 naming it) outside what the scheduler supports.
+pub fn check_time(field: &str, t: Ts) -> Result<(), Rejection> {
+    let secs = t.0.unix_timestamp();
+    if (MIN_UNIX_SECS..MAX_UNIX_SECS).contains(&secs) {
+        Ok(())
+    } else {
+        Err(Rejection::invalid(
+            field,
+            format!(
+                "{t} is outside the supported range 1970-01-01T00:00:00Z to 2261-12-31T23:59:59Z"
+            ),
+        ))
+    }
+}
+
+/// Validation of the cron fields (in line order): at least one given, each in its syntax, and
+/// a combination that can fire at all (`day 30` in February never does).
+pub fn validate_cron(fields: [Option<&str>; 5]) -> Result<(), Rejection> {
+    if fields.iter().all(|f| f.is_none()) {
+        return Err(Rejection::invalid(
+            "trigger_config",
+            "a cron trigger needs at least one of minute, hour, day, month, day_of_week",
+        ));
+    }
+    let mut parsed: [Option<Vec<u32>>; 5] = Default::default();
+    for ((value, f), slot) in fields.into_iter().zip(field::FIELDS).zip(&mut parsed) {
+        if let Some(text) = value {
+            *slot =
+                Some(f.parse(text).map_err(|why| {
+                    Rejection::invalid(&format!("trigger_config.{}", f.name), why)
+                })?);
+        }
+    }
+    if let (Some(days), Some(months)) = (&parsed[2], &parsed[3]) {
+        // The longest each month gets (February 29 in leap years).
+        const LONGEST: [u32; 13] = [0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+        let first_day = days.first().copied().unwrap_or(1);
+        if months.iter().all(|&m| LONGEST[m as usize] < first_day) {
+            return Err(Rejection::invalid(
+                "trigger_config.day",
+                format!("no month selected has a day {first_day}: the trigger would never fire"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A deterministic delay in `[0, max_secs]` (millisecond steps) for one slot of one job.
@@ -217,43 +307,41 @@ struct CronSpec {
     hours: Vec<u32>,
     /// Bit `d` set: day of month `d` (1..=31) matches.
     days: u32,
+    /// Bit `m` set: month `m` (1..=12) matches.
+    months: u32,
     /// Bit `w` set: weekday `w` (0 = Sunday … 6 = Saturday) matches.
     weekdays: u32,
 }
 
 impl CronSpec {
     fn compile(trigger: &Trigger) -> Option<CronSpec> {
-        let Trigger::Cron {
-            minute,
-            hour,
-            day,
-            day_of_week,
-        } = trigger
-        else {
-            return None;
-        };
+        let [minute, hour, day, month, day_of_week] = cron_fields(trigger)?;
         // Same rule as validation: an empty cron is refused, not read as "daily at midnight".
-        if [minute, hour, day, day_of_week].iter().all(|f| f.is_none()) {
+        if [minute, hour, day, month, day_of_week]
+            .iter()
+            .all(|f| f.is_none())
+        {
             return None;
         }
-        let [(_, mlo, mhi), (_, hlo, hhi), (_, dlo, dhi), (_, wlo, whi)] = CRON_FIELDS;
-        let minute_text = minute.as_deref().unwrap_or("0");
+        let minute_text = minute.unwrap_or("0");
         let hour_text = match (hour, minute) {
-            (Some(h), _) => h.as_str(),
+            (Some(h), _) => h,
             (None, Some(_)) => "*",
             (None, None) => "0",
         };
         let bits = |v: Vec<u32>| v.into_iter().fold(0u32, |acc, x| acc | 1 << x);
         Some(CronSpec {
-            minutes: parse_field(minute_text, mlo, mhi).ok()?,
-            hours: parse_field(hour_text, hlo, hhi).ok()?,
-            days: bits(parse_field(day.as_deref().unwrap_or("*"), dlo, dhi).ok()?),
-            weekdays: bits(parse_field(day_of_week.as_deref().unwrap_or("*"), wlo, whi).ok()?),
+            minutes: field::MINUTE.parse(minute_text).ok()?,
+            hours: field::HOUR.parse(hour_text).ok()?,
+            days: bits(field::DAY.parse(day.unwrap_or("*")).ok()?),
+            months: bits(field::MONTH.parse(month.unwrap_or("*")).ok()?),
+            weekdays: bits(field::DAY_OF_WEEK.parse(day_of_week.unwrap_or("*")).ok()?),
         })
     }
 
     fn matches_date(&self, date: NaiveDate) -> bool {
         self.days & (1 << date.day()) != 0
+            && self.months & (1 << date.month()) != 0
             && self.weekdays & (1 << date.weekday().num_days_from_sunday()) != 0
     }
 
@@ -318,3 +406,6 @@ fn resolve(zone: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod line_tests;
