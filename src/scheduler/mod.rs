@@ -319,6 +319,8 @@ async fn execute(
     }
     let cancel = handle.cancel().clone();
     let id = run_id.clone();
+    let job = spec.clone();
+    let started = std::time::Instant::now();
     let outcome = smol::unblock(move || {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             executor.run(&spec, &id, &handle)
@@ -344,16 +346,8 @@ async fn execute(
         (Some(StopCause::Cancelled { reason, by }), _) => RunOutcome::Cancelled { reason, by },
         (Some(StopCause::Shutdown { reason }), _) => RunOutcome::Interrupted { reason },
     };
-    let summary = match &outcome {
-        RunOutcome::Succeeded { .. } => "succeeded".to_string(),
-        RunOutcome::Failed { error, kind } => format!("failed ({kind}): {error}"),
-        RunOutcome::Interrupted { reason } => format!("interrupted: {reason}"),
-        RunOutcome::Cancelled { reason, by } => format!(
-            "cancelled{}: {reason}",
-            by.as_ref().map(|b| format!(" by {b}")).unwrap_or_default()
-        ),
-    };
-    log::info!(target: crate::logging::TASKS, "run {run_id} {summary}");
+    // One line per run in the tasks log, after a stop has had its say on the outcome.
+    crate::logging::run_finished(&job, &run_id, &outcome, started.elapsed().as_millis());
     let meta = Meta {
         actor: "scheduler".into(),
         correlation: Some(run_id.clone()),
