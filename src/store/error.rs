@@ -29,6 +29,17 @@ pub enum StoreError {
     },
     #[error("event at position {position} is not chained (schema version {version}) although the hash chain began before it: it was replaced or inserted")]
     Unchained { position: u64, version: u8 },
+    #[error("the event log ends at position {last}, but {path} says position {head} was committed: the latest events are lost (the file was damaged, or replaced by an older copy). Restore the log from a copy; to accept the loss, delete {path}")]
+    Shortened { last: u64, head: u64, path: PathBuf },
+    #[error("the event at position {position} hashes to {found}, but {path} says {expected} was committed there: the log was rewritten or replaced. Restore it from a copy; to accept it as it is, delete {path}")]
+    Rewritten {
+        position: u64,
+        expected: String,
+        found: String,
+        path: PathBuf,
+    },
+    #[error("the event log's head file {path} is damaged ({reason}): delete it to go on without the check it gives")]
+    HeadFile { path: PathBuf, reason: String },
     #[error("the event at position {position} is missing from the log")]
     Gap { position: u64 },
     #[error("the record stored at position {position} says it is position {recorded}: it was moved or altered")]
@@ -69,7 +80,9 @@ impl StoreError {
             | StoreError::Chain { position, .. }
             | StoreError::Unchained { position, .. }
             | StoreError::Gap { position, .. }
-            | StoreError::Misplaced { position, .. } => Some(*position),
+            | StoreError::Misplaced { position, .. }
+            | StoreError::Rewritten { position, .. } => Some(*position),
+            StoreError::Shortened { last, .. } => Some(last + 1),
             _ => None,
         }
     }
@@ -82,7 +95,10 @@ impl StoreError {
             | StoreError::Chain { .. }
             | StoreError::Unchained { .. }
             | StoreError::Gap { .. }
-            | StoreError::Misplaced { .. } => ErrorKind::Integrity,
+            | StoreError::Misplaced { .. }
+            | StoreError::Shortened { .. }
+            | StoreError::Rewritten { .. }
+            | StoreError::HeadFile { .. } => ErrorKind::Integrity,
             // Offline commands open the log read-only and never append.
             StoreError::ReadOnly => ErrorKind::Internal,
             // One writer per log, by design: the other process must stop first.

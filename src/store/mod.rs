@@ -9,6 +9,7 @@
 mod chain;
 mod error;
 mod guard;
+mod head;
 mod writer;
 
 pub(crate) use error::redb_err;
@@ -156,6 +157,7 @@ impl EventStore {
             Err(e) => Err(redb_err("open")(e)),
         })?;
         let (last, _) = tail(&db)?;
+        head::check(path, last, |p| hash_at(&db, p))?;
         Ok(Self::assemble(
             path,
             Arc::new(RwLock::new(Some(Arc::new(db)))),
@@ -167,6 +169,17 @@ impl EventStore {
     fn open_rw(path: &Path, create: bool) -> Result<EventStore, StoreError> {
         let db = open_database(path, create)?;
         let (last, head) = tail(&db)?;
+        head::check(path, last, |p| hash_at(&db, p))?;
+        if last > 0 {
+            // A log of an older release gets its head file now; a current one rewrites the same.
+            head::write(
+                path,
+                head::Head {
+                    position: last,
+                    hash: head,
+                },
+            );
+        }
         let slot: Slot = Arc::new(RwLock::new(Some(Arc::new(db))));
         Ok(Self::assemble(path, slot, last, Some(head)))
     }
@@ -441,6 +454,16 @@ fn check_present(path: &Path) -> Result<(), StoreError> {
         }),
         Ok(_) => Ok(()),
     }
+}
+
+/// The hash of the event at `position`, as the next event links to it.
+fn hash_at(db: &Db, position: u64) -> Result<Option<Hash>, StoreError> {
+    guarded("read", || {
+        let txn = db.begin_read().map_err(redb_err("read"))?;
+        let table = txn.open_table(EVENTS).map_err(redb_err("read"))?;
+        let value = table.get(position).map_err(redb_err("read"))?;
+        Ok(value.map(|v| crate::events::hash_of(v.value())))
+    })
 }
 
 /// The file read into memory and opened (and so repaired) there; the file is not touched.

@@ -76,6 +76,15 @@ impl Writer {
                     );
                 }
                 drop(failure);
+                if end != self.last.load(Ordering::Acquire) {
+                    super::head::write(
+                        &self.path,
+                        super::head::Head {
+                            position: end,
+                            hash: head,
+                        },
+                    );
+                }
                 self.head = head;
                 self.last.store(end, Ordering::Release);
                 self.changed.notify(usize::MAX);

@@ -86,7 +86,11 @@ fn golden_v4_records_decode_to_their_json_and_form_a_chain() {
     let mut link = events::GENESIS;
     for (i, bytes) in records.iter().enumerate() {
         let record = decode_record(bytes).unwrap();
-        assert_eq!(record.link, Some(link), "record {i} links to the one before");
+        assert_eq!(
+            record.link,
+            Some(link),
+            "record {i} links to the one before"
+        );
         link = record.hash;
     }
 }
@@ -165,7 +169,11 @@ fn bad_copies_of_one_record(what: &str, bytes: &[u8]) -> usize {
     trailing.push(0);
     match decode(&trailing) {
         Err(DecodeError::Checksum { .. }) if chained => {}
-        other => assert_eq!(other, Err(DecodeError::TrailingBytes { count: 1 }), "{what}"),
+        other => assert_eq!(
+            other,
+            Err(DecodeError::TrailingBytes { count: 1 }),
+            "{what}"
+        ),
     }
     let mut version = bytes.to_vec();
     version[0] = 9;
@@ -191,7 +199,10 @@ fn bad_copies_of_one_record(what: &str, bytes: &[u8]) -> usize {
             }
             // A v4 record whose version byte now says 1-3 is read in the old layout and fails.
             Err(e) if chained && in_version => {
-                assert!(flipped[0] < events::CHAINED_VERSION, "{what}, bit {bit}: {e}")
+                assert!(
+                    flipped[0] < events::CHAINED_VERSION,
+                    "{what}, bit {bit}: {e}"
+                )
             }
             Err(e) => {
                 assert!(!in_version, "{what}, bit {bit}: {e} for a bad version byte");

@@ -6,6 +6,7 @@ mod databases;
 mod engine;
 mod golden;
 mod health;
+mod log_integrity;
 mod metrics;
 mod replay;
 mod report;
