@@ -347,6 +347,18 @@ fn refuse_lost_log(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A log `serve` cannot read is never started afresh: the error says what to do.
+fn damaged_log(e: backupd::store::StoreError) -> anyhow::Error {
+    match e.kind() {
+        backupd::error::ErrorKind::Integrity => anyhow::anyhow!(
+            "{e}\nbackupd does not start on a damaged log: `backupd log verify` shows where it \
+             is damaged; restore events.redb from a copy (or rebuild the catalog from the \
+             archives with `backupd recover`, coming in a later release)"
+        ),
+        _ => e.into(),
+    }
+}
+
 fn serve(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(config.logs_dir())
         .with_context(|| format!("creating {}", config.logs_dir().display()))?;
@@ -365,8 +377,9 @@ fn serve(config: Config) -> anyhow::Result<()> {
     ])?;
     refuse_lost_log(&config)?;
     let started = Instant::now();
-    let store = EventStore::open(&config.events_path())?;
-    let (service, boot) = Service::open(store, Arc::new(SystemClock), config.snapshot_every)?;
+    let store = EventStore::open(&config.events_path()).map_err(damaged_log)?;
+    let (service, boot) =
+        Service::open(store, Arc::new(SystemClock), config.snapshot_every).map_err(damaged_log)?;
     log::info!(
         "replayed the log: position {}, snapshot {:?}, {} events folded in {} ms{}",
         boot.position,

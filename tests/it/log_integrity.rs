@@ -336,6 +336,47 @@ fn serve_refuses_a_missing_or_empty_log_when_the_data_dir_holds_backups() {
     }
 }
 
+/// An unreadable log (not a redb file at all) beside backups: `serve` refuses and leaves it as
+/// it was; so does every offline command.
+#[test]
+fn an_unreadable_log_is_refused_and_left_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("backups")).unwrap();
+    std::fs::write(dir.path().join("backups/full-1.bka"), b"archive").unwrap();
+    let log = dir.path().join("events.redb");
+    let garbage: Vec<u8> = (0..20_000u32).map(|i| (i * 7919 % 251) as u8).collect();
+    std::fs::write(&log, &garbage).unwrap();
+    let out = bin()
+        .current_dir(crate::support::repo())
+        .args([
+            "serve",
+            "--config",
+            "fixtures/demo.toml",
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("event log") && !err.contains("panicked"),
+        "{err}"
+    );
+    for args in [&["events"][..], &["state"], &["log", "verify"]] {
+        let out = run_on(dir.path(), args, Duration::from_secs(30));
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            stderr(&out).contains("event log"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(std::fs::read(&log).unwrap(), garbage, "the log was changed");
+}
+
 /// A `serve` that cannot listen records nothing: the log ends where it did.
 #[test]
 fn serve_that_cannot_bind_records_nothing() {
