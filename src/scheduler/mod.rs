@@ -159,7 +159,13 @@ impl Scheduler {
             if let Err(e) = self.service.execute(command.clone(), meta).await {
                 // The API may have changed the job between planning and now; the next pass
                 // plans again from the new state.
-                log::warn!(target: "scheduler", "{command:?} not applied: {e}");
+                match &command {
+                    // Each run that could not start is named (a full disk fails every one).
+                    Command::StartRun { run_id, .. } => {
+                        log::error!(target: "scheduler", "run {run_id} could not start: {e}")
+                    }
+                    _ => log::warn!(target: "scheduler", "{command:?} not applied: {e}"),
+                }
             }
         }
         self.start_executors();
@@ -357,7 +363,15 @@ async fn execute(
         run_id: run_id.clone(),
         outcome,
     };
-    if let Err(e) = service.execute(command, meta).await {
+    // A log that cannot be written now (a full disk) may be writable soon: the outcome is kept
+    // and tried again, so the run does not stay "running" once space is freed.
+    let mut wait = std::time::Duration::from_millis(200);
+    while let Err(e) = service.execute(command.clone(), meta.clone()).await {
         log::error!(target: crate::logging::TASKS, "outcome of run {run_id} not recorded: {e}");
+        if e.kind() != crate::error::ErrorKind::Transient {
+            return;
+        }
+        smol::Timer::after(wait).await;
+        wait = (wait * 2).min(std::time::Duration::from_secs(5));
     }
 }
