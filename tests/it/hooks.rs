@@ -262,9 +262,32 @@ fn a_hanging_dump_is_cancelled_at_the_jobs_timeout_not_the_configured_one() {
     assert_eq!((code, &job["timeout"]), (200, &Value::Null), "{job}");
 }
 
+/// The README's example, byte for byte.
+const README_HOOKS: &str = r#"{"name":"offsite","trigger_type":"cron","trigger_config":{"hour":3},"backup_config":{"type":"full"},
+       "timeout":1800,"hooks":{"before":["mountpoint","-q","/mnt/offsite"],
+       "after":["sh","-c","logger -t backupd \"backup $BACKUPD_BACKUP_ID written\""],
+       "on_failure":["sh","-c","logger -t backupd \"backup failed: $BACKUPD_ERROR\""]}}"#;
+
 #[test]
 fn bad_hooks_and_timeouts_are_refused_naming_the_field() {
     let server = Served::demo();
+    let (code, job) = server.raw(
+        "POST",
+        "/scheduler/jobs",
+        Some("application/json"),
+        README_HOOKS.as_bytes(),
+    );
+    assert_eq!(code, 201, "{job}");
+    assert_eq!(job["timeout"], 1800, "{job}");
+    assert_eq!(
+        job["hooks"]["before"],
+        json!(["mountpoint", "-q", "/mnt/offsite"]),
+        "{job}"
+    );
+    assert_eq!(
+        job["hooks"]["on_failure"][2], "logger -t backupd \"backup failed: $BACKUPD_ERROR\"",
+        "{job}"
+    );
     let base = json!({"name": "bad", "trigger_type": "cron", "trigger_config": {"hour": 1},
                       "backup_config": {"type": "full"}});
     #[rustfmt::skip]
