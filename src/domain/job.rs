@@ -139,6 +139,66 @@ pub fn validate_backup_config(cfg: &BackupConfig) -> Result<(), Rejection> {
             ));
         }
     }
+    if let Some(secs) = cfg.timeout_secs {
+        if secs > MAX_TIMEOUT_SECS {
+            return Err(Rejection::invalid(
+                "timeout",
+                format!("timeout must be at most {MAX_TIMEOUT_SECS} seconds (0 = none)"),
+            ));
+        }
+    }
+    for (stage, argv) in [
+        ("before", &cfg.hooks.before),
+        ("after", &cfg.hooks.after),
+        ("on_failure", &cfg.hooks.on_failure),
+    ] {
+        if let Some(argv) = argv {
+            validate_hook(&format!("hooks.{stage}"), argv)?;
+        }
+    }
+    Ok(())
+}
+
+/// A timeout beyond a year is the same as none; the bound keeps deadlines finite.
+pub const MAX_TIMEOUT_SECS: u64 = 366 * 86_400;
+/// Arguments a hook's argv may have, the program included.
+pub const MAX_HOOK_ARGS: usize = 64;
+/// Bytes one argument may have.
+pub const MAX_HOOK_ARG_LEN: usize = 4096;
+
+/// A hook's argv: a program to run (no shell: `["sh", "-c", "..."]` for one), each argument
+/// passable to `execve` (no NUL byte) and of bounded size.
+pub fn validate_hook(field: &str, argv: &[String]) -> Result<(), Rejection> {
+    let Some(program) = argv.first() else {
+        return Err(Rejection::invalid(
+            field,
+            "a hook is an argv: a non-empty list, the program first",
+        ));
+    };
+    if program.trim().is_empty() {
+        return Err(Rejection::invalid(
+            field,
+            "the hook's program must not be empty",
+        ));
+    }
+    if argv.len() > MAX_HOOK_ARGS {
+        return Err(Rejection::invalid(
+            field,
+            format!("a hook has at most {MAX_HOOK_ARGS} arguments, the program included"),
+        ));
+    }
+    if argv.iter().any(|a| a.contains('\0')) {
+        return Err(Rejection::invalid(
+            field,
+            "a hook's arguments must not contain NUL",
+        ));
+    }
+    if argv.iter().any(|a| a.len() > MAX_HOOK_ARG_LEN) {
+        return Err(Rejection::invalid(
+            field,
+            format!("a hook's argument is longer than {MAX_HOOK_ARG_LEN} bytes"),
+        ));
+    }
     Ok(())
 }
 

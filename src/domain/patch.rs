@@ -3,7 +3,7 @@
 //! changing different fields both keep their change.
 
 use super::Rejection;
-use crate::events::{BackupConfig, JobSpec, Trigger};
+use crate::events::{BackupConfig, Hooks, JobAction, JobSpec, Trigger};
 
 /// The fields given; `None` = not given, keep the current value.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -16,6 +16,10 @@ pub struct JobPatch {
     /// `Some(None)`: always catch up.
     pub misfire_grace_secs: Option<Option<u64>>,
     pub jitter_secs: Option<u32>,
+    /// `Some(None)`: back to the configured `scheduler.run_timeout`. Backup jobs only.
+    pub timeout_secs: Option<Option<u64>>,
+    /// Replaces all three hooks (`Hooks::default()`: none). Backup jobs only.
+    pub hooks: Option<Hooks>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +61,8 @@ impl JobPatch {
             timezone: Some(spec.timezone.clone()),
             misfire_grace_secs: Some(spec.misfire_grace_secs),
             jitter_secs: Some(spec.jitter_secs),
+            timeout_secs: spec.action.backup_config().map(|cfg| cfg.timeout_secs),
+            hooks: spec.action.backup_config().map(|cfg| cfg.hooks.clone()),
         }
     }
 
@@ -110,7 +116,33 @@ impl JobPatch {
             if !patch.mode_given {
                 cfg.mode = old.mode;
             }
-            spec.action = crate::events::JobAction::Backup(cfg);
+            // Job-level fields kept in the backup config: a new backup_config leaves them be.
+            cfg.timeout_secs = old.timeout_secs;
+            cfg.hooks = old.hooks.clone();
+            spec.action = JobAction::Backup(cfg);
+        }
+        if self.timeout_secs.is_some() || self.hooks.is_some() {
+            let Some(mut cfg) = spec.action.backup_config().map(|c| c.into_owned()) else {
+                let field = if self.timeout_secs.is_some() {
+                    "timeout"
+                } else {
+                    "hooks"
+                };
+                return Err(Rejection::invalid(
+                    field,
+                    format!(
+                        "job {:?} is a maintenance job; it has no {field}",
+                        current.id
+                    ),
+                ));
+            };
+            if let Some(timeout) = self.timeout_secs {
+                cfg.timeout_secs = timeout;
+            }
+            if let Some(hooks) = &self.hooks {
+                cfg.hooks = hooks.clone();
+            }
+            spec.action = JobAction::Backup(cfg);
         }
         if let Some(zone) = &self.timezone {
             spec.timezone = zone.clone();

@@ -234,7 +234,7 @@ fn exit_text(status: ExitStatus) -> String {
 
 /// Drains `r` to its end keeping only about its last `keep` bytes: a tool may write gigabytes
 /// to stderr, and the error needs only its tail.
-fn read_tail(mut r: impl Read, keep: usize) -> Vec<u8> {
+pub(super) fn read_tail(mut r: impl Read, keep: usize) -> Vec<u8> {
     let mut buf = Vec::with_capacity(2 * keep);
     let mut chunk = [0u8; 8192];
     loop {

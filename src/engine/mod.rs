@@ -7,6 +7,7 @@
 //!
 //! - `sources`: walking `files` / `config` sources (exclude globs), the archive path layout
 //! - `dump`: database dumps (sqlite, postgresql, mysql, command) streamed into the archive
+//! - `hooks`: a backup job's `before`, `after` and `on_failure` programs around the backup
 //! - `manifest`: the sidecar of stat facts an incremental compares against
 //! - `backup`: full and incremental backups, crash-safe publication
 //! - `restore`, `verify`: by backup id, through the chain of parents
@@ -18,6 +19,7 @@ mod backup;
 mod consolidate;
 pub mod dump;
 pub mod health;
+pub mod hooks;
 pub mod layout;
 pub mod maintenance;
 mod manifest;
@@ -214,15 +216,18 @@ impl RunExecutor for Engine {
 impl Engine {
     fn run_job(&self, job: &JobSpec, run_id: &str, progress: &ProgressHandle) -> RunOutcome {
         if let Some(cfg) = job.action.backup_config() {
-            return match backup(&self.config, &self.service, job, &cfg, run_id, progress) {
-                Ok(done) => RunOutcome::Succeeded {
-                    bytes: done.record.bytes,
-                    files: done.files,
-                    note: done.note,
-                    backup: Some(done.record),
-                },
-                Err(e) => e.into_outcome(),
-            };
+            let cancel = progress.cancel();
+            return hooks::around(&cfg.hooks, &job.id, run_id, cancel, || {
+                match backup(&self.config, &self.service, job, &cfg, run_id, progress) {
+                    Ok(done) => RunOutcome::Succeeded {
+                        bytes: done.record.bytes,
+                        files: done.files,
+                        note: done.note,
+                        backup: Some(done.record),
+                    },
+                    Err(e) => e.into_outcome(),
+                }
+            });
         }
         match &job.action {
             // Taken above: every backup action has a backup config.

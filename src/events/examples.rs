@@ -3,7 +3,7 @@
 
 use super::{
     BackupConfig, BackupKind, BackupMode, BackupRecord, BackupType, Event, FailureKind,
-    HealthCheck, HealthStatus, JobAction, JobSpec, RetentionPolicy, RunReason, Trigger, Ts,
+    HealthCheck, HealthStatus, Hooks, JobAction, JobSpec, RetentionPolicy, RunReason, Trigger, Ts,
 };
 
 /// One example of every variant, in tag order: the golden fixtures, the schema-list test and the
@@ -31,6 +31,15 @@ pub fn examples() -> Vec<Event> {
             sources: Some(vec!["uploads".into(), "app".into()]),
             compression: Some("gzip".into()),
             level: None,
+            timeout_secs: Some(7200),
+            hooks: Hooks {
+                before: Some(vec![
+                    "/usr/local/bin/mount-backup-disk".into(),
+                    "--wait".into(),
+                ]),
+                after: None,
+                on_failure: Some(vec!["notify-send".into(), "backup failed".into()]),
+            },
         }),
         misfire_grace_secs: Some(3600),
         timezone: Some("Asia/Shanghai".into()),

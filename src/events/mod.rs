@@ -362,6 +362,22 @@ pub struct BackupConfig {
     /// `zstd`, `xz`, `gzip` or `none`; `None` = the configured default.
     pub compression: Option<String>,
     pub level: Option<i32>,
+    /// The job's `timeout` in seconds: `None` = the configured `scheduler.run_timeout`, `Some(0)`
+    /// = none. Here rather than on `JobSpec` (a released type): only backups have one.
+    pub timeout_secs: Option<u64>,
+    /// Programs run around the backup (`engine::hooks`).
+    pub hooks: Hooks,
+}
+
+/// A backup job's hooks, each an argv (the program first; `None` = no hook).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hooks {
+    /// Runs before the backup; its failure fails the run and no backup is taken.
+    pub before: Option<Vec<String>>,
+    /// Runs after a backup was published; its failure is noted on the (successful) run.
+    pub after: Option<Vec<String>>,
+    /// Runs after a failed run; its own failure is only logged and noted.
+    pub on_failure: Option<Vec<String>>,
 }
 
 impl BackupConfig {
@@ -377,6 +393,8 @@ impl BackupConfig {
             sources: None,
             compression: None,
             level: None,
+            timeout_secs: None,
+            hooks: Hooks::default(),
         }
     }
 }
@@ -393,6 +411,8 @@ impl From<BackupConfigV1> for BackupConfig {
             sources: None,
             compression: old.compression,
             level: old.level,
+            timeout_secs: None,
+            hooks: Hooks::default(),
         }
     }
 }

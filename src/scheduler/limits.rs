@@ -6,14 +6,17 @@ use crate::events::{JobAction, JobSpec, Ts};
 use crate::projections::State;
 use std::time::Duration;
 
-/// The one place a run's time limit is read: backups get `scheduler.run_timeout`; maintenance
-/// jobs (cleanup, archive, health, report) none — their length follows the catalog, not a tool
-/// that can hang. A per-job `timeout` belongs here when jobs carry one.
+/// The one place a run's time limit is read: a backup's own `timeout` (0 = none), else
+/// `scheduler.run_timeout`; maintenance jobs (cleanup, archive, health, report) none — their
+/// length follows the catalog, not a tool that can hang.
 pub fn run_timeout(config: &Config, job: &JobSpec) -> Option<Duration> {
-    match job.action {
-        JobAction::Backup(_) | JobAction::BackupV1(_) => {
-            config.run_timeout_secs.map(Duration::from_secs)
-        }
+    match &job.action {
+        JobAction::Backup(cfg) => match cfg.timeout_secs {
+            Some(0) => None,
+            Some(secs) => Some(Duration::from_secs(secs)),
+            None => config.run_timeout_secs.map(Duration::from_secs),
+        },
+        JobAction::BackupV1(_) => config.run_timeout_secs.map(Duration::from_secs),
         JobAction::Cleanup | JobAction::Archive | JobAction::HealthCheck | JobAction::Report => {
             None
         }
@@ -147,6 +150,30 @@ mod tests {
         assert_eq!(
             overdue(&state, &none, at(99_999), |_| false),
             (vec![], None)
+        );
+    }
+
+    #[test]
+    fn a_jobs_own_timeout_wins_over_the_configured_one() {
+        let config = Config::parse("[scheduler]\nrun_timeout = 3600").unwrap();
+        let with = |timeout_secs| {
+            let cfg = BackupConfig {
+                timeout_secs,
+                ..BackupConfig::new(BackupType::Files, BackupMode::Full)
+            };
+            run_timeout(&config, &job("b", JobAction::Backup(cfg)))
+        };
+        assert_eq!(with(None), Some(Duration::from_secs(3600)));
+        assert_eq!(with(Some(2)), Some(Duration::from_secs(2)));
+        assert_eq!(with(Some(0)), None);
+        let none = Config::parse("[scheduler]\nrun_timeout = 0").unwrap();
+        let cfg = BackupConfig {
+            timeout_secs: Some(5),
+            ..BackupConfig::new(BackupType::Files, BackupMode::Full)
+        };
+        assert_eq!(
+            run_timeout(&none, &job("b", JobAction::Backup(cfg))),
+            Some(Duration::from_secs(5))
         );
     }
 }

@@ -6,6 +6,7 @@ mod databases;
 mod engine;
 mod golden;
 mod health;
+mod hooks;
 mod http_edges;
 mod idempotency;
 mod jobs;

@@ -8,9 +8,9 @@
 use super::seed::{backup_config_from_seed, trigger_from_seed};
 use crate::api::error::ApiError;
 use crate::api::input::kind;
-use crate::domain::job::is_id_name;
+use crate::domain::job::{is_id_name, validate_hook, MAX_TIMEOUT_SECS};
 use crate::domain::patch::{BackupPatch, JobPatch, TriggerPatch};
-use crate::events::{BackupMode, JobAction, JobSpec};
+use crate::events::{BackupMode, Hooks, JobAction, JobSpec};
 use serde_json::{json, Map, Value};
 
 /// The fields `POST scheduler/jobs` accepts. `job_id` is an alias of `id` (seed clients use both).
@@ -24,6 +24,8 @@ pub const CREATE_FIELDS: &[&str] = &[
     "timezone",
     "misfire_grace_time",
     "jitter",
+    "timeout",
+    "hooks",
 ];
 
 /// `PUT scheduler/jobs/{job_id}` takes the same fields, every one optional.
@@ -86,6 +88,71 @@ fn jitter(body: &Map<String, Value>) -> Result<Option<u32>, ApiError> {
     }
 }
 
+/// `timeout`: absent → `None` (keep), `null` → `Some(None)` (the configured default), a number
+/// of seconds → `Some(Some(secs))`, where 0 means none.
+fn timeout(body: &Map<String, Value>) -> Result<Option<Option<u64>>, ApiError> {
+    match body.get("timeout") {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(v) => Ok(Some(Some(seconds("timeout", v, MAX_TIMEOUT_SECS)?))),
+    }
+}
+
+/// `hooks`: absent → `None` (keep), `null` → no hooks, an object of `before`, `after`,
+/// `on_failure`, each an argv (a list of strings, the program first) or `null`.
+fn hooks(body: &Map<String, Value>) -> Result<Option<Hooks>, ApiError> {
+    let obj = match body.get("hooks") {
+        None => return Ok(None),
+        Some(Value::Null) => return Ok(Some(Hooks::default())),
+        Some(Value::Object(obj)) => obj,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "hooks",
+                format!(
+                    "hooks must be an object of before, after, on_failure, not {}",
+                    kind(other)
+                ),
+            ))
+        }
+    };
+    let mut hooks = Hooks::default();
+    for (key, value) in obj {
+        let field = format!("hooks.{key}");
+        let slot = match key.as_str() {
+            "before" => &mut hooks.before,
+            "after" => &mut hooks.after,
+            "on_failure" => &mut hooks.on_failure,
+            _ => {
+                return Err(ApiError::invalid(
+                    &field,
+                    format!("unknown hook {key:?}: expected before, after, on_failure"),
+                ))
+            }
+        };
+        *slot = match value {
+            Value::Null => None,
+            Value::Array(items) => {
+                let argv = items
+                    .iter()
+                    .map(|v| v.as_str().map(str::to_string))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| {
+                        ApiError::invalid(&field, "a hook is an argv: a list of strings")
+                    })?;
+                validate_hook(&field, &argv)?;
+                Some(argv)
+            }
+            other => {
+                return Err(ApiError::invalid(
+                    &field,
+                    format!("a hook is an argv (a list of strings), not {}", kind(other)),
+                ))
+            }
+        };
+    }
+    Ok(Some(hooks))
+}
+
 /// `id` or its alias `job_id`; both given must agree.
 fn given_id(body: &Map<String, Value>) -> Result<Option<String>, ApiError> {
     let id = string(body, "id", true)?;
@@ -123,13 +190,15 @@ pub fn create_spec(
         .get("trigger_config")
         .ok_or_else(|| ApiError::invalid("trigger_config", "trigger_config is required"))?;
     let trigger = trigger_from_seed(&kind, config)?;
-    let action = match body.get("backup_config") {
-        None | Some(Value::Null) => JobAction::Backup(backup_config_from_seed(
-            &json!({"type": "full"}),
-            BackupMode::Full,
-        )?),
-        Some(cfg) => JobAction::Backup(backup_config_from_seed(cfg, BackupMode::Full)?),
+    let mut cfg = match body.get("backup_config") {
+        None | Some(Value::Null) => {
+            backup_config_from_seed(&json!({"type": "full"}), BackupMode::Full)?
+        }
+        Some(cfg) => backup_config_from_seed(cfg, BackupMode::Full)?,
     };
+    cfg.timeout_secs = timeout(body)?.flatten();
+    cfg.hooks = hooks(body)?.unwrap_or_default();
+    let action = JobAction::Backup(cfg);
     // A name that is a valid id is the id, so the seed's flow works as written; a second job
     // of that name is then a conflict on the id.
     let id = match given_id(body)? {
@@ -194,6 +263,8 @@ pub fn update_patch(
         },
         misfire_grace_secs: misfire(body)?,
         jitter_secs: jitter(body)?,
+        timeout_secs: timeout(body)?,
+        hooks: hooks(body)?,
     })
 }
 
@@ -356,6 +427,74 @@ mod tests {
             )),
             Some(BackupMode::Full)
         );
+    }
+
+    #[test]
+    fn timeout_and_hooks_are_read_merged_and_refused_by_name() {
+        let base = json!({"name": "h", "trigger_type": "cron", "trigger_config": {"hour": 1}});
+        let with = |extra: Value| {
+            let mut body = base.clone();
+            body.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            create_spec(&obj(body), None, |_| unreachable!())
+        };
+        let spec =
+            with(json!({"timeout": 2, "hooks": {"before": ["sh", "-c", "true"], "after": null}}))
+                .unwrap();
+        let cfg = spec.action.backup_config().unwrap().into_owned();
+        assert_eq!(cfg.timeout_secs, Some(2));
+        assert_eq!(
+            cfg.hooks.before,
+            Some(vec!["sh".to_string(), "-c".into(), "true".into()])
+        );
+        assert_eq!((cfg.hooks.after, cfg.hooks.on_failure), (None, None));
+        #[rustfmt::skip]
+        let refused = [
+            (json!({"timeout": -1}), "timeout"),
+            (json!({"timeout": "1h"}), "timeout"),
+            (json!({"timeout": 100_000_000}), "timeout"),
+            (json!({"hooks": ["sh"]}), "hooks"),
+            (json!({"hooks": {"during": ["sh"]}}), "hooks.during"),
+            (json!({"hooks": {"before": "sh -c true"}}), "hooks.before"),
+            (json!({"hooks": {"before": []}}), "hooks.before"),
+            (json!({"hooks": {"after": [""]}}), "hooks.after"),
+            (json!({"hooks": {"after": ["sh", 1]}}), "hooks.after"),
+            (json!({"hooks": {"on_failure": ["sh", "a\u{0}b"]}}), "hooks.on_failure"),
+            (json!({"hooks": {"on_failure": vec!["x"; 65]}}), "hooks.on_failure"),
+        ];
+        for (extra, field) in refused {
+            let e = with(extra.clone()).unwrap_err();
+            assert_eq!(
+                (e.status, e.field.as_deref()),
+                (400, Some(field)),
+                "{extra}"
+            );
+        }
+        // PUT: a new backup_config keeps them; null goes back to the default / no hooks
+        let put = |spec: &JobSpec, body: Value| {
+            update_patch(&spec.id, "cron", &obj(body))
+                .unwrap()
+                .apply(spec)
+                .unwrap()
+        };
+        let kept = put(&spec, json!({"backup_config": {"type": "files"}}));
+        assert_eq!(kept.action.backup_config().unwrap().timeout_secs, Some(2));
+        assert!(kept.action.backup_config().unwrap().hooks.before.is_some());
+        let cleared = put(&spec, json!({"timeout": null, "hooks": null}));
+        let cfg = cleared.action.backup_config().unwrap().into_owned();
+        assert_eq!((cfg.timeout_secs, cfg.hooks), (None, Hooks::default()));
+        let cleanup = presets().remove(2);
+        for (body, field) in [
+            (json!({"timeout": 5}), "timeout"),
+            (json!({"hooks": null}), "hooks"),
+        ] {
+            let e = update_patch(&cleanup.id, "cron", &obj(body))
+                .unwrap()
+                .apply(&cleanup)
+                .unwrap_err();
+            assert_eq!(e.field.as_deref(), Some(field));
+        }
     }
 
     #[test]

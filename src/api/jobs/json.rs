@@ -3,7 +3,7 @@
 
 use super::seed::{backup_config_to_seed, trigger_to_seed};
 use crate::api::zoned::time_in;
-use crate::events::{BackupMode, JobAction, Ts};
+use crate::events::{BackupMode, Hooks, JobAction, Ts};
 use crate::projections::{Job, State};
 use crate::queries::runs::status_name;
 use crate::scheduler::{job_zone, next_run_time};
@@ -19,6 +19,11 @@ pub fn action_name(action: &JobAction) -> &'static str {
         JobAction::HealthCheck => "health_check",
         JobAction::Report => "report",
     }
+}
+
+/// A backup job's hooks as the body gives them: each argv or `null`.
+fn hooks_json(hooks: &Hooks) -> Value {
+    json!({"before": hooks.before, "after": hooks.after, "on_failure": hooks.on_failure})
 }
 
 /// A job as the API shows it.
@@ -74,6 +79,9 @@ pub fn job_json(state: &State, job: &Job, zone: Tz, now: Ts) -> Value {
         "next_run_time": next_run,
         "misfire_grace_time": spec.misfire_grace_secs,
         "jitter": spec.jitter_secs,
+        // Backups only: null = the configured scheduler.run_timeout, 0 = none.
+        "timeout": cfg.as_ref().and_then(|c| c.timeout_secs),
+        "hooks": cfg.as_ref().map(|c| hooks_json(&c.hooks)),
         "created_at": job.created_at,
         "updated_at": job.updated_at,
         "last_run": last_run,
