@@ -1132,6 +1132,10 @@ fn sigkill_during_a_run_leaves_an_interrupted_run_no_partial_and_the_next_run_su
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     assert!(left.exists());
+    // The child's dump tool runs in a process group of its own and outlives the kill; forked
+    // just before it, it shares the log's locked descriptor until it execs (close-on-exec), which
+    // a loaded machine can delay: wait for the lock, anything else fails here by name.
+    drop(crate::support::reopen_store(&data.join("events.redb")));
 
     // Restart: boot settles the run, reconcile cleans up, the next run succeeds.
     let mut rig = Rig::new(&data, vec![src.clone()], vec![]);
