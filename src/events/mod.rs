@@ -195,6 +195,8 @@ pub enum Event {
 }
 
 /// How many warnings a run record keeps (`run_succeeded_v2.warnings`); the total is kept apart.
+/// A scan gives up on a path once it is too long to open (about 4 KiB), so 100 of them stay far
+/// below `MAX_EVENT_BYTES` however many entries a run could not back up.
 pub const MAX_RUN_WARNINGS: usize = 100;
 
 impl Event {
