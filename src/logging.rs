@@ -70,11 +70,19 @@ pub fn run_finished(
             bytes,
             files,
             note,
+            warnings,
         } => {
             let mode = backup.as_ref().map_or(asked, |b| b.kind.as_str());
             let id = backup.as_ref().map_or("-", |b| b.id.as_str());
             let note = note.as_deref().unwrap_or("-");
-            log::info!(target: TASKS, "{who} succeeded: mode {mode}, backup {id}, {bytes} bytes, {files} files, {duration_ms} ms; note: {note}");
+            let done = format!("{who} succeeded: mode {mode}, backup {id}, {bytes} bytes, {files} files, {duration_ms} ms");
+            if warnings.is_empty() {
+                log::info!(target: TASKS, "{done}; note: {note}");
+            } else {
+                // Succeeded, but not everything is in it: WARN, so a log filter on the level
+                // finds it, with the count and the first few.
+                log::warn!(target: TASKS, "{done}, {} warning(s): {}; note: {note}", warnings.len(), first_warnings(warnings));
+            }
         }
         RunOutcome::Failed { error, kind } => {
             let level = match kind {
@@ -91,4 +99,20 @@ pub fn run_finished(
             log::warn!(target: TASKS, "{who} cancelled by {by}: mode {asked}, after {duration_ms} ms: {reason}");
         }
     }
+}
+
+/// How many of a run's warnings its log line names.
+const LOGGED_WARNINGS: usize = 3;
+
+/// `path: reason` of the first `LOGGED_WARNINGS`, then how many more.
+fn first_warnings(warnings: &[crate::events::RunWarning]) -> String {
+    let mut out: Vec<String> = warnings
+        .iter()
+        .take(LOGGED_WARNINGS)
+        .map(|w| format!("{}: {}", w.path, w.reason))
+        .collect();
+    if warnings.len() > LOGGED_WARNINGS {
+        out.push(format!("and {} more", warnings.len() - LOGGED_WARNINGS));
+    }
+    out.join("; ")
 }

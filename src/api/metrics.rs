@@ -50,6 +50,32 @@ fn write(m: &Metrics) -> String {
     }
 
     out.family(
+        "backupd_run_warnings_total",
+        "counter",
+        "Entries that succeeded runs of a job skipped or read while they changed (the runs' \
+         warnings_total) since the log began.",
+    );
+    for job in &m.jobs {
+        out.sample(
+            "backupd_run_warnings_total",
+            &[("job", &job.job_id)],
+            job.stats.warnings,
+        );
+    }
+    out.family(
+        "backupd_runs_with_warnings_total",
+        "counter",
+        "Succeeded runs of a job that had warnings, since the log began.",
+    );
+    for job in &m.jobs {
+        out.sample(
+            "backupd_runs_with_warnings_total",
+            &[("job", &job.job_id)],
+            job.stats.runs_with_warnings,
+        );
+    }
+
+    out.family(
         "backupd_run_last_duration_seconds",
         "gauge",
         "Duration of the job's last succeeded or failed run.",
@@ -296,6 +322,12 @@ backupd_runs_total{job=\"nightly\",outcome=\"interrupted\"} 0
 backupd_runs_total{job=\"nightly\",outcome=\"cancelled\"} 0
 backupd_runs_total{job=\"nightly\",outcome=\"skipped\"} 0
 backupd_runs_total{job=\"nightly\",outcome=\"missed\"} 0
+# HELP backupd_run_warnings_total Entries that succeeded runs of a job skipped or read while they changed (the runs' warnings_total) since the log began.
+# TYPE backupd_run_warnings_total counter
+backupd_run_warnings_total{job=\"nightly\"} 0
+# HELP backupd_runs_with_warnings_total Succeeded runs of a job that had warnings, since the log began.
+# TYPE backupd_runs_with_warnings_total counter
+backupd_runs_with_warnings_total{job=\"nightly\"} 0
 # HELP backupd_run_last_duration_seconds Duration of the job's last succeeded or failed run.
 # TYPE backupd_run_last_duration_seconds gauge
 backupd_run_last_duration_seconds{job=\"nightly\"} 1.5
@@ -445,5 +477,26 @@ backupd_report_storage_bytes 0
         // A day later nothing is in the window: the sample goes, not NaN.
         let text = render(&s, at(4 * DAY));
         assert!(!text.contains("\nbackupd_run_success_ratio_24h "));
+    }
+
+    #[test]
+    fn warnings_are_counted_per_job_and_runs_with_them_still_succeed() {
+        let s = state(vec![
+            (0, Event::JobCreated { job: spec("files") }),
+            (10, started("files@1", "files")),
+            (20, succeeded_with_warnings("files@1", 150)),
+            (30, started("files@2", "files")),
+            (40, succeeded("files@2", 10, 1000)),
+            (50, started("files@3", "files")),
+            (60, succeeded_with_warnings("files@3", 2)),
+        ]);
+        let text = render(&s, at(70));
+        for line in [
+            "backupd_run_warnings_total{job=\"files\"} 152",
+            "backupd_runs_with_warnings_total{job=\"files\"} 2",
+            "backupd_runs_total{job=\"files\",outcome=\"succeeded\"} 3",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
     }
 }

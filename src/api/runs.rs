@@ -171,6 +171,9 @@ pub fn run_json(run: &Run, progress: Option<RunProgress>) -> Value {
         "note": run.note,
         "mode_override": run.mode_override,
         "cancelled_by": run.cancelled_by,
+        // A succeeded run can still have left entries out: how many, and the first of them.
+        "warnings_total": run.warnings_total,
+        "warnings": run.warnings,
     });
     if run.status == RunStatus::Running {
         out["progress"] = json!(progress);

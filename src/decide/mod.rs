@@ -24,7 +24,8 @@ use crate::domain::selection::SourceCatalog;
 use crate::domain::Rejection;
 use crate::error::ErrorKind;
 use crate::events::{
-    BackupMode, BackupRecord, Event, HealthCheck, JobSpec, RetentionPolicy, RunReason, Ts,
+    BackupMode, BackupRecord, Event, HealthCheck, JobSpec, RetentionPolicy, RunReason, RunWarning,
+    Ts,
 };
 use crate::projections::{Backup, Job, State};
 
@@ -142,6 +143,9 @@ pub enum RunOutcome {
         bytes: u64,
         files: u64,
         note: Option<String>,
+        /// Entries skipped or changed while read, every one (`finish` keeps the first
+        /// `MAX_RUN_WARNINGS` and the count); empty for maintenance runs.
+        warnings: Vec<RunWarning>,
     },
     Failed {
         error: String,

@@ -4,7 +4,7 @@
 use super::{existing, found, taken, RunOutcome};
 use crate::domain::Rejection;
 use crate::error::ErrorKind;
-use crate::events::{Event, RunReason, Ts};
+use crate::events::{Event, RunReason, Ts, MAX_RUN_WARNINGS};
 use crate::projections::{RunStatus, State};
 
 pub(super) fn start(
@@ -68,6 +68,7 @@ pub(super) fn finish(
             bytes,
             files,
             note,
+            warnings,
         } => {
             let mut events = Vec::new();
             // A cleanup may delete the base while an incremental is written on it (only if the
@@ -99,13 +100,29 @@ pub(super) fn finish(
                 }
                 events.push(Event::BackupRecorded { backup: b.clone() });
             }
-            events.push(Event::RunSucceeded {
-                run_id: run_id.to_string(),
-                backup_id: backup.as_ref().map(|b| b.id.clone()),
-                bytes: *bytes,
-                files: *files,
-                duration_ms,
-                note: note.clone(),
+            let backup_id = backup.as_ref().map(|b| b.id.clone());
+            // A clean run keeps the old variant, so readers that know only it see nothing new;
+            // a run with warnings says which (the first `MAX_RUN_WARNINGS`) and how many.
+            events.push(if warnings.is_empty() {
+                Event::RunSucceeded {
+                    run_id: run_id.to_string(),
+                    backup_id,
+                    bytes: *bytes,
+                    files: *files,
+                    duration_ms,
+                    note: note.clone(),
+                }
+            } else {
+                Event::RunSucceededV2 {
+                    run_id: run_id.to_string(),
+                    backup_id,
+                    bytes: *bytes,
+                    files: *files,
+                    duration_ms,
+                    note: note.clone(),
+                    warnings_total: warnings.len() as u64,
+                    warnings: warnings.iter().take(MAX_RUN_WARNINGS).cloned().collect(),
+                }
             });
             events
         }
@@ -172,7 +189,7 @@ mod tests {
     use crate::decide::{decide, Command, RunOutcome};
     use crate::domain::job::RejectionCode;
     use crate::error::ErrorKind;
-    use crate::events::{BackupKind, BackupRecord, Event, FailureKind, RunReason};
+    use crate::events::{BackupKind, BackupRecord, Event, FailureKind, RunReason, RunWarning};
     use crate::projections::State;
 
     #[test]
@@ -262,6 +279,7 @@ mod tests {
                 bytes: 10,
                 files: 1,
                 note: None,
+                warnings: Vec::new(),
             },
         }
     }
@@ -353,5 +371,82 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// Given run `r1` in flight, when it succeeds with `n` warnings, then the events.
+    fn finished_with_warnings(n: usize) -> Vec<Event> {
+        let warnings = (0..n)
+            .map(|i| RunWarning {
+                path: format!("/srv/f{i:03}"),
+                reason: "skipped: a FIFO".into(),
+            })
+            .collect();
+        let finish = Command::FinishRun {
+            run_id: "r1".into(),
+            outcome: RunOutcome::Succeeded {
+                backup: Some(record("b1", BackupKind::Full, None)),
+                bytes: 10,
+                files: 1,
+                note: Some("n".into()),
+                warnings,
+            },
+        };
+        decide(&r1_running(), &finish, t(4)).unwrap()
+    }
+
+    #[test]
+    fn a_run_with_warnings_succeeds_and_names_them_in_run_succeeded_v2() {
+        let events = finished_with_warnings(2);
+        assert_eq!(
+            events[1],
+            Event::RunSucceededV2 {
+                run_id: "r1".into(),
+                backup_id: Some("b1".into()),
+                bytes: 10,
+                files: 1,
+                duration_ms: 3000,
+                note: Some("n".into()),
+                warnings_total: 2,
+                warnings: vec![
+                    RunWarning {
+                        path: "/srv/f000".into(),
+                        reason: "skipped: a FIFO".into()
+                    },
+                    RunWarning {
+                        path: "/srv/f001".into(),
+                        reason: "skipped: a FIFO".into()
+                    },
+                ],
+            }
+        );
+        assert!(matches!(events[0], Event::BackupRecorded { .. }));
+        // and the projection keeps them
+        let state = given(vec![
+            Event::JobCreated { job: job("a") },
+            started("r1", "a", None),
+            events[0].clone(),
+            events[1].clone(),
+        ]);
+        let run = &state.schedule.runs["r1"];
+        assert_eq!(run.status, crate::projections::RunStatus::Succeeded);
+        assert_eq!((run.warnings_total, run.warnings.len()), (2, 2));
+        assert_eq!(state.stats.per_job["a"].runs_with_warnings, 1);
+        assert_eq!(state.stats.per_job["a"].warnings, 2);
+    }
+
+    #[test]
+    fn a_run_keeps_the_first_hundred_warnings_and_their_true_count() {
+        let events = finished_with_warnings(150);
+        let Event::RunSucceededV2 {
+            warnings_total,
+            warnings,
+            ..
+        } = &events[1]
+        else {
+            panic!("{:?}", events[1]);
+        };
+        assert_eq!((*warnings_total, warnings.len()), (150, 100));
+        assert_eq!(warnings[0].path, "/srv/f000");
+        assert_eq!(warnings[99].path, "/srv/f099");
     }
 }

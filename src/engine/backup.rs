@@ -28,7 +28,7 @@ use crate::archive::{
 use crate::config::Config;
 use crate::domain::base::newest_base;
 use crate::domain::selection::Category;
-use crate::events::{BackupConfig, BackupKind, BackupMode, BackupRecord, JobSpec, Ts};
+use crate::events::{BackupConfig, BackupKind, BackupMode, BackupRecord, JobSpec, RunWarning, Ts};
 use crate::progress::ProgressHandle;
 use crate::service::Service;
 
@@ -39,6 +39,9 @@ pub struct BackupDone {
     /// Files and dumps in the backup's manifest.
     pub files: u64,
     pub note: Option<String>,
+    /// Entries skipped or changed while read, each with its path and why: the scan's first,
+    /// then the files that changed while read.
+    pub warnings: Vec<RunWarning>,
 }
 
 /// The base an incremental compares against.
@@ -212,13 +215,13 @@ pub fn backup(
                             changed += 1;
                             sidecar.push((&item.name, *stat));
                             if let Some(why) = warning {
-                                skipped.push(format!("{}: {why}", item.fs_path.display()));
+                                skipped.push(warned(&item.fs_path, why));
                             }
                             Ok(())
                         }
                         Ok(Stored::Vanished) => continue,
                         Ok(Stored::Unreadable(why)) => {
-                            skipped.push(format!("{}: {why}", item.fs_path.display()));
+                            skipped.push(warned(&item.fs_path, why));
                             continue;
                         }
                         Err(e) => Err(e),
@@ -274,7 +277,11 @@ pub fn backup(
         ));
     }
     if !skipped.is_empty() {
-        let first: Vec<&str> = skipped.iter().take(3).map(String::as_str).collect();
+        let first: Vec<String> = skipped
+            .iter()
+            .take(3)
+            .map(|w| format!("{}: {}", w.path, w.reason))
+            .collect();
         notes.push(format!(
             "{} warning(s) (entries skipped or changed while read), e.g. {}",
             skipped.len(),
@@ -301,7 +308,15 @@ pub fn backup(
         },
         files: stored_files,
         note: (!notes.is_empty()).then(|| notes.join("; ")),
+        warnings: skipped,
     })
+}
+
+fn warned(path: &Path, reason: String) -> RunWarning {
+    RunWarning {
+        path: path.display().to_string(),
+        reason,
+    }
 }
 
 /// The job's codec and level: explicit options win over the configured default; a codec given

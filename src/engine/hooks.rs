@@ -187,6 +187,7 @@ pub fn around(
             bytes,
             files,
             note,
+            warnings,
         } => {
             if let Some(argv) = &hooks.after {
                 let id = backup.as_ref().map(|b| b.id.as_str()).unwrap_or_default();
@@ -204,6 +205,7 @@ pub fn around(
                 bytes,
                 files,
                 note: (!note.is_empty()).then(|| note.join("; ")),
+                warnings,
             }
         }
         RunOutcome::Failed { error, kind } => match &hooks.on_failure {

@@ -29,6 +29,8 @@ impl From<Result<Done, EngineError>> for RunOutcome {
                 bytes: done.bytes,
                 files: done.files,
                 note: Some(done.note),
+                // Maintenance reads no sources: nothing to skip.
+                warnings: Vec::new(),
             },
             Err(e) => e.into_outcome(),
         }

@@ -223,6 +223,7 @@ impl Engine {
                         bytes: done.record.bytes,
                         files: done.files,
                         note: done.note,
+                        warnings: done.warnings,
                         backup: Some(done.record),
                     },
                     Err(e) => e.into_outcome(),

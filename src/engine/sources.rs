@@ -20,6 +20,7 @@ use super::manifest::Stat;
 use super::EngineError;
 use crate::archive::EntryMeta;
 use crate::error::ErrorKind;
+use crate::events::RunWarning;
 
 /// One thing found on disk.
 #[derive(Debug, Clone)]
@@ -38,17 +39,24 @@ pub enum ItemKind {
     Symlink(String),
 }
 
-/// What a scan found, plus what it had to leave out and why (reported in the run's note).
+/// What a scan found, plus what it had to leave out and why (the run's warnings).
 #[derive(Debug, Default)]
 pub struct Scan {
     pub items: Vec<Item>,
-    pub skipped: Vec<String>,
+    pub skipped: Vec<RunWarning>,
     /// Directories never descended into: the data directory, so a source that contains it
     /// does not back up the backups (and the archive being written).
     pub avoid: Vec<PathBuf>,
 }
 
 impl Scan {
+    fn skip(&mut self, path: &Path, reason: impl ToString) {
+        self.skipped.push(RunWarning {
+            path: path.display().to_string(),
+            reason: reason.to_string(),
+        });
+    }
+
     pub fn files(&self) -> impl Iterator<Item = (&Item, &Stat)> {
         self.items.iter().filter_map(|i| match &i.kind {
             ItemKind::File(s) => Some((i, s)),
@@ -173,14 +181,11 @@ fn push(
         match fs::read_link(fs_path).map(|t| t.to_str().map(str::to_string)) {
             Ok(Some(t)) if !t.is_empty() => ItemKind::Symlink(t),
             Ok(_) => {
-                scan.skipped.push(format!(
-                    "{}: symlink target is not UTF-8",
-                    fs_path.display()
-                ));
+                scan.skip(fs_path, "symlink target is not UTF-8");
                 return;
             }
             Err(e) => {
-                scan.skipped.push(format!("{}: {e}", fs_path.display()));
+                scan.skip(fs_path, e);
                 return;
             }
         }
@@ -195,8 +200,7 @@ fn push(
         } else {
             "not a file, directory or symlink"
         };
-        scan.skipped
-            .push(format!("{}: skipped: {what}", fs_path.display()));
+        scan.skip(fs_path, format!("skipped: {what}"));
         return;
     };
     if !seen.insert(name.clone()) {
@@ -226,7 +230,7 @@ fn walk(
         // The source root must be readable; below it, an unreadable directory is reported
         // and the rest is still backed up.
         Err(e) if !rel.is_empty() => {
-            scan.skipped.push(format!("{}: {e}", dir.display()));
+            scan.skip(dir, e);
             return Ok(());
         }
         Err(e) => {
@@ -240,7 +244,7 @@ fn walk(
     for entry in rd {
         match entry {
             Ok(e) => children.push(e.file_name()),
-            Err(e) => scan.skipped.push(format!("{}: {e}", dir.display())),
+            Err(e) => scan.skip(dir, e),
         }
     }
     children.sort();
@@ -249,8 +253,7 @@ fn walk(
     for child in children {
         let fs_path = dir.join(&child);
         let Some(child) = child.to_str() else {
-            scan.skipped
-                .push(format!("{}: the name is not UTF-8", fs_path.display()));
+            scan.skip(&fs_path, "the name is not UTF-8");
             continue;
         };
         let child_rel = if rel.is_empty() {
@@ -263,7 +266,7 @@ fn walk(
             // Removed between listing and looking: it is simply not part of this backup.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => {
-                scan.skipped.push(format!("{}: {e}", fs_path.display()));
+                scan.skip(&fs_path, e);
                 continue;
             }
         };
@@ -277,10 +280,7 @@ fn walk(
         if m.is_dir() && m.dev() == dev {
             walk(&fs_path, &child_rel, &child_name, excludes, seen, scan)?;
         } else if m.is_dir() {
-            scan.skipped.push(format!(
-                "{}: another file system (mount point), not descended",
-                fs_path.display()
-            ));
+            scan.skip(&fs_path, "another file system (mount point), not descended");
         } else {
             push(&fs_path, child_name, &m, seen, scan);
         }

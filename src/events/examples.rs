@@ -3,7 +3,8 @@
 
 use super::{
     BackupConfig, BackupKind, BackupMode, BackupRecord, BackupType, Event, FailureKind,
-    HealthCheck, HealthStatus, Hooks, JobAction, JobSpec, RetentionPolicy, RunReason, Trigger, Ts,
+    HealthCheck, HealthStatus, Hooks, JobAction, JobSpec, RetentionPolicy, RunReason, RunWarning,
+    Trigger, Ts,
 };
 
 /// One example of every variant, in tag order: the golden fixtures, the schema-list test and the
@@ -194,6 +195,27 @@ pub fn examples() -> Vec<Event> {
             reason: "timed out after 21600 s".into(),
             by: None,
             duration_ms: 21_600_000,
+        },
+        Event::RunSucceededV2 {
+            run_id: "custom_backup@manual-18".into(),
+            backup_id: Some("bk-5".into()),
+            bytes: 654_321,
+            files: 40,
+            duration_ms: 2_500,
+            note: Some("2 warning(s) (entries skipped or changed while read)".into()),
+            warnings_total: 2,
+            warnings: vec![
+                RunWarning {
+                    path: "/srv/uploads/big.log".into(),
+                    reason: "changed while read (size 10 when opened, size 4 at the end); \
+                             read again"
+                        .into(),
+                },
+                RunWarning {
+                    path: "/srv/uploads/pipe".into(),
+                    reason: "skipped: a FIFO".into(),
+                },
+            ],
         },
     ]
 }

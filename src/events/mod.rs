@@ -181,7 +181,26 @@ pub enum Event {
         by: Option<String>,
         duration_ms: u64,
     },
+    /// `run_succeeded` of a run that had warnings: entries it skipped (a FIFO, a socket, a
+    /// device, unreadable) or that changed while read, each with its path and why. At most
+    /// `MAX_RUN_WARNINGS` are kept, the first in scan order; `warnings_total` is the true count.
+    /// A run without warnings still records `run_succeeded`.
+    RunSucceededV2 {
+        run_id: String,
+        backup_id: Option<String>,
+        bytes: u64,
+        files: u64,
+        duration_ms: u64,
+        note: Option<String>,
+        warnings_total: u64,
+        warnings: Vec<RunWarning>,
+    },
 }
+
+/// How many warnings a run record keeps (`run_succeeded_v2.warnings`); the total is kept apart.
+/// A scan gives up on a path once it is too long to open (about 4 KiB), so 100 of them stay far
+/// below `MAX_EVENT_BYTES` however many entries a run could not back up.
+pub const MAX_RUN_WARNINGS: usize = 100;
 
 impl Event {
     /// Every variant name, in tag order. `schema/events.md` must list each one (a test checks).
@@ -213,6 +232,7 @@ impl Event {
         "run_queued",
         "run_started_v2",
         "run_cancelled",
+        "run_succeeded_v2",
     ];
 
     /// The variant's name as in `NAMES` and the JSON output.
@@ -245,6 +265,7 @@ impl Event {
             Event::RunQueued { .. } => 24,
             Event::RunStartedV2 { .. } => 25,
             Event::RunCancelled { .. } => 26,
+            Event::RunSucceededV2 { .. } => 27,
         };
         Self::NAMES[index]
     }
@@ -532,6 +553,14 @@ pub struct BackupRecord {
     pub checksum: u32,
     pub compression: String,
     pub created_at: Ts,
+}
+
+/// One entry a run left out or could not read consistently (`run_succeeded_v2`): its path on
+/// the host (lossy where it is not UTF-8) and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunWarning {
+    pub path: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

@@ -1,7 +1,7 @@
 //! The schedule projection: jobs, pause state, scheduler on/off, runs and what is in flight.
 
 use crate::error::ErrorKind;
-use crate::events::{BackupMode, Envelope, Event, JobSpec, RunReason, Ts};
+use crate::events::{BackupMode, Envelope, Event, JobSpec, RunReason, RunWarning, Ts};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -87,6 +87,10 @@ pub struct Run {
     pub mode_override: Option<BackupMode>,
     /// Who cancelled it (`run_cancelled.by`); `None` for a timeout or another outcome.
     pub cancelled_by: Option<String>,
+    /// Entries a succeeded run skipped or read while they changed (`run_succeeded_v2`): the
+    /// true count, and the first `MAX_RUN_WARNINGS` of them.
+    pub warnings_total: u64,
+    pub warnings: Vec<RunWarning>,
 }
 
 impl Run {
@@ -223,6 +227,23 @@ impl Schedule {
                 run.files = *files;
                 run.note = note.clone();
             }),
+            Event::RunSucceededV2 {
+                run_id,
+                backup_id,
+                bytes,
+                files,
+                duration_ms,
+                note,
+                warnings_total,
+                warnings,
+            } => self.finish(run_id, at, RunStatus::Succeeded, *duration_ms, |run| {
+                run.backup_id = backup_id.clone();
+                run.bytes = *bytes;
+                run.files = *files;
+                run.note = note.clone();
+                run.warnings_total = *warnings_total;
+                run.warnings = warnings.clone();
+            }),
             Event::RunFailed {
                 run_id,
                 error,
@@ -331,6 +352,8 @@ impl Schedule {
                 note: None,
                 mode_override,
                 cancelled_by: None,
+                warnings_total: 0,
+                warnings: Vec::new(),
             },
         );
     }

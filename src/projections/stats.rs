@@ -28,6 +28,9 @@ pub struct JobStats {
     pub last_bytes: Option<u64>,
     pub last_success_at: Option<Ts>,
     pub last_failure_at: Option<Ts>,
+    /// Succeeded runs that had warnings (`run_succeeded_v2`), and their warnings in all.
+    pub runs_with_warnings: u64,
+    pub warnings: u64,
 }
 
 impl JobStats {
@@ -47,12 +50,16 @@ impl JobStats {
             Event::RunStarted { .. } | Event::RunStartedV2 { .. } => self.started += 1,
             Event::RunSucceeded {
                 bytes, duration_ms, ..
+            } => self.success(*bytes, *duration_ms, at),
+            Event::RunSucceededV2 {
+                bytes,
+                duration_ms,
+                warnings_total,
+                ..
             } => {
-                self.succeeded += 1;
-                self.bytes_written += bytes;
-                self.last_bytes = Some(*bytes);
-                self.last_success_at = Some(at);
-                self.duration(*duration_ms);
+                self.success(*bytes, *duration_ms, at);
+                self.runs_with_warnings += u64::from(*warnings_total > 0);
+                self.warnings += warnings_total;
             }
             Event::RunFailed { duration_ms, .. } | Event::RunFailedV2 { duration_ms, .. } => {
                 self.failed += 1;
@@ -73,6 +80,14 @@ impl JobStats {
         }
     }
 
+    fn success(&mut self, bytes: u64, duration_ms: u64, at: Ts) {
+        self.succeeded += 1;
+        self.bytes_written += bytes;
+        self.last_bytes = Some(bytes);
+        self.last_success_at = Some(at);
+        self.duration(duration_ms);
+    }
+
     fn duration(&mut self, ms: u64) {
         self.total_duration_ms += ms;
         self.last_duration_ms = Some(ms);
@@ -88,6 +103,7 @@ impl Stats {
             | Event::RunSkipped { job_id, .. }
             | Event::SlotsMissed { job_id, .. } => Some(job_id.as_str()),
             Event::RunSucceeded { run_id, .. }
+            | Event::RunSucceededV2 { run_id, .. }
             | Event::RunFailed { run_id, .. }
             | Event::RunFailedV2 { run_id, .. }
             | Event::RunInterrupted { run_id, .. }

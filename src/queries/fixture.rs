@@ -89,6 +89,25 @@ pub fn succeeded(run_id: &str, bytes: u64, duration_ms: u64) -> Event {
     }
 }
 
+/// A success after 1 s with `n` warnings (`run_succeeded_v2`), all of them kept.
+pub fn succeeded_with_warnings(run_id: &str, n: u64) -> Event {
+    Event::RunSucceededV2 {
+        run_id: run_id.into(),
+        backup_id: Some(format!("b-{run_id}")),
+        bytes: 10,
+        files: 3,
+        duration_ms: 1000,
+        note: None,
+        warnings_total: n,
+        warnings: (0..n)
+            .map(|i| crate::events::RunWarning {
+                path: format!("/srv/pipe{i}"),
+                reason: "skipped: a FIFO".into(),
+            })
+            .collect(),
+    }
+}
+
 /// A failure after 500 ms.
 pub fn failed(run_id: &str) -> Event {
     Event::RunFailed {

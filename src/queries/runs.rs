@@ -4,7 +4,7 @@
 use super::{last_days, since, unix_day, Day, Filter, Page};
 use crate::events::Ts;
 use crate::projections::{Outcomes, Run, RunStatus, State};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Every run status, in the order the API lists them.
@@ -77,6 +77,25 @@ pub fn finished_by_job(state: &State, from: Ts, to: Ts) -> BTreeMap<String, Outc
     let mut out: BTreeMap<String, Outcomes> = BTreeMap::new();
     for r in finished_runs(state, from, to) {
         out.entry(r.job_id.clone()).or_default().count(r.status);
+    }
+    out
+}
+
+/// Succeeded runs that had warnings (entries skipped or changed while read), and their
+/// warnings in all (each run's `warnings_total`, not only the ones it kept).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warned {
+    pub runs: u64,
+    pub warnings: u64,
+}
+
+/// `Warned` per job id over the runs that finished in `(from, to]`, for the jobs that had any.
+pub fn warned_by_job(state: &State, from: Ts, to: Ts) -> BTreeMap<String, Warned> {
+    let mut out: BTreeMap<String, Warned> = BTreeMap::new();
+    for r in finished_runs(state, from, to).filter(|r| r.warnings_total > 0) {
+        let w = out.entry(r.job_id.clone()).or_default();
+        w.runs += 1;
+        w.warnings += r.warnings_total;
     }
     out
 }
@@ -231,6 +250,37 @@ mod tests {
         assert_eq!(by_job["a"], o(1, 1, 0));
         assert_eq!(by_job["b"], o(1, 0, 1));
         assert!(finished_by_job(&s, at(40), at(100)).is_empty());
+    }
+
+    #[test]
+    fn warnings_per_job_count_the_runs_that_had_them_and_their_totals() {
+        let mut s = sample();
+        apply(
+            &mut s,
+            vec![
+                (50, started("c@1", "c")),
+                (60, succeeded_with_warnings("c@1", 3)),
+                (61, started("c@2", "c")),
+                (70, succeeded_with_warnings("c@2", 150)),
+            ],
+        );
+        let w = warned_by_job(&s, at(0), at(100));
+        assert_eq!(w.len(), 1, "a and b had none: {w:?}");
+        assert_eq!(
+            w["c"],
+            Warned {
+                runs: 2,
+                warnings: 153
+            }
+        );
+        // half-open like every window: c@1 finished at 60 is out of (60, 100]
+        assert_eq!(
+            warned_by_job(&s, at(60), at(100))["c"],
+            Warned {
+                runs: 1,
+                warnings: 150
+            }
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The report as one self-contained HTML page: inline CSS, inline SVG charts drawn here, no
 //! scripts and no external references, so it opens from a file, a mail or an air-gapped host.
 
-use super::model::{DayRuns, Report, Storage, StorageDay, Window};
+use super::model::{DayRuns, Report, Storage, StorageDay, Warned, Window};
 use crate::events::{HealthStatus, Ts};
 use crate::projections::Outcomes;
 use std::fmt::Write as _;
@@ -176,6 +176,20 @@ fn outcome_cells(out: &mut String, o: &Outcomes) {
     );
 }
 
+/// Warnings and the succeeded runs that had them: `5 in 2 runs`, or `0`.
+fn warned_cell(out: &mut String, w: &Warned) {
+    if w.runs == 0 {
+        out.push_str("<td class=\"n\">0</td>");
+    } else {
+        let runs = if w.runs == 1 { "run" } else { "runs" };
+        let _ = write!(
+            out,
+            "<td class=\"n\">{} in {} {runs}</td>",
+            w.warnings, w.runs
+        );
+    }
+}
+
 fn runs_per_job(out: &mut String, report: &Report) {
     out.push_str("<h2>Runs per job</h2>");
     if report.runs_per_job.is_empty() {
@@ -185,7 +199,8 @@ fn runs_per_job(out: &mut String, report: &Report) {
     out.push_str(
         "<table><tr><th>job</th><th class=\"n\">24 h ok</th><th class=\"n\">24 h failed</th>\
          <th class=\"n\">24 h interrupted</th><th class=\"n\">7 d ok</th><th class=\"n\">7 d failed</th>\
-         <th class=\"n\">7 d interrupted</th></tr>",
+         <th class=\"n\">7 d interrupted</th><th class=\"n\">24 h warnings</th>\
+         <th class=\"n\">7 d warnings</th></tr>",
     );
     for j in &report.runs_per_job {
         let _ = write!(out, "<tr><td>{}", job(&j.name, &j.job_id));
@@ -195,6 +210,8 @@ fn runs_per_job(out: &mut String, report: &Report) {
         out.push_str("</td>");
         outcome_cells(out, &j.last_24h);
         outcome_cells(out, &j.last_7d);
+        warned_cell(out, &j.warnings_24h);
+        warned_cell(out, &j.warnings_7d);
         out.push_str("</tr>");
     }
     out.push_str("</table>");

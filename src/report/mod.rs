@@ -12,7 +12,7 @@ mod model;
 pub use html::html;
 pub use model::{
     BackupLine, DayRuns, Failure, JobDurations, JobRuns, NextRun, Report, Storage, StorageDay,
-    Window,
+    Warned, Window,
 };
 
 use crate::events::Ts;
@@ -47,6 +47,8 @@ pub fn build(state: &State, now: Ts, id: &str, next_runs: Vec<NextRun>) -> Repor
     for id in state.schedule.jobs.keys() {
         week.entry(id.clone()).or_default();
     }
+    let warned_day = runs::warned_by_job(state, day_ago, now);
+    let warned_week = runs::warned_by_job(state, week_ago, now);
     let runs_per_job = week
         .into_iter()
         .map(|(job_id, last_7d)| JobRuns {
@@ -58,6 +60,8 @@ pub fn build(state: &State, now: Ts, id: &str, next_runs: Vec<NextRun>) -> Repor
                 .and_then(|j| j.spec.action.backup_config()?.description.clone()),
             last_24h: day.get(&job_id).copied().unwrap_or_default(),
             last_7d,
+            warnings_24h: warned_day.get(&job_id).copied().unwrap_or_default(),
+            warnings_7d: warned_week.get(&job_id).copied().unwrap_or_default(),
             job_id,
         })
         .collect();

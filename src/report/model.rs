@@ -2,6 +2,7 @@
 
 use crate::events::{BackupKind, Ts};
 use crate::projections::{HealthRecord, Outcomes};
+pub use crate::queries::runs::Warned;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,6 +57,12 @@ pub struct JobRuns {
     pub description: Option<String>,
     pub last_24h: Outcomes,
     pub last_7d: Outcomes,
+    /// Succeeded runs with warnings (entries skipped or changed while read) and how many
+    /// warnings they had, in the last 24 h and 7 d (absent in older reports).
+    #[serde(default)]
+    pub warnings_24h: Warned,
+    #[serde(default)]
+    pub warnings_7d: Warned,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -495,3 +495,62 @@ fn a_jobs_description_is_shown_beside_its_name() {
     );
     assert!(r.runs_per_job.iter().any(|j| j.description.is_none()));
 }
+
+#[test]
+fn runs_with_warnings_are_counted_per_job_and_shown() {
+    let mut log = Log::new();
+    // weekly: one run with 150 warnings 2 days ago, one with 3 an hour ago, one clean
+    for (run, end, total) in [("w-2d", NOW - 2 * DAY, 150), ("w-1h", NOW - HOUR, 3)] {
+        log.start(run, "weekly", end - 1);
+        log.at(
+            end,
+            Event::RunSucceededV2 {
+                run_id: run.into(),
+                backup_id: None,
+                bytes: 1,
+                files: 1,
+                duration_ms: 1_000,
+                note: None,
+                warnings_total: total,
+                warnings: vec![crate::events::RunWarning {
+                    path: "/srv/pipe".into(),
+                    reason: "skipped: a FIFO".into(),
+                }],
+            },
+        );
+    }
+    log.run("w-ok", "weekly", NOW - 2 * HOUR, 1_000, Ok(1));
+    log.run("n-ok", "nightly", NOW - 2 * HOUR, 1_000, Ok(1));
+    let r = build(&log.state, ts(NOW), "report-x", next());
+    let figures: Vec<_> = r
+        .runs_per_job
+        .iter()
+        .map(|j| (j.job_id.as_str(), j.warnings_24h, j.warnings_7d))
+        .collect();
+    let w = |runs, warnings| Warned { runs, warnings };
+    assert_eq!(
+        figures,
+        [
+            ("nightly", w(0, 0), w(0, 0)),
+            ("weekly", w(1, 3), w(2, 153))
+        ]
+    );
+    // runs with warnings still succeeded
+    assert_eq!(r.runs_per_job[1].last_7d.succeeded, 3);
+    let page = html(&r);
+    assert!(page.contains("<th class=\"n\">7 d warnings</th>"), "{page}");
+    assert!(
+        page.contains("<td class=\"n\">3 in 1 run</td><td class=\"n\">153 in 2 runs</td>"),
+        "{page}"
+    );
+    // the JSON is additive: a report written before the figure still reads (as none)
+    let mut v = serde_json::to_value(&r).unwrap();
+    assert_eq!(v["runs_per_job"][1]["warnings_7d"]["warnings"], 153);
+    for job in v["runs_per_job"].as_array_mut().unwrap() {
+        let job = job.as_object_mut().unwrap();
+        job.remove("warnings_24h");
+        job.remove("warnings_7d");
+    }
+    let old: Report = serde_json::from_value(v).unwrap();
+    assert_eq!(old.runs_per_job[1].warnings_7d, Warned::default());
+}

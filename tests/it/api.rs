@@ -428,6 +428,7 @@ impl backupd::scheduler::RunExecutor for Held {
             bytes: 42,
             files: 1,
             note: None,
+            warnings: Vec::new(),
         }
     }
 }

@@ -170,6 +170,7 @@ fn state_at_every_position_reproduces_the_state_as_it_was_then() {
             bytes: 4096,
             files: 3,
             note: None,
+            warnings: Vec::new(),
         },
     });
     session.push(Command::ResumeJob {

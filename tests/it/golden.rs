@@ -80,13 +80,18 @@ fn golden_v3_records_decode_to_their_json() {
 /// v4 changed the envelope: a checksum and a hash chain (schema/events.md, "Envelope v4"), and
 /// added `run_queued`, `run_started_v2` and `run_cancelled` (run control), the `backup_v2` job
 /// action (a backup config with its description and named sources) inside `job_created` /
-/// `job_updated` / `presets_installed`, and the `cron_v2` trigger (held by `presets_installed`).
-/// Its fixture is a chain: every record links to the hash of the one before, the first to zero.
+/// `job_updated` / `presets_installed`, the `cron_v2` trigger (held by `presets_installed`), and
+/// `run_succeeded_v2` (a run's warnings). Its fixture is a chain: every record links to the hash of the one before, the first to zero.
 #[test]
 fn golden_v4_records_decode_to_their_json_and_form_a_chain() {
     golden_records_decode_to_their_json(4, Event::NAMES.len());
     let (records, expected) = read_records(4);
-    for what in ["\"cron_v2\"", "\"backup_v2\"", "\"run_cancelled\""] {
+    for what in [
+        "\"cron_v2\"",
+        "\"backup_v2\"",
+        "\"run_cancelled\"",
+        "\"warnings_total\"",
+    ] {
         assert!(
             expected.iter().any(|j| j.to_string().contains(what)),
             "the v4 fixture holds {what}"

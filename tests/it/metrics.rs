@@ -140,6 +140,18 @@ fn metrics_agree_with_the_api_after_a_real_backup() {
         metrics.value("backupd_runs_total", &outcome("failed")),
         Some(0.0)
     );
+    // a clean run: no warnings, and the counters are there at 0
+    assert_eq!(
+        (&finished["warnings_total"], &finished["warnings"]),
+        (&json!(0), &json!([])),
+        "{finished}"
+    );
+    for family in [
+        "backupd_run_warnings_total",
+        "backupd_runs_with_warnings_total",
+    ] {
+        assert_eq!(metrics.value(family, &job), Some(0.0), "{family}");
+    }
     let run_bytes = finished["bytes"].as_u64().unwrap();
     assert!(run_bytes > 0);
     assert_eq!(

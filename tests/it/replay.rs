@@ -236,6 +236,7 @@ fn to_command(op: &Op, service: &Service) -> Option<Command> {
                     bytes: 100,
                     files: 3,
                     note: None,
+                    warnings: Vec::new(),
                 },
                 2 => RunOutcome::Failed {
                     error: "boom".into(),

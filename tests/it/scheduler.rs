@@ -36,6 +36,7 @@ impl RunExecutor for Gate {
             bytes: 1,
             files: 1,
             note: None,
+            warnings: Vec::new(),
         }
     }
 }

@@ -105,6 +105,7 @@ fn run_consolidate(
             bytes: done.record.bytes,
             files: done.files,
             note: None,
+            warnings: Vec::new(),
             backup: Some(done.record.clone()),
         },
         Err(e) => RunOutcome::Failed {

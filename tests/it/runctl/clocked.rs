@@ -54,6 +54,7 @@ impl RunExecutor for Counting {
                 bytes: 0,
                 files: 0,
                 note: None,
+                warnings: Vec::new(),
             }
         }
     }
