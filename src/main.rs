@@ -1,5 +1,5 @@
-//! The command line: `serve`, and the offline `events`, `state`, `verify` and `restore` on a data
-//! directory.
+//! The command line: `serve`, and the offline `events`, `state`, `verify`, `restore` and
+//! `recover` on a data directory.
 
 use anyhow::{bail, Context};
 use backupd::api;
@@ -97,6 +97,16 @@ enum Cmd {
         skip_damaged: bool,
         #[command(flatten)]
         at: Where,
+    },
+    /// Rebuild the catalog from the archives themselves when the log is lost: each archive in
+    /// backups/ and archives/ is verified and recorded (damaged ones are named and left out).
+    /// Refuses while a non-empty log exists, unless --force.
+    Recover {
+        #[command(flatten)]
+        at: Where,
+        /// Move an existing log aside (as events.redb.damaged-<time>, never deleted) first.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -221,6 +231,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Cmd::Verify { target, at } => verify(&target, &at),
+        Cmd::Recover { at, force } => recover(&load_config(&at, None)?, force),
         Cmd::Restore {
             backup_id,
             to,
@@ -302,6 +313,78 @@ fn verify(target: &str, at: &Where) -> anyhow::Result<()> {
     }
     let sum = result.with_context(|| format!("backup {target} failed verification"))?;
     println!("{sum}");
+    Ok(())
+}
+
+/// `backupd recover`: the archives' records into a new log, with the recovery itself on record.
+fn recover(config: &Config, force: bool) -> anyhow::Result<()> {
+    let log = config.events_path();
+    let mut note = format!("rebuilt from the archives in {}", config.data_dir.display());
+    let found = engine::recover::scan(&config.data_dir)?;
+    if found.found == 0 {
+        println!(
+            "no archives in {}: nothing to recover",
+            config.data_dir.display()
+        );
+        return Ok(());
+    }
+    if found.records.is_empty() {
+        for why in &found.skipped {
+            eprintln!("left out: {why}");
+        }
+        bail!(
+            "none of the {} archive(s) could be recovered; no log was written",
+            found.found
+        );
+    }
+    if let Ok(meta) = std::fs::metadata(&log) {
+        if meta.len() > 0 && !force {
+            bail!(
+                "{} exists and is not empty: recover rebuilds a lost log and never writes over one; \
+                 use --force to move it aside (as events.redb.damaged-<time>) and recover",
+                log.display()
+            );
+        }
+        let at = time::OffsetDateTime::now_utc();
+        let aside = log.with_file_name(format!(
+            "events.redb.damaged-{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+            at.year(),
+            u8::from(at.month()),
+            at.day(),
+            at.hour(),
+            at.minute(),
+            at.second()
+        ));
+        std::fs::rename(&log, &aside)
+            .with_context(|| format!("moving {} aside to {}", log.display(), aside.display()))?;
+        println!("moved the old log aside: {}", aside.display());
+        note.push_str(&format!(
+            "; the old log was moved aside as {}",
+            aside.file_name().unwrap_or_default().to_string_lossy()
+        ));
+    }
+    let store = EventStore::open(&log)?;
+    let (service, _) = Service::open(store, Arc::new(SystemClock), 0)?;
+    let command = Command::RecoverCatalog {
+        backups: found.records.clone(),
+        skipped: found.skipped.clone(),
+        note,
+    };
+    smol::block_on(service.execute(command, Meta::actor("system:recover")))
+        .context("recording the recovered catalog")?;
+    println!("recovered {} backup(s):", found.records.len());
+    for b in &found.records {
+        let kind = serde_json::to_value(b.kind).unwrap_or_default();
+        let kind = kind.as_str().unwrap_or("?");
+        match &b.parent {
+            Some(p) => println!("  {} ({kind} on {p}, job {})", b.id, b.job_id),
+            None => println!("  {} ({kind}, job {})", b.id, b.job_id),
+        }
+    }
+    println!("left out {} archive(s)", found.skipped.len());
+    for why in &found.skipped {
+        println!("  {why}");
+    }
     Ok(())
 }
 

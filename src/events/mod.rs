@@ -178,6 +178,15 @@ pub enum Event {
         by: Option<String>,
         duration_ms: u64,
     },
+    /// The catalog was rebuilt from the archives themselves (`backupd recover`) after the log was
+    /// lost: the `backups` `backup_recorded` events just before it, in the same append, are what
+    /// the archives told (run id `recovered`); runs, job changes and verifications before the
+    /// loss are unknown. `skipped`: each archive left out, as `file: why`.
+    CatalogRecovered {
+        backups: u32,
+        skipped: Vec<String>,
+        note: String,
+    },
 }
 
 impl Event {
@@ -210,6 +219,7 @@ impl Event {
         "run_queued",
         "run_started_v2",
         "run_cancelled",
+        "catalog_recovered",
     ];
 
     /// The variant's name as in `NAMES` and the JSON output.
@@ -242,6 +252,7 @@ impl Event {
             Event::RunQueued { .. } => 24,
             Event::RunStartedV2 { .. } => 25,
             Event::RunCancelled { .. } => 26,
+            Event::CatalogRecovered { .. } => 27,
         };
         Self::NAMES[index]
     }

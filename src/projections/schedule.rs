@@ -262,7 +262,8 @@ impl Schedule {
             | Event::HealthChecked { .. }
             | Event::ReportGenerated { .. }
             | Event::BackupArchived { .. }
-            | Event::ReportDeleted { .. } => {}
+            | Event::ReportDeleted { .. }
+            | Event::CatalogRecovered { .. } => {}
         }
     }
 

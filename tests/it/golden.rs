@@ -76,12 +76,18 @@ fn golden_v3_records_decode_to_their_json() {
 
 /// v4 added `run_queued`, `run_started_v2` and `run_cancelled` (run control), the `backup_v2`
 /// job action (a backup config with its description and named sources) inside `job_created` /
-/// `job_updated` / `presets_installed`, and the `cron_v2` trigger (held by `presets_installed`).
+/// `job_updated` / `presets_installed`, the `cron_v2` trigger (held by `presets_installed`) and
+/// `catalog_recovered` (`backupd recover`).
 #[test]
 fn golden_v4_records_decode_to_their_json() {
-    golden_records_decode_to_their_json(4, 27);
+    golden_records_decode_to_their_json(4, 28);
     let (_, expected) = read_records(4);
-    for what in ["\"cron_v2\"", "\"backup_v2\"", "\"run_cancelled\""] {
+    for what in [
+        "\"cron_v2\"",
+        "\"backup_v2\"",
+        "\"run_cancelled\"",
+        "\"catalog_recovered\"",
+    ] {
         assert!(
             expected.iter().any(|j| j.to_string().contains(what)),
             "the v4 fixture holds {what}"

@@ -11,6 +11,7 @@ mod idempotency;
 mod jobs;
 mod metrics;
 mod outcomes;
+mod recover;
 mod replay;
 mod report;
 mod restore;
