@@ -108,6 +108,21 @@ enum Cmd {
         #[arg(long)]
         force: bool,
     },
+    /// The event log itself.
+    Log {
+        #[command(subcommand)]
+        command: LogCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum LogCmd {
+    /// Walk the whole log read-only: every checksum, position and hash-chain link. Prints a
+    /// summary and the chain's head hash; exits non-zero naming the first bad position.
+    Verify {
+        #[command(flatten)]
+        at: Where,
+    },
 }
 
 /// A bad configuration is exit code 2, as documented; everything else that fails is 1.
@@ -182,9 +197,12 @@ fn load_config(at: &Where, bind: Option<&str>) -> anyhow::Result<Config> {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Cmd::Serve { at, bind } => serve(load_config(&at, bind.as_deref())?),
+        Cmd::Log {
+            command: LogCmd::Verify { at },
+        } => log_verify(&load_config(&at, None)?),
         Cmd::Events { at, after, limit } => {
             let config = load_config(&at, None)?;
-            let store = EventStore::open_existing(&config.events_path())?;
+            let store = EventStore::open_read_only(&config.events_path())?;
             let mut out = std::io::stdout().lock();
             let mut left = limit.unwrap_or(usize::MAX);
             let mut failed = None;
@@ -207,7 +225,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::State { at, position } => {
             let config = load_config(&at, None)?;
-            let store = EventStore::open_existing(&config.events_path())?;
+            let store = EventStore::open_read_only(&config.events_path())?;
             let last = store.last_position();
             let upto = position.unwrap_or(last);
             if upto > last {
@@ -241,7 +259,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             at,
         } => {
             let config = load_config(&at, None)?;
-            let (_store, state) = offline_state(&config)?;
+            let (_store, state) =
+                offline_state(EventStore::open_read_only(&config.events_path())?)?;
             let opts = engine::RestoreOptions {
                 force,
                 skip_damaged,
@@ -281,8 +300,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// The log's state, replayed offline. The store stays open (and so the data dir held) while
 /// the caller works; a running service holding it gives the store's "in use" error.
-fn offline_state(config: &Config) -> anyhow::Result<(EventStore, State)> {
-    let store = EventStore::open_existing(&config.events_path())?;
+fn offline_state(store: EventStore) -> anyhow::Result<(EventStore, State)> {
     let mut state = State::default();
     store.scan_blocking(0, |env| {
         state.apply(&env);
@@ -302,7 +320,8 @@ fn verify(target: &str, at: &Where) -> anyhow::Result<()> {
         return Ok(());
     }
     let config = load_config(at, None)?;
-    let (store, state) = offline_state(&config)?;
+    // Read-write (the result is recorded) but never created: a missing log is an error.
+    let (store, state) = offline_state(EventStore::open_existing(&config.events_path())?)?;
     let result = engine::verify(&config, &state, target);
     if state.catalog.backups.contains_key(target) {
         let (service, _) = Service::open(store, Arc::new(SystemClock), 0)?;
@@ -345,21 +364,43 @@ fn recover(config: &Config, force: bool) -> anyhow::Result<()> {
                 log.display()
             );
         }
-        let at = time::OffsetDateTime::now_utc();
-        let aside = log.with_file_name(format!(
-            "events.redb.damaged-{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-            at.year(),
-            u8::from(at.month()),
-            at.day(),
-            at.hour(),
-            at.minute(),
-            at.second()
-        ));
-        std::fs::rename(&log, &aside)
-            .with_context(|| format!("moving {} aside to {}", log.display(), aside.display()))?;
-        println!("moved the old log aside: {}", aside.display());
+    }
+    // The old log, and the head file that vouches for it (it would call the new log truncated),
+    // are moved aside, never deleted: they are evidence, and may yet be mended.
+    let at = time::OffsetDateTime::now_utc();
+    let stamp = format!(
+        "damaged-{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    );
+    let mut head = log.as_os_str().to_os_string();
+    head.push(".head");
+    for old in [log.clone(), PathBuf::from(head)] {
+        if std::fs::symlink_metadata(&old).is_err() {
+            continue;
+        }
+        // Two recoveries in one second must not put one aside copy over another.
+        let aside = (0..)
+            .map(|n| {
+                let mut name = old.file_name().unwrap_or_default().to_os_string();
+                name.push(format!(".{stamp}"));
+                if n > 0 {
+                    name.push(format!("-{n}"));
+                }
+                old.with_file_name(name)
+            })
+            .find(|p| std::fs::symlink_metadata(p).is_err())
+            .unwrap_or_default();
+        std::fs::rename(&old, &aside)
+            .with_context(|| format!("moving {} aside to {}", old.display(), aside.display()))?;
+        println!("moved aside: {}", aside.display());
         note.push_str(&format!(
-            "; the old log was moved aside as {}",
+            "; {} was moved aside as {}",
+            old.file_name().unwrap_or_default().to_string_lossy(),
             aside.file_name().unwrap_or_default().to_string_lossy()
         ));
     }
@@ -388,6 +429,78 @@ fn recover(config: &Config, force: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `backupd log verify`: every record read and checked, read-only.
+fn log_verify(config: &Config) -> anyhow::Result<()> {
+    let store = EventStore::open_read_only(&config.events_path())?;
+    let sum = match store.verify_blocking() {
+        Ok(sum) => sum,
+        Err(e) => match e.position() {
+            Some(p) => bail!("event log damaged at position {p}: {e}"),
+            None => bail!("event log unreadable: {e}"),
+        },
+    };
+    println!(
+        "event log {}: {} events; every checksum, position and link holds",
+        config.events_path().display(),
+        sum.events
+    );
+    println!(
+        "  {} chained (schema v4 on{}), {} older events without a chain",
+        sum.chained,
+        sum.first_chained
+            .map(|p| format!(", from position {p}"))
+            .unwrap_or_default(),
+        sum.events - sum.chained
+    );
+    println!(
+        "  head hash {} (keep it elsewhere: a log cut short or rewritten will not end in it)",
+        backupd::events::hex(&sum.head)
+    );
+    Ok(())
+}
+
+/// A data dir with backups but no log lost its history: starting afresh would record a new
+/// empty catalog over it. `serve` refuses and says what to do instead.
+fn refuse_lost_log(config: &Config) -> anyhow::Result<()> {
+    let log = config.events_path();
+    let lost = match std::fs::metadata(&log) {
+        Ok(m) => m.len() == 0,
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    };
+    let layout = engine::layout::Layout::new(&config.data_dir);
+    let holds = |dir: PathBuf| {
+        std::fs::read_dir(dir)
+            .map(|mut d| {
+                d.any(|e| e.is_ok_and(|e| e.path().extension().is_some_and(|x| x == "bka")))
+            })
+            .unwrap_or(false)
+    };
+    if lost && (holds(layout.backups_dir()) || holds(layout.archives_dir())) {
+        bail!(
+            "the event log {} is missing or empty, but {} holds backups: starting would record a \
+             new, empty history over them, so backupd refuses. Restore events.redb from a copy \
+             (a file backup of the data dir), or rebuild the catalog from the archives with \
+             `backupd recover --data-dir {}`; then start again",
+            log.display(),
+            config.data_dir.display(),
+            config.data_dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// A log `serve` cannot read is never started afresh: the error says what to do.
+fn damaged_log(e: backupd::store::StoreError) -> anyhow::Error {
+    match e.kind() {
+        backupd::error::ErrorKind::Integrity => anyhow::anyhow!(
+            "{e}\nbackupd does not start on a damaged log: `backupd log verify` shows where it \
+             is damaged; restore events.redb from a copy (or rebuild the catalog from the \
+             archives with `backupd recover --force`, which moves the damaged log aside)"
+        ),
+        _ => e.into(),
+    }
+}
+
 fn serve(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(config.logs_dir())
         .with_context(|| format!("creating {}", config.logs_dir().display()))?;
@@ -404,9 +517,11 @@ fn serve(config: Config) -> anyhow::Result<()> {
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
     ])?;
+    refuse_lost_log(&config)?;
     let started = Instant::now();
-    let store = EventStore::open(&config.events_path())?;
-    let (service, boot) = Service::open(store, Arc::new(SystemClock), config.snapshot_every)?;
+    let store = EventStore::open(&config.events_path()).map_err(damaged_log)?;
+    let (service, boot) =
+        Service::open(store, Arc::new(SystemClock), config.snapshot_every).map_err(damaged_log)?;
     log::info!(
         "replayed the log: position {}, snapshot {:?}, {} events folded in {} ms{}",
         boot.position,
@@ -417,6 +532,20 @@ fn serve(config: Config) -> anyhow::Result<()> {
             .map(|why| format!(" (snapshot dropped: {why})"))
             .unwrap_or_default()
     );
+    // Bound before anything is recorded: a serve that cannot listen leaves the log as it was.
+    let progress = Progress::default();
+    // One shared copy for the engine and the API.
+    let shared = Arc::new(config.clone());
+    let api = api::bind(
+        api::ApiContext::new(
+            service.clone(),
+            progress.clone(),
+            config.timezone,
+            shared.clone(),
+        ),
+        config.bind,
+    )
+    .with_context(|| format!("binding the API to {}", config.bind))?;
     let booted = smol::block_on(service.execute(
         Command::Boot {
             version: env!("CARGO_PKG_VERSION").into(),
@@ -444,9 +573,6 @@ fn serve(config: Config) -> anyhow::Result<()> {
         ),
         Err(e) => log::error!("data dir not reconciled: {e}"),
     }
-    let progress = Progress::default();
-    // One shared copy for the engine and the API.
-    let shared = Arc::new(config.clone());
     let (stop_scheduler, stop_rx) = smol::channel::bounded::<()>(1);
     let scheduler = smol::spawn(
         Scheduler::new(
@@ -458,11 +584,6 @@ fn serve(config: Config) -> anyhow::Result<()> {
         .with_config(shared.clone())
         .run(stop_rx, Duration::from_secs(30)),
     );
-    let api = api::bind(
-        api::ApiContext::new(service.clone(), progress, config.timezone, shared),
-        config.bind,
-    )
-    .with_context(|| format!("binding the API to {}", config.bind))?;
     // The real address (with `--bind 127.0.0.1:0` the port is chosen here); tests read this line.
     log::info!(
         "listening on http://{} (API under {})",

@@ -1,5 +1,6 @@
-//! `GET health`: the latest recorded health check, or, before the first one was recorded, the
-//! checks run live (not recorded: a read must not write to the log).
+//! `GET health`: the latest recorded health check, or, before the first one was recorded and
+//! while the log cannot be written, the checks run live (not recorded: a read must not write to
+//! the log).
 
 use super::error::ApiError;
 use super::input::query;
@@ -15,7 +16,10 @@ pub async fn get(req: Request<ApiContext>) -> Result<Response, ApiError> {
     let ctx = req.state();
     let now = ctx.now();
     let recorded = ctx.service.read(|s| s.health.clone());
-    if let Some(h) = recorded {
+    // While the log cannot be written no check can be recorded: the last recorded one would
+    // say all is well, so the checks run live instead.
+    let writable = ctx.service.store().write_failure().is_none();
+    if let Some(h) = recorded.filter(|_| writable) {
         return Ok(json(
             200,
             &body(h.status, h.at, h.run_id, &h.checks, now, true),

@@ -33,9 +33,10 @@ pub async fn stop(req: Request<ApiContext>) -> Result<Response, ApiError> {
 impl ApiContext {
     fn status(&self) -> Value {
         let now = self.now();
-        let st = self
+        let mut st = self
             .service
             .read(|s| queries::status::status(s, self.zone, now));
+        st.record_error = self.service.store().write_failure().map(|f| f.message);
         status_json(&st, self.zone)
     }
 }
@@ -49,6 +50,8 @@ pub fn status_json(st: &Status, zone: Tz) -> Value {
         "paused_jobs": st.jobs.paused,
         "next_run_time": st.next_run.map(|t| time_in(t, zone)),
         "event_position": st.event_position,
+        "can_record": st.record_error.is_none(),
+        "record_error": st.record_error,
         "timezone": zone.name(),
         "success_rate": st.figures.success_rate_all,
         "runs": {

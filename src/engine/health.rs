@@ -119,6 +119,12 @@ fn event_log(layout: &Layout, service: &Service) -> Result<String, String> {
     removed.map_err(|e| format!("removing the probe {}: {e}", probe.display()))?;
 
     let store = service.store();
+    if let Some(f) = store.write_failure() {
+        return Err(format!(
+            "{} commit(s) failed since the last that went through: {}",
+            f.failed_commits, f.message
+        ));
+    }
     let durable = store.last_position();
     let folded = service.position();
     if durable < folded {

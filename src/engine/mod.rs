@@ -208,10 +208,7 @@ impl Engine {
 
 impl RunExecutor for Engine {
     fn run(&self, job: &JobSpec, run_id: &str, progress: &ProgressHandle) -> RunOutcome {
-        let started = std::time::Instant::now();
-        let outcome = self.run_job(job, run_id, progress);
-        crate::logging::run_finished(job, run_id, &outcome, started.elapsed().as_millis());
-        outcome
+        self.run_job(job, run_id, progress)
     }
 }
 

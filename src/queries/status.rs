@@ -24,6 +24,10 @@ pub struct Status {
     pub backups: usize,
     pub backup_bytes: u64,
     pub figures: Figures,
+    /// Why the log cannot be written (the last commit failed; none has gone through since):
+    /// nothing the scheduler starts can be recorded. Filled in by the caller, which holds the
+    /// store; the state cannot know it.
+    pub record_error: Option<String>,
 }
 
 pub fn status(state: &State, zone: Tz, now: Ts) -> Status {
@@ -38,6 +42,7 @@ pub fn status(state: &State, zone: Tz, now: Ts) -> Status {
         backups: state.catalog.backups.len(),
         backup_bytes: state.catalog.total_bytes(),
         figures: figures(state, now),
+        record_error: None,
     }
 }
 

@@ -159,7 +159,13 @@ impl Scheduler {
             if let Err(e) = self.service.execute(command.clone(), meta).await {
                 // The API may have changed the job between planning and now; the next pass
                 // plans again from the new state.
-                log::warn!(target: "scheduler", "{command:?} not applied: {e}");
+                match &command {
+                    // Each run that could not start is named (a full disk fails every one).
+                    Command::StartRun { run_id, .. } => {
+                        log::error!(target: "scheduler", "run {run_id} could not start: {e}")
+                    }
+                    _ => log::warn!(target: "scheduler", "{command:?} not applied: {e}"),
+                }
             }
         }
         self.start_executors();
@@ -319,6 +325,8 @@ async fn execute(
     }
     let cancel = handle.cancel().clone();
     let id = run_id.clone();
+    let job = spec.clone();
+    let started = std::time::Instant::now();
     let outcome = smol::unblock(move || {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             executor.run(&spec, &id, &handle)
@@ -344,16 +352,8 @@ async fn execute(
         (Some(StopCause::Cancelled { reason, by }), _) => RunOutcome::Cancelled { reason, by },
         (Some(StopCause::Shutdown { reason }), _) => RunOutcome::Interrupted { reason },
     };
-    let summary = match &outcome {
-        RunOutcome::Succeeded { .. } => "succeeded".to_string(),
-        RunOutcome::Failed { error, kind } => format!("failed ({kind}): {error}"),
-        RunOutcome::Interrupted { reason } => format!("interrupted: {reason}"),
-        RunOutcome::Cancelled { reason, by } => format!(
-            "cancelled{}: {reason}",
-            by.as_ref().map(|b| format!(" by {b}")).unwrap_or_default()
-        ),
-    };
-    log::info!(target: crate::logging::TASKS, "run {run_id} {summary}");
+    // One line per run in the tasks log, after a stop has had its say on the outcome.
+    crate::logging::run_finished(&job, &run_id, &outcome, started.elapsed().as_millis());
     let meta = Meta {
         actor: "scheduler".into(),
         correlation: Some(run_id.clone()),
@@ -363,7 +363,15 @@ async fn execute(
         run_id: run_id.clone(),
         outcome,
     };
-    if let Err(e) = service.execute(command, meta).await {
+    // A log that cannot be written now (a full disk) may be writable soon: the outcome is kept
+    // and tried again, so the run does not stay "running" once space is freed.
+    let mut wait = std::time::Duration::from_millis(200);
+    while let Err(e) = service.execute(command.clone(), meta.clone()).await {
         log::error!(target: crate::logging::TASKS, "outcome of run {run_id} not recorded: {e}");
+        if e.kind() != crate::error::ErrorKind::Transient {
+            return;
+        }
+        smol::Timer::after(wait).await;
+        wait = (wait * 2).min(std::time::Duration::from_secs(5));
     }
 }

@@ -11,6 +11,40 @@ pub enum StoreError {
     #[error("no event log at {path}")]
     Missing { path: PathBuf },
     #[error(
+        "the event log {path} is empty (0 bytes): its events are lost; restore it from a copy"
+    )]
+    Empty { path: PathBuf },
+    #[error("the event log was opened read-only: nothing can be written")]
+    ReadOnly,
+    #[error("event log {context}: the file is damaged (the store stopped on: {message})")]
+    Panicked {
+        context: &'static str,
+        message: String,
+    },
+    #[error("event at position {position} does not link to the event before it (it links to {found}, the event at position {} hashes to {expected}): an event was altered, removed or inserted", position - 1)]
+    Chain {
+        position: u64,
+        expected: String,
+        found: String,
+    },
+    #[error("event at position {position} is not chained (schema version {version}) although the hash chain began before it: it was replaced or inserted")]
+    Unchained { position: u64, version: u8 },
+    #[error("the event log ends at position {last}, but {path} says position {head} was committed: the latest events are lost (the file was damaged, or replaced by an older copy). Restore the log from a copy; to accept the loss, delete {path}")]
+    Shortened { last: u64, head: u64, path: PathBuf },
+    #[error("the event at position {position} hashes to {found}, but {path} says {expected} was committed there: the log was rewritten or replaced. Restore it from a copy; to accept it as it is, delete {path}")]
+    Rewritten {
+        position: u64,
+        expected: String,
+        found: String,
+        path: PathBuf,
+    },
+    #[error("the event log's head file {path} is damaged ({reason}): delete it to go on without the check it gives")]
+    HeadFile { path: PathBuf, reason: String },
+    #[error("the event at position {position} is missing from the log")]
+    Gap { position: u64 },
+    #[error("the record stored at position {position} says it is position {recorded}: it was moved or altered")]
+    Misplaced { position: u64, recorded: u64 },
+    #[error(
         "expected the log to end at position {expected}, it ends at {actual}: nothing written"
     )]
     Conflict { expected: u64, actual: u64 },
@@ -39,8 +73,34 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The position of the event that is damaged, where the error is about one event.
+    pub fn position(&self) -> Option<u64> {
+        match self {
+            StoreError::Decode { position, .. }
+            | StoreError::Chain { position, .. }
+            | StoreError::Unchained { position, .. }
+            | StoreError::Gap { position, .. }
+            | StoreError::Misplaced { position, .. }
+            | StoreError::Rewritten { position, .. } => Some(*position),
+            StoreError::Shortened { last, .. } => Some(last + 1),
+            _ => None,
+        }
+    }
+
     pub fn kind(&self) -> ErrorKind {
         match self {
+            // Events are lost or altered: the log cannot be trusted as it is.
+            StoreError::Empty { .. }
+            | StoreError::Panicked { .. }
+            | StoreError::Chain { .. }
+            | StoreError::Unchained { .. }
+            | StoreError::Gap { .. }
+            | StoreError::Misplaced { .. }
+            | StoreError::Shortened { .. }
+            | StoreError::Rewritten { .. }
+            | StoreError::HeadFile { .. } => ErrorKind::Integrity,
+            // Offline commands open the log read-only and never append.
+            StoreError::ReadOnly => ErrorKind::Internal,
             // One writer per log, by design: the other process must stop first.
             StoreError::InUse { .. } => ErrorKind::Refused,
             // Pointed at a data directory without a log (offline commands never create one).
@@ -55,7 +115,8 @@ impl StoreError {
                 DecodeError::Truncated { .. }
                 | DecodeError::TrailingBytes { .. }
                 | DecodeError::TooLarge
-                | DecodeError::Malformed { .. } => ErrorKind::Integrity,
+                | DecodeError::Malformed { .. }
+                | DecodeError::Checksum { .. } => ErrorKind::Integrity,
             },
             // Every event `decide` makes is encodable and far below the size limit.
             StoreError::Encode(_) => ErrorKind::Internal,
@@ -154,6 +215,45 @@ mod tests {
                 Transient,
             ),
             (StoreError::Closed, Transient),
+            (StoreError::Empty { path: "/d".into() }, Integrity),
+            (StoreError::ReadOnly, Internal),
+            (
+                StoreError::Panicked {
+                    context: "read",
+                    message: "x".into(),
+                },
+                Integrity,
+            ),
+            (
+                StoreError::Chain {
+                    position: 3,
+                    expected: "a".into(),
+                    found: "b".into(),
+                },
+                Integrity,
+            ),
+            (
+                StoreError::Unchained {
+                    position: 3,
+                    version: 3,
+                },
+                Integrity,
+            ),
+            (StoreError::Gap { position: 3 }, Integrity),
+            (
+                StoreError::Misplaced {
+                    position: 3,
+                    recorded: 4,
+                },
+                Integrity,
+            ),
+            (
+                decode(DecodeError::Checksum {
+                    stored: "a".into(),
+                    computed: "b".into(),
+                }),
+                Integrity,
+            ),
         ];
         let oversized = events::encode(&events::Envelope {
             position: 1,

@@ -2,7 +2,7 @@
 //! `schema/events.md` lists every variant.
 
 use crate::support::repo;
-use backupd::events::{self, decode, encode, DecodeError, Envelope, Event, Ts};
+use backupd::events::{self, decode, decode_record, encode, DecodeError, Envelope, Event, Ts};
 
 /// Records are `[u32 LE length][envelope bytes]`, one per variant, with the expected JSON beside.
 fn read_records(version: u32) -> (Vec<Vec<u8>>, Vec<serde_json::Value>) {
@@ -44,8 +44,11 @@ fn regenerate_golden_event_fixtures() {
     let dir = repo().join("fixtures/events");
     std::fs::create_dir_all(&dir).unwrap();
     let (mut bin, mut json) = (Vec::new(), String::new());
+    // A chain, as the store writes it: each record links to the hash of the one before.
+    let mut link = events::GENESIS;
     for env in example_envelopes() {
-        let bytes = encode(&env).unwrap();
+        let bytes = events::encode_linked(&env, &link).unwrap();
+        link = events::hash_of(&bytes);
         bin.extend((bytes.len() as u32).to_le_bytes());
         bin.extend(bytes);
         json.push_str(&env.to_json().to_string());
@@ -74,14 +77,15 @@ fn golden_v3_records_decode_to_their_json() {
     golden_records_decode_to_their_json(3, 24);
 }
 
-/// v4 added `run_queued`, `run_started_v2` and `run_cancelled` (run control), the `backup_v2`
-/// job action (a backup config with its description and named sources) inside `job_created` /
-/// `job_updated` / `presets_installed`, the `cron_v2` trigger (held by `presets_installed`) and
-/// `catalog_recovered` (`backupd recover`).
+/// v4 changed the envelope: a checksum and a hash chain (schema/events.md, "Envelope v4"), and
+/// added `run_queued`, `run_started_v2` and `run_cancelled` (run control), the `backup_v2` job
+/// action (a backup config with its description and named sources) inside `job_created` /
+/// `job_updated` / `presets_installed`, and the `cron_v2` trigger (held by `presets_installed`).
+/// Its fixture is a chain: every record links to the hash of the one before, the first to zero.
 #[test]
-fn golden_v4_records_decode_to_their_json() {
-    golden_records_decode_to_their_json(4, 28);
-    let (_, expected) = read_records(4);
+fn golden_v4_records_decode_to_their_json_and_form_a_chain() {
+    golden_records_decode_to_their_json(4, Event::NAMES.len());
+    let (records, expected) = read_records(4);
     for what in [
         "\"cron_v2\"",
         "\"backup_v2\"",
@@ -92,6 +96,16 @@ fn golden_v4_records_decode_to_their_json() {
             expected.iter().any(|j| j.to_string().contains(what)),
             "the v4 fixture holds {what}"
         );
+    }
+    let mut link = events::GENESIS;
+    for (i, bytes) in records.iter().enumerate() {
+        let record = decode_record(bytes).unwrap();
+        assert_eq!(
+            record.link,
+            Some(link),
+            "record {i} links to the one before"
+        );
+        link = record.hash;
     }
 }
 
@@ -121,8 +135,13 @@ fn every_kind_of_bad_bytes_gets_its_typed_error() {
             different_events +=
                 bad_copies_of_one_record(&format!("v{version} record {index}"), bytes);
         }
-        // A flipped letter of a name is still an event: the `Ok` judgement is exercised.
-        assert!(different_events > 100, "v{version}: {different_events}");
+        if version < u32::from(events::CHAINED_VERSION) {
+            // A flipped letter of a name is still an event: the `Ok` judgement is exercised.
+            assert!(different_events > 100, "v{version}: {different_events}");
+        } else {
+            // From v4 the checksum catches every flip: no damaged record reads as an event.
+            assert_eq!(different_events, 0, "v{version}");
+        }
     }
     let unit = encode(&Envelope {
         position: 1,
@@ -132,7 +151,8 @@ fn every_kind_of_bad_bytes_gets_its_typed_error() {
         payload: Event::SchedulerStarted,
     })
     .unwrap();
-    let mut unknown = unit.clone();
+    // The unit variant's tag is the last byte before the digest: the old layout shows it bare.
+    let mut unknown = unchained(&unit, 3);
     *unknown.last_mut().unwrap() = 200;
     assert_eq!(
         decode(&unknown),
@@ -140,22 +160,35 @@ fn every_kind_of_bad_bytes_gets_its_typed_error() {
     );
 }
 
+/// The same envelope in the v1-3 layout: no link, no digest.
+fn unchained(v4: &[u8], version: u8) -> Vec<u8> {
+    let mut out = vec![version];
+    out.extend_from_slice(&v4[33..v4.len() - 32]);
+    out
+}
+
 /// Returns how many single-bit flips decoded to another event.
 fn bad_copies_of_one_record(what: &str, bytes: &[u8]) -> usize {
     let original = decode(bytes).unwrap();
+    let chained = bytes[0] >= events::CHAINED_VERSION;
     for cut in 0..bytes.len() {
         match decode(&bytes[..cut]) {
             Err(DecodeError::Truncated { .. }) => {}
+            // A cut v4 record no longer ends in its own digest.
+            Err(DecodeError::Checksum { .. }) if chained => {}
             other => panic!("{what}, cut at {cut}: {other:?}"),
         }
     }
     let mut trailing = bytes.to_vec();
     trailing.push(0);
-    assert_eq!(
-        decode(&trailing),
-        Err(DecodeError::TrailingBytes { count: 1 }),
-        "{what}"
-    );
+    match decode(&trailing) {
+        Err(DecodeError::Checksum { .. }) if chained => {}
+        other => assert_eq!(
+            other,
+            Err(DecodeError::TrailingBytes { count: 1 }),
+            "{what}"
+        ),
+    }
     let mut version = bytes.to_vec();
     version[0] = 9;
     assert_eq!(
@@ -178,8 +211,21 @@ fn bad_copies_of_one_record(what: &str, bytes: &[u8]) -> usize {
                 assert!(in_version, "{what}, bit {bit}: version {version} reported");
                 assert_eq!(version, flipped[0], "{what}, bit {bit}");
             }
+            // A v4 record whose version byte now says 1-3 is read in the old layout and fails.
+            Err(e) if chained && in_version => {
+                assert!(
+                    flipped[0] < events::CHAINED_VERSION,
+                    "{what}, bit {bit}: {e}"
+                )
+            }
             Err(e) => {
                 assert!(!in_version, "{what}, bit {bit}: {e} for a bad version byte");
+                if chained {
+                    assert!(
+                        matches!(e, DecodeError::Checksum { .. }),
+                        "{what}, bit {bit}: {e}"
+                    );
+                }
                 assert!(!e.to_string().is_empty());
             }
             // Versions only add variants: another known version byte reads the same event.
@@ -192,8 +238,11 @@ fn bad_copies_of_one_record(what: &str, bytes: &[u8]) -> usize {
                     env, original,
                     "{what}, bit {bit}: a flip that changes nothing"
                 );
-                let again = encode(&env).unwrap();
-                // `encode` writes the current version; the flip was elsewhere.
+                let again = match chained {
+                    true => encode(&env).unwrap(),
+                    false => unchained(&encode(&env).unwrap(), bytes[0]),
+                };
+                // `encode` writes the record's own layout; the flip was elsewhere.
                 assert_eq!(
                     (flipped[0], &again[1..]),
                     (bytes[0], &flipped[1..]),

@@ -18,7 +18,7 @@ fn run_health_check(server: &Served) -> String {
     run["run_id"].as_str().unwrap().to_string()
 }
 
-fn named<'a>(health: &'a Value, name: &str) -> &'a Value {
+pub(crate) fn named<'a>(health: &'a Value, name: &str) -> &'a Value {
     health["checks"]
         .as_array()
         .unwrap_or_else(|| panic!("no checks: {health}"))
@@ -28,10 +28,10 @@ fn named<'a>(health: &'a Value, name: &str) -> &'a Value {
 }
 
 /// A tmpfs mounted for the test, lazily unmounted however the test ends.
-struct Tmpfs(PathBuf);
+pub(crate) struct Tmpfs(PathBuf);
 
 impl Tmpfs {
-    fn mount(at: &Path, size: &str) -> Tmpfs {
+    pub(crate) fn mount(at: &Path, size: &str) -> Tmpfs {
         std::fs::create_dir_all(at).unwrap();
         let out = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])

@@ -9,6 +9,7 @@ mod health;
 mod http_edges;
 mod idempotency;
 mod jobs;
+mod log_integrity;
 mod metrics;
 mod outcomes;
 mod recover;
