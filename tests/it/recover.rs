@@ -97,6 +97,35 @@ fn recover_rebuilds_a_lost_catalog_from_the_archives_and_restores_work() {
         &data.join(format!("backups/{full}.bka")),
         &data.join("backups").join(bad),
     );
+    // `serve` refuses the lost log and points to `recover`.
+    let mut refused = bin()
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["--bind", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while refused.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = refused.kill();
+            panic!("serve started on a lost log");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let refused = refused.wait_with_output().unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused).contains("backupd recover"),
+        "{}",
+        text(&refused)
+    );
+    assert!(!data.join("events.redb").exists());
+
     let out = recover(&data, &[]);
     let said = text(&out);
     assert!(out.status.success(), "{said}");
