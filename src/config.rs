@@ -108,6 +108,7 @@ struct RawHealth {
     disk_critical_percent: Option<u64>,
     days_until_full_warning: Option<f64>,
     days_until_full_critical: Option<f64>,
+    unrecorded_grace: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -432,6 +433,11 @@ fn health_thresholds(raw: RawHealth) -> Result<Thresholds, ConfigError> {
             .days_until_full_critical
             .unwrap_or(d.days_until_full_critical),
         growth_window_days: d.growth_window_days,
+        unrecorded_grace_secs: age(
+            "health.unrecorded_grace",
+            raw.unrecorded_grace,
+            d.unrecorded_grace_secs,
+        )?,
     };
     let order = |key: &str, ok: bool, what: &str| {
         if ok {

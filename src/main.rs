@@ -1,5 +1,5 @@
-//! The command line: `serve`, and the offline `events`, `state`, `verify` and `restore` on a data
-//! directory.
+//! The command line: `serve`, and the offline `events`, `state`, `verify`, `restore` and
+//! `recover` on a data directory.
 
 use anyhow::{bail, Context};
 use backupd::api;
@@ -97,6 +97,16 @@ enum Cmd {
         skip_damaged: bool,
         #[command(flatten)]
         at: Where,
+    },
+    /// Rebuild the catalog from the archives themselves when the log is lost: each archive in
+    /// backups/ and archives/ is verified and recorded (damaged ones are named and left out).
+    /// Refuses while a non-empty log exists, unless --force.
+    Recover {
+        #[command(flatten)]
+        at: Where,
+        /// Move an existing log aside (as events.redb.damaged-<time>, never deleted) first.
+        #[arg(long)]
+        force: bool,
     },
     /// The event log itself.
     Log {
@@ -239,6 +249,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Cmd::Verify { target, at } => verify(&target, &at),
+        Cmd::Recover { at, force } => recover(&load_config(&at, None)?, force),
         Cmd::Restore {
             backup_id,
             to,
@@ -324,6 +335,100 @@ fn verify(target: &str, at: &Where) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `backupd recover`: the archives' records into a new log, with the recovery itself on record.
+fn recover(config: &Config, force: bool) -> anyhow::Result<()> {
+    let log = config.events_path();
+    let mut note = format!("rebuilt from the archives in {}", config.data_dir.display());
+    let found = engine::recover::scan(&config.data_dir)?;
+    if found.found == 0 {
+        println!(
+            "no archives in {}: nothing to recover",
+            config.data_dir.display()
+        );
+        return Ok(());
+    }
+    if found.records.is_empty() {
+        for why in &found.skipped {
+            eprintln!("left out: {why}");
+        }
+        bail!(
+            "none of the {} archive(s) could be recovered; no log was written",
+            found.found
+        );
+    }
+    if let Ok(meta) = std::fs::metadata(&log) {
+        if meta.len() > 0 && !force {
+            bail!(
+                "{} exists and is not empty: recover rebuilds a lost log and never writes over one; \
+                 use --force to move it aside (as events.redb.damaged-<time>) and recover",
+                log.display()
+            );
+        }
+    }
+    // The old log, and the head file that vouches for it (it would call the new log truncated),
+    // are moved aside, never deleted: they are evidence, and may yet be mended.
+    let at = time::OffsetDateTime::now_utc();
+    let stamp = format!(
+        "damaged-{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    );
+    let mut head = log.as_os_str().to_os_string();
+    head.push(".head");
+    for old in [log.clone(), PathBuf::from(head)] {
+        if std::fs::symlink_metadata(&old).is_err() {
+            continue;
+        }
+        // Two recoveries in one second must not put one aside copy over another.
+        let aside = (0..)
+            .map(|n| {
+                let mut name = old.file_name().unwrap_or_default().to_os_string();
+                name.push(format!(".{stamp}"));
+                if n > 0 {
+                    name.push(format!("-{n}"));
+                }
+                old.with_file_name(name)
+            })
+            .find(|p| std::fs::symlink_metadata(p).is_err())
+            .unwrap_or_default();
+        std::fs::rename(&old, &aside)
+            .with_context(|| format!("moving {} aside to {}", old.display(), aside.display()))?;
+        println!("moved aside: {}", aside.display());
+        note.push_str(&format!(
+            "; {} was moved aside as {}",
+            old.file_name().unwrap_or_default().to_string_lossy(),
+            aside.file_name().unwrap_or_default().to_string_lossy()
+        ));
+    }
+    let store = EventStore::open(&log)?;
+    let (service, _) = Service::open(store, Arc::new(SystemClock), 0)?;
+    let command = Command::RecoverCatalog {
+        backups: found.records.clone(),
+        skipped: found.skipped.clone(),
+        note,
+    };
+    smol::block_on(service.execute(command, Meta::actor("system:recover")))
+        .context("recording the recovered catalog")?;
+    println!("recovered {} backup(s):", found.records.len());
+    for b in &found.records {
+        let kind = serde_json::to_value(b.kind).unwrap_or_default();
+        let kind = kind.as_str().unwrap_or("?");
+        match &b.parent {
+            Some(p) => println!("  {} ({kind} on {p}, job {})", b.id, b.job_id),
+            None => println!("  {} ({kind}, job {})", b.id, b.job_id),
+        }
+    }
+    println!("left out {} archive(s)", found.skipped.len());
+    for why in &found.skipped {
+        println!("  {why}");
+    }
+    Ok(())
+}
+
 /// `backupd log verify`: every record read and checked, read-only.
 fn log_verify(config: &Config) -> anyhow::Result<()> {
     let store = EventStore::open_read_only(&config.events_path())?;
@@ -375,8 +480,9 @@ fn refuse_lost_log(config: &Config) -> anyhow::Result<()> {
             "the event log {} is missing or empty, but {} holds backups: starting would record a \
              new, empty history over them, so backupd refuses. Restore events.redb from a copy \
              (a file backup of the data dir), or rebuild the catalog from the archives with \
-             `backupd recover` (coming in a later release); then start again",
+             `backupd recover --data-dir {}`; then start again",
             log.display(),
+            config.data_dir.display(),
             config.data_dir.display()
         );
     }
@@ -389,7 +495,7 @@ fn damaged_log(e: backupd::store::StoreError) -> anyhow::Error {
         backupd::error::ErrorKind::Integrity => anyhow::anyhow!(
             "{e}\nbackupd does not start on a damaged log: `backupd log verify` shows where it \
              is damaged; restore events.redb from a copy (or rebuild the catalog from the \
-             archives with `backupd recover`, coming in a later release)"
+             archives with `backupd recover --force`, which moves the damaged log aside)"
         ),
         _ => e.into(),
     }

@@ -1,4 +1,4 @@
-//! `backups`, `backups/{backup_id}` and its `verify` and `restore`: the catalog and the backup's
+//! `backups`, `backups/unrecorded`, `backups/{backup_id}` and its `verify` and `restore`: the catalog and the backup's
 //! JSON, and the engine's slow work run on the blocking pool, its errors mapped to 4xx where the
 //! client is at fault.
 
@@ -51,6 +51,34 @@ pub async fn list(req: Request<ApiContext>) -> Result<Response, ApiError> {
             .collect()
     });
     Ok(json(200, &json!({ "backups": backups })))
+}
+
+/// The archive files no event names (`unrecorded_archives` in health): each with its size, its
+/// age and whether the next cleanup removes it (older than `health.unrecorded_grace`).
+pub async fn unrecorded(req: Request<ApiContext>) -> Result<Response, ApiError> {
+    query(&req, &[])?;
+    let ctx = req.state();
+    let (config, service) = (ctx.config.clone(), ctx.service.clone());
+    let grace = config.health.unrecorded_grace_secs;
+    let found =
+        smol::unblock(move || service.read(|s| engine::unrecorded_archives(&config.data_dir, s)))
+            .await
+            .map_err(|e| ApiError::internal(format!("listing the archives: {e}")))?;
+    let archives: Vec<Value> = found
+        .into_iter()
+        .map(|u| {
+            json!({
+                "path": u.path,
+                "bytes": u.bytes,
+                "age_secs": u.age_secs,
+                "removed_by_next_cleanup": i64::try_from(u.age_secs).unwrap_or(i64::MAX) >= grace,
+            })
+        })
+        .collect();
+    Ok(json(
+        200,
+        &json!({ "archives": archives, "grace_secs": grace }),
+    ))
 }
 
 pub async fn detail(req: Request<ApiContext>) -> Result<Response, ApiError> {

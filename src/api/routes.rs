@@ -65,6 +65,7 @@ pub const ROUTES: &[Route] = &[
     route!("POST", "/runs/{run_id}/cancel", runs::cancel),
     route!("GET", "/events", events::list),
     route!("GET", "/backups", backups::list),
+    route!("GET", "/backups/unrecorded", backups::unrecorded),
     route!("GET", "/backups/{backup_id}", backups::detail),
     route!("POST", "/backups/{backup_id}/verify", backups::verify),
     route!("POST", "/backups/{backup_id}/restore", backups::restore),

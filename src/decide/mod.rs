@@ -14,6 +14,7 @@ mod fixture;
 mod jobs;
 mod queue;
 mod records;
+mod recover;
 mod runs;
 mod scheduler;
 
@@ -134,6 +135,14 @@ pub enum Command {
         location: String,
         bytes: u64,
     },
+    /// `backupd recover`: the backups read from the archives (parents first) and the archives
+    /// left out (`file: why`), recorded with a `catalog_recovered` event into a log without a
+    /// catalog.
+    RecoverCatalog {
+        backups: Vec<BackupRecord>,
+        skipped: Vec<String>,
+        note: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -222,6 +231,11 @@ pub fn decide(state: &State, command: &Command, now: Ts) -> Result<Vec<Event>, R
             location,
             bytes,
         } => records::report(state, report_id, location, *bytes),
+        C::RecoverCatalog {
+            backups,
+            skipped,
+            note,
+        } => recover::recover(state, backups, skipped, note),
     }
 }
 

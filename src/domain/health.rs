@@ -6,7 +6,7 @@ use crate::events::{BackupKind, HealthCheck, HealthStatus, Ts};
 use crate::projections::{RunStatus, State};
 
 /// The names of the checks, in the order `evaluate` returns them (stable: clients key on them).
-pub const CHECK_NAMES: [&str; 8] = [
+pub const CHECK_NAMES: [&str; 9] = [
     "scheduler",
     "last_full_age",
     "failures_24h",
@@ -15,6 +15,7 @@ pub const CHECK_NAMES: [&str; 8] = [
     "newest_backup_index",
     "sources",
     "damaged_chains",
+    "unrecorded_archives",
 ];
 
 const HOUR: i64 = 3600;
@@ -41,6 +42,9 @@ pub struct Thresholds {
     pub days_until_full_critical: f64,
     /// How many days back the growth rate looks.
     pub growth_window_days: i64,
+    /// How old an archive file no event names must be before cleanup removes it (a younger one
+    /// may be a run's archive between its rename and its record).
+    pub unrecorded_grace_secs: i64,
 }
 
 impl Default for Thresholds {
@@ -55,6 +59,7 @@ impl Default for Thresholds {
             days_until_full_warning: 7.0,
             days_until_full_critical: 2.0,
             growth_window_days: 7,
+            unrecorded_grace_secs: HOUR,
         }
     }
 }
@@ -89,6 +94,9 @@ pub struct Facts {
     /// backups.
     pub newest_index: Option<(String, Result<String, String>)>,
     pub sources: Vec<SourceFact>,
+    /// The archive files no event names (paths relative to the data directory), or why the
+    /// data directory could not be listed.
+    pub unrecorded: Result<Vec<String>, String>,
 }
 
 /// One check per concern, in `CHECK_NAMES` order; the run's status is the worst of them.
@@ -102,6 +110,7 @@ pub fn evaluate(state: &State, facts: &Facts, now: Ts, t: &Thresholds) -> Vec<He
         newest_backup_index(facts),
         sources(facts),
         chains::damaged_chains(state),
+        unrecorded::unrecorded_archives(&facts.unrecorded, t.unrecorded_grace_secs),
     ]
 }
 
@@ -461,3 +470,4 @@ fn hours(secs: i64) -> String {
 mod chains;
 #[cfg(test)]
 mod tests;
+mod unrecorded;

@@ -31,6 +31,10 @@ pub fn gather(config: &Config, service: &Service) -> Facts {
         event_log: event_log(&layout, service),
         newest_index: newest_index(&layout, service),
         sources: sources(config),
+        unrecorded: service
+            .read(|s| super::unrecorded_archives(&config.data_dir, s))
+            .map(|found| found.into_iter().map(|u| u.path).collect())
+            .map_err(|e| e.to_string()),
     }
 }
 

@@ -110,6 +110,7 @@ pub fn cleanup(
         freed += d.bytes;
     }
     let leftovers = leftovers(service, &layout.backups_dir())? + leftovers(service, &archives)?;
+    let (orphans, young) = orphans(config, service)?;
     for dir in [
         layout.backups_dir(),
         archives,
@@ -127,6 +128,22 @@ pub fn cleanup(
     if leftovers > 0 {
         note.push_str(&format!(
             "; removed {leftovers} leftover file(s) of earlier deletions"
+        ));
+    }
+    if !orphans.is_empty() {
+        note.push_str(&format!(
+            "; removed {} archive file(s) no event names, older than {} s: {}",
+            orphans.len(),
+            config.health.unrecorded_grace_secs,
+            orphans.join(", ")
+        ));
+    }
+    if !young.is_empty() {
+        note.push_str(&format!(
+            "; kept {} archive file(s) no event names, younger than {} s (a run may still record them): {}",
+            young.len(),
+            config.health.unrecorded_grace_secs,
+            young.join(", ")
         ));
     }
     if !skipped.is_empty() {
@@ -152,6 +169,28 @@ fn remove(path: &Path) -> Result<(), EngineError> {
         }),
         _ => Ok(()),
     }
+}
+
+/// Archive files no event names (a crash between an archive's rename and its record): each one
+/// older than `health.unrecorded_grace` is removed (with its sidecar), younger ones are kept
+/// for a run that may still record them. Removed rather than adopted: such a file's run never
+/// recorded it, so nothing says it was complete and verified when written (`backupd recover`
+/// is the way to bring archives back into a lost catalog). Returns (removed, kept) paths.
+fn orphans(config: &Config, service: &Service) -> Result<(Vec<String>, Vec<String>), EngineError> {
+    let found = service.read(|s| super::unrecorded_archives(&config.data_dir, s))?;
+    let grace = u64::try_from(config.health.unrecorded_grace_secs).unwrap_or(0);
+    let (mut removed, mut kept) = (Vec::new(), Vec::new());
+    for u in found {
+        if u.age_secs < grace {
+            kept.push(u.path);
+            continue;
+        }
+        let path = config.data_dir.join(&u.path);
+        remove(&path)?;
+        remove(&path.with_extension(layout::MANIFEST_EXT))?;
+        removed.push(u.path);
+    }
+    Ok((removed, kept))
 }
 
 /// Files in `dir` of backups the log says were deleted.

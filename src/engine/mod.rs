@@ -24,6 +24,7 @@ pub mod layout;
 pub mod maintenance;
 mod manifest;
 mod reconcile;
+pub mod recover;
 pub mod report;
 mod restore;
 pub mod sources;
@@ -31,7 +32,7 @@ mod verify;
 
 pub use backup::{backup, BackupDone};
 pub use consolidate::{consolidate, ConsolidateDone};
-pub use reconcile::{reconcile, ReconcileReport};
+pub use reconcile::{reconcile, unrecorded_archives, ReconcileReport, Unrecorded};
 pub use restore::{
     check_paths, check_request, check_target, restore, restore_with, LostEntry, RestoreOptions,
     RestoreSummary, RestoredDump,

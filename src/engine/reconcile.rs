@@ -4,6 +4,7 @@
 //! archives without a `backup_recorded` event and recorded backups whose archive is gone are
 //! reported, never deleted (an operator decides).
 
+use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -33,17 +34,13 @@ impl ReconcileReport {
 pub fn reconcile(config: &Config, state: &State) -> Result<ReconcileReport, EngineError> {
     let layout = Layout::new(&config.data_dir);
     let mut report = ReconcileReport::default();
-    let recorded: std::collections::HashSet<PathBuf> = state
-        .catalog
-        .backups
-        .values()
-        .map(|b| layout.resolve(&b.record.location))
-        .collect();
-    scan_dir(&layout.backups_dir(), true, &recorded, &mut report)?;
-    scan_dir(&layout.archives_dir(), false, &recorded, &mut report)?;
+    let recorded = recorded(&layout, state);
+    scan_dir(&layout.backups_dir(), true, &mut report)?;
+    scan_dir(&layout.archives_dir(), false, &mut report)?;
     // Reports have no archives: only their interrupted `.partial` writes are cleaned up.
     let reports = config.data_dir.join(super::report::REPORTS_DIR);
-    scan_dir(&reports, false, &recorded, &mut report)?;
+    scan_dir(&reports, false, &mut report)?;
+    report.unrecorded = unrecorded_in(&layout, &recorded)?;
     let tmp = layout.tmp_dir();
     if let Ok(rd) = fs::read_dir(&tmp) {
         for e in rd.flatten() {
@@ -60,17 +57,82 @@ pub fn reconcile(config: &Config, state: &State) -> Result<ReconcileReport, Engi
     Ok(report)
 }
 
-/// Removes the `.partial` files (and, where archives have sidecars, lone sidecars) in `dir` and
-/// reports its unrecorded archives. A missing directory has nothing to reconcile.
-fn scan_dir(
-    dir: &Path,
-    sidecars: bool,
-    recorded: &std::collections::HashSet<PathBuf>,
-    report: &mut ReconcileReport,
-) -> Result<(), EngineError> {
+/// An archive file no event names (a crash between its rename and its record, or a file put
+/// there by hand): health and the API list it, and cleanup removes it once older than the grace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unrecorded {
+    /// Relative to the data directory (`backups/<id>.bka`, `archives/<id>.bka`).
+    pub path: String,
+    pub bytes: u64,
+    /// Seconds since its last modification (0 for a time in the future).
+    pub age_secs: u64,
+}
+
+/// The archives in `backups/` and `archives/` that no recorded backup names, by path. Read-only:
+/// the one scan boot's reconcile, health, the API and cleanup share.
+pub fn unrecorded_archives(data_dir: &Path, state: &State) -> Result<Vec<Unrecorded>, EngineError> {
+    let layout = Layout::new(data_dir);
+    let now = std::time::SystemTime::now();
+    unrecorded_in(&layout, &recorded(&layout, state))?
+        .into_iter()
+        .map(|path| {
+            let meta =
+                fs::metadata(&path).map_err(io_err(format!("reading {}", path.display())))?;
+            let age = meta
+                .modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .map_or(0, |d| d.as_secs());
+            Ok(Unrecorded {
+                path: path
+                    .strip_prefix(data_dir)
+                    .unwrap_or(&path)
+                    .display()
+                    .to_string(),
+                bytes: meta.len(),
+                age_secs: age,
+            })
+        })
+        .collect()
+}
+
+fn recorded(layout: &Layout, state: &State) -> HashSet<PathBuf> {
+    state
+        .catalog
+        .backups
+        .values()
+        .map(|b| layout.resolve(&b.record.location))
+        .collect()
+}
+
+fn unrecorded_in(
+    layout: &Layout,
+    recorded: &HashSet<PathBuf>,
+) -> Result<Vec<PathBuf>, EngineError> {
+    let mut out = Vec::new();
+    for dir in [layout.backups_dir(), layout.archives_dir()] {
+        out.extend(
+            archives_in(&dir)?
+                .into_iter()
+                .filter(|p| !recorded.contains(p)),
+        );
+    }
+    Ok(out)
+}
+
+/// The finished archives (`*.bka`) in `dir`, sorted; a missing directory has none.
+pub fn archives_in(dir: &Path) -> Result<Vec<PathBuf>, EngineError> {
+    Ok(list(dir)?
+        .into_iter()
+        .filter(|p| p.extension().and_then(|e| e.to_str()) == Some(ARCHIVE_EXT))
+        .collect())
+}
+
+/// Every entry of `dir`, sorted; a missing directory is empty.
+fn list(dir: &Path) -> Result<Vec<PathBuf>, EngineError> {
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => {
             return Err(EngineError::Io {
                 context: format!("listing {}", dir.display()),
@@ -83,14 +145,19 @@ fn scan_dir(
         .collect::<Result<_, _>>()
         .map_err(io_err(format!("listing {}", dir.display())))?;
     names.sort();
+    Ok(names)
+}
+
+/// Removes the `.partial` files (and, where archives have sidecars, lone sidecars) in `dir`.
+/// A missing directory has nothing to reconcile.
+fn scan_dir(dir: &Path, sidecars: bool, report: &mut ReconcileReport) -> Result<(), EngineError> {
+    let names = list(dir)?;
     let removed_before = report.removed.len();
     for path in names {
         let ext = path.extension().and_then(|e| e.to_str());
         if ext == Some(PARTIAL_EXT) {
             fs::remove_file(&path).map_err(io_err(format!("removing {}", path.display())))?;
             report.removed.push(path);
-        } else if ext == Some(ARCHIVE_EXT) && !recorded.contains(&path) {
-            report.unrecorded.push(path);
         } else if sidecars
             && ext == Some(MANIFEST_EXT)
             && !path.with_extension(ARCHIVE_EXT).exists()

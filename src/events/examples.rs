@@ -217,6 +217,13 @@ pub fn examples() -> Vec<Event> {
                 },
             ],
         },
+        Event::CatalogRecovered {
+            backups: 3,
+            skipped: vec![
+                "backups/daily_full_backup-20260528T020000Z-0badc0de.bka: damaged: frame 2: checksum mismatch".into(),
+            ],
+            note: "rebuilt from the archives in /var/lib/backupd; the log was moved aside as events.redb.damaged-20260530T101500Z".into(),
+        },
     ]
 }
 

@@ -195,6 +195,15 @@ pub enum Event {
         warnings_total: u64,
         warnings: Vec<RunWarning>,
     },
+    /// The catalog was rebuilt from the archives themselves (`backupd recover`) after the log was
+    /// lost: the `backups` `backup_recorded` events just before it, in the same append, are what
+    /// the archives told (run id `recovered`); runs, job changes and verifications before the
+    /// loss are unknown. `skipped`: each archive left out, as `file: why`.
+    CatalogRecovered {
+        backups: u32,
+        skipped: Vec<String>,
+        note: String,
+    },
 }
 
 /// How many warnings a run record keeps (`run_succeeded_v2.warnings`); the total is kept apart.
@@ -233,6 +242,7 @@ impl Event {
         "run_started_v2",
         "run_cancelled",
         "run_succeeded_v2",
+        "catalog_recovered",
     ];
 
     /// The variant's name as in `NAMES` and the JSON output.
@@ -266,6 +276,7 @@ impl Event {
             Event::RunStartedV2 { .. } => 25,
             Event::RunCancelled { .. } => 26,
             Event::RunSucceededV2 { .. } => 27,
+            Event::CatalogRecovered { .. } => 28,
         };
         Self::NAMES[index]
     }

@@ -33,6 +33,16 @@ pub struct Catalog {
     /// Storage at the end of each UTC day (Unix day number) on which it changed: the report's
     /// storage chart and the health check's growth rate read it.
     pub storage_by_day: BTreeMap<i64, StoragePoint>,
+    /// When the catalog was rebuilt from the archives (`catalog_recovered`): what came before
+    /// is not in this log.
+    pub recovered: Option<Recovered>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recovered {
+    pub at: Ts,
+    pub backups: u32,
+    pub skipped: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +89,7 @@ impl Default for Catalog {
             reports: BTreeMap::new(),
             report_bytes: 0,
             storage_by_day: BTreeMap::new(),
+            recovered: None,
         }
     }
 }
@@ -168,6 +179,16 @@ impl Catalog {
                         merged: merged.clone(),
                     },
                 );
+                return;
+            }
+            Event::CatalogRecovered {
+                backups, skipped, ..
+            } => {
+                self.recovered = Some(Recovered {
+                    at: env.recorded_at,
+                    backups: *backups,
+                    skipped: skipped.clone(),
+                });
                 return;
             }
             Event::ReportGenerated {

@@ -283,7 +283,8 @@ impl Schedule {
             | Event::HealthChecked { .. }
             | Event::ReportGenerated { .. }
             | Event::BackupArchived { .. }
-            | Event::ReportDeleted { .. } => {}
+            | Event::ReportDeleted { .. }
+            | Event::CatalogRecovered { .. } => {}
         }
     }
 

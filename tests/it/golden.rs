@@ -91,6 +91,7 @@ fn golden_v4_records_decode_to_their_json_and_form_a_chain() {
         "\"backup_v2\"",
         "\"run_cancelled\"",
         "\"warnings_total\"",
+        "\"catalog_recovered\"",
     ] {
         assert!(
             expected.iter().any(|j| j.to_string().contains(what)),

@@ -13,6 +13,7 @@ mod jobs;
 mod log_integrity;
 mod metrics;
 mod outcomes;
+mod recover;
 mod replay;
 mod report;
 mod restore;

@@ -25,6 +25,7 @@ fn facts() -> Facts {
             kind: "sqlite".into(),
             result: Ok("readable".into()),
         }],
+        unrecorded: Ok(vec![]),
     }
 }
 

@@ -469,6 +469,9 @@ impl Model {
                 self.reports.insert(report_id.clone(), (now, *bytes));
                 Kind::Report
             }
+            // Never generated: recovery is an offline rebuild into a log without a catalog
+            // (decide/recover.rs has its own tests), not a step of a live history.
+            C::RecoverCatalog { .. } => unreachable!("recovery is not a generated command"),
         })
     }
 
