@@ -13,10 +13,12 @@ pub mod domain;
 pub mod error;
 #[path = "../../src/events/mod.rs"]
 pub mod events;
-// The seed's trigger JSON lives on the API side: only that file of it (`api/jobs/seed.rs`).
+// The seed's JSON lives on the API side: only those files of it (`api/jobs/seed.rs` and the
+// `backup_config.rs` it re-exports).
 #[path = "../../src/api"]
 pub mod api {
     pub mod jobs {
+        pub mod backup_config;
         pub mod seed;
     }
 }
