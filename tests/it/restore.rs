@@ -382,3 +382,43 @@ fn a_restore_over_a_damaged_frame_saves_the_rest_with_skip_damaged_and_fails_wit
     assert!(!in_data.exists());
     drop(holder);
 }
+
+/// A sparse file keeps its holes through backup and restore: 2 GiB of which a few bytes are
+/// data must not come back fully allocated.
+#[test]
+fn a_sparse_file_comes_back_sparse() {
+    use std::io::{Seek, SeekFrom, Write};
+    use std::os::unix::fs::MetadataExt;
+    let scratch = tempfile::tempdir().unwrap();
+    let src = scratch.path().join("sparse-src");
+    fs::create_dir(&src).unwrap();
+    let size: u64 = 2 << 30;
+    let mut f = fs::File::create(src.join("disk.img")).unwrap();
+    for at in [0, size / 3, size - 5] {
+        f.seek(SeekFrom::Start(at)).unwrap();
+        f.write_all(b"data!").unwrap();
+    }
+    drop(f);
+    assert!(fs::metadata(src.join("disk.img")).unwrap().blocks() * 512 < 1 << 20);
+
+    let server = Served::with_config(&format!("[[sources.files]]\npath = {src:?}\n"));
+    let run = server.run("daily_full_backup");
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let id = run["backup_id"].as_str().unwrap();
+    let target = scratch.path().join("restored");
+    let (code, sum) = server.send(
+        "POST",
+        &format!("/backups/{id}/restore"),
+        Some(json!({ "target": target })),
+    );
+    assert_eq!(code, 200, "{sum}");
+    let back = restored_root(&target, &src).join("disk.img");
+    let m = fs::metadata(&back).unwrap();
+    assert_eq!(m.len(), size);
+    assert!(
+        m.blocks() * 512 < 1 << 20,
+        "2 GiB with 15 bytes of data took {} bytes on disk",
+        m.blocks() * 512
+    );
+    identical(&src, &restored_root(&target, &src));
+}
