@@ -9,21 +9,26 @@
 //!
 //! Code map (arrows only point down this list's dependencies: `api` → `queries` → `projections`,
 //! never back up):
-//! - `events`      the persisted vocabulary and its byte framing (schema/events.md)
+//! - `events`      the persisted vocabulary and its byte framing: v4 records carry a SHA-256
+//!   digest and the previous event's hash (schema/events.md)
 //! - `store`       the redb event log: append with expected position and idempotency key, group
-//!   commit, range reads, waits, the snapshot slot. The only module that touches redb.
+//!   commit, range reads that check every checksum and link (`chain`), the head file that shows
+//!   a log cut short (`head`), redb panics caught (`guard`), reopen-and-retry after a failed
+//!   write, waits, the snapshot slot, the API's idempotent requests (`requests`). The only module
+//!   that touches redb.
 //! - `projections` pure folds (`evolve`): schedule (jobs, runs), catalog (backups, reports,
 //!   archive origins, storage by day), stats, the latest health
 //! - `snapshot`    projection snapshots, a cache checked against the code version and the log
 //! - `decide`      `Command` and `decide`: a dispatch in `decide/mod.rs`, one file per aggregate
 //!   with its given/when/then tests — `scheduler` (boot, start/stop), `jobs`, `runs` (start,
-//!   finish, skip, missed), `catalog` (verify, delete, archive), `records` (health, reports)
+//!   finish, skip, missed), `queue` (run requests, the concurrency limit, cancel), `catalog`
+//!   (verify, delete, archive), `records` (health, reports), `recover` (a catalog rebuilt from
+//!   the archives)
 //! - `service`     the single writer: decide → append → evolve → notify
 //! - `domain`      the pure rules: job validation, update patches (`patch`: a PUT merged into
 //!   the job as it is when decided), which sources a job selects (`selection`), cron/interval
-//!   triggers, presets, durations,
-//!   which backup an incremental builds on (`base`), the retention plan (what cleanup deletes and
-//!   why) and the health verdicts
+//!   triggers, presets, durations, which backup an incremental builds on (`base`), the retention
+//!   plan (what cleanup deletes and why) and the health verdicts
 //! - `queries`     pure functions of `(&State, now)` returning plain structs: the status figures,
 //!   the runs / backups / reports listings, the metric families' values, the report's figures.
 //!   One definition of every number; `api` and `report` only render them
@@ -32,14 +37,16 @@
 //! - `api`         the REST API on tide under /api/backup, and /metrics (every tide type stays
 //!   inside); each resource keeps its own JSON shapes (`api/jobs/` holds the seed's JSON:
 //!   `seed.rs` for triggers, `backup_config.rs` for backup configs, `body.rs` for create bodies
-//!   and update patches); errors map
-//!   to statuses in one place (`api/error.rs`, by `ErrorKind`)
+//!   and update patches); errors map to statuses in one place (`api/error.rs`, by
+//!   `ErrorKind`); `conn` reads each request head itself so a bad one gets its 4xx, and
+//!   `idempotency` binds an Idempotency-Key to its request
 //! - `progress`    live progress of running runs and their stop switch (cancel, timeout,
 //!   shutdown: it kills their dump tools' process groups); ephemeral, never events
 //! - `archive`     the archive container (schema/archive.md)
 //! - `report`      the daily report: its model from `queries`, a self-contained HTML page
-//! - `engine`      what a run does: sources, full/incremental backups, restore, verify, boot
-//!   reconcile; the maintenance bodies (cleanup, weekly archive, health check, daily report)
+//! - `engine`      what a run does: sources, full/incremental backups, hooks around them,
+//!   restore (with `skip_damaged`), verify through the chain, boot reconcile, `recover` from the
+//!   archives; the maintenance bodies (cleanup, weekly archive, health check, daily report)
 //! - `error`       `ErrorKind`: transient / integrity / refused / config / internal, which every
 //!   layer's error reports through `kind()`, a failed run records (`run_failed_v2`) and the API
 //!   turns into a status
