@@ -77,3 +77,5 @@ pub mod scheduler;
 pub mod service;
 pub mod snapshot;
 pub mod store;
+#[cfg(test)]
+mod testkit;

@@ -87,10 +87,9 @@ pub fn newest_base(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{
-        BackupConfig, BackupMode, BackupType, Envelope, Event, JobAction, JobSpec, Trigger,
-    };
+    use crate::events::{BackupConfig, BackupMode, BackupType, Event, JobAction};
     use crate::projections::DEFAULT_POLICY;
+    use crate::testkit::{self, job_spec, recorded, replay_at, ts};
 
     const DAY: i64 = 86_400;
     const FULL: Selection = Selection::Categories(true, true, true);
@@ -102,24 +101,9 @@ mod tests {
         Result<&'static str, &'static str>,
     );
 
-    fn ts(secs: i64) -> Ts {
-        Ts::from_unix_nanos((1_780_000_000 + secs) * 1_000_000_000)
-    }
-
     fn job(id: &str, action: JobAction) -> Event {
         Event::JobCreated {
-            job: JobSpec {
-                id: id.into(),
-                name: id.into(),
-                trigger: Trigger::Interval {
-                    seconds: 3600,
-                    start_at: None,
-                },
-                action,
-                misfire_grace_secs: None,
-                timezone: None,
-                jitter_secs: 0,
-            },
+            job: job_spec(id, action),
         }
     }
 
@@ -128,29 +112,11 @@ mod tests {
     }
 
     fn backup(id: &str, job_id: &str, kind: BackupKind, parent: Option<&str>, at: i64) -> Event {
-        Event::BackupRecorded {
-            backup: BackupRecord {
-                id: id.into(),
-                job_id: job_id.into(),
-                run_id: format!("run-{id}"),
-                kind,
-                parent: parent.map(Into::into),
-                location: format!("backups/{id}.bka"),
-                bytes: 1,
-                entries: 1,
-                checksum: 1,
-                compression: "zstd".into(),
-                created_at: ts(at),
-            },
-        }
+        recorded(id, job_id, kind, parent, at)
     }
 
     fn verified(id: &str, ok: bool) -> Event {
-        Event::BackupVerified {
-            backup_id: id.into(),
-            ok,
-            detail: None,
-        }
+        testkit::verified(id, ok, None)
     }
 
     /// Jobs `inc` and `nightly` back up everything, `db` only the database, `health` nothing;
@@ -162,19 +128,7 @@ mod tests {
             job("db", backs_up(BackupType::Database)),
             job("health", JobAction::HealthCheck),
         ];
-        let envs: Vec<Envelope> = jobs
-            .into_iter()
-            .chain(events)
-            .enumerate()
-            .map(|(i, payload)| Envelope {
-                position: i as u64 + 1,
-                recorded_at: ts(0),
-                actor: "test".into(),
-                correlation: None,
-                payload,
-            })
-            .collect();
-        State::replay(&envs)
+        replay_at(jobs.into_iter().chain(events), ts(0))
     }
 
     #[test]

@@ -76,26 +76,8 @@ pub fn overdue(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{BackupConfig, BackupMode, BackupType, Envelope, Event, Trigger};
-
-    fn job(id: &str, action: JobAction) -> JobSpec {
-        JobSpec {
-            id: id.into(),
-            name: id.into(),
-            trigger: Trigger::Interval {
-                seconds: 3600,
-                start_at: None,
-            },
-            action,
-            misfire_grace_secs: None,
-            timezone: None,
-            jitter_secs: 0,
-        }
-    }
-
-    fn at(s: i64) -> Ts {
-        Ts::from_unix_nanos(1_780_000_000_000_000_000 + s * 1_000_000_000)
-    }
+    use crate::events::{BackupConfig, BackupMode, BackupType, Event};
+    use crate::testkit::{job_spec as job, replay_at, ts as at};
 
     #[test]
     fn backups_time_out_and_maintenance_does_not() {
@@ -121,18 +103,7 @@ mod tests {
                 reason: crate::events::RunReason::Manual,
             },
         ];
-        let log: Vec<Envelope> = events
-            .into_iter()
-            .enumerate()
-            .map(|(i, payload)| Envelope {
-                position: i as u64 + 1,
-                recorded_at: at(0),
-                actor: "t".into(),
-                correlation: None,
-                payload,
-            })
-            .collect();
-        let state = State::replay(&log);
+        let state = replay_at(events, at(0));
         assert_eq!(
             overdue(&state, &config, at(9), |_| false),
             (vec![], Some(at(10)))

@@ -116,62 +116,29 @@ pub(super) fn damaged_chains(state: &State) -> HealthCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{BackupKind, BackupRecord, Envelope, Event, Ts};
-
-    fn ts(secs: i64) -> Ts {
-        Ts::from_unix_nanos((1_780_000_000 + secs) * 1_000_000_000)
-    }
+    use crate::events::{BackupKind, Event};
+    use crate::testkit::{self, recorded, replay_at, ts};
 
     fn backup(id: &str, parent: Option<&str>, at: i64) -> Event {
-        Event::BackupRecorded {
-            backup: BackupRecord {
-                id: id.into(),
-                job_id: "job".into(),
-                run_id: format!("run-{id}"),
-                kind: if parent.is_some() {
-                    BackupKind::Incremental
-                } else {
-                    BackupKind::Full
-                },
-                parent: parent.map(Into::into),
-                location: format!("backups/{id}.bka"),
-                bytes: 1,
-                entries: 1,
-                checksum: 1,
-                compression: "zstd".into(),
-                created_at: ts(at),
-            },
-        }
+        let kind = if parent.is_some() {
+            BackupKind::Incremental
+        } else {
+            BackupKind::Full
+        };
+        recorded(id, "job", kind, parent, at)
     }
 
     fn verified(id: &str, ok: bool) -> Event {
-        Event::BackupVerified {
-            backup_id: id.into(),
-            ok,
-            detail: Some(
-                if ok {
-                    "ok"
-                } else {
-                    "frame 0: checksum mismatch"
-                }
-                .into(),
-            ),
-        }
+        let detail = if ok {
+            "ok"
+        } else {
+            "frame 0: checksum mismatch"
+        };
+        testkit::verified(id, ok, Some(detail))
     }
 
     fn state(events: Vec<Event>) -> State {
-        let envs: Vec<Envelope> = events
-            .into_iter()
-            .enumerate()
-            .map(|(i, payload)| Envelope {
-                position: i as u64 + 1,
-                recorded_at: ts(100),
-                actor: "test".into(),
-                correlation: None,
-                payload,
-            })
-            .collect();
-        State::replay(&envs)
+        replay_at(events, ts(100))
     }
 
     #[test]
