@@ -4,38 +4,10 @@
 //! hook (or dump) is killed at the job's `timeout` although the configured one is an hour, every
 //! hook's output tail is in the run's record, and bad hooks and timeouts are 400s naming them.
 
-use crate::support::Served;
+use crate::support::{pid_in, running, Served};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::time::{Duration, Instant};
-
-/// Is `pid` running? (A killed grandchild re-parented to this container's pid 1 stays a zombie:
-/// dead, though `kill -0` still answers.)
-fn running(pid: u32) -> bool {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    !status.is_empty()
-        && !status
-            .lines()
-            .any(|l| l.starts_with("State:") && l.contains('Z'))
-}
-
-fn pid_in(file: &Path) -> u32 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(pid) = std::fs::read_to_string(file)
-            .ok()
-            .and_then(|t| t.trim().parse().ok())
-        {
-            return pid;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} never written",
-            file.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use std::time::Duration;
 
 fn sh(script: String) -> Value {
     json!(["sh", "-c", script])

@@ -5,48 +5,11 @@
 
 mod clocked;
 
-use crate::support::Served;
+use crate::support::{pid_in, running, Served};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// Is `pid` still running? A killed grandchild of the server is re-parented to this container's
-/// pid 1, which does not reap: it stays a zombie, dead but answering `kill -0`. So: `kill -0`
-/// fails, or the process is a zombie.
-fn running(pid: u32) -> bool {
-    let alive = std::process::Command::new("kill")
-        .args(["-0", &pid.to_string()])
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap()
-        .success();
-    let zombie = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("State:") && l.contains('Z'))
-        })
-        .unwrap_or(true);
-    alive && !zombie
-}
-
-fn pid_in(file: &Path) -> u32 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(pid) = std::fs::read_to_string(file)
-            .ok()
-            .and_then(|t| t.trim().parse().ok())
-        {
-            return pid;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} never written",
-            file.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// Every `*.partial` below `dir`.
 fn partials(dir: &Path) -> Vec<String> {

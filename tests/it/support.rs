@@ -401,3 +401,41 @@ impl Drop for ApiOver {
         }
     }
 }
+
+/// Is `pid` still running? A killed grandchild of the server is re-parented to this container's
+/// pid 1, which does not reap: it stays a zombie, dead but answering `kill -0`. So: `kill -0`
+/// fails, or the process is a zombie.
+pub fn running(pid: u32) -> bool {
+    let alive = std::process::Command::new("kill")
+        .args(["-0", &pid.to_string()])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    let zombie = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("State:") && l.contains('Z'))
+        })
+        .unwrap_or(true);
+    alive && !zombie
+}
+
+/// The pid a test's script wrote into `file` (waits up to 30 s for it).
+pub fn pid_in(file: &Path) -> u32 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(pid) = std::fs::read_to_string(file)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+        {
+            return pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never written",
+            file.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
