@@ -208,6 +208,25 @@ impl std::fmt::Display for ErrorKind {
     }
 }
 
+/// Who reads a message. A message that tells how to override a refusal names the reader's own
+/// parameter: `--force` on the command line, `"force": true` in an API body. The rule words the
+/// message once; the front end that shows it chooses the words for its parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Front {
+    Cli,
+    Api,
+}
+
+impl Front {
+    /// How this front end turns the boolean parameter `name` (snake_case) on.
+    pub fn flag(self, name: &str) -> String {
+        match self {
+            Front::Cli => format!("--{}", name.replace('_', "-")),
+            Front::Api => format!("\"{name}\": true"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

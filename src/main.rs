@@ -259,8 +259,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             at,
         } => {
             let config = load_config(&at, None)?;
-            let (_store, state) =
-                offline_state(EventStore::open_read_only(&config.events_path())?)?;
+            let mut body = serde_json::json!({ "target": to });
+            if !paths.is_empty() {
+                body["paths"] = serde_json::json!(paths);
+            }
+            for (name, on) in [("force", force), ("skip_damaged", skip_damaged)] {
+                if on {
+                    body[name] = serde_json::json!(true);
+                }
+            }
+            let route = format!("POST {}/backups/{backup_id}/restore {body}", api::BASE);
+            let store = EventStore::open_read_only(&config.events_path()).map_err(held(route))?;
+            let (_store, state) = offline_state(store)?;
             let opts = engine::RestoreOptions {
                 force,
                 skip_damaged,
@@ -298,6 +308,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// An offline command on a log `serve` holds: the message names the API route (and body) that
+/// does the same through the running service.
+fn held(route: String) -> impl FnOnce(backupd::store::StoreError) -> anyhow::Error {
+    move |e| match e {
+        backupd::store::StoreError::InUse { path } => anyhow::anyhow!(
+            "the event log {} is in use by a running backupd; stop it first, or ask the \
+             service: {route}",
+            path.display()
+        ),
+        e => e.into(),
+    }
+}
+
 /// The log's state, replayed offline. The store stays open (and so the data dir held) while
 /// the caller works; a running service holding it gives the store's "in use" error.
 fn offline_state(store: EventStore) -> anyhow::Result<(EventStore, State)> {
@@ -321,7 +344,9 @@ fn verify(target: &str, at: &Where) -> anyhow::Result<()> {
     }
     let config = load_config(at, None)?;
     // Read-write (the result is recorded) but never created: a missing log is an error.
-    let (store, state) = offline_state(EventStore::open_existing(&config.events_path())?)?;
+    let route = format!("POST {}/backups/{target}/verify", api::BASE);
+    let store = EventStore::open_existing(&config.events_path()).map_err(held(route))?;
+    let (store, state) = offline_state(store)?;
     let result = engine::verify(&config, &state, target);
     if state.catalog.backups.contains_key(target) {
         let (service, _) = Service::open(store, Arc::new(SystemClock), 0)?;

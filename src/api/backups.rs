@@ -1,4 +1,4 @@
-//! `backups`, `backups/unrecorded`, `backups/{backup_id}` and its `verify` and `restore`: the catalog and the backup's
+//! `backups`, `backups/unrecorded`, `backups/{backup_id}` (GET, DELETE = forget) and its `verify` and `restore`: the catalog and the backup's
 //! JSON, and the engine's slow work run on the blocking pool, its errors mapped to 4xx where the
 //! client is at fault.
 
@@ -6,7 +6,9 @@ use super::error::ApiError;
 use super::input::{json_body, kind, meta, object, param, query, ranged};
 use super::{json, ApiContext};
 use crate::archive::ArchiveError;
+use crate::decide::Command;
 use crate::engine::{self, EngineError, RestoreOptions};
+use crate::error::Front;
 use crate::events::{BackupKind, Event};
 use crate::projections::{Backup, Catalog, State};
 use crate::queries::backups::{self, BackupFilter};
@@ -171,6 +173,93 @@ pub async fn verify(req: Request<ApiContext>) -> Result<Response, ApiError> {
     Ok(json(200, &body))
 }
 
+/// The fields `DELETE backups/{backup_id}` accepts (all optional; no body = none).
+pub const FORGET_FIELDS: &[&str] = &["reason", "cascade", "force"];
+
+/// Forgets one backup (and with `cascade` those built on it): each is recorded
+/// (`backup_forgotten`, the request's actor, its reason), then its files are removed, as
+/// retention cleanup does. The rules (dependants, the newest good full) are decide's.
+pub async fn forget(mut req: Request<ApiContext>) -> Result<Response, ApiError> {
+    let id = param(&req, "backup_id")?;
+    let meta = meta(&req)?;
+    let body = object(json_body(&mut req).await?, true)?;
+    if let Some(k) = body.keys().find(|k| !FORGET_FIELDS.contains(&k.as_str())) {
+        return Err(ApiError::unknown_field(k, FORGET_FIELDS));
+    }
+    let reason = match body.get("reason") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "reason",
+                format!("reason must be a string, not {}", kind(other)),
+            ))
+        }
+    };
+    let (cascade, force) = (flag(&body, "cascade")?, flag(&body, "force")?);
+    let ctx = req.state();
+    // Where each file is, read before the record removes the backups from the catalog.
+    let locations: Map<String, Value> = ctx.service.read(|s| {
+        s.catalog
+            .backups
+            .values()
+            .map(|b| (b.record.id.clone(), json!(b.record.location)))
+            .collect()
+    });
+    let command = Command::ForgetBackup {
+        backup_id: id,
+        reason,
+        cascade,
+        force,
+    };
+    let events = ctx.execute(command, meta).await?;
+    let forgotten: Vec<(String, u64)> = events
+        .iter()
+        .filter_map(|e| match &e.payload {
+            Event::BackupForgotten {
+                backup_id, bytes, ..
+            } => Some((backup_id.clone(), *bytes)),
+            _ => None,
+        })
+        .collect();
+    let layout = engine::layout::Layout::new(&ctx.config.data_dir);
+    let files: Vec<(String, Option<String>)> = forgotten
+        .iter()
+        .map(|(id, _)| {
+            (
+                id.clone(),
+                locations.get(id).and_then(|v| v.as_str().map(Into::into)),
+            )
+        })
+        .collect();
+    // Recorded first: a crash before the files go leaves them to the next cleanup (`leftovers`).
+    smol::unblock(move || {
+        files.iter().try_for_each(|(id, location)| {
+            engine::maintenance::remove_backup_files(&layout, id, location.as_deref())
+        })
+    })
+    .await
+    .map_err(|e| ApiError::failed(e.kind(), e))?;
+    let total: u64 = forgotten.iter().map(|(_, b)| b).sum();
+    let deleted: Vec<Value> = forgotten
+        .iter()
+        .map(|(id, bytes)| json!({"backup_id": id, "bytes": bytes}))
+        .collect();
+    Ok(json(200, &json!({"deleted": deleted, "bytes": total})))
+}
+
+/// An optional boolean field of a body (absent or null = false).
+fn flag(body: &Map<String, Value>, name: &str) -> Result<bool, ApiError> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(ApiError::invalid(
+            name,
+            format!("{name} must be a boolean, not {}", kind(other)),
+        )),
+    }
+}
+
 /// Restores the whole backup, or the entries at and below `paths`, into `target` on the server.
 /// With `skip_damaged`, damage is not a failure: a 200 with `complete: false` and `damaged`
 /// listing each file not restored and why.
@@ -263,17 +352,9 @@ fn restore_request(
         }
     };
     engine::check_paths(&paths).map_err(restore_error)?;
-    let flag = |name: &str| match body.get(name) {
-        None | Some(Value::Null) => Ok(false),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(other) => Err(ApiError::invalid(
-            name,
-            format!("{name} must be a boolean, not {}", kind(other)),
-        )),
-    };
     let opts = RestoreOptions {
-        force: flag("force")?,
-        skip_damaged: flag("skip_damaged")?,
+        force: flag(body, "force")?,
+        skip_damaged: flag(body, "skip_damaged")?,
     };
     Ok((target, paths, opts))
 }
@@ -294,7 +375,7 @@ fn catalog_state(ctx: &ApiContext, id: &str) -> Result<State, ApiError> {
 /// A restore's failure: the client's fault (unknown backup or path, a non-empty or unwritable
 /// target) is a 4xx; a damaged or missing archive is the server's (500 `backup_damaged`).
 fn restore_error(e: EngineError) -> ApiError {
-    let message = e.to_string();
+    let message = e.message_for(Front::Api);
     let target_fault = |source: &std::io::Error| {
         matches!(
             source.kind(),

@@ -67,6 +67,7 @@ pub const ROUTES: &[Route] = &[
     route!("GET", "/backups", backups::list),
     route!("GET", "/backups/unrecorded", backups::unrecorded),
     route!("GET", "/backups/{backup_id}", backups::detail),
+    route!("DELETE", "/backups/{backup_id}", backups::forget),
     route!("POST", "/backups/{backup_id}/verify", backups::verify),
     route!("POST", "/backups/{backup_id}/restore", backups::restore),
     route!("GET", "/retention/preview", retention::preview),
@@ -136,6 +137,22 @@ pub fn build(ctx: ApiContext) -> tide::Server<ApiContext> {
             None => shared.push((method, at, vec![entry])),
         }
     }
+    // Tide routes each method apart, so `DELETE /backups/unrecorded` would reach
+    // `DELETE /backups/{backup_id}`; a literal path shadows a parameter for every method
+    // (`allowed_methods`): the methods it does not serve are a 405 there.
+    for literal in ROUTES.iter().filter(|r| !r.path.contains('{')) {
+        for shadowed in ROUTES.iter().filter(|r| {
+            r.path != literal.path
+                && matches(r.path, literal.path)
+                && !allowed_methods(&format!("{BASE}{}", literal.path)).contains(&r.method)
+        }) {
+            let method: Method = shadowed.method.parse().expect("checked by a test");
+            let at = tide_path(literal.path);
+            if !shared.iter().any(|(m, p, _)| *m == method && *p == at) {
+                shared.push((method, at, vec![("", not_allowed)]));
+            }
+        }
+    }
     for (method, at, mut handlers) in shared {
         // The longest suffix that the request's last segment carries wins; "" always matches.
         handlers.sort_by_key(|(suffix, _)| std::cmp::Reverse(suffix.len()));
@@ -159,6 +176,11 @@ pub fn build(ctx: ApiContext) -> tide::Server<ApiContext> {
         });
     }
     app
+}
+
+/// An empty 405: the fallback gives it the API's error body and `Allow`.
+fn not_allowed(_: Request<ApiContext>) -> Reply {
+    Box::pin(async { Ok(Response::new(405)) })
 }
 
 /// Before routing: buffer the body (see `input::buffer_body`). After: tide's own answers (unknown
@@ -223,8 +245,14 @@ pub(super) fn allowed_methods(path: &str) -> Vec<&'static str> {
         Some(below) => (ROUTES, below),
         None => (ROOT_ROUTES, path),
     };
+    // A literal path shadows a parameter at the same place, as in tide's router:
+    // `DELETE /backups/unrecorded` is a 405, not the forgetting of a backup "unrecorded".
+    let literal = table.iter().any(|r| r.path == below);
     let mut allow: Vec<&'static str> = Vec::new();
-    for r in table.iter().filter(|r| matches(r.path, below)) {
+    for r in table
+        .iter()
+        .filter(|r| matches(r.path, below) && (!literal || r.path == below))
+    {
         if !allow.contains(&r.method) {
             allow.push(r.method);
         }

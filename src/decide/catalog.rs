@@ -3,6 +3,7 @@
 
 use super::{backup, taken};
 use crate::domain::{retention, Rejection};
+use crate::error::Front;
 use crate::events::{BackupKind, BackupRecord, Event, Ts};
 use crate::projections::State;
 
@@ -58,6 +59,83 @@ pub(super) fn delete_backup(
         rule: rule.to_string(),
         bytes: b.record.bytes,
     }])
+}
+
+/// Forgets `backup_id` and, with `cascade`, every backup built on it (dependants first, so no
+/// event ever leaves a kept backup without its base). The words for the overrides are the
+/// API's: only the API sends this command.
+pub(super) fn forget_backup(
+    state: &State,
+    backup_id: &str,
+    reason: Option<&str>,
+    cascade: bool,
+    force: bool,
+) -> Result<Vec<Event>, Rejection> {
+    let target = backup(state, backup_id)?;
+    let chain = dependants(state, backup_id);
+    if !chain.is_empty() && !cascade {
+        return Err(Rejection::conflict(
+            "cascade",
+            format!(
+                "backup {backup_id:?} is the base of {}; forget those first, or send {} to \
+                 forget them with it",
+                quoted(&chain),
+                Front::Api.flag("cascade")
+            ),
+        ));
+    }
+    let newest = retention::newest_good_fulls(&state.catalog);
+    let guarded: Vec<&str> = std::iter::once(backup_id)
+        .chain(chain.iter().map(String::as_str))
+        .filter(|id| newest.values().any(|b| b.record.id == *id))
+        .collect();
+    if let (Some(id), false) = (guarded.first(), force) {
+        let job = &state.catalog.backups[*id].record.job_id;
+        return Err(Rejection::conflict(
+            "force",
+            format!(
+                "backup {id:?} is the newest good full backup of job {job:?}; send {} to \
+                 forget it anyway",
+                Front::Api.flag("force")
+            ),
+        ));
+    }
+    let forget = |b: &crate::projections::Backup| Event::BackupForgotten {
+        backup_id: b.record.id.clone(),
+        reason: reason.map(Into::into),
+        bytes: b.record.bytes,
+    };
+    let mut events: Vec<Event> = chain
+        .iter()
+        .map(|id| forget(&state.catalog.backups[id]))
+        .collect();
+    events.push(forget(target));
+    Ok(events)
+}
+
+/// Every kept backup that builds on `backup_id`, directly or through others, ordered so each
+/// comes before its own base (deepest first).
+fn dependants(state: &State, backup_id: &str) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    let mut frontier = vec![backup_id.to_string()];
+    while let Some(base) = frontier.pop() {
+        for b in state.catalog.backups.values() {
+            if b.record.parent.as_deref() == Some(base.as_str()) && !found.contains(&b.record.id) {
+                found.push(b.record.id.clone());
+                frontier.push(b.record.id.clone());
+            }
+        }
+    }
+    // Found base-first (each after its parent): reversed, each dependant precedes its base.
+    found.reverse();
+    found
+}
+
+fn quoted(ids: &[String]) -> String {
+    ids.iter()
+        .map(|id| format!("{id:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub(super) fn record_archive(
@@ -122,6 +200,50 @@ mod tests {
                 rule: "test".into(),
                 bytes: 10
             }]
+        );
+    }
+
+    #[test]
+    fn forgetting_cascades_dependants_first_and_guards_the_newest_full() {
+        let state = given(vec![
+            Event::BackupRecorded {
+                backup: record("f1", BackupKind::Full, None),
+            },
+            Event::BackupRecorded {
+                backup: record("i1", BackupKind::Incremental, Some("f1")),
+            },
+            Event::BackupRecorded {
+                backup: record("i2", BackupKind::Incremental, Some("i1")),
+            },
+        ]);
+        let forget = |id: &str, cascade, force| Command::ForgetBackup {
+            backup_id: id.into(),
+            reason: Some("why".into()),
+            cascade,
+            force,
+        };
+        let gone = |id: &str| Event::BackupForgotten {
+            backup_id: id.into(),
+            reason: Some("why".into()),
+            bytes: 10,
+        };
+        let refused = decide(&state, &forget("i1", false, false), t(0)).unwrap_err();
+        assert_eq!(refused.field.as_deref(), Some("cascade"));
+        assert!(refused.message.contains("\"i2\""), "{}", refused.message);
+        assert_eq!(
+            decide(&state, &forget("i1", true, false), t(0)).unwrap(),
+            [gone("i2"), gone("i1")]
+        );
+        // f1 is the job's newest good full: cascading onto it needs force too.
+        let full = decide(&state, &forget("f1", true, false), t(0)).unwrap_err();
+        assert_eq!(full.field.as_deref(), Some("force"));
+        assert_eq!(
+            decide(&state, &forget("f1", true, true), t(0)).unwrap(),
+            [gone("i2"), gone("i1"), gone("f1")]
+        );
+        assert_eq!(
+            code(decide(&state, &forget("nope", true, true), t(0))),
+            RejectionCode::NotFound
         );
     }
 

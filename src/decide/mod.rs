@@ -115,6 +115,15 @@ pub enum Command {
         backup_id: String,
         rule: String,
     },
+    /// An operator forgets one backup. Refused while kept backups depend on it unless `cascade`
+    /// (then they are forgotten first, dependants first), and for a job's newest good full
+    /// unless `force`.
+    ForgetBackup {
+        backup_id: String,
+        reason: Option<String>,
+        cascade: bool,
+        force: bool,
+    },
     /// Only under the report rule, once the report expired.
     DeleteReport {
         report_id: String,
@@ -219,6 +228,12 @@ pub fn decide(state: &State, command: &Command, now: Ts) -> Result<Vec<Event>, R
             detail,
         } => catalog::verify_backup(state, backup_id, *ok, detail.as_deref()),
         C::DeleteBackup { backup_id, rule } => catalog::delete_backup(state, backup_id, rule, now),
+        C::ForgetBackup {
+            backup_id,
+            reason,
+            cascade,
+            force,
+        } => catalog::forget_backup(state, backup_id, reason.as_deref(), *cascade, *force),
         C::DeleteReport { report_id, rule } => records::delete_report(state, report_id, rule, now),
         C::RecordArchive {
             backup,

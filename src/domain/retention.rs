@@ -83,7 +83,7 @@ fn expired(b: &Backup, now: Ts) -> Option<Ts> {
 }
 
 /// The newest full of each job that was not verified bad (an unverified one counts as good).
-fn newest_good_fulls(catalog: &Catalog) -> BTreeMap<&str, &Backup> {
+pub(crate) fn newest_good_fulls(catalog: &Catalog) -> BTreeMap<&str, &Backup> {
     let mut newest: BTreeMap<&str, &Backup> = BTreeMap::new();
     for b in catalog.backups.values() {
         if b.record.kind != BackupKind::Full || !b.is_good() {

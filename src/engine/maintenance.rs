@@ -84,10 +84,7 @@ pub fn cleanup(
             skipped.push(format!("{}: {e}", d.id));
             continue;
         }
-        if let Some(location) = location {
-            remove(&layout.resolve(&location))?;
-        }
-        remove(&layout.manifest(&d.id))?;
+        remove_backup_files(&layout, &d.id, location.as_deref())?;
         backups += 1;
         freed += d.bytes;
     }
@@ -159,6 +156,20 @@ pub fn cleanup(
         files: backups + reports,
         note,
     })
+}
+
+/// Removes a deleted backup's archive (at its recorded `location`, if known) and its manifest;
+/// call it only once the deletion is recorded. Files already gone are fine: a crash after the
+/// record leaves them to `leftovers`, and a retried removal finds nothing.
+pub fn remove_backup_files(
+    layout: &Layout,
+    backup_id: &str,
+    location: Option<&str>,
+) -> Result<(), EngineError> {
+    if let Some(location) = location {
+        remove(&layout.resolve(location))?;
+    }
+    remove(&layout.manifest(backup_id))
 }
 
 fn remove(path: &Path) -> Result<(), EngineError> {

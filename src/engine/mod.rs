@@ -45,7 +45,7 @@ use std::sync::Arc;
 use crate::archive::ArchiveError;
 use crate::config::Config;
 use crate::decide::RunOutcome;
-use crate::error::ErrorKind;
+use crate::error::{ErrorKind, Front};
 use crate::events::{JobAction, JobSpec};
 use crate::progress::ProgressHandle;
 use crate::scheduler::RunExecutor;
@@ -111,7 +111,8 @@ pub enum EngineError {
     /// A restore the caller may not ask for: a bad target or selected path (`field` names it).
     #[error("{reason}")]
     RestoreRequest { field: String, reason: String },
-    #[error("restore target {} is not empty (use --force to restore into it anyway)", path.display())]
+    /// Worded for the command line; the API asks `message_for(Front::Api)`.
+    #[error("{}", not_empty(path, Front::Cli))]
     TargetNotEmpty { path: PathBuf },
     #[error("backup {id:?} has no entry {path:?}")]
     NotInBackup { id: String, path: String },
@@ -155,7 +156,24 @@ pub enum EngineError {
     NothingSelected { job_id: String },
 }
 
+/// The one wording of a non-empty restore target; `front` names its own override.
+fn not_empty(path: &std::path::Path, front: Front) -> String {
+    format!(
+        "restore target {} is not empty (use {} to restore into it anyway)",
+        path.display(),
+        front.flag("force")
+    )
+}
+
 impl EngineError {
+    /// The message as `front` shows it: overrides named as that front end's parameters.
+    pub fn message_for(&self, front: Front) -> String {
+        match self {
+            EngineError::TargetNotEmpty { path } => not_empty(path, front),
+            other => other.to_string(),
+        }
+    }
+
     pub fn kind(&self) -> ErrorKind {
         match self {
             EngineError::Io { source, .. } => ErrorKind::of_io(source),

@@ -224,6 +224,11 @@ pub fn examples() -> Vec<Event> {
             ],
             note: "rebuilt from the archives in /var/lib/backupd; the log was moved aside as events.redb.damaged-20260530T101500Z".into(),
         },
+        Event::BackupForgotten {
+            backup_id: "custom_backup-20260529T101500Z-5eed0001".into(),
+            reason: Some("taken with the wrong sources".into()),
+            bytes: 1_048_576,
+        },
     ]
 }
 

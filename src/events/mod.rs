@@ -204,6 +204,14 @@ pub enum Event {
         skipped: Vec<String>,
         note: String,
     },
+    /// An operator forgot one backup (`DELETE backups/{id}`; the actor is in the header): its
+    /// files were removed after this was recorded. `reason` is the operator's, if given. A
+    /// variant of its own because `backup_deleted`'s `rule` names a rule, not a free text.
+    BackupForgotten {
+        backup_id: String,
+        reason: Option<String>,
+        bytes: u64,
+    },
 }
 
 /// How many warnings a run record keeps (`run_succeeded_v2.warnings`); the total is kept apart.
@@ -243,6 +251,7 @@ impl Event {
         "run_cancelled",
         "run_succeeded_v2",
         "catalog_recovered",
+        "backup_forgotten",
     ];
 
     /// The variant's name as in `NAMES` and the JSON output.
@@ -277,6 +286,7 @@ impl Event {
             Event::RunCancelled { .. } => 26,
             Event::RunSucceededV2 { .. } => 27,
             Event::CatalogRecovered { .. } => 28,
+            Event::BackupForgotten { .. } => 29,
         };
         Self::NAMES[index]
     }

@@ -158,7 +158,7 @@ impl Catalog {
                 }
                 return;
             }
-            Event::BackupDeleted { backup_id, .. } => {
+            Event::BackupDeleted { backup_id, .. } | Event::BackupForgotten { backup_id, .. } => {
                 if let Some(b) = self.backups.remove(backup_id) {
                     let kind = self.bytes_by_kind.entry(b.record.kind).or_default();
                     *kind = kind.saturating_sub(b.record.bytes);

@@ -284,7 +284,8 @@ impl Schedule {
             | Event::ReportGenerated { .. }
             | Event::BackupArchived { .. }
             | Event::ReportDeleted { .. }
-            | Event::CatalogRecovered { .. } => {}
+            | Event::CatalogRecovered { .. }
+            | Event::BackupForgotten { .. } => {}
         }
     }
 

@@ -4,6 +4,7 @@ mod archive;
 mod cli;
 mod databases;
 mod engine;
+mod forget;
 mod golden;
 mod health;
 mod hooks;
