@@ -13,6 +13,7 @@ use crate::events::{BackupKind, Event};
 use crate::projections::{Backup, Catalog, State};
 use crate::queries::backups::{self, BackupFilter};
 use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::path::PathBuf;
 use tide::{Request, Response};
@@ -198,12 +199,13 @@ pub async fn forget(mut req: Request<ApiContext>) -> Result<Response, ApiError> 
     };
     let (cascade, force) = (flag(&body, "cascade")?, flag(&body, "force")?);
     let ctx = req.state();
-    // Where each file is, read before the record removes the backups from the catalog.
-    let locations: Map<String, Value> = ctx.service.read(|s| {
+    // Where each file is, read before the record removes the backups from the catalog; every
+    // backup's, since which ones go is decide's to say.
+    let locations: BTreeMap<String, String> = ctx.service.read(|s| {
         s.catalog
             .backups
             .values()
-            .map(|b| (b.record.id.clone(), json!(b.record.location)))
+            .map(|b| (b.record.id.clone(), b.record.location.clone()))
             .collect()
     });
     let command = Command::ForgetBackup {
@@ -225,12 +227,7 @@ pub async fn forget(mut req: Request<ApiContext>) -> Result<Response, ApiError> 
     let layout = engine::layout::Layout::new(&ctx.config.data_dir);
     let files: Vec<(String, Option<String>)> = forgotten
         .iter()
-        .map(|(id, _)| {
-            (
-                id.clone(),
-                locations.get(id).and_then(|v| v.as_str().map(Into::into)),
-            )
-        })
+        .map(|(id, _)| (id.clone(), locations.get(id).cloned()))
         .collect();
     // Recorded first: a crash before the files go leaves them to the next cleanup (`leftovers`).
     smol::unblock(move || {
