@@ -7,6 +7,9 @@ use super::{json, ApiContext};
 use crate::engine::browse::{self, BrowseError, FileRef, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::engine::EngineError;
 use crate::projections::State;
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use tide::{Request, Response};
 
 /// The backup's catalog (all browsing needs), or 404 naming `backup_id`.
@@ -140,16 +143,25 @@ pub async fn content(req: Request<ApiContext>) -> Result<Response, ApiError> {
     // A pipe between the archive reader (on a blocking thread) and the response body: the
     // file is never held whole in memory.
     let (rx, mut tx) = std::io::pipe().map_err(ApiError::internal)?;
+    let done = Arc::new(AtomicBool::new(false));
+    let finished = done.clone();
     let f2 = file.clone();
     std::thread::spawn(move || {
-        if len > 0 {
-            if let Err(e) = browse::read_range(&config, &state, &f2, from, to, &mut tx) {
-                // The status line is sent: a short body is all the client can be told.
-                log::error!("API: streaming {} failed: {e}", f2.archive_path);
-            }
+        let read = if len > 0 {
+            browse::read_range(&config, &state, &f2, from, to, &mut tx)
+        } else {
+            Ok(())
+        };
+        match read {
+            Ok(()) => finished.store(true, Ordering::Release),
+            // The status line is sent: the body ends in an error (the connection is dropped
+            // short of its Content-Length) so no client takes the bytes for the file.
+            Err(e) => log::error!("API: streaming {} failed: {e}", f2.archive_path),
         }
+        drop(tx);
     });
-    let reader = smol::io::BufReader::new(smol::Unblock::new(rx));
+    let body = Checked { rx, done };
+    let reader = smol::io::BufReader::new(smol::Unblock::new(body));
     let mut res = Response::new(status);
     res.insert_header("Content-Type", "application/octet-stream");
     res.insert_header("Accept-Ranges", "bytes");
@@ -158,6 +170,24 @@ pub async fn content(req: Request<ApiContext>) -> Result<Response, ApiError> {
     }
     res.set_body(tide::Body::from_reader(reader, Some(len as usize)));
     Ok(res)
+}
+
+/// The pipe's reading end, whose end of file is an error unless the writer finished the file.
+struct Checked {
+    rx: std::io::PipeReader,
+    done: Arc<AtomicBool>,
+}
+
+impl Read for Checked {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.rx.read(buf)?;
+        if n == 0 && !buf.is_empty() && !self.done.load(Ordering::Acquire) {
+            return Err(std::io::Error::other(
+                "the file could not be read to its end",
+            ));
+        }
+        Ok(n)
+    }
 }
 
 #[cfg(test)]
