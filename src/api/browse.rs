@@ -3,7 +3,7 @@
 
 use super::error::ApiError;
 use super::input::{param, query, ranged};
-use super::{json, ApiContext};
+use super::{json_bytes, ApiContext};
 use crate::engine::browse::{self, BrowseError, FileRef, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::engine::EngineError;
 use crate::projections::State;
@@ -63,13 +63,14 @@ pub async fn list(req: Request<ApiContext>) -> Result<Response, ApiError> {
     let state = catalog_state(ctx, &id)?;
     let config = ctx.config.clone();
     let asked = id.clone();
-    let listing = smol::unblock(move || {
-        browse::list(&config, &state, &asked, &path, after.as_deref(), limit)
+    // Serialised on the blocking thread too: a 10,000-entry page is most of the work.
+    let body = smol::unblock(move || {
+        let listing = browse::list(&config, &state, &asked, &path, after.as_deref(), limit)?;
+        Ok(serde_json::to_vec(&listing).map_err(|e| ApiError::internal(e.to_string())))
     })
     .await
-    .map_err(|e| browse_error(&id, e))?;
-    let body = serde_json::to_value(&listing).map_err(ApiError::internal)?;
-    Ok(json(200, &body))
+    .map_err(|e| browse_error(&id, e))??;
+    Ok(json_bytes(200, Arc::new(body)))
 }
 
 /// A `Range: bytes=a-b` (or `a-`, or `-n`) within `size`; `Ok(None)` without the header.

@@ -369,3 +369,62 @@ fn a_page_of_a_100000_entry_directory_lists_quickly() {
         println!("page after {after}, limit {limit}: {d:?}");
     }
 }
+
+/// A damaged frame found while streaming: the response has begun (200 and its length), so the
+/// body ends in an error rather than quietly short, and no client takes it for the file.
+#[test]
+fn a_damaged_frame_cuts_the_download_off_with_an_error() {
+    use backupd::archive::ArchiveReader;
+    use std::io::{Seek, SeekFrom, Write};
+    let scratch = tempfile::tempdir().unwrap();
+    let src = scratch.path().join("src");
+    fs::create_dir(&src).unwrap();
+    let src = fs::canonicalize(&src).unwrap();
+    let bytes: Vec<u8> = (0..300_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
+        .collect();
+    fs::write(src.join("data.bin"), &bytes).unwrap();
+    let server = Served::with_config(&format!("[[sources.files]]\npath = {src:?}\n"));
+    let run = server.run("daily_full_backup");
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let id = run["backup_id"].as_str().unwrap().to_string();
+    let file = src.join("data.bin");
+    let path = file.to_str().unwrap();
+    assert_eq!(content(&server, &id, path, None).body, bytes);
+
+    let archive = server.data_dir().join(format!("backups/{id}.bka"));
+    let frame = ArchiveReader::open(fs::File::open(&archive).unwrap())
+        .unwrap()
+        .index()
+        .frames[0];
+    let mut f = fs::OpenOptions::new().write(true).open(&archive).unwrap();
+    f.seek(SeekFrom::Start(
+        frame.offset + u64::from(frame.stored_len) / 2,
+    ))
+    .unwrap();
+    f.write_all(b"\xde\xad\xbe\xef").unwrap();
+    drop(f);
+
+    let url = format!("/backups/{id}/files/content?path={}", enc(path));
+    match server.request("GET", &url).call() {
+        Ok(resp) => {
+            assert_eq!(resp.header("Content-Length"), Some("300000"));
+            let mut body = Vec::new();
+            let t = Instant::now();
+            let read = resp.into_reader().read_to_end(&mut body);
+            assert!(read.is_err(), "a damaged body read as {} bytes", body.len());
+            // Cut off, not left waiting for bytes that never come (the agent's timeout is 30 s).
+            assert!(
+                t.elapsed() < std::time::Duration::from_secs(10),
+                "{read:?} after {:?}",
+                t.elapsed()
+            );
+        }
+        Err(e) => panic!("the status line should be sent first: {e}"),
+    }
+    // The listing does not read frames: it still works.
+    assert_eq!(
+        listing(&server, &id, path.rsplit_once('/').unwrap().0, 10)[0]["name"],
+        "data.bin"
+    );
+}
