@@ -357,6 +357,70 @@ impl Write for Window<'_> {
 mod tests {
     use super::*;
 
+    fn entry(path: &str, kind: EntryKind, location: Location) -> IndexEntry {
+        IndexEntry {
+            path: path.into(),
+            kind,
+            mode: 0o644,
+            mtime: crate::archive::Mtime::new(1_700_000_000, 5),
+            size: 3,
+            crc32: 0,
+            location,
+        }
+    }
+
+    #[test]
+    fn the_top_level_is_the_source_roots_and_dumps_and_paths_find_their_entries() {
+        let here = Location::Here { offset: 0 };
+        // Walk order, not path order, as the engine writes it.
+        let tree = Tree::new(vec![
+            entry("files/srv/app", EntryKind::Dir, Location::None),
+            entry("files/srv/app/z", EntryKind::File, here.clone()),
+            entry("files/srv/app/b", EntryKind::Dir, Location::None),
+            entry("files/srv/app/b/c", EntryKind::File, here.clone()),
+            entry("files/srv/app/gone", EntryKind::Deletion, Location::None),
+            entry("config/etc/app.toml", EntryKind::File, here.clone()),
+            entry(
+                "databases/app.postgresql.sql",
+                EntryKind::Stream,
+                here.clone(),
+            ),
+            entry("stray", EntryKind::File, here),
+        ]);
+        let roots: Vec<&str> = tree.roots.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(roots, ["/etc/app.toml", "/srv/app", "db:app"]);
+        let at = |p: &str| tree.lookup(p).map(|i| tree.entries[i].path.as_str());
+        assert_eq!(at("/srv/app/b/c"), Some("files/srv/app/b/c"));
+        assert_eq!(at("/srv/app/b/"), Some("files/srv/app/b"));
+        assert_eq!(at("/etc/app.toml"), Some("config/etc/app.toml"));
+        assert_eq!(at("db:app"), Some("databases/app.postgresql.sql"));
+        for missing in [
+            "/srv/app/gone",
+            "/srv",
+            "db:other",
+            "stray",
+            "/srv/app/../app",
+        ] {
+            assert_eq!(at(missing), None, "{missing}");
+        }
+        let e = listed(
+            &tree.entries[tree.lookup("/srv/app/z").unwrap()],
+            "z".into(),
+            "/srv/app/z".into(),
+            "b1",
+        );
+        assert_eq!((e.kind, e.holder.as_str()), ("file", "b1"));
+        assert_eq!(e.mtime, "2023-11-14T22:13:20.000000005Z");
+        let parent = entry(
+            "files/x",
+            EntryKind::File,
+            Location::Parent {
+                backup: "b0".into(),
+            },
+        );
+        assert_eq!(listed(&parent, "x".into(), "/x".into(), "b1").holder, "b0");
+    }
+
     #[test]
     fn a_window_passes_on_only_its_slice() {
         let data: Vec<u8> = (0..=255u8).collect();
