@@ -308,6 +308,15 @@ fn a_backup_browses_by_original_paths_and_serves_files_whole_and_by_range() {
         "{lines:?}"
     );
     let out = bin()
+        .args(["backups", "--job", "incremental_backup", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("{}\n", lines[1])
+    );
+    let out = bin()
         .args(["ls", &inc, &format!("{origin}/a"), "--data-dir"])
         .arg(&data)
         .output()
