@@ -155,8 +155,9 @@ fn tree(layout: &Layout, state: &State, id: &str) -> Result<Arc<Tree>, EngineErr
     if let Some(t) = cached {
         return Ok(t);
     }
-    let reader = open_backup(layout, state, id)?;
-    let t = Arc::new(Tree::new(reader.index().entries.clone()));
+    let mut reader = open_backup(layout, state, id)?;
+    // Taken, not cloned: the reader is dropped here and the entries are most of its memory.
+    let t = Arc::new(Tree::new(std::mem::take(&mut reader.index.entries)));
     let mut kept = TREES.lock().unwrap_or_else(|p| p.into_inner());
     kept.retain(|(f, _)| f != &file);
     kept.push((file, t.clone()));
