@@ -1,5 +1,5 @@
-//! The command line: `serve`, and the offline `events`, `state`, `verify`, `restore` and
-//! `recover` on a data directory.
+//! The command line: `serve`, and the offline `events`, `state`, `backups`, `ls`, `verify`,
+//! `restore` and `recover` on a data directory.
 
 use anyhow::{bail, Context};
 use backupd::api;
@@ -107,6 +107,24 @@ enum Cmd {
         /// Move an existing log aside (as events.redb.damaged-<time>, never deleted) first.
         #[arg(long)]
         force: bool,
+    },
+    /// List the catalog's backups, oldest first: id, kind, job, created, bytes, parent.
+    Backups {
+        /// Only this job's backups.
+        #[arg(long)]
+        job: Option<String>,
+        #[command(flatten)]
+        at: Where,
+    },
+    /// List one directory of a backup by the source's original path (`/` or none: the
+    /// sources and database dumps), one JSON object per entry, as the API's
+    /// `GET /backups/{id}/files` lists it.
+    Ls {
+        backup_id: String,
+        /// An original absolute path, or `db:<source name>`.
+        path: Option<String>,
+        #[command(flatten)]
+        at: Where,
     },
     /// The event log itself.
     Log {
@@ -248,6 +266,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 _ => Ok(()),
             }
         }
+        Cmd::Backups { job, at } => backups(&load_config(&at, None)?, job.as_deref()),
+        Cmd::Ls {
+            backup_id,
+            path,
+            at,
+        } => ls(
+            &load_config(&at, None)?,
+            &backup_id,
+            path.as_deref().unwrap_or("/"),
+        ),
         Cmd::Verify { target, at } => verify(&target, &at),
         Cmd::Recover { at, force } => recover(&load_config(&at, None)?, force),
         Cmd::Restore {
@@ -330,6 +358,65 @@ fn offline_state(store: EventStore) -> anyhow::Result<(EventStore, State)> {
         true
     })?;
     Ok((store, state))
+}
+
+/// `backupd backups [--job J]`: the catalog, read-only on the log.
+fn backups(config: &Config, job: Option<&str>) -> anyhow::Result<()> {
+    let (_store, state) = offline_state(EventStore::open_read_only(&config.events_path())?)?;
+    let mut all: Vec<_> = state
+        .catalog
+        .backups
+        .values()
+        .filter(|b| job.is_none_or(|j| b.record.job_id == j))
+        .collect();
+    all.sort_by(|a, b| {
+        (a.record.created_at, &a.record.id).cmp(&(b.record.created_at, &b.record.id))
+    });
+    let mut out = std::io::stdout().lock();
+    for b in all {
+        let r = &b.record;
+        let line = writeln!(
+            out,
+            "{} {} {} {} {} {}",
+            r.id,
+            r.kind.as_str(),
+            r.job_id,
+            r.created_at,
+            r.bytes,
+            r.parent.as_deref().unwrap_or("-")
+        );
+        match line {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            other => other?,
+        }
+    }
+    Ok(())
+}
+
+/// `backupd ls ID [PATH]`: every entry of one directory, a page at a time, read-only.
+fn ls(config: &Config, id: &str, path: &str) -> anyhow::Result<()> {
+    use engine::browse::{list, BrowseError, MAX_LIMIT};
+    let (_store, state) = offline_state(EventStore::open_read_only(&config.events_path())?)?;
+    let mut out = std::io::stdout().lock();
+    let mut after: Option<String> = None;
+    loop {
+        let page =
+            list(config, &state, id, path, after.as_deref(), MAX_LIMIT).map_err(|e| match e {
+                BrowseError::Engine(e) => anyhow::Error::from(e),
+                other => anyhow::anyhow!("backup {id}: {other}"),
+            })?;
+        for e in &page.entries {
+            let line = serde_json::to_string(e)?;
+            match writeln!(out, "{line}") {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+                other => other?,
+            }
+        }
+        match page.next {
+            Some(n) => after = Some(n),
+            None => return Ok(()),
+        }
+    }
 }
 
 /// `backupd verify BACKUP_ID|FILE`: a path that exists is checked as an archive file; anything

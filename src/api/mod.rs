@@ -7,6 +7,7 @@
 //! render it; they never touch the log directly, except to page it for `events`.
 
 mod backups;
+mod browse;
 mod conn;
 mod error;
 mod events;

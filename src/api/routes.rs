@@ -4,8 +4,8 @@
 use super::error::ApiError;
 use super::metrics;
 use super::{
-    backups, events, health, input, jobs, json, reports, retention, runs, scheduler, sources,
-    ApiContext, BASE,
+    backups, browse, events, health, input, jobs, json, reports, retention, runs, scheduler,
+    sources, ApiContext, BASE,
 };
 use smol::future::FutureExt;
 use std::future::Future;
@@ -70,6 +70,8 @@ pub const ROUTES: &[Route] = &[
     route!("DELETE", "/backups/{backup_id}", backups::forget),
     route!("POST", "/backups/{backup_id}/verify", backups::verify),
     route!("POST", "/backups/{backup_id}/restore", backups::restore),
+    route!("GET", "/backups/{backup_id}/files", browse::list),
+    route!("GET", "/backups/{backup_id}/files/content", browse::content),
     route!("GET", "/retention/preview", retention::preview),
     route!("GET", "/health", health::get),
     route!("GET", "/reports", reports::list),

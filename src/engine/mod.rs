@@ -16,6 +16,7 @@
 //! - `maintenance`: retention cleanup, weekly archive, health check, daily report
 
 mod backup;
+pub mod browse;
 mod consolidate;
 pub mod dump;
 pub mod health;
@@ -23,6 +24,7 @@ pub mod hooks;
 pub mod layout;
 pub mod maintenance;
 mod manifest;
+pub mod paths;
 mod reconcile;
 pub mod recover;
 pub mod report;
