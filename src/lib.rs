@@ -38,15 +38,18 @@
 //!   inside); each resource keeps its own JSON shapes (`api/jobs/` holds the seed's JSON:
 //!   `seed.rs` for triggers, `backup_config.rs` for backup configs, `body.rs` for create bodies
 //!   and update patches); errors map to statuses in one place (`api/error.rs`, by
-//!   `ErrorKind`); `conn` reads each request head itself so a bad one gets its 4xx, and
-//!   `idempotency` binds an Idempotency-Key to its request
+//!   `ErrorKind`); `conn` reads each request head itself so a bad one gets its 4xx,
+//!   `idempotency` binds an Idempotency-Key to its request, `browse` lists and serves a backup's
+//!   files by their original paths
 //! - `progress`    live progress of running runs and their stop switch (cancel, timeout,
 //!   shutdown: it kills their dump tools' process groups); ephemeral, never events
 //! - `archive`     the archive container (schema/archive.md)
 //! - `report`      the daily report: its model from `queries`, a self-contained HTML page
 //! - `engine`      what a run does: sources, full/incremental backups, hooks around them,
 //!   restore (with `skip_damaged`), verify through the chain, boot reconcile, `recover` from the
-//!   archives; the maintenance bodies (cleanup, weekly archive, health check, daily report)
+//!   archives, `browse` (a backup's directories and files by original path: `paths` maps them to
+//!   the archive's layout); the maintenance bodies (cleanup, weekly archive, health check,
+//!   daily report)
 //! - `error`       `ErrorKind`: transient / integrity / refused / config / internal, which every
 //!   layer's error reports through `kind()`, a failed run records (`run_failed_v2`) and the API
 //!   turns into a status
