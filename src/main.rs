@@ -85,7 +85,8 @@ enum Cmd {
         /// The directory to restore into; must be empty or missing unless --force.
         #[arg(long)]
         to: PathBuf,
-        /// Only this path of the backup (and what is below it); repeatable.
+        /// Only this path of the backup (and what is below it); repeatable. The source's
+        /// original absolute path (`/srv/app`), `db:<source name>` for a dump, or an archive path.
         #[arg(long = "path")]
         paths: Vec<String>,
         /// Restore into a non-empty directory (existing files at restored paths are replaced).
@@ -95,6 +96,10 @@ enum Cmd {
         /// why) instead of stopping the restore; the exit code is then 3.
         #[arg(long)]
         skip_damaged: bool,
+        /// Write nothing: list what would be written (original path, where it lands, size,
+        /// kind) and the totals.
+        #[arg(long)]
+        dry_run: bool,
         #[command(flatten)]
         at: Where,
     },
@@ -284,6 +289,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             paths,
             force,
             skip_damaged,
+            dry_run,
             at,
         } => {
             let config = load_config(&at, None)?;
@@ -291,7 +297,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if !paths.is_empty() {
                 body["paths"] = serde_json::json!(paths);
             }
-            for (name, on) in [("force", force), ("skip_damaged", skip_damaged)] {
+            for (name, on) in [
+                ("force", force),
+                ("skip_damaged", skip_damaged),
+                ("dry_run", dry_run),
+            ] {
                 if on {
                     body[name] = serde_json::json!(true);
                 }
@@ -299,6 +309,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let route = format!("POST {}/backups/{backup_id}/restore {body}", api::BASE);
             let store = EventStore::open_read_only(&config.events_path()).map_err(held(route))?;
             let (_store, state) = offline_state(store)?;
+            if dry_run {
+                let plan = engine::plan_restore(&config, &state, &backup_id, &to, &paths, force)?;
+                for e in &plan.entries {
+                    println!(
+                        "would write {} {} ({} bytes) to {}",
+                        e.kind,
+                        e.path,
+                        e.size,
+                        e.lands_at.display()
+                    );
+                }
+                println!(
+                    "dry run of backup {} into {}: would write {} files, {} dirs, {} symlinks, {} bytes",
+                    plan.backup_id,
+                    plan.target.display(),
+                    plan.files,
+                    plan.dirs,
+                    plan.symlinks,
+                    plan.bytes
+                );
+                return Ok(());
+            }
             let opts = engine::RestoreOptions {
                 force,
                 skip_damaged,

@@ -22,7 +22,7 @@ pub const DEFAULT_LIMIT: u64 = 50;
 pub const MAX_LIMIT: u64 = 1000;
 
 /// The fields `POST backups/{backup_id}/restore` accepts.
-pub const RESTORE_FIELDS: &[&str] = &["target", "paths", "force", "skip_damaged"];
+pub const RESTORE_FIELDS: &[&str] = &["target", "paths", "force", "skip_damaged", "dry_run"];
 
 pub async fn list(req: Request<ApiContext>) -> Result<Response, ApiError> {
     let mut filter = BackupFilter::all(DEFAULT_LIMIT as usize);
@@ -263,10 +263,19 @@ fn flag(body: &Map<String, Value>, name: &str) -> Result<bool, ApiError> {
 pub async fn restore(mut req: Request<ApiContext>) -> Result<Response, ApiError> {
     let id = param(&req, "backup_id")?;
     let body = object(json_body(&mut req).await?, false)?;
-    let (target, paths, opts) = restore_request(&body)?;
+    let (target, paths, opts, dry_run) = restore_request(&body)?;
     let ctx = req.state();
     let state = catalog_state(ctx, &id)?;
     let config = ctx.config.clone();
+    if dry_run {
+        let plan = smol::unblock(move || {
+            engine::plan_restore(&config, &state, &id, &target, &paths, opts.force)
+                .map_err(restore_error)
+        })
+        .await?;
+        let body = serde_json::to_value(&plan).map_err(ApiError::internal)?;
+        return Ok(json(200, &body));
+    }
     let summary = smol::unblock(move || {
         engine::restore_with(&config, &state, &id, &target, &paths, &opts).map_err(restore_error)
     })
@@ -296,12 +305,13 @@ pub async fn restore(mut req: Request<ApiContext>) -> Result<Response, ApiError>
     Ok(json(200, &body))
 }
 
-/// The restore body: an absolute `target`, optional `paths` (archive paths), optional `force`
-/// and `skip_damaged`. The target's and paths' rules are the engine's (`engine::check_target`,
+/// The restore body: an absolute `target`, optional `paths` (original paths, `db:<source name>`,
+/// or archive paths), optional `force`, `skip_damaged` and `dry_run` (the last returned apart:
+/// a dry run answers with a plan, not a summary). The target's and paths' rules are the engine's (`engine::check_target`,
 /// `check_paths`), the same the offline `restore` applies.
 fn restore_request(
     body: &Map<String, Value>,
-) -> Result<(PathBuf, Vec<String>, RestoreOptions), ApiError> {
+) -> Result<(PathBuf, Vec<String>, RestoreOptions, bool), ApiError> {
     if let Some(k) = body.keys().find(|k| !RESTORE_FIELDS.contains(&k.as_str())) {
         return Err(ApiError::unknown_field(k, RESTORE_FIELDS));
     }
@@ -332,7 +342,7 @@ fn restore_request(
                 other => Err(ApiError::invalid(
                     &format!("paths[{i}]"),
                     format!(
-                        "each path must be a non-empty archive path, not {}",
+                        "each path must be a non-empty path, not {}",
                         match other {
                             Value::String(_) => "an empty string",
                             other => kind(other),
@@ -353,7 +363,7 @@ fn restore_request(
         force: flag(body, "force")?,
         skip_damaged: flag(body, "skip_damaged")?,
     };
-    Ok((target, paths, opts))
+    Ok((target, paths, opts, flag(body, "dry_run")?))
 }
 
 /// What verify and restore read, owned so it can go to the blocking pool: the catalog (the only
@@ -416,24 +426,31 @@ mod tests {
 
     #[test]
     fn restore_bodies_are_read_field_by_field() {
-        let (target, paths, opts) = restore_request(&obj(
+        let (target, paths, opts, dry) = restore_request(&obj(
             json!({"target": "/tmp/r", "paths": ["files/a"], "force": true}),
         ))
         .unwrap();
         assert_eq!(
-            (target, paths, opts.force, opts.skip_damaged),
+            (target, paths, opts.force, opts.skip_damaged, dry),
             (
                 PathBuf::from("/tmp/r"),
                 vec!["files/a".to_string()],
                 true,
+                false,
                 false
             )
         );
-        let (_, paths, opts) = restore_request(&obj(json!({"target": "/tmp/r"}))).unwrap();
+        let (_, paths, opts, _) = restore_request(&obj(json!({"target": "/tmp/r"}))).unwrap();
         assert!(paths.is_empty() && !opts.force && !opts.skip_damaged);
-        let (_, _, opts) =
+        let (_, _, opts, _) =
             restore_request(&obj(json!({"target": "/tmp/r", "skip_damaged": true}))).unwrap();
         assert!(opts.skip_damaged && !opts.force);
+        let (_, paths, _, dry) = restore_request(&obj(
+            json!({"target": "/tmp/r", "paths": ["/srv/a", "db:app"], "dry_run": true}),
+        ))
+        .unwrap();
+        assert!(dry);
+        assert_eq!(paths, ["/srv/a", "db:app"]);
         let cases = [
             (json!({}), "validation", "target"),
             (json!({"target": "rel/dir"}), "validation", "target"),

@@ -36,8 +36,8 @@ pub use backup::{backup, BackupDone};
 pub use consolidate::{consolidate, ConsolidateDone};
 pub use reconcile::{reconcile, unrecorded_archives, ReconcileReport, Unrecorded};
 pub use restore::{
-    check_paths, check_request, check_target, restore, restore_with, LostEntry, RestoreOptions,
-    RestoreSummary, RestoredDump,
+    check_paths, check_request, check_target, plan_restore, restore, restore_with, LostEntry,
+    RestoreOptions, RestorePlan, RestoreSummary, RestoredDump,
 };
 pub use verify::{verify, verify_command, verify_commands, VerifySummary};
 

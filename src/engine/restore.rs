@@ -21,6 +21,7 @@ use serde::Serialize;
 
 use super::dump::load_hint;
 use super::layout::{io_err, Layout};
+use super::paths::{archive_candidates, original, DB_PREFIX};
 use super::EngineError;
 use crate::archive::{
     self, ArchiveError, ArchiveReader, EntryKind, ExtractOptions, IndexEntry, Location,
@@ -104,6 +105,7 @@ pub fn restore_with(
     }
     let mut reader = open_backup(&layout, state, backup_id)?;
     let entries = &reader.index().entries;
+    let paths = &resolve_paths(entries, paths, backup_id)?;
     let chosen = select(entries, paths, backup_id)?;
 
     // Bytes in parents, grouped by the backup that holds them.
@@ -215,6 +217,135 @@ pub fn restore_with(
     Ok(sum)
 }
 
+/// What a restore would write, from a dry run: nothing is written.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RestorePlan {
+    pub backup_id: String,
+    pub target: PathBuf,
+    pub dry_run: bool,
+    /// Each entry that would be written, in the archive's order.
+    pub entries: Vec<PlannedEntry>,
+    /// Files and database dumps.
+    pub files: u64,
+    pub dirs: u64,
+    pub symlinks: u64,
+    pub bytes: u64,
+}
+
+/// One entry a restore would write.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedEntry {
+    /// The original path (`/…`, or `db:<source name>` for a dump).
+    pub path: String,
+    /// Where it would land under the target.
+    pub lands_at: PathBuf,
+    pub size: u64,
+    /// `file`, `dir`, `symlink` or `stream` (a database dump).
+    pub kind: &'static str,
+}
+
+/// A dry run of `restore_with`: the same checks (request, occupied target unless `force`,
+/// unknown paths), then the list of what would be written; nothing is written and the target
+/// may not exist yet.
+pub fn plan_restore(
+    config: &Config,
+    state: &State,
+    backup_id: &str,
+    target: &Path,
+    paths: &[String],
+    force: bool,
+) -> Result<RestorePlan, EngineError> {
+    check_request(config, target, paths)?;
+    let layout = Layout::new(&config.data_dir);
+    if !force && !is_empty_or_missing(target)? {
+        return Err(EngineError::TargetNotEmpty {
+            path: target.to_path_buf(),
+        });
+    }
+    let reader = open_backup(&layout, state, backup_id)?;
+    let entries = &reader.index().entries;
+    let paths = resolve_paths(entries, paths, backup_id)?;
+    let mut plan = RestorePlan {
+        backup_id: backup_id.to_string(),
+        target: target.to_path_buf(),
+        dry_run: true,
+        ..RestorePlan::default()
+    };
+    for e in select(entries, &paths, backup_id)?
+        .into_iter()
+        .map(|i| &entries[i])
+    {
+        match e.kind {
+            EntryKind::Deletion => continue,
+            EntryKind::File | EntryKind::Stream => {
+                plan.files += 1;
+                plan.bytes += e.size;
+            }
+            EntryKind::Dir => plan.dirs += 1,
+            EntryKind::Symlink { .. } => plan.symlinks += 1,
+        }
+        plan.entries.push(PlannedEntry {
+            path: original(&e.path).unwrap_or_else(|| e.path.clone()),
+            lands_at: target.join(&e.path),
+            size: e.size,
+            kind: e.kind.name(),
+        });
+    }
+    Ok(plan)
+}
+
+/// Is `p` an original path (`/…` or `db:<name>`) rather than an archive path?
+fn is_original(p: &str) -> bool {
+    p.starts_with('/') || p.starts_with(DB_PREFIX)
+}
+
+/// The archive paths the requested paths name. An original path resolves against the backup's
+/// index: a directory or file to whichever of its candidates (`files/…`, `config/…`) holds
+/// entries, `db:<name>` to that source's dump. Any other path is an archive path, kept as it is
+/// (the API's first form). An original path that names nothing is `NotInBackup`, by the path
+/// the caller gave.
+pub fn resolve_paths(
+    entries: &[IndexEntry],
+    paths: &[String],
+    id: &str,
+) -> Result<Vec<String>, EngineError> {
+    let mut out = Vec::with_capacity(paths.len());
+    for p in paths {
+        if !is_original(p) {
+            out.push(p.clone());
+            continue;
+        }
+        let before = out.len();
+        if p.starts_with(DB_PREFIX) {
+            out.extend(
+                entries
+                    .iter()
+                    .filter(|e| e.path.starts_with("databases/"))
+                    .filter(|e| original(&e.path).as_deref() == Some(p.as_str()))
+                    .map(|e| e.path.clone()),
+            );
+        } else {
+            for c in archive_candidates(p).unwrap_or_default() {
+                let holds = entries.iter().any(|e| {
+                    e.path
+                        .strip_prefix(c.as_str())
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+                });
+                if holds {
+                    out.push(c);
+                }
+            }
+        }
+        if out.len() == before {
+            return Err(EngineError::NotInBackup {
+                id: id.to_string(),
+                path: p.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// A restore request the caller may not make: the field it names (`target`, `paths[i]`) and why.
 fn refused(field: String, reason: String) -> EngineError {
     EngineError::RestoreRequest { field, reason }
@@ -240,10 +371,29 @@ pub fn check_target(target: &Path) -> Result<(), EngineError> {
     Ok(())
 }
 
-/// Each selected path is an archive path as `schema/archive.md` allows them (relative, no
-/// `.`/`..`/empty components, no NUL; one trailing `/` is allowed). Pure.
+/// Each selected path is an original path (absolute, or `db:<source name>`; see `paths`) or
+/// an archive path as `schema/archive.md` allows them (relative, no `.`/`..`/empty
+/// components, no NUL; one trailing `/` is allowed). Pure.
 pub fn check_paths(paths: &[String]) -> Result<(), EngineError> {
     for (i, p) in paths.iter().enumerate() {
+        if let Some(name) = p.strip_prefix(DB_PREFIX) {
+            if name.is_empty() || name.contains(['/', '\0']) {
+                return Err(refused(
+                    format!("paths[{i}]"),
+                    format!("{p:?} is not db:<source name>"),
+                ));
+            }
+            continue;
+        }
+        if p.starts_with('/') {
+            if archive_candidates(p).is_none() || p.contains('\0') {
+                return Err(refused(
+                    format!("paths[{i}]"),
+                    format!("{p:?} is not an absolute path without empty, `.` or `..` components"),
+                ));
+            }
+            continue;
+        }
         let trimmed = p.strip_suffix('/').unwrap_or(p);
         archive::path::components(trimmed).map_err(|why| {
             refused(
@@ -394,13 +544,21 @@ mod tests {
                 "{bad}: {e}"
             );
         }
-        let ok: Vec<String> = ["files/a", "files/a/", "config/.hidden"]
+        let ok: Vec<String> = ["files/a", "files/a/", "config/.hidden", "/srv/a", "db:app"]
             .map(String::from)
             .into();
         assert!(check_paths(&ok).is_ok());
-        for (i, bad) in ["files/./a", "files/../a", "/files/a", "files//a", "", "."]
-            .iter()
-            .enumerate()
+        for (i, bad) in [
+            "files/./a",
+            "files/../a",
+            "/files/../a",
+            "files//a",
+            "",
+            ".",
+            "db:",
+        ]
+        .iter()
+        .enumerate()
         {
             let paths = vec!["files/ok".to_string(), bad.to_string()];
             let e = check_paths(&paths).unwrap_err();

@@ -19,6 +19,7 @@ mod recover;
 mod replay;
 mod report;
 mod restore;
+mod restore_paths;
 mod retention;
 mod runctl;
 mod runs;
