@@ -570,6 +570,53 @@ mod tests {
     }
 
     #[test]
+    fn original_paths_resolve_to_the_archive_paths_that_hold_entries() {
+        let entries: Vec<IndexEntry> = [
+            ("files/srv/app", EntryKind::Dir),
+            ("files/srv/app/app.conf", EntryKind::File),
+            ("files/srv/apple", EntryKind::File),
+            ("config/srv/app/x.toml", EntryKind::File),
+            ("databases/app.sqlite", EntryKind::Stream),
+            ("databases/shop.mysql.sql", EntryKind::Stream),
+        ]
+        .into_iter()
+        .map(|(path, kind)| IndexEntry {
+            path: path.into(),
+            kind,
+            mode: 0o644,
+            mtime: crate::archive::Mtime::new(1_700_000_000, 0),
+            size: 1,
+            crc32: 0,
+            location: Location::Here { offset: 0 },
+        })
+        .collect();
+        // (paths given, the archive paths they resolve to or the path named as missing)
+        type Case<'a> = (&'a [&'a str], Result<&'a [&'a str], &'a str>);
+        let table: [Case; 7] = [
+            (&["/srv/app/app.conf"], Ok(&["files/srv/app/app.conf"])),
+            (&["/srv/app/"], Ok(&["files/srv/app", "config/srv/app"])),
+            (
+                &["db:app", "db:shop"],
+                Ok(&["databases/app.sqlite", "databases/shop.mysql.sql"]),
+            ),
+            (&["files/srv/app"], Ok(&["files/srv/app"])),
+            (&["/srv/ap"], Err("/srv/ap")),
+            (&["/srv/app/app.conf", "db:nope"], Err("db:nope")),
+            (&["/"], Ok(&["files", "config"])),
+        ];
+        for (given, want) in table {
+            let given: Vec<String> = given.iter().map(|s| s.to_string()).collect();
+            match (resolve_paths(&entries, &given, "B"), want) {
+                (Ok(got), Ok(want)) => assert_eq!(got, want, "{given:?}"),
+                (Err(EngineError::NotInBackup { path, .. }), Err(want)) => {
+                    assert_eq!(path, want, "{given:?}")
+                }
+                (got, _) => panic!("{given:?}: {got:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn targets_in_the_data_dir_are_seen_through_links() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
