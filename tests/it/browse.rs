@@ -11,7 +11,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::engine::generate_tree;
-use crate::support::{bin, Served, Served as Server};
+use crate::support::{offline, stdout_ok, Served, Served as Server};
 
 /// `s` percent-encoded for a query value (unicode and spaces in the generated names).
 fn enc(s: &str) -> String {
@@ -286,18 +286,7 @@ fn a_backup_browses_by_original_paths_and_serves_files_whole_and_by_range() {
     let data = server.data_dir().to_path_buf();
     let api_a = listing(&server, &inc, &format!("{origin}/a"), 10_000);
     let holder_dir = server.stop();
-    let out = bin()
-        .args(["backups", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<String> = String::from_utf8(out.stdout)
-        .unwrap()
+    let lines: Vec<String> = stdout_ok(offline(["backups"], &data))
         .lines()
         .map(String::from)
         .collect();
@@ -307,36 +296,17 @@ fn a_backup_browses_by_original_paths_and_serves_files_whole_and_by_range() {
         lines[1].starts_with(&format!("{inc} incremental ")) && lines[1].ends_with(&full),
         "{lines:?}"
     );
-    let out = bin()
-        .args(["backups", "--job", "incremental_backup", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
+    let out = offline(["backups", "--job", "incremental_backup"], &data);
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
         format!("{}\n", lines[1])
     );
-    let out = bin()
-        .args(["ls", &inc, &format!("{origin}/a"), "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let cli: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
+    let cli: Vec<Value> = stdout_ok(offline(["ls", &inc, &format!("{origin}/a")], &data))
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(cli, api_a);
-    let out = bin()
-        .args(["ls", &inc, "/nowhere", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
+    let out = offline(["ls", &inc, "/nowhere"], &data);
     assert!(!out.status.success());
     drop(holder_dir);
 }

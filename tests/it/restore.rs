@@ -9,7 +9,7 @@ use std::process::Command;
 use serde_json::json;
 
 use crate::engine::restored_root;
-use crate::support::{bin, Served};
+use crate::support::{bin, offline, stdout_ok, Served};
 
 /// A copy of the machine's `/etc` (whatever links it has) plus links of every awkward kind.
 fn etc_like_tree(root: &Path, outside: &Path) {
@@ -116,20 +116,10 @@ fn an_etc_like_tree_with_absolute_and_dangling_links_restores_identical() {
     // Offline, on the stopped service's data dir.
     let data = server.data_dir().to_path_buf();
     let holder = server.stop();
-    let offline = scratch.path().join("cli-restore");
-    let out = bin()
-        .args(["restore", &id, "--to"])
-        .arg(&offline)
-        .arg("--data-dir")
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    identical(&tree, &restored_root(&offline, &tree));
+    let offline_target = scratch.path().join("cli-restore");
+    let to = offline_target.to_str().unwrap();
+    stdout_ok(offline(["restore", &id, "--to", to], &data));
+    identical(&tree, &restored_root(&offline_target, &tree));
     assert_eq!(
         fs::read_dir(&outside).unwrap().count(),
         0,

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::json;
 
-use crate::support::{bin, Served};
+use crate::support::{offline, stdout_ok, Served};
 
 /// (relative path → (kind, bytes, mode, mtime)) of every entry below `root`.
 type Shot = BTreeMap<String, (char, Vec<u8>, u32, i64)>;
@@ -191,20 +191,10 @@ fn original_paths_restore_exactly_those_entries_and_a_dry_run_writes_nothing() {
     let data = server.data_dir().to_path_buf();
     let _holder = server.stop();
     let cli = |target: &Path, extra: &[&str]| {
-        let out = bin()
-            .args(["restore", &id, "--path", &file, "--path", &dir, "--to"])
-            .arg(target)
-            .args(extra)
-            .arg("--data-dir")
-            .arg(&data)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        let to = target.to_str().unwrap();
+        let mut args = vec!["restore", &id, "--path", &file, "--path", &dir, "--to", to];
+        args.extend(extra);
+        stdout_ok(offline(args, &data))
     };
     let cli_target = scratch.path().join("cli-target");
     let said = cli(&cli_target, &["--dry-run"]);

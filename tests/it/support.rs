@@ -439,3 +439,26 @@ pub fn pid_in(file: &Path) -> u32 {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// `backupd ARGS --data-dir DATA`, run to its end: an offline command on a data directory.
+pub fn offline<S: AsRef<std::ffi::OsStr>>(
+    args: impl IntoIterator<Item = S>,
+    data_dir: &Path,
+) -> std::process::Output {
+    bin()
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .unwrap()
+}
+
+/// What a command printed, once it is known to have succeeded (its stderr says why not).
+pub fn stdout_ok(out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
