@@ -47,6 +47,24 @@ fn run_on(dir: &Path, args: &[&str], limit: Duration) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// `serve` on the demo config and `data_dir`, run until it exits (the tests here expect it to
+/// refuse to start).
+fn serve_to_its_end(data_dir: &Path) -> Output {
+    bin()
+        .current_dir(crate::support::repo())
+        .args([
+            "serve",
+            "--config",
+            "fixtures/demo.toml",
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .unwrap()
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -308,19 +326,7 @@ fn serve_refuses_a_missing_or_empty_log_when_the_data_dir_holds_backups() {
         if empty_log {
             std::fs::write(&log, b"").unwrap();
         }
-        let out = bin()
-            .current_dir(crate::support::repo())
-            .args([
-                "serve",
-                "--config",
-                "fixtures/demo.toml",
-                "--bind",
-                "127.0.0.1:0",
-            ])
-            .arg("--data-dir")
-            .arg(dir.path())
-            .output()
-            .unwrap();
+        let out = serve_to_its_end(dir.path());
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(1), "{sub} {empty_log}: {err}");
         assert!(
@@ -346,19 +352,7 @@ fn an_unreadable_log_is_refused_and_left_as_it_was() {
     let log = dir.path().join("events.redb");
     let garbage: Vec<u8> = (0..20_000u32).map(|i| (i * 7919 % 251) as u8).collect();
     std::fs::write(&log, &garbage).unwrap();
-    let out = bin()
-        .current_dir(crate::support::repo())
-        .args([
-            "serve",
-            "--config",
-            "fixtures/demo.toml",
-            "--bind",
-            "127.0.0.1:0",
-        ])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = serve_to_its_end(dir.path());
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("from a copy"), "{err}");
