@@ -3,15 +3,16 @@
 //! the parent that holds the bytes), so a listing reads only the chosen backup's index; only
 //! content may come from a parent's archive.
 //!
-//! The index is in walk order, not path order, so each opened index is sorted once by path and
-//! kept (a few, by archive file: archives never change once written). A directory's children are
-//! then one contiguous range (`dir/` ..= `dir/\u{10FFFF}`), found by binary search, so a page
-//! costs what it returns plus the descendants skipped inside that range.
+//! The index is in walk order, nearly but not exactly path order, so each opened index is put
+//! in path order once (usually a check that finds it already is) and kept (a few, by archive
+//! file: archives never change once written). A directory's children are then one contiguous
+//! range (`dir/` ..= `dir/\u{10FFFF}`), found by binary search, so a page costs what it returns
+//! plus the descendants skipped inside that range.
 
 use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
@@ -88,8 +89,10 @@ pub struct Listing {
 /// A backup's manifest sorted by archive path (deletion markers left out), and its top level.
 struct Tree {
     entries: Vec<IndexEntry>,
-    /// Indexes of the source roots (and dumps), sorted by original path.
-    roots: Vec<(String, usize)>,
+    /// Indexes of the source roots (and dumps), sorted by original path. Worked out on the first
+    /// listing of the top level only: it costs a lookup per entry, which the first listing of a
+    /// deep directory (the common case, and the one with a latency target) need not pay.
+    roots: OnceLock<Vec<(String, usize)>>,
 }
 
 impl Tree {
@@ -98,20 +101,36 @@ impl Tree {
             .into_iter()
             .filter(|e| e.kind != EntryKind::Deletion && original(&e.path).is_some())
             .collect();
-        entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
-        let mut roots: Vec<(String, usize)> = entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| {
-                let parent = e.path.rsplit_once('/').map(|(p, _)| p);
-                e.path.starts_with("databases/")
-                    || parent
-                        .is_none_or(|p| original(p).is_none_or(|_| find(&entries, p).is_none()))
-            })
-            .filter_map(|(i, e)| Some((original(&e.path)?, i)))
-            .collect();
-        roots.sort();
-        Tree { entries, roots }
+        // Walk order is nearly path order (a directory's children are walked sorted by name;
+        // only names sorting before '/' break it), so the check is usually all it costs, and the
+        // stable sort's run detection keeps the rest cheap.
+        if !entries.is_sorted_by(|a, b| a.path <= b.path) {
+            entries.sort_by(|a, b| a.path.cmp(&b.path));
+        }
+        Tree {
+            entries,
+            roots: OnceLock::new(),
+        }
+    }
+
+    fn roots(&self) -> &[(String, usize)] {
+        self.roots.get_or_init(|| {
+            let entries = &self.entries;
+            let mut roots: Vec<(String, usize)> = entries
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| {
+                    let parent = e.path.rsplit_once('/').map(|(p, _)| p);
+                    e.path.starts_with("databases/")
+                        || parent.is_none_or(|p| {
+                            original(p).is_none_or(|_| find(entries, p).is_none())
+                        })
+                })
+                .filter_map(|(i, e)| Some((original(&e.path)?, i)))
+                .collect();
+            roots.sort();
+            roots
+        })
     }
 
     /// The entry with this original path.
@@ -214,8 +233,8 @@ pub fn list(
         next: None,
     };
     if path.is_empty() || path == "/" {
-        let start = after.map_or(0, |a| t.roots.partition_point(|(n, _)| n.as_str() <= a));
-        for (name, i) in &t.roots[start..] {
+        let start = after.map_or(0, |a| t.roots().partition_point(|(n, _)| n.as_str() <= a));
+        for (name, i) in &t.roots()[start..] {
             if out.entries.len() == limit {
                 out.next = out.entries.last().map(|e| e.name.clone());
                 break;
@@ -388,7 +407,7 @@ mod tests {
             ),
             entry("stray", EntryKind::File, here),
         ]);
-        let roots: Vec<&str> = tree.roots.iter().map(|(n, _)| n.as_str()).collect();
+        let roots: Vec<&str> = tree.roots().iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(roots, ["/etc/app.toml", "/srv/app", "db:app"]);
         let at = |p: &str| tree.lookup(p).map(|i| tree.entries[i].path.as_str());
         assert_eq!(at("/srv/app/b/c"), Some("files/srv/app/b/c"));
