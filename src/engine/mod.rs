@@ -253,7 +253,7 @@ impl Engine {
         }
         match &job.action {
             // Taken above: every backup action has a backup config.
-            JobAction::Backup(_) | JobAction::BackupV1(_) => RunOutcome::Failed {
+            JobAction::Backup(_) | JobAction::BackupV1(_) | JobAction::BackupV2(_) => RunOutcome::Failed {
                 error: "a backup job without a backup config".into(),
                 kind: ErrorKind::Internal,
             },
