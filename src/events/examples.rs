@@ -3,8 +3,8 @@
 
 use super::{
     BackupConfig, BackupKind, BackupMode, BackupRecord, BackupType, Event, FailureKind,
-    HealthCheck, HealthStatus, Hooks, JobAction, KeepRules, JobSpec, RetentionPolicy, RunReason, RunWarning,
-    Trigger, Ts,
+    HealthCheck, HealthStatus, Hooks, JobAction, JobSpec, KeepRules, RetentionPolicy, RunReason,
+    RunWarning, Trigger, Ts,
 };
 
 /// One example of every variant, in tag order: the golden fixtures, the schema-list test and the

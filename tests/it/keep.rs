@@ -109,7 +109,10 @@ fn keep_rules_decide_what_stays_the_preview_says_why_and_cleanup_deletes_the_res
         p.push(rig.backup(&spec(&rig, "photos_keep")).0);
     }
     assert!(d.iter().all(|b| b.parent.is_none()), "docs takes fulls");
-    assert!(p[1..].iter().zip(&p).all(|(b, prev)| b.parent.as_ref() == Some(&prev.id)));
+    assert!(p[1..]
+        .iter()
+        .zip(&p)
+        .all(|(b, prev)| b.parent.as_ref() == Some(&prev.id)));
     assert_eq!(p[0].parent, None, "photos starts its own chain");
     let (d, p): (Vec<String>, Vec<String>) = (
         d.into_iter().map(|b| b.id).collect(),
@@ -120,14 +123,21 @@ fn keep_rules_decide_what_stays_the_preview_says_why_and_cleanup_deletes_the_res
     // photos: within 1d of the newest (31st 12:00) is strictly after 30th 12:00: rounds 6 and
     // 5 (31st 00:00); round 4 (30th 12:00 exactly) is not, but round 5 reads through 4..1.
     let preview = api.get("/retention/preview");
-    assert_eq!(ids(&preview["backups"]), set(&[&d[0], &d[1], &d[3]]), "{preview}");
+    assert_eq!(
+        ids(&preview["backups"]),
+        set(&[&d[0], &d[1], &d[3]]),
+        "{preview}"
+    );
     for deletion in preview["backups"].as_array().unwrap() {
         assert_eq!(deletion["rule"], "retention.keep");
     }
     let kept = |id: &str| reason(&preview, id)["reason"].as_str().unwrap().to_string();
     let rules = |id: &str| reason(&preview, id)["rules"].clone();
     assert_eq!(kept(&d[5]), "kept by keep.last 1, keep.daily 2026-03-31");
-    assert_eq!(rules(&d[5]), json!(["keep.last 1", "keep.daily 2026-03-31"]));
+    assert_eq!(
+        rules(&d[5]),
+        json!(["keep.last 1", "keep.daily 2026-03-31"])
+    );
     assert_eq!(kept(&d[4]), "kept by keep.last 2, keep.daily 2026-03-30");
     assert_eq!(kept(&d[2]), "kept by keep.daily 2026-03-29");
     assert_eq!(reason(&preview, &d[2])["expires_at"], Value::Null);
@@ -171,7 +181,10 @@ fn keep_rules_decide_what_stays_the_preview_says_why_and_cleanup_deletes_the_res
         }
         other => panic!("{other:?}"),
     }
-    let gone: BTreeSet<String> = before.difference(&files_in(&backups_dir)).cloned().collect();
+    let gone: BTreeSet<String> = before
+        .difference(&files_in(&backups_dir))
+        .cloned()
+        .collect();
     let want: BTreeSet<String> = [&d[0], &d[1], &d[3]]
         .iter()
         .flat_map(|id| [format!("{id}.bka"), format!("{id}.manifest")])
@@ -189,7 +202,9 @@ fn keep_rules_decide_what_stays_the_preview_says_why_and_cleanup_deletes_the_res
         .filter(|e| e["type"] == "backup_deleted")
         .collect();
     assert_eq!(deleted.len(), 3);
-    assert!(deleted.iter().all(|e| e["data"]["rule"] == "retention.keep"));
+    assert!(deleted
+        .iter()
+        .all(|e| e["data"]["rule"] == "retention.keep"));
     // The job event carries the rules (schema v5's backup_v3).
     let created = events["events"]
         .as_array()
@@ -208,20 +223,31 @@ fn keep_rules_decide_what_stays_the_preview_says_why_and_cleanup_deletes_the_res
 
     // PUT: a new backup_config without keep keeps the rules; with keep it changes them.
     let put = |body: Value| send(&api, "PUT", "/scheduler/jobs/docs_keep", body);
-    let same = put(json!({"backup_config": {"type": "files", "options": {"include_config": true}}}));
-    assert_eq!(same["backup_config"]["keep"], json!({"last": 2, "daily": 3}));
-    let one = put(json!({"backup_config": {"type": "files", "options": {"include_config": true},
-                                           "keep": {"last": 1}}}));
+    let same =
+        put(json!({"backup_config": {"type": "files", "options": {"include_config": true}}}));
+    assert_eq!(
+        same["backup_config"]["keep"],
+        json!({"last": 2, "daily": 3})
+    );
+    let one = put(
+        json!({"backup_config": {"type": "files", "options": {"include_config": true},
+                                           "keep": {"last": 1}}}),
+    );
     assert_eq!(one["backup_config"]["keep"], json!({"last": 1}));
     let preview = api.get("/retention/preview");
     assert_eq!(ids(&preview["backups"]), set(&[&d[2], &d[4]]), "{preview}");
     assert_eq!(reason(&preview, &d[5])["reason"], "kept by keep.last 1");
     // null: back to the age rules (full 30 d): nothing of docs is old enough to go.
-    let ages = put(json!({"backup_config": {"type": "files", "options": {"include_config": true},
-                                            "keep": null}}));
+    let ages = put(
+        json!({"backup_config": {"type": "files", "options": {"include_config": true},
+                                            "keep": null}}),
+    );
     assert_eq!(ages["backup_config"]["keep"], Value::Null);
     let preview = api.get("/retention/preview");
-    assert!(preview["backups"].as_array().unwrap().is_empty(), "{preview}");
+    assert!(
+        preview["backups"].as_array().unwrap().is_empty(),
+        "{preview}"
+    );
     assert!(reason(&preview, &d[2])["reason"]
         .as_str()
         .unwrap()

@@ -139,9 +139,16 @@ fn keep_from_seed(value: &Value) -> Result<Option<KeepRules>, Rejection> {
         if let Some(slot) = count_slot(&mut rules, key) {
             *slot = match value {
                 Value::Null => None,
-                Value::Number(n) => Some(n.as_u64().and_then(|c| u32::try_from(c).ok()).ok_or_else(
-                    || Rejection::invalid(&path, format!("{n} is not a count (0 to 4294967295)")),
-                )?),
+                Value::Number(n) => Some(
+                    n.as_u64()
+                        .and_then(|c| u32::try_from(c).ok())
+                        .ok_or_else(|| {
+                            Rejection::invalid(
+                                &path,
+                                format!("{n} is not a count (0 to 4294967295)"),
+                            )
+                        })?,
+                ),
                 _ => return Err(Rejection::invalid(&path, "must be a non-negative integer")),
             };
         } else if key == "within" {
@@ -149,12 +156,10 @@ fn keep_from_seed(value: &Value) -> Result<Option<KeepRules>, Rejection> {
                 Value::Null => None,
                 Value::String(text) => match duration::parse(text) {
                     Ok(Some(secs)) => Some(secs),
-                    Ok(None) => {
-                        return Err(Rejection::invalid(
-                            &path,
-                            "within needs a duration like \"30d\"; to keep everything, leave keep out",
-                        ))
-                    }
+                    Ok(None) => return Err(Rejection::invalid(
+                        &path,
+                        "within needs a duration like \"30d\"; to keep everything, leave keep out",
+                    )),
                     Err(e) => return Err(Rejection::invalid(&path, e)),
                 },
                 _ => {
@@ -463,7 +468,12 @@ mod tests {
         );
         // null: the age rules.
         let none = json!({"type": "files", "keep": null});
-        assert_eq!(backup_config_from_seed(&none, BackupMode::Full).unwrap().keep, None);
+        assert_eq!(
+            backup_config_from_seed(&none, BackupMode::Full)
+                .unwrap()
+                .keep,
+            None
+        );
         let err = backup_config_from_seed(&json!({"type": "files", "keep": {}}), BackupMode::Full)
             .unwrap_err();
         assert_eq!(err.message, "keep needs at least one rule");

@@ -447,7 +447,10 @@ mod tests {
             json!({"backup_config": {"type": "full", "keep": {"daily": 7, "within": "2d"}}}),
         );
         let rules = keep(&set).unwrap();
-        assert_eq!((rules.daily, rules.within_secs, rules.last), (Some(7), Some(172_800), None));
+        assert_eq!(
+            (rules.daily, rules.within_secs, rules.last),
+            (Some(7), Some(172_800), None)
+        );
         // A new backup_config without keep changes the sources, not the retention.
         let moved = put(&set, json!({"backup_config": {"type": "files"}}));
         assert_eq!(keep(&moved), Some(rules));
@@ -458,7 +461,10 @@ mod tests {
         // Other fields leave it be; "keep": null goes back to the age rules.
         assert_eq!(keep(&put(&set, json!({"name": "renamed"}))), Some(rules));
         assert_eq!(
-            keep(&put(&set, json!({"backup_config": {"type": "full", "keep": null}}))),
+            keep(&put(
+                &set,
+                json!({"backup_config": {"type": "full", "keep": null}})
+            )),
             None
         );
         // The whole job as a patch (what a client's PUT of a job it read sends) keeps it.

@@ -175,7 +175,10 @@ fn within_counts_back_from_the_newest_backup_not_from_now() {
         within_secs: Some(3 * DAY as u64 + 1),
         ..KeepRules::default()
     };
-    assert_eq!(ids(&run(&rules, &points)), ["jan07", "jan08", "jan09", "jan10"]);
+    assert_eq!(
+        ids(&run(&rules, &points)),
+        ["jan07", "jan08", "jan09", "jan10"]
+    );
 }
 
 #[test]

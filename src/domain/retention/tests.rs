@@ -590,7 +590,10 @@ fn keep_rules_replace_the_ages_of_their_jobs_backups_only() {
     assert_eq!(p.why_kept("K4"), Some("kept by keep.last 1"));
     assert_eq!(p.why_kept("K3"), Some("kept by keep.last 2"));
     let k4 = p.kept.iter().find(|k| k.id == "K4").unwrap();
-    assert_eq!((k4.rules.clone(), k4.expires_at), (vec!["keep.last 1".into()], None));
+    assert_eq!(
+        (k4.rules.clone(), k4.expires_at),
+        (vec!["keep.last 1".into()], None)
+    );
     assert!(p.why_kept("A0").unwrap().starts_with("not expired"));
     assert!(p.why_kept("W").unwrap().contains("retention.archive"));
     assert!(p.allows("K0", RULE_KEEP));
@@ -622,7 +625,10 @@ fn a_backup_kept_by_a_rule_keeps_its_bases_and_says_so() {
     assert_eq!(ids(&p.backups), Vec::<&str>::new());
     let day2 = ts(2 * DAY).get().date().to_string();
     let day3 = ts(3 * DAY).get().date().to_string();
-    assert_eq!(p.why_kept("I3"), Some(format!("kept by keep.daily {day2}").as_str()));
+    assert_eq!(
+        p.why_kept("I3"),
+        Some(format!("kept by keep.daily {day2}").as_str())
+    );
     assert_eq!(
         p.why_kept("I2"),
         Some(format!("base of \"I3\" (kept by keep.daily {day2})").as_str())
@@ -640,7 +646,13 @@ fn a_backup_kept_by_a_rule_keeps_its_bases_and_says_so() {
         p.why_kept("G"),
         Some("the newest good full backup of job \"k\"")
     );
-    assert!(p.kept.iter().find(|k| k.id == "I2").unwrap().rules.is_empty());
+    assert!(p
+        .kept
+        .iter()
+        .find(|k| k.id == "I2")
+        .unwrap()
+        .rules
+        .is_empty());
 
     // A daily backup later, I3's day falls out of the two newest: the whole old chain goes,
     // dependants first, under retention.keep.
@@ -711,17 +723,23 @@ fn arb_keep_case() -> impl Strategy<Value = (Case, KeepByJob)> {
         count.clone(),
         count.clone(),
         count.clone(),
-        (count.clone(), count, proptest::option::of(1u64..20 * DAY as u64)),
+        (
+            count.clone(),
+            count,
+            proptest::option::of(1u64..20 * DAY as u64),
+        ),
     )
-        .prop_map(|(last, hourly, daily, weekly, (monthly, yearly, within_secs))| KeepRules {
-            last,
-            hourly,
-            daily,
-            weekly,
-            monthly,
-            yearly,
-            within_secs,
-        });
+        .prop_map(
+            |(last, hourly, daily, weekly, (monthly, yearly, within_secs))| KeepRules {
+                last,
+                hourly,
+                daily,
+                weekly,
+                monthly,
+                yearly,
+                within_secs,
+            },
+        );
     (
         arb_case(),
         proptest::collection::vec(proptest::option::of(rules), 3),
