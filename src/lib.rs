@@ -28,7 +28,8 @@
 //! - `domain`      the pure rules: job validation, update patches (`patch`: a PUT merged into
 //!   the job as it is when decided), which sources a job selects (`selection`), cron/interval
 //!   triggers, presets, durations, which backup an incremental builds on (`base`), the retention
-//!   plan (what cleanup deletes and why) and the health verdicts
+//!   plan (what cleanup deletes and why), a job's restic-style `keep` rules (`keep`) and the
+//!   health verdicts
 //! - `queries`     pure functions of `(&State, now)` returning plain structs: the status figures,
 //!   the runs / backups / reports listings, the metric families' values, the report's figures.
 //!   One definition of every number; `api` and `report` only render them

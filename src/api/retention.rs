@@ -11,10 +11,7 @@ use tide::{Request, Response};
 pub async fn preview(req: Request<ApiContext>) -> Result<Response, ApiError> {
     query(&req, &[])?;
     let now = req.state().now();
-    let plan = req
-        .state()
-        .service
-        .read(|s| retention::plan(&s.catalog, now));
+    let plan = req.state().service.read(|s| retention::plan_for(s, now));
     let p = plan.policy;
     let mut body = serde_json::to_value(&plan).map_err(|e| ApiError::internal(e.to_string()))?;
     body["policy"] = json!({

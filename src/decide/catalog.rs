@@ -29,7 +29,7 @@ pub(super) fn delete_backup(
 ) -> Result<Vec<Event>, Rejection> {
     let b = backup(state, backup_id)?;
     if rule.starts_with("retention.") {
-        let plan = retention::plan(&state.catalog, now);
+        let plan = retention::plan_for(state, now);
         if !plan.allows(backup_id, rule) {
             let why = plan
                 .why_kept(backup_id)

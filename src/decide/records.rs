@@ -42,7 +42,7 @@ pub(super) fn delete_report(
     now: Ts,
 ) -> Result<Vec<Event>, Rejection> {
     let r = found(&state.catalog.reports, "report_id", "report", report_id)?;
-    if !retention::plan(&state.catalog, now).allows(report_id, rule) {
+    if !retention::plan_for(state, now).allows(report_id, rule) {
         return Err(Rejection::conflict(
             "report_id",
             format!("{rule} does not delete report {report_id:?} now"),

@@ -139,6 +139,14 @@ pub fn validate_backup_config(cfg: &BackupConfig) -> Result<(), Rejection> {
             ));
         }
     }
+    // Rules without a rule would silently leave only the safety rules: the API refuses `{}`,
+    // and so does the decision, whatever sent the spec.
+    if cfg.keep.as_ref().is_some_and(super::keep::is_empty) {
+        return Err(Rejection::invalid(
+            "backup_config.keep",
+            "keep needs at least one rule",
+        ));
+    }
     if let Some(secs) = cfg.timeout_secs {
         if secs > MAX_TIMEOUT_SECS {
             return Err(Rejection::invalid(
@@ -381,5 +389,22 @@ mod tests {
         for (cfg, want) in table {
             assert_eq!(cfg.includes(), want, "{cfg:?}");
         }
+    }
+
+    #[test]
+    fn keep_rules_need_a_rule() {
+        use crate::events::{BackupMode, KeepRules};
+        let with = |keep| BackupConfig {
+            keep,
+            ..BackupConfig::new(BackupType::Files, BackupMode::Full)
+        };
+        assert_eq!(validate_backup_config(&with(None)), Ok(()));
+        let daily = KeepRules {
+            daily: Some(7),
+            ..KeepRules::default()
+        };
+        assert_eq!(validate_backup_config(&with(Some(daily))), Ok(()));
+        let err = validate_backup_config(&with(Some(KeepRules::default()))).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("backup_config.keep"));
     }
 }

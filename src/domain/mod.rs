@@ -5,6 +5,7 @@ pub mod base;
 pub mod duration;
 pub mod health;
 pub mod job;
+pub mod keep;
 pub mod patch;
 pub mod presets;
 pub mod retention;

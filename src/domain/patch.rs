@@ -33,11 +33,15 @@ pub enum TriggerPatch {
     Type(String),
 }
 
-/// A new `backup_config` replaces the old one whole; the mode stays unless given.
+/// A new `backup_config` replaces the old one whole; the mode and the keep rules stay unless
+/// given (`"keep": null` is given: back to the age rules).
 #[derive(Debug, Clone, PartialEq)]
 pub struct BackupPatch {
     pub config: BackupConfig,
     pub mode_given: bool,
+    /// Retention is rarely what a client changing the sources means to change: a
+    /// `backup_config` without `keep` leaves the job's rules be.
+    pub keep_given: bool,
 }
 
 /// The seed's `trigger_type` of a trigger.
@@ -57,6 +61,7 @@ impl JobPatch {
             backup: spec.action.backup_config().map(|cfg| BackupPatch {
                 config: cfg.into_owned(),
                 mode_given: true,
+                keep_given: true,
             }),
             timezone: Some(spec.timezone.clone()),
             misfire_grace_secs: Some(spec.misfire_grace_secs),
@@ -115,6 +120,9 @@ impl JobPatch {
             let mut cfg = patch.config.clone();
             if !patch.mode_given {
                 cfg.mode = old.mode;
+            }
+            if !patch.keep_given {
+                cfg.keep = old.keep;
             }
             // Job-level fields kept in the backup config: a new backup_config leaves them be.
             cfg.timeout_secs = old.timeout_secs;

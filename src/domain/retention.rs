@@ -6,15 +6,48 @@
 //! it is expired AND no kept backup depends on it; the newest good full of every job is never
 //! deleted; a plan that would delete every backup is refused as a whole. Reports expire under
 //! their own rule and nothing depends on them.
+//!
+//! A backup job with `keep` rules (`domain::keep`) replaces the ages for its own fulls and
+//! incrementals: each is kept iff a keep rule keeps it, and the one that is not goes under
+//! `retention.keep` (the safety rules above still apply on top). Archives, reports and the
+//! backups of jobs without keep rules — or of a deleted job, whose rules are gone — keep the ages.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::events::{BackupKind, RetentionPolicy, Ts};
-use crate::projections::{Backup, Catalog};
+use crate::domain::keep;
+use crate::events::{BackupKind, KeepRules, RetentionPolicy, Ts};
+use crate::projections::{Backup, Catalog, Schedule, State};
 
 pub const RULE_REPORT: &str = "retention.report";
+/// The rule a backup of a job with keep rules is deleted under when no keep rule keeps it.
+pub const RULE_KEEP: &str = "retention.keep";
+
+/// Each job's keep rules, for the jobs that have them.
+pub type KeepByJob = BTreeMap<String, KeepRules>;
+
+/// The keep rules of the jobs in `schedule` that have them.
+pub fn keep_rules(schedule: &Schedule) -> KeepByJob {
+    schedule
+        .jobs
+        .iter()
+        .filter_map(|(id, job)| Some((id.clone(), job.spec.action.backup_config()?.keep?)))
+        .collect()
+}
+
+/// The plan for `state` now: its catalog under its jobs' keep rules.
+pub fn plan_for(state: &State, now: Ts) -> Plan {
+    plan(&state.catalog, &keep_rules(&state.schedule), now)
+}
+
+/// Whether `b` is governed by its job's keep rules rather than by the ages.
+fn by_keep<'a>(b: &Backup, keep: &'a KeepByJob) -> Option<&'a KeepRules> {
+    match b.record.kind {
+        BackupKind::Full | BackupKind::Incremental => keep.get(&b.record.job_id),
+        BackupKind::Archive => None,
+    }
+}
 
 /// The rule under which a backup of `kind` expires.
 pub fn rule(kind: BackupKind) -> &'static str {
@@ -56,8 +89,12 @@ pub struct Deletion {
 pub struct Kept {
     pub id: String,
     pub kind: &'static str,
+    /// When the age rule lets it go; `None` for forever and for a backup under keep rules.
     pub expires_at: Option<Ts>,
     pub reason: String,
+    /// The keep rules that keep it (`keep.daily 2026-11-29`, …); empty when an age or a safety
+    /// rule keeps it.
+    pub rules: Vec<String>,
 }
 
 impl Plan {
@@ -102,15 +139,32 @@ pub(crate) fn newest_good_fulls(catalog: &Catalog) -> BTreeMap<&str, &Backup> {
     newest
 }
 
-pub fn plan(catalog: &Catalog, now: Ts) -> Plan {
+pub fn plan(catalog: &Catalog, keep: &KeepByJob, now: Ts) -> Plan {
     let mut reasons: BTreeMap<&str, String> = BTreeMap::new();
+    // Why the chain a kept backup heads is kept (its head's reason), for the reasons of its bases.
+    let mut roots: BTreeMap<&str, String> = BTreeMap::new();
+    let mut rules: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for b in catalog.backups.values() {
-        if expired(b, now).is_none() {
-            let reason = match b.expires_at {
-                Some(at) => format!("not expired: {} keeps it until {at}", rule(b.record.kind)),
-                None => format!("{} keeps it forever", rule(b.record.kind)),
-            };
-            reasons.insert(&b.record.id, reason);
+        if by_keep(b, keep).is_some() || expired(b, now).is_some() {
+            continue;
+        }
+        let reason = match b.expires_at {
+            Some(at) => format!("not expired: {} keeps it until {at}", rule(b.record.kind)),
+            None => format!("{} keeps it forever", rule(b.record.kind)),
+        };
+        reasons.insert(&b.record.id, reason);
+    }
+    for (job, rules_of_job) in keep {
+        let points: Vec<(&str, Ts)> = catalog
+            .backups
+            .values()
+            .filter(|b| &b.record.job_id == job && by_keep(b, keep).is_some())
+            .map(|b| (b.record.id.as_str(), b.record.created_at))
+            .collect();
+        for (id, why) in keep::kept(rules_of_job, &points) {
+            let text = why.join(", ");
+            reasons.insert(id, format!("kept by {text}"));
+            rules.insert(id, why);
         }
     }
     for (job, b) in newest_good_fulls(catalog) {
@@ -122,10 +176,21 @@ pub fn plan(catalog: &Catalog, now: Ts) -> Plan {
     let mut pending: Vec<&str> = reasons.keys().copied().collect();
     while let Some(id) = pending.pop() {
         let parent = catalog.backups[id].record.parent.as_deref();
-        if let Some(parent) = parent.and_then(|p| catalog.backups.get_key_value(p)) {
-            let parent = parent.0.as_str();
+        if let Some((parent, base)) = parent.and_then(|p| catalog.backups.get_key_value(p)) {
+            let parent = parent.as_str();
             if !reasons.contains_key(parent) {
-                reasons.insert(parent, format!("expired, but {id:?} depends on it"));
+                let root = roots
+                    .get(id)
+                    .cloned()
+                    .unwrap_or_else(|| reasons[id].clone());
+                let reason = if by_keep(base, keep).is_some() {
+                    // Not "expired": keep rules have no ages; it stays for what it carries.
+                    format!("base of {id:?} ({root})")
+                } else {
+                    format!("expired, but {id:?} depends on it")
+                };
+                reasons.insert(parent, reason);
+                roots.insert(parent, root);
                 pending.push(parent);
             }
         }
@@ -136,6 +201,20 @@ pub fn plan(catalog: &Catalog, now: Ts) -> Plan {
         .values()
         .filter(|b| !reasons.contains_key(b.record.id.as_str()))
         .filter_map(|b| {
+            if by_keep(b, keep).is_some() {
+                return Some(Deletion {
+                    id: b.record.id.clone(),
+                    kind: b.record.kind.as_str(),
+                    rule: RULE_KEEP,
+                    created_at: b.record.created_at,
+                    expired_at: now,
+                    bytes: b.record.bytes,
+                    reason: format!(
+                        "no keep rule of job {:?} keeps it; no kept backup depends on it",
+                        b.record.job_id
+                    ),
+                });
+            }
             let expired_at = expired(b, now)?;
             Some(Deletion {
                 id: b.record.id.clone(),
@@ -191,7 +270,8 @@ pub fn plan(catalog: &Catalog, now: Ts) -> Plan {
                 reason: reasons.get(b.record.id.as_str())?.clone(),
                 id: b.record.id.clone(),
                 kind: b.record.kind.as_str(),
-                expires_at: b.expires_at,
+                expires_at: b.expires_at.filter(|_| by_keep(b, keep).is_none()),
+                rules: rules.get(b.record.id.as_str()).cloned().unwrap_or_default(),
             })
         })
         .collect();

@@ -63,7 +63,7 @@ pub fn cleanup(
     let layout = Layout::new(&config.data_dir);
     let archives = layout.archives_dir();
     let now: Ts = service.clock().now().into();
-    let plan = service.read(|s| retention::plan(&s.catalog, now));
+    let plan = service.read(|s| retention::plan_for(s, now));
     progress.update(|p| p.phase = "deleting expired backups".into());
 
     let (mut backups, mut reports, mut freed, mut skipped) = (0u64, 0u64, 0u64, Vec::new());

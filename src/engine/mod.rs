@@ -253,10 +253,12 @@ impl Engine {
         }
         match &job.action {
             // Taken above: every backup action has a backup config.
-            JobAction::Backup(_) | JobAction::BackupV1(_) => RunOutcome::Failed {
-                error: "a backup job without a backup config".into(),
-                kind: ErrorKind::Internal,
-            },
+            JobAction::Backup(_) | JobAction::BackupV1(_) | JobAction::BackupV2(_) => {
+                RunOutcome::Failed {
+                    error: "a backup job without a backup config".into(),
+                    kind: ErrorKind::Internal,
+                }
+            }
             JobAction::Cleanup => {
                 maintenance::cleanup(&self.config, &self.service, run_id, progress).into()
             }

@@ -3,8 +3,8 @@
 
 use super::{
     BackupConfig, BackupKind, BackupMode, BackupRecord, BackupType, Event, FailureKind,
-    HealthCheck, HealthStatus, Hooks, JobAction, JobSpec, RetentionPolicy, RunReason, RunWarning,
-    Trigger, Ts,
+    HealthCheck, HealthStatus, Hooks, JobAction, JobSpec, KeepRules, RetentionPolicy, RunReason,
+    RunWarning, Trigger, Ts,
 };
 
 /// One example of every variant, in tag order: the golden fixtures, the schema-list test and the
@@ -21,7 +21,8 @@ pub fn examples() -> Vec<Event> {
             day: None,
             day_of_week: Some("1-5".into()),
         },
-        // v4: the description and named sources (v1-v3 fixtures hold the old `backup` shape)
+        // v4: the description and named sources (v1-v3 fixtures hold the old `backup` shape);
+        // v5: `backup_v3`, with keep rules (the v4 fixture holds `backup_v2`)
         action: JobAction::Backup(BackupConfig {
             backup_type: BackupType::Files,
             mode: BackupMode::Incremental,
@@ -41,6 +42,15 @@ pub fn examples() -> Vec<Event> {
                 after: None,
                 on_failure: Some(vec!["notify-send".into(), "backup failed".into()]),
             },
+            keep: Some(KeepRules {
+                last: Some(3),
+                hourly: None,
+                daily: Some(7),
+                weekly: Some(4),
+                monthly: Some(12),
+                yearly: None,
+                within_secs: Some(2 * 86_400),
+            }),
         }),
         misfire_grace_secs: Some(3600),
         timezone: Some("Asia/Shanghai".into()),

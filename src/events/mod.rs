@@ -347,8 +347,14 @@ pub enum JobAction {
     HealthCheck,
     Report,
     // ---- schema version 4 ----
-    /// The seed's `backup_config` with its description and a choice of named sources.
+    /// The seed's `backup_config` with its description and a choice of named sources (versions
+    /// 4). Still decoded; upcast to `Backup` like `BackupV1`, and nothing writes it any more.
     #[serde(rename = "backup_v2")]
+    BackupV2(BackupConfigV2),
+    // ---- schema version 5 ----
+    /// The current backup config: version 4's with the job's `keep` rules. The variant keeps the
+    /// plain name `Backup` because it is the one every reader matches on.
+    #[serde(rename = "backup_v3")]
     Backup(BackupConfig),
 }
 
@@ -359,6 +365,7 @@ impl JobAction {
         match self {
             JobAction::Backup(cfg) => Some(std::borrow::Cow::Borrowed(cfg)),
             JobAction::BackupV1(old) => Some(std::borrow::Cow::Owned(old.clone().into())),
+            JobAction::BackupV2(old) => Some(std::borrow::Cow::Owned(old.clone().into())),
             _ => None,
         }
     }
@@ -366,10 +373,13 @@ impl JobAction {
 
 impl JobSpec {
     /// The spec in the current shape: a v1 backup config becomes a `BackupConfig` with no
-    /// description and no named sources (what it meant). The projection holds only this shape.
+    /// description and no named sources, a v2 one without keep rules (what they meant). The
+    /// projection holds only this shape.
     pub fn upcast(mut self) -> JobSpec {
-        if let JobAction::BackupV1(old) = self.action {
-            self.action = JobAction::Backup(old.into());
+        match self.action {
+            JobAction::BackupV1(old) => self.action = JobAction::Backup(old.into()),
+            JobAction::BackupV2(old) => self.action = JobAction::Backup(old.into()),
+            _ => {}
         }
         self
     }
@@ -387,7 +397,23 @@ pub struct BackupConfigV1 {
     pub level: Option<i32>,
 }
 
-/// The seed's `backup_config` (schema version 4), with explicit options kept apart from what
+/// The `backup_config` of schema version 4 (frozen: its fields are the bincode layout).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackupConfigV2 {
+    pub backup_type: BackupType,
+    pub mode: BackupMode,
+    pub description: Option<String>,
+    pub include_database: Option<bool>,
+    pub include_files: Option<bool>,
+    pub include_config: Option<bool>,
+    pub sources: Option<Vec<String>>,
+    pub compression: Option<String>,
+    pub level: Option<i32>,
+    pub timeout_secs: Option<u64>,
+    pub hooks: Hooks,
+}
+
+/// The seed's `backup_config` (schema version 5), with explicit options kept apart from what
 /// `type` implies.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BackupConfig {
@@ -409,6 +435,27 @@ pub struct BackupConfig {
     pub timeout_secs: Option<u64>,
     /// Programs run around the backup (`engine::hooks`).
     pub hooks: Hooks,
+    /// Which of the job's backups retention keeps (`domain::keep`); `None` = the age rules of
+    /// the `[retention]` policy. Here for the same reason as `timeout_secs`.
+    pub keep: Option<KeepRules>,
+}
+
+/// A backup job's retention in restic's and borg's vocabulary (schema version 5; frozen: its
+/// fields are the bincode layout). `None` = the rule is not used. A backup is kept if any rule
+/// keeps it (`domain::keep`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeepRules {
+    /// The newest N backups.
+    pub last: Option<u32>,
+    /// The newest backup of each of the N newest hours (UTC) that have one.
+    pub hourly: Option<u32>,
+    pub daily: Option<u32>,
+    /// ISO weeks.
+    pub weekly: Option<u32>,
+    pub monthly: Option<u32>,
+    pub yearly: Option<u32>,
+    /// Every backup made less than this many seconds before the job's newest one.
+    pub within_secs: Option<u64>,
 }
 
 /// A backup job's hooks, each an argv (the program first; `None` = no hook).
@@ -437,6 +484,26 @@ impl BackupConfig {
             level: None,
             timeout_secs: None,
             hooks: Hooks::default(),
+            keep: None,
+        }
+    }
+}
+
+impl From<BackupConfigV2> for BackupConfig {
+    fn from(old: BackupConfigV2) -> BackupConfig {
+        BackupConfig {
+            backup_type: old.backup_type,
+            mode: old.mode,
+            description: old.description,
+            include_database: old.include_database,
+            include_files: old.include_files,
+            include_config: old.include_config,
+            sources: old.sources,
+            compression: old.compression,
+            level: old.level,
+            timeout_secs: old.timeout_secs,
+            hooks: old.hooks,
+            keep: None,
         }
     }
 }
@@ -455,6 +522,7 @@ impl From<BackupConfigV1> for BackupConfig {
             level: old.level,
             timeout_secs: None,
             hooks: Hooks::default(),
+            keep: None,
         }
     }
 }

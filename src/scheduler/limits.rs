@@ -11,12 +11,14 @@ use std::time::Duration;
 /// length follows the catalog, not a tool that can hang.
 pub fn run_timeout(config: &Config, job: &JobSpec) -> Option<Duration> {
     match &job.action {
-        JobAction::Backup(cfg) => match cfg.timeout_secs {
-            Some(0) => None,
-            Some(secs) => Some(Duration::from_secs(secs)),
-            None => config.run_timeout_secs.map(Duration::from_secs),
-        },
-        JobAction::BackupV1(_) => config.run_timeout_secs.map(Duration::from_secs),
+        JobAction::Backup(_) | JobAction::BackupV1(_) | JobAction::BackupV2(_) => {
+            // A v1 config (upcast) has no timeout of its own: the configured one.
+            match job.action.backup_config().and_then(|cfg| cfg.timeout_secs) {
+                Some(0) => None,
+                Some(secs) => Some(Duration::from_secs(secs)),
+                None => config.run_timeout_secs.map(Duration::from_secs),
+            }
+        }
         JobAction::Cleanup | JobAction::Archive | JobAction::HealthCheck | JobAction::Report => {
             None
         }

@@ -12,6 +12,7 @@ mod hooks;
 mod http_edges;
 mod idempotency;
 mod jobs;
+mod keep;
 mod log_integrity;
 mod metrics;
 mod outcomes;

@@ -288,7 +288,7 @@ fn until_the_newest_incremental_expires_it_holds_its_chain() {
         let now = rig.service.clock().now();
         assert!(at >= now, "the clock only moves forward");
         rig.clock.advance(at - now);
-        rig.service.read(|s| retention::plan(&s.catalog, at.into()))
+        rig.service.read(|s| retention::plan_for(s, at.into()))
     };
     let deleted =
         |p: &retention::Plan| -> Vec<String> { p.backups.iter().map(|d| d.id.clone()).collect() };

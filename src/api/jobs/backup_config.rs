@@ -2,12 +2,15 @@
 //! satisfy are the domain's: `domain::job`, `domain::selection`):
 //! `{"type": "database" | "files" | "full", "mode": "full" | "incremental", "description",
 //! "options": {"include_database", "include_files", "include_config", "sources": [names],
-//! "compression", "level"}}`. Unknown keys are refused by their JSON path; `null` is "not given".
+//! "compression", "level"}, "keep": {"last", "hourly", "daily", "weekly", "monthly", "yearly":
+//! counts, "within": "30d"}}`. Unknown keys are refused by their JSON path; `null` is "not
+//! given" (for `keep`: the age rules of `[retention]`).
 
+use crate::domain::duration;
 use crate::domain::job::{validate_backup_config, CODECS};
 use crate::domain::selection::SOURCES_FIELD;
 use crate::domain::Rejection;
-use crate::events::{BackupConfig, BackupMode, BackupType};
+use crate::events::{BackupConfig, BackupMode, BackupType, KeepRules};
 use serde_json::{Map, Value};
 
 fn type_name(t: BackupType) -> &'static str {
@@ -80,10 +83,13 @@ pub fn backup_config_from_seed(
                     ))
                 }
             },
+            "keep" => cfg.keep = keep_from_seed(value)?,
             _ => {
                 return Err(Rejection::invalid(
                     &format!("backup_config.{key}"),
-                    format!("unknown field {key:?}: expected type, mode, description, options"),
+                    format!(
+                        "unknown field {key:?}: expected type, mode, description, options, keep"
+                    ),
                 ))
             }
         }
@@ -96,6 +102,109 @@ pub fn backup_config_from_seed(
     })?;
     validate_backup_config(&cfg)?;
     Ok(cfg)
+}
+
+/// The keys of `keep` with a count, in the order they are shown.
+const KEEP_COUNTS: [&str; 6] = ["last", "hourly", "daily", "weekly", "monthly", "yearly"];
+
+fn count_slot<'a>(rules: &'a mut KeepRules, key: &str) -> Option<&'a mut Option<u32>> {
+    match key {
+        "last" => Some(&mut rules.last),
+        "hourly" => Some(&mut rules.hourly),
+        "daily" => Some(&mut rules.daily),
+        "weekly" => Some(&mut rules.weekly),
+        "monthly" => Some(&mut rules.monthly),
+        "yearly" => Some(&mut rules.yearly),
+        _ => None,
+    }
+}
+
+/// `keep`: restic's rules (`domain::keep`), or `null` for the age rules. Every key is optional
+/// but one must be given: an empty object would silently mean "the safety rules only".
+fn keep_from_seed(value: &Value) -> Result<Option<KeepRules>, Rejection> {
+    let obj = match value {
+        Value::Null => return Ok(None),
+        Value::Object(obj) => obj,
+        _ => {
+            return Err(Rejection::invalid(
+                "backup_config.keep",
+                "keep must be a JSON object of rules, or null for the retention ages",
+            ))
+        }
+    };
+    let mut rules = KeepRules::default();
+    let mut given = false;
+    for (key, value) in obj {
+        let path = format!("backup_config.keep.{key}");
+        if let Some(slot) = count_slot(&mut rules, key) {
+            *slot = match value {
+                Value::Null => None,
+                Value::Number(n) => Some(
+                    n.as_u64()
+                        .and_then(|c| u32::try_from(c).ok())
+                        .ok_or_else(|| {
+                            Rejection::invalid(
+                                &path,
+                                format!("{n} is not a count (0 to 4294967295)"),
+                            )
+                        })?,
+                ),
+                _ => return Err(Rejection::invalid(&path, "must be a non-negative integer")),
+            };
+        } else if key == "within" {
+            rules.within_secs = match value {
+                Value::Null => None,
+                Value::String(text) => match duration::parse(text) {
+                    Ok(Some(secs)) => Some(secs),
+                    Ok(None) => return Err(Rejection::invalid(
+                        &path,
+                        "within needs a duration like \"30d\"; to keep everything, leave keep out",
+                    )),
+                    Err(e) => return Err(Rejection::invalid(&path, e)),
+                },
+                _ => {
+                    return Err(Rejection::invalid(
+                        &path,
+                        "must be a duration like \"90s\", \"12h\" or \"7d\"",
+                    ))
+                }
+            };
+        } else {
+            return Err(Rejection::invalid(
+                &path,
+                format!(
+                    "unknown field {key:?}: expected last, hourly, daily, weekly, monthly, \
+                     yearly, within"
+                ),
+            ));
+        }
+        given |= !value.is_null();
+    }
+    if !given {
+        return Err(Rejection::invalid(
+            "backup_config.keep",
+            "keep needs at least one rule",
+        ));
+    }
+    Ok(Some(rules))
+}
+
+/// Keep rules back in the seed's shape: only the rules given.
+fn keep_to_seed(rules: &KeepRules) -> Value {
+    let mut out = Map::new();
+    let mut copy = *rules;
+    for key in KEEP_COUNTS {
+        if let Some(Some(n)) = count_slot(&mut copy, key).map(|slot| *slot) {
+            out.insert(key.to_string(), Value::from(n));
+        }
+    }
+    if let Some(secs) = rules.within_secs {
+        out.insert(
+            "within".to_string(),
+            Value::from(duration::format(Some(secs))),
+        );
+    }
+    Value::Object(out)
 }
 
 /// `options.sources`: a list of configured source names, or `null` for "by category".
@@ -175,8 +284,8 @@ fn options_from_seed(
 }
 
 /// A [`BackupConfig`] back in the seed's shape. Only the options the client gave are written,
-/// so a round trip keeps "explicit" apart from "implied by type"; `mode` and `options` are
-/// always present, `description` when there is one.
+/// so a round trip keeps "explicit" apart from "implied by type"; `mode`, `options` and `keep`
+/// (`null`: the age rules) are always present, `description` when there is one.
 pub fn backup_config_to_seed(cfg: &BackupConfig) -> Value {
     let mut options = Map::new();
     for (name, flag) in [
@@ -210,6 +319,10 @@ pub fn backup_config_to_seed(cfg: &BackupConfig) -> Value {
         out.insert("description".to_string(), Value::from(text.as_str()));
     }
     out.insert("options".to_string(), Value::Object(options));
+    out.insert(
+        "keep".to_string(),
+        cfg.keep.as_ref().map_or(Value::Null, keep_to_seed),
+    );
     Value::Object(out)
 }
 
@@ -242,14 +355,16 @@ mod tests {
         want.compression = Some("gzip".into());
         want.level = Some(6);
         assert_eq!(got, want);
-        assert_eq!(backup_config_to_seed(&got), seed);
+        let mut back = seed.clone();
+        back["keep"] = Value::Null;
+        assert_eq!(backup_config_to_seed(&got), back);
 
         let bare = json!({"type": "database"});
         let got = backup_config_from_seed(&bare, BackupMode::Full).unwrap();
         assert_eq!(got, config(BackupType::Database, None, None, None));
         assert_eq!(
             backup_config_to_seed(&got),
-            json!({"type": "database", "mode": "full", "options": {}})
+            json!({"type": "database", "mode": "full", "options": {}, "keep": null})
         );
         // The specification's example, with its description and a choice of sources.
         let spec = json!({"type": "database", "description": "自定义数据库备份",
@@ -259,6 +374,7 @@ mod tests {
         assert_eq!(got.sources, Some(vec!["app".to_string()]));
         let mut back = spec.clone();
         back["mode"] = json!("full");
+        back["keep"] = Value::Null;
         assert_eq!(backup_config_to_seed(&got), back);
         let nulls = json!({"type": "files", "options": {"include_files": null, "level": null}});
         assert_eq!(
@@ -303,11 +419,63 @@ mod tests {
             (json!({"type": "full", "options": {"compression": "xz", "level": 10}}), "backup_config.options.level"),
             (json!({"type": "full", "options": {"level": 20}}), "backup_config.options.level"),
             (json!("full"), "backup_config"),
+            (json!({"type": "full", "keep": {}}), "backup_config.keep"),
+            (json!({"type": "full", "keep": {"daily": null}}), "backup_config.keep"),
+            (json!({"type": "full", "keep": 7}), "backup_config.keep"),
+            (json!({"type": "full", "keep": [7]}), "backup_config.keep"),
+            (json!({"type": "full", "keep": {"daly": 7}}), "backup_config.keep.daly"),
+            (json!({"type": "full", "keep": {"daily": -1}}), "backup_config.keep.daily"),
+            (json!({"type": "full", "keep": {"weekly": 1.5}}), "backup_config.keep.weekly"),
+            (json!({"type": "full", "keep": {"monthly": "12"}}), "backup_config.keep.monthly"),
+            (json!({"type": "full", "keep": {"last": 4294967296u64}}), "backup_config.keep.last"),
+            (json!({"type": "full", "keep": {"within": 30}}), "backup_config.keep.within"),
+            (json!({"type": "full", "keep": {"within": "30x"}}), "backup_config.keep.within"),
+            (json!({"type": "full", "keep": {"within": "0d"}}), "backup_config.keep.within"),
+            (json!({"type": "full", "keep": {"within": "forever"}}), "backup_config.keep.within"),
+            (json!({"type": "full", "keep": {"yearly": 2, "hourly": true}}), "backup_config.keep.hourly"),
         ];
         for (value, field) in table {
             let err =
                 backup_config_from_seed(&value, BackupMode::Full).expect_err(&value.to_string());
             assert_eq!(err.field.as_deref(), Some(field), "{value}: {err:?}");
         }
+    }
+
+    #[test]
+    fn keep_rules_accepted_and_back() {
+        let seed = json!({"type": "files", "keep": {"last": 3, "daily": 7, "weekly": 4, "monthly": 12, "yearly": 2, "hourly": 24, "within": "30d"}});
+        let got = backup_config_from_seed(&seed, BackupMode::Full).unwrap();
+        assert_eq!(
+            got.keep,
+            Some(KeepRules {
+                last: Some(3),
+                hourly: Some(24),
+                daily: Some(7),
+                weekly: Some(4),
+                monthly: Some(12),
+                yearly: Some(2),
+                within_secs: Some(30 * 86_400),
+            })
+        );
+        let back = backup_config_to_seed(&got);
+        assert_eq!(back["keep"], seed["keep"]);
+        // Only what was given comes back; null keys are "not given"; a zero count is a count.
+        let some = json!({"type": "files", "keep": {"daily": 7, "weekly": null, "last": 0, "within": "36h"}});
+        let got = backup_config_from_seed(&some, BackupMode::Full).unwrap();
+        assert_eq!(
+            backup_config_to_seed(&got)["keep"],
+            json!({"daily": 7, "last": 0, "within": "36h"})
+        );
+        // null: the age rules.
+        let none = json!({"type": "files", "keep": null});
+        assert_eq!(
+            backup_config_from_seed(&none, BackupMode::Full)
+                .unwrap()
+                .keep,
+            None
+        );
+        let err = backup_config_from_seed(&json!({"type": "files", "keep": {}}), BackupMode::Full)
+            .unwrap_err();
+        assert_eq!(err.message, "keep needs at least one rule");
     }
 }

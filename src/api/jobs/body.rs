@@ -249,6 +249,8 @@ pub fn update_patch(
         Some(cfg) => Some(BackupPatch {
             // The mode is read only if given; `decide` keeps the job's otherwise.
             mode_given: cfg.get("mode").is_some_and(|m| !m.is_null()),
+            // `"keep": null` is given (back to the ages); no `keep` keeps the job's rules.
+            keep_given: cfg.get("keep").is_some(),
             config: backup_config_from_seed(cfg, BackupMode::Full)?,
         }),
     };
@@ -295,7 +297,7 @@ mod tests {
     use super::*;
     use crate::api::input::obj;
     use crate::domain::presets::presets;
-    use crate::events::Trigger;
+    use crate::events::{BackupType, Trigger};
 
     #[test]
     fn slugs() {
@@ -427,6 +429,53 @@ mod tests {
             )),
             Some(BackupMode::Full)
         );
+    }
+
+    #[test]
+    fn keep_rules_are_set_kept_and_cleared_by_put() {
+        let daily = presets().remove(0);
+        let put = |spec: &JobSpec, body: Value| {
+            update_patch(&spec.id, "cron", &obj(body))
+                .unwrap()
+                .apply(spec)
+                .unwrap()
+        };
+        let keep = |spec: &JobSpec| spec.action.backup_config().unwrap().keep;
+        assert_eq!(keep(&daily), None);
+        let set = put(
+            &daily,
+            json!({"backup_config": {"type": "full", "keep": {"daily": 7, "within": "2d"}}}),
+        );
+        let rules = keep(&set).unwrap();
+        assert_eq!(
+            (rules.daily, rules.within_secs, rules.last),
+            (Some(7), Some(172_800), None)
+        );
+        // A new backup_config without keep changes the sources, not the retention.
+        let moved = put(&set, json!({"backup_config": {"type": "files"}}));
+        assert_eq!(keep(&moved), Some(rules));
+        assert_eq!(
+            moved.action.backup_config().unwrap().backup_type,
+            BackupType::Files
+        );
+        // Other fields leave it be; "keep": null goes back to the age rules.
+        assert_eq!(keep(&put(&set, json!({"name": "renamed"}))), Some(rules));
+        assert_eq!(
+            keep(&put(
+                &set,
+                json!({"backup_config": {"type": "full", "keep": null}})
+            )),
+            None
+        );
+        // The whole job as a patch (what a client's PUT of a job it read sends) keeps it.
+        assert_eq!(JobPatch::whole(&set).apply(&daily).unwrap(), set);
+        let e = update_patch(
+            &daily.id,
+            "cron",
+            &obj(json!({"backup_config": {"type": "full", "keep": {"daily": "7"}}})),
+        )
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("backup_config.keep.daily"));
     }
 
     #[test]

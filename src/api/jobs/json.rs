@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 /// What kind of work the job does, as its `action` field names it.
 pub fn action_name(action: &JobAction) -> &'static str {
     match action {
-        JobAction::Backup(_) | JobAction::BackupV1(_) => "backup",
+        JobAction::Backup(_) | JobAction::BackupV1(_) | JobAction::BackupV2(_) => "backup",
         JobAction::Cleanup => "cleanup",
         JobAction::Archive => "archive",
         JobAction::HealthCheck => "health_check",

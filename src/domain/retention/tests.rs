@@ -133,7 +133,7 @@ impl Given {
     }
 
     fn plan_at_day(&self, day: i64) -> Plan {
-        plan(&self.catalog(), ts(day * DAY))
+        plan(&self.catalog(), &KeepByJob::new(), ts(day * DAY))
     }
 }
 
@@ -170,7 +170,7 @@ fn an_expired_base_of_a_kept_incremental_stays() {
         .backup("I1", "inc", Incremental, Some("F"), 25)
         .backup("I2", "inc", Incremental, Some("I1"), 26);
     // Day 33: F expired (day 30), I1 expired (day 32), I2 not (day 33 + 1 s).
-    let p = plan(&g.catalog(), ts(33 * DAY - 1));
+    let p = plan(&g.catalog(), &KeepByJob::new(), ts(33 * DAY - 1));
     assert_eq!(ids(&p.backups), Vec::<&str>::new());
     assert_eq!(p.why_kept("F"), Some("expired, but \"I1\" depends on it"));
     assert_eq!(p.why_kept("I1"), Some("expired, but \"I2\" depends on it"));
@@ -232,7 +232,7 @@ fn archives_are_kept_forever_by_default_and_reports_after_ninety_days() {
     assert!(p.backups.is_empty());
     assert_eq!(p.why_kept("W"), Some("retention.archive keeps it forever"));
     assert_eq!(ids(&p.reports), ["R1", "R2"]);
-    let p = plan(&g.catalog(), ts(90 * DAY));
+    let p = plan(&g.catalog(), &KeepByJob::new(), ts(90 * DAY));
     assert_eq!(
         ids(&p.reports),
         ["R1"],
@@ -262,10 +262,10 @@ fn seconds_policies_work_like_days() {
         .backup_at("I2", "j", Incremental, Some("I1"), 2)
         .backup_at("I3", "j", Incremental, Some("I2"), 3);
     // At 4 s I1 and I2 are expired, but I3 (until 5 s) reads through them.
-    let p = plan(&g.catalog(), ts(4));
+    let p = plan(&g.catalog(), &KeepByJob::new(), ts(4));
     assert!(p.backups.is_empty());
     assert_eq!(p.why_kept("I1"), Some("expired, but \"I2\" depends on it"));
-    let p = plan(&g.catalog(), ts(5));
+    let p = plan(&g.catalog(), &KeepByJob::new(), ts(5));
     assert_eq!(ids(&p.backups), ["I3", "I2", "I1"]);
 }
 
@@ -481,7 +481,7 @@ proptest! {
     ) {
         let catalog = case.given.catalog();
         let now = ts(case.now);
-        let p = plan(&catalog, now);
+        let p = plan(&catalog, &KeepByJob::new(), now);
         let deleted: BTreeSet<&str> = p.backups.iter().map(|d| d.id.as_str()).collect();
         let kept: Vec<&str> = catalog.backups.keys().map(String::as_str).filter(|id| !deleted.contains(id)).collect();
 
@@ -557,4 +557,253 @@ fn the_reference_model_on_a_hand_worked_case() {
     assert_eq!(deleted, ["F2", "I1", "I2"].map(String::from).into());
     assert!(!refused);
     assert_eq!(reports, ["R".to_string()].into());
+}
+
+fn keep_of(job: &str, rules: KeepRules) -> KeepByJob {
+    [(job.to_string(), rules)].into()
+}
+
+#[test]
+fn keep_rules_replace_the_ages_of_their_jobs_backups_only() {
+    let mut g = Given::new();
+    // Job k: a full a day for 5 days (young under the 30 d age rule). Job a: ages as before.
+    for d in 0..5 {
+        g.backup(&format!("K{d}"), "k", Full, None, d);
+    }
+    g.backup("A0", "a", Full, None, 0)
+        .backup("A1", "a", Full, None, 1)
+        .backup("W", "k", Archive, None, 2);
+    let keep = keep_of(
+        "k",
+        KeepRules {
+            last: Some(2),
+            ..KeepRules::default()
+        },
+    );
+    let p = plan(&g.catalog(), &keep, ts(5 * DAY));
+    // K0..K2 are not expired, but no keep rule keeps them; job a's fulls and job k's archive
+    // are young under their ages.
+    assert_eq!(ids(&p.backups), ["K2", "K1", "K0"]);
+    assert!(p.backups.iter().all(|d| d.rule == RULE_KEEP));
+    assert_eq!(p.backups[0].expired_at, ts(5 * DAY));
+    assert!(p.backups[0].reason.contains("no keep rule of job \"k\""));
+    assert_eq!(p.why_kept("K4"), Some("kept by keep.last 1"));
+    assert_eq!(p.why_kept("K3"), Some("kept by keep.last 2"));
+    let k4 = p.kept.iter().find(|k| k.id == "K4").unwrap();
+    assert_eq!(
+        (k4.rules.clone(), k4.expires_at),
+        (vec!["keep.last 1".into()], None)
+    );
+    assert!(p.why_kept("A0").unwrap().starts_with("not expired"));
+    assert!(p.why_kept("W").unwrap().contains("retention.archive"));
+    assert!(p.allows("K0", RULE_KEEP));
+    assert!(!p.allows("K0", "retention.full"));
+    // Past the age of 30 days nothing changes for job k: ages do not apply to it.
+    let later = plan(&g.catalog(), &keep, ts(40 * DAY));
+    assert_eq!(ids(&later.backups), ["K2", "K1", "K0", "A0"]);
+}
+
+#[test]
+fn a_backup_kept_by_a_rule_keeps_its_bases_and_says_so() {
+    let mut g = Given::new();
+    g.backup("F", "k", Full, None, 0)
+        .backup_at("I1", "k", Incremental, Some("F"), DAY)
+        .backup_at("I2", "k", Incremental, Some("I1"), 2 * DAY)
+        .backup_at("I3", "k", Incremental, Some("I2"), 2 * DAY + 60)
+        .backup("G", "k", Full, None, 3)
+        .backup_at("J1", "k", Incremental, Some("G"), 3 * DAY + 60);
+    let keep = keep_of(
+        "k",
+        KeepRules {
+            daily: Some(2),
+            ..KeepRules::default()
+        },
+    );
+    let p = plan(&g.catalog(), &keep, ts(4 * DAY));
+    // daily 2: J1 (day 3), I3 (day 2; I2 shares its day). I3 reads through I2, I1, F; G is
+    // J1's base and the newest good full.
+    assert_eq!(ids(&p.backups), Vec::<&str>::new());
+    let day2 = ts(2 * DAY).get().date().to_string();
+    let day3 = ts(3 * DAY).get().date().to_string();
+    assert_eq!(
+        p.why_kept("I3"),
+        Some(format!("kept by keep.daily {day2}").as_str())
+    );
+    assert_eq!(
+        p.why_kept("I2"),
+        Some(format!("base of \"I3\" (kept by keep.daily {day2})").as_str())
+    );
+    assert_eq!(
+        p.why_kept("F"),
+        Some(format!("base of \"I1\" (kept by keep.daily {day2})").as_str())
+    );
+    // G is J1's base too, but first the newest good full: the first reason found is shown.
+    assert_eq!(
+        p.why_kept("J1"),
+        Some(format!("kept by keep.daily {day3}").as_str())
+    );
+    assert_eq!(
+        p.why_kept("G"),
+        Some("the newest good full backup of job \"k\"")
+    );
+    assert!(p
+        .kept
+        .iter()
+        .find(|k| k.id == "I2")
+        .unwrap()
+        .rules
+        .is_empty());
+
+    // A daily backup later, I3's day falls out of the two newest: the whole old chain goes,
+    // dependants first, under retention.keep.
+    g.backup("H", "k", Full, None, 5);
+    let p = plan(&g.catalog(), &keep, ts(6 * DAY));
+    assert_eq!(ids(&p.backups), ["I3", "I2", "I1", "F"]);
+}
+
+#[test]
+fn keep_rules_never_delete_the_newest_good_full_nor_a_base_of_another_job() {
+    let mut g = Given::new();
+    // Job k keeps only its newest backup, a full verified bad; its older full is the newest
+    // good one. Job a's incremental builds on k's oldest full.
+    g.backup("K0", "k", Full, None, 0)
+        .backup("K1", "k", Full, None, 1)
+        .backup("K2", "k", Full, None, 2)
+        .bad("K2", 3)
+        .backup_at("A1", "a", Incremental, Some("K0"), 3 * DAY);
+    let keep = keep_of(
+        "k",
+        KeepRules {
+            last: Some(1),
+            ..KeepRules::default()
+        },
+    );
+    let p = plan(&g.catalog(), &keep, ts(4 * DAY));
+    assert_eq!(ids(&p.backups), Vec::<&str>::new());
+    assert_eq!(p.why_kept("K2"), Some("kept by keep.last 1"));
+    assert_eq!(
+        p.why_kept("K1"),
+        Some("the newest good full backup of job \"k\"")
+    );
+    assert!(p
+        .why_kept("K0")
+        .unwrap()
+        .starts_with("base of \"A1\" (not expired: retention.incremental keeps it until"));
+    // Once A1 expires (7 d), K0 goes under retention.keep and A1 under its age.
+    let p = plan(&g.catalog(), &keep, ts(11 * DAY));
+    assert_eq!(ids(&p.backups), ["A1", "K0"]);
+    assert_eq!(p.backups[1].rule, RULE_KEEP);
+    assert_eq!(p.backups[0].rule, "retention.incremental");
+}
+
+#[test]
+fn keep_rules_that_keep_nothing_still_never_delete_everything() {
+    let mut g = Given::new();
+    g.backup("K0", "k", Full, None, 0)
+        .bad("K0", 1)
+        .backup("K1", "k", Full, None, 2)
+        .bad("K1", 3);
+    let keep = keep_of(
+        "k",
+        KeepRules {
+            daily: Some(0),
+            ..KeepRules::default()
+        },
+    );
+    let p = plan(&g.catalog(), &keep, ts(4 * DAY));
+    assert!(p.backups.is_empty());
+    assert!(p.refused.as_deref().unwrap().contains("every backup (2)"));
+}
+
+/// A catalog of `arb_case` and keep rules for some of its jobs.
+fn arb_keep_case() -> impl Strategy<Value = (Case, KeepByJob)> {
+    let count = proptest::option::of(0u32..6);
+    let rules = (
+        count.clone(),
+        count.clone(),
+        count.clone(),
+        count.clone(),
+        (
+            count.clone(),
+            count,
+            proptest::option::of(1u64..20 * DAY as u64),
+        ),
+    )
+        .prop_map(
+            |(last, hourly, daily, weekly, (monthly, yearly, within_secs))| KeepRules {
+                last,
+                hourly,
+                daily,
+                weekly,
+                monthly,
+                yearly,
+                within_secs,
+            },
+        );
+    (
+        arb_case(),
+        proptest::collection::vec(proptest::option::of(rules), 3),
+    )
+        .prop_map(|(case, rules)| {
+            let keep = rules
+                .into_iter()
+                .enumerate()
+                .filter_map(|(job, r)| Some((format!("job{job}"), r?)))
+                .collect();
+            (case, keep)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+    /// The safety rules stand under any keep rules: never a base of a kept backup, never the
+    /// newest good full of a job, never everything; a backup of a job with keep rules is kept
+    /// when a rule keeps it (and says which) and otherwise deleted only under retention.keep;
+    /// every other backup only when expired under its age rule.
+    #[test]
+    fn the_safety_rules_stand_under_keep_rules((case, keep) in arb_keep_case()) {
+        let catalog = case.given.catalog();
+        let now = ts(case.now);
+        let p = plan(&catalog, &keep, now);
+        let deleted: BTreeSet<&str> = p.backups.iter().map(|d| d.id.as_str()).collect();
+        let kept: Vec<&str> = catalog.backups.keys().map(String::as_str).filter(|id| !deleted.contains(id)).collect();
+        for k in &kept {
+            for base in bases_of(&catalog, k) {
+                prop_assert!(!deleted.contains(base), "{base} deleted but kept {k} depends on it");
+            }
+        }
+        for b in newest_good_fulls(&catalog).values() {
+            prop_assert!(!deleted.contains(b.record.id.as_str()));
+        }
+        prop_assert!(catalog.backups.is_empty() || !kept.is_empty());
+        prop_assert_eq!(p.kept.len() + p.backups.len(), catalog.backups.len());
+        for (job, rules) in &keep {
+            let points: Vec<(&str, Ts)> = catalog.backups.values()
+                .filter(|b| &b.record.job_id == job && b.record.kind != Archive)
+                .map(|b| (b.record.id.as_str(), b.record.created_at))
+                .collect();
+            for (id, why) in crate::domain::keep::kept(rules, &points) {
+                let k = p.kept.iter().find(|k| k.id == id);
+                prop_assert!(k.is_some(), "{id} is kept by {why:?} but deleted");
+                prop_assert_eq!(&k.unwrap().rules, &why);
+            }
+        }
+        for (i, d) in p.backups.iter().enumerate() {
+            let b = &catalog.backups[&d.id];
+            if b.record.kind != Archive && keep.contains_key(&b.record.job_id) {
+                prop_assert_eq!(d.rule, RULE_KEEP);
+            } else {
+                prop_assert!(b.expires_at.is_some_and(|e| e <= now));
+                prop_assert_eq!(d.rule, rule(b.record.kind));
+            }
+            for later in &p.backups[i + 1..] {
+                let parent = catalog.backups[&later.id].record.parent.as_deref();
+                prop_assert_ne!(parent, Some(d.id.as_str()));
+            }
+        }
+        // Without keep rules for any job the plan is the age plan.
+        if keep.is_empty() {
+            prop_assert_eq!(p, plan(&catalog, &KeepByJob::new(), now));
+        }
+    }
 }
