@@ -84,7 +84,11 @@ enum Cmd {
     Restore {
         backup_id: String,
         /// The directory to restore into; must be empty or missing unless --force.
-        #[arg(long, required_unless_present = "database", conflicts_with = "database")]
+        #[arg(
+            long,
+            required_unless_present = "database",
+            conflicts_with = "database"
+        )]
         to: Option<PathBuf>,
         /// Only this path of the backup (and what is below it); repeatable. The source's
         /// original absolute path (`/srv/app`), `db:<source name>` for a dump, or an archive path.

@@ -160,8 +160,16 @@ mod tests {
         .unwrap();
         assert!(req.live && req.force && req.dry_run && req.into.is_none());
         let cases = [
-            (json!({"database": "app", "target": "/t"}), "validation", "target"),
-            (json!({"database": "app", "paths": ["db:app"]}), "validation", "paths"),
+            (
+                json!({"database": "app", "target": "/t"}),
+                "validation",
+                "target",
+            ),
+            (
+                json!({"database": "app", "paths": ["db:app"]}),
+                "validation",
+                "paths",
+            ),
             (
                 json!({"database": "app", "skip_damaged": true}),
                 "validation",
@@ -171,8 +179,16 @@ mod tests {
             (json!({"database": 5}), "validation", "database"),
             (json!({"database": null}), "validation", "database"),
             (json!({"database": "app", "into": 1}), "validation", "into"),
-            (json!({"database": "app", "live": "yes"}), "validation", "live"),
-            (json!({"database": "app", "onto": "x"}), "unknown_field", "onto"),
+            (
+                json!({"database": "app", "live": "yes"}),
+                "validation",
+                "live",
+            ),
+            (
+                json!({"database": "app", "onto": "x"}),
+                "unknown_field",
+                "onto",
+            ),
         ];
         for (body, code, field) in cases {
             let e = load_request(&obj(body.clone())).unwrap_err();
@@ -211,11 +227,7 @@ mod tests {
                 409,
                 Some("live"),
             ),
-            (
-                LoadError::Exists { path: "/r".into() },
-                409,
-                Some("into"),
-            ),
+            (LoadError::Exists { path: "/r".into() }, 409, Some("into")),
             (
                 LoadError::Failed {
                     source_name: "app".into(),

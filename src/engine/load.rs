@@ -161,25 +161,32 @@ pub fn load(
     cancel: &Cancel,
 ) -> Result<LoadSummary, LoadError> {
     let started = Instant::now();
-    let backup = state
-        .catalog
-        .backups
-        .get(backup_id)
-        .ok_or_else(|| EngineError::UnknownBackup {
-            id: backup_id.to_string(),
-        })?;
-    let file = browse::find_file(config, state, backup_id, &format!("{DB_PREFIX}{}", req.source))
-        .map_err(|e| match e {
-            BrowseError::Engine(e) => LoadError::Engine(e),
-            _ => LoadError::NotInBackup {
-                backup_id: backup_id.to_string(),
-                source_name: req.source.clone(),
-            },
-        })?;
-    let kind = dump_kind(&file.archive_path, &req.source).ok_or_else(|| LoadError::NotInBackup {
-        backup_id: backup_id.to_string(),
-        source_name: req.source.clone(),
+    let backup =
+        state
+            .catalog
+            .backups
+            .get(backup_id)
+            .ok_or_else(|| EngineError::UnknownBackup {
+                id: backup_id.to_string(),
+            })?;
+    let file = browse::find_file(
+        config,
+        state,
+        backup_id,
+        &format!("{DB_PREFIX}{}", req.source),
+    )
+    .map_err(|e| match e {
+        BrowseError::Engine(e) => LoadError::Engine(e),
+        _ => LoadError::NotInBackup {
+            backup_id: backup_id.to_string(),
+            source_name: req.source.clone(),
+        },
     })?;
+    let kind =
+        dump_kind(&file.archive_path, &req.source).ok_or_else(|| LoadError::NotInBackup {
+            backup_id: backup_id.to_string(),
+            source_name: req.source.clone(),
+        })?;
     let no_loader = |reason: String| LoadError::NoLoader {
         source_name: req.source.clone(),
         reason,
@@ -346,7 +353,10 @@ fn database_name(name: &str) -> Result<String, LoadError> {
     if name.len() > 63 {
         return Err(bad("longer than 63 bytes"));
     }
-    if name.chars().any(|c| c.is_control() || c == '/' || c == '\\') {
+    if name
+        .chars()
+        .any(|c| c.is_control() || c == '/' || c == '\\')
+    {
         return Err(bad("control characters, '/' and '\\' are not allowed"));
     }
     Ok(name.to_string())
@@ -384,9 +394,11 @@ fn write_sqlite(
     file: &FileRef,
     into: &Path,
 ) -> Result<u64, EngineError> {
-    let io_err = |what: String| move |e| EngineError::Io {
-        context: what,
-        source: e,
+    let io_err = |what: String| {
+        move |e| EngineError::Io {
+            context: what,
+            source: e,
+        }
     };
     let dir = into.parent().unwrap_or(Path::new("/"));
     fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
@@ -438,13 +450,18 @@ impl<'a> Counted<'a> {
 
     /// Does the start of the dump hold a `DROP` statement (`pg_dump --clean`)?
     fn drops(&self) -> bool {
-        self.head.split(|b| *b == b'\n').any(|l| l.starts_with(b"DROP "))
+        self.head
+            .split(|b| *b == b'\n')
+            .any(|l| l.starts_with(b"DROP "))
     }
 }
 
 impl Write for Counted<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.out.write(buf).inspect_err(|_| self.sink_failed = true)?;
+        let n = self
+            .out
+            .write(buf)
+            .inspect_err(|_| self.sink_failed = true)?;
         let keep = HEAD.saturating_sub(self.head.len()).min(n);
         self.head.extend_from_slice(&buf[..keep]);
         self.bytes += n as u64;
@@ -503,7 +520,8 @@ impl Loader<'_> {
         create.arg("-v").arg(format!("into={}", self.into));
         let script = b"SELECT NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'into') AS missing \\gset\n\\if :missing\nCREATE DATABASE :\"into\";\n\\endif\n";
         self.run("psql", create, &mut |w| {
-            w.write_all(script).map_err(|e| io_failed(self.src, "writing to psql", e))
+            w.write_all(script)
+                .map_err(|e| io_failed(self.src, "writing to psql", e))
         })
         .map_err(|f| self.failed(f))?;
         let mut load = psql(self.into);
@@ -656,7 +674,8 @@ impl Loader<'_> {
         if self.cancel.is_stopped() {
             return Err(engine(EngineError::Cancelled));
         }
-        let status = status.map_err(|e| engine(io_failed(self.src, "waiting for the loader", e)))?;
+        let status =
+            status.map_err(|e| engine(io_failed(self.src, "waiting for the loader", e)))?;
         if !status.success() {
             let message = tail(&err_text);
             return Err(ToolFailure {
@@ -677,9 +696,21 @@ mod tests {
     #[test]
     fn dump_kinds_come_from_the_archive_name() {
         let table = [
-            ("databases/app.postgresql.sql", "app", Some(DatabaseKind::Postgresql)),
-            ("databases/shop.mysql.sql", "shop", Some(DatabaseKind::Mysql)),
-            ("databases/local.sqlite", "local", Some(DatabaseKind::Sqlite)),
+            (
+                "databases/app.postgresql.sql",
+                "app",
+                Some(DatabaseKind::Postgresql),
+            ),
+            (
+                "databases/shop.mysql.sql",
+                "shop",
+                Some(DatabaseKind::Mysql),
+            ),
+            (
+                "databases/local.sqlite",
+                "local",
+                Some(DatabaseKind::Sqlite),
+            ),
             ("databases/c.dump", "c", Some(DatabaseKind::Command)),
             ("databases/app.postgresql.sql", "ap", None),
             ("databases/app.txt", "app", None),
@@ -694,11 +725,20 @@ mod tests {
     fn targets_are_checked_before_anything_runs() {
         assert_eq!(database_name("app_restored_1").unwrap(), "app_restored_1");
         for bad in ["", "a/b", "a\nb", &"x".repeat(64)] {
-            assert!(matches!(database_name(bad), Err(LoadError::Into { .. })), "{bad:?}");
+            assert!(
+                matches!(database_name(bad), Err(LoadError::Into { .. })),
+                "{bad:?}"
+            );
         }
-        assert_eq!(sqlite_target("/srv/r.db").unwrap(), PathBuf::from("/srv/r.db"));
+        assert_eq!(
+            sqlite_target("/srv/r.db").unwrap(),
+            PathBuf::from("/srv/r.db")
+        );
         for bad in ["r.db", "/srv/../r.db", "/srv/./r.db", "/srv/", "/a\0b"] {
-            assert!(matches!(sqlite_target(bad), Err(LoadError::Into { .. })), "{bad:?}");
+            assert!(
+                matches!(sqlite_target(bad), Err(LoadError::Into { .. })),
+                "{bad:?}"
+            );
         }
     }
 
@@ -711,7 +751,9 @@ mod tests {
         assert!(e.message_for(Front::Api).contains("\"live\": true"), "{e}");
         assert!(e.to_string().contains("--live"), "{e}");
         assert_eq!(e.kind(), ErrorKind::Refused);
-        let e = LoadError::Exists { path: "/r.db".into() };
+        let e = LoadError::Exists {
+            path: "/r.db".into(),
+        };
         assert!(e.message_for(Front::Api).contains("\"force\": true"));
     }
 
