@@ -219,7 +219,20 @@ pub fn load(
     };
     if kind == DatabaseKind::Sqlite {
         let into = match &req.into {
-            Some(p) => sqlite_target(p)?,
+            Some(p) => {
+                let into = sqlite_target(p)?;
+                // The service's own archives are no place for it (the default `restores/` is
+                // the one exception, chosen by the service).
+                if super::check_request(config, &into, &[]).is_err() {
+                    return Err(LoadError::Into {
+                        reason: format!(
+                            "into {p:?} is inside the data directory; name a file elsewhere, \
+                             or leave into out for <data_dir>/restores/"
+                        ),
+                    });
+                }
+                into
+            }
             None => config
                 .data_dir
                 .join("restores")

@@ -408,6 +408,9 @@ fn sqlite_loads_into_a_file_from_an_incremental_and_a_loader_that_fails_says_why
     assert_eq!(sqlite_count(&default), 251);
     let (code, e) = restore(&server, &inc, json!({"database": "lite", "into": lite}));
     assert_eq!((code, &e["error"]["field"]), (409, &json!("live")), "{e}");
+    let inside = server.data_dir().join("backups/x.sqlite");
+    let (code, e) = restore(&server, &inc, json!({"database": "lite", "into": inside}));
+    assert_eq!((code, &e["error"]["field"]), (400, &json!("into")), "{e}");
 
     // PostgreSQL and MariaDB from the incremental, through its chain.
     let into_pg = unique("bkr_pg_inc");
