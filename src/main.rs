@@ -79,22 +79,37 @@ enum Cmd {
         #[command(flatten)]
         at: Where,
     },
-    /// Restore a backup (all of it, or selected paths) into a directory.
+    /// Restore a backup (all of it, or selected paths) into a directory, or load one of its
+    /// database dumps into a database (--database).
     Restore {
         backup_id: String,
         /// The directory to restore into; must be empty or missing unless --force.
-        #[arg(long)]
-        to: PathBuf,
+        #[arg(
+            long,
+            required_unless_present = "database",
+            conflicts_with = "database"
+        )]
+        to: Option<PathBuf>,
         /// Only this path of the backup (and what is below it); repeatable. The source's
         /// original absolute path (`/srv/app`), `db:<source name>` for a dump, or an archive path.
-        #[arg(long = "path")]
+        #[arg(long = "path", conflicts_with = "database")]
         paths: Vec<String>,
+        /// Load the dump of this database source into a database instead of writing files.
+        #[arg(long)]
+        database: Option<String>,
+        /// With --database: the database to load into (SQLite: an absolute file path). Default:
+        /// a new one, `<live name>_restored_<backup created yyyymmddThhmmss>`.
+        #[arg(long, requires = "database")]
+        into: Option<String>,
+        /// With --database: allow loading into the source's live database.
+        #[arg(long, requires = "database")]
+        live: bool,
         /// Restore into a non-empty directory (existing files at restored paths are replaced).
         #[arg(long)]
         force: bool,
         /// Restore everything readable: files in damaged frames are listed on stderr (path and
         /// why) instead of stopping the restore; the exit code is then 3.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "database")]
         skip_damaged: bool,
         /// Write nothing: list what would be written (original path, where it lands, size,
         /// kind) and the totals.
@@ -285,12 +300,35 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Recover { at, force } => recover(&load_config(&at, None)?, force),
         Cmd::Restore {
             backup_id,
-            to,
+            database: Some(source),
+            into,
+            live,
+            force,
+            dry_run,
+            at,
+            ..
+        } => restore_database(
+            &load_config(&at, None)?,
+            &backup_id,
+            &engine::LoadRequest {
+                source,
+                into,
+                live,
+                force,
+                dry_run,
+            },
+        ),
+        // clap requires one of them.
+        Cmd::Restore { to: None, .. } => bail!("restore needs --to DIR or --database SOURCE"),
+        Cmd::Restore {
+            backup_id,
+            to: Some(to),
             paths,
             force,
             skip_damaged,
             dry_run,
             at,
+            ..
         } => {
             let config = load_config(&at, None)?;
             let mut body = serde_json::json!({ "target": to });
@@ -370,6 +408,39 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// An offline command on a log `serve` holds: the message names the API route (and body) that
 /// does the same through the running service.
+/// `restore BACKUP_ID --database SOURCE`: the dump loaded into a database, offline.
+fn restore_database(
+    config: &Config,
+    backup_id: &str,
+    req: &engine::LoadRequest,
+) -> anyhow::Result<()> {
+    let body = serde_json::json!({
+        "database": req.source, "into": req.into, "live": req.live, "force": req.force,
+        "dry_run": req.dry_run,
+    });
+    let route = format!("POST {}/backups/{backup_id}/restore {body}", api::BASE);
+    let store = EventStore::open_read_only(&config.events_path()).map_err(held(route))?;
+    let (_store, state) = offline_state(store)?;
+    let cancel = backupd::progress::Cancel::default();
+    let sum = engine::load(config, &state, backup_id, req, &cancel)?;
+    println!(
+        "{} the dump of database {} of backup {} into {} ({}, {}): {} bytes{}",
+        if sum.dry_run { "would load" } else { "loaded" },
+        sum.database,
+        sum.backup_id,
+        sum.into,
+        sum.kind,
+        sum.tool,
+        sum.bytes,
+        if sum.dry_run {
+            String::new()
+        } else {
+            format!(" in {} ms", sum.duration_ms)
+        }
+    );
+    Ok(())
+}
+
 fn held(route: String) -> impl FnOnce(backupd::store::StoreError) -> anyhow::Error {
     move |e| match e {
         backupd::store::StoreError::InUse { path } => anyhow::anyhow!(

@@ -263,6 +263,9 @@ fn flag(body: &Map<String, Value>, name: &str) -> Result<bool, ApiError> {
 pub async fn restore(mut req: Request<ApiContext>) -> Result<Response, ApiError> {
     let id = param(&req, "backup_id")?;
     let body = object(json_body(&mut req).await?, false)?;
+    if super::restore_db::wanted(&body) {
+        return super::restore_db::restore(req.state(), id, &body).await;
+    }
     let (target, paths, opts, dry_run) = restore_request(&body)?;
     let ctx = req.state();
     let state = catalog_state(ctx, &id)?;
@@ -368,7 +371,7 @@ fn restore_request(
 
 /// What verify and restore read, owned so it can go to the blocking pool: the catalog (the only
 /// part of the state they use). 404 when the backup is unknown.
-fn catalog_state(ctx: &ApiContext, id: &str) -> Result<State, ApiError> {
+pub(super) fn catalog_state(ctx: &ApiContext, id: &str) -> Result<State, ApiError> {
     ctx.service
         .read(|s| {
             s.catalog.backups.contains_key(id).then(|| State {
@@ -381,7 +384,7 @@ fn catalog_state(ctx: &ApiContext, id: &str) -> Result<State, ApiError> {
 
 /// A restore's failure: the client's fault (unknown backup or path, a non-empty or unwritable
 /// target) is a 4xx; a damaged or missing archive is the server's (500 `backup_damaged`).
-fn restore_error(e: EngineError) -> ApiError {
+pub(super) fn restore_error(e: EngineError) -> ApiError {
     let message = e.message_for(Front::Api);
     let target_fault = |source: &std::io::Error| {
         matches!(

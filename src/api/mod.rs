@@ -17,6 +17,7 @@ mod input;
 pub mod jobs;
 pub mod metrics;
 mod reports;
+mod restore_db;
 mod retention;
 mod routes;
 mod runs;

@@ -32,7 +32,7 @@ use crate::progress::Cancel;
 mod sqlite;
 
 /// How much of a failed tool's stderr the error keeps.
-const STDERR_TAIL: usize = 2048;
+pub(super) const STDERR_TAIL: usize = 2048;
 
 /// The file-name extension of a dump of this kind.
 pub fn extension(kind: DatabaseKind) -> &'static str {
@@ -57,7 +57,7 @@ pub fn archive_name(src: &DatabaseSource) -> Result<String, EngineError> {
 }
 
 /// The source as configured cannot be dumped (its kind is `Config`).
-fn dump_err(src: &DatabaseSource, reason: impl Into<String>) -> EngineError {
+pub(super) fn dump_err(src: &DatabaseSource, reason: impl Into<String>) -> EngineError {
     EngineError::Dump {
         name: src.name.clone(),
         reason: reason.into(),
@@ -65,7 +65,7 @@ fn dump_err(src: &DatabaseSource, reason: impl Into<String>) -> EngineError {
 }
 
 /// Dumping failed while it ran: `what` was being done when `e` happened.
-fn io_failed(src: &DatabaseSource, what: &str, e: io::Error) -> EngineError {
+pub(super) fn io_failed(src: &DatabaseSource, what: &str, e: io::Error) -> EngineError {
     EngineError::DumpFailed {
         name: src.name.clone(),
         reason: format!("{what}: {e}"),
@@ -143,9 +143,11 @@ pub fn dump(
 }
 
 /// `pg_dump` in plain SQL; every connection parameter, the password included, in `PG*` variables.
+/// `--clean --if-exists`: the dump drops each object before creating it, so it loads over an
+/// existing schema (a second restore into the same database) as well as into an empty one.
 fn pg_dump_command(src: &DatabaseSource, url: &DbUrl) -> Result<Command, EngineError> {
     let mut cmd = Command::new("pg_dump");
-    cmd.arg("--no-password");
+    cmd.args(["--no-password", "--clean", "--if-exists"]);
     for (k, v) in url.pg_env(src)? {
         cmd.env(k, v);
     }
@@ -153,17 +155,25 @@ fn pg_dump_command(src: &DatabaseSource, url: &DbUrl) -> Result<Command, EngineE
 }
 
 /// `mariadb-dump`/`mysqldump` in one consistent transaction; the connection (password
-/// included) comes from the owner-only defaults file.
+/// included) comes from the owner-only defaults file. `--add-drop-table` (`DROP TABLE IF
+/// EXISTS` before each `CREATE TABLE`) is the tools' default through `--opt`, named anyway: a
+/// load over an existing schema depends on it.
 fn my_dump_command(tool: &str, defaults: &Path, db: &str) -> Command {
     let mut cmd = Command::new(tool);
     // --defaults-extra-file must come first.
     cmd.arg(format!("--defaults-extra-file={}", defaults.display()))
-        .args(["--single-transaction", "--quick", "--routines", "--"])
+        .args([
+            "--single-transaction",
+            "--quick",
+            "--routines",
+            "--add-drop-table",
+            "--",
+        ])
         .arg(db);
     cmd
 }
 
-fn spawn_err(src: &DatabaseSource, tool: &str, e: io::Error) -> EngineError {
+pub(super) fn spawn_err(src: &DatabaseSource, tool: &str, e: io::Error) -> EngineError {
     if e.kind() == io::ErrorKind::NotFound {
         EngineError::ToolMissing {
             name: src.name.clone(),
@@ -225,7 +235,7 @@ fn piped(
     Ok(())
 }
 
-fn exit_text(status: ExitStatus) -> String {
+pub(super) fn exit_text(status: ExitStatus) -> String {
     match status.code() {
         Some(c) => format!("exited with {c}"),
         None => format!("was killed ({status})"),
@@ -254,7 +264,7 @@ pub(super) fn read_tail(mut r: impl Read, keep: usize) -> Vec<u8> {
 }
 
 /// The last `STDERR_TAIL` bytes of a tool's stderr, as text on one line.
-fn tail(stderr: &[u8]) -> String {
+pub(super) fn tail(stderr: &[u8]) -> String {
     let start = stderr.len().saturating_sub(STDERR_TAIL);
     let text = String::from_utf8_lossy(&stderr[start..]);
     let text = text.trim();
@@ -265,7 +275,7 @@ fn tail(stderr: &[u8]) -> String {
     }
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(super) fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut f = OpenOptions::new()
         .write(true)
         .create_new(true)

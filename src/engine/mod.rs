@@ -11,6 +11,7 @@
 //! - `manifest`: the sidecar of stat facts an incremental compares against
 //! - `backup`: full and incremental backups, crash-safe publication
 //! - `restore`, `verify`: by backup id, through the chain of parents
+//! - `load`: a dump of a backup loaded into a database (psql, mariadb, an SQLite file)
 //! - `reconcile`: what boot cleans up and reports
 //! - `layout`: data-directory paths, backup ids, fsync helpers
 //! - `maintenance`: retention cleanup, weekly archive, health check, daily report
@@ -22,6 +23,7 @@ pub mod dump;
 pub mod health;
 pub mod hooks;
 pub mod layout;
+mod load;
 pub mod maintenance;
 mod manifest;
 pub mod paths;
@@ -34,6 +36,7 @@ mod verify;
 
 pub use backup::{backup, BackupDone};
 pub use consolidate::{consolidate, ConsolidateDone};
+pub use load::{load, LoadError, LoadRequest, LoadSummary};
 pub use reconcile::{reconcile, unrecorded_archives, ReconcileReport, Unrecorded};
 pub use restore::{
     check_paths, check_request, check_target, plan_restore, restore, restore_with, LostEntry,

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -22,7 +22,7 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}_{}_{nanos}", std::process::id())
 }
 
-fn output(cmd: &mut Command) -> String {
+pub(crate) fn output(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
@@ -40,7 +40,7 @@ fn wait_for(what: &str, ready: impl Fn() -> bool) {
     }
 }
 
-fn ensure_postgres() {
+pub(crate) fn ensure_postgres() {
     let up = || {
         Command::new("pg_isready")
             .args(["-h", "127.0.0.1", "-p", "5432"])
@@ -64,7 +64,7 @@ fn ensure_postgres() {
     }
 }
 
-fn ensure_mariadb() {
+pub(crate) fn ensure_mariadb() {
     let up = || {
         Command::new("mariadb-admin")
             .args(["-h", "127.0.0.1", "-uroot", "ping"])
@@ -208,7 +208,7 @@ fn mariadb_dump_loads_back_after_the_table_is_dropped() {
     assert_eq!(after, before);
 }
 
-fn sqlite_count(db: &Path) -> u64 {
+pub(crate) fn sqlite_count(db: &Path) -> u64 {
     output(
         Command::new("sqlite3")
             .args(["-readonly", "-cmd", ".timeout 5000"])

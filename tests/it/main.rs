@@ -4,6 +4,7 @@ mod archive;
 mod browse;
 mod cli;
 mod databases;
+mod db_restore;
 mod engine;
 mod forget;
 mod golden;

@@ -84,6 +84,9 @@ fn passwords_stay_out_of_argv() {
         .all(|a| !a.to_string_lossy().contains("s3cret")));
     let envs: Vec<_> = cmd.get_envs().collect();
     assert!(envs.contains(&(OsStr::new("PGPASSWORD"), Some(OsStr::new("s3cret")))));
+    // Dumps load over an existing schema: each object dropped (if there) before it is created.
+    let args: Vec<_> = cmd.get_args().collect();
+    assert_eq!(args, ["--no-password", "--clean", "--if-exists"]);
     assert!(envs.contains(&(OsStr::new("PGPORT"), Some(OsStr::new("5433")))));
 
     let s = src(DatabaseKind::Mysql);
@@ -94,6 +97,7 @@ fn passwords_stay_out_of_argv() {
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     assert_eq!(args[0], "--defaults-extra-file=/scratch/app.cnf");
+    assert!(args.iter().any(|a| a == "--add-drop-table"), "{args:?}");
     assert!(args
         .iter()
         .all(|a| !a.contains("s3cret") && !a.contains("-p")));
