@@ -64,6 +64,7 @@
 //!   no I/O.
 pub mod api;
 pub mod archive;
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod decide;

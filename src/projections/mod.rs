@@ -7,19 +7,21 @@
 mod catalog;
 mod schedule;
 mod stats;
+mod tokens;
 
 pub use catalog::{
     ArchiveOrigin, Backup, Catalog, Report, StoragePoint, Verification, DEFAULT_POLICY,
 };
 pub use schedule::{Job, Outcomes, Run, RunStatus, Schedule, SchedulerStop};
 pub use stats::{JobStats, Stats};
+pub use tokens::{Token, Tokens};
 
 use crate::events::{Envelope, Event, HealthCheck, HealthStatus, RetentionPolicy, Ts};
 use serde::{Deserialize, Serialize};
 
 /// Bump whenever `State`'s shape or any `apply` changes: snapshots tagged with another version
 /// are dropped and the log is replayed instead.
-pub const PROJECTION_VERSION: u32 = 7;
+pub const PROJECTION_VERSION: u32 = 8;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
@@ -30,6 +32,8 @@ pub struct State {
     pub stats: Stats,
     /// The latest recorded health check.
     pub health: Option<HealthRecord>,
+    /// The API tokens (schema v5).
+    pub tokens: Tokens,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,6 +52,7 @@ impl State {
         self.stats.apply(envelope, &self.schedule);
         self.catalog.apply(envelope);
         self.schedule.apply(envelope);
+        self.tokens.apply(envelope);
         if let Event::HealthChecked { status, checks } = &envelope.payload {
             self.health = Some(HealthRecord {
                 at: envelope.recorded_at,

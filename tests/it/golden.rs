@@ -84,7 +84,7 @@ fn golden_v3_records_decode_to_their_json() {
 /// `run_succeeded_v2` (a run's warnings). Its fixture is a chain: every record links to the hash of the one before, the first to zero.
 #[test]
 fn golden_v4_records_decode_to_their_json_and_form_a_chain() {
-    golden_records_decode_to_their_json(4, Event::NAMES.len());
+    golden_records_decode_to_their_json(4, 30);
     let (records, expected) = read_records(4);
     for what in [
         "\"cron_v2\"",
@@ -106,6 +106,26 @@ fn golden_v4_records_decode_to_their_json_and_form_a_chain() {
             Some(link),
             "record {i} links to the one before"
         );
+        link = record.hash;
+    }
+}
+
+/// v5 added `token_created` and `token_revoked` (API tokens); the envelope is v4's, so its
+/// fixture is a chain too.
+#[test]
+fn golden_v5_records_decode_to_their_json_and_form_a_chain() {
+    golden_records_decode_to_their_json(5, Event::NAMES.len());
+    let (records, expected) = read_records(5);
+    for what in ["\"token_created\"", "\"token_revoked\"", "\"scopes\""] {
+        assert!(
+            expected.iter().any(|j| j.to_string().contains(what)),
+            "the v5 fixture holds {what}"
+        );
+    }
+    let mut link = events::GENESIS;
+    for (i, bytes) in records.iter().enumerate() {
+        let record = decode_record(bytes).unwrap();
+        assert_eq!(record.link, Some(link), "record {i} links to the one before");
         link = record.hash;
     }
 }
