@@ -47,6 +47,30 @@ pub enum Denied {
     Forbidden { token: String, needed: Scope },
 }
 
+/// The longest expiry a token may be given; beyond it, no expiry (`null`) says what is meant.
+pub const MAX_EXPIRY_SECS: u64 = 100 * 365 * 86_400;
+
+/// When a token created at `now` with `expires` (`"90d"`, `"12h"`; `None` or `"never"`/`"forever"`
+/// = no expiry) stops working.
+pub fn expiry(expires: Option<&str>, now: Ts) -> Result<Option<Ts>, String> {
+    let Some(text) = expires else {
+        return Ok(None);
+    };
+    if text.trim() == "never" {
+        return Ok(None);
+    }
+    let Some(secs) = crate::domain::duration::parse(text)? else {
+        return Ok(None);
+    };
+    if secs > MAX_EXPIRY_SECS {
+        return Err(format!(
+            "{text:?} is more than 100 years; leave the expiry out for a token that never expires"
+        ));
+    }
+    let at = now.get() + time::Duration::seconds(secs as i64);
+    Ok(Some(Ts::from(at)))
+}
+
 /// What one request brings: its `Authorization` header, whether it came from loopback, and
 /// whether its route is open to anonymous clients (`/metrics` by configuration).
 pub struct Request<'a> {
@@ -246,6 +270,18 @@ mod tests {
         };
         assert_eq!(authorize(&t, &metrics(None), at(1)), Ok(Caller::Anonymous));
         assert!(authorize(&t, &metrics(Some(&unknown)), at(1)).is_err());
+    }
+
+    #[test]
+    fn expiries_are_durations_from_now() {
+        assert_eq!(expiry(None, at(10)), Ok(None));
+        assert_eq!(expiry(Some("never"), at(10)), Ok(None));
+        assert_eq!(expiry(Some("forever"), at(10)), Ok(None));
+        assert_eq!(expiry(Some("90s"), at(10)), Ok(Some(at(100))));
+        assert_eq!(expiry(Some("90d"), at(0)), Ok(Some(at(90 * 86_400))));
+        for bad in ["0d", "3x", "", "-1d", "5300w"] {
+            assert!(expiry(Some(bad), at(0)).is_err(), "{bad}");
+        }
     }
 
     #[test]
