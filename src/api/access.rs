@@ -15,9 +15,7 @@ use tide::{Next, Request};
 
 /// The actor of a request the guard let through (`api:anonymous` for one it never saw).
 pub fn actor(req: &Request<ApiContext>) -> String {
-    req.ext::<Caller>()
-        .unwrap_or(&Caller::Anonymous)
-        .actor()
+    req.ext::<Caller>().unwrap_or(&Caller::Anonymous).actor()
 }
 
 pub(super) fn guard<'a>(

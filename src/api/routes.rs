@@ -330,8 +330,16 @@ mod tests {
             ("GET", "/api/backup/scheduler/jobs", Some(Scope::Read)),
             ("HEAD", "/api/backup/scheduler/jobs", Some(Scope::Read)),
             ("POST", "/api/backup/scheduler/jobs", Some(Scope::Manage)),
-            ("POST", "/api/backup/scheduler/jobs/x/run", Some(Scope::Operate)),
-            ("GET", "/api/backup/backups/b1/files/content", Some(Scope::Restore)),
+            (
+                "POST",
+                "/api/backup/scheduler/jobs/x/run",
+                Some(Scope::Operate),
+            ),
+            (
+                "GET",
+                "/api/backup/backups/b1/files/content",
+                Some(Scope::Restore),
+            ),
             ("GET", "/api/backup/backups/b1/files", Some(Scope::Read)),
             ("DELETE", "/api/backup/backups/b1", Some(Scope::Manage)),
             // a literal shadows the parameter: not the forgetting of a backup "unrecorded"
@@ -346,7 +354,7 @@ mod tests {
             assert_eq!(scope_for(method, path), scope, "{method} {path}");
         }
         for r in ROUTES {
-            let filled = r.path.replace('{', "").replace('}', "");
+            let filled = r.path.replace(['{', '}'], "");
             assert_eq!(
                 scope_for(r.method, &format!("{BASE}{filled}")),
                 Some(r.scope()),

@@ -38,9 +38,7 @@ pub async fn create(mut req: Request<ApiContext>) -> Result<Response, ApiError> 
                 v.as_str().and_then(Scope::parse).ok_or_else(|| {
                     ApiError::invalid(
                         &format!("scopes[{i}]"),
-                        format!(
-                            "{v} is not a scope: read, operate, manage, restore or admin"
-                        ),
+                        format!("{v} is not a scope: read, operate, manage, restore or admin"),
                     )
                 })
             })
@@ -48,7 +46,10 @@ pub async fn create(mut req: Request<ApiContext>) -> Result<Response, ApiError> 
         Some(other) => {
             return Err(ApiError::invalid(
                 "scopes",
-                format!("scopes must be an array of scope names, not {}", input::kind(other)),
+                format!(
+                    "scopes must be an array of scope names, not {}",
+                    input::kind(other)
+                ),
             ))
         }
         None => return Err(ApiError::invalid("scopes", "scopes is required")),
@@ -61,7 +62,10 @@ pub async fn create(mut req: Request<ApiContext>) -> Result<Response, ApiError> 
         Some(other) => {
             return Err(ApiError::invalid(
                 "expires",
-                format!("expires must be a duration such as \"90d\" or null, not {}", input::kind(other)),
+                format!(
+                    "expires must be a duration such as \"90d\" or null, not {}",
+                    input::kind(other)
+                ),
             ))
         }
     };
@@ -87,9 +91,13 @@ pub async fn create(mut req: Request<ApiContext>) -> Result<Response, ApiError> 
 pub async fn list(req: Request<ApiContext>) -> Result<Response, ApiError> {
     let ctx = req.state();
     let now = ctx.now();
-    let tokens: Vec<Value> = ctx
-        .service
-        .read(|s| s.tokens.by_name.values().map(|t| token_json(t, now)).collect());
+    let tokens: Vec<Value> = ctx.service.read(|s| {
+        s.tokens
+            .by_name
+            .values()
+            .map(|t| token_json(t, now))
+            .collect()
+    });
     Ok(json(200, &json!({ "tokens": tokens })))
 }
 

@@ -259,7 +259,10 @@ mod tests {
             match verdict {
                 // Never an echo of what was presented.
                 Err(Denied::Unauthenticated(m)) => {
-                    assert!(!m.contains(&r.expose()[5..20]) && !m.contains(&unknown[12..30]), "{m}")
+                    assert!(
+                        !m.contains(&r.expose()[5..20]) && !m.contains(&unknown[12..30]),
+                        "{m}"
+                    )
                 }
                 other => panic!("{bad}: {other:?}"),
             }

@@ -92,7 +92,11 @@ mod tests {
         for needed in Scope::ALL {
             assert!(grants(&[Scope::Admin], needed));
             for held in Scope::ALL.into_iter().filter(|s| *s != Scope::Admin) {
-                assert_eq!(grants(&[held], needed), held == needed, "{held:?} {needed:?}");
+                assert_eq!(
+                    grants(&[held], needed),
+                    held == needed,
+                    "{held:?} {needed:?}"
+                );
             }
         }
         assert!(grants(&[Scope::Read, Scope::Restore], Scope::Restore));

@@ -160,7 +160,10 @@ mod tests {
         }
         assert_eq!(parse("bkpd_"), Err(FormatError::Length(5)));
         assert_eq!(parse(&text[..SECRET_LEN - 1]), Err(FormatError::Length(53)));
-        assert_eq!(parse(&text.replace("bkpd_", "ghp__")), Err(FormatError::Prefix));
+        assert_eq!(
+            parse(&text.replace("bkpd_", "ghp__")),
+            Err(FormatError::Prefix)
+        );
         assert_eq!(parse(""), Err(FormatError::Prefix));
         let dashed = format!("{}-{}", &text[..10], &text[11..]);
         assert_eq!(parse(&dashed), Err(FormatError::Alphabet));

@@ -30,8 +30,8 @@ use crate::events::{
     Scope, TokenHash, Ts,
 };
 
-pub use tokens::MAX_NAME_LEN as MAX_TOKEN_NAME_LEN;
 use crate::projections::{Backup, Job, State};
+pub use tokens::MAX_NAME_LEN as MAX_TOKEN_NAME_LEN;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {

@@ -74,7 +74,9 @@ fn check_name(name: &str) -> Result<(), Rejection> {
     if name.is_empty() || name.len() > MAX_NAME_LEN || !name.chars().all(fine) {
         return Err(Rejection::invalid(
             "name",
-            format!("a token name is 1 to {MAX_NAME_LEN} of A-Z, a-z, 0-9, '.', '_', '-', not {name:?}"),
+            format!(
+                "a token name is 1 to {MAX_NAME_LEN} of A-Z, a-z, 0-9, '.', '_', '-', not {name:?}"
+            ),
         ));
     }
     Ok(())
@@ -108,7 +110,11 @@ mod tests {
     #[test]
     fn create_records_the_hash_and_checks_each_rule() {
         let state = given(vec![created("ci", None), created("short", Some(50))]);
-        let ok = decide(&state, &create("deploy", &[Scope::Operate, Scope::Read], Some(60), 10), t(10));
+        let ok = decide(
+            &state,
+            &create("deploy", &[Scope::Operate, Scope::Read], Some(60), 10),
+            t(10),
+        );
         assert_eq!(
             ok.unwrap(),
             vec![Event::TokenCreated {
@@ -119,23 +125,55 @@ mod tests {
             }]
         );
         let cases = [
-            (create("ci", &[Scope::Read], None, 10), RejectionCode::Conflict),
-            (create("short", &[Scope::Read], None, 10), RejectionCode::Conflict),
+            (
+                create("ci", &[Scope::Read], None, 10),
+                RejectionCode::Conflict,
+            ),
+            (
+                create("short", &[Scope::Read], None, 10),
+                RejectionCode::Conflict,
+            ),
             (create("x", &[], None, 10), RejectionCode::Validation),
-            (create("x", &[Scope::Read, Scope::Read], None, 10), RejectionCode::Validation),
-            (create("x", &[Scope::Read], Some(0), 10), RejectionCode::Validation),
-            (create("x", &[Scope::Read], Some(-5), 10), RejectionCode::Validation),
-            (create("", &[Scope::Read], None, 10), RejectionCode::Validation),
-            (create("a b", &[Scope::Read], None, 10), RejectionCode::Validation),
-            (create("a/b", &[Scope::Read], None, 10), RejectionCode::Validation),
-            (create(&"n".repeat(65), &[Scope::Read], None, 10), RejectionCode::Validation),
+            (
+                create("x", &[Scope::Read, Scope::Read], None, 10),
+                RejectionCode::Validation,
+            ),
+            (
+                create("x", &[Scope::Read], Some(0), 10),
+                RejectionCode::Validation,
+            ),
+            (
+                create("x", &[Scope::Read], Some(-5), 10),
+                RejectionCode::Validation,
+            ),
+            (
+                create("", &[Scope::Read], None, 10),
+                RejectionCode::Validation,
+            ),
+            (
+                create("a b", &[Scope::Read], None, 10),
+                RejectionCode::Validation,
+            ),
+            (
+                create("a/b", &[Scope::Read], None, 10),
+                RejectionCode::Validation,
+            ),
+            (
+                create(&"n".repeat(65), &[Scope::Read], None, 10),
+                RejectionCode::Validation,
+            ),
         ];
         for (command, want) in cases {
             assert_eq!(code(decide(&state, &command, t(10))), want, "{command:?}");
         }
         // Once "short" expired its name is free again.
         assert!(decide(&state, &create("short", &[Scope::Read], None, 50), t(50)).is_ok());
-        assert!(decide(&state, &create(&"n".repeat(64), &[Scope::Admin], None, 10), t(10)).is_ok());
+        assert!(decide(
+            &state,
+            &create(&"n".repeat(64), &[Scope::Admin], None, 10),
+            t(10)
+        )
+        .is_ok());
     }
 
     #[test]
@@ -146,9 +184,14 @@ mod tests {
             decide(&state, &revoke, t(5)).unwrap(),
             vec![Event::TokenRevoked { name: "ci".into() }]
         );
-        let state = given(vec![created("ci", None), Event::TokenRevoked { name: "ci".into() }]);
+        let state = given(vec![
+            created("ci", None),
+            Event::TokenRevoked { name: "ci".into() },
+        ]);
         assert_eq!(code(decide(&state, &revoke, t(5))), RejectionCode::NotFound);
-        let nobody = Command::RevokeToken { name: "nobody".into() };
+        let nobody = Command::RevokeToken {
+            name: "nobody".into(),
+        };
         assert_eq!(code(decide(&state, &nobody, t(5))), RejectionCode::NotFound);
         assert!(decide(&state, &create("ci", &[Scope::Read], None, 5), t(5)).is_ok());
     }

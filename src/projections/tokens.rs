@@ -108,7 +108,13 @@ mod tests {
             env(2, 11, created("short", Some(100), 2)),
             env(3, 12, Event::TokenRevoked { name: "ci".into() }),
             env(4, 13, Event::TokenRevoked { name: "ci".into() }),
-            env(5, 14, Event::TokenRevoked { name: "nobody".into() }),
+            env(
+                5,
+                14,
+                Event::TokenRevoked {
+                    name: "nobody".into(),
+                },
+            ),
         ];
         for e in &log {
             tokens.apply(e);
@@ -117,7 +123,10 @@ mod tests {
         assert_eq!(ci.revoked_at, Some(at(12)), "the first revocation counts");
         assert!(!ci.live(at(12)));
         assert!(tokens.by_name["short"].live(at(99)));
-        assert!(!tokens.by_name["short"].live(at(100)), "expiry is exclusive");
+        assert!(
+            !tokens.by_name["short"].live(at(100)),
+            "expiry is exclusive"
+        );
         assert!(tokens.any_live(at(99)));
         assert!(!tokens.any_live(at(100)));
         tokens.apply(&env(6, 15, created("ci", None, 3)));

@@ -135,7 +135,10 @@ fn each_scope_allows_exactly_its_routes() {
     let mut tokens: Vec<(Scope, String)> = Vec::new();
     for scope in [Scope::Read, Scope::Operate, Scope::Manage, Scope::Restore] {
         let name = format!("only-{}", scope.as_str());
-        tokens.push((scope, create(&server, Some(&admin), &name, &[scope.as_str()])));
+        tokens.push((
+            scope,
+            create(&server, Some(&admin), &name, &[scope.as_str()]),
+        ));
     }
     // The same route table the router is built from.
     let routes: Vec<_> = backupd::api::ROUTES
@@ -181,7 +184,10 @@ fn each_scope_allows_exactly_its_routes() {
     }
     // Each scope opened something (the table has routes of every kind).
     for scope in ["read", "operate", "manage", "restore"] {
-        assert!(passed_by.get(scope).copied().unwrap_or(0) >= 2, "{passed_by:?}");
+        assert!(
+            passed_by.get(scope).copied().unwrap_or(0) >= 2,
+            "{passed_by:?}"
+        );
     }
     // A token that is not one at all, and the wrong scheme, are 401s too.
     for header in ["Bearer bkpd_nonsense", "Basic cm9vdDpyb290", "Bearer"] {
@@ -228,7 +234,13 @@ fn revoked_and_expired_tokens_are_refused_at_once_and_events_name_the_token() {
         "trigger_config": {"hour": 1, "minute": 30},
         "backup_config": {"type": "database", "options": {"compression": "gzip"}}
     });
-    let (status, answer) = call(&server, Some(&manager), "POST", "/scheduler/jobs", Some(job));
+    let (status, answer) = call(
+        &server,
+        Some(&manager),
+        "POST",
+        "/scheduler/jobs",
+        Some(job),
+    );
     assert_eq!(status, 201, "{answer}");
     let pause = "/scheduler/jobs/custom_backup/pause";
     let (status, answer) = call(&server, Some(&manager), "POST", pause, None);
@@ -243,9 +255,16 @@ fn revoked_and_expired_tokens_are_refused_at_once_and_events_name_the_token() {
     assert_eq!(revoked["revoked_by"], "api:ops-admin");
     let (status, answer) = call(&server, Some(&reader), "GET", "/scheduler/jobs", None);
     assert_eq!(status, 401, "{answer}");
-    assert!(answer["error"]["message"].as_str().unwrap().contains("revoked"));
+    assert!(answer["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("revoked"));
     let (status, answer) = call(&server, Some(&admin), "DELETE", "/tokens/dashboard", None);
-    assert_eq!((status, &answer["error"]["field"]), (404, &json!("name")), "{answer}");
+    assert_eq!(
+        (status, &answer["error"]["field"]),
+        (404, &json!("name")),
+        "{answer}"
+    );
 
     // Expired: a token of two seconds works, then is refused without anyone touching it.
     let body = json!({"name": "short", "scopes": ["read"], "expires": "2s"});
@@ -257,7 +276,10 @@ fn revoked_and_expired_tokens_are_refused_at_once_and_events_name_the_token() {
     std::thread::sleep(Duration::from_millis(2100));
     let (status, answer) = call(&server, Some(&short), "GET", "/health", None);
     assert_eq!(status, 401, "{answer}");
-    assert!(answer["error"]["message"].as_str().unwrap().contains("expired"));
+    assert!(answer["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("expired"));
 
     // The listing: every token with its status, no secret, no hash.
     let (status, list) = call(&server, Some(&admin), "GET", "/tokens", None);
@@ -302,9 +324,16 @@ fn revoked_and_expired_tokens_are_refused_at_once_and_events_name_the_token() {
     assert_eq!(actor_of("scheduler_stopped", &any), ["api:deployer"]);
     assert_eq!(actor_of("token_revoked", &any), ["api:ops-admin"]);
     let created = |name: &'static str| move |d: &Value| d["name"] == name;
-    assert_eq!(actor_of("token_created", &created("ops-admin")), ["api:anonymous"]);
+    assert_eq!(
+        actor_of("token_created", &created("ops-admin")),
+        ["api:anonymous"]
+    );
     for name in ["dashboard", "deployer", "short"] {
-        assert_eq!(actor_of("token_created", &created(name)), ["api:ops-admin"], "{name}");
+        assert_eq!(
+            actor_of("token_created", &created(name)),
+            ["api:ops-admin"],
+            "{name}"
+        );
     }
     let recorded = events
         .iter()
@@ -326,7 +355,10 @@ fn revoked_and_expired_tokens_are_refused_at_once_and_events_name_the_token() {
     for s in secrets {
         let body = &s[5..];
         assert!(!listing.contains(body) && !all_events.contains(body) && !log.contains(body));
-        assert!(!contains(&log_bytes, body.as_bytes()), "a secret in events.redb");
+        assert!(
+            !contains(&log_bytes, body.as_bytes()),
+            "a secret in events.redb"
+        );
     }
     // What the raw log holds is SHA-256 of the secret.
     let digest = hex_sha256(&manager);
@@ -353,19 +385,39 @@ fn tokens_refuse_bad_bodies_and_keys() {
     let cases = [
         (json!({"name": "x", "scopes": []}), 400, "scopes"),
         (json!({"name": "x", "scopes": ["root"]}), 400, "scopes[0]"),
-        (json!({"name": "x", "scopes": ["read", "read"]}), 400, "scopes"),
+        (
+            json!({"name": "x", "scopes": ["read", "read"]}),
+            400,
+            "scopes",
+        ),
         (json!({"name": "x", "scopes": "read"}), 400, "scopes"),
         (json!({"name": "x"}), 400, "scopes"),
         (json!({"scopes": ["read"]}), 400, "name"),
         (json!({"name": "a b", "scopes": ["read"]}), 400, "name"),
-        (json!({"name": "x", "scopes": ["read"], "expires": "0d"}), 400, "expires"),
-        (json!({"name": "x", "scopes": ["read"], "expires": 90}), 400, "expires"),
-        (json!({"name": "x", "scopes": ["read"], "ttl": "1d"}), 400, "ttl"),
+        (
+            json!({"name": "x", "scopes": ["read"], "expires": "0d"}),
+            400,
+            "expires",
+        ),
+        (
+            json!({"name": "x", "scopes": ["read"], "expires": 90}),
+            400,
+            "expires",
+        ),
+        (
+            json!({"name": "x", "scopes": ["read"], "ttl": "1d"}),
+            400,
+            "ttl",
+        ),
         (json!({"name": "root", "scopes": ["read"]}), 409, "name"),
     ];
     for (body, want, field) in cases {
         let (status, answer) = call(&server, Some(&admin), "POST", "/tokens", Some(body.clone()));
-        assert_eq!((status, &answer["error"]["field"]), (want, &json!(field)), "{body}: {answer}");
+        assert_eq!(
+            (status, &answer["error"]["field"]),
+            (want, &json!(field)),
+            "{body}: {answer}"
+        );
     }
     // A creation is never replayed from a stored answer: the secret would have to be stored.
     let (status, answer) = reply(
@@ -418,14 +470,12 @@ fn metrics_may_be_opened_to_anonymous_scrapers() {
 fn serve_on(bind: &str, config: Option<&Path>, data_dir: &Path) -> (Option<i32>, String) {
     use std::io::Read;
     let mut cmd = bin();
-    cmd.args(["serve", "--bind", bind, "--data-dir"]).arg(data_dir);
+    cmd.args(["serve", "--bind", bind, "--data-dir"])
+        .arg(data_dir);
     if let Some(c) = config {
         cmd.arg("--config").arg(c);
     }
-    let mut child = cmd
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = cmd.stderr(std::process::Stdio::piped()).spawn().unwrap();
     let mut stderr = child.stderr.take().unwrap();
     let reader = std::thread::spawn(move || {
         let mut text = String::new();
@@ -454,7 +504,10 @@ fn a_non_loopback_bind_needs_tokens_and_insecure_until_tls_exists() {
     // No tokens, no insecure: refused, with both fixes named; nothing recorded.
     let (code, stderr) = serve_on("0.0.0.0:0", None, &data);
     assert_eq!(code, Some(2), "{stderr}");
-    assert!(stderr.contains("refusing to serve the API on 0.0.0.0:0"), "{stderr}");
+    assert!(
+        stderr.contains("refusing to serve the API on 0.0.0.0:0"),
+        "{stderr}"
+    );
     assert!(stderr.contains("backupd token create"), "{stderr}");
     assert!(stderr.contains("insecure = true"), "{stderr}");
     assert!(!stderr.contains("listening on"), "{stderr}");
@@ -462,7 +515,10 @@ fn a_non_loopback_bind_needs_tokens_and_insecure_until_tls_exists() {
     assert!(!events.contains("service_booted"), "{events}");
 
     // A token (made offline), still no TLS and no insecure: refused, naming only that.
-    let secret = stdout_ok(offline(["token", "create", "remote", "--scope", "admin"], &data));
+    let secret = stdout_ok(offline(
+        ["token", "create", "remote", "--scope", "admin"],
+        &data,
+    ));
     let secret = secret.trim().to_string();
     assert!(secret.starts_with("bkpd_"), "{secret}");
     let (code, stderr) = serve_on("0.0.0.0:0", None, &data);
@@ -491,7 +547,10 @@ fn a_non_loopback_bind_needs_tokens_and_insecure_until_tls_exists() {
     let stderr = child.stderr.take().unwrap();
     std::thread::spawn(move || {
         use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
             let _ = tx.send(line);
         }
     });
@@ -556,7 +615,10 @@ fn the_token_cli_works_offline_and_names_the_route_while_serve_runs() {
         assert!(!String::from_utf8_lossy(&bad.stderr).is_empty());
     }
     let listed = stdout_ok(offline(["token", "list"], data));
-    let rows: Vec<Value> = listed.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rows: Vec<Value> = listed
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(rows.len(), 2, "{listed}");
     assert_eq!(rows[0]["name"], "backup-admin");
     assert_eq!(rows[0]["expires_at"], Value::Null);
@@ -590,7 +652,10 @@ fn the_token_cli_works_offline_and_names_the_route_while_serve_runs() {
     assert_eq!(status, 401, "revoked offline, refused online");
     for (args, route) in [
         (vec!["token", "list"], "GET /api/backup/tokens"),
-        (vec!["token", "revoke", "backup-admin"], "DELETE /api/backup/tokens/backup-admin"),
+        (
+            vec!["token", "revoke", "backup-admin"],
+            "DELETE /api/backup/tokens/backup-admin",
+        ),
         (
             vec!["token", "create", "more", "--scope", "read"],
             "POST /api/backup/tokens",

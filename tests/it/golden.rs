@@ -125,7 +125,11 @@ fn golden_v5_records_decode_to_their_json_and_form_a_chain() {
     let mut link = events::GENESIS;
     for (i, bytes) in records.iter().enumerate() {
         let record = decode_record(bytes).unwrap();
-        assert_eq!(record.link, Some(link), "record {i} links to the one before");
+        assert_eq!(
+            record.link,
+            Some(link),
+            "record {i} links to the one before"
+        );
         link = record.hash;
     }
 }
@@ -241,7 +245,8 @@ fn bad_copies_of_one_record(what: &str, bytes: &[u8]) -> usize {
             Err(_)
                 if !chained
                     && in_version
-                    && (events::CHAINED_VERSION..=events::SCHEMA_VERSION).contains(&flipped[0]) => {}
+                    && (events::CHAINED_VERSION..=events::SCHEMA_VERSION).contains(&flipped[0]) => {
+            }
             // A v4 record whose version byte now says 1-3 is read in the old layout and fails.
             Err(e) if chained && in_version => {
                 assert!(

@@ -75,7 +75,9 @@ fn openapi_declares_each_routes_scope() {
         .collect();
     assert_eq!(declared, table);
     assert!(yaml.contains("\nsecurity:\n  - bearer: []\n"));
-    assert!(yaml.contains("  securitySchemes:\n    bearer:\n      type: http\n      scheme: bearer\n"));
+    assert!(
+        yaml.contains("  securitySchemes:\n    bearer:\n      type: http\n      scheme: bearer\n")
+    );
 }
 
 #[test]
