@@ -45,9 +45,6 @@ use tide::Response;
 /// Every route lives below this path.
 pub const BASE: &str = "/api/backup";
 
-/// The actor of commands sent through the API while no token is needed.
-pub const ACTOR: &str = "api:anonymous";
-
 /// What the handlers share: the service, live progress, the scheduler's zone and defaults, and
 /// the configuration (the data directory and database sources verify and restore need).
 #[derive(Clone)]

@@ -20,6 +20,9 @@ pub use token::{FormatError, Secret};
 use crate::events::Ts;
 use crate::projections::Tokens;
 
+/// The actor of requests made while no token is needed.
+pub const ANONYMOUS: &str = "api:anonymous";
+
 /// Who a request acts as, once allowed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
@@ -33,7 +36,7 @@ impl Caller {
     /// The actor of the events the request causes.
     pub fn actor(&self) -> String {
         match self {
-            Caller::Anonymous => "api:anonymous".into(),
+            Caller::Anonymous => ANONYMOUS.into(),
             Caller::Token(name) => format!("api:{name}"),
         }
     }
@@ -99,11 +102,10 @@ pub fn authorize(tokens: &Tokens, req: &Request, now: Ts) -> Result<Caller, Deni
         }
         return unauthenticated("this route needs a token: send `Authorization: Bearer bkpd_...`");
     };
-    let Some(presented) = header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-    else {
-        return unauthenticated("the Authorization header must be `Bearer <token>`");
+    // The scheme's name is case-insensitive (RFC 9110, 11.1).
+    let presented = match header.trim().split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest,
+        _ => return unauthenticated("the Authorization header must be `Bearer <token>`"),
     };
     let secret = match token::parse(presented.trim()) {
         Ok(secret) => secret,
@@ -222,6 +224,11 @@ mod tests {
             authorize(&t, &req(Some(&rb), false, Scope::Read), at(1)),
             ok("reader")
         );
+        let lower = format!("bearer {}", r.expose());
+        assert_eq!(
+            authorize(&t, &req(Some(&lower), false, Scope::Read), at(1)),
+            ok("reader")
+        );
         assert_eq!(
             authorize(&t, &req(Some(&rb), true, Scope::Operate), at(1)),
             Err(Denied::Forbidden {
@@ -253,6 +260,7 @@ mod tests {
             garbled.as_str(),
             "Basic dXNlcjpwYXNz",
             "Bearer ",
+            "Bearer",
             r.expose(),
         ] {
             let verdict = authorize(&t, &req(Some(bad), true, Scope::Read), at(1));
