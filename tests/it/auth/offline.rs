@@ -125,7 +125,44 @@ fn a_non_loopback_bind_needs_tokens_and_insecure_until_tls_exists() {
             .call(),
     );
     assert_eq!(status, 200, "{answer}");
+
+    // From this machine's own non-loopback address: a remote client as far as the guard knows.
+    let remote = format!("http://{}:{port}/api/backup/health", non_loopback_ip());
+    let bearer = format!("Bearer {secret}");
+    let (status, answer) = reply(ureq::get(&remote).set("Authorization", &bearer).call());
+    assert_eq!(status, 200, "{answer}");
+    // Every token revoked at run time: loopback is served anonymously again, a remote client
+    // is not (the address it came from decides, not the address bound).
+    let revoke = format!("http://127.0.0.1:{port}/api/backup/tokens/remote");
+    let (status, answer) = reply(ureq::delete(&revoke).set("Authorization", &bearer).call());
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = reply(ureq::get(&remote).call());
+    assert_eq!(status, 401, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.contains("only on loopback"), "{message}");
+    let (status, answer) = reply(ureq::get(&url).call());
+    assert_eq!(status, 200, "{answer}");
     crate::support::terminate(child);
+}
+
+/// An IPv4 address of this machine that is not loopback: the source address the kernel picks
+/// for a route off the machine (a UDP connect sends nothing).
+fn non_loopback_ip() -> std::net::IpAddr {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    for target in [
+        "192.0.2.1:9",
+        "198.51.100.1:9",
+        "10.255.255.1:9",
+        "8.8.8.8:53",
+    ] {
+        if socket.connect(target).is_ok() {
+            let ip = socket.local_addr().unwrap().ip();
+            if !ip.is_loopback() && !ip.is_unspecified() {
+                return ip;
+            }
+        }
+    }
+    panic!("this test needs a network interface with a non-loopback IPv4 address");
 }
 
 #[test]
