@@ -52,6 +52,8 @@ struct Raw {
 #[serde(deny_unknown_fields, default)]
 struct RawServer {
     bind: Option<String>,
+    insecure: Option<bool>,
+    metrics_anonymous: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -163,6 +165,11 @@ pub struct DatabaseSource {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub bind: SocketAddr,
+    /// `server.insecure`: serve a non-loopback address without TLS (a trusted network); tokens
+    /// are still required there, and every start logs a warning.
+    pub insecure: bool,
+    /// `server.metrics_anonymous`: `/metrics` answers scrapers without a token.
+    pub metrics_anonymous: bool,
     pub data_dir: PathBuf,
     /// Write a projection snapshot every this many events (0 = never).
     pub snapshot_every: u64,
@@ -368,6 +375,8 @@ impl Config {
 
         Ok(Config {
             bind,
+            insecure: raw.server.insecure.unwrap_or(false),
+            metrics_anonymous: raw.server.metrics_anonymous.unwrap_or(false),
             data_dir,
             snapshot_every: raw.storage.snapshot_every.unwrap_or(DEFAULT_SNAPSHOT_EVERY),
             timezone,

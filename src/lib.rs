@@ -42,6 +42,11 @@
 //!   `ErrorKind`); `conn` reads each request head itself so a bad one gets its 4xx,
 //!   `idempotency` binds an Idempotency-Key to its request, `browse` lists and serves a backup's
 //!   files by their original paths
+//! - `auth`        API tokens: the secret's format (`bkpd_`, base62, CRC32), SHA-256 and
+//!   constant-time comparison (`token`), the scopes and which route needs which (`scope`), the
+//!   pure verdict on a request (`authorize`). Around it: `api/access.rs` (the guard every request
+//!   passes; the actor becomes `api:<token name>`), `api/tokens.rs` (the token routes),
+//!   `decide/tokens.rs` (the rules) and `projections/tokens.rs` (the fold)
 //! - `progress`    live progress of running runs and their stop switch (cancel, timeout,
 //!   shutdown: it kills their dump tools' process groups); ephemeral, never events
 //! - `archive`     the archive container (schema/archive.md)
@@ -65,6 +70,7 @@
 //!   no I/O.
 pub mod api;
 pub mod archive;
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod decide;

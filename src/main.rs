@@ -1,5 +1,5 @@
 //! The command line: `serve`, and the offline `events`, `state`, `backups`, `ls`, `verify`,
-//! `restore` and `recover` on a data directory.
+//! `restore`, `recover` and `token` on a data directory.
 
 use anyhow::{bail, Context};
 use backupd::api;
@@ -151,6 +151,41 @@ enum Cmd {
         #[command(subcommand)]
         command: LogCmd,
     },
+    /// API tokens: create (the secret is printed once), list, revoke. Offline on the data
+    /// directory, or through the API (`/api/backup/tokens`, scope admin) while serve runs.
+    Token {
+        #[command(subcommand)]
+        command: TokenCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Create a token and print its secret on stdout, once: only its SHA-256 is kept.
+    Create {
+        /// Unique among live tokens; 1-64 of A-Z a-z 0-9 . _ -; events it causes name it as
+        /// the actor `api:<name>`.
+        name: String,
+        /// read, operate, manage, restore or admin (admin = every scope); repeatable.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// Expire after this long ("90d", "12h"); default: never.
+        #[arg(long)]
+        expires: Option<String>,
+        #[command(flatten)]
+        at: Where,
+    },
+    /// Every token (the latest of each name), one JSON object per line: never a secret or hash.
+    List {
+        #[command(flatten)]
+        at: Where,
+    },
+    /// Revoke a token: it opens nothing from then on.
+    Revoke {
+        name: String,
+        #[command(flatten)]
+        at: Where,
+    },
 }
 
 #[derive(Subcommand)]
@@ -238,6 +273,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Log {
             command: LogCmd::Verify { at },
         } => log_verify(&load_config(&at, None)?),
+        Cmd::Token { command } => token(command),
         Cmd::Events { at, after, limit } => {
             let config = load_config(&at, None)?;
             let store = EventStore::open_read_only(&config.events_path())?;
@@ -644,6 +680,123 @@ fn recover(config: &Config, force: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `backupd token create|list|revoke`, offline: through the store like every offline writer; a
+/// log that `serve` holds gets the API route that does the same.
+fn token(command: TokenCmd) -> anyhow::Result<()> {
+    use backupd::auth::{self, token, Scope};
+    match command {
+        TokenCmd::Create {
+            name,
+            scopes,
+            expires,
+            at,
+        } => {
+            let config = load_config(&at, None)?;
+            let scopes = scopes
+                .iter()
+                .map(|s| {
+                    Scope::parse(s).with_context(|| {
+                        format!("--scope {s:?} is not read, operate, manage, restore or admin")
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let now = backupd::events::Ts::from(time::OffsetDateTime::now_utc());
+            let expires_at = auth::expiry(expires.as_deref(), now)
+                .map_err(|why| anyhow::anyhow!("--expires: {why}"))?;
+            // A token must not make a lost log look present (`refuse_lost_log`).
+            refuse_lost_log(&config)?;
+            let body = serde_json::json!({"name": name, "scopes": scopes, "expires": expires});
+            let route = format!("POST {}/tokens {body}", api::BASE);
+            let store = EventStore::open(&config.events_path()).map_err(held(route))?;
+            let (service, _) = Service::open(store, Arc::new(SystemClock), 0)?;
+            let secret = token::generate().context("reading random bytes for the token")?;
+            let command = Command::CreateToken {
+                name: name.clone(),
+                scopes: scopes.clone(),
+                expires_at,
+                hash: secret.hash(),
+            };
+            smol::block_on(service.execute(command, Meta::actor("cli")))
+                .map_err(|e| anyhow::anyhow!("token {name:?} not created: {e}"))?;
+            println!("{}", secret.expose());
+            let names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+            eprintln!(
+                "token {name:?} created: scopes {}; expires {}. The secret above is shown this \
+                 once and stored nowhere: keep it now, and send it as `Authorization: Bearer <token>`",
+                names.join(", "),
+                expires_at.map_or("never".to_string(), |t| t.to_string())
+            );
+            Ok(())
+        }
+        TokenCmd::List { at } => {
+            let config = load_config(&at, None)?;
+            let route = format!("GET {}/tokens", api::BASE);
+            let store = EventStore::open_read_only(&config.events_path()).map_err(held(route))?;
+            let (_store, state) = offline_state(store)?;
+            let now = backupd::events::Ts::from(time::OffsetDateTime::now_utc());
+            let mut out = std::io::stdout().lock();
+            for t in state.tokens.by_name.values() {
+                match writeln!(out, "{}", api::token_json(t, now)) {
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+                    other => other?,
+                }
+            }
+            Ok(())
+        }
+        TokenCmd::Revoke { name, at } => {
+            let config = load_config(&at, None)?;
+            let route = format!("DELETE {}/tokens/{name}", api::BASE);
+            let store = EventStore::open_existing(&config.events_path()).map_err(held(route))?;
+            let (service, _) = Service::open(store, Arc::new(SystemClock), 0)?;
+            let command = Command::RevokeToken { name: name.clone() };
+            smol::block_on(service.execute(command, Meta::actor("cli")))
+                .map_err(|e| anyhow::anyhow!("token {name:?} not revoked: {e}"))?;
+            println!("token {name:?} revoked");
+            Ok(())
+        }
+    }
+}
+
+/// The API off loopback needs tokens, and TLS, which does not exist yet: `server.insecure = true`
+/// stands for it on a trusted network (and is warned about at every start).
+fn refuse_open_bind(config: &Config, tokens: bool) -> anyhow::Result<()> {
+    if config.insecure {
+        log::warn!(
+            "server.insecure = true: the API on {} is plain HTTP, so tokens and data cross the \
+             network unencrypted; use it only on a trusted network",
+            config.bind
+        );
+    }
+    if config.bind.ip().to_canonical().is_loopback() {
+        return Ok(());
+    }
+    let mut fixes = Vec::new();
+    if !tokens {
+        fixes.push(format!(
+            "no API token exists: create one first, offline, with `backupd token create NAME \
+             --scope admin --data-dir {}` (every request will then need one)",
+            config.data_dir.display()
+        ));
+    }
+    if !config.insecure {
+        fixes.push(
+            "backupd has no TLS yet: on a trusted network set `insecure = true` under [server] \
+             in the configuration"
+                .to_string(),
+        );
+    }
+    if fixes.is_empty() {
+        return Ok(());
+    }
+    Err(ConfigFailure(format!(
+        "refusing to serve the API on {}, which is not a loopback address: {}; or bind \
+         127.0.0.1 (the default) and put a TLS proxy in front",
+        config.bind,
+        fixes.join("; and ")
+    ))
+    .into())
+}
+
 /// `backupd log verify`: every record read and checked, read-only.
 fn log_verify(config: &Config) -> anyhow::Result<()> {
     let store = EventStore::open_read_only(&config.events_path())?;
@@ -747,6 +900,8 @@ fn serve(config: Config) -> anyhow::Result<()> {
             .map(|why| format!(" (snapshot dropped: {why})"))
             .unwrap_or_default()
     );
+    let now = backupd::events::Ts::from(time::OffsetDateTime::now_utc());
+    refuse_open_bind(&config, service.read(|s| s.tokens.any_live(now)))?;
     // Bound before anything is recorded: a serve that cannot listen leaves the log as it was.
     let progress = Progress::default();
     // One shared copy for the engine and the API.

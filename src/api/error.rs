@@ -95,6 +95,24 @@ impl ApiError {
         }
     }
 
+    /// 401: no token, or one that is malformed, unknown, revoked or expired.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        ApiError::new(401, "unauthorized", message).with_field("authorization")
+    }
+
+    /// 403: a good token without the scope the route needs.
+    pub fn forbidden(token: &str, needed: crate::auth::Scope) -> Self {
+        ApiError::new(
+            403,
+            "forbidden",
+            format!(
+                "token {token:?} lacks the scope {:?} this route needs",
+                needed.as_str()
+            ),
+        )
+        .with_field("authorization")
+    }
+
     pub fn not_found(field: &str, message: impl Into<String>) -> Self {
         ApiError::new(404, "not_found", message).with_field(field)
     }

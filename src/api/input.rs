@@ -2,7 +2,7 @@
 //! query strings, each turned into a typed value or a 4xx `ApiError` that names the field.
 
 use super::error::ApiError;
-use super::{ApiContext, ACTOR};
+use super::ApiContext;
 use crate::service::Meta;
 use serde_json::{Map, Value};
 use smol::io::AsyncReadExt;
@@ -194,11 +194,11 @@ pub fn ranged(name: &str, value: &str, lo: u64, hi: u64) -> Result<u64, ApiError
 /// The longest `Idempotency-Key` accepted.
 pub const MAX_KEY_LEN: usize = 128;
 
-/// Who sends the command, and the client's `Idempotency-Key` if it gave one: a retry with the same
+/// Who sends the command (`api:<token name>`, from the access guard), and the client's `Idempotency-Key` if it gave one: a retry with the same
 /// key gets the first attempt's result and records nothing again (see also `idempotency`, which
 /// binds the key to its request).
 pub fn meta(req: &Request<ApiContext>) -> Result<Meta, ApiError> {
-    let mut meta = Meta::actor(ACTOR);
+    let mut meta = Meta::actor(&super::access::actor(req));
     meta.idempotency_key = idempotency_key(req)?;
     Ok(meta)
 }

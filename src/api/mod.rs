@@ -2,10 +2,11 @@
 //! the server; each resource's JSON shapes live in its own module.
 //!
 //! Every tide type stays inside this module so the HTTP server can be swapped. Handlers turn a
-//! request into a `Command` for the `Service` (actor `api:anonymous` until auth exists) or read
+//! request into a `Command` for the `Service` (actor `api:<token name>`, set by `access`) or read
 //! through `Service::read` what a `queries` function computes from the projections, and only
 //! render it; they never touch the log directly, except to page it for `events`.
 
+mod access;
 mod backups;
 mod browse;
 mod conn;
@@ -23,11 +24,13 @@ mod routes;
 mod runs;
 mod scheduler;
 mod sources;
+mod tokens;
 mod zoned;
 
 pub use error::ApiError;
 pub use input::MAX_BODY;
 pub use routes::{Route, ROOT_ROUTES, ROUTES};
+pub use tokens::token_json;
 
 use crate::config::Config;
 use crate::decide::Command;
@@ -42,9 +45,6 @@ use tide::Response;
 
 /// Every route lives below this path.
 pub const BASE: &str = "/api/backup";
-
-/// The actor of commands sent through the API until tokens exist.
-pub const ACTOR: &str = "api:anonymous";
 
 /// What the handlers share: the service, live progress, the scheduler's zone and defaults, and
 /// the configuration (the data directory and database sources verify and restore need).

@@ -4,9 +4,10 @@
 use super::error::ApiError;
 use super::metrics;
 use super::{
-    backups, browse, events, health, input, jobs, json, reports, retention, runs, scheduler,
-    sources, ApiContext, BASE,
+    access, backups, browse, events, health, input, jobs, json, reports, retention, runs,
+    scheduler, sources, tokens, ApiContext, BASE,
 };
+use crate::auth::{self, Scope};
 use smol::future::FutureExt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -33,6 +34,11 @@ impl Route {
 
     pub fn path(&self) -> &'static str {
         self.path
+    }
+
+    /// The scope a token needs for this route (`auth::scope`).
+    pub fn scope(&self) -> Scope {
+        auth::required(self.method, self.path)
     }
 }
 
@@ -77,6 +83,9 @@ pub const ROUTES: &[Route] = &[
     route!("GET", "/reports", reports::list),
     route!("GET", "/reports/{report_id}", reports::detail),
     route!("GET", "/reports/{report_id}.html", reports::page),
+    route!("GET", "/tokens", tokens::list),
+    route!("POST", "/tokens", tokens::create),
+    route!("DELETE", "/tokens/{name}", tokens::revoke),
 ];
 
 /// Routes at the server root, outside `BASE`, where scrapers look by convention. Literal paths
@@ -123,6 +132,8 @@ fn matches(pattern: &str, path: &str) -> bool {
 pub fn build(ctx: ApiContext) -> tide::Server<ApiContext> {
     let mut app = tide::with_state(ctx);
     app.with(fallback);
+    // Before the idempotency guard: a refused request leaves no trace of its key.
+    app.with(access::guard);
     app.with(super::idempotency::guard);
     let below_base = ROUTES.iter().map(|r| (tide_path(r.path), r));
     let at_root = ROOT_ROUTES.iter().map(|r| (r.path.to_string(), r));
@@ -262,6 +273,23 @@ pub(super) fn allowed_methods(path: &str) -> Vec<&'static str> {
     allow
 }
 
+/// The scope a request needs, by the route it reaches (`None`: no route; the router answers
+/// 404 or 405). Matched as the router matches: a literal path shadows a parameter, the longest
+/// suffix wins; HEAD is GET's.
+pub(super) fn scope_for(method: &str, path: &str) -> Option<Scope> {
+    let method = if method == "HEAD" { "GET" } else { method };
+    let (table, below) = match path.strip_prefix(BASE) {
+        Some(below) => (ROUTES, below),
+        None => (ROOT_ROUTES, path),
+    };
+    let literal = table.iter().any(|r| r.path == below);
+    table
+        .iter()
+        .filter(|r| r.method == method && matches(r.path, below) && (!literal || r.path == below))
+        .max_by_key(|r| suffix(r.path).len())
+        .map(Route::scope)
+}
+
 impl ApiError {
     pub fn into_response(self) -> Response {
         json(self.status, &self.body())
@@ -294,5 +322,46 @@ mod tests {
         assert!(!matches("/reports/{report_id}.html", "/reports/.html"));
         assert!(!matches("/scheduler/jobs/{job_id}", "/scheduler/jobs/"));
         assert!(!matches("/scheduler/jobs/{job_id}", "/scheduler/jobs/a/b"));
+    }
+
+    #[test]
+    fn requests_get_the_scope_of_the_route_they_reach() {
+        let cases = [
+            ("GET", "/api/backup/scheduler/jobs", Some(Scope::Read)),
+            ("HEAD", "/api/backup/scheduler/jobs", Some(Scope::Read)),
+            ("POST", "/api/backup/scheduler/jobs", Some(Scope::Manage)),
+            (
+                "POST",
+                "/api/backup/scheduler/jobs/x/run",
+                Some(Scope::Operate),
+            ),
+            (
+                "GET",
+                "/api/backup/backups/b1/files/content",
+                Some(Scope::Restore),
+            ),
+            ("GET", "/api/backup/backups/b1/files", Some(Scope::Read)),
+            ("DELETE", "/api/backup/backups/b1", Some(Scope::Manage)),
+            // a literal shadows the parameter: not the forgetting of a backup "unrecorded"
+            ("DELETE", "/api/backup/backups/unrecorded", None),
+            ("GET", "/api/backup/reports/r.html", Some(Scope::Read)),
+            ("DELETE", "/api/backup/tokens/ci", Some(Scope::Admin)),
+            ("GET", "/metrics", Some(Scope::Read)),
+            ("GET", "/api/backup/no/such", None),
+            ("PATCH", "/api/backup/scheduler/jobs", None),
+        ];
+        for (method, path, scope) in cases {
+            assert_eq!(scope_for(method, path), scope, "{method} {path}");
+        }
+        for r in ROUTES {
+            let filled = r.path.replace(['{', '}'], "");
+            assert_eq!(
+                scope_for(r.method, &format!("{BASE}{filled}")),
+                Some(r.scope()),
+                "{} {}",
+                r.method,
+                r.path
+            );
+        }
     }
 }

@@ -5,7 +5,7 @@
 //!
 //! `decide` only dispatches: the rules live with the aggregate they guard, one file each —
 //! `scheduler` (boot, start/stop), `jobs`, `runs`, `queue` (the run queue and cancellation),
-//! `catalog` (backups, archives) and `records` (health checks, reports). A new capability is a
+//! `catalog` (backups, archives), `records` (health checks, reports) and `tokens` (API tokens). A new capability is a
 //! new file here and one line in the dispatch.
 
 mod catalog;
@@ -17,6 +17,7 @@ mod records;
 mod recover;
 mod runs;
 mod scheduler;
+mod tokens;
 
 use std::collections::BTreeMap;
 
@@ -26,9 +27,11 @@ use crate::domain::Rejection;
 use crate::error::ErrorKind;
 use crate::events::{
     BackupMode, BackupRecord, Event, HealthCheck, JobSpec, RetentionPolicy, RunReason, RunWarning,
-    Ts,
+    Scope, TokenHash, Ts,
 };
+
 use crate::projections::{Backup, Job, State};
+pub use tokens::MAX_NAME_LEN as MAX_TOKEN_NAME_LEN;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
@@ -152,6 +155,16 @@ pub enum Command {
         skipped: Vec<String>,
         note: String,
     },
+    /// An API token: the shell made the secret and sends only its SHA-256.
+    CreateToken {
+        name: String,
+        scopes: Vec<Scope>,
+        expires_at: Option<Ts>,
+        hash: TokenHash,
+    },
+    RevokeToken {
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -251,6 +264,13 @@ pub fn decide(state: &State, command: &Command, now: Ts) -> Result<Vec<Event>, R
             skipped,
             note,
         } => recover::recover(state, backups, skipped, note),
+        C::CreateToken {
+            name,
+            scopes,
+            expires_at,
+            hash,
+        } => tokens::create(state, name, scopes, *expires_at, *hash, now),
+        C::RevokeToken { name } => tokens::revoke(state, name),
     }
 }
 

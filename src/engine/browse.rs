@@ -19,7 +19,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::layout::Layout;
-use super::paths::{archive_candidates, original, DB_PREFIX};
+use super::paths::{archive_candidates, has_original, original, DB_PREFIX};
 use super::restore::open_backup;
 use super::EngineError;
 use crate::archive::{ArchiveReader, EntryKind, IndexEntry, Location};
@@ -99,7 +99,7 @@ impl Tree {
     fn new(index: Vec<IndexEntry>) -> Tree {
         let mut entries: Vec<IndexEntry> = index
             .into_iter()
-            .filter(|e| e.kind != EntryKind::Deletion && original(&e.path).is_some())
+            .filter(|e| e.kind != EntryKind::Deletion && has_original(&e.path))
             .collect();
         // Walk order is nearly path order (a directory's children are walked sorted by name;
         // only names sorting before '/' break it), so the check is usually all it costs, and the
@@ -122,9 +122,8 @@ impl Tree {
                 .filter(|(_, e)| {
                     let parent = e.path.rsplit_once('/').map(|(p, _)| p);
                     e.path.starts_with("databases/")
-                        || parent.is_none_or(|p| {
-                            original(p).is_none_or(|_| find(entries, p).is_none())
-                        })
+                        || parent
+                            .is_none_or(|p| original(p).is_none_or(|_| find(entries, p).is_none()))
                 })
                 .filter_map(|(i, e)| Some((original(&e.path)?, i)))
                 .collect();

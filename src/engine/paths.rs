@@ -18,6 +18,23 @@ const DUMP_KINDS: [DatabaseKind; 4] = [
     DatabaseKind::Command,
 ];
 
+/// Whether `archive` is a source's path or a dump (what `original` names), without building
+/// the name: browsing asks it of every entry of an index.
+pub fn has_original(archive: &str) -> bool {
+    if let Some(base) = archive.strip_prefix("databases/") {
+        return DUMP_KINDS.into_iter().any(|k| {
+            base.strip_suffix(extension(k))
+                .and_then(|n| n.strip_suffix('.'))
+                .is_some_and(|name| !name.is_empty() && !name.contains('/'))
+        });
+    }
+    FILE_GROUPS.into_iter().any(|g| {
+        archive
+            .strip_prefix(g)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
+}
+
 /// The original path of an archive path, `None` for a name outside the layout.
 pub fn original(archive: &str) -> Option<String> {
     if let Some(base) = archive.strip_prefix("databases/") {
@@ -80,6 +97,7 @@ mod tests {
         ];
         for (archive, want) in table {
             assert_eq!(original(archive).as_deref(), want, "{archive}");
+            assert_eq!(has_original(archive), want.is_some(), "{archive}");
         }
     }
 

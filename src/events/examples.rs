@@ -4,7 +4,7 @@
 use super::{
     BackupConfig, BackupKind, BackupMode, BackupRecord, BackupType, Event, FailureKind,
     HealthCheck, HealthStatus, Hooks, JobAction, JobSpec, KeepRules, RetentionPolicy, RunReason,
-    RunWarning, Trigger, Ts,
+    RunWarning, Scope, TokenHash, Trigger, Ts,
 };
 
 /// One example of every variant, in tag order: the golden fixtures, the schema-list test and the
@@ -238,6 +238,16 @@ pub fn examples() -> Vec<Event> {
             backup_id: "custom_backup-20260529T101500Z-5eed0001".into(),
             reason: Some("taken with the wrong sources".into()),
             bytes: 1_048_576,
+        },
+        // v5: API tokens
+        Event::TokenCreated {
+            name: "ci-deploy".into(),
+            scopes: vec![Scope::Read, Scope::Operate],
+            expires_at: Some(t(90 * 86_400)),
+            hash: TokenHash(std::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ 0x5a)),
+        },
+        Event::TokenRevoked {
+            name: "ci-deploy".into(),
         },
     ]
 }

@@ -7,12 +7,14 @@
 mod catalog;
 mod schedule;
 mod stats;
+mod tokens;
 
 pub use catalog::{
     ArchiveOrigin, Backup, Catalog, Report, StoragePoint, Verification, DEFAULT_POLICY,
 };
 pub use schedule::{Job, Outcomes, Run, RunStatus, Schedule, SchedulerStop};
 pub use stats::{JobStats, Stats};
+pub use tokens::{Token, Tokens};
 
 use crate::events::{Envelope, Event, HealthCheck, HealthStatus, RetentionPolicy, Ts};
 use serde::{Deserialize, Serialize};
@@ -30,6 +32,8 @@ pub struct State {
     pub stats: Stats,
     /// The latest recorded health check.
     pub health: Option<HealthRecord>,
+    /// The API tokens (schema v5).
+    pub tokens: Tokens,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,6 +52,7 @@ impl State {
         self.stats.apply(envelope, &self.schedule);
         self.catalog.apply(envelope);
         self.schedule.apply(envelope);
+        self.tokens.apply(envelope);
         if let Event::HealthChecked { status, checks } = &envelope.payload {
             self.health = Some(HealthRecord {
                 at: envelope.recorded_at,

@@ -285,7 +285,9 @@ impl Schedule {
             | Event::BackupArchived { .. }
             | Event::ReportDeleted { .. }
             | Event::CatalogRecovered { .. }
-            | Event::BackupForgotten { .. } => {}
+            | Event::BackupForgotten { .. }
+            | Event::TokenCreated { .. }
+            | Event::TokenRevoked { .. } => {}
         }
     }
 

@@ -84,7 +84,7 @@ fn golden_v3_records_decode_to_their_json() {
 /// `run_succeeded_v2` (a run's warnings). Its fixture is a chain: every record links to the hash of the one before, the first to zero.
 #[test]
 fn golden_v4_records_decode_to_their_json_and_form_a_chain() {
-    golden_records_decode_to_their_json(4, Event::NAMES.len());
+    golden_records_decode_to_their_json(4, 30);
     let (records, expected) = read_records(4);
     for what in [
         "\"cron_v2\"",
@@ -110,12 +110,14 @@ fn golden_v4_records_decode_to_their_json_and_form_a_chain() {
     }
 }
 
-/// v5 added the `backup_v3` job action: the backup config with the job's `keep` rules
-/// (`KeepRules`); `backup_v2` is frozen as `BackupConfigV2` and upcast.
+/// v5 added the `backup_v3` job action (the backup config with the job's `keep` rules,
+/// `KeepRules`; `backup_v2` is frozen as `BackupConfigV2` and upcast), `token_created` and
+/// `token_revoked` (API tokens), `restore_started` and `restore_finished` (restore runs). The
+/// envelope is v4's, so its fixture is a chain too.
 #[test]
-fn golden_v5_records_decode_to_their_json_and_hold_keep_rules() {
+fn golden_v5_records_decode_to_their_json_and_form_a_chain() {
     golden_records_decode_to_their_json(5, Event::NAMES.len());
-    let (_, expected) = read_records(5);
+    let (records, expected) = read_records(5);
     let created = expected
         .iter()
         .find(|j| j["type"] == "job_created")
@@ -125,6 +127,22 @@ fn golden_v5_records_decode_to_their_json_and_hold_keep_rules() {
         serde_json::json!({"last": 3, "hourly": null, "daily": 7, "weekly": 4, "monthly": 12,
                            "yearly": null, "within_secs": 172800})
     );
+    for what in ["\"token_created\"", "\"token_revoked\"", "\"scopes\""] {
+        assert!(
+            expected.iter().any(|j| j.to_string().contains(what)),
+            "the v5 fixture holds {what}"
+        );
+    }
+    let mut link = events::GENESIS;
+    for (i, bytes) in records.iter().enumerate() {
+        let record = decode_record(bytes).unwrap();
+        assert_eq!(
+            record.link,
+            Some(link),
+            "record {i} links to the one before"
+        );
+        link = record.hash;
+    }
 }
 
 fn golden_records_decode_to_their_json(version: u32, variants: usize) {

@@ -1,6 +1,7 @@
 //! Integration tests: one binary (each extra test binary costs a full link on 2 cores).
 mod api;
 mod archive;
+mod auth;
 mod browse;
 mod cli;
 mod databases;

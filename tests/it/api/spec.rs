@@ -3,7 +3,7 @@
 
 use crate::support::{repo, Served as Server};
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 /// The (method, path) pairs of `schema/openapi.yaml`, read by indentation: path keys sit two
@@ -33,6 +33,51 @@ fn spec_routes(yaml: &str) -> BTreeSet<(String, String)> {
         }
     }
     out
+}
+
+/// The `x-scope` of each operation of `schema/openapi.yaml`, six spaces in under it.
+fn spec_scopes(yaml: &str) -> BTreeMap<(String, String), String> {
+    let mut out = BTreeMap::new();
+    let (mut path, mut op) = (None, None);
+    for line in yaml.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let key = line.trim().strip_suffix(':');
+        match (indent, key) {
+            (0, _) if !line.trim().is_empty() => path = None,
+            (2, Some(p)) if p.starts_with('/') => path = Some(p.to_string()),
+            (4, Some(m)) => op = path.clone().map(|p| (m.to_uppercase(), p)),
+            (6, _) => {
+                if let (Some(scope), Some(op)) = (line.trim().strip_prefix("x-scope: "), &op) {
+                    assert!(
+                        out.insert(op.clone(), scope.to_string()).is_none(),
+                        "{op:?} has two scopes"
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Each operation declares the scope the route table gives it, under the bearer scheme.
+#[test]
+fn openapi_declares_each_routes_scope() {
+    let yaml = std::fs::read_to_string(repo().join("schema/openapi.yaml")).unwrap();
+    let declared = spec_scopes(&yaml);
+    let table: BTreeMap<(String, String), String> = backupd::api::ROUTES
+        .iter()
+        .chain(backupd::api::ROOT_ROUTES)
+        .map(|r| {
+            let op = (r.method().to_string(), r.path().to_string());
+            (op, r.scope().as_str().to_string())
+        })
+        .collect();
+    assert_eq!(declared, table);
+    assert!(yaml.contains("\nsecurity:\n  - bearer: []\n"));
+    assert!(
+        yaml.contains("  securitySchemes:\n    bearer:\n      type: http\n      scheme: bearer\n")
+    );
 }
 
 #[test]

@@ -475,6 +475,10 @@ impl Model {
             // Never generated: recovery is an offline rebuild into a log without a catalog
             // (decide/recover.rs has its own tests), not a step of a live history.
             C::RecoverCatalog { .. } => unreachable!("recovery is not a generated command"),
+            // Tokens change who may ask, not what the schedule or catalog hold.
+            C::CreateToken { .. } | C::RevokeToken { .. } => {
+                unreachable!("tokens are not a generated command")
+            }
         })
     }
 
