@@ -1,7 +1,7 @@
 //! Byte framing of one envelope (schema/events.md, "Envelope"):
 //!
 //! - versions 1-3: `[version u8][bincode header][bincode payload]`
-//! - version 4:    `[4][link: 32 bytes][bincode header][bincode payload][digest: 32 bytes]`
+//! - version 4+:   `[4 or 5][link: 32 bytes][bincode header][bincode payload][digest: 32 bytes]`
 //!
 //! A v4 record's `digest` is SHA-256 of every byte before it, the link included: it is the
 //! record's checksum (a damaged byte anywhere is caught) and its hash in the chain. `link` is the
@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The version written into every new envelope.
-pub const SCHEMA_VERSION: u8 = 4;
+pub const SCHEMA_VERSION: u8 = 5;
 
 /// The first version whose records carry a digest and a link.
 pub const CHAINED_VERSION: u8 = 4;

@@ -11,7 +11,7 @@ mod stats;
 pub use catalog::{
     ArchiveOrigin, Backup, Catalog, Report, StoragePoint, Verification, DEFAULT_POLICY,
 };
-pub use schedule::{Job, Outcomes, Run, RunStatus, Schedule, SchedulerStop};
+pub use schedule::{Job, Outcomes, RestoreRun, Run, RunKind, RunStatus, Schedule, SchedulerStop};
 pub use stats::{JobStats, Stats};
 
 use crate::events::{Envelope, Event, HealthCheck, HealthStatus, RetentionPolicy, Ts};
@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bump whenever `State`'s shape or any `apply` changes: snapshots tagged with another version
 /// are dropped and the log is replayed instead.
-pub const PROJECTION_VERSION: u32 = 7;
+pub const PROJECTION_VERSION: u32 = 8;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
