@@ -20,6 +20,7 @@ mod replay;
 mod report;
 mod restore;
 mod restore_paths;
+mod restore_in_place;
 mod retention;
 mod runctl;
 mod runs;
