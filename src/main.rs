@@ -83,7 +83,11 @@ enum Cmd {
     Restore {
         backup_id: String,
         /// The directory to restore into; must be empty or missing unless --force.
-        #[arg(long, required_unless_present = "in_place", conflicts_with = "in_place")]
+        #[arg(
+            long,
+            required_unless_present = "in_place",
+            conflicts_with = "in_place"
+        )]
         to: Option<PathBuf>,
         /// Restore files and configuration back to their original paths (no --to); files
         /// there are replaced atomically as --overwrite says.
@@ -802,7 +806,8 @@ fn restore_in_place(
     skip_damaged: bool,
     dry_run: bool,
 ) -> anyhow::Result<()> {
-    let body = serde_json::json!({"in_place": true, "paths": paths, "overwrite": overwrite.as_str()});
+    let body =
+        serde_json::json!({"in_place": true, "paths": paths, "overwrite": overwrite.as_str()});
     let route = format!("POST {}/backups/{backup_id}/restore {body}", api::BASE);
     let store = EventStore::open_read_only(&config.events_path()).map_err(held(route))?;
     let (_store, state) = offline_state(store)?;
@@ -811,7 +816,10 @@ fn restore_in_place(
         for e in &plan.entries {
             match &e.reason {
                 Some(why) => println!("would {} {} {} ({why})", e.action, e.kind, e.path),
-                None => println!("would {} {} {} ({} bytes)", e.action, e.kind, e.path, e.size),
+                None => println!(
+                    "would {} {} {} ({} bytes)",
+                    e.action, e.kind, e.path, e.size
+                ),
             }
         }
         println!(

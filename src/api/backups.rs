@@ -298,12 +298,10 @@ pub async fn restore(mut req: Request<ApiContext>) -> Result<Response, ApiError>
         let (config, state, id, ask) = (config.clone(), state.clone(), id.clone(), ask.clone());
         smol::unblock(move || -> Result<Value, ApiError> {
             let plan = match (&ask.target, ask.in_place) {
-                (_, Some(overwrite)) => {
-                    serde_json::to_value(
-                        engine::plan_in_place(&config, &state, &id, &ask.paths, overwrite)
-                            .map_err(restore_error)?,
-                    )
-                }
+                (_, Some(overwrite)) => serde_json::to_value(
+                    engine::plan_in_place(&config, &state, &id, &ask.paths, overwrite)
+                        .map_err(restore_error)?,
+                ),
                 (Some(target), None) => serde_json::to_value(
                     engine::plan_restore(&config, &state, &id, target, &ask.paths, ask.opts.force)
                         .map_err(restore_error)?,
@@ -444,13 +442,19 @@ impl Done {
             ),
             Done::InPlace(s) => (
                 &s.backup_id,
-                format!("place (overwrite {}, {} kept)", s.overwrite.as_str(), s.kept.len()),
+                format!(
+                    "place (overwrite {}, {} kept)",
+                    s.overwrite.as_str(),
+                    s.kept.len()
+                ),
                 s.files,
                 s.bytes,
                 &s.damaged,
             ),
         };
-        log::info!("API: restore {run_id}: restored backup {id} into {to}: {files} files, {bytes} bytes");
+        log::info!(
+            "API: restore {run_id}: restored backup {id} into {to}: {files} files, {bytes} bytes"
+        );
         if !damaged.is_empty() {
             log::warn!(
                 "API: restore {run_id} of backup {id} into {to} is incomplete: {} damaged file(s) not restored: {}",
@@ -668,8 +672,7 @@ mod tests {
         );
         let ask = restore_request(&obj(json!({"target": "/tmp/r"}))).unwrap();
         assert!(ask.paths.is_empty() && !ask.opts.force && !ask.opts.skip_damaged);
-        let ask =
-            restore_request(&obj(json!({"target": "/tmp/r", "skip_damaged": true}))).unwrap();
+        let ask = restore_request(&obj(json!({"target": "/tmp/r", "skip_damaged": true}))).unwrap();
         assert!(ask.opts.skip_damaged && !ask.opts.force);
         let ask = restore_request(&obj(
             json!({"target": "/tmp/r", "paths": ["/srv/a", "db:app"], "dry_run": true}),
@@ -754,7 +757,11 @@ mod tests {
                 "overwrite",
             ),
             (json!({"in_place": "yes"}), "validation", "in_place"),
-            (json!({"in_place": true, "force": true}), "validation", "force"),
+            (
+                json!({"in_place": true, "force": true}),
+                "validation",
+                "force",
+            ),
             (json!({"in_place": false}), "validation", "target"),
         ];
         for (body, code, field) in cases {

@@ -125,12 +125,29 @@ mod tests {
         apply(&mut s, 10, started);
         let run = &s.schedule.runs["r1"];
         assert_eq!(
-            (run.kind, run.status, run.actor.as_str(), run.job_id.as_str()),
+            (
+                run.kind,
+                run.status,
+                run.actor.as_str(),
+                run.job_id.as_str()
+            ),
             (RunKind::Restore, RunStatus::Running, "api:ops", "")
         );
         // the same id again is taken; an unknown backup is not found
-        assert_eq!(decide(&s, &start_cmd("r1", "b1"), now(11)).unwrap_err().field.as_deref(), Some("run_id"));
-        assert_eq!(decide(&s, &start_cmd("r2", "nope"), now(11)).unwrap_err().field.as_deref(), Some("backup_id"));
+        assert_eq!(
+            decide(&s, &start_cmd("r1", "b1"), now(11))
+                .unwrap_err()
+                .field
+                .as_deref(),
+            Some("run_id")
+        );
+        assert_eq!(
+            decide(&s, &start_cmd("r2", "nope"), now(11))
+                .unwrap_err()
+                .field
+                .as_deref(),
+            Some("backup_id")
+        );
         let done = RestoreDone {
             outcome: RestoreOutcome::Failed {
                 error: "frame 3 is damaged".into(),
@@ -147,7 +164,13 @@ mod tests {
         let events = decide(&s, &finish, now(13)).unwrap();
         assert!(matches!(
             &events[..],
-            [Event::RestoreFinished { duration_ms: 3000, files: 2, bytes: 20, kept: 1, .. }]
+            [Event::RestoreFinished {
+                duration_ms: 3000,
+                files: 2,
+                bytes: 20,
+                kept: 1,
+                ..
+            }]
         ));
         apply(&mut s, 13, events);
         let run = &s.schedule.runs["r1"];

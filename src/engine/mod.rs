@@ -36,10 +36,10 @@ pub use backup::{backup, BackupDone};
 pub use consolidate::{consolidate, ConsolidateDone};
 pub use reconcile::{reconcile, unrecorded_archives, ReconcileReport, Unrecorded};
 pub use restore::{
-    check_in_place_paths, plan_in_place, restore_in_place, InPlaceOptions, InPlacePlan,
-    InPlaceSummary, Kept, PlannedInPlace,
-    check_paths, check_request, check_target, plan_restore, restore, restore_tracked, restore_with, LostEntry,
-    RestoreOptions, RestorePlan, RestoreSummary, RestoredDump,
+    check_in_place_paths, check_paths, check_request, check_target, plan_in_place, plan_restore,
+    restore, restore_in_place, restore_tracked, restore_with, InPlaceOptions, InPlacePlan,
+    InPlaceSummary, Kept, LostEntry, PlannedInPlace, RestoreOptions, RestorePlan, RestoreSummary,
+    RestoredDump,
 };
 pub use verify::{verify, verify_command, verify_commands, VerifySummary};
 

@@ -133,7 +133,10 @@ pub fn restore_tracked(
     };
     if let Some(p) = progress {
         p.update(|p| {
-            let content = chosen.iter().map(|&i| &entries[i]).filter(|e| e.kind.has_content());
+            let content = chosen
+                .iter()
+                .map(|&i| &entries[i])
+                .filter(|e| e.kind.has_content());
             p.files_total = Some(content.clone().count() as u64);
             p.bytes_total = Some(content.map(|e| e.size).sum());
         });

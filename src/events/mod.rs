@@ -290,8 +290,13 @@ impl Overwrite {
 pub enum RestoreOutcome {
     Succeeded,
     /// Finished with `skip_damaged`, `damaged` files not restored.
-    Incomplete { damaged: u64 },
-    Failed { error: String, kind: FailureKind },
+    Incomplete {
+        damaged: u64,
+    },
+    Failed {
+        error: String,
+        kind: FailureKind,
+    },
 }
 
 /// How many warnings a run record keeps (`run_succeeded_v2.warnings`); the total is kept apart.

@@ -125,7 +125,11 @@ fn golden_v5_records_decode_to_their_json_and_form_a_chain() {
     let mut link = events::GENESIS;
     for (i, bytes) in records.iter().enumerate() {
         let record = decode_record(bytes).unwrap();
-        assert_eq!(record.link, Some(link), "record {i} links to the one before");
+        assert_eq!(
+            record.link,
+            Some(link),
+            "record {i} links to the one before"
+        );
         link = record.hash;
     }
 }

@@ -95,7 +95,11 @@ fn diff(want: &Shot, got: &Shot) -> Vec<String> {
             _ => {}
         }
     }
-    out.extend(got.keys().filter(|k| !want.contains_key(*k)).map(|k| format!("extra {k}")));
+    out.extend(
+        got.keys()
+            .filter(|k| !want.contains_key(*k))
+            .map(|k| format!("extra {k}")),
+    );
     out
 }
 
@@ -115,9 +119,24 @@ fn in_place_restores_two_original_paths_as_overwrite_says_and_each_is_a_run() {
     let scratch = tempfile::tempdir().unwrap();
     let src = scratch.path().join("src");
     write(&src.join("app/app.conf"), b"listen = 8080\n", 0o640, 3600);
-    write(&src.join("app/edited-later.txt"), b"as backed up\n", 0o644, 7200);
-    write(&src.join("app/deleted.txt"), b"will be deleted\n", 0o600, 5000);
-    write(&src.join("app/sub/set-back.bin"), &[3u8; 4096], 0o600, 86_400);
+    write(
+        &src.join("app/edited-later.txt"),
+        b"as backed up\n",
+        0o644,
+        7200,
+    );
+    write(
+        &src.join("app/deleted.txt"),
+        b"will be deleted\n",
+        0o600,
+        5000,
+    );
+    write(
+        &src.join("app/sub/set-back.bin"),
+        &[3u8; 4096],
+        0o600,
+        86_400,
+    );
     write(&src.join("app/sub/mode.txt"), b"mode only\n", 0o644, 4000);
     write(&src.join("data/d/one.bin"), &[7u8; 5000], 0o600, 90_000);
     write(&src.join("data/d/deep/two.txt"), b"two", 0o644, 90_000);
@@ -138,11 +157,19 @@ fn in_place_restores_two_original_paths_as_overwrite_says_and_each_is_a_run() {
 
     // After the backup: one file edited (newer), one deleted, one edited and then given an
     // OLD mtime, one given another mode, and one outside the restored paths edited.
-    fs::write(src.join("app/edited-later.txt"), b"edited after the backup\n").unwrap();
+    fs::write(
+        src.join("app/edited-later.txt"),
+        b"edited after the backup\n",
+    )
+    .unwrap();
     fs::remove_file(src.join("app/deleted.txt")).unwrap();
     fs::write(src.join("app/sub/set-back.bin"), [4u8; 4096]).unwrap();
     set_age(&src.join("app/sub/set-back.bin"), 10 * 86_400);
-    fs::set_permissions(src.join("app/sub/mode.txt"), fs::Permissions::from_mode(0o600)).unwrap();
+    fs::set_permissions(
+        src.join("app/sub/mode.txt"),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
     fs::write(src.join("other/not-selected.txt"), b"changed, not restored").unwrap();
     let changed = shot(&src);
 
@@ -154,24 +181,54 @@ fn in_place_restores_two_original_paths_as_overwrite_says_and_each_is_a_run() {
         &id,
         json!({"in_place": true, "paths": [app, d], "overwrite": "if-newer"}),
     );
-    assert_eq!((code, &err["error"]["field"]), (403, &json!("in_place")), "{err}");
-    assert!(err["error"]["message"].as_str().unwrap().contains("[restore] in_place"), "{err}");
+    assert_eq!(
+        (code, &err["error"]["field"]),
+        (403, &json!("in_place")),
+        "{err}"
+    );
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("[restore] in_place"),
+        "{err}"
+    );
     let target = scratch.path().join("t");
     for (body, field) in [
-        (json!({"in_place": true, "target": target, "paths": [app]}), "target"),
-        (json!({"in_place": true, "paths": [app, "db:main"]}), "paths[1]"),
-        (json!({"target": target, "overwrite": "always"}), "overwrite"),
-        (json!({"in_place": true, "overwrite": "sometimes"}), "overwrite"),
+        (
+            json!({"in_place": true, "target": target, "paths": [app]}),
+            "target",
+        ),
+        (
+            json!({"in_place": true, "paths": [app, "db:main"]}),
+            "paths[1]",
+        ),
+        (
+            json!({"target": target, "overwrite": "always"}),
+            "overwrite",
+        ),
+        (
+            json!({"in_place": true, "overwrite": "sometimes"}),
+            "overwrite",
+        ),
     ] {
         let (code, err) = restore(&server, &id, body.clone());
-        assert_eq!((code, &err["error"]["field"]), (400, &json!(field)), "{body}: {err}");
+        assert_eq!(
+            (code, &err["error"]["field"]),
+            (400, &json!(field)),
+            "{body}: {err}"
+        );
     }
     let (code, err) = restore(
         &server,
         &id,
         json!({"in_place": true, "paths": [orig("app/never-there")]}),
     );
-    assert_eq!((code, &err["error"]["field"]), (404, &json!("paths")), "{err}");
+    assert_eq!(
+        (code, &err["error"]["field"]),
+        (404, &json!("paths")),
+        "{err}"
+    );
     assert!(!target.exists());
 
     // A dry run: nothing written, and what it would do to every path.
@@ -211,8 +268,14 @@ fn in_place_restores_two_original_paths_as_overwrite_says_and_each_is_a_run() {
     .map(|(k, v)| (orig(k), v.to_string()))
     .collect();
     assert_eq!(actions, want_actions, "{plan}");
-    assert_eq!((&plan["files"], &plan["kept"], &plan["dry_run"]), (&json!(2), &json!(1), &json!(true)));
-    assert!(restore_runs(&server).is_empty(), "a dry run or a refusal recorded a run");
+    assert_eq!(
+        (&plan["files"], &plan["kept"], &plan["dry_run"]),
+        (&json!(2), &json!(1), &json!(true))
+    );
+    assert!(
+        restore_runs(&server).is_empty(),
+        "a dry run or a refusal recorded a run"
+    );
 
     // The default (if-newer): the deleted file is back, the one edited later is kept and named,
     // the rest is byte-identical with modes and mtimes (directories written in included).
@@ -224,13 +287,29 @@ fn in_place_restores_two_original_paths_as_overwrite_says_and_each_is_a_run() {
         "{sum}"
     );
     assert_eq!(
-        (&sum["created"], &sum["replaced"], &sum["files"], &sum["bytes"], &sum["overwrite"]),
-        (&json!(1), &json!(2), &json!(2), &json!(16 + 4096), &json!("if-newer")),
+        (
+            &sum["created"],
+            &sum["replaced"],
+            &sum["files"],
+            &sum["bytes"],
+            &sum["overwrite"]
+        ),
+        (
+            &json!(1),
+            &json!(2),
+            &json!(2),
+            &json!(16 + 4096),
+            &json!("if-newer")
+        ),
         "{sum}"
     );
     let first_run = sum["run_id"].as_str().unwrap().to_string();
     let now = shot(&src);
-    let want = expect(&before, &changed, &["app/edited-later.txt", "other/not-selected.txt"]);
+    let want = expect(
+        &before,
+        &changed,
+        &["app/edited-later.txt", "other/not-selected.txt"],
+    );
     assert_eq!(diff(&want, &now), Vec::<String>::new());
 
     // The brief's body with "always": all of it identical, the edited file too.
@@ -250,7 +329,11 @@ fn in_place_restores_two_original_paths_as_overwrite_says_and_each_is_a_run() {
         &id,
         json!({"in_place": true, "paths": [app, d], "overwrite": "always"}),
     );
-    assert_eq!((code, &sum["files"], &sum["unchanged"]), (200, &json!(0), &json!(12)), "{sum}");
+    assert_eq!(
+        (code, &sum["files"], &sum["unchanged"]),
+        (200, &json!(0), &json!(12)),
+        "{sum}"
+    );
     let third_run = sum["run_id"].as_str().unwrap().to_string();
 
     // A parent that is a symlink now (the backup has a directory there) is never followed.
@@ -265,30 +348,54 @@ fn in_place_restores_two_original_paths_as_overwrite_says_and_each_is_a_run() {
         json!({"in_place": true, "paths": [app], "overwrite": "always"}),
     );
     assert_eq!(code, 200, "{sum}");
-    assert_eq!(shot(&elsewhere), outside, "a restore wrote through a symlink");
+    assert_eq!(
+        shot(&elsewhere),
+        outside,
+        "a restore wrote through a symlink"
+    );
     let kept: BTreeMap<String, String> = sum["kept"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|k| (k["path"].as_str().unwrap().to_string(), k["reason"].as_str().unwrap().to_string()))
+        .map(|k| {
+            (
+                k["path"].as_str().unwrap().to_string(),
+                k["reason"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     assert_eq!(
         kept.keys().cloned().collect::<Vec<_>>(),
-        [orig("app/sub"), orig("app/sub/mode.txt"), orig("app/sub/set-back.bin")],
+        [
+            orig("app/sub"),
+            orig("app/sub/mode.txt"),
+            orig("app/sub/set-back.bin")
+        ],
         "{sum}"
     );
-    assert!(kept[&orig("app/sub/set-back.bin")].contains("is a symlink"), "{sum}");
+    assert!(
+        kept[&orig("app/sub/set-back.bin")].contains("is a symlink"),
+        "{sum}"
+    );
     let symlinked_run = sum["run_id"].as_str().unwrap().to_string();
     fs::remove_file(src.join("app/sub")).unwrap();
     fs::rename(&elsewhere, src.join("app/sub")).unwrap();
 
     // Every restore is a run: kind, actor, outcome, bytes, where to; backup runs say "backup".
     let runs = restore_runs(&server);
-    let by_id: BTreeMap<&str, &Value> = runs.iter().map(|r| (r["run_id"].as_str().unwrap(), r)).collect();
+    let by_id: BTreeMap<&str, &Value> = runs
+        .iter()
+        .map(|r| (r["run_id"].as_str().unwrap(), r))
+        .collect();
     assert_eq!(
         by_id.keys().copied().collect::<Vec<_>>(),
         {
-            let mut ids = vec![first_run.as_str(), second_run.as_str(), third_run.as_str(), symlinked_run.as_str()];
+            let mut ids = vec![
+                first_run.as_str(),
+                second_run.as_str(),
+                third_run.as_str(),
+                symlinked_run.as_str(),
+            ];
             ids.sort();
             ids
         },
@@ -326,13 +433,25 @@ fn in_place_restores_two_original_paths_as_overwrite_says_and_each_is_a_run() {
         ),
         "{first}"
     );
-    assert!(first["duration_ms"].is_u64() && first["finished_at"].is_string(), "{first}");
+    assert!(
+        first["duration_ms"].is_u64() && first["finished_at"].is_string(),
+        "{first}"
+    );
     assert_eq!(by_id[second_run.as_str()]["overwrite"], "always");
     let all = server.get("/runs")["runs"].as_array().unwrap().clone();
     assert_eq!(all.len(), 5, "{all:?}");
     let backup_run = all.iter().find(|r| r["run_id"] == run["run_id"]).unwrap();
-    assert_eq!((&backup_run["kind"], &backup_run["status"]), (&json!("backup"), &json!("succeeded")));
-    assert_eq!(server.get("/runs?kind=backup")["runs"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        (&backup_run["kind"], &backup_run["status"]),
+        (&json!("backup"), &json!("succeeded"))
+    );
+    assert_eq!(
+        server.get("/runs?kind=backup")["runs"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     // restore runs are not the jobs' figures: one backup run, one success, whatever restored
     let status = server.get("/scheduler/status");
     assert_eq!(status["runs"]["succeeded"], json!(1), "{status}");
@@ -350,7 +469,12 @@ fn in_place_restores_two_original_paths_as_overwrite_says_and_each_is_a_run() {
     let (code, err) = restore(&server, &id, json!({"target": target, "paths": [app]}));
     assert_eq!(code, 500, "{err}");
     // in place too, once there is content to read (identical files are never read)
-    for f in ["app/app.conf", "app/deleted.txt", "data/d/one.bin", "data/d/deep/two.txt"] {
+    for f in [
+        "app/app.conf",
+        "app/deleted.txt",
+        "data/d/one.bin",
+        "data/d/deep/two.txt",
+    ] {
         fs::remove_file(src.join(f)).unwrap();
     }
     let (code, err_in_place) = restore(
@@ -370,10 +494,17 @@ fn in_place_restores_two_original_paths_as_overwrite_says_and_each_is_a_run() {
         .clone();
     assert_eq!(failed.len(), 2, "{failed:?}");
     for f in &failed {
-        assert_eq!((&f["outcome"], &f["error_kind"]), (&json!("failed"), &json!("integrity")), "{f}");
+        assert_eq!(
+            (&f["outcome"], &f["error_kind"]),
+            (&json!("failed"), &json!("integrity")),
+            "{f}"
+        );
         assert!(!f["error"].as_str().unwrap().is_empty(), "{f}");
     }
-    assert!(failed.iter().any(|f| f["target"] == json!(target)), "{failed:?}");
+    assert!(
+        failed.iter().any(|f| f["target"] == json!(target)),
+        "{failed:?}"
+    );
     let status = server.get("/scheduler/status");
     assert_eq!(status["runs"]["failed"], json!(0), "{status}");
     drop(plain);
@@ -401,19 +532,51 @@ fn the_offline_command_restores_in_place_with_a_dry_run_first() {
     let etc = format!("{}/etc", src.display());
     let var = format!("{}/var", src.display());
     let said = stdout_ok(offline(
-        ["restore", &id, "--in-place", "--path", &etc, "--path", &var, "--dry-run"],
+        [
+            "restore",
+            &id,
+            "--in-place",
+            "--path",
+            &etc,
+            "--path",
+            &var,
+            "--dry-run",
+        ],
         &data,
     ));
     assert_eq!(diff(&changed, &shot(&src)), Vec::<String>::new(), "{said}");
-    assert!(said.contains(&format!("would create file {etc}/a.conf")), "{said}");
-    assert!(said.contains(&format!("would keep file {etc}/b.conf (newer")), "{said}");
-    assert!(said.contains(&format!("would replace file {var}/c.txt")), "{said}");
-    let said = stdout_ok(offline(["restore", &id, "--in-place", "--path", &etc, "--path", &var], &data));
-    assert!(said.contains(&format!("kept {etc}/b.conf: newer")), "{said}");
+    assert!(
+        said.contains(&format!("would create file {etc}/a.conf")),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("would keep file {etc}/b.conf (newer")),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("would replace file {var}/c.txt")),
+        "{said}"
+    );
+    let said = stdout_ok(offline(
+        ["restore", &id, "--in-place", "--path", &etc, "--path", &var],
+        &data,
+    ));
+    assert!(
+        said.contains(&format!("kept {etc}/b.conf: newer")),
+        "{said}"
+    );
     let want = expect(&before, &changed, &["etc/b.conf"]);
     assert_eq!(diff(&want, &shot(&src)), Vec::<String>::new(), "{said}");
     let said = stdout_ok(offline(
-        ["restore", &id, "--in-place", "--overwrite", "always", "--path", &etc],
+        [
+            "restore",
+            &id,
+            "--in-place",
+            "--overwrite",
+            "always",
+            "--path",
+            &etc,
+        ],
         &data,
     ));
     assert_eq!(diff(&before, &shot(&src)), Vec::<String>::new(), "{said}");

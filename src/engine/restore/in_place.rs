@@ -311,12 +311,21 @@ pub fn restore_in_place(
     let mut parents: FxHashMap<String, Option<ArchiveReader<File>>> = FxHashMap::default();
     // Directories whose mode and mtime are the backup's again at the end: created, or written in.
     let mut touched: BTreeSet<String> = BTreeSet::new();
-    let mut done = 0u64;
-    for e in chosen.iter().map(|&i| &entries[i]) {
+    let tell = |done: usize, bytes: u64| {
+        if let Some(p) = progress {
+            p.update(|p| {
+                p.files_done = done as u64;
+                p.bytes_done = bytes;
+            });
+        }
+    };
+    for (done, e) in chosen.iter().map(|&i| &entries[i]).enumerate() {
+        // Entries looked at so far (kept and unchanged ones too), and the bytes written.
+        tell(done, sum.bytes);
         let orig = original(&e.path).unwrap_or_default();
-        done += 1;
         let mut created_parents = Vec::new();
-        let walked = walk(&orig, Some((&mode_of, &mut created_parents))).map_err(live_err(&orig))?;
+        let walked =
+            walk(&orig, Some((&mode_of, &mut created_parents))).map_err(live_err(&orig))?;
         for d in created_parents {
             touched.insert(parent_of(&d).to_string());
             touched.insert(d);
@@ -432,14 +441,8 @@ pub fn restore_in_place(
             }
             touched.insert(parent_of(&orig).to_string());
         }
-        if let Some(p) = progress {
-            let bytes = sum.bytes;
-            p.update(|p| {
-                p.files_done = done;
-                p.bytes_done = bytes;
-            });
-        }
     }
+    tell(chosen.len(), sum.bytes);
     // Deepest first: setting a directory's metadata does not touch its parent's mtime.
     for e in chosen.iter().rev().map(|&i| &entries[i]) {
         let orig = original(&e.path).unwrap_or_default();
@@ -648,7 +651,9 @@ fn write_file(
     let mut file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
     let result = (|| {
         let mut out = BufWriter::with_capacity(1 << 16, &mut file);
-        reader.read_entry(&e.path, &mut out).map_err(Failed::Content)?;
+        reader
+            .read_entry(&e.path, &mut out)
+            .map_err(Failed::Content)?;
         out.flush().map_err(Failed::Live)?;
         drop(out);
         file.set_permissions(Permissions::from_mode(e.mode & 0o7777))

@@ -49,7 +49,9 @@ impl KeepWhy {
             KeepWhy::Newer => "newer than the backup's copy (overwrite: if-newer)",
             KeepWhy::Exists => "exists (overwrite: never)",
             KeepWhy::DirThere => "a directory is there now; a restore does not remove directories",
-            KeepWhy::NotDirThere => "the backup has a directory here, and something else is there now",
+            KeepWhy::NotDirThere => {
+                "the backup has a directory here, and something else is there now"
+            }
             KeepWhy::SpecialThere => "a FIFO, socket or device is there now",
         }
     }
@@ -93,7 +95,10 @@ pub fn decide(overwrite: Overwrite, want: &Meta, have: Option<&Meta>) -> Action 
         _ => {}
     }
     let same_kind = want.kind == have.kind
-        || matches!((&want.kind, &have.kind), (Kind::Symlink(_), Kind::Symlink(_)));
+        || matches!(
+            (&want.kind, &have.kind),
+            (Kind::Symlink(_), Kind::Symlink(_))
+        );
     let same_content = match (&want.kind, &have.kind) {
         (Kind::Symlink(a), Kind::Symlink(b)) => a == b,
         (Kind::File, Kind::File) => want.size == have.size && want.mtime == have.mtime,
@@ -148,36 +153,70 @@ mod tests {
         // (what is there, [always, if-changed, if-newer, never])
         let table: Vec<(&str, Option<Meta>, [Action; 4])> = vec![
             ("missing", None, [Action::Create; 4]),
-            ("identical", Some(file(10, 100, 0o644)), [Action::Unchanged; 4]),
+            (
+                "identical",
+                Some(file(10, 100, 0o644)),
+                [Action::Unchanged; 4],
+            ),
             (
                 "only the mode differs",
                 Some(file(10, 100, 0o600)),
-                [Action::Replace, Action::SetMode, Action::SetMode, keep(KeepWhy::Exists)],
+                [
+                    Action::Replace,
+                    Action::SetMode,
+                    Action::SetMode,
+                    keep(KeepWhy::Exists),
+                ],
             ),
             (
                 "newer (changed after the backup)",
                 Some(file(12, 200, 0o644)),
-                [Action::Replace, Action::Replace, keep(KeepWhy::Newer), keep(KeepWhy::Exists)],
+                [
+                    Action::Replace,
+                    Action::Replace,
+                    keep(KeepWhy::Newer),
+                    keep(KeepWhy::Exists),
+                ],
             ),
             (
                 "older mtime, other size",
                 Some(file(12, 50, 0o644)),
-                [Action::Replace, Action::Replace, Action::Replace, keep(KeepWhy::Exists)],
+                [
+                    Action::Replace,
+                    Action::Replace,
+                    Action::Replace,
+                    keep(KeepWhy::Exists),
+                ],
             ),
             (
                 "same size, older mtime (edited, then its mtime set back)",
                 Some(file(10, 50, 0o644)),
-                [Action::Replace, Action::Replace, Action::Replace, keep(KeepWhy::Exists)],
+                [
+                    Action::Replace,
+                    Action::Replace,
+                    Action::Replace,
+                    keep(KeepWhy::Exists),
+                ],
             ),
             (
                 "same mtime, other size",
                 Some(file(11, 100, 0o644)),
-                [Action::Replace, Action::Replace, Action::Replace, keep(KeepWhy::Exists)],
+                [
+                    Action::Replace,
+                    Action::Replace,
+                    Action::Replace,
+                    keep(KeepWhy::Exists),
+                ],
             ),
             (
                 "a symlink where a file was (older)",
                 Some(link("/etc/passwd", 50)),
-                [Action::Replace, Action::Replace, Action::Replace, keep(KeepWhy::Exists)],
+                [
+                    Action::Replace,
+                    Action::Replace,
+                    Action::Replace,
+                    keep(KeepWhy::Exists),
+                ],
             ),
             (
                 "a directory where a file was",
@@ -192,7 +231,11 @@ mod tests {
         ];
         for (what, have, want) in table {
             for (mode, want) in [Always, IfChanged, IfNewer, Never].into_iter().zip(want) {
-                assert_eq!(decide(mode, &backup, have.as_ref()), want, "{what}, {mode:?}");
+                assert_eq!(
+                    decide(mode, &backup, have.as_ref()),
+                    want,
+                    "{what}, {mode:?}"
+                );
             }
         }
     }
@@ -205,7 +248,10 @@ mod tests {
         for mode in [Always, IfChanged, IfNewer, Never] {
             // the same target is the same link, whatever its own mtime
             assert_eq!(decide(mode, &backup, Some(&same)), Action::Unchanged);
-            assert_eq!(decide(mode, &of(Kind::Dir, 1), Some(&of(Kind::Dir, 9))), Action::Unchanged);
+            assert_eq!(
+                decide(mode, &of(Kind::Dir, 1), Some(&of(Kind::Dir, 9))),
+                Action::Unchanged
+            );
             assert_eq!(
                 decide(mode, &of(Kind::Dir, 1), Some(&file(1, 1, 0o644))),
                 Action::Keep(KeepWhy::NotDirThere)
@@ -214,10 +260,19 @@ mod tests {
         }
         assert_eq!(decide(IfNewer, &backup, Some(&other)), Action::Replace);
         assert_eq!(decide(IfChanged, &backup, Some(&other)), Action::Replace);
-        assert_eq!(decide(Never, &backup, Some(&other)), Action::Keep(KeepWhy::Exists));
+        assert_eq!(
+            decide(Never, &backup, Some(&other)),
+            Action::Keep(KeepWhy::Exists)
+        );
         let newer_other = of(Kind::Symlink("elsewhere".into()), 200);
-        assert_eq!(decide(IfNewer, &backup, Some(&newer_other)), Action::Keep(KeepWhy::Newer));
+        assert_eq!(
+            decide(IfNewer, &backup, Some(&newer_other)),
+            Action::Keep(KeepWhy::Newer)
+        );
         // a file where the backup has a link: replaced unless newer
-        assert_eq!(decide(IfNewer, &backup, Some(&file(3, 50, 0o644))), Action::Replace);
+        assert_eq!(
+            decide(IfNewer, &backup, Some(&file(3, 50, 0o644))),
+            Action::Replace
+        );
     }
 }
