@@ -360,17 +360,15 @@ pub fn restore_in_place(
             }
             Action::Create | Action::Replace => {}
         }
-        let written = match &want.kind {
+        match &want.kind {
             Kind::Dir => {
                 mkdir_at(&dir, &name, 0o700).map_err(live_err(&orig))?;
                 touched.insert(orig.clone());
                 sum.dirs += 1;
-                true
             }
             Kind::Symlink(target) => {
                 write_symlink(&dir, &name, target, e.mtime).map_err(live_err(&orig))?;
                 sum.symlinks += 1;
-                true
             }
             _ => {
                 let source = match &e.location {
@@ -412,7 +410,6 @@ pub fn restore_in_place(
                     Ok(()) => {
                         sum.files += 1;
                         sum.bytes += e.size;
-                        true
                     }
                     Err(Failed::Content(err))
                         if opts.skip_damaged
@@ -434,13 +431,11 @@ pub fn restore_in_place(
                 }
             }
         };
-        if written {
-            match action {
-                Action::Create => sum.created += 1,
-                _ => sum.replaced += 1,
-            }
-            touched.insert(parent_of(&orig).to_string());
+        match action {
+            Action::Create => sum.created += 1,
+            _ => sum.replaced += 1,
         }
+        touched.insert(parent_of(&orig).to_string());
     }
     tell(chosen.len(), sum.bytes);
     // Deepest first: setting a directory's metadata does not touch its parent's mtime.
