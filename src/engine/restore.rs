@@ -557,6 +557,7 @@ fn set_meta(dest: &Path, e: &IndexEntry) -> Result<(), EngineError> {
 }
 
 mod in_place;
+mod live;
 pub mod overwrite;
 
 pub use in_place::{

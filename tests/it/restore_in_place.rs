@@ -438,6 +438,21 @@ fn in_place_restores_two_original_paths_as_overwrite_says_and_each_is_a_run() {
         "{first}"
     );
     assert_eq!(by_id[second_run.as_str()]["overwrite"], "always");
+    // one run by its id, as listed; a restore has no stop switch: cancelling it is a 409
+    assert_eq!(&server.get(&format!("/runs/{first_run}")), first);
+    let (code, err) = server.send("POST", &format!("/runs/{first_run}/cancel"), None);
+    assert_eq!(
+        (code, &err["error"]["field"]),
+        (409, &json!("run_id")),
+        "{err}"
+    );
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("restore"),
+        "{err}"
+    );
     let all = server.get("/runs")["runs"].as_array().unwrap().clone();
     assert_eq!(all.len(), 5, "{all:?}");
     let backup_run = all.iter().find(|r| r["run_id"] == run["run_id"]).unwrap();
