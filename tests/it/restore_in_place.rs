@@ -599,3 +599,49 @@ fn the_offline_command_restores_in_place_with_a_dry_run_first() {
     let out = offline(["restore", &id, "--in-place", "--to", "/tmp/x"], &data);
     assert!(!out.status.success());
 }
+
+/// An incremental's unchanged files are read from its full: in place, a whole tree deleted after
+/// an incremental comes back from both archives, byte for byte with modes and mtimes.
+#[test]
+fn in_place_through_an_incremental_reads_unchanged_files_from_its_full() {
+    let scratch = tempfile::tempdir().unwrap();
+    let src = scratch.path().join("src");
+    write(
+        &src.join("a/same.txt"),
+        b"unchanged since the full\n",
+        0o640,
+        7200,
+    );
+    write(&src.join("a/b/big.bin"), &[9u8; 70_000], 0o600, 7200);
+    write(&src.join("a/changed.txt"), b"v1\n", 0o644, 7200);
+    let src = fs::canonicalize(&src).unwrap();
+    let server = Served::with_config(&format!(
+        "[[sources.files]]\npath = {src:?}\n\n[restore]\nin_place = true\n"
+    ));
+    let full = server.run("daily_full_backup");
+    assert_eq!(full["status"], "succeeded", "{full}");
+    write(
+        &src.join("a/changed.txt"),
+        b"v2, in the incremental\n",
+        0o644,
+        60,
+    );
+    write(&src.join("a/new.txt"), b"new\n", 0o600, 60);
+    let inc = server.run("incremental_backup");
+    assert_eq!(inc["status"], "succeeded", "{inc}");
+    let id = inc["backup_id"].as_str().unwrap().to_string();
+    let detail = server.get(&format!("/backups/{id}"));
+    assert_eq!(detail["kind"], "incremental", "{detail}");
+    let before = shot(&src);
+    fs::remove_dir_all(src.join("a")).unwrap();
+    let a = format!("{}/a", src.display());
+    let (code, sum) = restore(&server, &id, json!({"in_place": true, "paths": [a]}));
+    assert_eq!(code, 200, "{sum}");
+    assert_eq!(sum["parents_used"], json!([full["backup_id"]]), "{sum}");
+    assert_eq!(
+        (&sum["files"], &sum["created"], &sum["kept"]),
+        (&json!(4), &json!(6), &json!([])),
+        "{sum}"
+    );
+    assert_eq!(diff(&before, &shot(&src)), Vec::<String>::new());
+}
