@@ -46,6 +46,14 @@ struct Raw {
     compression: RawCompression,
     logging: RawLogging,
     health: RawHealth,
+    restore: RawRestore,
+}
+
+/// `[restore]`: what a restore may do beyond writing into a directory of its own.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawRestore {
+    in_place: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -195,6 +203,9 @@ pub struct Config {
     pub log_keep_files: usize,
     /// Where each health check turns from ok to warning to critical (`[health]`).
     pub health: Thresholds,
+    /// `[restore] in_place`: may a restore write back to the sources' original paths? Off by
+    /// default: it replaces live files, so an operator turns it on knowingly.
+    pub restore_in_place: bool,
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8720";
@@ -396,6 +407,7 @@ impl Config {
             log_max_bytes: raw.logging.max_bytes.unwrap_or(10 << 20),
             log_keep_files: raw.logging.keep_files.unwrap_or(5),
             health,
+            restore_in_place: raw.restore.in_place.unwrap_or(false),
         })
     }
 

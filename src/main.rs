@@ -86,10 +86,18 @@ enum Cmd {
         /// The directory to restore into; must be empty or missing unless --force.
         #[arg(
             long,
-            required_unless_present = "database",
-            conflicts_with = "database"
+            required_unless_present_any = ["database", "in_place"],
+            conflicts_with_all = ["database", "in_place"]
         )]
         to: Option<PathBuf>,
+        /// Restore files and configuration back to their original paths (no --to); files
+        /// there are replaced atomically as --overwrite says.
+        #[arg(long, conflicts_with = "database")]
+        in_place: bool,
+        /// With --in-place: always, if-changed, if-newer (the default: a file changed after the
+        /// backup is kept) or never.
+        #[arg(long, requires = "in_place", value_parser = parse_overwrite)]
+        overwrite: Option<backupd::events::Overwrite>,
         /// Only this path of the backup (and what is below it); repeatable. The source's
         /// original absolute path (`/srv/app`), `db:<source name>` for a dump, or an archive path.
         #[arg(long = "path", conflicts_with = "database")]
@@ -354,11 +362,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 dry_run,
             },
         ),
-        // clap requires one of them.
-        Cmd::Restore { to: None, .. } => bail!("restore needs --to DIR or --database SOURCE"),
         Cmd::Restore {
             backup_id,
-            to: Some(to),
+            to: None,
+            in_place: true,
+            overwrite,
+            paths,
+            skip_damaged,
+            dry_run,
+            at,
+            ..
+        } => restore_in_place(
+            &load_config(&at, None)?,
+            &backup_id,
+            &paths,
+            overwrite.unwrap_or(backupd::events::Overwrite::IfNewer),
+            skip_damaged,
+            dry_run,
+        ),
+        Cmd::Restore {
+            backup_id,
+            to,
             paths,
             force,
             skip_damaged,
@@ -366,6 +390,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             at,
             ..
         } => {
+            let to = to.context("--to or --in-place is required")?;
             let config = load_config(&at, None)?;
             let mut body = serde_json::json!({ "target": to });
             if !paths.is_empty() {
@@ -982,5 +1007,78 @@ fn serve(config: Config) -> anyhow::Result<()> {
     });
     drop(service);
     log::info!("stopped");
+    Ok(())
+}
+
+fn parse_overwrite(s: &str) -> Result<backupd::events::Overwrite, String> {
+    backupd::events::Overwrite::named(s)
+        .ok_or_else(|| format!("{s:?} is not one of always, if-changed, if-newer, never"))
+}
+
+/// `backupd restore ID --in-place`: the offline twin of `POST …/restore {"in_place": true}`
+/// (the log is read, not written: restore runs are recorded by the service).
+fn restore_in_place(
+    config: &Config,
+    backup_id: &str,
+    paths: &[String],
+    overwrite: backupd::events::Overwrite,
+    skip_damaged: bool,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    let body =
+        serde_json::json!({"in_place": true, "paths": paths, "overwrite": overwrite.as_str()});
+    let route = format!("POST {}/backups/{backup_id}/restore {body}", api::BASE);
+    let store = EventStore::open_read_only(&config.events_path()).map_err(held(route))?;
+    let (_store, state) = offline_state(store)?;
+    if dry_run {
+        let plan = engine::plan_in_place(config, &state, backup_id, paths, overwrite)?;
+        for e in &plan.entries {
+            match &e.reason {
+                Some(why) => println!("would {} {} {} ({why})", e.action, e.kind, e.path),
+                None => println!(
+                    "would {} {} {} ({} bytes)",
+                    e.action, e.kind, e.path, e.size
+                ),
+            }
+        }
+        println!(
+            "dry run of backup {} in place (overwrite {}): would write {} files, {} dirs, {} symlinks, {} bytes; {} kept",
+            plan.backup_id,
+            overwrite.as_str(),
+            plan.files,
+            plan.dirs,
+            plan.symlinks,
+            plan.bytes,
+            plan.kept
+        );
+        return Ok(());
+    }
+    let opts = engine::InPlaceOptions {
+        overwrite,
+        skip_damaged,
+    };
+    let sum = engine::restore_in_place(config, &state, backup_id, paths, &opts, None)?;
+    println!(
+        "restored backup {} in place (overwrite {}): {} files, {} dirs, {} symlinks, {} bytes; {} created, {} replaced, {} unchanged, {} kept",
+        sum.backup_id,
+        overwrite.as_str(),
+        sum.files,
+        sum.dirs,
+        sum.symlinks,
+        sum.bytes,
+        sum.created,
+        sum.replaced,
+        sum.unchanged,
+        sum.kept.len()
+    );
+    for k in &sum.kept {
+        println!("kept {}: {}", k.path, k.reason);
+    }
+    for lost in &sum.damaged {
+        eprintln!("damaged, not restored: {}: {}", lost.path, lost.reason);
+    }
+    if !sum.complete {
+        return Err(Incomplete(sum.damaged.len()).into());
+    }
     Ok(())
 }

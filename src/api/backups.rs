@@ -6,12 +6,13 @@ use super::error::ApiError;
 use super::input::{json_body, kind, meta, object, param, query, ranged};
 use super::{json, ApiContext};
 use crate::archive::ArchiveError;
-use crate::decide::Command;
-use crate::engine::{self, EngineError, RestoreOptions};
+use crate::decide::{Command, RestoreDone};
+use crate::engine::{self, EngineError, InPlaceOptions, RestoreOptions};
 use crate::error::Front;
-use crate::events::{BackupKind, Event};
+use crate::events::{BackupKind, Event, Overwrite, RestoreOutcome, RestoreTarget};
 use crate::projections::{Backup, Catalog, State};
 use crate::queries::backups::{self, BackupFilter};
+use crate::service::Meta;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::io::ErrorKind;
@@ -22,7 +23,15 @@ pub const DEFAULT_LIMIT: u64 = 50;
 pub const MAX_LIMIT: u64 = 1000;
 
 /// The fields `POST backups/{backup_id}/restore` accepts.
-pub const RESTORE_FIELDS: &[&str] = &["target", "paths", "force", "skip_damaged", "dry_run"];
+pub const RESTORE_FIELDS: &[&str] = &[
+    "target",
+    "paths",
+    "force",
+    "skip_damaged",
+    "dry_run",
+    "in_place",
+    "overwrite",
+];
 
 pub async fn list(req: Request<ApiContext>) -> Result<Response, ApiError> {
     let mut filter = BackupFilter::all(DEFAULT_LIMIT as usize);
@@ -257,75 +266,256 @@ fn flag(body: &Map<String, Value>, name: &str) -> Result<bool, ApiError> {
     }
 }
 
-/// Restores the whole backup, or the entries at and below `paths`, into `target` on the server.
+/// Restores the whole backup, or the entries at and below `paths`, into `target` on the server,
+/// or with `in_place` back to the original paths (`overwrite` decides for files that are there).
 /// With `skip_damaged`, damage is not a failure: a 200 with `complete: false` and `damaged`
 /// listing each file not restored and why.
+///
+/// A restore is a run (`restore_started`, `restore_finished`: who, what, where, outcome, files,
+/// bytes, duration), listed in `GET runs` with live progress while it works; the answer names it
+/// (`run_id`). A request refused before any work (a bad body, an unknown backup or path, an
+/// occupied target, in place switched off) is a 4xx and records nothing; a dry run records
+/// nothing either. The route's token scope will be `restore` once tokens have scopes.
 pub async fn restore(mut req: Request<ApiContext>) -> Result<Response, ApiError> {
     let id = param(&req, "backup_id")?;
+    let mut meta = meta(&req)?;
     let body = object(json_body(&mut req).await?, false)?;
     if super::restore_db::wanted(&body) {
-        return super::restore_db::restore(req.state(), id, &body).await;
+        return super::restore_db::restore(req.state(), id, &body, meta).await;
     }
-    let (target, paths, opts, dry_run) = restore_request(&body)?;
+    let ask = restore_request(&body)?;
     let ctx = req.state();
+    if ask.in_place.is_some() && !ctx.config.restore_in_place {
+        return Err(ApiError::new(
+            403,
+            "in_place_disabled",
+            "in-place restores are off on this server: the configuration key \
+             `[restore] in_place` must be true",
+        )
+        .with_field("in_place"));
+    }
     let state = catalog_state(ctx, &id)?;
     let config = ctx.config.clone();
-    if dry_run {
-        let plan = smol::unblock(move || {
-            engine::plan_restore(&config, &state, &id, &target, &paths, opts.force)
-                .map_err(restore_error)
+    // Every check a restore makes before it writes (the dry run's): a refusal is the client's,
+    // and no run is recorded for it.
+    let plan = {
+        let (config, state, id, ask) = (config.clone(), state.clone(), id.clone(), ask.clone());
+        smol::unblock(move || -> Result<Value, ApiError> {
+            let plan = match (&ask.target, ask.in_place) {
+                (_, Some(overwrite)) => serde_json::to_value(
+                    engine::plan_in_place(&config, &state, &id, &ask.paths, overwrite)
+                        .map_err(restore_error)?,
+                ),
+                (Some(target), None) => serde_json::to_value(
+                    engine::plan_restore(&config, &state, &id, target, &ask.paths, ask.opts.force)
+                        .map_err(restore_error)?,
+                ),
+                (None, None) => unreachable!("restore_request requires one of them"),
+            };
+            plan.map_err(ApiError::internal)
         })
-        .await?;
-        let body = serde_json::to_value(&plan).map_err(ApiError::internal)?;
-        return Ok(json(200, &body));
+        .await?
+    };
+    if ask.dry_run {
+        return Ok(json(200, &plan));
     }
-    let summary = smol::unblock(move || {
-        engine::restore_with(&config, &state, &id, &target, &paths, &opts).map_err(restore_error)
-    })
-    .await?;
-    log::info!(
-        "API: restored backup {} into {}: {} files, {} bytes",
-        summary.backup_id,
-        summary.target.display(),
-        summary.files,
-        summary.bytes
-    );
-    if !summary.complete {
-        log::warn!(
-            "API: restore of backup {} into {} is incomplete: {} damaged file(s) not restored: {}",
-            summary.backup_id,
-            summary.target.display(),
-            summary.damaged.len(),
-            summary
-                .damaged
-                .iter()
-                .map(|d| format!("{} ({})", d.path, d.reason))
-                .collect::<Vec<_>>()
-                .join("; ")
-        );
+    let run_id = restore_run_id(ctx, &mut meta);
+    let target = match (&ask.target, ask.in_place) {
+        (_, Some(overwrite)) => RestoreTarget::InPlace { overwrite },
+        (Some(t), None) => RestoreTarget::Directory {
+            path: t.display().to_string(),
+        },
+        (None, None) => unreachable!("restore_request requires one of them"),
+    };
+    let start = Command::StartRestore {
+        run_id: run_id.clone(),
+        backup_id: id.clone(),
+        paths: ask.paths.clone(),
+        database: None,
+        target,
+    };
+    ctx.execute(start, meta.clone()).await?;
+    let handle = ctx.progress.begin(&run_id);
+    let work = {
+        let id = id.clone();
+        smol::unblock(move || -> Result<Done, EngineError> {
+            let done = match (&ask.target, ask.in_place) {
+                (_, Some(overwrite)) => {
+                    let opts = InPlaceOptions {
+                        overwrite,
+                        skip_damaged: ask.opts.skip_damaged,
+                    };
+                    Done::InPlace(engine::restore_in_place(
+                        &config,
+                        &state,
+                        &id,
+                        &ask.paths,
+                        &opts,
+                        Some(&handle),
+                    )?)
+                }
+                (Some(target), None) => Done::Target(engine::restore_tracked(
+                    &config,
+                    &state,
+                    &id,
+                    target,
+                    &ask.paths,
+                    &ask.opts,
+                    Some(&handle),
+                )?),
+                (None, None) => unreachable!("restore_request requires one of them"),
+            };
+            drop(handle);
+            Ok(done)
+        })
+        .await
+    };
+    let finished = match &work {
+        Ok(done) => done.record(),
+        Err(e) => RestoreDone {
+            outcome: RestoreOutcome::Failed {
+                error: e.message_for(Front::Api),
+                kind: e.kind().into(),
+            },
+            files: 0,
+            bytes: 0,
+            kept: 0,
+        },
+    };
+    let finish = Command::FinishRestore {
+        run_id: run_id.clone(),
+        done: finished,
+    };
+    ctx.execute(finish, meta).await?;
+    let done = work.map_err(|e| {
+        log::warn!("API: restore {run_id} of backup {id} failed: {e}");
+        restore_error(e)
+    })?;
+    done.log(&run_id);
+    let mut body = match &done {
+        Done::Target(s) => serde_json::to_value(s),
+        Done::InPlace(s) => serde_json::to_value(s),
     }
-    let body = serde_json::to_value(&summary).map_err(ApiError::internal)?;
+    .map_err(ApiError::internal)?;
+    body["run_id"] = json!(run_id);
     Ok(json(200, &body))
 }
 
-/// The restore body: an absolute `target`, optional `paths` (original paths, `db:<source name>`,
-/// or archive paths), optional `force`, `skip_damaged` and `dry_run` (the last returned apart:
-/// a dry run answers with a plan, not a summary). The target's and paths' rules are the engine's (`engine::check_target`,
-/// `check_paths`), the same the offline `restore` applies.
-fn restore_request(
-    body: &Map<String, Value>,
-) -> Result<(PathBuf, Vec<String>, RestoreOptions, bool), ApiError> {
+/// A new restore run's id, made the correlation of the events the request records.
+pub(super) fn restore_run_id(ctx: &ApiContext, meta: &mut Meta) -> String {
+    let nanos = ctx.now().unix_nanos().unwrap_or_default();
+    let run_id = format!("restore-{nanos}");
+    meta.correlation = Some(run_id.clone());
+    // Two records of one run; a retried key would answer the start's record for the finish.
+    meta.idempotency_key = None;
+    run_id
+}
+
+/// A finished restore's summary, of either kind.
+enum Done {
+    Target(engine::RestoreSummary),
+    InPlace(engine::InPlaceSummary),
+}
+
+impl Done {
+    /// What the run's `restore_finished` records.
+    fn record(&self) -> RestoreDone {
+        let (files, bytes, kept, damaged) = match self {
+            Done::Target(s) => (s.files, s.bytes, 0, s.damaged.len()),
+            Done::InPlace(s) => (
+                s.files + s.symlinks,
+                s.bytes,
+                s.kept.len() as u64,
+                s.damaged.len(),
+            ),
+        };
+        let outcome = match damaged {
+            0 => RestoreOutcome::Succeeded,
+            n => RestoreOutcome::Incomplete { damaged: n as u64 },
+        };
+        RestoreDone {
+            outcome,
+            files,
+            bytes,
+            kept,
+        }
+    }
+
+    fn log(&self, run_id: &str) {
+        let (id, to, files, bytes, damaged) = match self {
+            Done::Target(s) => (
+                &s.backup_id,
+                s.target.display().to_string(),
+                s.files,
+                s.bytes,
+                &s.damaged,
+            ),
+            Done::InPlace(s) => (
+                &s.backup_id,
+                format!(
+                    "place (overwrite {}, {} kept)",
+                    s.overwrite.as_str(),
+                    s.kept.len()
+                ),
+                s.files,
+                s.bytes,
+                &s.damaged,
+            ),
+        };
+        log::info!(
+            "API: restore {run_id}: restored backup {id} into {to}: {files} files, {bytes} bytes"
+        );
+        if !damaged.is_empty() {
+            log::warn!(
+                "API: restore {run_id} of backup {id} into {to} is incomplete: {} damaged file(s) not restored: {}",
+                damaged.len(),
+                damaged
+                    .iter()
+                    .map(|d| format!("{} ({})", d.path, d.reason))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+        }
+    }
+}
+
+/// A restore body, read and checked.
+#[derive(Debug, Clone)]
+struct RestoreAsk {
+    /// `None` with `in_place`.
+    target: Option<PathBuf>,
+    paths: Vec<String>,
+    opts: RestoreOptions,
+    dry_run: bool,
+    /// `Some(overwrite)` for an in-place restore (`if-newer` unless the body says).
+    in_place: Option<Overwrite>,
+}
+
+/// The restore body: an absolute `target` or `in_place: true` (one of them), optional `paths`
+/// (original paths, `db:<source name>`, or archive paths; in place: no `db:`), optional `force`
+/// (target only), `overwrite` (in place only), `skip_damaged` and `dry_run`. The target's and
+/// paths' rules are the engine's (`engine::check_target`, `check_paths`, `check_in_place_paths`),
+/// the same the offline `restore` applies.
+fn restore_request(body: &Map<String, Value>) -> Result<RestoreAsk, ApiError> {
     if let Some(k) = body.keys().find(|k| !RESTORE_FIELDS.contains(&k.as_str())) {
         return Err(ApiError::unknown_field(k, RESTORE_FIELDS));
     }
+    let in_place = flag(body, "in_place")?;
     let target = match body.get("target") {
+        None | Some(Value::Null) if in_place => None,
         None | Some(Value::Null) => {
             return Err(ApiError::invalid(
                 "target",
-                "target is required: an absolute directory on the server",
+                "target is required: an absolute directory on the server (or in_place: true)",
             ))
         }
-        Some(Value::String(s)) => s.clone(),
+        Some(_) if in_place => {
+            return Err(ApiError::invalid(
+                "target",
+                "target and in_place exclude each other: in place writes to the original paths",
+            ))
+        }
+        Some(Value::String(s)) => Some(PathBuf::from(s)),
         Some(other) => {
             return Err(ApiError::invalid(
                 "target",
@@ -333,8 +523,9 @@ fn restore_request(
             ))
         }
     };
-    let target = PathBuf::from(&target);
-    engine::check_target(&target).map_err(restore_error)?;
+    if let Some(target) = &target {
+        engine::check_target(target).map_err(restore_error)?;
+    }
     let paths = match body.get("paths") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items
@@ -361,12 +552,50 @@ fn restore_request(
             ))
         }
     };
-    engine::check_paths(&paths).map_err(restore_error)?;
+    if in_place {
+        engine::check_in_place_paths(&paths).map_err(restore_error)?;
+    } else {
+        engine::check_paths(&paths).map_err(restore_error)?;
+    }
     let opts = RestoreOptions {
         force: flag(body, "force")?,
         skip_damaged: flag(body, "skip_damaged")?,
     };
-    Ok((target, paths, opts, flag(body, "dry_run")?))
+    if in_place && opts.force {
+        return Err(ApiError::invalid(
+            "force",
+            "force is for a non-empty target; in place, overwrite decides",
+        ));
+    }
+    let overwrite = match body.get("overwrite") {
+        None | Some(Value::Null) => None,
+        Some(_) if !in_place => {
+            return Err(ApiError::invalid(
+                "overwrite",
+                "overwrite applies to in_place restores only",
+            ))
+        }
+        Some(Value::String(s)) => Some(Overwrite::named(s).ok_or_else(|| {
+            let names: Vec<&str> = Overwrite::ALL.iter().map(|o| o.as_str()).collect();
+            ApiError::invalid(
+                "overwrite",
+                format!("{s:?} is not one of {}", names.join(", ")),
+            )
+        })?),
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "overwrite",
+                format!("overwrite must be a string, not {}", kind(other)),
+            ))
+        }
+    };
+    Ok(RestoreAsk {
+        target,
+        paths,
+        opts,
+        dry_run: flag(body, "dry_run")?,
+        in_place: in_place.then(|| overwrite.unwrap_or(Overwrite::IfNewer)),
+    })
 }
 
 /// What verify and restore read, owned so it can go to the blocking pool: the catalog (the only
@@ -429,31 +658,50 @@ mod tests {
 
     #[test]
     fn restore_bodies_are_read_field_by_field() {
-        let (target, paths, opts, dry) = restore_request(&obj(
+        let ask = restore_request(&obj(
             json!({"target": "/tmp/r", "paths": ["files/a"], "force": true}),
         ))
         .unwrap();
         assert_eq!(
-            (target, paths, opts.force, opts.skip_damaged, dry),
             (
-                PathBuf::from("/tmp/r"),
+                ask.target,
+                ask.paths,
+                ask.opts.force,
+                ask.opts.skip_damaged,
+                ask.dry_run,
+                ask.in_place
+            ),
+            (
+                Some(PathBuf::from("/tmp/r")),
                 vec!["files/a".to_string()],
                 true,
                 false,
-                false
+                false,
+                None
             )
         );
-        let (_, paths, opts, _) = restore_request(&obj(json!({"target": "/tmp/r"}))).unwrap();
-        assert!(paths.is_empty() && !opts.force && !opts.skip_damaged);
-        let (_, _, opts, _) =
-            restore_request(&obj(json!({"target": "/tmp/r", "skip_damaged": true}))).unwrap();
-        assert!(opts.skip_damaged && !opts.force);
-        let (_, paths, _, dry) = restore_request(&obj(
+        let ask = restore_request(&obj(json!({"target": "/tmp/r"}))).unwrap();
+        assert!(ask.paths.is_empty() && !ask.opts.force && !ask.opts.skip_damaged);
+        let ask = restore_request(&obj(json!({"target": "/tmp/r", "skip_damaged": true}))).unwrap();
+        assert!(ask.opts.skip_damaged && !ask.opts.force);
+        let ask = restore_request(&obj(
             json!({"target": "/tmp/r", "paths": ["/srv/a", "db:app"], "dry_run": true}),
         ))
         .unwrap();
-        assert!(dry);
-        assert_eq!(paths, ["/srv/a", "db:app"]);
+        assert!(ask.dry_run);
+        assert_eq!(ask.paths, ["/srv/a", "db:app"]);
+        // in place: if-newer unless the body says; no target
+        let ask = restore_request(&obj(json!({"in_place": true, "paths": ["/srv/a"]}))).unwrap();
+        assert_eq!((ask.target, ask.in_place), (None, Some(Overwrite::IfNewer)));
+        for o in Overwrite::ALL {
+            let ask = restore_request(&obj(
+                json!({"in_place": true, "paths": ["/srv/a"], "overwrite": o.as_str()}),
+            ))
+            .unwrap();
+            assert_eq!(ask.in_place, Some(o));
+        }
+        let ask = restore_request(&obj(json!({"in_place": false, "target": "/t"}))).unwrap();
+        assert_eq!(ask.in_place, None);
         let cases = [
             (json!({}), "validation", "target"),
             (json!({"target": "rel/dir"}), "validation", "target"),
@@ -488,10 +736,43 @@ mod tests {
                 "force",
             ),
             (
-                json!({"target": "/t", "overwrite": true}),
-                "unknown_field",
+                json!({"target": "/t", "overwrite": "always"}),
+                "validation",
                 "overwrite",
             ),
+            (json!({"target": "/t", "mode": 1}), "unknown_field", "mode"),
+            (
+                json!({"in_place": true, "target": "/t"}),
+                "validation",
+                "target",
+            ),
+            (
+                json!({"in_place": true, "paths": ["db:main"]}),
+                "validation",
+                "paths[0]",
+            ),
+            (
+                json!({"in_place": true, "paths": ["/srv/a", "databases/x.sql"]}),
+                "validation",
+                "paths[1]",
+            ),
+            (
+                json!({"in_place": true, "overwrite": "sometimes"}),
+                "validation",
+                "overwrite",
+            ),
+            (
+                json!({"in_place": true, "overwrite": 1}),
+                "validation",
+                "overwrite",
+            ),
+            (json!({"in_place": "yes"}), "validation", "in_place"),
+            (
+                json!({"in_place": true, "force": true}),
+                "validation",
+                "force",
+            ),
+            (json!({"in_place": false}), "validation", "target"),
         ];
         for (body, code, field) in cases {
             let e = restore_request(&obj(body.clone())).unwrap_err();

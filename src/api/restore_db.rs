@@ -7,10 +7,13 @@ use super::backups::{catalog_state, restore_error};
 use super::error::ApiError;
 use super::input::kind;
 use super::{json, ApiContext};
+use crate::decide::{Command, RestoreDone};
 use crate::engine::{self, LoadError, LoadRequest};
 use crate::error::Front;
+use crate::events::{RestoreOutcome, RestoreTarget};
 use crate::progress::Cancel;
-use serde_json::{Map, Value};
+use crate::service::Meta;
+use serde_json::{json, Map, Value};
 use tide::Response;
 
 /// The fields a database restore accepts.
@@ -24,31 +27,94 @@ pub fn wanted(body: &Map<String, Value>) -> bool {
     body.contains_key("database")
 }
 
-/// Loads the dump and answers with what was loaded where (`LoadSummary`).
+/// Loads the dump and answers with what was loaded where (`LoadSummary`) and the run's id.
+///
+/// Like a file restore it is a run (`restore_started` with `database` and the database loaded
+/// into, `restore_finished`): every check is made first, as a dry run, so a refusal (4xx) records
+/// nothing; then the run is recorded around the load, its failure included.
 pub async fn restore(
     ctx: &ApiContext,
     id: String,
     body: &Map<String, Value>,
+    mut meta: Meta,
 ) -> Result<Response, ApiError> {
     let req = load_request(body)?;
     let state = catalog_state(ctx, &id)?;
     let config = ctx.config.clone();
-    let summary = smol::unblock(move || {
-        engine::load(&config, &state, &id, &req, &Cancel::default()).map_err(load_error)
-    })
-    .await?;
-    if !summary.dry_run {
-        log::info!(
-            "API: loaded the dump of database {} of backup {} into {} ({}): {} bytes in {} ms",
-            summary.database,
-            summary.backup_id,
-            summary.into,
-            summary.tool,
-            summary.bytes,
-            summary.duration_ms
-        );
+    let checked = {
+        let (config, state, id) = (config.clone(), state.clone(), id.clone());
+        let dry = LoadRequest {
+            dry_run: true,
+            ..req.clone()
+        };
+        smol::unblock(move || {
+            engine::load(&config, &state, &id, &dry, &Cancel::default()).map_err(load_error)
+        })
+        .await?
+    };
+    if req.dry_run {
+        let body = serde_json::to_value(&checked).map_err(ApiError::internal)?;
+        return Ok(json(200, &body));
     }
-    let body = serde_json::to_value(&summary).map_err(ApiError::internal)?;
+    let run_id = super::backups::restore_run_id(ctx, &mut meta);
+    let start = Command::StartRestore {
+        run_id: run_id.clone(),
+        backup_id: id.clone(),
+        paths: Vec::new(),
+        database: Some(req.source.clone()),
+        target: RestoreTarget::Database {
+            name: checked.into.clone(),
+        },
+    };
+    ctx.execute(start, meta.clone()).await?;
+    let handle = ctx.progress.begin(&run_id);
+    let loaded = {
+        let id = id.clone();
+        smol::unblock(move || {
+            let cancel = handle.cancel();
+            let r = engine::load(&config, &state, &id, &req, &cancel);
+            drop(handle);
+            r
+        })
+        .await
+    };
+    let done = match &loaded {
+        Ok(s) => RestoreDone {
+            outcome: RestoreOutcome::Succeeded,
+            files: 1,
+            bytes: s.bytes,
+            kept: 0,
+        },
+        Err(e) => RestoreDone {
+            outcome: RestoreOutcome::Failed {
+                error: e.message_for(Front::Api),
+                kind: e.kind().into(),
+            },
+            files: 0,
+            bytes: 0,
+            kept: 0,
+        },
+    };
+    let finish = Command::FinishRestore {
+        run_id: run_id.clone(),
+        done,
+    };
+    ctx.execute(finish, meta).await?;
+    let summary = loaded.map_err(|e| {
+        log::warn!("API: restore {run_id} (database) of backup {id} failed: {e}");
+        load_error(e)
+    })?;
+    log::info!(
+        "API: restore {run_id} loaded the dump of database {} of backup {} into {} ({}): {} bytes in {} ms",
+        summary.database,
+        summary.backup_id,
+        summary.into,
+        summary.tool,
+        summary.bytes,
+        summary.duration_ms
+    );
+    let mut body = serde_json::to_value(&summary).map_err(ApiError::internal)?;
+    body["run_id"] = json!(run_id);
     Ok(json(200, &body))
 }
 

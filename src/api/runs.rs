@@ -4,9 +4,10 @@ use super::error::ApiError;
 use super::input::{meta, param, query, ranged};
 use super::{json, ApiContext};
 use crate::decide::Command;
+use crate::events::{RestoreOutcome, RestoreTarget};
 use crate::progress::{RunProgress, StopCause};
-use crate::projections::{Run, RunStatus, State};
-use crate::queries::runs::{list as runs, status_name, status_named, RunFilter, STATUSES};
+use crate::projections::{Run, RunKind, RunStatus, State};
+use crate::queries::runs::{list_of as runs, status_name, status_named, RunFilter, STATUSES};
 use serde_json::{json, Value};
 use tide::{Request, Response};
 
@@ -15,9 +16,23 @@ pub const MAX_LIMIT: u64 = 1000;
 
 pub async fn list(req: Request<ApiContext>) -> Result<Response, ApiError> {
     let mut filter = RunFilter::all(DEFAULT_LIMIT as usize);
-    for (k, v) in query(&req, &["job_id", "status", "limit"])? {
+    let mut only_kind = None;
+    for (k, v) in query(&req, &["job_id", "status", "kind", "limit"])? {
         match k.as_str() {
             "job_id" => filter.job_id = Some(v),
+            "kind" => {
+                only_kind = Some(
+                    RunKind::ALL
+                        .into_iter()
+                        .find(|k| k.as_str() == v)
+                        .ok_or_else(|| {
+                            ApiError::invalid(
+                                "kind",
+                                format!("{v:?} is not one of backup, restore"),
+                            )
+                        })?,
+                )
+            }
             "status" => {
                 filter.only = Some(status_named(&v).ok_or_else(|| {
                     let names: Vec<&str> = STATUSES.into_iter().map(status_name).collect();
@@ -32,7 +47,7 @@ pub async fn list(req: Request<ApiContext>) -> Result<Response, ApiError> {
     }
     let ctx = req.state();
     let runs: Vec<Value> = ctx.service.read(|s| {
-        runs(s, &filter)
+        runs(s, &filter, only_kind)
             .items
             .into_iter()
             .map(|r| named(s, run_json(r, ctx.progress.get(&r.run_id))))
@@ -86,6 +101,19 @@ pub async fn cancel(req: Request<ApiContext>) -> Result<Response, ApiError> {
     };
     if status.is_none() {
         return Err(ApiError::not_found("run_id", format!("no run {run_id:?}")));
+    }
+    let kind = ctx
+        .service
+        .read(|s| s.schedule.runs.get(&run_id).map(|r| r.kind));
+    if kind == Some(RunKind::Restore) {
+        // A restore replaces files as it goes: stopping it half way leaves a mix no one asked
+        // for. It has no stop switch; it ends on its own.
+        return Err(ApiError::new(
+            409,
+            "conflict",
+            format!("run {run_id:?} is a restore; a restore cannot be cancelled"),
+        )
+        .with_field("run_id"));
     }
     if status == Some(RunStatus::Running) {
         let cause = StopCause::Cancelled {
@@ -175,6 +203,31 @@ pub fn run_json(run: &Run, progress: Option<RunProgress>) -> Value {
         "warnings_total": run.warnings_total,
         "warnings": run.warnings,
     });
+    out["kind"] = json!(run.kind.as_str());
+    out["actor"] = json!(run.actor);
+    if let Some(r) = &run.restore {
+        // A restore has no job; what it restored, where to and how it ended instead.
+        out["job_id"] = Value::Null;
+        out["paths"] = json!(r.paths);
+        out["database"] = json!(r.database);
+        let (target, in_place, overwrite) = match &r.target {
+            RestoreTarget::Directory { path } => (json!(path), false, None),
+            RestoreTarget::InPlace { overwrite } => (Value::Null, true, Some(overwrite.as_str())),
+            RestoreTarget::Database { name } => (json!(name), false, None),
+        };
+        out["target"] = target;
+        out["in_place"] = json!(in_place);
+        out["overwrite"] = json!(overwrite);
+        let (outcome, damaged) = match &r.outcome {
+            None => (None, 0),
+            Some(RestoreOutcome::Succeeded) => (Some("succeeded"), 0),
+            Some(RestoreOutcome::Incomplete { damaged }) => (Some("incomplete"), *damaged),
+            Some(RestoreOutcome::Failed { .. }) => (Some("failed"), 0),
+        };
+        out["outcome"] = json!(outcome);
+        out["damaged"] = json!(damaged);
+        out["kept"] = json!(r.kept);
+    }
     if run.status == RunStatus::Running {
         out["progress"] = json!(progress);
     }

@@ -15,9 +15,12 @@ mod jobs;
 mod queue;
 mod records;
 mod recover;
+mod restores;
 mod runs;
 mod scheduler;
 mod tokens;
+
+pub use restores::RestoreDone;
 
 use std::collections::BTreeMap;
 
@@ -26,8 +29,8 @@ use crate::domain::selection::SourceCatalog;
 use crate::domain::Rejection;
 use crate::error::ErrorKind;
 use crate::events::{
-    BackupMode, BackupRecord, Event, HealthCheck, JobSpec, RetentionPolicy, RunReason, RunWarning,
-    Scope, TokenHash, Ts,
+    BackupMode, BackupRecord, Event, HealthCheck, JobSpec, RestoreTarget, RetentionPolicy,
+    RunReason, RunWarning, Scope, TokenHash, Ts,
 };
 
 use crate::projections::{Backup, Job, State};
@@ -155,6 +158,19 @@ pub enum Command {
         skipped: Vec<String>,
         note: String,
     },
+    /// A checked restore request begins: a restore run (no job) under a fresh `run_id`.
+    StartRestore {
+        run_id: String,
+        backup_id: String,
+        paths: Vec<String>,
+        database: Option<String>,
+        target: RestoreTarget,
+    },
+    /// The restore run's outcome, once.
+    FinishRestore {
+        run_id: String,
+        done: RestoreDone,
+    },
     /// An API token: the shell made the secret and sends only its SHA-256.
     CreateToken {
         name: String,
@@ -264,6 +280,14 @@ pub fn decide(state: &State, command: &Command, now: Ts) -> Result<Vec<Event>, R
             skipped,
             note,
         } => recover::recover(state, backups, skipped, note),
+        C::StartRestore {
+            run_id,
+            backup_id,
+            paths,
+            database,
+            target,
+        } => restores::start(state, run_id, backup_id, paths, database.as_deref(), target),
+        C::FinishRestore { run_id, done } => restores::finish(state, run_id, done, now),
         C::CreateToken {
             name,
             scopes,

@@ -5,7 +5,7 @@ use super::{existing, found, taken, RunOutcome};
 use crate::domain::Rejection;
 use crate::error::ErrorKind;
 use crate::events::{Event, RunReason, Ts, MAX_RUN_WARNINGS};
-use crate::projections::{RunStatus, State};
+use crate::projections::{RunKind, RunStatus, State};
 
 pub(super) fn start(
     state: &State,
@@ -55,6 +55,12 @@ pub(super) fn finish(
     now: Ts,
 ) -> Result<Vec<Event>, Rejection> {
     let run = found(&state.schedule.runs, "run_id", "run", run_id)?;
+    if run.kind != RunKind::Backup {
+        return Err(Rejection::conflict(
+            "run_id",
+            format!("run {run_id:?} is a restore; it ends with its own outcome"),
+        ));
+    }
     if run.status != RunStatus::Running {
         return Err(Rejection::conflict(
             "run_id",

@@ -21,7 +21,12 @@ pub(super) fn boot(
         pid,
     }];
     // A queued run waited in a process that is gone: it is settled like a running one.
-    for run in sched.runs_in_flight().chain(sched.runs_queued()) {
+    // A restore run has no job; it is settled the same way.
+    for run in sched
+        .runs_in_flight()
+        .chain(sched.runs_queued())
+        .chain(sched.restores_open())
+    {
         events.push(Event::RunInterrupted {
             run_id: run.run_id.clone(),
             reason: "the service stopped before the run had an outcome".into(),

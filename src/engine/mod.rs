@@ -39,8 +39,10 @@ pub use consolidate::{consolidate, ConsolidateDone};
 pub use load::{load, LoadError, LoadRequest, LoadSummary};
 pub use reconcile::{reconcile, unrecorded_archives, ReconcileReport, Unrecorded};
 pub use restore::{
-    check_paths, check_request, check_target, plan_restore, restore, restore_with, LostEntry,
-    RestoreOptions, RestorePlan, RestoreSummary, RestoredDump,
+    check_in_place_paths, check_paths, check_request, check_target, plan_in_place, plan_restore,
+    restore, restore_in_place, restore_tracked, restore_with, InPlaceOptions, InPlacePlan,
+    InPlaceSummary, Kept, LostEntry, PlannedInPlace, RestoreOptions, RestorePlan, RestoreSummary,
+    RestoredDump,
 };
 pub use verify::{verify, verify_command, verify_commands, VerifySummary};
 

@@ -27,6 +27,7 @@ use crate::archive::{
     self, ArchiveError, ArchiveReader, EntryKind, ExtractOptions, IndexEntry, Location,
 };
 use crate::config::Config;
+use crate::progress::ProgressHandle;
 use crate::projections::State;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -96,6 +97,20 @@ pub fn restore_with(
     paths: &[String],
     opts: &RestoreOptions,
 ) -> Result<RestoreSummary, EngineError> {
+    restore_tracked(config, state, backup_id, target, paths, opts, None)
+}
+
+/// `restore_with`, telling `progress` the files and bytes written after each archive it read
+/// (the extractor writes an archive's share in one go).
+pub fn restore_tracked(
+    config: &Config,
+    state: &State,
+    backup_id: &str,
+    target: &Path,
+    paths: &[String],
+    opts: &RestoreOptions,
+    progress: Option<&ProgressHandle>,
+) -> Result<RestoreSummary, EngineError> {
     check_request(config, target, paths)?;
     let layout = Layout::new(&config.data_dir);
     if !opts.force && !is_empty_or_missing(target)? {
@@ -107,6 +122,25 @@ pub fn restore_with(
     let entries = &reader.index().entries;
     let paths = &resolve_paths(entries, paths, backup_id)?;
     let chosen = select(entries, paths, backup_id)?;
+    let tell = |files: u64, bytes: u64| {
+        if let Some(p) = progress {
+            p.update(|p| {
+                p.phase = "restoring".into();
+                p.files_done = files;
+                p.bytes_done = bytes;
+            });
+        }
+    };
+    if let Some(p) = progress {
+        p.update(|p| {
+            let content = chosen
+                .iter()
+                .map(|&i| &entries[i])
+                .filter(|e| e.kind.has_content());
+            p.files_total = Some(content.clone().count() as u64);
+            p.bytes_total = Some(content.map(|e| e.size).sum());
+        });
+    }
 
     // Bytes in parents, grouped by the backup that holds them.
     let mut from_parents: BTreeMap<String, Vec<&IndexEntry>> = BTreeMap::new();
@@ -173,6 +207,7 @@ pub fn restore_with(
             }
         }
         sum.parents_used.push(parent.clone());
+        tell(sum.files, sum.bytes);
         sum.damaged.extend(got.damaged.iter().map(|d| LostEntry {
             path: d.path.clone(),
             reason: d.reason.clone(),
@@ -203,6 +238,7 @@ pub fn restore_with(
             reason: d.reason,
         }));
     sum.complete = sum.damaged.is_empty();
+    tell(sum.files, sum.bytes);
     let lost: std::collections::HashSet<&str> =
         sum.damaged.iter().map(|d| d.path.as_str()).collect();
 
@@ -519,6 +555,15 @@ fn set_meta(dest: &Path, e: &IndexEntry) -> Result<(), EngineError> {
     }
     Ok(())
 }
+
+mod in_place;
+mod live;
+pub mod overwrite;
+
+pub use in_place::{
+    check_in_place_paths, plan_in_place, restore_in_place, InPlaceOptions, InPlacePlan,
+    InPlaceSummary, Kept, PlannedInPlace,
+};
 
 #[cfg(test)]
 mod tests;

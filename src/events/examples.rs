@@ -3,8 +3,8 @@
 
 use super::{
     BackupConfig, BackupKind, BackupMode, BackupRecord, BackupType, Event, FailureKind,
-    HealthCheck, HealthStatus, Hooks, JobAction, JobSpec, KeepRules, RetentionPolicy, RunReason,
-    RunWarning, Scope, TokenHash, Trigger, Ts,
+    HealthCheck, HealthStatus, Hooks, JobAction, JobSpec, KeepRules, Overwrite, RestoreOutcome,
+    RestoreTarget, RetentionPolicy, RunReason, RunWarning, Scope, TokenHash, Trigger, Ts,
 };
 
 /// One example of every variant, in tag order: the golden fixtures, the schema-list test and the
@@ -238,6 +238,24 @@ pub fn examples() -> Vec<Event> {
             backup_id: "custom_backup-20260529T101500Z-5eed0001".into(),
             reason: Some("taken with the wrong sources".into()),
             bytes: 1_048_576,
+        },
+        // v5: restore runs
+        Event::RestoreStarted {
+            run_id: "restore-20260530T101500Z-5eed0002".into(),
+            backup_id: "custom_backup-20260529T101500Z-5eed0001".into(),
+            paths: vec!["/srv/app/uploads".into(), "/etc/app.toml".into()],
+            database: None,
+            target: RestoreTarget::InPlace {
+                overwrite: Overwrite::IfNewer,
+            },
+        },
+        Event::RestoreFinished {
+            run_id: "restore-20260530T101500Z-5eed0002".into(),
+            outcome: RestoreOutcome::Incomplete { damaged: 2 },
+            files: 41,
+            bytes: 9_437_184,
+            kept: 3,
+            duration_ms: 1_250,
         },
         // v5: API tokens
         Event::TokenCreated {

@@ -213,6 +213,27 @@ pub enum Event {
         bytes: u64,
     },
     // ---- schema version 5 ----
+    /// A restore began (`POST backups/{id}/restore`, not a dry run): who asked is the envelope's
+    /// actor; what is `backup_id` with `paths` as given (original paths, empty = everything) or,
+    /// for a database restore, `database` (the source); where is `target`. Recorded only once
+    /// the request was checked: a refused request records nothing.
+    RestoreStarted {
+        run_id: String,
+        backup_id: String,
+        paths: Vec<String>,
+        database: Option<String>,
+        target: RestoreTarget,
+    },
+    /// How a restore ended: files and bytes written, files kept (in place, by `overwrite`, or
+    /// skipped for a named reason), and the time from `restore_started`.
+    RestoreFinished {
+        run_id: String,
+        outcome: RestoreOutcome,
+        files: u64,
+        bytes: u64,
+        kept: u64,
+        duration_ms: u64,
+    },
     /// An API token was created (`backupd token create`, `POST tokens`). Only the SHA-256 of its
     /// secret is kept: the secret itself was shown once and is recorded nowhere. `expires_at`
     /// `None` = never.
@@ -225,6 +246,69 @@ pub enum Event {
     /// A token was revoked: from this event on it opens nothing.
     TokenRevoked {
         name: String,
+    },
+}
+
+/// Where a restore writes (`restore_started.target`). New kinds go at the end (bincode tag).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RestoreTarget {
+    /// Into this directory on the server (archive layout below it).
+    Directory { path: String },
+    /// Back to the original paths; files there are replaced as `overwrite` says.
+    InPlace { overwrite: Overwrite },
+    /// Into this database.
+    Database { name: String },
+}
+
+/// When an in-place restore replaces a file that exists (as restic's `--overwrite`). A file
+/// identical to the backup's (size, mtime, mode) is never rewritten. New modes go at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Overwrite {
+    Always,
+    /// When size or mtime differ (a mode-only difference gets the mode back, no rewrite).
+    IfChanged,
+    /// Unless the existing file is newer than the backup's copy: a file changed after the
+    /// backup is kept.
+    IfNewer,
+    Never,
+}
+
+impl Overwrite {
+    pub const ALL: [Overwrite; 4] = [
+        Overwrite::Always,
+        Overwrite::IfChanged,
+        Overwrite::IfNewer,
+        Overwrite::Never,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Overwrite::Always => "always",
+            Overwrite::IfChanged => "if-changed",
+            Overwrite::IfNewer => "if-newer",
+            Overwrite::Never => "never",
+        }
+    }
+
+    pub fn named(name: &str) -> Option<Overwrite> {
+        Self::ALL.into_iter().find(|o| o.as_str() == name)
+    }
+}
+
+/// How a restore ended (`restore_finished.outcome`). New kinds go at the end (bincode tag).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RestoreOutcome {
+    Succeeded,
+    /// Finished with `skip_damaged`, `damaged` files not restored.
+    Incomplete {
+        damaged: u64,
+    },
+    Failed {
+        error: String,
+        kind: FailureKind,
     },
 }
 
@@ -266,6 +350,8 @@ impl Event {
         "run_succeeded_v2",
         "catalog_recovered",
         "backup_forgotten",
+        "restore_started",
+        "restore_finished",
         "token_created",
         "token_revoked",
     ];
@@ -303,8 +389,10 @@ impl Event {
             Event::RunSucceededV2 { .. } => 27,
             Event::CatalogRecovered { .. } => 28,
             Event::BackupForgotten { .. } => 29,
-            Event::TokenCreated { .. } => 30,
-            Event::TokenRevoked { .. } => 31,
+            Event::RestoreStarted { .. } => 30,
+            Event::RestoreFinished { .. } => 31,
+            Event::TokenCreated { .. } => 32,
+            Event::TokenRevoked { .. } => 33,
         };
         Self::NAMES[index]
     }

@@ -12,7 +12,7 @@ mod tokens;
 pub use catalog::{
     ArchiveOrigin, Backup, Catalog, Report, StoragePoint, Verification, DEFAULT_POLICY,
 };
-pub use schedule::{Job, Outcomes, Run, RunStatus, Schedule, SchedulerStop};
+pub use schedule::{Job, Outcomes, RestoreRun, Run, RunKind, RunStatus, Schedule, SchedulerStop};
 pub use stats::{JobStats, Stats};
 pub use tokens::{Token, Tokens};
 

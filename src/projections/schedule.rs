@@ -1,7 +1,9 @@
 //! The schedule projection: jobs, pause state, scheduler on/off, runs and what is in flight.
 
 use crate::error::ErrorKind;
-use crate::events::{BackupMode, Envelope, Event, JobSpec, RunReason, RunWarning, Ts};
+use crate::events::{
+    BackupMode, Envelope, Event, JobSpec, RestoreOutcome, RestoreTarget, RunReason, RunWarning, Ts,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -65,10 +67,49 @@ impl RunStatus {
     }
 }
 
+/// What a run does: a job's backup (or maintenance) run, or a restore. Restore runs have no job
+/// (`job_id` is empty): the scheduler, the queue and the per-job figures never see them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunKind {
+    #[default]
+    Backup,
+    Restore,
+}
+
+impl RunKind {
+    pub const ALL: [RunKind; 2] = [RunKind::Backup, RunKind::Restore];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Backup => "backup",
+            RunKind::Restore => "restore",
+        }
+    }
+}
+
+/// What only a restore run has (`restore_started`, `restore_finished`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestoreRun {
+    /// As asked (original paths); empty = everything.
+    pub paths: Vec<String>,
+    pub database: Option<String>,
+    pub target: RestoreTarget,
+    /// `None` while it runs, or when it was interrupted (the run's status says so).
+    pub outcome: Option<RestoreOutcome>,
+    pub kept: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Run {
     pub run_id: String,
+    /// Empty for a restore run.
     pub job_id: String,
+    pub kind: RunKind,
+    /// Who started it (the start event's actor).
+    pub actor: String,
+    /// A restore run's request and outcome; `None` for backup runs.
+    pub restore: Option<RestoreRun>,
     pub slot: Option<Ts>,
     pub reason: RunReason,
     pub status: RunStatus,
@@ -94,6 +135,33 @@ pub struct Run {
 }
 
 impl Run {
+    /// A restore run as `restore_started` opens it.
+    fn restore(run_id: &str, actor: &str, at: Ts) -> Run {
+        Run {
+            run_id: run_id.to_string(),
+            job_id: String::new(),
+            kind: RunKind::Restore,
+            actor: actor.to_string(),
+            restore: None,
+            slot: None,
+            reason: RunReason::Manual,
+            status: RunStatus::Running,
+            started_at: at,
+            finished_at: None,
+            duration_ms: None,
+            backup_id: None,
+            bytes: 0,
+            files: 0,
+            error: None,
+            error_kind: None,
+            note: None,
+            mode_override: None,
+            cancelled_by: None,
+            warnings_total: 0,
+            warnings: Vec::new(),
+        }
+    }
+
     /// Did the run finish in `(from, to]`? Half-open, so consecutive windows never count a run
     /// twice.
     pub fn finished_in(&self, from: Ts, to: Ts) -> bool {
@@ -174,7 +242,16 @@ impl Schedule {
                 job_id,
                 slot,
                 reason,
-            } => self.start(run_id, job_id, *slot, *reason, None, at, RunStatus::Running),
+            } => self.start(
+                &env.actor,
+                run_id,
+                job_id,
+                *slot,
+                *reason,
+                None,
+                at,
+                RunStatus::Running,
+            ),
             Event::RunStartedV2 {
                 run_id,
                 job_id,
@@ -182,6 +259,7 @@ impl Schedule {
                 reason,
                 mode_override,
             } => self.start(
+                &env.actor,
                 run_id,
                 job_id,
                 *slot,
@@ -197,6 +275,7 @@ impl Schedule {
                 reason,
                 mode_override,
             } => self.start(
+                &env.actor,
                 run_id,
                 job_id,
                 *slot,
@@ -288,7 +367,61 @@ impl Schedule {
             | Event::BackupForgotten { .. }
             | Event::TokenCreated { .. }
             | Event::TokenRevoked { .. } => {}
+            Event::RestoreStarted {
+                run_id,
+                backup_id,
+                paths,
+                database,
+                target,
+            } => {
+                let mut run = Run::restore(run_id, &env.actor, at);
+                run.backup_id = Some(backup_id.clone());
+                run.restore = Some(RestoreRun {
+                    paths: paths.clone(),
+                    database: database.clone(),
+                    target: target.clone(),
+                    outcome: None,
+                    kept: 0,
+                });
+                self.runs.insert(run_id.clone(), run);
+            }
+            Event::RestoreFinished {
+                run_id,
+                outcome,
+                files,
+                bytes,
+                kept,
+                duration_ms,
+            } => {
+                let status = match outcome {
+                    RestoreOutcome::Failed { .. } => RunStatus::Failed,
+                    // An incomplete restore ended as asked (`skip_damaged`); the outcome says what
+                    // is missing, as a backup run's warnings do.
+                    RestoreOutcome::Succeeded | RestoreOutcome::Incomplete { .. } => {
+                        RunStatus::Succeeded
+                    }
+                };
+                self.finish(run_id, at, status, *duration_ms, |run| {
+                    run.files = *files;
+                    run.bytes = *bytes;
+                    if let RestoreOutcome::Failed { error, kind } = outcome {
+                        run.error = Some(error.clone());
+                        run.error_kind = Some((*kind).into());
+                    }
+                    if let Some(r) = run.restore.as_mut() {
+                        r.outcome = Some(outcome.clone());
+                        r.kept = *kept;
+                    }
+                })
+            }
         }
+    }
+
+    /// Restore runs that have started and have no outcome yet (a scan: they hold no job).
+    pub fn restores_open(&self) -> impl Iterator<Item = &Run> {
+        self.runs
+            .values()
+            .filter(|r| r.kind == RunKind::Restore && r.status.is_open())
     }
 
     /// Runs that have started and have no outcome yet.
@@ -308,6 +441,7 @@ impl Schedule {
     #[allow(clippy::too_many_arguments)]
     fn start(
         &mut self,
+        actor: &str,
         run_id: &str,
         job_id: &str,
         slot: Option<Ts>,
@@ -341,6 +475,9 @@ impl Schedule {
             Run {
                 run_id: run_id.to_string(),
                 job_id: job_id.to_string(),
+                kind: RunKind::Backup,
+                actor: actor.to_string(),
+                restore: None,
                 slot,
                 reason,
                 status,

@@ -110,8 +110,9 @@ impl Stats {
             | Event::RunCancelled { run_id, .. } => schedule
                 .runs
                 .get(run_id)
-                // An outcome counts once: a second outcome for the same run is ignored.
-                .filter(|r| r.status.is_open())
+                // An outcome counts once: a second outcome for the same run is ignored. A
+                // restore run (interrupted at boot) is no job's run.
+                .filter(|r| r.status.is_open() && r.kind == super::RunKind::Backup)
                 .map(|r| r.job_id.as_str()),
             _ => None,
         };

@@ -1,9 +1,13 @@
 //! Runs: the listing with its filters; outcomes, bytes, durations and failures of the runs that
 //! finished in a window, overall and per job; finished runs per UTC day.
+//!
+//! The listing holds restore runs too (`kind`); every figure here (outcomes, success rates,
+//! durations, failures, per day) is of backup runs only: a restore is an operator's act, not a
+//! job's health, and a failed restore must not page anyone about backups.
 
 use super::{last_days, since, unix_day, Day, Filter, Page};
 use crate::events::Ts;
-use crate::projections::{Outcomes, Run, RunStatus, State};
+use crate::projections::{Outcomes, Run, RunKind, RunStatus, State};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -39,8 +43,17 @@ pub type RunFilter = Filter<RunStatus>;
 
 /// Matching runs, newest started first; the run id breaks ties of runs started in the same instant.
 pub fn list<'a>(state: &'a State, filter: &RunFilter) -> Page<&'a Run> {
+    list_of(state, filter, None)
+}
+
+/// `list` of one kind of run (`None` = both).
+pub fn list_of<'a>(state: &'a State, filter: &RunFilter, kind: Option<RunKind>) -> Page<&'a Run> {
     filter.page(
-        state.schedule.runs.values(),
+        state
+            .schedule
+            .runs
+            .values()
+            .filter(move |r| kind.is_none_or(|k| r.kind == k)),
         |r| (&r.job_id, &r.status),
         |r| (r.started_at, &r.run_id),
     )
@@ -167,7 +180,7 @@ pub fn per_day(state: &State, now: Ts, days: i64) -> Vec<Day<Outcomes>> {
             value: Outcomes::default(),
         })
         .collect();
-    for r in state.schedule.runs.values() {
+    for r in backup_runs(state) {
         let Some(at) = r.finished_at.filter(|t| *t <= now) else {
             continue;
         };
@@ -180,11 +193,16 @@ pub fn per_day(state: &State, now: Ts, days: i64) -> Vec<Day<Outcomes>> {
 }
 
 fn finished_runs(state: &State, from: Ts, to: Ts) -> impl Iterator<Item = &Run> {
+    backup_runs(state).filter(move |r| r.finished_in(from, to))
+}
+
+/// The runs every figure counts: restore runs are listed, never counted.
+fn backup_runs(state: &State) -> impl Iterator<Item = &Run> {
     state
         .schedule
         .runs
         .values()
-        .filter(move |r| r.finished_in(from, to))
+        .filter(|r| r.kind == RunKind::Backup)
 }
 
 #[cfg(test)]

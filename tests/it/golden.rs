@@ -127,7 +127,14 @@ fn golden_v5_records_decode_to_their_json_and_form_a_chain() {
         serde_json::json!({"last": 3, "hourly": null, "daily": 7, "weekly": 4, "monthly": 12,
                            "yearly": null, "within_secs": 172800})
     );
-    for what in ["\"token_created\"", "\"token_revoked\"", "\"scopes\""] {
+    for what in [
+        "\"token_created\"",
+        "\"token_revoked\"",
+        "\"scopes\"",
+        "\"restore_started\"",
+        "\"if-newer\"",
+        "\"incomplete\"",
+    ] {
         assert!(
             expected.iter().any(|j| j.to_string().contains(what)),
             "the v5 fixture holds {what}"

@@ -22,6 +22,7 @@ mod recover;
 mod replay;
 mod report;
 mod restore;
+mod restore_in_place;
 mod restore_paths;
 mod retention;
 mod runctl;

@@ -475,6 +475,11 @@ impl Model {
             // Never generated: recovery is an offline rebuild into a log without a catalog
             // (decide/recover.rs has its own tests), not a step of a live history.
             C::RecoverCatalog { .. } => unreachable!("recovery is not a generated command"),
+            // Not generated: restore runs hold no job and touch no other aggregate
+            // (decide/restores.rs has its own tests).
+            C::StartRestore { .. } | C::FinishRestore { .. } => {
+                unreachable!("restores are not generated commands")
+            }
             // Tokens change who may ask, not what the schedule or catalog hold.
             C::CreateToken { .. } | C::RevokeToken { .. } => {
                 unreachable!("tokens are not a generated command")
