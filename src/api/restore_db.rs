@@ -72,7 +72,7 @@ pub async fn restore(
         let id = id.clone();
         smol::unblock(move || {
             let cancel = handle.cancel();
-            let r = engine::load(&config, &state, &id, &req, &cancel);
+            let r = engine::load(&config, &state, &id, &req, cancel);
             drop(handle);
             r
         })

@@ -451,6 +451,32 @@ fn sqlite_loads_into_a_file_from_an_incremental_and_a_loader_that_fails_says_why
         );
         assert!(!message.contains("s3cretpw"), "{message}");
     }
+    // Every load is a restore run: the earlier ones succeeded into their databases, these two
+    // failed with the loader's kind; a refused request (the 409s above) recorded none.
+    let runs = server.get("/runs?kind=restore")["runs"]
+        .as_array()
+        .unwrap()
+        .clone();
+    for (db, source) in [(&into_pg, "pg"), (&into_my, "my")] {
+        let r: Vec<_> = runs.iter().filter(|r| r["target"] == json!(db)).collect();
+        assert_eq!(r.len(), 1, "{runs:?}");
+        assert_eq!(
+            (&r[0]["status"], &r[0]["database"], &r[0]["backup_id"]),
+            (&json!("succeeded"), &json!(source), &json!(inc)),
+            "{}",
+            r[0]
+        );
+        assert!(r[0]["bytes"].as_u64().unwrap() > 1000, "{}", r[0]);
+    }
+    let failed: Vec<_> = runs.iter().filter(|r| r["status"] == "failed").collect();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert!(
+        failed.iter().all(|r| r["error_kind"] == "transient"
+            && !r["error"].as_str().unwrap().contains("s3cretpw")),
+        "{failed:?}"
+    );
+    // Three SQLite loads, the two above and the two failures; none for the three refusals.
+    assert_eq!(runs.len(), 7, "{runs:?}");
     server.stop();
 
     // Offline, the CLI: the full's MariaDB dump into a database of its own; the live refused.
