@@ -137,7 +137,7 @@ fn content(server: &Server, id: &str, path: &str, range: Option<&str>) -> Got {
 fn a_backup_browses_by_original_paths_and_serves_files_whole_and_by_range() {
     let scratch = tempfile::tempdir().unwrap();
     let src = scratch.path().join("src");
-    generate_tree(&src, 3000, 13);
+    generate_tree(&src, 10_000, 13);
     let src = fs::canonicalize(&src).unwrap();
     let big = src.join("a/big.bin");
     let bytes: Vec<u8> = (0..200_000u32)
