@@ -103,8 +103,9 @@ done
 # and the same directory with restic (which has no pages: it lists the whole directory).
 FLAT=$(python3 -c "import urllib.parse,sys;print(urllib.parse.quote(sys.argv[1],safe=''))" "$D/flat")
 page() { curl -sf "$B/backups/$FBID/files?path=$FLAT&limit=${2:-1000}${1:+&after=$1}"; }
-page_of() { curl -sf "$B/backups/$BID/files?path=$(python3 -c "import urllib.parse,sys;print(urllib.parse.quote(sys.argv[1],safe=''))" "$1")"; }
-median5 "list a top directory of the set, ours" page_of "$DIR1"
+DIR1_ENC=$(python3 -c "import urllib.parse,sys;print(urllib.parse.quote(sys.argv[1],safe=''))" "$DIR1")
+page_of() { curl -sf "$B/backups/$BID/files?path=$1"; }
+median5 "list a top directory of the set, ours" page_of "$DIR1_ENC"
 stop
 start flat
 echo "ours full backup of the flat dir: $(run daily_full_backup)"
