@@ -211,6 +211,8 @@ fn a_snapshot_under_a_concurrent_wal_writer_is_consistent() {
         url: None,
         path: Some(db.clone()),
         command: None,
+        password_env: None,
+        password_file: None,
     };
     let mut rig = Rig::new(&dir.path().join("data"), vec![], vec![src]);
     let job = rig.job("db", BackupType::Database, BackupMode::Full);
