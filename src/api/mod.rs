@@ -24,6 +24,7 @@ mod routes;
 mod runs;
 mod scheduler;
 mod sources;
+pub mod tls;
 mod tokens;
 mod zoned;
 
@@ -88,6 +89,7 @@ pub struct ApiServer {
     app: tide::Server<ApiContext>,
     listener: TcpListener,
     addr: SocketAddr,
+    tls: Option<Arc<tls::Tls>>,
 }
 
 pub fn bind(ctx: ApiContext, addr: SocketAddr) -> io::Result<ApiServer> {
@@ -97,12 +99,19 @@ pub fn bind(ctx: ApiContext, addr: SocketAddr) -> io::Result<ApiServer> {
         app: routes::build(ctx),
         listener,
         addr,
+        tls: None,
     })
 }
 
 impl ApiServer {
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Serve over TLS with this certificate (shared with whoever reloads it on SIGHUP).
+    pub fn with_tls(mut self, tls: Option<Arc<tls::Tls>>) -> ApiServer {
+        self.tls = tls;
+        self
     }
 
     /// Serve until the future is dropped (that closes the listener: nothing new is accepted;
@@ -122,8 +131,17 @@ impl ApiServer {
             };
             let _ = stream.set_nodelay(true);
             let app = self.app.clone();
+            let tls = self.tls.clone();
             smol::spawn(async move {
                 let local = stream.local_addr().ok();
+                // The handshake on this connection's task: a slow client never holds the loop.
+                let stream = match tls {
+                    None => tls::Stream::Plain(stream),
+                    Some(tls) => match tls.accept(stream, peer).await {
+                        Some(stream) => stream,
+                        None => return,
+                    },
+                };
                 let mut conn = conn::Conn::new(stream);
                 // One request at a time: the head is checked here first (see `conn`), then
                 // async-h1 decodes it from the connection's buffer and answers.
