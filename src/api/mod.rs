@@ -150,8 +150,9 @@ impl ApiServer {
                         conn::Head::Request { close_after } => close_after,
                         conn::Head::Closed => break,
                         conn::Head::Refused(refusal) => {
+                            // It closes the connection itself.
                             conn.refuse(&refusal, peer).await;
-                            break;
+                            return;
                         }
                     };
                     let endpoint = |mut req: tide::http::Request| {
@@ -174,6 +175,15 @@ impl ApiServer {
                         }
                     }
                 }
+                // An orderly end: over TLS a close_notify, so the client can tell the answer
+                // was not cut short; bounded, as a client that reads nothing could stall it.
+                let close = async {
+                    let _ = smol::io::AsyncWriteExt::close(&mut conn).await;
+                };
+                smol::future::or(close, async {
+                    smol::Timer::after(std::time::Duration::from_secs(2)).await;
+                })
+                .await;
             })
             .detach();
         }

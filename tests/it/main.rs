@@ -31,6 +31,7 @@ mod scheduler;
 mod sqlite;
 mod store;
 mod support;
+mod tls;
 mod triggers;
 mod verify;
 mod weekly_archive;
