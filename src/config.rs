@@ -224,9 +224,9 @@ pub struct Config {
     /// `[restore] in_place`: may a restore write back to the sources' original paths? Off by
     /// default: it replaces live files, so an operator turns it on knowingly.
     pub restore_in_place: bool,
-    /// `[restore] allowed_targets`: the directories an API restore may write into (a target
-    /// directory, an SQLite file); default `<data_dir>/restores`. See `engine::targets`.
-    pub restore_allowed_targets: Vec<PathBuf>,
+    /// `[restore] allowed_targets` as configured; `None`: the default, `<data_dir>/restores`
+    /// (of the data dir in force, `--data-dir` included). Read through `allowed_targets`.
+    pub restore_allowed_targets: Option<Vec<PathBuf>>,
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8720";
@@ -425,7 +425,7 @@ impl Config {
             }
         }
         let restore_allowed_targets = match raw.restore.allowed_targets {
-            None => vec![data_dir.join("restores")],
+            None => None,
             Some(roots) => {
                 for (i, r) in roots.iter().enumerate() {
                     if crate::engine::check_target(r).is_err() {
@@ -435,7 +435,7 @@ impl Config {
                         ));
                     }
                 }
-                roots
+                Some(roots)
             }
         };
 
@@ -482,6 +482,14 @@ impl Config {
 
     pub fn logs_dir(&self) -> PathBuf {
         self.data_dir.join("logs")
+    }
+
+    /// The directories a restore through the API may write into (`engine::targets`).
+    pub fn allowed_targets(&self) -> Vec<PathBuf> {
+        match &self.restore_allowed_targets {
+            Some(roots) => roots.clone(),
+            None => vec![self.data_dir.join("restores")],
+        }
     }
 }
 

@@ -295,7 +295,7 @@ pub async fn restore(mut req: Request<ApiContext>) -> Result<Response, ApiError>
         .with_field("in_place"));
     }
     if let Some(target) = &ask.target {
-        let roots = &ctx.config.restore_allowed_targets;
+        let roots = &ctx.config.allowed_targets();
         if !engine::targets::allowed(target, roots) {
             let message = engine::targets::refusal("target", target, roots);
             return Err(ApiError::new(403, "target_not_allowed", message).with_field("target"));

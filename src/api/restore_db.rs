@@ -54,7 +54,7 @@ pub async fn restore(
     };
     // An SQLite dump is written as a file: only into the allowed directories.
     if checked.kind == "sqlite" {
-        let roots = &ctx.config.restore_allowed_targets;
+        let roots = &ctx.config.allowed_targets();
         let into = std::path::Path::new(&checked.into);
         if !engine::targets::allowed(into, roots) {
             let message = engine::targets::refusal("into", into, roots);

@@ -24,6 +24,7 @@ mod report;
 mod restore;
 mod restore_in_place;
 mod restore_paths;
+mod restore_targets;
 mod retention;
 mod runctl;
 mod runs;

@@ -55,10 +55,33 @@ pub fn spawn_serve_with(
     config: &Path,
     data_dir: &Path,
 ) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    spawn_serve_opts(config, data_dir, &Opts::default())
+}
+
+/// How a test starts `serve` beyond its configuration file.
+#[derive(Default)]
+pub struct Opts {
+    /// The configuration as written: `[restore] allowed_targets` keeps its default (see
+    /// `with_scratch_targets`).
+    pub exact: bool,
+    /// Environment variables for the server process.
+    pub env: Vec<(String, String)>,
+}
+
+pub fn spawn_serve_opts(
+    config: &Path,
+    data_dir: &Path,
+    opts: &Opts,
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
     use std::io::{BufRead, BufReader};
-    let (config, scratch) = with_scratch_targets(config);
+    let (config, scratch) = if opts.exact {
+        (config.to_path_buf(), None)
+    } else {
+        with_scratch_targets(config)
+    };
     let mut child = bin()
         .current_dir(repo())
+        .envs(opts.env.iter().map(|(k, v)| (k, v)))
         // a port of its own, not the fixture's fixed 8720: tests run in parallel
         .arg("serve")
         .arg("--config")
@@ -177,6 +200,16 @@ impl Served {
         std::fs::write(&file, config).unwrap();
         let dir = data.path().join("data");
         let (child, rx) = spawn_serve_with(&file, &dir);
+        Served::ready(child, rx, data, dir)
+    }
+
+    /// `with_config`, started as `opts` says.
+    pub fn with_opts(config: &str, opts: &Opts) -> Served {
+        let data = tempfile::tempdir().unwrap();
+        let file = data.path().join("backupd.toml");
+        std::fs::write(&file, config).unwrap();
+        let dir = data.path().join("data");
+        let (child, rx) = spawn_serve_opts(&file, &dir, opts);
         Served::ready(child, rx, data, dir)
     }
 
@@ -423,8 +456,8 @@ pub fn serve_api_with(service: &Service, config: backupd::config::Config) -> Api
 /// As `with_scratch_targets` for an in-process configuration: the default allowed target
 /// becomes the system's temporary directory (restore tests write into temporary directories).
 fn scratch_targets(mut config: backupd::config::Config) -> backupd::config::Config {
-    if config.restore_allowed_targets == [config.data_dir.join("restores")] {
-        config.restore_allowed_targets = vec![std::env::temp_dir()];
+    if config.restore_allowed_targets.is_none() {
+        config.restore_allowed_targets = Some(vec![std::env::temp_dir()]);
     }
     config
 }
