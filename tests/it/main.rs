@@ -29,6 +29,7 @@ mod retention;
 mod runctl;
 mod runs;
 mod scheduler;
+mod secrets;
 mod sqlite;
 mod store;
 mod support;

@@ -251,6 +251,11 @@ impl Served {
         self.agent = agent;
     }
 
+    /// Every stderr line of the server not yet read (by `log_line` or this).
+    pub fn log_so_far(&self) -> Vec<String> {
+        self._log.try_iter().collect()
+    }
+
     /// The next stderr line of the server that contains `marker` (fails the test after `secs`).
     pub fn log_line(&self, marker: &str, secs: u64) -> String {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
