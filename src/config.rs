@@ -391,8 +391,15 @@ impl Config {
                     "only postgresql and mysql sources take a password",
                 ));
             }
-            if db.password_env.as_ref().is_some_and(|v| v.is_empty() || v.contains(['=', '\0'])) {
-                return Err(invalid(&key("password_env"), "must be an environment variable name"));
+            if db
+                .password_env
+                .as_ref()
+                .is_some_and(|v| v.is_empty() || v.contains(['=', '\0']))
+            {
+                return Err(invalid(
+                    &key("password_env"),
+                    "must be an environment variable name",
+                ));
             }
         }
 
@@ -431,7 +438,10 @@ impl Config {
                     if crate::engine::check_target(r).is_err() {
                         return Err(invalid(
                             &format!("restore.allowed_targets[{i}]"),
-                            format!("{:?} is not an absolute path without `.` or `..`", r.display()),
+                            format!(
+                                "{:?} is not an absolute path without `.` or `..`",
+                                r.display()
+                            ),
                         ));
                     }
                 }

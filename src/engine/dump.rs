@@ -448,7 +448,9 @@ fn password(src: &DatabaseSource) -> Result<Option<String>, EngineError> {
             Ok(p) => Ok(Some(p)),
             Err(std::env::VarError::NotPresent) => Err(dump_err(
                 src,
-                format!("password_env names {var:?}, which is not set in the service's environment"),
+                format!(
+                    "password_env names {var:?}, which is not set in the service's environment"
+                ),
             )),
             Err(std::env::VarError::NotUnicode(_)) => Err(dump_err(
                 src,

@@ -60,7 +60,9 @@ pub fn within(path: &Path, root: &Path) -> bool {
 
 /// Is `target` at or below one of `roots` (lexically, and on the real paths)?
 pub fn allowed(target: &Path, roots: &[PathBuf]) -> bool {
-    roots.iter().any(|r| normalise(target).starts_with(normalise(r)))
+    roots
+        .iter()
+        .any(|r| normalise(target).starts_with(normalise(r)))
         && roots.iter().any(|r| real(target).starts_with(real(r)))
 }
 
@@ -90,10 +92,16 @@ mod tests {
         assert!(allowed(Path::new("/srv/restore"), &roots));
         assert!(allowed(Path::new("/srv/restore/x/y"), &roots));
         assert!(allowed(Path::new("/data/r/z"), &roots));
-        assert!(!allowed(Path::new("/srv/restorex"), &roots), "a prefix is not a parent");
+        assert!(
+            !allowed(Path::new("/srv/restorex"), &roots),
+            "a prefix is not a parent"
+        );
         assert!(!allowed(Path::new("/srv"), &roots));
         assert!(!allowed(Path::new("/srv/restore/../etc"), &roots));
-        assert!(!allowed(Path::new("/etc"), &[]), "no roots: nothing allowed");
+        assert!(
+            !allowed(Path::new("/etc"), &[]),
+            "no roots: nothing allowed"
+        );
     }
 
     #[test]

@@ -75,11 +75,7 @@ fn by_default_only_the_data_dirs_restores_are_allowed() {
     // A directory anywhere else: refused, dry run or not, naming the one allowed root.
     for dry_run in [false, true] {
         let target = outside.path().join("here");
-        let (code, body) = restore(
-            &server,
-            &id,
-            json!({"target": target, "dry_run": dry_run}),
-        );
+        let (code, body) = restore(&server, &id, json!({"target": target, "dry_run": dry_run}));
         refused(code, &body, "target", &[&restores]);
         assert!(!target.exists());
     }
@@ -98,8 +94,15 @@ fn by_default_only_the_data_dirs_restores_are_allowed() {
     assert_eq!(std::fs::read_to_string(restored).unwrap(), "alpha");
     let (code, body) = restore(&server, &id, json!({"database": "lite"}));
     assert_eq!(code, 200, "{body}");
-    assert!(body["into"].as_str().unwrap().starts_with(&restores.display().to_string()));
-    assert_eq!(restore_runs(&server), before + 2, "the allowed restores are runs");
+    assert!(body["into"]
+        .as_str()
+        .unwrap()
+        .starts_with(&restores.display().to_string()));
+    assert_eq!(
+        restore_runs(&server),
+        before + 2,
+        "the allowed restores are runs"
+    );
 
     // A link inside the allowed root that leads out: refused, nothing written through it.
     std::os::unix::fs::symlink(outside.path(), restores.join("escape")).unwrap();
@@ -226,7 +229,10 @@ fn allowed_targets_must_be_absolute() {
     let dir = tempfile::tempdir().unwrap();
     for (value, key) in [
         ("[\"relative/dir\"]", "restore.allowed_targets[0]"),
-        ("[\"/srv/ok\", \"/srv/../etc\"]", "restore.allowed_targets[1]"),
+        (
+            "[\"/srv/ok\", \"/srv/../etc\"]",
+            "restore.allowed_targets[1]",
+        ),
     ] {
         let file = dir.path().join("c.toml");
         std::fs::write(&file, format!("[restore]\nallowed_targets = {value}\n")).unwrap();

@@ -16,7 +16,18 @@ const VAR: &str = "BKPD_IT_PG_PASSWORD";
 fn psql(db: &str, sql: &str) -> String {
     output(
         Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-X", "-q", "-At", "-d", db, "-c"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-X",
+                "-q",
+                "-At",
+                "-d",
+                db,
+                "-c",
+            ])
             .arg(sql),
     )
 }
@@ -28,7 +39,17 @@ impl Drop for PgDbs {
     fn drop(&mut self) {
         for db in &self.0 {
             let _ = Command::new("psql")
-                .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-X", "-q", "-c"])
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    "postgres",
+                    "-d",
+                    "postgres",
+                    "-X",
+                    "-q",
+                    "-c",
+                ])
                 .arg(format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
                 .output();
         }
@@ -90,7 +111,10 @@ fn a_planted_password_appears_nowhere() {
     let live = unique("bkp_secret_src");
     dbs.0.push(live.clone());
     psql("postgres", &format!("CREATE DATABASE \"{live}\""));
-    psql(&live, "CREATE TABLE t (x int); INSERT INTO t VALUES (1), (2), (3);");
+    psql(
+        &live,
+        "CREATE TABLE t (x int); INSERT INTO t VALUES (1), (2), (3);",
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let pw_file = dir.path().join("db.password");
@@ -156,7 +180,10 @@ url = "postgresql://postgres:{in_url}@127.0.0.1:5432/{live}"
     assert_eq!(denied["status"], "failed", "{denied}");
     // The password really went to MariaDB (and was refused there).
     assert!(
-        denied["error"].as_str().unwrap().contains("using password: YES"),
+        denied["error"]
+            .as_str()
+            .unwrap()
+            .contains("using password: YES"),
         "{denied}"
     );
     keep("denied", &denied);
@@ -171,7 +198,11 @@ url = "postgresql://postgres:{in_url}@127.0.0.1:5432/{live}"
     let fresh = unique("bkp_secret_into");
     dbs.0.push(fresh.clone());
     let path = format!("/backups/{backup_id}/restore");
-    let (code, body) = server.send("POST", &path, Some(json!({"database": "pg_env", "into": fresh})));
+    let (code, body) = server.send(
+        "POST",
+        &path,
+        Some(json!({"database": "pg_env", "into": fresh})),
+    );
     assert_eq!(code, 200, "{body}");
     assert_eq!(psql(&fresh, "SELECT count(*) FROM t").trim(), "3");
     keep("load", &body);
@@ -203,7 +234,10 @@ url = "postgresql://postgres:{in_url}@127.0.0.1:5432/{live}"
     ];
     let runs = server.get("/runs?limit=1000");
     for r in runs["runs"].as_array().unwrap() {
-        paths.push(format!("/runs/{}", r["run_id"].as_str().unwrap().replace('@', "%40")));
+        paths.push(format!(
+            "/runs/{}",
+            r["run_id"].as_str().unwrap().replace('@', "%40")
+        ));
     }
     let reports = server.get("/reports");
     let report_ids: Vec<String> = reports["reports"]
@@ -224,7 +258,9 @@ url = "postgresql://postgres:{in_url}@127.0.0.1:5432/{live}"
         texts.push(format!("{p}: {text}"));
     }
     let (code, _, metrics) = {
-        let r = ureq::get(&format!("{}/metrics", server.root)).call().unwrap();
+        let r = ureq::get(&format!("{}/metrics", server.root))
+            .call()
+            .unwrap();
         (r.status(), (), r.into_string().unwrap())
     };
     assert_eq!(code, 200);
@@ -290,7 +326,10 @@ password_file = {gone:?}
     let run = server.run("by_env");
     assert_eq!(run["status"], "failed", "{run}");
     let error = run["error"].as_str().unwrap();
-    assert!(error.contains("BKPD_IT_UNSET_VARIABLE") && error.contains("not set"), "{error}");
+    assert!(
+        error.contains("BKPD_IT_UNSET_VARIABLE") && error.contains("not set"),
+        "{error}"
+    );
     let run = server.run("by_file");
     assert_eq!(run["status"], "failed", "{run}");
     let error = run["error"].as_str().unwrap();
@@ -299,7 +338,10 @@ password_file = {gone:?}
 
     // Both ways at once, or a password for a source that takes none: refused at start.
     for (extra, key) in [
-        ("password_env = \"A\"\npassword_file = \"/x\"", "sources.database[0].password_file"),
+        (
+            "password_env = \"A\"\npassword_file = \"/x\"",
+            "sources.database[0].password_file",
+        ),
         ("", "sources.database[0].password_env"),
     ] {
         let body = if extra.is_empty() {

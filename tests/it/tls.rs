@@ -40,8 +40,7 @@ impl Ca {
     /// A certificate for 127.0.0.1 and localhost with this serial number.
     fn leaf(&self, serial: u64) -> Leaf {
         let mut params =
-            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-                .unwrap();
+            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
         params.serial_number = Some(SerialNumber::from(serial));
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.issuer).unwrap();
@@ -112,7 +111,10 @@ fn handshake_get(port: u16, client: Arc<rustls::ClientConfig>, path: &str) -> (S
     // A clean end: the server closes with close_notify, so no truncation error here.
     tls.read_to_end(&mut answer).unwrap();
     let shown: Vec<CertificateDer> = conn.peer_certificates().unwrap().to_vec();
-    (String::from_utf8_lossy(&answer).into_owned(), shown[0].to_vec())
+    (
+        String::from_utf8_lossy(&answer).into_owned(),
+        shown[0].to_vec(),
+    )
 }
 
 #[test]
@@ -140,7 +142,10 @@ fn https_end_to_end_with_an_rcgen_certificate_and_a_token() {
     let runs = s.get("/runs");
     assert!(runs.to_string().contains("daily_full_backup"), "{runs}");
     let backups = s.get("/backups");
-    assert!(backups.to_string().contains("daily_full_backup"), "{backups}");
+    assert!(
+        backups.to_string().contains("daily_full_backup"),
+        "{backups}"
+    );
 
     // The certificate shown is the one configured.
     let port = port_of(&s.root);
@@ -296,11 +301,27 @@ fn bad_certificate_files_at_start_are_a_clear_error() {
     let other_key = pki.path().join("other-key.pem");
     std::fs::write(&other_key, ca.leaf(2).key_pem).unwrap();
     let cases = [
-        (tls_config(&missing, &key), "server.tls.cert", missing.clone()),
-        (tls_config(&garbage, &key), "server.tls.cert", garbage.clone()),
-        (tls_config(&cert, &missing), "server.tls.key", missing.clone()),
+        (
+            tls_config(&missing, &key),
+            "server.tls.cert",
+            missing.clone(),
+        ),
+        (
+            tls_config(&garbage, &key),
+            "server.tls.cert",
+            garbage.clone(),
+        ),
+        (
+            tls_config(&cert, &missing),
+            "server.tls.key",
+            missing.clone(),
+        ),
         (tls_config(&cert, &cert), "server.tls.key", cert.clone()),
-        (tls_config(&cert, &other_key), "does not fit", other_key.clone()),
+        (
+            tls_config(&cert, &other_key),
+            "does not fit",
+            other_key.clone(),
+        ),
     ];
     for (config, says, file) in cases {
         let (code, stderr) = failed_start(&config, "127.0.0.1:0");
