@@ -219,9 +219,27 @@ fn plain_http_to_the_tls_port_gets_no_data() {
         assert!(got.is_empty() || got[0] == 0x15, "{got:?}");
         assert!(got.len() <= 7, "more than one alert record: {got:?}");
     }
-    // The port still serves TLS clients.
+    // A client that connects and never starts the handshake holds only its own connection:
+    // others are served meanwhile, and it is closed after the handshake timeout.
+    let mut stalled = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let started = std::time::Instant::now();
     s.set_agent(ca.agent());
     assert!(s.get("/scheduler/status").is_object());
+    let (answer, _) = handshake_get(port, ca.client(), "/api/backup/scheduler/status");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let mut got = Vec::new();
+    let ended = stalled.read_to_end(&mut got);
+    let waited = started.elapsed();
+    assert!(ended.is_ok() && got.is_empty(), "{ended:?} {got:?}");
+    assert!(
+        waited >= Duration::from_secs(9) && waited < Duration::from_secs(25),
+        "closed after {waited:?}"
+    );
+    s.log_line("TLS handshake not done within 10 s", 10);
     s.stop();
 }
 
