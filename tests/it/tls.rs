@@ -96,17 +96,22 @@ fn port_of(root: &str) -> u16 {
 /// One request over a TLS connection made by hand: the raw answer and the certificate the
 /// server showed.
 fn handshake_get(port: u16, client: Arc<rustls::ClientConfig>, path: &str) -> (String, Vec<u8>) {
+    tls_exchange(
+        port,
+        client,
+        &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
+    )
+}
+
+/// `request`, raw, over a TLS connection made by hand; the answer up to the server's close.
+fn tls_exchange(port: u16, client: Arc<rustls::ClientConfig>, request: &str) -> (String, Vec<u8>) {
     let name = ServerName::try_from("127.0.0.1").unwrap();
     let mut conn = rustls::ClientConnection::new(client, name).unwrap();
     let mut sock = TcpStream::connect(("127.0.0.1", port)).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     let mut tls = rustls::Stream::new(&mut conn, &mut sock);
-    write!(
-        tls,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    tls.write_all(request.as_bytes()).unwrap();
     let mut answer = Vec::new();
     // A clean end: the server closes with close_notify, so no truncation error here.
     tls.read_to_end(&mut answer).unwrap();
@@ -152,6 +157,18 @@ fn https_end_to_end_with_an_rcgen_certificate_and_a_token() {
     let (answer, shown) = handshake_get(port, ca.client(), "/api/backup/scheduler/status");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert_eq!(shown, leaf.der);
+
+    // Heads the API refuses before routing are refused inside TLS the same way, as JSON.
+    let (answer, _) = tls_exchange(
+        port,
+        ca.client(),
+        "BREW /api/backup/runs HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 405"), "{answer}");
+    assert!(answer.contains("\"method_not_allowed\""), "{answer}");
+    let (answer, _) = tls_exchange(port, ca.client(), "GET /api/backup/runs HTTP/1.1\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("Host"), "{answer}");
 
     // A client that does not trust the CA gets no answer at all.
     let stranger = Ca::new("another CA");
