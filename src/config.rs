@@ -54,6 +54,7 @@ struct Raw {
 #[serde(deny_unknown_fields, default)]
 struct RawRestore {
     in_place: Option<bool>,
+    allowed_targets: Option<Vec<PathBuf>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -62,6 +63,15 @@ struct RawServer {
     bind: Option<String>,
     insecure: Option<bool>,
     metrics_anonymous: Option<bool>,
+    tls: Option<TlsFiles>,
+}
+
+/// `[server.tls]`: the API's certificate chain and private key, PEM files (re-read on SIGHUP).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -168,6 +178,12 @@ pub struct DatabaseSource {
     pub url: Option<String>,
     pub path: Option<PathBuf>,
     pub command: Option<Vec<String>>,
+    /// The password, from this environment variable (PostgreSQL and MariaDB/MySQL sources).
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// The password, from this file's first line (PostgreSQL and MariaDB/MySQL sources).
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -178,6 +194,8 @@ pub struct Config {
     pub insecure: bool,
     /// `server.metrics_anonymous`: `/metrics` answers scrapers without a token.
     pub metrics_anonymous: bool,
+    /// `[server.tls]`: serve the API over TLS with these PEM files.
+    pub tls: Option<TlsFiles>,
     pub data_dir: PathBuf,
     /// Write a projection snapshot every this many events (0 = never).
     pub snapshot_every: u64,
@@ -206,6 +224,9 @@ pub struct Config {
     /// `[restore] in_place`: may a restore write back to the sources' original paths? Off by
     /// default: it replaces live files, so an operator turns it on knowingly.
     pub restore_in_place: bool,
+    /// `[restore] allowed_targets` as configured; `None`: the default, `<data_dir>/restores`
+    /// (of the data dir in force, `--data-dir` included). Read through `allowed_targets`.
+    pub restore_allowed_targets: Option<Vec<PathBuf>>,
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8720";
@@ -353,6 +374,33 @@ impl Config {
             if db.name.trim().is_empty() {
                 return Err(invalid(&key("name"), "must not be empty"));
             }
+            let server = matches!(db.kind, DatabaseKind::Postgresql | DatabaseKind::Mysql);
+            if db.password_env.is_some() && db.password_file.is_some() {
+                return Err(invalid(
+                    &key("password_file"),
+                    "password_env and password_file exclude each other: give one",
+                ));
+            }
+            if !server && (db.password_env.is_some() || db.password_file.is_some()) {
+                return Err(invalid(
+                    &key(if db.password_env.is_some() {
+                        "password_env"
+                    } else {
+                        "password_file"
+                    }),
+                    "only postgresql and mysql sources take a password",
+                ));
+            }
+            if db
+                .password_env
+                .as_ref()
+                .is_some_and(|v| v.is_empty() || v.contains(['=', '\0']))
+            {
+                return Err(invalid(
+                    &key("password_env"),
+                    "must be an environment variable name",
+                ));
+            }
         }
 
         let health = health_thresholds(raw.health)?;
@@ -376,6 +424,31 @@ impl Config {
             secs => Some(secs),
         };
 
+        if let Some(tls) = &raw.server.tls {
+            for (k, p) in [("server.tls.cert", &tls.cert), ("server.tls.key", &tls.key)] {
+                if p.as_os_str().is_empty() {
+                    return Err(invalid(k, "must name a PEM file"));
+                }
+            }
+        }
+        let restore_allowed_targets = match raw.restore.allowed_targets {
+            None => None,
+            Some(roots) => {
+                for (i, r) in roots.iter().enumerate() {
+                    if crate::engine::check_target(r).is_err() {
+                        return Err(invalid(
+                            &format!("restore.allowed_targets[{i}]"),
+                            format!(
+                                "{:?} is not an absolute path without `.` or `..`",
+                                r.display()
+                            ),
+                        ));
+                    }
+                }
+                Some(roots)
+            }
+        };
+
         let log_level = raw.logging.level.unwrap_or_else(|| "info".into());
         if !["error", "warn", "info", "debug", "trace"].contains(&log_level.as_str()) {
             return Err(invalid(
@@ -388,6 +461,7 @@ impl Config {
             bind,
             insecure: raw.server.insecure.unwrap_or(false),
             metrics_anonymous: raw.server.metrics_anonymous.unwrap_or(false),
+            tls: raw.server.tls,
             data_dir,
             snapshot_every: raw.storage.snapshot_every.unwrap_or(DEFAULT_SNAPSHOT_EVERY),
             timezone,
@@ -408,6 +482,7 @@ impl Config {
             log_keep_files: raw.logging.keep_files.unwrap_or(5),
             health,
             restore_in_place: raw.restore.in_place.unwrap_or(false),
+            restore_allowed_targets,
         })
     }
 
@@ -417,6 +492,14 @@ impl Config {
 
     pub fn logs_dir(&self) -> PathBuf {
         self.data_dir.join("logs")
+    }
+
+    /// The directories a restore through the API may write into (`engine::targets`).
+    pub fn allowed_targets(&self) -> Vec<PathBuf> {
+        match &self.restore_allowed_targets {
+            Some(roots) => roots.clone(),
+            None => vec![self.data_dir.join("restores")],
+        }
     }
 }
 

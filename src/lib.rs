@@ -46,7 +46,9 @@
 //!   constant-time comparison (`token`), the scopes and which route needs which (`scope`), the
 //!   pure verdict on a request (`authorize`). Around it: `api/access.rs` (the guard every request
 //!   passes; the actor becomes `api:<token name>`), `api/tokens.rs` (the token routes),
-//!   `decide/tokens.rs` (the rules) and `projections/tokens.rs` (the fold)
+//!   `decide/tokens.rs` (the rules) and `projections/tokens.rs` (the fold); `api/tls.rs` serves
+//!   the API over rustls (`[server.tls]`, reloaded on SIGHUP); `engine/targets.rs` keeps API
+//!   restores inside `[restore] allowed_targets`
 //! - `progress`    live progress of running runs and their stop switch (cancel, timeout,
 //!   shutdown: it kills their dump tools' process groups); ephemeral, never events
 //! - `archive`     the archive container (schema/archive.md)

@@ -782,10 +782,10 @@ fn token(command: TokenCmd) -> anyhow::Result<()> {
     }
 }
 
-/// The API off loopback needs tokens, and TLS, which does not exist yet: `server.insecure = true`
-/// stands for it on a trusted network (and is warned about at every start).
+/// The API off loopback needs tokens, and TLS (`[server.tls]`): `server.insecure = true` stands
+/// for TLS on a trusted network (and is warned about at every start).
 fn refuse_open_bind(config: &Config, tokens: bool) -> anyhow::Result<()> {
-    if config.insecure {
+    if config.insecure && config.tls.is_none() {
         log::warn!(
             "server.insecure = true: the API on {} is plain HTTP, so tokens and data cross the \
              network unencrypted; use it only on a trusted network",
@@ -803,10 +803,10 @@ fn refuse_open_bind(config: &Config, tokens: bool) -> anyhow::Result<()> {
             config.data_dir.display()
         ));
     }
-    if !config.insecure {
+    if !config.insecure && config.tls.is_none() {
         fixes.push(
-            "backupd has no TLS yet: on a trusted network set `insecure = true` under [server] \
-             in the configuration"
+            "the API would be plain HTTP: configure TLS with `cert` and `key` (PEM files) under \
+             [server.tls], or, on a trusted network only, set `insecure = true` under [server]"
                 .to_string(),
         );
     }
@@ -909,7 +909,22 @@ fn serve(config: Config) -> anyhow::Result<()> {
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
     ])?;
+    // A bad certificate or key stops the start here, with the file and the reason.
+    let tls = match &config.tls {
+        Some(files) => Some(Arc::new(api::tls::Tls::load(files).map_err(ConfigFailure)?)),
+        None => None,
+    };
+    for db in &config.databases {
+        if engine::dump::url_has_password(db) {
+            log::warn!(
+                "database source {:?}: its url holds a password, so the configuration file is a \
+                 secret too; give it with password_env or password_file instead",
+                db.name
+            );
+        }
+    }
     refuse_lost_log(&config)?;
     let started = Instant::now();
     let store = EventStore::open(&config.events_path()).map_err(damaged_log)?;
@@ -940,7 +955,8 @@ fn serve(config: Config) -> anyhow::Result<()> {
         ),
         config.bind,
     )
-    .with_context(|| format!("binding the API to {}", config.bind))?;
+    .with_context(|| format!("binding the API to {}", config.bind))?
+    .with_tls(tls.clone());
     let booted = smol::block_on(service.execute(
         Command::Boot {
             version: env!("CARGO_PKG_VERSION").into(),
@@ -981,7 +997,8 @@ fn serve(config: Config) -> anyhow::Result<()> {
     );
     // The real address (with `--bind 127.0.0.1:0` the port is chosen here); tests read this line.
     log::info!(
-        "listening on http://{} (API under {})",
+        "listening on {}://{} (API under {})",
+        if tls.is_some() { "https" } else { "http" },
         api.local_addr(),
         api::BASE
     );
@@ -989,8 +1006,22 @@ fn serve(config: Config) -> anyhow::Result<()> {
     // signal-hook's iterator blocks, so it waits on a thread and forwards into the async world.
     let (signal_tx, signal_rx) = smol::channel::bounded::<i32>(1);
     std::thread::spawn(move || {
-        if let Some(signal) = signals.forever().next() {
+        for signal in signals.forever() {
+            if signal == signal_hook::consts::SIGHUP {
+                // SIGHUP reloads the certificate; it never stops the service.
+                match &tls {
+                    Some(tls) => match tls.reload() {
+                        Ok(()) => log::info!("SIGHUP: TLS certificate and key reloaded"),
+                        Err(e) => log::error!(
+                            "SIGHUP: TLS certificate not reloaded, the one in service stays: {e}"
+                        ),
+                    },
+                    None => log::info!("SIGHUP: no [server.tls] configured, nothing to reload"),
+                }
+                continue;
+            }
             let _ = signal_tx.send_blocking(signal);
+            break;
         }
     });
     smol::block_on(async {

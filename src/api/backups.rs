@@ -295,6 +295,14 @@ pub async fn restore(mut req: Request<ApiContext>) -> Result<Response, ApiError>
         .with_field("in_place"));
     }
     let state = catalog_state(ctx, &id)?;
+    // Only into the allowed directories (`[restore] allowed_targets`), once the backup is known.
+    if let Some(target) = &ask.target {
+        let roots = &ctx.config.allowed_targets();
+        if !engine::targets::allowed(target, roots) {
+            let message = engine::targets::refusal("target", target, roots);
+            return Err(ApiError::new(403, "target_not_allowed", message).with_field("target"));
+        }
+    }
     let config = ctx.config.clone();
     // Every check a restore makes before it writes (the dry run's): a refusal is the client's,
     // and no run is recorded for it.

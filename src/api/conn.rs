@@ -10,6 +10,7 @@
 //! 1.1 (adding the `Host` it may lack) and closing after the answer, as 1.0 expects.
 
 use super::routes::allowed_methods;
+use super::tls::Stream;
 use super::ApiError;
 use smol::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use std::io;
@@ -31,7 +32,7 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
 /// needs (it clones its IO to write the answer while the body is read).
 #[derive(Clone)]
 pub struct Conn {
-    stream: smol::net::TcpStream,
+    stream: Stream,
     pending: Arc<Mutex<Vec<u8>>>,
     /// How many more bytes async-h1 may read for the request it is decoding: its head and a
     /// `Content-Length` body; `None` for a chunked body (its end is only known by decoding).
@@ -75,7 +76,7 @@ impl Refusal {
 }
 
 impl Conn {
-    pub fn new(stream: smol::net::TcpStream) -> Conn {
+    pub fn new(stream: Stream) -> Conn {
         Conn {
             stream,
             pending: Arc::default(),
@@ -191,7 +192,8 @@ impl Conn {
         let _ = self.stream.flush().await;
         // Let the client read the answer before the close: without it, unread request bytes
         // still in our receive buffer make the close a reset that can destroy the answer.
-        let _ = self.stream.shutdown(std::net::Shutdown::Write);
+        // (For TLS a close_notify goes first; either way the write half is shut.)
+        let _ = self.stream.close().await;
         let drain = async {
             let mut sink = [0u8; 4096];
             while let Ok(n) = self.stream.read(&mut sink).await {

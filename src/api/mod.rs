@@ -24,6 +24,7 @@ mod routes;
 mod runs;
 mod scheduler;
 mod sources;
+pub mod tls;
 mod tokens;
 mod zoned;
 
@@ -88,6 +89,7 @@ pub struct ApiServer {
     app: tide::Server<ApiContext>,
     listener: TcpListener,
     addr: SocketAddr,
+    tls: Option<Arc<tls::Tls>>,
 }
 
 pub fn bind(ctx: ApiContext, addr: SocketAddr) -> io::Result<ApiServer> {
@@ -97,12 +99,19 @@ pub fn bind(ctx: ApiContext, addr: SocketAddr) -> io::Result<ApiServer> {
         app: routes::build(ctx),
         listener,
         addr,
+        tls: None,
     })
 }
 
 impl ApiServer {
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Serve over TLS with this certificate (shared with whoever reloads it on SIGHUP).
+    pub fn with_tls(mut self, tls: Option<Arc<tls::Tls>>) -> ApiServer {
+        self.tls = tls;
+        self
     }
 
     /// Serve until the future is dropped (that closes the listener: nothing new is accepted;
@@ -122,8 +131,17 @@ impl ApiServer {
             };
             let _ = stream.set_nodelay(true);
             let app = self.app.clone();
+            let tls = self.tls.clone();
             smol::spawn(async move {
                 let local = stream.local_addr().ok();
+                // The handshake on this connection's task: a slow client never holds the loop.
+                let stream = match tls {
+                    None => tls::Stream::Plain(stream),
+                    Some(tls) => match tls.accept(stream, peer).await {
+                        Some(stream) => stream,
+                        None => return,
+                    },
+                };
                 let mut conn = conn::Conn::new(stream);
                 // One request at a time: the head is checked here first (see `conn`), then
                 // async-h1 decodes it from the connection's buffer and answers.
@@ -132,8 +150,9 @@ impl ApiServer {
                         conn::Head::Request { close_after } => close_after,
                         conn::Head::Closed => break,
                         conn::Head::Refused(refusal) => {
+                            // It closes the connection itself.
                             conn.refuse(&refusal, peer).await;
-                            break;
+                            return;
                         }
                     };
                     let endpoint = |mut req: tide::http::Request| {
@@ -156,6 +175,15 @@ impl ApiServer {
                         }
                     }
                 }
+                // An orderly end: over TLS a close_notify, so the client can tell the answer
+                // was not cut short; bounded, as a client that reads nothing could stall it.
+                let close = async {
+                    let _ = smol::io::AsyncWriteExt::close(&mut conn).await;
+                };
+                smol::future::or(close, async {
+                    smol::Timer::after(std::time::Duration::from_secs(2)).await;
+                })
+                .await;
             })
             .detach();
         }

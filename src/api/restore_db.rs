@@ -52,6 +52,15 @@ pub async fn restore(
         })
         .await?
     };
+    // An SQLite dump is written as a file: only into the allowed directories.
+    if checked.kind == "sqlite" {
+        let roots = &ctx.config.allowed_targets();
+        let into = std::path::Path::new(&checked.into);
+        if !engine::targets::allowed(into, roots) {
+            let message = engine::targets::refusal("into", into, roots);
+            return Err(ApiError::new(403, "target_not_allowed", message).with_field("into"));
+        }
+    }
     if req.dry_run {
         let body = serde_json::to_value(&checked).map_err(ApiError::internal)?;
         return Ok(json(200, &body));

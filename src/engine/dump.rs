@@ -95,14 +95,14 @@ pub fn dump(
     match src.kind {
         DatabaseKind::Sqlite => sqlite::dump(src, scratch, sink),
         DatabaseKind::Postgresql => {
-            let url = DbUrl::parse(src, src.url.as_deref().unwrap_or_default())?;
+            let url = DbUrl::of(src)?;
             if !matches!(url.scheme.as_str(), "postgresql" | "postgres") {
                 return Err(dump_err(src, "the URL must start with postgresql://"));
             }
             piped(src, "pg_dump", pg_dump_command(src, &url)?, cancel, sink)
         }
         DatabaseKind::Mysql => {
-            let url = DbUrl::parse(src, src.url.as_deref().unwrap_or_default())?;
+            let url = DbUrl::of(src)?;
             if !matches!(url.scheme.as_str(), "mysql" | "mariadb") {
                 return Err(dump_err(src, "the URL must start with mysql://"));
             }
@@ -298,6 +298,17 @@ pub struct DbUrl {
 }
 
 impl DbUrl {
+    /// The source's URL with its password: from `password_env` or `password_file` when one is
+    /// configured (over any password in the URL). An error names the variable or the file,
+    /// never a value.
+    pub fn of(src: &DatabaseSource) -> Result<DbUrl, EngineError> {
+        let mut url = DbUrl::parse(src, src.url.as_deref().unwrap_or_default())?;
+        if let Some(password) = password(src)? {
+            url.password = Some(password);
+        }
+        Ok(url)
+    }
+
     pub fn parse(src: &DatabaseSource, url: &str) -> Result<DbUrl, EngineError> {
         // Never echo the URL: it may hold a password.
         let bad = |what: &str| dump_err(src, format!("the URL is malformed: {what}"));
@@ -427,6 +438,47 @@ impl DbUrl {
         }
         Ok(s)
     }
+}
+
+/// The password `password_env` or `password_file` gives, if either is configured. A file's
+/// first line is the password (its line end is not part of it), as with `.pgpass`-style files.
+fn password(src: &DatabaseSource) -> Result<Option<String>, EngineError> {
+    if let Some(var) = &src.password_env {
+        return match std::env::var(var) {
+            Ok(p) => Ok(Some(p)),
+            Err(std::env::VarError::NotPresent) => Err(dump_err(
+                src,
+                format!(
+                    "password_env names {var:?}, which is not set in the service's environment"
+                ),
+            )),
+            Err(std::env::VarError::NotUnicode(_)) => Err(dump_err(
+                src,
+                format!("password_env names {var:?}, whose value is not UTF-8"),
+            )),
+        };
+    }
+    if let Some(file) = &src.password_file {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            // The io error's text is the OS's (no content of the file in it).
+            dump_err(
+                src,
+                format!("password_file {} cannot be read: {e}", file.display()),
+            )
+        })?;
+        let line = text.lines().next().unwrap_or_default();
+        return Ok(Some(line.to_string()));
+    }
+    Ok(None)
+}
+
+/// Does the source's URL carry a password of its own (`user:password@`, or `?password=`)?
+/// Allowed, but `serve` warns: the configuration file is then a secret too.
+pub fn url_has_password(src: &DatabaseSource) -> bool {
+    src.url
+        .as_deref()
+        .and_then(|u| DbUrl::parse(src, u).ok())
+        .is_some_and(|u| u.password.is_some() || u.params.iter().any(|(k, _)| k == "password"))
 }
 
 fn decode(s: &str) -> Option<String> {

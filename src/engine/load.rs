@@ -273,7 +273,7 @@ pub fn load(
             kind_name(src.kind)
         )));
     }
-    let url = DbUrl::parse(src, src.url.as_deref().unwrap_or_default())?;
+    let url = DbUrl::of(src)?;
     let live_name = match kind {
         DatabaseKind::Postgresql => url
             .pg_env(src)?

@@ -32,6 +32,7 @@ pub mod recover;
 pub mod report;
 mod restore;
 pub mod sources;
+pub mod targets;
 mod verify;
 
 pub use backup::{backup, BackupDone};

@@ -446,11 +446,14 @@ pub fn check_paths(paths: &[String]) -> Result<(), EngineError> {
 /// into the service's own archives), and the selected paths.
 pub fn check_request(config: &Config, target: &Path, paths: &[String]) -> Result<(), EngineError> {
     check_target(target)?;
-    if inside(target, &config.data_dir) {
+    // `<data_dir>/restores` is the one place inside it a restore may go (the default allowed
+    // target of API restores, as of SQLite loads).
+    let restores = config.data_dir.join("restores");
+    if inside(target, &config.data_dir) && !super::targets::within(target, &restores) {
         return Err(refused(
             "target".into(),
             format!(
-                "{} is inside the data directory; restore somewhere else",
+                "{} is inside the data directory; restore somewhere else (or under its restores/)",
                 target.display()
             ),
         ));

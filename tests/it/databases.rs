@@ -115,6 +115,8 @@ fn db_source(name: &str, kind: DatabaseKind) -> DatabaseSource {
         url: None,
         path: None,
         command: None,
+        password_env: None,
+        password_file: None,
     }
 }
 

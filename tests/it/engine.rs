@@ -1087,6 +1087,8 @@ fn crash_child() {
             "-c".into(),
             "echo begun; sleep 15".into(),
         ]),
+        password_env: None,
+        password_file: None,
     };
     let mut rig = Rig::new(&dir.join("data"), vec![dir.join("src")], vec![hang]);
     let job = rig.job("f", BackupType::Full, BackupMode::Full);

@@ -71,6 +71,8 @@ fn an_sqlite_source_is_backed_up_and_restored_with_no_sqlite3_on_the_path() {
     )
     .unwrap();
     let data = dir.path().join("data");
+    // The restore below goes into the test's temporary directory: allowed there.
+    let (config, _scratch) = crate::support::with_scratch_targets(&config);
     let mut child = bin()
         .env("PATH", &no_tools)
         .args(["serve", "--bind", "127.0.0.1:0", "--config"])
@@ -211,6 +213,8 @@ fn a_snapshot_under_a_concurrent_wal_writer_is_consistent() {
         url: None,
         path: Some(db.clone()),
         command: None,
+        password_env: None,
+        password_file: None,
     };
     let mut rig = Rig::new(&dir.path().join("data"), vec![], vec![src]);
     let job = rig.job("db", BackupType::Database, BackupMode::Full);

@@ -55,13 +55,37 @@ pub fn spawn_serve_with(
     config: &Path,
     data_dir: &Path,
 ) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    spawn_serve_opts(config, data_dir, &Opts::default())
+}
+
+/// How a test starts `serve` beyond its configuration file.
+#[derive(Default)]
+pub struct Opts {
+    /// The configuration as written: `[restore] allowed_targets` keeps its default (see
+    /// `with_scratch_targets`).
+    pub exact: bool,
+    /// Environment variables for the server process.
+    pub env: Vec<(String, String)>,
+}
+
+pub fn spawn_serve_opts(
+    config: &Path,
+    data_dir: &Path,
+    opts: &Opts,
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
     use std::io::{BufRead, BufReader};
+    let (config, scratch) = if opts.exact {
+        (config.to_path_buf(), None)
+    } else {
+        with_scratch_targets(config)
+    };
     let mut child = bin()
         .current_dir(repo())
+        .envs(opts.env.iter().map(|(k, v)| (k, v)))
         // a port of its own, not the fixture's fixed 8720: tests run in parallel
         .arg("serve")
         .arg("--config")
-        .arg(config)
+        .arg(&config)
         .args(["--bind", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(data_dir)
@@ -71,11 +95,47 @@ pub fn spawn_serve_with(
     let (tx, rx) = std::sync::mpsc::channel();
     let stderr = child.stderr.take().unwrap();
     std::thread::spawn(move || {
+        let mut scratch = scratch;
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            // The configuration is read by now: its copy can go.
+            if line.contains("listening on ") {
+                scratch.take();
+            }
             let _ = tx.send(line);
         }
     });
     (child, rx)
+}
+
+/// Tests restore through the API into temporary directories: unless the configuration sets
+/// `[restore] allowed_targets` itself, a copy of it allows the system's temporary directory
+/// (held in the returned directory until the server has read it). A file that is not TOML is
+/// passed on as it is (tests of bad configurations).
+pub fn with_scratch_targets(config: &Path) -> (PathBuf, Option<tempfile::TempDir>) {
+    let Some(mut table) = std::fs::read_to_string(config)
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+    else {
+        return (config.to_path_buf(), None);
+    };
+    let restore = table
+        .entry("restore")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    let Some(restore) = restore.as_table_mut() else {
+        return (config.to_path_buf(), None);
+    };
+    if restore.contains_key("allowed_targets") {
+        return (config.to_path_buf(), None);
+    }
+    let tmp = std::env::temp_dir().display().to_string();
+    restore.insert(
+        "allowed_targets".into(),
+        toml::Value::Array(vec![toml::Value::String(tmp)]),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("backupd.toml");
+    std::fs::write(&copy, toml::to_string(&table).unwrap()).unwrap();
+    (copy, Some(dir))
 }
 
 /// The first stderr line of `child` that contains `marker`; kills the child and fails the test
@@ -143,6 +203,16 @@ impl Served {
         Served::ready(child, rx, data, dir)
     }
 
+    /// `with_config`, started as `opts` says.
+    pub fn with_opts(config: &str, opts: &Opts) -> Served {
+        let data = tempfile::tempdir().unwrap();
+        let file = data.path().join("backupd.toml");
+        std::fs::write(&file, config).unwrap();
+        let dir = data.path().join("data");
+        let (child, rx) = spawn_serve_opts(&file, &dir, opts);
+        Served::ready(child, rx, data, dir)
+    }
+
     /// A configuration file and a data directory that the test owns (a tmpfs, say).
     pub fn with_config_file(config: &Path, data_dir: &Path) -> Served {
         let (child, rx) = spawn_serve_with(config, data_dir);
@@ -174,6 +244,29 @@ impl Served {
 
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// Requests go through this agent from now on (one trusting a test CA, say).
+    pub fn set_agent(&mut self, agent: ureq::Agent) {
+        self.agent = agent;
+    }
+
+    /// Every stderr line of the server not yet read (by `log_line` or this).
+    pub fn log_so_far(&self) -> Vec<String> {
+        self._log.try_iter().collect()
+    }
+
+    /// The next stderr line of the server that contains `marker` (fails the test after `secs`).
+    pub fn log_line(&self, marker: &str, secs: u64) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self._log.recv_timeout(left) {
+                Ok(line) if line.contains(marker) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("serve never logged {marker:?}"),
+            }
+        }
     }
 
     /// The server process's pid (to read its `/proc/<pid>/status`, say).
@@ -336,7 +429,7 @@ pub fn serve_api_with(service: &Service, config: backupd::config::Config) -> Api
         service.clone(),
         backupd::progress::Progress::default(),
         chrono_tz::UTC,
-        Arc::new(config),
+        Arc::new(scratch_targets(config)),
     );
     let server = api::bind(ctx, "127.0.0.1:0".parse().unwrap()).unwrap();
     let base = format!("http://{}{}", server.local_addr(), api::BASE);
@@ -363,6 +456,15 @@ pub fn serve_api_with(service: &Service, config: backupd::config::Config) -> Api
             .max_idle_connections(0)
             .build(),
     }
+}
+
+/// As `with_scratch_targets` for an in-process configuration: the default allowed target
+/// becomes the system's temporary directory (restore tests write into temporary directories).
+fn scratch_targets(mut config: backupd::config::Config) -> backupd::config::Config {
+    if config.restore_allowed_targets.is_none() {
+        config.restore_allowed_targets = Some(vec![std::env::temp_dir()]);
+    }
+    config
 }
 
 /// Opens the log once everything that held it has let go: an `ApiOver`'s connection tasks drop

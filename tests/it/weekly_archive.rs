@@ -128,6 +128,8 @@ fn dump_source() -> DatabaseSource {
             "-c".into(),
             "echo 'CREATE TABLE t (x int);'; echo 'INSERT INTO t VALUES (1);'".into(),
         ]),
+        password_env: None,
+        password_file: None,
     }
 }
 

@@ -248,6 +248,8 @@ mod tests {
             url: None,
             path: Some(path.to_path_buf()),
             command: None,
+            password_env: None,
+            password_file: None,
         }
     }
 

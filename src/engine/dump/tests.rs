@@ -42,6 +42,8 @@ fn src(kind: DatabaseKind) -> DatabaseSource {
         url: None,
         path: None,
         command: None,
+        password_env: None,
+        password_file: None,
     }
 }
 
