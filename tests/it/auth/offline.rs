@@ -40,7 +40,7 @@ fn serve_on(bind: &str, config: Option<&Path>, data_dir: &Path) -> (Option<i32>,
 }
 
 #[test]
-fn a_non_loopback_bind_needs_tokens_and_insecure_until_tls_exists() {
+fn a_non_loopback_bind_without_tls_needs_tokens_and_insecure() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     // No tokens, no insecure: refused, with both fixes named; nothing recorded.
@@ -56,7 +56,8 @@ fn a_non_loopback_bind_needs_tokens_and_insecure_until_tls_exists() {
     let events = stdout_ok(offline(["events"], &data));
     assert!(!events.contains("service_booted"), "{events}");
 
-    // A token (made offline), still no TLS and no insecure: refused, naming only that.
+    // A token (made offline), no TLS and no insecure: refused, naming what is missing (the TLS
+    // case is `tls.rs`).
     let secret = stdout_ok(offline(
         ["token", "create", "remote", "--scope", "admin"],
         &data,
