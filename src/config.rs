@@ -3,6 +3,7 @@
 //! Parsing is two steps: serde reads the raw shape (unknown keys are refused there, by name), then
 //! `validate` turns strings into typed values and reports the dotted key of a bad value.
 
+pub mod notify;
 mod sources;
 pub use sources::SourceInfo;
 
@@ -47,6 +48,7 @@ struct Raw {
     logging: RawLogging,
     health: RawHealth,
     restore: RawRestore,
+    notify: Vec<notify::RawChannel>,
 }
 
 /// `[restore]`: what a restore may do beyond writing into a directory of its own.
@@ -206,6 +208,8 @@ pub struct Config {
     /// `[restore] in_place`: may a restore write back to the sources' original paths? Off by
     /// default: it replaces live files, so an operator turns it on knowingly.
     pub restore_in_place: bool,
+    /// `[[notify]]`: the notification channels.
+    pub notify: Vec<notify::Channel>,
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8720";
@@ -408,6 +412,7 @@ impl Config {
             log_keep_files: raw.logging.keep_files.unwrap_or(5),
             health,
             restore_in_place: raw.restore.in_place.unwrap_or(false),
+            notify: notify::channels(raw.notify)?,
         })
     }
 

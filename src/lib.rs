@@ -79,6 +79,7 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod logging;
+pub mod notify;
 pub mod progress;
 pub mod projections;
 pub mod queries;

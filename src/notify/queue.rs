@@ -1,0 +1,91 @@
+//! The delivery queue: one thread per channel takes messages in order and tries each up to the
+//! channel's `retries`, waiting `retry_backoff`, doubled after each failure (at most an hour).
+//! Every attempt's outcome is recorded (`notification_sent` / `notification_failed`). Runs and
+//! the API never wait on it: they only append events, which the watcher reads.
+
+use super::message::Message;
+use super::send;
+use crate::config::notify::Channel;
+use crate::decide::{Command, Delivery};
+use crate::service::{Meta, Service};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+
+/// A channel's queue: messages sent here are delivered by its thread.
+pub struct Queue {
+    tx: mpsc::Sender<Message>,
+}
+
+impl Queue {
+    pub fn start(service: Service, channel: Channel) -> Queue {
+        let (tx, rx) = mpsc::channel::<Message>();
+        let name = format!("notify-{}", channel.name);
+        std::thread::Builder::new()
+            .name(name)
+            .spawn(move || {
+                // Ends when the watcher lets go of the sender (shutdown).
+                while let Ok(m) = rx.recv() {
+                    deliver_with_retries(&service, &channel, &m);
+                }
+            })
+            .expect("a thread for the notification queue");
+        Queue { tx }
+    }
+
+    pub fn push(&self, m: Message) {
+        if self.tx.send(m).is_err() {
+            log::warn!("notification queue stopped: a message was dropped");
+        }
+    }
+}
+
+fn deliver_with_retries(service: &Service, channel: &Channel, m: &Message) {
+    let mut wait = Duration::from_secs(channel.retry_backoff_secs);
+    for attempt in 1..=channel.retries {
+        let outcome = match send::deliver(channel, m) {
+            Ok(()) => Delivery::Sent {
+                subject: m.subject.clone(),
+                run_id: m.run_id.clone(),
+            },
+            Err(reason) => Delivery::Failed {
+                reason,
+                will_retry: attempt < channel.retries,
+            },
+        };
+        let done = matches!(outcome, Delivery::Sent { .. });
+        if let Delivery::Failed { reason, .. } = &outcome {
+            log::warn!(
+                "notification {} to {} failed (attempt {attempt}/{}): {reason}",
+                m.kind,
+                channel.name,
+                channel.retries
+            );
+        }
+        record(service, &channel.name, m, attempt, outcome);
+        if done || attempt == channel.retries {
+            return;
+        }
+        std::thread::sleep(wait);
+        wait = (wait * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Appends the attempt's outcome through the service, as every event is.
+pub fn record(service: &Service, channel: &str, m: &Message, attempt: u32, outcome: Delivery) {
+    let meta = Meta {
+        actor: "notify".into(),
+        correlation: m.run_id.clone(),
+        idempotency_key: None,
+    };
+    let command = Command::RecordDelivery {
+        channel: channel.to_string(),
+        kind: m.kind.clone(),
+        attempt,
+        outcome,
+    };
+    if let Err(e) = smol::block_on(service.execute(command, meta)) {
+        log::error!("notification outcome for {channel} not recorded: {e}");
+    }
+}

@@ -1,0 +1,136 @@
+//! One delivery attempt over the wire: SMTP by lettre's blocking transport (rustls), a webhook
+//! by a blocking POST signed with HMAC-SHA256. Blocking: called from the queue's threads or
+//! through `smol::unblock`, never on the executor.
+
+use super::message::{webhook_body, Message};
+use crate::config::notify::{Channel, Email, Tls, Transport, Webhook};
+use hmac::{KeyInit, Mac};
+use std::time::Duration;
+
+/// How long one attempt may take (connect, TLS, dialogue).
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// `Err` is the reason recorded in `notification_failed`.
+pub fn deliver(channel: &Channel, m: &Message) -> Result<(), String> {
+    match &channel.transport {
+        Transport::Email(e) => email(e, m),
+        Transport::Webhook(w) => webhook(&channel.name, w, m),
+    }
+}
+
+fn email(e: &Email, m: &Message) -> Result<(), String> {
+    use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
+    use lettre::transport::smtp::authentication::Credentials;
+    use lettre::{SmtpTransport, Transport as _};
+    let mut builder = lettre::Message::builder()
+        .from(e.from.parse::<Mailbox>().map_err(|x| format!("from: {x}"))?)
+        .subject(m.subject.clone());
+    for to in &e.to {
+        builder = builder.to(to.parse::<Mailbox>().map_err(|x| format!("to: {x}"))?);
+    }
+    let mail = match &m.html_file {
+        // The report page as the HTML alternative: it is self-contained (inline CSS and SVG),
+        // so the mail shows the same page the report job wrote.
+        Some(file) => {
+            let html = std::fs::read_to_string(file)
+                .map_err(|x| format!("the report page {file}: {x}"))?;
+            builder.multipart(
+                MultiPart::alternative()
+                    .singlepart(
+                        SinglePart::builder()
+                            .header(ContentType::TEXT_PLAIN)
+                            .body(m.text.clone()),
+                    )
+                    .singlepart(
+                        SinglePart::builder()
+                            .header(ContentType::TEXT_HTML)
+                            .body(html),
+                    ),
+            )
+        }
+        None => builder.header(ContentType::TEXT_PLAIN).body(m.text.clone()),
+    }
+    .map_err(|x| format!("building the mail: {x}"))?;
+    let transport = match e.tls {
+        Tls::Starttls => SmtpTransport::starttls_relay(&e.server),
+        Tls::Implicit => SmtpTransport::relay(&e.server),
+        Tls::None => Ok(SmtpTransport::builder_dangerous(&e.server)),
+    }
+    .map_err(|x| format!("smtp {}: {x}", e.server))?
+    .port(e.port)
+    .timeout(Some(TIMEOUT));
+    let transport = match (&e.username, &e.password) {
+        (Some(user), Some(password)) => {
+            transport.credentials(Credentials::new(user.clone(), password.0.clone()))
+        }
+        _ => transport,
+    };
+    transport
+        .build()
+        .send(&mail)
+        .map(|_| ())
+        .map_err(|x| format!("smtp {}:{}: {}", e.server, e.port, chain(&x)))
+}
+
+/// The hex HMAC-SHA256 of `body` under `key`: `X-Backupd-Signature: sha256=<hex>`.
+pub fn signature(key: &[u8], body: &[u8]) -> String {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key");
+    mac.update(body);
+    let digest = mac.finalize().into_bytes();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256={hex}")
+}
+
+fn webhook(channel: &str, w: &Webhook, m: &Message) -> Result<(), String> {
+    let body = serde_json::to_vec(&webhook_body(channel, m)).map_err(|x| x.to_string())?;
+    let agent = ureq::AgentBuilder::new().timeout(TIMEOUT).build();
+    let mut req = agent
+        .post(&w.url)
+        .set("Content-Type", "application/json")
+        .set("User-Agent", concat!("backupd/", env!("CARGO_PKG_VERSION")));
+    for (k, v) in &w.headers {
+        req = req.set(k, v);
+    }
+    if let Some(secret) = &w.secret {
+        req = req.set(
+            "X-Backupd-Signature",
+            &signature(secret.0.as_bytes(), &body),
+        );
+    }
+    match req.send_bytes(&body) {
+        Ok(_) => Ok(()),
+        Err(ureq::Error::Status(code, resp)) => Err(format!(
+            "{} answered {code} {}",
+            w.url,
+            resp.status_text()
+        )),
+        Err(x) => Err(format!("{}: {}", w.url, chain(&x))),
+    }
+}
+
+/// An error with its causes, as one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_signature_is_rfc_4231_hmac_sha256() {
+        // RFC 4231 test case 2
+        assert_eq!(
+            super::signature(b"Jefe", b"what do ya want for nothing?"),
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+}
