@@ -263,7 +263,10 @@ pub(super) fn channels(raw: Vec<RawChannel>) -> Result<Vec<Channel>, ConfigError
                     .clone()
                     .ok_or_else(|| invalid(&key("url"), "a webhook channel has a url"))?;
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(invalid(&key("url"), format!("{url:?} is not an http(s) URL")));
+                    return Err(invalid(
+                        &key("url"),
+                        format!("{url:?} is not an http(s) URL"),
+                    ));
                 }
                 Transport::Webhook(Webhook {
                     url,
@@ -348,7 +351,10 @@ headers = {{ Authorization = "Bearer x" }}
             panic!("{hook:?}")
         };
         assert_eq!(w.secret.as_ref().unwrap().0, "s3cret");
-        assert!(!format!("{hook:?}").contains("s3cret"), "Debug shows no secret");
+        assert!(
+            !format!("{hook:?}").contains("s3cret"),
+            "Debug shows no secret"
+        );
     }
 
     #[test]

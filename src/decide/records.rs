@@ -27,7 +27,10 @@ pub(super) fn delivery(
     outcome: &super::Delivery,
 ) -> Result<Vec<Event>, Rejection> {
     if channel.is_empty() {
-        return Err(Rejection::invalid("channel", "a delivery names its channel"));
+        return Err(Rejection::invalid(
+            "channel",
+            "a delivery names its channel",
+        ));
     }
     if attempt == 0 {
         return Err(Rejection::invalid("attempt", "attempts count from 1"));
@@ -175,14 +178,20 @@ mod tests {
             attempt: 0,
             outcome: outcome.clone(),
         };
-        assert_eq!(code(decide(&empty, &zeroth, t(0))), RejectionCode::Validation);
+        assert_eq!(
+            code(decide(&empty, &zeroth, t(0))),
+            RejectionCode::Validation
+        );
         let nameless = Command::RecordDelivery {
             channel: String::new(),
             kind: "test".into(),
             attempt: 1,
             outcome,
         };
-        assert_eq!(code(decide(&empty, &nameless, t(0))), RejectionCode::Validation);
+        assert_eq!(
+            code(decide(&empty, &nameless, t(0))),
+            RejectionCode::Validation
+        );
     }
 
     #[test]

@@ -21,7 +21,11 @@ pub struct Message {
 }
 
 fn run_link(base: &str, run_id: &str) -> String {
-    format!("{}{}/runs/{run_id}", base.trim_end_matches('/'), crate::api::BASE)
+    format!(
+        "{}{}/runs/{run_id}",
+        base.trim_end_matches('/'),
+        crate::api::BASE
+    )
 }
 
 pub fn render(out: &Out, base: &str, now: Ts) -> Message {
@@ -74,7 +78,10 @@ fn digest(key: &str, since: Ts, held: &[Notice], base: &str, now: Ts) -> Message
     }
     Message {
         kind: super::kind::DIGEST.to_string(),
-        subject: format!("backupd: digest for {key}: {} more notification(s)", held.len()),
+        subject: format!(
+            "backupd: digest for {key}: {} more notification(s)",
+            held.len()
+        ),
         text,
         job_id: held.first().and_then(|n| n.job_id.clone()),
         run_id: held.last().and_then(|n| n.run_id.clone()),
@@ -147,7 +154,13 @@ mod tests {
             m.text,
             "Error: disk full\nLink: http://h:8720/api/backup/runs/r1\n"
         );
-        let held = vec![n.clone(), Notice { run_id: Some("r2".into()), ..n }];
+        let held = vec![
+            n.clone(),
+            Notice {
+                run_id: Some("r2".into()),
+                ..n
+            },
+        ];
         let d = render(
             &Out::Digest {
                 key: "nightly".into(),
@@ -158,7 +171,10 @@ mod tests {
             t(600),
         );
         assert_eq!(d.kind, "digest");
-        assert_eq!(d.subject, "backupd: digest for nightly: 2 more notification(s)");
+        assert_eq!(
+            d.subject,
+            "backupd: digest for nightly: 2 more notification(s)"
+        );
         assert_eq!(d.text.lines().count(), 3, "{}", d.text);
         assert!(d.text.contains("http://h:8720/api/backup/runs/r2"));
         let body = webhook_body("chat", &d);

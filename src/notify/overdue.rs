@@ -42,7 +42,10 @@ impl DeadMan {
             let name = &job.spec.name;
             let what = match last_success {
                 Some(at) => format!("last succeeded at {}", at.rfc3339()),
-                None => format!("has never succeeded since it was created at {}", since.rfc3339()),
+                None => format!(
+                    "has never succeeded since it was created at {}",
+                    since.rfc3339()
+                ),
             };
             out.push(Notice {
                 kind: Kind::Overdue,
@@ -152,13 +155,20 @@ mod tests {
         let first = dm.check(&s, limit, t(3700));
         assert_eq!(first.len(), 1);
         assert_eq!(first[0].job_id.as_deref(), Some("a"));
-        assert_eq!(first[0].subject, "backupd: a files has not succeeded for 1h");
+        assert_eq!(
+            first[0].subject,
+            "backupd: a files has not succeeded for 1h"
+        );
         // and not again for the same silence
         assert!(dm.check(&s, limit, t(3800)).is_empty());
         // b, never successful, counts from its creation
         let b = dm.check(&s, limit, t(7200));
         assert_eq!(b.len(), 1);
-        assert!(b[0].lines[0].contains("never succeeded"), "{:?}", b[0].lines);
+        assert!(
+            b[0].lines[0].contains("never succeeded"),
+            "{:?}",
+            b[0].lines
+        );
         // a new success starts a new silence
         events.push((
             8000,
@@ -184,6 +194,8 @@ mod tests {
         assert!(dm.check(&s, limit, t(8002)).is_empty());
         assert_eq!(dm.check(&s, limit, t(8001 + 3600)).len(), 1);
         // unwatched jobs are never alerted
-        assert!(DeadMan::default().check(&s, |_| None, t(1_000_000)).is_empty());
+        assert!(DeadMan::default()
+            .check(&s, |_| None, t(1_000_000))
+            .is_empty());
     }
 }

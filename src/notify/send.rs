@@ -23,7 +23,11 @@ fn email(e: &Email, m: &Message) -> Result<(), String> {
     use lettre::transport::smtp::authentication::Credentials;
     use lettre::{SmtpTransport, Transport as _};
     let mut builder = lettre::Message::builder()
-        .from(e.from.parse::<Mailbox>().map_err(|x| format!("from: {x}"))?)
+        .from(
+            e.from
+                .parse::<Mailbox>()
+                .map_err(|x| format!("from: {x}"))?,
+        )
         .subject(m.subject.clone());
     for to in &e.to {
         builder = builder.to(to.parse::<Mailbox>().map_err(|x| format!("to: {x}"))?);
@@ -99,11 +103,9 @@ fn webhook(channel: &str, w: &Webhook, m: &Message) -> Result<(), String> {
     }
     match req.send_bytes(&body) {
         Ok(_) => Ok(()),
-        Err(ureq::Error::Status(code, resp)) => Err(format!(
-            "{} answered {code} {}",
-            w.url,
-            resp.status_text()
-        )),
+        Err(ureq::Error::Status(code, resp)) => {
+            Err(format!("{} answered {code} {}", w.url, resp.status_text()))
+        }
         Err(x) => Err(format!("{}: {}", w.url, chain(&x))),
     }
 }

@@ -151,14 +151,9 @@ impl Watch {
                             ),
                             format!("When: {}", at.rfc3339()),
                         ];
-                        lines.extend(
-                            checks
-                                .iter()
-                                .filter(|c| c.status != HealthStatus::Ok)
-                                .map(|c| {
-                                    format!("- {} {}: {}", c.name, health_name(c.status), c.reason)
-                                }),
-                        );
+                        lines.extend(checks.iter().filter(|c| c.status != HealthStatus::Ok).map(
+                            |c| format!("- {} {}: {}", c.name, health_name(c.status), c.reason),
+                        ));
                         vec![Notice {
                             kind: Kind::HealthChanged,
                             at,
@@ -353,7 +348,10 @@ mod tests {
         let worse = g.when(check(HealthStatus::Critical));
         assert_eq!(kinds(&worse), vec![Kind::HealthChanged]);
         assert_eq!(worse[0].subject, "backupd: health is critical");
-        assert!(worse[0].lines.iter().any(|l| l.contains("disk_space critical: 92% used")));
+        assert!(worse[0]
+            .lines
+            .iter()
+            .any(|l| l.contains("disk_space critical: 92% used")));
         assert!(g.when(check(HealthStatus::Critical)).is_empty());
         assert_eq!(
             kinds(&g.when(check(HealthStatus::Ok))),
@@ -391,6 +389,9 @@ mod tests {
             warnings: vec![],
         });
         assert_eq!(kinds(&w), vec![Kind::RunWarnings]);
-        assert_eq!(w[0].subject, "backupd: hourly files succeeded with 3 warning(s)");
+        assert_eq!(
+            w[0].subject,
+            "backupd: hourly files succeeded with 3 warning(s)"
+        );
     }
 }

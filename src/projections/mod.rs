@@ -13,9 +13,9 @@ mod tokens;
 pub use catalog::{
     ArchiveOrigin, Backup, Catalog, Report, StoragePoint, Verification, DEFAULT_POLICY,
 };
+pub use notifications::{Attempt, ChannelState, Notifications};
 pub use schedule::{Job, Outcomes, RestoreRun, Run, RunKind, RunStatus, Schedule, SchedulerStop};
 pub use stats::{JobStats, Stats};
-pub use notifications::{Attempt, ChannelState, Notifications};
 pub use tokens::{Token, Tokens};
 
 use crate::events::{Envelope, Event, HealthCheck, HealthStatus, RetentionPolicy, Ts};
