@@ -979,6 +979,12 @@ fn serve(config: Config) -> anyhow::Result<()> {
         .with_config(shared.clone())
         .run(stop_rx, Duration::from_secs(30)),
     );
+    // Follows the log from here on: a run only appends its outcome; delivery is the notifier's.
+    let notifier = backupd::notify::start(
+        service.clone(),
+        config.notify.clone(),
+        format!("http://{}", api.local_addr()),
+    );
     // The real address (with `--bind 127.0.0.1:0` the port is chosen here); tests read this line.
     log::info!(
         "listening on http://{} (API under {})",
@@ -1005,6 +1011,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
         let _ = stop_scheduler.send(()).await;
         scheduler.await;
     });
+    drop(notifier);
     drop(service);
     log::info!("stopped");
     Ok(())

@@ -8,40 +8,63 @@ use super::send;
 use crate::config::notify::Channel;
 use crate::decide::{Command, Delivery};
 use crate::service::{Meta, Service};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
-/// A channel's queue: messages sent here are delivered by its thread.
+/// A channel's queue: messages sent here are delivered by its thread. Dropping it stops the
+/// thread after the attempt in flight (a message waiting for its retry is given up: the
+/// service is stopping).
 pub struct Queue {
-    tx: mpsc::Sender<Message>,
+    tx: Option<mpsc::Sender<Message>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        drop(self.tx.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl Queue {
     pub fn start(service: Service, channel: Channel) -> Queue {
         let (tx, rx) = mpsc::channel::<Message>();
-        let name = format!("notify-{}", channel.name);
-        std::thread::Builder::new()
-            .name(name)
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("notify-{}", channel.name))
             .spawn(move || {
                 // Ends when the watcher lets go of the sender (shutdown).
                 while let Ok(m) = rx.recv() {
-                    deliver_with_retries(&service, &channel, &m);
+                    if stopping.load(Ordering::Acquire) {
+                        return;
+                    }
+                    deliver_with_retries(&service, &channel, &m, &stopping);
                 }
             })
             .expect("a thread for the notification queue");
-        Queue { tx }
+        Queue {
+            tx: Some(tx),
+            stop,
+            thread: Some(thread),
+        }
     }
 
     pub fn push(&self, m: Message) {
-        if self.tx.send(m).is_err() {
+        if self.tx.as_ref().is_none_or(|tx| tx.send(m).is_err()) {
             log::warn!("notification queue stopped: a message was dropped");
         }
     }
 }
 
-fn deliver_with_retries(service: &Service, channel: &Channel, m: &Message) {
+fn deliver_with_retries(service: &Service, channel: &Channel, m: &Message, stop: &AtomicBool) {
     let mut wait = Duration::from_secs(channel.retry_backoff_secs);
     for attempt in 1..=channel.retries {
         let outcome = match send::deliver(channel, m) {
@@ -67,7 +90,14 @@ fn deliver_with_retries(service: &Service, channel: &Channel, m: &Message) {
         if done || attempt == channel.retries {
             return;
         }
-        std::thread::sleep(wait);
+        // The backoff in short naps, so a stopping service is not held for up to an hour.
+        let until = Instant::now() + wait;
+        while Instant::now() < until {
+            if stop.load(Ordering::Acquire) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50).min(until - Instant::now()));
+        }
         wait = (wait * 2).min(MAX_BACKOFF);
     }
 }
