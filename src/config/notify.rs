@@ -166,7 +166,11 @@ pub(super) fn channels(raw: Vec<RawChannel>) -> Result<Vec<Channel>, ConfigError
                 Err(e) => Err(invalid(&key(k), e)),
             }
         };
-        let min_interval_secs = secs("min_interval", &r.min_interval, "10m")?;
+        // "0s": no coalescing (every notice at once), which a digest-free test channel wants.
+        let min_interval_secs = match r.min_interval.as_deref().map(str::trim) {
+            Some("0" | "0s" | "0m" | "0h") => 0,
+            _ => secs("min_interval", &r.min_interval, "10m")?,
+        };
         let alert_after_secs = match &r.alert_after {
             None => None,
             Some(_) => Some(secs("alert_after", &r.alert_after, "")?),

@@ -1,0 +1,598 @@
+//! Notifications against real servers on 127.0.0.1: an SMTP server (`aiosmtpd`, started here)
+//! receives the failure, recovery and daily-report mails from the real binary; a webhook
+//! receiver (a thread here) checks the HMAC signature; a channel that is down records its failed
+//! attempts, shows in health, and delivers when it comes back; 100 failures in a minute are one
+//! message and one digest (manual clock); a job silent past `alert_after` is alerted once.
+
+use crate::support::{open_service, reply, serve_api_with, start_time, Served};
+use backupd::config::Config;
+use backupd::decide::{Command, RunOutcome};
+use backupd::error::ErrorKind;
+use backupd::events::{JobAction, JobSpec, RunReason, Trigger};
+use backupd::service::Meta;
+use hmac::{KeyInit, Mac};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A port nobody listens on now (the OS's pick, released at once).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `python3 -m aiosmtpd` storing every mail it accepts in a Maildir; killed on drop.
+struct Smtp {
+    child: Child,
+    maildir: PathBuf,
+}
+
+impl Smtp {
+    fn start(port: u16, maildir: &Path) -> Smtp {
+        let child = std::process::Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(maildir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 -m aiosmtpd (pip install aiosmtpd; .ci/run installs it)");
+        let smtp = Smtp {
+            child,
+            maildir: maildir.to_path_buf(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "aiosmtpd never listened on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        smtp
+    }
+
+    /// Every stored mail, raw.
+    fn mails(&self) -> Vec<Vec<u8>> {
+        let Ok(dir) = std::fs::read_dir(self.maildir.join("new")) else {
+            return vec![];
+        };
+        let mut files: Vec<PathBuf> = dir.map(|e| e.unwrap().path()).collect();
+        files.sort();
+        files.iter().map(|f| std::fs::read(f).unwrap()).collect()
+    }
+
+    /// Waits (at most 30 s) for a mail whose subject starts with `subject`.
+    fn wait_for(&self, subject: &str) -> Vec<u8> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            for raw in self.mails() {
+                let m = mail_parser::MessageParser::default().parse(&raw).unwrap();
+                if m.subject().unwrap_or("").starts_with(subject) {
+                    return raw;
+                }
+            }
+            assert!(Instant::now() < deadline, "no mail {subject:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One request a webhook receiver got.
+#[derive(Debug, Clone)]
+struct Got {
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Got {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+/// A plain HTTP/1.1 receiver on a thread: records each request, answers `status`.
+struct Receiver {
+    url: String,
+    got: Arc<Mutex<Vec<Got>>>,
+    status: Arc<AtomicU16>,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let got = Arc::new(Mutex::new(vec![]));
+        let status = Arc::new(AtomicU16::new(200));
+        let (g, s) = (got.clone(), status.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                if let Some(req) = read_request(&stream) {
+                    g.lock().unwrap().push(req);
+                }
+                let code = s.load(Ordering::SeqCst);
+                let _ = (&stream).write_all(
+                    format!("HTTP/1.1 {code} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                        .as_bytes(),
+                );
+            }
+        });
+        Receiver { url, got, status }
+    }
+
+    fn got(&self) -> Vec<Got> {
+        self.got.lock().unwrap().clone()
+    }
+
+    fn wait_for(&self, n: usize) -> Vec<Got> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let got = self.got();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(Instant::now() < deadline, "{} requests, not {n}", got.len());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn read_request(stream: &TcpStream) -> Option<Got> {
+    let mut r = BufReader::new(stream);
+    let mut line = String::new();
+    r.read_line(&mut line).ok()?;
+    let path = line.split_whitespace().nth(1)?.to_string();
+    let mut headers = vec![];
+    loop {
+        let mut h = String::new();
+        r.read_line(&mut h).ok()?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        let (k, v) = h.split_once(':')?;
+        headers.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .map(|(_, v)| v.parse().unwrap())
+        .unwrap_or(0);
+    let mut body = vec![0; len];
+    r.read_exact(&mut body).ok()?;
+    Some(Got {
+        path,
+        headers,
+        body,
+    })
+}
+
+fn hmac_hex(key: &[u8], body: &[u8]) -> String {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+    mac.update(body);
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A database source that fails until `marker` exists, and a job `db` backing it up.
+fn flaky_source(marker: &Path) -> String {
+    format!(
+        "[[sources.database]]\nname = \"flaky\"\nkind = \"command\"\n\
+         command = [\"sh\", \"-c\", \"test -f {} || {{ echo dump exploded >&2; exit 1; }}; echo data\"]\n\n",
+        marker.display()
+    )
+}
+
+fn create_db_job(server: &Served) {
+    let body = json!({"job_id": "db", "name": "Nightly DB", "trigger_type": "interval",
+        "trigger_config": {"hours": 24}, "backup_config": {"type": "database"}});
+    let (code, job) = server.send("POST", "/scheduler/jobs", Some(body));
+    assert_eq!(code, 201, "{job}");
+}
+
+/// Waits (at most 30 s) until `/notifications` holds an attempt `pred` accepts.
+fn wait_attempt(server: &Served, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let list = server.get("/notifications?limit=1000");
+        if let Some(a) = list["notifications"].as_array().unwrap().iter().find(|a| pred(a)) {
+            return a.clone();
+        }
+        assert!(Instant::now() < deadline, "{what}: {list}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn check<'a>(health: &'a Value, name: &str) -> &'a Value {
+    health["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name}: {health}"))
+}
+
+#[test]
+fn the_failure_the_recovery_and_the_daily_report_arrive_by_mail() {
+    let scratch = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let smtp = Smtp::start(port, &scratch.path().join("maildir"));
+    let marker = scratch.path().join("db-is-up");
+    let server = Served::with_config(&format!(
+        "{}[[notify]]\nname = \"ops-mail\"\nkind = \"email\"\nserver = \"127.0.0.1\"\n\
+         port = {port}\ntls = \"none\"\nfrom = \"backupd@example.org\"\n\
+         to = [\"ops@example.org\", \"oncall@example.org\"]\n\
+         events = [\"run_failed\", \"recovered\", \"daily_report\"]\nmin_interval = \"0s\"\n",
+        flaky_source(&marker)
+    ));
+    create_db_job(&server);
+
+    // the failure
+    let failed = server.run("db");
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let run_id = failed["run_id"].as_str().unwrap();
+    let raw = smtp.wait_for("backupd: Nightly DB failed");
+    let mail = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    assert_eq!(mail.subject(), Some("backupd: Nightly DB failed"));
+    let to: Vec<&str> = mail
+        .to()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.address())
+        .collect();
+    assert_eq!(to, ["ops@example.org", "oncall@example.org"]);
+    let body = mail.body_text(0).unwrap().to_string();
+    assert!(body.contains(&format!("The backup run {run_id} of job Nightly DB (db) failed.")), "{body}");
+    assert!(body.contains("Error: ") && body.contains("dump exploded"), "{body}");
+    assert!(body.contains("When: 20"), "{body}");
+    assert!(
+        body.contains(&format!("Link: {}/runs/{run_id}", server.base)),
+        "{body}"
+    );
+
+    // the recovery
+    std::fs::write(&marker, "").unwrap();
+    let ok = server.run("db");
+    assert_eq!(ok["status"], "succeeded", "{ok}");
+    let raw = smtp.wait_for("backupd: Nightly DB recovered");
+    let mail = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    let body = mail.body_text(0).unwrap().to_string();
+    assert!(body.contains("succeeded after a failure"), "{body}");
+    assert!(body.contains(ok["run_id"].as_str().unwrap()), "{body}");
+
+    // the daily report, its page inline as the HTML part (not an attachment)
+    let report_run = server.run("daily_report");
+    assert_eq!(report_run["status"], "succeeded", "{report_run}");
+    let reports = server.get("/reports");
+    let report_id = reports["reports"][0]["report_id"].as_str().unwrap().to_string();
+    let raw = smtp.wait_for("backupd: daily report");
+    let mail = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    assert_eq!(
+        mail.subject().unwrap(),
+        format!("backupd: daily report {report_id}")
+    );
+    assert_eq!(mail.attachment_count(), 0);
+    let html = mail.body_html(0).unwrap().to_string();
+    let (status, _, page) = server.exchange("GET", &format!("/reports/{report_id}.html"), None);
+    assert_eq!(status, 200);
+    assert_eq!(html.trim_end(), page.trim_end(), "the mail carries the same page");
+    assert!(html.contains("<svg"), "the report's inline charts");
+    assert!(mail.body_text(0).unwrap().contains("was written"));
+
+    // every delivery was recorded, newest first, and only what the filter lets through
+    let list = server.get("/notifications");
+    let kinds: Vec<&str> = list["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["daily_report", "recovered", "run_failed"], "{list}");
+    for a in list["notifications"].as_array().unwrap() {
+        assert_eq!(a["outcome"], "sent", "{a}");
+        assert_eq!(a["channel"], "ops-mail", "{a}");
+        assert_eq!(a["attempt"], 1, "{a}");
+    }
+    assert_eq!(list["notifications"][2]["run_id"], run_id);
+    assert_eq!(smtp.mails().len(), 3, "nothing else was sent");
+    drop(server.stop());
+}
+
+#[test]
+fn webhooks_are_signed_filtered_and_carry_a_text_field() {
+    let scratch = tempfile::tempdir().unwrap();
+    let marker = scratch.path().join("db-is-up");
+    let secret = scratch.path().join("hook.secret");
+    std::fs::write(&secret, "correct horse battery staple\n").unwrap();
+    let (signed, recoveries) = (Receiver::start(), Receiver::start());
+    let server = Served::with_config(&format!(
+        "{}[[notify]]\nname = \"chat\"\nkind = \"webhook\"\nurl = \"{}\"\nsecret_file = \"{}\"\n\
+         headers = {{ X-Team = \"storage\" }}\nmin_interval = \"0s\"\n\n\
+         [[notify]]\nname = \"recoveries\"\nkind = \"webhook\"\nurl = \"{}\"\nevents = [\"recovered\"]\n",
+        flaky_source(&marker),
+        signed.url,
+        secret.display(),
+        recoveries.url
+    ));
+    create_db_job(&server);
+    let failed = server.run("db");
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let got = signed.wait_for(1);
+    let req = &got[0];
+    assert_eq!(req.path, "/hook");
+    assert_eq!(req.header("Content-Type"), Some("application/json"));
+    assert_eq!(req.header("X-Team"), Some("storage"));
+    // the receiver recomputes the signature over the bytes it got, with the file's secret
+    let expected = format!(
+        "sha256={}",
+        hmac_hex(b"correct horse battery staple", &req.body)
+    );
+    assert_eq!(req.header("X-Backupd-Signature"), Some(expected.as_str()));
+    assert_ne!(
+        req.header("X-Backupd-Signature").unwrap(),
+        format!("sha256={}", hmac_hex(b"another secret", &req.body))
+    );
+    let body = req.json();
+    assert_eq!(body["kind"], "run_failed");
+    assert_eq!(body["channel"], "chat");
+    assert_eq!(body["job_id"], "db");
+    assert_eq!(body["run_id"], failed["run_id"]);
+    let text = body["text"].as_str().unwrap();
+    assert!(text.starts_with("backupd: Nightly DB failed\n"), "{text}");
+    assert!(text.contains("dump exploded"), "{text}");
+
+    std::fs::write(&marker, "").unwrap();
+    let ok = server.run("db");
+    assert_eq!(ok["status"], "succeeded");
+    let got = signed.wait_for(2);
+    assert_eq!(got[1].json()["kind"], "recovered");
+    // the second channel only takes recoveries, and is unsigned
+    let only = recoveries.wait_for(1);
+    assert_eq!(only[0].json()["kind"], "recovered");
+    assert_eq!(only[0].json()["run_id"], ok["run_id"]);
+    assert_eq!(only[0].header("X-Backupd-Signature"), None);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(recoveries.got().len(), 1, "the failure was filtered out");
+    assert_eq!(signed.got().len(), 2);
+
+    // a test message through each channel: 200 with the outcome, recorded
+    let (status, answer) = server.send("POST", "/notify/test?channel=recoveries", None);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["delivered"], true, "{answer}");
+    assert_eq!(recoveries.wait_for(2)[1].json()["kind"], "test");
+    signed.status.store(503, Ordering::SeqCst);
+    let (status, answer) = server.send("POST", "/notify/test?channel=chat", None);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["delivered"], false, "{answer}");
+    assert!(answer["reason"].as_str().unwrap().contains("503"), "{answer}");
+    let (status, body) = server.send("POST", "/notify/test?channel=pager", None);
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["field"], "channel", "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("chat, recoveries"), "{body}");
+    let (status, body) = server.send("POST", "/notify/test", None);
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["field"], "channel", "{body}");
+    let (status, body) = server.send("POST", "/notify/test?channel=chat&to=me", None);
+    assert_eq!(status, 400, "{body}");
+
+    let failed_test = wait_attempt(&server, "the failed test", |a| {
+        a["kind"] == "test" && a["outcome"] == "failed"
+    });
+    assert_eq!(failed_test["channel"], "chat");
+    assert_eq!(failed_test["will_retry"], false);
+    // paging: one at a time, newest first, to the end
+    let mut seen = vec![];
+    let mut path = "/notifications?limit=1".to_string();
+    loop {
+        let page = server.get(&path);
+        let items = page["notifications"].as_array().unwrap();
+        assert!(items.len() <= 1);
+        seen.extend(items.iter().map(|a| a["position"].as_u64().unwrap()));
+        match page["next_before"].as_u64() {
+            Some(b) => path = format!("/notifications?limit=1&before={b}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 5, "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0] > w[1]), "{seen:?}");
+    let chat = server.get("/notifications?channel=recoveries");
+    assert_eq!(chat["notifications"].as_array().unwrap().len(), 2, "{chat}");
+    for bad in ["limit=0", "limit=1001", "before=x", "page=2"] {
+        let (status, body) = server.send("GET", &format!("/notifications?{bad}"), None);
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    drop(server.stop());
+}
+
+#[test]
+fn a_mail_server_that_is_down_gets_the_mail_when_it_comes_back() {
+    let scratch = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let marker = scratch.path().join("never");
+    let server = Served::with_config(&format!(
+        "{}[[notify]]\nname = \"ops-mail\"\nkind = \"email\"\nserver = \"127.0.0.1\"\n\
+         port = {port}\ntls = \"none\"\nfrom = \"backupd@example.org\"\nto = [\"ops@example.org\"]\n\
+         retry_backoff = \"1s\"\nretries = 20\n",
+        flaky_source(&marker)
+    ));
+    create_db_job(&server);
+    let failed = server.run("db");
+    assert_eq!(failed["status"], "failed");
+    // nobody listens: attempts fail and are recorded, with a retry to come
+    let first = wait_attempt(&server, "a failed attempt", |a| a["outcome"] == "failed");
+    assert_eq!(first["channel"], "ops-mail");
+    assert_eq!(first["kind"], "run_failed");
+    assert_eq!(first["will_retry"], true);
+    assert!(first["reason"].as_str().unwrap().contains(&port.to_string()), "{first}");
+    wait_attempt(&server, "a second failed attempt", |a| {
+        a["outcome"] == "failed" && a["attempt"] == 2
+    });
+    // the channel that is down shows in health
+    let run = server.run("health_check");
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let health = server.get("/health");
+    let c = check(&health, "notifications");
+    assert_eq!(c["status"], "warning", "{health}");
+    assert!(c["reason"].as_str().unwrap().contains("ops-mail"), "{c}");
+
+    // it comes back: the same message is delivered by a later attempt
+    let smtp = Smtp::start(port, &scratch.path().join("maildir"));
+    let sent = wait_attempt(&server, "the delivery", |a| a["outcome"] == "sent");
+    assert!(sent["attempt"].as_u64().unwrap() >= 3, "{sent}");
+    assert_eq!(sent["run_id"], failed["run_id"]);
+    let raw = smtp.wait_for("backupd: Nightly DB failed");
+    assert!(String::from_utf8_lossy(&raw).contains("dump exploded"));
+    assert_eq!(smtp.mails().len(), 1, "delivered once");
+    server.run("health_check");
+    let health = server.get("/health");
+    assert_eq!(check(&health, "notifications")["status"], "ok", "{health}");
+    drop(server.stop());
+}
+
+fn job(id: &str) -> JobSpec {
+    JobSpec {
+        id: id.into(),
+        name: format!("{id} files"),
+        trigger: Trigger::Interval {
+            seconds: 86_400,
+            start_at: None,
+        },
+        action: JobAction::HealthCheck,
+        misfire_grace_secs: None,
+        timezone: None,
+        jitter_secs: 0,
+    }
+}
+
+fn exec(service: &backupd::service::Service, command: Command) {
+    smol::block_on(service.execute(command, Meta::actor("test"))).unwrap();
+}
+
+#[test]
+fn a_hundred_failures_in_a_minute_are_one_message_and_one_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (service, clock) = open_service(dir.path(), 0);
+    let hook = Receiver::start();
+    let config = Config::parse(&format!(
+        "[[notify]]\nname = \"chat\"\nkind = \"webhook\"\nurl = \"{}\"\nmin_interval = \"10m\"\n\
+         alert_after = \"6h\"\nalert_after_jobs = {{ flappy = \"2h\" }}\n",
+        hook.url
+    ))
+    .unwrap();
+    exec(&service, Command::CreateJob(job("flappy")));
+    exec(&service, Command::CreateJob(job("steady")));
+    let notifier = backupd::notify::start(
+        service.clone(),
+        config.notify.clone(),
+        "http://backup.example:8720".into(),
+    )
+    .unwrap();
+    let api = serve_api_with(&service, config);
+
+    // 100 failures of one job within a minute, by the manual clock
+    for i in 0..100 {
+        let run_id = format!("flappy-{i:03}");
+        exec(
+            &service,
+            Command::StartRun {
+                run_id: run_id.clone(),
+                job_id: "flappy".into(),
+                slot: None,
+                reason: RunReason::Manual,
+            },
+        );
+        exec(
+            &service,
+            Command::FinishRun {
+                run_id,
+                outcome: RunOutcome::Failed {
+                    error: format!("dump exploded #{i}"),
+                    kind: ErrorKind::Transient,
+                },
+            },
+        );
+        clock.advance(time::Duration::milliseconds(500));
+    }
+    let first = hook.wait_for(1);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(hook.got().len(), 1, "one message, not 100");
+    assert_eq!(first[0].json()["kind"], "run_failed");
+    assert_eq!(first[0].json()["run_id"], "flappy-000");
+    assert_eq!(
+        first[0].json()["link"],
+        "http://backup.example:8720/api/backup/runs/flappy-000"
+    );
+
+    // min_interval later: one digest of the 99 held
+    clock.set(start_time() + time::Duration::minutes(10));
+    let got = hook.wait_for(2);
+    let digest = got[1].json();
+    assert_eq!(digest["kind"], "digest", "{digest}");
+    assert_eq!(
+        digest["subject"],
+        "backupd: digest for flappy: 99 more notification(s)"
+    );
+    let text = digest["text"].as_str().unwrap();
+    assert!(text.contains("flappy-001") && text.contains("flappy-099"), "{text}");
+    assert!(!text.contains("flappy-000"), "{text}");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(hook.got().len(), 2, "one message and one digest");
+
+    // the dead-man's switch: flappy never succeeded since its creation (2 h limit), steady
+    // neither (the channel's 6 h): each is alerted once its silence passes its limit, once
+    clock.set(start_time() + time::Duration::hours(3));
+    let got = hook.wait_for(3);
+    let overdue = got[2].json();
+    assert_eq!(overdue["kind"], "overdue", "{overdue}");
+    assert_eq!(overdue["job_id"], "flappy");
+    assert_eq!(
+        overdue["subject"],
+        "backupd: flappy files has not succeeded for 2h"
+    );
+    clock.set(start_time() + time::Duration::hours(7));
+    let got = hook.wait_for(4);
+    assert_eq!(got[3].json()["job_id"], "steady", "{:?}", got[3].json());
+    clock.set(start_time() + time::Duration::hours(8));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(hook.got().len(), 4, "each silence alerted once");
+
+    // the deliveries, as the API lists them
+    let list = api.get("/notifications");
+    let kinds: Vec<&str> = list["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["overdue", "overdue", "digest", "run_failed"], "{list}");
+    let (status, body) = reply(
+        ureq::get(&format!("{}/notifications?limit=nine", api.base)).call(),
+    );
+    assert_eq!(status, 400, "{body}");
+    drop(notifier);
+}
