@@ -984,6 +984,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
         service.clone(),
         config.notify.clone(),
         format!("http://{}", api.local_addr()),
+        config.data_dir.clone(),
     );
     // The real address (with `--bind 127.0.0.1:0` the port is chosen here); tests read this line.
     log::info!(

@@ -22,6 +22,7 @@ use crate::decide::Delivery;
 use crate::events::Ts;
 use crate::service::Service;
 use smol::future::FutureExt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// How often the watcher looks at the clock without being woken (digests, overdue jobs).
@@ -52,15 +53,21 @@ impl Drop for Notifier {
 }
 
 /// Follows the log from its current position (nothing already recorded is notified again) and
-/// the clock. `link` is the start of the links in messages where a channel sets none.
-pub fn start(service: Service, channels: Vec<Channel>, link: String) -> Option<Notifier> {
+/// the clock. `link` is the start of the links in messages where a channel sets none;
+/// `data_dir` is where the recorded report locations are.
+pub fn start(
+    service: Service,
+    channels: Vec<Channel>,
+    link: String,
+    data_dir: PathBuf,
+) -> Option<Notifier> {
     if channels.is_empty() {
         return None;
     }
     let (stop, stopped) = smol::channel::bounded::<()>(1);
     let thread = std::thread::Builder::new()
         .name("notify-watch".into())
-        .spawn(move || smol::block_on(follow(service, channels, link, stopped)))
+        .spawn(move || smol::block_on(follow(service, channels, link, data_dir, stopped)))
         .expect("a thread for the notifier");
     Some(Notifier {
         stop: Some(stop),
@@ -72,8 +79,21 @@ async fn follow(
     service: Service,
     channels: Vec<Channel>,
     link: String,
+    data_dir: PathBuf,
     stopped: smol::channel::Receiver<()>,
 ) {
+    // A report's recorded location is its JSON, relative to the data directory; the page the
+    // mail carries is the HTML beside it.
+    let page = |mut m: Message| {
+        m.html_file = m.html_file.map(|location| {
+            data_dir
+                .join(location)
+                .with_extension("html")
+                .display()
+                .to_string()
+        });
+        m
+    };
     let mut seen = service.position();
     let mut watch = service.read(watch::Watch::from_state);
     let mut routes: Vec<Route> = channels
@@ -105,7 +125,8 @@ async fn follow(
                     for r in &mut routes {
                         if r.channel.events.contains(&n.kind) {
                             if let Some(out) = r.gate.offer(n.clone(), now) {
-                                r.queue.push(message::render(&out, base(r, &link), now));
+                                r.queue
+                                    .push(page(message::render(&out, base(r, &link), now)));
                             }
                         }
                     }

@@ -52,7 +52,10 @@ impl Smtp {
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "aiosmtpd never listened on {port}");
+            assert!(
+                Instant::now() < deadline,
+                "aiosmtpd never listened on {port}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         smtp
@@ -220,7 +223,12 @@ fn wait_attempt(server: &Served, what: &str, pred: impl Fn(&Value) -> bool) -> V
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let list = server.get("/notifications?limit=1000");
-        if let Some(a) = list["notifications"].as_array().unwrap().iter().find(|a| pred(a)) {
+        if let Some(a) = list["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| pred(a))
+        {
             return a.clone();
         }
         assert!(Instant::now() < deadline, "{what}: {list}");
@@ -267,8 +275,16 @@ fn the_failure_the_recovery_and_the_daily_report_arrive_by_mail() {
         .collect();
     assert_eq!(to, ["ops@example.org", "oncall@example.org"]);
     let body = mail.body_text(0).unwrap().to_string();
-    assert!(body.contains(&format!("The backup run {run_id} of job Nightly DB (db) failed.")), "{body}");
-    assert!(body.contains("Error: ") && body.contains("dump exploded"), "{body}");
+    assert!(
+        body.contains(&format!(
+            "The backup run {run_id} of job Nightly DB (db) failed."
+        )),
+        "{body}"
+    );
+    assert!(
+        body.contains("Error: ") && body.contains("dump exploded"),
+        "{body}"
+    );
     assert!(body.contains("When: 20"), "{body}");
     assert!(
         body.contains(&format!("Link: {}/runs/{run_id}", server.base)),
@@ -289,7 +305,7 @@ fn the_failure_the_recovery_and_the_daily_report_arrive_by_mail() {
     let report_run = server.run("daily_report");
     assert_eq!(report_run["status"], "succeeded", "{report_run}");
     let reports = server.get("/reports");
-    let report_id = reports["reports"][0]["report_id"].as_str().unwrap().to_string();
+    let report_id = reports["reports"][0]["id"].as_str().unwrap().to_string();
     let raw = smtp.wait_for("backupd: daily report");
     let mail = mail_parser::MessageParser::default().parse(&raw).unwrap();
     assert_eq!(
@@ -300,7 +316,11 @@ fn the_failure_the_recovery_and_the_daily_report_arrive_by_mail() {
     let html = mail.body_html(0).unwrap().to_string();
     let (status, _, page) = server.exchange("GET", &format!("/reports/{report_id}.html"), None);
     assert_eq!(status, 200);
-    assert_eq!(html.trim_end(), page.trim_end(), "the mail carries the same page");
+    assert_eq!(
+        html.trim_end(),
+        page.trim_end(),
+        "the mail carries the same page"
+    );
     assert!(html.contains("<svg"), "the report's inline charts");
     assert!(mail.body_text(0).unwrap().contains("was written"));
 
@@ -389,11 +409,20 @@ fn webhooks_are_signed_filtered_and_carry_a_text_field() {
     let (status, answer) = server.send("POST", "/notify/test?channel=chat", None);
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["delivered"], false, "{answer}");
-    assert!(answer["reason"].as_str().unwrap().contains("503"), "{answer}");
+    assert!(
+        answer["reason"].as_str().unwrap().contains("503"),
+        "{answer}"
+    );
     let (status, body) = server.send("POST", "/notify/test?channel=pager", None);
     assert_eq!(status, 404, "{body}");
     assert_eq!(body["error"]["field"], "channel", "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("chat, recoveries"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("chat, recoveries"),
+        "{body}"
+    );
     let (status, body) = server.send("POST", "/notify/test", None);
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["field"], "channel", "{body}");
@@ -448,7 +477,13 @@ fn a_mail_server_that_is_down_gets_the_mail_when_it_comes_back() {
     assert_eq!(first["channel"], "ops-mail");
     assert_eq!(first["kind"], "run_failed");
     assert_eq!(first["will_retry"], true);
-    assert!(first["reason"].as_str().unwrap().contains(&port.to_string()), "{first}");
+    assert!(
+        first["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&port.to_string()),
+        "{first}"
+    );
     wait_attempt(&server, "a second failed attempt", |a| {
         a["outcome"] == "failed" && a["attempt"] == 2
     });
@@ -510,6 +545,7 @@ fn a_hundred_failures_in_a_minute_are_one_message_and_one_digest() {
         service.clone(),
         config.notify.clone(),
         "http://backup.example:8720".into(),
+        dir.path().to_path_buf(),
     )
     .unwrap();
     let api = serve_api_with(&service, config);
@@ -549,7 +585,7 @@ fn a_hundred_failures_in_a_minute_are_one_message_and_one_digest() {
     );
 
     // min_interval later: one digest of the 99 held
-    clock.set(start_time() + time::Duration::minutes(10));
+    clock.set(start_time() + time::Duration::minutes(11));
     let got = hook.wait_for(2);
     let digest = got[1].json();
     assert_eq!(digest["kind"], "digest", "{digest}");
@@ -558,7 +594,10 @@ fn a_hundred_failures_in_a_minute_are_one_message_and_one_digest() {
         "backupd: digest for flappy: 99 more notification(s)"
     );
     let text = digest["text"].as_str().unwrap();
-    assert!(text.contains("flappy-001") && text.contains("flappy-099"), "{text}");
+    assert!(
+        text.contains("flappy-001") && text.contains("flappy-099"),
+        "{text}"
+    );
     assert!(!text.contains("flappy-000"), "{text}");
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(hook.got().len(), 2, "one message and one digest");
@@ -589,10 +628,12 @@ fn a_hundred_failures_in_a_minute_are_one_message_and_one_digest() {
         .iter()
         .map(|a| a["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["overdue", "overdue", "digest", "run_failed"], "{list}");
-    let (status, body) = reply(
-        ureq::get(&format!("{}/notifications?limit=nine", api.base)).call(),
+    assert_eq!(
+        kinds,
+        ["overdue", "overdue", "digest", "run_failed"],
+        "{list}"
     );
+    let (status, body) = reply(ureq::get(&format!("{}/notifications?limit=nine", api.base)).call());
     assert_eq!(status, 400, "{body}");
     drop(notifier);
 }

@@ -79,7 +79,11 @@ mod tests {
         s.apply(&failed(2, "gone"));
         let c = notifications(&s, &names);
         assert_eq!(c.status, HealthStatus::Warning);
-        assert!(c.reason.contains("mail: 1 failed attempt(s)"), "{}", c.reason);
+        assert!(
+            c.reason.contains("mail: 1 failed attempt(s)"),
+            "{}",
+            c.reason
+        );
         assert!(c.reason.contains("connection refused"), "{}", c.reason);
         assert!(!c.reason.contains("gone"), "{}", c.reason);
         s.apply(&Envelope {
