@@ -85,7 +85,8 @@ pub async fn test(req: Request<ApiContext>) -> Result<Response, ApiError> {
             ),
         ));
     };
-    let link = format!("http://{}", ctx.config.bind);
+    // The address the client reached the API by: the configured bind may be port 0 or 0.0.0.0.
+    let link = req.url().origin().ascii_serialization();
     let outcome = crate::notify::send_test(&ctx.service, channel, &link).await;
     Ok(json(
         200,

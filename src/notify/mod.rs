@@ -114,6 +114,8 @@ async fn follow(
                 Ok(_) => break,
                 Err(e) => {
                     log::error!("notifier cannot read the log after {seen}: {e}");
+                    // Not at once again: the wait below returns at once while the log is ahead.
+                    smol::Timer::after(TICK).await;
                     break;
                 }
             };

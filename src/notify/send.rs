@@ -101,13 +101,26 @@ fn webhook(channel: &str, w: &Webhook, m: &Message) -> Result<(), String> {
             &signature(secret.0.as_bytes(), &body),
         );
     }
-    match req.send_bytes(&body) {
-        Ok(_) => Ok(()),
+    // A webhook's path often is its secret (Slack's, ntfy's topic): the recorded reason names
+    // only the host, and whatever an error quotes of the URL is cut back to it.
+    let shown = redact(&w.url);
+    let reason = match req.send_bytes(&body) {
+        Ok(_) => return Ok(()),
         Err(ureq::Error::Status(code, resp)) => {
-            Err(format!("{} answered {code} {}", w.url, resp.status_text()))
+            format!("{shown} answered {code} {}", resp.status_text())
         }
-        Err(x) => Err(format!("{}: {}", w.url, chain(&x))),
-    }
+        Err(x) => format!("{shown}: {}", chain(&x)),
+    };
+    Err(reason.replace(&w.url, &shown))
+}
+
+/// `scheme://host[:port]/…`: the URL without its path and query.
+fn redact(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    // userinfo is a secret too
+    let host = host.rsplit('@').next().unwrap_or(host);
+    format!("{scheme}://{host}/…")
 }
 
 /// An error with its causes, as one line.
@@ -127,6 +140,18 @@ fn chain(e: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_webhook_url_is_shown_without_its_path_or_userinfo() {
+        assert_eq!(
+            super::redact("https://hooks.slack.com/services/T0/B0/XXXX?x=1"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(
+            super::redact("http://user:pw@127.0.0.1:9000/hook"),
+            "http://127.0.0.1:9000/…"
+        );
+    }
+
     #[test]
     fn the_signature_is_rfc_4231_hmac_sha256() {
         // RFC 4231 test case 2
