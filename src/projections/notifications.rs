@@ -5,9 +5,14 @@ use crate::events::{Envelope, Event, Ts};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// Attempts kept for the listing: a channel down for weeks retries every message, and the
+/// listing need not hold all of that in memory and in every snapshot; the events themselves stay
+/// in the log (`GET /events`).
+pub const MAX_KEPT: usize = 10_000;
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Notifications {
-    /// Every attempt, oldest first.
+    /// The newest `MAX_KEPT` attempts (up to a tenth more between trims), oldest first.
     pub attempts: Vec<Attempt>,
     /// By channel name: how its deliveries stand now.
     pub channels: BTreeMap<String, ChannelState>,
@@ -88,7 +93,12 @@ impl Notifications {
                 c.last_failed_at = Some(env.recorded_at);
                 c.last_reason = Some(reason.clone());
             }
-            _ => {}
+            _ => return,
+        }
+        // Trimmed a tenth at a time so the cost is not paid on every event.
+        if self.attempts.len() > MAX_KEPT + MAX_KEPT / 10 {
+            let excess = self.attempts.len() - MAX_KEPT;
+            self.attempts.drain(..excess);
         }
     }
 }
@@ -141,5 +151,21 @@ mod tests {
         assert_eq!(n.attempts.len(), 4);
         assert!(n.attempts[3].sent && n.attempts[3].attempt == 3);
         assert_eq!(n.attempts[3].run_id.as_deref(), Some("r"));
+    }
+
+    #[test]
+    fn only_the_newest_attempts_are_kept_for_the_listing() {
+        let mut n = Notifications::default();
+        let total = MAX_KEPT as u64 + MAX_KEPT as u64 / 10 + 1;
+        for p in 1..=total {
+            n.apply(&env(p, failed("mail")));
+        }
+        assert_eq!(n.attempts.len(), MAX_KEPT);
+        assert_eq!(n.attempts.last().unwrap().position, total);
+        assert_eq!(n.attempts[0].position, total - MAX_KEPT as u64 + 1);
+        assert_eq!(
+            n.channels["mail"].failures, total,
+            "the counts see every attempt"
+        );
     }
 }
