@@ -32,6 +32,7 @@ pub(super) struct RawChannel {
     username: Option<String>,
     password_env: Option<String>,
     password_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
     from: Option<String>,
     to: Vec<String>,
     // webhook
@@ -68,6 +69,8 @@ pub struct Email {
     pub tls: Tls,
     pub username: Option<String>,
     pub password: Option<Secret>,
+    /// PEM certificates trusted besides the public roots (a private CA's SMTP server).
+    pub ca_pem: Option<Vec<u8>>,
     pub from: String,
     pub to: Vec<String>,
 }
@@ -251,12 +254,19 @@ pub(super) fn channels(raw: Vec<RawChannel>) -> Result<Vec<Channel>, ConfigError
                 if password.is_some() && r.username.is_none() {
                     return Err(invalid(&key("username"), "a password needs a username"));
                 }
+                let ca_pem = match &r.ca_file {
+                    None => None,
+                    Some(path) => Some(std::fs::read(path).map_err(|e| {
+                        invalid(&key("ca_file"), format!("{}: {e}", path.display()))
+                    })?),
+                };
                 Transport::Email(Email {
                     server,
                     port,
                     tls,
                     username: r.username.clone(),
                     password,
+                    ca_pem,
                     from,
                     to: r.to.clone(),
                 })

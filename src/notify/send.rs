@@ -21,6 +21,7 @@ pub fn deliver(channel: &Channel, m: &Message) -> Result<(), String> {
 fn email(e: &Email, m: &Message) -> Result<(), String> {
     use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
     use lettre::transport::smtp::authentication::Credentials;
+    use lettre::transport::smtp::client::{Certificate, Tls as SmtpTls, TlsParameters};
     use lettre::{SmtpTransport, Transport as _};
     let mut builder = lettre::Message::builder()
         .from(
@@ -55,14 +56,27 @@ fn email(e: &Email, m: &Message) -> Result<(), String> {
         None => builder.header(ContentType::TEXT_PLAIN).body(m.text.clone()),
     }
     .map_err(|x| format!("building the mail: {x}"))?;
-    let transport = match e.tls {
-        Tls::Starttls => SmtpTransport::starttls_relay(&e.server),
-        Tls::Implicit => SmtpTransport::relay(&e.server),
-        Tls::None => Ok(SmtpTransport::builder_dangerous(&e.server)),
-    }
-    .map_err(|x| format!("smtp {}: {x}", e.server))?
-    .port(e.port)
-    .timeout(Some(TIMEOUT));
+    let tls = || -> Result<TlsParameters, String> {
+        let mut params = TlsParameters::builder(e.server.clone());
+        if let Some(pem) = &e.ca_pem {
+            params = params.add_root_certificate(
+                Certificate::from_pem(pem).map_err(|x| format!("ca_file: {x}"))?,
+            );
+        }
+        params
+            .build_rustls()
+            .map_err(|x| format!("smtp {} tls: {x}", e.server))
+    };
+    // `builder_dangerous` only means "no TLS chosen yet": it is chosen on the next line, with
+    // rustls verifying the server's name against the public roots (and `ca_file`'s).
+    let transport = SmtpTransport::builder_dangerous(&e.server)
+        .tls(match e.tls {
+            Tls::Starttls => SmtpTls::Required(tls()?),
+            Tls::Implicit => SmtpTls::Wrapper(tls()?),
+            Tls::None => SmtpTls::None,
+        })
+        .port(e.port)
+        .timeout(Some(TIMEOUT));
     let transport = match (&e.username, &e.password) {
         (Some(user), Some(password)) => {
             transport.credentials(Credentials::new(user.clone(), password.0.clone()))

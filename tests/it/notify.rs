@@ -37,8 +37,16 @@ struct Smtp {
 
 impl Smtp {
     fn start(port: u16, maildir: &Path) -> Smtp {
+        Smtp::start_with(port, maildir, &[])
+    }
+
+    /// `tls`: aiosmtpd's `--tlscert C --tlskey K` (STARTTLS, then required) or `--smtpscert`
+    /// (implicit TLS).
+    fn start_with(port: u16, maildir: &Path, tls: &[&str]) -> Smtp {
         let child = std::process::Command::new("python3")
-            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .args(["-m", "aiosmtpd", "-n"])
+            .args(tls)
+            .arg("-l")
             .arg(format!("127.0.0.1:{port}"))
             .args(["-c", "aiosmtpd.handlers.Mailbox"])
             .arg(maildir)
@@ -506,6 +514,84 @@ fn a_mail_server_that_is_down_gets_the_mail_when_it_comes_back() {
     server.run("health_check");
     let health = server.get("/health");
     assert_eq!(check(&health, "notifications")["status"], "ok", "{health}");
+    drop(server.stop());
+}
+
+/// A CA and a server certificate for 127.0.0.1 signed by it, made with `openssl`.
+fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let script = "set -e
+openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=backupd-test-ca 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -keyout key.pem -out req.csr -subj /CN=127.0.0.1 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > ext.cnf
+openssl x509 -req -in req.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out cert.pem -days 2 -extfile ext.cnf 2>/dev/null";
+    let ok = std::process::Command::new("sh")
+        .args(["-c", script])
+        .current_dir(dir)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "openssl failed");
+    (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    )
+}
+
+#[test]
+fn mail_goes_over_starttls_and_implicit_tls_to_a_server_it_verifies() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certificates(scratch.path());
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let (p1, p2) = (free_port(), free_port());
+    // STARTTLS is required by this server: a mail in its box came over TLS
+    let starttls = Smtp::start_with(
+        p1,
+        &scratch.path().join("box1"),
+        &["--tlscert", cert, "--tlskey", key],
+    );
+    let implicit = Smtp::start_with(
+        p2,
+        &scratch.path().join("box2"),
+        &["--smtpscert", cert, "--smtpskey", key],
+    );
+    let marker = scratch.path().join("never");
+    let channel = |name: &str, port: u16, tls: &str, ca: &Path| {
+        format!(
+            "[[notify]]\nname = \"{name}\"\nkind = \"email\"\nserver = \"127.0.0.1\"\n\
+             port = {port}\ntls = \"{tls}\"\nca_file = \"{}\"\nfrom = \"backupd@example.org\"\n\
+             to = [\"ops@example.org\"]\nretries = 1\n\n",
+            ca.display()
+        )
+    };
+    // a third channel that trusts another CA: the server's certificate is refused
+    let other = tempfile::tempdir().unwrap();
+    let (other_ca, _, _) = certificates(other.path());
+    let server = Served::with_config(&format!(
+        "{}{}{}{}",
+        flaky_source(&marker),
+        channel("starttls", p1, "starttls", &ca),
+        channel("smtps", p2, "implicit", &ca),
+        channel("untrusted", p1, "starttls", &other_ca),
+    ));
+    create_db_job(&server);
+    let failed = server.run("db");
+    assert_eq!(failed["status"], "failed");
+    for smtp in [&starttls, &implicit] {
+        let raw = smtp.wait_for("backupd: Nightly DB failed");
+        assert!(String::from_utf8_lossy(&raw).contains("dump exploded"));
+    }
+    let refused = wait_attempt(&server, "the untrusted channel", |a| {
+        a["channel"] == "untrusted" && a["outcome"] == "failed"
+    });
+    assert_eq!(refused["will_retry"], false, "retries = 1: {refused}");
+    let reason = refused["reason"].as_str().unwrap();
+    assert!(reason.contains("invalid peer certificate"), "{reason}");
+    assert_eq!(starttls.mails().len(), 1, "{refused}");
+    for name in ["starttls", "smtps"] {
+        wait_attempt(&server, name, |a| {
+            a["channel"] == name && a["outcome"] == "sent"
+        });
+    }
     drop(server.stop());
 }
 
