@@ -372,6 +372,33 @@ headers = {{ Authorization = "Bearer x" }}
     }
 
     #[test]
+    fn a_password_comes_from_the_environment() {
+        // A name of this test's own: no other test reads or sets it.
+        std::env::set_var("BACKUPD_TEST_NOTIFY_SMTP_PASSWORD", "hunter2");
+        let c = Config::parse(
+            "[[notify]]\nname = \"m\"\nkind = \"email\"\nserver = \"s\"\ntls = \"implicit\"\n\
+             username = \"u\"\npassword_env = \"BACKUPD_TEST_NOTIFY_SMTP_PASSWORD\"\n\
+             from = \"a@b.c\"\nto = [\"d@e.f\"]\n",
+        )
+        .unwrap();
+        let super::Transport::Email(e) = &c.notify[0].transport else {
+            panic!()
+        };
+        assert_eq!(e.password.as_ref().unwrap().0, "hunter2");
+        assert_eq!((e.port, e.tls), (465, super::Tls::Implicit));
+        // a password without a user, and both sources at once, are refused by key
+        let no_user = "[[notify]]\nname = \"m\"\nkind = \"email\"\nserver = \"s\"\n\
+                       password_env = \"BACKUPD_TEST_NOTIFY_SMTP_PASSWORD\"\n\
+                       from = \"a@b.c\"\nto = [\"d@e.f\"]\n";
+        assert!(matches!(Config::parse(no_user),
+            Err(crate::config::ConfigError::Invalid { key, .. }) if key == "notify[0].username"));
+        let both = "[[notify]]\nname = \"w\"\nkind = \"webhook\"\nurl = \"http://x\"\n\
+                    secret_env = \"X\"\nsecret_file = \"/nonexistent\"\n";
+        assert!(matches!(Config::parse(both),
+            Err(crate::config::ConfigError::Invalid { key, .. }) if key == "notify[0].secret_env"));
+    }
+
+    #[test]
     fn bad_channels_name_the_key() {
         let cases = [
             ("kind = \"email\"", "notify[0].name"),
