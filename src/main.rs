@@ -968,6 +968,14 @@ fn serve(config: Config) -> anyhow::Result<()> {
         ),
         Err(e) => log::error!("data dir not reconciled: {e}"),
     }
+    // Follows the log from here on (before the scheduler can start a run, so no outcome is
+    // missed): a run only appends its outcome; delivery is the notifier's.
+    let notifier = backupd::notify::start(
+        service.clone(),
+        config.notify.clone(),
+        format!("http://{}", api.local_addr()),
+        config.data_dir.clone(),
+    );
     let (stop_scheduler, stop_rx) = smol::channel::bounded::<()>(1);
     let scheduler = smol::spawn(
         Scheduler::new(
@@ -978,13 +986,6 @@ fn serve(config: Config) -> anyhow::Result<()> {
         )
         .with_config(shared.clone())
         .run(stop_rx, Duration::from_secs(30)),
-    );
-    // Follows the log from here on: a run only appends its outcome; delivery is the notifier's.
-    let notifier = backupd::notify::start(
-        service.clone(),
-        config.notify.clone(),
-        format!("http://{}", api.local_addr()),
-        config.data_dir.clone(),
     );
     // The real address (with `--bind 127.0.0.1:0` the port is chosen here); tests read this line.
     log::info!(

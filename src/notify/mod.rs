@@ -65,9 +65,11 @@ pub fn start(
         return None;
     }
     let (stop, stopped) = smol::channel::bounded::<()>(1);
+    // Taken here, not on the thread: what is appended once `start` returned is followed.
+    let from = service.read(|s| (s.position, watch::Watch::from_state(s)));
     let thread = std::thread::Builder::new()
         .name("notify-watch".into())
-        .spawn(move || smol::block_on(follow(service, channels, link, data_dir, stopped)))
+        .spawn(move || smol::block_on(follow(service, channels, link, data_dir, from, stopped)))
         .expect("a thread for the notifier");
     Some(Notifier {
         stop: Some(stop),
@@ -80,6 +82,7 @@ async fn follow(
     channels: Vec<Channel>,
     link: String,
     data_dir: PathBuf,
+    (mut seen, mut watch): (u64, watch::Watch),
     stopped: smol::channel::Receiver<()>,
 ) {
     // A report's recorded location is its JSON, relative to the data directory; the page the
@@ -94,8 +97,6 @@ async fn follow(
         });
         m
     };
-    let mut seen = service.position();
-    let mut watch = service.read(watch::Watch::from_state);
     let mut routes: Vec<Route> = channels
         .into_iter()
         .map(|channel| Route {
