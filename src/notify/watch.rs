@@ -68,25 +68,19 @@ impl Watch {
         let at = env.recorded_at;
         match &env.payload {
             Event::RunFailed { run_id, error, .. } | Event::RunFailedV2 { run_id, error, .. } => {
-                let Some(job) = backup_job(state, run_id) else {
-                    return vec![];
-                };
-                self.last.insert(job.clone(), Last::Failed);
-                let name = job_name(state, &job);
-                vec![Notice {
-                    kind: Kind::RunFailed,
-                    at,
-                    subject: format!("backupd: {name} failed"),
-                    lines: vec![
-                        format!("The backup run {run_id} of job {name} ({job}) failed."),
-                        format!("When: {}", at.rfc3339()),
-                        format!("Error: {error}"),
-                    ],
-                    job_id: Some(job),
-                    run_id: Some(run_id.clone()),
-                    report: None,
-                }]
+                self.failed(state, run_id, "failed", error, at)
             }
+            // A crash or a stop in the middle, and a run its timeout stopped (a hung dump), are
+            // failures to whoever waits for the backup; an operator's cancel is not news to them.
+            Event::RunInterrupted { run_id, reason } => {
+                self.failed(state, run_id, "was interrupted", reason, at)
+            }
+            Event::RunCancelled {
+                run_id,
+                reason,
+                by: None,
+                ..
+            } => self.failed(state, run_id, "timed out", reason, at),
             Event::RunSucceeded { run_id, .. } | Event::RunSucceededV2 { run_id, .. } => {
                 let Some(job) = backup_job(state, run_id) else {
                     return vec![];
@@ -185,6 +179,36 @@ impl Watch {
             }],
             _ => vec![],
         }
+    }
+}
+
+impl Watch {
+    fn failed(
+        &mut self,
+        state: &State,
+        run_id: &str,
+        what: &str,
+        error: &str,
+        at: Ts,
+    ) -> Vec<Notice> {
+        let Some(job) = backup_job(state, run_id) else {
+            return vec![];
+        };
+        self.last.insert(job.clone(), Last::Failed);
+        let name = job_name(state, &job);
+        vec![Notice {
+            kind: Kind::RunFailed,
+            at,
+            subject: format!("backupd: {name} {what}"),
+            lines: vec![
+                format!("The backup run {run_id} of job {name} ({job}) {what}."),
+                format!("When: {}", at.rfc3339()),
+                format!("Error: {error}"),
+            ],
+            job_id: Some(job),
+            run_id: Some(run_id.to_string()),
+            report: None,
+        }]
     }
 }
 
@@ -312,8 +336,36 @@ mod tests {
         assert_eq!(failed[0].run_id.as_deref(), Some("r2"));
         assert!(failed[0].lines.iter().any(|l| l == "Error: disk full"));
         assert!(failed[0].lines.iter().any(|l| l.starts_with("When: ")));
-        // another job's success is not a recovery of this one
-        assert!(g.run("r3", "hourly", None).is_empty());
+        // a run its timeout stopped is a failure too; an operator's cancel is not
+        g.when(Event::RunStarted {
+            run_id: "t".into(),
+            job_id: "hourly".into(),
+            slot: None,
+            reason: RunReason::Manual,
+        });
+        let timed_out = g.when(Event::RunCancelled {
+            run_id: "t".into(),
+            reason: "run_timeout of 3600 s reached".into(),
+            by: None,
+            duration_ms: 1,
+        });
+        assert_eq!(timed_out[0].subject, "backupd: hourly files timed out");
+        g.when(Event::RunStarted {
+            run_id: "c".into(),
+            job_id: "hourly".into(),
+            slot: None,
+            reason: RunReason::Manual,
+        });
+        let cancelled = g.when(Event::RunCancelled {
+            run_id: "c".into(),
+            reason: "asked".into(),
+            by: Some("api:ops".into()),
+            duration_ms: 1,
+        });
+        assert!(cancelled.is_empty());
+        // hourly recovers from its timeout; that is no recovery of nightly
+        assert_eq!(kinds(&g.run("r3", "hourly", None)), vec![Kind::Recovered]);
+        assert!(g.run("r3b", "hourly", None).is_empty());
         // then its next success is a recovery, once
         let back = g.run("r4", "nightly", None);
         assert_eq!(kinds(&back), vec![Kind::Recovered]);
