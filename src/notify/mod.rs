@@ -97,16 +97,23 @@ async fn follow(
         });
         m
     };
+    let (outcomes_tx, outcomes) = smol::channel::unbounded::<queue::Outcome>();
     let mut routes: Vec<Route> = channels
         .into_iter()
         .map(|channel| Route {
             gate: gate::Gate::new(channel.min_interval_secs),
             dead_man: overdue::DeadMan::default(),
-            queue: queue::Queue::start(service.clone(), channel.clone()),
+            queue: queue::Queue::start(channel.clone(), outcomes_tx.clone()),
             channel,
         })
         .collect();
+    drop(outcomes_tx);
     loop {
+        // The queues' outcomes first: recording them appends events this loop then reads (and
+        // finds no notice in).
+        while let Ok(o) = outcomes.try_recv() {
+            queue::record(&service, &o.channel, &o.message, o.attempt, o.delivery).await;
+        }
         while service.position() > seen {
             let store = service.store().clone();
             let from = seen;
@@ -154,27 +161,51 @@ async fn follow(
         let moved = service.clock().moved();
         let woken = async {
             service.wait_beyond(seen).await;
-            true
+            Wake::Look
         }
         .or(async {
             match moved {
                 Some(l) => l.await,
                 None => std::future::pending::<()>().await,
             }
-            true
+            Wake::Look
+        })
+        .or(async {
+            // Never `Err` while the routes hold the queues' senders.
+            match outcomes.recv().await {
+                Ok(o) => Wake::Outcome(Box::new(o)),
+                Err(_) => std::future::pending().await,
+            }
         })
         .or(async {
             smol::Timer::after(TICK).await;
-            true
+            Wake::Look
         })
         .or(async {
             let _ = stopped.recv().await;
-            false
+            Wake::Stop
         });
-        if !woken.await {
-            return;
+        match woken.await {
+            Wake::Look => {}
+            Wake::Outcome(o) => {
+                queue::record(&service, &o.channel, &o.message, o.attempt, o.delivery).await
+            }
+            Wake::Stop => {
+                // What the queues reported already is recorded; an attempt still going is not
+                // waited for (its outcome is logged by its thread).
+                while let Ok(o) = outcomes.try_recv() {
+                    queue::record(&service, &o.channel, &o.message, o.attempt, o.delivery).await;
+                }
+                return;
+            }
         }
     }
+}
+
+enum Wake {
+    Look,
+    Outcome(Box<queue::Outcome>),
+    Stop,
 }
 
 fn base<'a>(r: &'a Route, default: &'a str) -> &'a str {
@@ -205,8 +236,7 @@ pub async fn send_test(service: &Service, channel: &Channel, link: &str) -> Test
             will_retry: false,
         },
     };
-    let (s, name, msg) = (service.clone(), channel.name.clone(), m.clone());
-    smol::unblock(move || queue::record(&s, &name, &msg, 1, outcome)).await;
+    queue::record(service, &channel.name, &m, 1, outcome).await;
     TestOutcome {
         delivered: result.is_ok(),
         subject: m.subject,

@@ -1,7 +1,10 @@
 //! The delivery queue: one thread per channel takes messages in order and tries each up to the
 //! channel's `retries`, waiting `retry_backoff`, doubled after each failure (at most an hour).
-//! Every attempt's outcome is recorded (`notification_sent` / `notification_failed`). Runs and
-//! the API never wait on it: they only append events, which the watcher reads.
+//! Every attempt's outcome goes back to the watcher, which records it (`notification_sent` /
+//! `notification_failed`). Runs and the API never wait on it: they only append events, which
+//! the watcher reads. The threads hold no handle on the service: an attempt still hanging when
+//! the service stops (a server that never answers, up to its timeout) holds neither the stop
+//! nor the log; its outcome is then only logged.
 
 use super::message::Message;
 use super::send;
@@ -14,31 +17,34 @@ use std::time::{Duration, Instant};
 
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
+/// One attempt's outcome, for the watcher to record.
+pub struct Outcome {
+    pub channel: String,
+    pub message: Message,
+    pub attempt: u32,
+    pub delivery: Delivery,
+}
+
 /// A channel's queue: messages sent here are delivered by its thread. Dropping it stops the
-/// thread after the attempt in flight (a message waiting for its retry is given up: the
-/// service is stopping).
+/// thread after the attempt in flight, without waiting for it (a message waiting for its retry
+/// is given up: the service is stopping).
 pub struct Queue {
-    tx: Option<mpsc::Sender<Message>>,
+    tx: mpsc::Sender<Message>,
     stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for Queue {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
-        drop(self.tx.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
 impl Queue {
-    pub fn start(service: Service, channel: Channel) -> Queue {
+    pub fn start(channel: Channel, outcomes: smol::channel::Sender<Outcome>) -> Queue {
         let (tx, rx) = mpsc::channel::<Message>();
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
-        let thread = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name(format!("notify-{}", channel.name))
             .spawn(move || {
                 // Ends when the watcher lets go of the sender (shutdown).
@@ -46,25 +52,26 @@ impl Queue {
                     if stopping.load(Ordering::Acquire) {
                         return;
                     }
-                    deliver_with_retries(&service, &channel, &m, &stopping);
+                    deliver_with_retries(&channel, &m, &stopping, &outcomes);
                 }
             })
             .expect("a thread for the notification queue");
-        Queue {
-            tx: Some(tx),
-            stop,
-            thread: Some(thread),
-        }
+        Queue { tx, stop }
     }
 
     pub fn push(&self, m: Message) {
-        if self.tx.as_ref().is_none_or(|tx| tx.send(m).is_err()) {
+        if self.tx.send(m).is_err() {
             log::warn!("notification queue stopped: a message was dropped");
         }
     }
 }
 
-fn deliver_with_retries(service: &Service, channel: &Channel, m: &Message, stop: &AtomicBool) {
+fn deliver_with_retries(
+    channel: &Channel,
+    m: &Message,
+    stop: &AtomicBool,
+    outcomes: &smol::channel::Sender<Outcome>,
+) {
     let mut wait = Duration::from_secs(channel.retry_backoff_secs);
     for attempt in 1..=channel.retries {
         let outcome = match send::deliver(channel, m) {
@@ -86,7 +93,23 @@ fn deliver_with_retries(service: &Service, channel: &Channel, m: &Message, stop:
                 channel.retries
             );
         }
-        record(service, &channel.name, m, attempt, outcome);
+        let outcome = Outcome {
+            channel: channel.name.clone(),
+            message: m.clone(),
+            attempt,
+            delivery: outcome,
+        };
+        if let Err(lost) = outcomes.send_blocking(outcome) {
+            let o = lost.into_inner();
+            log::warn!(
+                "notification {} to {} (attempt {}) not recorded, the service is stopping: {:?}",
+                o.message.kind,
+                o.channel,
+                o.attempt,
+                o.delivery
+            );
+            return;
+        }
         if done || attempt == channel.retries {
             return;
         }
@@ -103,7 +126,13 @@ fn deliver_with_retries(service: &Service, channel: &Channel, m: &Message, stop:
 }
 
 /// Appends the attempt's outcome through the service, as every event is.
-pub fn record(service: &Service, channel: &str, m: &Message, attempt: u32, outcome: Delivery) {
+pub async fn record(
+    service: &Service,
+    channel: &str,
+    m: &Message,
+    attempt: u32,
+    outcome: Delivery,
+) {
     let meta = Meta {
         actor: "notify".into(),
         correlation: m.run_id.clone(),
@@ -115,7 +144,7 @@ pub fn record(service: &Service, channel: &str, m: &Message, attempt: u32, outco
         attempt,
         outcome,
     };
-    if let Err(e) = smol::block_on(service.execute(command, meta)) {
+    if let Err(e) = service.execute(command, meta).await {
         log::error!("notification outcome for {channel} not recorded: {e}");
     }
 }

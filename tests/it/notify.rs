@@ -13,7 +13,7 @@ use backupd::error::ErrorKind;
 use backupd::events::{JobAction, JobSpec, RunReason, Trigger};
 use backupd::service::Meta;
 use serde_json::{json, Value};
-use servers::{certificates, free_port, hmac_hex, Receiver, Smtp};
+use servers::{certificates, free_port, hmac_hex, Receiver, Silent, Smtp};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -380,6 +380,52 @@ fn mail_goes_over_starttls_and_implicit_tls_to_a_server_it_verifies() {
             a["channel"] == name && a["outcome"] == "sent"
         });
     }
+    drop(server.stop());
+}
+
+#[test]
+fn a_channel_that_hangs_holds_no_run() {
+    let scratch = tempfile::tempdir().unwrap();
+    let marker = scratch.path().join("db-is-up");
+    let silent = Silent::start();
+    let server = Served::with_config(&format!(
+        "{}[[notify]]\nname = \"stuck\"\nkind = \"webhook\"\nurl = \"{}\"\nmin_interval = \"0s\"\n\
+         retries = 1\n",
+        flaky_source(&marker),
+        silent.url
+    ));
+    create_db_job(&server);
+    let started = Instant::now();
+    let failed = server.run("db");
+    assert_eq!(failed["status"], "failed");
+    // the notification's POST is going and gets no answer ...
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while silent.connections() == 0 {
+        assert!(Instant::now() < deadline, "no POST reached the endpoint");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // ... while the job's next runs start and end as if nothing were pending
+    std::fs::write(&marker, "").unwrap();
+    for _ in 0..3 {
+        assert_eq!(server.run("db")["status"], "succeeded");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "runs waited on the channel: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        server.get("/notifications")["notifications"],
+        json!([]),
+        "no outcome yet: the attempt is still waiting"
+    );
+    // the endpoint lets go: the attempt's failure is recorded
+    silent.release();
+    let a = wait_attempt(&server, "the failed attempt", |a| a["outcome"] == "failed");
+    assert_eq!(
+        (a["channel"].as_str(), a["will_retry"].as_bool()),
+        (Some("stuck"), Some(false))
+    );
     drop(server.stop());
 }
 

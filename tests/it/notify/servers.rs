@@ -221,3 +221,35 @@ openssl x509 -req -in req.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out cert
         dir.join("key.pem"),
     )
 }
+
+/// A webhook endpoint that accepts connections and never answers, until `release`.
+pub struct Silent {
+    pub url: String,
+    held: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Silent {
+    pub fn start() -> Silent {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let held = Arc::new(Mutex::new(vec![]));
+        let h = held.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                h.lock().unwrap().push(stream);
+            }
+        });
+        Silent { url, held }
+    }
+
+    pub fn connections(&self) -> usize {
+        self.held.lock().unwrap().len()
+    }
+
+    /// Closes every held connection: the waiting client gets its error now.
+    pub fn release(&self) {
+        for s in self.held.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
