@@ -3,8 +3,9 @@
 //! The pure part decides what is sent: `watch` (which events are worth a notice), `gate`
 //! (`min_interval` coalescing with a digest), `overdue` (the dead-man's switch), `message` (a
 //! notice as a channel sends it). The shell delivers: `send` (SMTP, webhook), `queue` (a thread
-//! per channel with retries and backoff, every attempt recorded as an event) and `Notifier`
-//! below, a thread that follows the log and the clock. A run never waits on any of it.
+//! per channel with retries and backoff) and `Notifier` below, a thread that follows the log and
+//! the clock and records every attempt's outcome as an event (actor `notify`). A run never waits
+//! on any of it.
 
 mod gate;
 pub mod kind;
