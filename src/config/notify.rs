@@ -372,6 +372,17 @@ headers = {{ Authorization = "Bearer x" }}
     }
 
     #[test]
+    fn the_reference_example_parses() {
+        // schema/config.md's `[[notify]]` entries, as an operator would copy them.
+        let doc = include_str!("../../schema/config.md");
+        let from = doc.find("[[notify]]").unwrap();
+        let example = &doc[from..from + doc[from..].find("```").unwrap()];
+        let c = Config::parse(example).unwrap();
+        let names: Vec<&str> = c.notify.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["ops-mail", "chat"]);
+    }
+
+    #[test]
     fn a_password_comes_from_the_environment() {
         // A name of this test's own: no other test reads or sets it.
         std::env::set_var("BACKUPD_TEST_NOTIFY_SMTP_PASSWORD", "hunter2");
