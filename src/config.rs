@@ -3,6 +3,7 @@
 //! Parsing is two steps: serde reads the raw shape (unknown keys are refused there, by name), then
 //! `validate` turns strings into typed values and reports the dotted key of a bad value.
 
+pub mod notify;
 mod sources;
 pub use sources::SourceInfo;
 
@@ -47,6 +48,7 @@ struct Raw {
     logging: RawLogging,
     health: RawHealth,
     restore: RawRestore,
+    notify: Vec<notify::RawChannel>,
 }
 
 /// `[restore]`: what a restore may do beyond writing into a directory of its own.
@@ -227,6 +229,8 @@ pub struct Config {
     /// `[restore] allowed_targets` as configured; `None`: the default, `<data_dir>/restores`
     /// (of the data dir in force, `--data-dir` included). Read through `allowed_targets`.
     pub restore_allowed_targets: Option<Vec<PathBuf>>,
+    /// `[[notify]]`: the notification channels.
+    pub notify: Vec<notify::Channel>,
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8720";
@@ -483,6 +487,7 @@ impl Config {
             health,
             restore_in_place: raw.restore.in_place.unwrap_or(false),
             restore_allowed_targets,
+            notify: notify::channels(raw.notify)?,
         })
     }
 

@@ -58,6 +58,10 @@
 //!   archives, `browse` (a backup's directories and files by original path: `paths` maps them to
 //!   the archive's layout); the maintenance bodies (cleanup, weekly archive, health check,
 //!   daily report)
+//! - `notify`      notifications by e-mail and webhook (`[[notify]]`): the pure part (which
+//!   events make which notice, `min_interval` coalescing with a digest, the dead-man's switch)
+//!   and the shell (a thread following the log and the clock, a queue per channel with retries;
+//!   every attempt recorded as `notification_sent` / `notification_failed`)
 //! - `error`       `ErrorKind`: transient / integrity / refused / config / internal, which every
 //!   layer's error reports through `kind()`, a failed run records (`run_failed_v2`) and the API
 //!   turns into a status
@@ -81,6 +85,7 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod logging;
+pub mod notify;
 pub mod progress;
 pub mod projections;
 pub mod queries;

@@ -984,6 +984,14 @@ fn serve(config: Config) -> anyhow::Result<()> {
         ),
         Err(e) => log::error!("data dir not reconciled: {e}"),
     }
+    // Follows the log from here on (before the scheduler can start a run, so no outcome is
+    // missed): a run only appends its outcome; delivery is the notifier's.
+    let notifier = backupd::notify::start(
+        service.clone(),
+        config.notify.clone(),
+        format!("http://{}", api.local_addr()),
+        config.data_dir.clone(),
+    );
     let (stop_scheduler, stop_rx) = smol::channel::bounded::<()>(1);
     let scheduler = smol::spawn(
         Scheduler::new(
@@ -1036,6 +1044,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
         let _ = stop_scheduler.send(()).await;
         scheduler.await;
     });
+    drop(notifier);
     drop(service);
     log::info!("stopped");
     Ok(())

@@ -17,6 +17,7 @@ mod idempotency;
 mod input;
 pub mod jobs;
 pub mod metrics;
+mod notifications;
 mod reports;
 mod restore_db;
 mod retention;

@@ -4,8 +4,8 @@
 use super::error::ApiError;
 use super::metrics;
 use super::{
-    access, backups, browse, events, health, input, jobs, json, reports, retention, runs,
-    scheduler, sources, tokens, ApiContext, BASE,
+    access, backups, browse, events, health, input, jobs, json, notifications, reports, retention,
+    runs, scheduler, sources, tokens, ApiContext, BASE,
 };
 use crate::auth::{self, Scope};
 use smol::future::FutureExt;
@@ -86,6 +86,8 @@ pub const ROUTES: &[Route] = &[
     route!("GET", "/tokens", tokens::list),
     route!("POST", "/tokens", tokens::create),
     route!("DELETE", "/tokens/{name}", tokens::revoke),
+    route!("GET", "/notifications", notifications::list),
+    route!("POST", "/notify/test", notifications::test),
 ];
 
 /// Routes at the server root, outside `BASE`, where scrapers look by convention. Literal paths

@@ -20,6 +20,8 @@ const TABLE: &[(&str, &str, Scope)] = &[
     ("POST", "/runs/{run_id}/cancel", Scope::Operate),
     // Verification reads every byte of a chain and records the result: a run-like operation.
     ("POST", "/backups/{backup_id}/verify", Scope::Operate),
+    // A test message reaches people: more than a read, less than a change of configuration.
+    ("POST", "/notify/test", Scope::Operate),
     ("POST", "/scheduler/jobs", Scope::Manage),
     ("PUT", "/scheduler/jobs/{job_id}", Scope::Manage),
     ("DELETE", "/scheduler/jobs/{job_id}", Scope::Manage),
@@ -65,6 +67,8 @@ mod tests {
             ("POST", "/backups/{backup_id}/restore", Scope::Restore),
             ("POST", "/scheduler/jobs/{job_id}/run", Scope::Operate),
             ("POST", "/scheduler/stop", Scope::Operate),
+            ("POST", "/notify/test", Scope::Operate),
+            ("GET", "/notifications", Scope::Read),
             ("POST", "/scheduler/jobs", Scope::Manage),
             ("DELETE", "/backups/{backup_id}", Scope::Manage),
             ("GET", "/tokens", Scope::Admin),

@@ -181,6 +181,26 @@ pub enum Command {
     RevokeToken {
         name: String,
     },
+    /// One delivery attempt of a notification and its outcome (the notifier's queue).
+    RecordDelivery {
+        channel: String,
+        kind: String,
+        attempt: u32,
+        outcome: Delivery,
+    },
+}
+
+/// How a notification's delivery attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    Sent {
+        subject: String,
+        run_id: Option<String>,
+    },
+    Failed {
+        reason: String,
+        will_retry: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -295,6 +315,12 @@ pub fn decide(state: &State, command: &Command, now: Ts) -> Result<Vec<Event>, R
             hash,
         } => tokens::create(state, name, scopes, *expires_at, *hash, now),
         C::RevokeToken { name } => tokens::revoke(state, name),
+        C::RecordDelivery {
+            channel,
+            kind,
+            attempt,
+            outcome,
+        } => records::delivery(channel, kind, *attempt, outcome),
     }
 }
 

@@ -19,6 +19,41 @@ pub(super) fn health(checks: &[HealthCheck]) -> Result<Vec<Event>, Rejection> {
     }])
 }
 
+/// A delivery attempt names its channel and counts from 1; the rest is the notifier's to say.
+pub(super) fn delivery(
+    channel: &str,
+    kind: &str,
+    attempt: u32,
+    outcome: &super::Delivery,
+) -> Result<Vec<Event>, Rejection> {
+    if channel.is_empty() {
+        return Err(Rejection::invalid(
+            "channel",
+            "a delivery names its channel",
+        ));
+    }
+    if attempt == 0 {
+        return Err(Rejection::invalid("attempt", "attempts count from 1"));
+    }
+    let (channel, kind) = (channel.to_string(), kind.to_string());
+    Ok(vec![match outcome {
+        super::Delivery::Sent { subject, run_id } => Event::NotificationSent {
+            channel,
+            kind,
+            subject: subject.clone(),
+            run_id: run_id.clone(),
+            attempt,
+        },
+        super::Delivery::Failed { reason, will_retry } => Event::NotificationFailed {
+            channel,
+            kind,
+            reason: reason.clone(),
+            attempt,
+            will_retry: *will_retry,
+        },
+    }])
+}
+
 pub(super) fn report(
     state: &State,
     report_id: &str,
@@ -91,6 +126,72 @@ mod tests {
         );
         let none = Command::RecordHealth { checks: vec![] };
         assert_eq!(code(decide(&empty, &none, t(0))), RejectionCode::Validation);
+    }
+
+    #[test]
+    fn a_delivery_attempt_is_recorded_as_sent_or_failed() {
+        let empty = given(vec![]);
+        let sent = Command::RecordDelivery {
+            channel: "mail".into(),
+            kind: "run_failed".into(),
+            attempt: 2,
+            outcome: crate::decide::Delivery::Sent {
+                subject: "s".into(),
+                run_id: Some("r1".into()),
+            },
+        };
+        assert_eq!(
+            decide(&empty, &sent, t(0)).unwrap(),
+            vec![Event::NotificationSent {
+                channel: "mail".into(),
+                kind: "run_failed".into(),
+                subject: "s".into(),
+                run_id: Some("r1".into()),
+                attempt: 2
+            }]
+        );
+        let failed = Command::RecordDelivery {
+            channel: "hook".into(),
+            kind: "test".into(),
+            attempt: 1,
+            outcome: crate::decide::Delivery::Failed {
+                reason: "refused".into(),
+                will_retry: false,
+            },
+        };
+        assert_eq!(
+            decide(&empty, &failed, t(0)).unwrap(),
+            vec![Event::NotificationFailed {
+                channel: "hook".into(),
+                kind: "test".into(),
+                reason: "refused".into(),
+                attempt: 1,
+                will_retry: false
+            }]
+        );
+        let Command::RecordDelivery { outcome, .. } = failed else {
+            unreachable!()
+        };
+        let zeroth = Command::RecordDelivery {
+            channel: "hook".into(),
+            kind: "test".into(),
+            attempt: 0,
+            outcome: outcome.clone(),
+        };
+        assert_eq!(
+            code(decide(&empty, &zeroth, t(0))),
+            RejectionCode::Validation
+        );
+        let nameless = Command::RecordDelivery {
+            channel: String::new(),
+            kind: "test".into(),
+            attempt: 1,
+            outcome,
+        };
+        assert_eq!(
+            code(decide(&empty, &nameless, t(0))),
+            RejectionCode::Validation
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::events::{BackupKind, HealthCheck, HealthStatus, Ts};
 use crate::projections::{RunStatus, State};
 
 /// The names of the checks, in the order `evaluate` returns them (stable: clients key on them).
-pub const CHECK_NAMES: [&str; 9] = [
+pub const CHECK_NAMES: [&str; 10] = [
     "scheduler",
     "last_full_age",
     "failures_24h",
@@ -16,6 +16,7 @@ pub const CHECK_NAMES: [&str; 9] = [
     "sources",
     "damaged_chains",
     "unrecorded_archives",
+    "notifications",
 ];
 
 const HOUR: i64 = 3600;
@@ -97,6 +98,8 @@ pub struct Facts {
     /// The archive files no event names (paths relative to the data directory), or why the
     /// data directory could not be listed.
     pub unrecorded: Result<Vec<String>, String>,
+    /// The configured notification channels' names (`[[notify]]`).
+    pub channels: Vec<String>,
 }
 
 /// One check per concern, in `CHECK_NAMES` order; the run's status is the worst of them.
@@ -111,6 +114,7 @@ pub fn evaluate(state: &State, facts: &Facts, now: Ts, t: &Thresholds) -> Vec<He
         sources(facts),
         chains::damaged_chains(state),
         unrecorded::unrecorded_archives(&facts.unrecorded, t.unrecorded_grace_secs),
+        notify::notifications(state, &facts.channels),
     ]
 }
 
@@ -468,6 +472,7 @@ fn hours(secs: i64) -> String {
 }
 
 mod chains;
+mod notify;
 #[cfg(test)]
 mod tests;
 mod unrecorded;

@@ -35,6 +35,7 @@ pub fn gather(config: &Config, service: &Service) -> Facts {
             .read(|s| super::unrecorded_archives(&config.data_dir, s))
             .map(|found| found.into_iter().map(|u| u.path).collect())
             .map_err(|e| e.to_string()),
+        channels: config.notify.iter().map(|c| c.name.clone()).collect(),
     }
 }
 

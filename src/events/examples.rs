@@ -267,6 +267,21 @@ pub fn examples() -> Vec<Event> {
         Event::TokenRevoked {
             name: "ci-deploy".into(),
         },
+        // v5: notifications
+        Event::NotificationSent {
+            channel: "ops-mail".into(),
+            kind: "run_failed".into(),
+            subject: "backupd: daily_full failed".into(),
+            run_id: Some("daily_full-20260530T020000Z-5eed0001".into()),
+            attempt: 2,
+        },
+        Event::NotificationFailed {
+            channel: "ops-mail".into(),
+            kind: "run_failed".into(),
+            reason: "Connection refused (os error 111)".into(),
+            attempt: 1,
+            will_retry: true,
+        },
     ]
 }
 

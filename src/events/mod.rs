@@ -247,6 +247,26 @@ pub enum Event {
     TokenRevoked {
         name: String,
     },
+    /// A notification reached its channel (`[[notify]]` `name`): `kind` says what it was about
+    /// (`run_failed`, `recovered`, `run_warnings`, `health_changed`, `daily_report`,
+    /// `overdue`, `digest`, `test`), `subject` its first line, `run_id` the run it is about, if
+    /// one; `attempt` counts from 1. Nothing secret: no address, no body.
+    NotificationSent {
+        channel: String,
+        kind: String,
+        subject: String,
+        run_id: Option<String>,
+        attempt: u32,
+    },
+    /// One delivery attempt failed (`reason`: the SMTP or HTTP error); `will_retry` says whether
+    /// the queue tries again (with backoff) or gave up on this message.
+    NotificationFailed {
+        channel: String,
+        kind: String,
+        reason: String,
+        attempt: u32,
+        will_retry: bool,
+    },
 }
 
 /// Where a restore writes (`restore_started.target`). New kinds go at the end (bincode tag).
@@ -354,6 +374,8 @@ impl Event {
         "restore_finished",
         "token_created",
         "token_revoked",
+        "notification_sent",
+        "notification_failed",
     ];
 
     /// The variant's name as in `NAMES` and the JSON output.
@@ -393,6 +415,8 @@ impl Event {
             Event::RestoreFinished { .. } => 31,
             Event::TokenCreated { .. } => 32,
             Event::TokenRevoked { .. } => 33,
+            Event::NotificationSent { .. } => 34,
+            Event::NotificationFailed { .. } => 35,
         };
         Self::NAMES[index]
     }

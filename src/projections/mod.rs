@@ -5,6 +5,7 @@
 //! of events 1..=N, which is what replay and `backupd state --at N` compute.
 
 mod catalog;
+mod notifications;
 mod schedule;
 mod stats;
 mod tokens;
@@ -12,6 +13,7 @@ mod tokens;
 pub use catalog::{
     ArchiveOrigin, Backup, Catalog, Report, StoragePoint, Verification, DEFAULT_POLICY,
 };
+pub use notifications::{Attempt, ChannelState, Notifications};
 pub use schedule::{Job, Outcomes, RestoreRun, Run, RunKind, RunStatus, Schedule, SchedulerStop};
 pub use stats::{JobStats, Stats};
 pub use tokens::{Token, Tokens};
@@ -21,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bump whenever `State`'s shape or any `apply` changes: snapshots tagged with another version
 /// are dropped and the log is replayed instead.
-pub const PROJECTION_VERSION: u32 = 8;
+pub const PROJECTION_VERSION: u32 = 9;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
@@ -34,6 +36,8 @@ pub struct State {
     pub health: Option<HealthRecord>,
     /// The API tokens (schema v5).
     pub tokens: Tokens,
+    /// The notification deliveries (schema v5).
+    pub notifications: Notifications,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,6 +57,7 @@ impl State {
         self.catalog.apply(envelope);
         self.schedule.apply(envelope);
         self.tokens.apply(envelope);
+        self.notifications.apply(envelope);
         if let Event::HealthChecked { status, checks } = &envelope.payload {
             self.health = Some(HealthRecord {
                 at: envelope.recorded_at,

@@ -366,7 +366,9 @@ impl Schedule {
             | Event::CatalogRecovered { .. }
             | Event::BackupForgotten { .. }
             | Event::TokenCreated { .. }
-            | Event::TokenRevoked { .. } => {}
+            | Event::TokenRevoked { .. }
+            | Event::NotificationSent { .. }
+            | Event::NotificationFailed { .. } => {}
             Event::RestoreStarted {
                 run_id,
                 backup_id,

@@ -17,6 +17,7 @@ mod jobs;
 mod keep;
 mod log_integrity;
 mod metrics;
+mod notify;
 mod outcomes;
 mod recover;
 mod replay;

@@ -26,6 +26,7 @@ fn facts() -> Facts {
             result: Ok("readable".into()),
         }],
         unrecorded: Ok(vec![]),
+        channels: vec![],
     }
 }
 

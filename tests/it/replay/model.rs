@@ -484,6 +484,9 @@ impl Model {
             C::CreateToken { .. } | C::RevokeToken { .. } => {
                 unreachable!("tokens are not a generated command")
             }
+            // Delivery outcomes are the notifier's record; they touch no aggregate
+            // (decide/records.rs tests them).
+            C::RecordDelivery { .. } => unreachable!("deliveries are not a generated command"),
         })
     }
 
