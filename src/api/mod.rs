@@ -24,6 +24,7 @@ mod routes;
 mod runs;
 mod scheduler;
 mod sources;
+mod state;
 mod tokens;
 mod zoned;
 

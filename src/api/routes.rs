@@ -5,7 +5,7 @@ use super::error::ApiError;
 use super::metrics;
 use super::{
     access, backups, browse, events, health, input, jobs, json, reports, retention, runs,
-    scheduler, sources, tokens, ApiContext, BASE,
+    scheduler, sources, state, tokens, ApiContext, BASE,
 };
 use crate::auth::{self, Scope};
 use smol::future::FutureExt;
@@ -86,6 +86,8 @@ pub const ROUTES: &[Route] = &[
     route!("GET", "/tokens", tokens::list),
     route!("POST", "/tokens", tokens::create),
     route!("DELETE", "/tokens/{name}", tokens::revoke),
+    route!("GET", "/whoami", state::whoami),
+    route!("GET", "/state", state::at_position),
 ];
 
 /// Routes at the server root, outside `BASE`, where scrapers look by convention. Literal paths
@@ -132,6 +134,8 @@ fn matches(pattern: &str, path: &str) -> bool {
 pub fn build(ctx: ApiContext) -> tide::Server<ApiContext> {
     let mut app = tide::with_state(ctx);
     app.with(fallback);
+    // The dashboard's files hold no data: served before the access guard, without a token.
+    app.with(dashboard);
     // Before the idempotency guard: a refused request leaves no trace of its key.
     app.with(access::guard);
     app.with(super::idempotency::guard);
@@ -189,6 +193,30 @@ pub fn build(ctx: ApiContext) -> tide::Server<ApiContext> {
         });
     }
     app
+}
+
+/// `GET`/`HEAD` of a dashboard file (`web`): answered here with its security headers; every
+/// other request goes on to the access guard and the API.
+fn dashboard<'a>(
+    req: Request<ApiContext>,
+    next: Next<'a, ApiContext>,
+) -> Pin<Box<dyn Future<Output = tide::Result> + Send + 'a>> {
+    Box::pin(async move {
+        let asset = match req.method() {
+            Method::Get | Method::Head => crate::web::asset(req.url().path()),
+            _ => None,
+        };
+        let Some(asset) = asset else {
+            return Ok(next.run(req).await);
+        };
+        let mut res = Response::new(200);
+        res.set_body(tide::Body::from_bytes(asset.body.to_vec()));
+        res.insert_header("Content-Type", asset.content_type);
+        for (name, value) in crate::web::HEADERS {
+            res.insert_header(*name, *value);
+        }
+        Ok(res)
+    })
 }
 
 /// An empty 405: the fallback gives it the API's error body and `Allow`.
