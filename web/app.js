@@ -67,7 +67,7 @@ function toast(msg, bad) {
 
 class ApiError extends Error {
   constructor(status, body) {
-    super((body && body.message) || "HTTP " + status);
+    super((body && body.error && body.error.message) || "HTTP " + status);
     this.status = status;
     this.body = body;
   }
@@ -84,7 +84,7 @@ async function api(method, path, body, extra) {
   const type = res.headers.get("Content-Type") || "";
   const data = type.includes("json") ? await res.json() : await res.text();
   if (!res.ok) {
-    if (res.status === 401) { logout(data && data.message); }
+    if (res.status === 401) { logout(data && data.error && data.error.message); }
     throw new ApiError(res.status, data);
   }
   return data;
@@ -95,7 +95,7 @@ async function act(label, fn) {
     await fn();
     toast(label + ": done");
   } catch (e) {
-    toast(label + ": " + e.message + (e.body && e.body.field ? " (" + e.body.field + ")" : ""), true);
+    toast(label + ": " + e.message + (e.body && e.body.error && e.body.error.field ? " (" + e.body.error.field + ")" : ""), true);
   }
   route();
 }
@@ -257,6 +257,8 @@ async function overview(root) {
   renderFlying(flying.runs);
   const storage = h("section", { class: "card wide" }, h("h2", {}, "Storage by kind"), storageChart(state.now.storage_by_day || []));
   root.replaceChildren(h("h1", {}, "Overview"), h("div", { class: "grid" }, sched, rates, hc, inFlight, nextRuns, storage));
+  // For the time to first render (the browser test reads it).
+  if (!performance.getEntriesByName("overview-rendered").length) performance.mark("overview-rendered");
   every(1000, async () => {
     try { renderFlying((await api("GET", "/runs?status=running&limit=50")).runs); } catch (_) { /* next tick */ }
   });
@@ -273,7 +275,7 @@ async function previewInto(box, jobId) {
     const p = await api("GET", "/scheduler/jobs/" + encodeURIComponent(jobId) + "/preview?count=5");
     const times = p.times || p.fire_times || p.next || [];
     box.replaceChildren(h("h3", {}, "Next fire times (" + (p.timezone || S.zone) + ")"),
-      h("ol", { class: "fire-times", "data-job": jobId }, times.map((t) => h("li", {}, when(t.at || t)))),
+      h("ol", { class: "fire-times", "data-job": jobId }, times.map((t) => h("li", {}, when(typeof t === "string" ? t : t.at)))),
       p.paused ? h("p", { class: "muted" }, "The job is paused: nothing fires until it is resumed.") : null,
       p.scheduler_running === false ? h("p", { class: "muted" }, "The scheduler is stopped.") : null);
   } catch (e) {
@@ -351,7 +353,7 @@ async function jobForm(root, job) {
       if (!job) { form.querySelector("#job-save").disabled = true; }
       refreshJobList();
     } catch (e) {
-      err.textContent = e.message + (e.body && e.body.field ? " (" + e.body.field + ")" : "");
+      err.textContent = e.message + (e.body && e.body.error && e.body.error.field ? " (" + e.body.error.field + ")" : "");
     }
   });
   if (job) previewInto(preview, job.id);
@@ -504,7 +506,7 @@ async function backup(root, args) {
         out.textContent = "Restored " + (r.files ?? "") + " files, " + bytes(r.bytes) + " to " + (r.target || body.target) + (r.run_id ? " (run " + r.run_id + ")" : "");
         out.className = "ok";
       } catch (e) {
-        out.textContent = e.message + (e.body && e.body.field ? " (" + e.body.field + ")" : "");
+        out.textContent = e.message + (e.body && e.body.error && e.body.error.field ? " (" + e.body.error.field + ")" : "");
         out.className = "error";
       }
     });
@@ -542,7 +544,10 @@ async function audit(root) {
     }
     return out;
   };
-  const jobOf = (e) => (e.data && (e.data.job_id || (e.data.spec && e.data.spec.id) || (e.data.record && e.data.record.job_id))) || "";
+  const jobOf = (e) => {
+    const d = e.data || {};
+    return d.job_id || (d.job && d.job.id) || (d.backup && d.backup.job_id) || "";
+  };
   const draw = () => {
     const since = fSince.value ? new Date(fSince.value).getTime() : 0;
     const rows = loaded.filter((e) => (!fJob.value || jobOf(e).includes(fJob.value)) && (!fActor.value || (e.actor || "").includes(fActor.value))
@@ -551,7 +556,7 @@ async function audit(root) {
     listBox.replaceChildren(h("ol", { class: "timeline", reversed: true }, rows.map((e) => h("li", { "data-position": e.position, "data-type": e.type },
       h("span", { class: "pos" }, "#" + e.position), " ", h("strong", {}, e.type), " ", h("small", { class: "muted" }, when(e.recorded_at) + " · " + e.actor + (jobOf(e) ? " · " + jobOf(e) : "")),
       " ", h("button", { type: "button", class: "state-at", "data-state-at": e.position, onclick: () => showState(e.position) }, "State here")))),
-      from > 0 ? more : null);
+      ...(from > 0 ? [more] : []));
   };
   const showState = async (pos) => {
     stateBox.replaceChildren(h("h2", {}, "The state at #" + pos), h("p", {}, "Loading…"));
@@ -569,7 +574,7 @@ async function audit(root) {
     loaded.unshift(...await fetchRange(from, upto));
     draw();
   });
-  const filters = h("form", { class: "filters" }, field("Job", fJob), field("Actor", fActor), field("Type", fType), field("Since (" + S.zone + " in your browser's clock)", fSince), types);
+  const filters = h("form", { class: "filters" }, field("Job", fJob), field("Actor", fActor), field("Type", fType), field("Since (your browser's local time)", fSince), types);
   for (const el of [fJob, fActor, fType, fSince]) el.addEventListener("input", draw);
   filters.addEventListener("submit", (e) => e.preventDefault());
   root.replaceChildren(h("h1", {}, "Audit"), h("p", { class: "muted" }, "Every change is an event in the log; the state at any position is the fold of the events up to it."),
@@ -591,7 +596,7 @@ function compare(at, now) {
       return h("tr", { class: diff ? "diff" : null, "data-id": id, "data-side-at": x ? "present" : "absent" }, h("th", { scope: "row" }, id), h("td", { class: "at" }, l), h("td", { class: "now" }, r), h("td", {}, diff ? (x ? (y ? "changed" : "gone now") : "new since") : ""));
     });
     return h("div", { "data-section": title }, h("h3", {}, title + " (" + a.length + " then, " + n.length + " now)"),
-      rows.length ? table(["", "Then", "Now", ""], rows) : h("p", { class: "muted" }, "None."));
+      rows.length ? table(["", "Then", "Now", ""], rows, { class: "keep" }) : h("p", { class: "muted" }, "None."));
   };
   const scalar = (label, l, r) => h("tr", { class: l !== r ? "diff" : null }, h("th", { scope: "row" }, label), h("td", { class: "at" }, l), h("td", { class: "now" }, r), h("td", {}, l !== r ? "changed" : ""));
   const runs = (m) => Object.entries(m || {}).map(([k, v]) => k + " " + v).join(", ") || "none";
@@ -603,7 +608,7 @@ function compare(at, now) {
       scalar("Runs", runs(at.runs), runs(now.runs)),
       scalar("Storage", kinds(at.bytes_by_kind), kinds(now.bytes_by_kind)),
       scalar("Tokens", at.tokens.join(", ") || "none", now.tokens.join(", ") || "none"),
-    ], { id: "state-summary" }),
+    ], { id: "state-summary", class: "keep" }),
     section("Jobs", "id", at.jobs, now.jobs, jobRow),
     section("Backups", "id", at.backups, now.backups, backupRow));
 }
