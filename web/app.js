@@ -121,6 +121,8 @@ function field(label, input) {
 // ---------- login ----------
 async function login(token) {
   S.token = token;
+  // Both at once: the zone is needed for the first page's times.
+  const status = api("GET", "/scheduler/status").catch(() => null);
   try {
     S.me = await api("GET", "/whoami");
   } catch (e) {
@@ -129,7 +131,10 @@ async function login(token) {
     return e.message;
   }
   if (token) sessionStorage.setItem("backupd.token", token);
-  try { S.zone = (await api("GET", "/scheduler/status")).timezone || "UTC"; } catch (_) { /* read-less token */ }
+  const st = await status;
+  S.zone = (st && st.timezone) || "UTC";
+  S.status = st;
+  S.statusAt = Date.now();
   return null;
 }
 function logout(why) {
@@ -154,7 +159,8 @@ function showApp() {
   $("#logout").hidden = !S.token;
   const name = S.me.anonymous ? "no token (loopback)" : S.me.name;
   $("#who").textContent = name + " · " + S.me.scopes.join(", ") + " · " + S.zone;
-  if (!location.hash) location.hash = "#/overview";
+  // Set without a hashchange: one render, not two.
+  if (!location.hash) history.replaceState(null, "", "#/overview");
   route();
 }
 
@@ -220,17 +226,15 @@ function storageChart(points) {
 }
 
 async function overview(root) {
-  const [st, health, jobsList, state, flying] = await Promise.all([
-    api("GET", "/scheduler/status"),
-    api("GET", "/health").catch(() => null),
-    api("GET", "/scheduler/jobs"),
-    api("GET", "/state"),
-    api("GET", "/runs?status=running&limit=50"),
-  ]);
-  const stopped = state.now.stopped;
+  // First render: the scheduler's status (the one fetched at login while it is fresh); the other
+  // cards fill in as their answers arrive (a live health check may take seconds).
+  const fresh = S.status && Date.now() - S.statusAt < 3000;
+  const st = fresh ? S.status : await api("GET", "/scheduler/status");
+  S.status = null;
+  const loading = () => h("p", { class: "muted" }, "Loading…");
   const sched = h("section", { class: "card" }, h("h2", {}, "Scheduler"),
     h("p", { id: "scheduler-state", class: st.running ? "ok" : "bad" }, st.running ? "Running" : "Stopped"),
-    stopped ? h("p", {}, "Stopped by " + stopped.actor + " at " + when(stopped.at) + (stopped.reason ? " (" + stopped.reason + ")" : "")) : null,
+    h("p", { id: "stopped-by" }),
     h("p", {}, "Next run: " + when(st.next_run_time) + " · " + st.jobs + " jobs, " + st.paused_jobs + " paused"),
     h("p", { class: "muted" }, "Times in " + st.timezone + " · log position " + st.event_position),
     st.running ? btn("Stop scheduler", "operate", () => act("Stop", () => api("POST", "/scheduler/stop")))
@@ -241,24 +245,39 @@ async function overview(root) {
       h("dt", {}, "7 d"), h("dd", { id: "rate-7d" }, pct(st.stats.success_rate_7d)),
       h("dt", {}, "All runs"), h("dd", {}, pct(st.success_rate) + " of " + st.runs.total),
       h("dt", {}, "Storage"), h("dd", {}, bytes(st.storage.bytes) + " in " + st.storage.backups + " backups")));
-  const hc = h("section", { class: "card" }, h("h2", {}, "Health"),
-    health ? [h("p", {}, badge(health.status), " checked " + when(health.checked_at) + (health.recorded ? "" : " (live)")),
-      h("ul", { class: "checks" }, (health.checks || []).map((c) => h("li", {}, badge(c.status), " " + (c.name || c.check || "") + ": " + (c.reason || c.message || ""))))]
-      : h("p", { class: "muted" }, "No health check yet."));
-  const next = jobsList.jobs.filter((j) => j.next_run_time).sort((a, b) => new Date(a.next_run_time) - new Date(b.next_run_time)).slice(0, 8);
-  const nextRuns = h("section", { class: "card wide" }, h("h2", {}, "Next runs"),
-    next.length ? table(["Job", "When"], next.map((j) => h("tr", {}, h("td", {}, j.name), h("td", {}, when(j.next_run_time))))) : h("p", { class: "muted" }, "Nothing scheduled."));
-  const inFlight = h("section", { class: "card wide", id: "in-flight" }, h("h2", {}, "Runs in flight"));
+  const hc = h("section", { class: "card", id: "health" }, h("h2", {}, "Health"), loading());
+  const inFlight = h("section", { class: "card wide", id: "in-flight" }, h("h2", {}, "Runs in flight"), loading());
+  const nextRuns = h("section", { class: "card wide", id: "next-runs" }, h("h2", {}, "Next runs"), loading());
+  const storage = h("section", { class: "card wide", id: "storage" }, h("h2", {}, "Storage by kind"), loading());
+  root.replaceChildren(h("h1", {}, "Overview"), h("div", { class: "grid" }, sched, rates, hc, inFlight, nextRuns, storage));
+  // For the time to first render (the browser test reads it).
+  if (!performance.getEntriesByName("overview-rendered").length) performance.mark("overview-rendered");
+
   const renderFlying = (list) => {
     inFlight.replaceChildren(h("h2", {}, "Runs in flight"),
       list.length ? h("ul", { class: "flying" }, list.map((r) => h("li", {}, h("strong", {}, r.job_name || r.job_id || r.kind), " ", r.run_id, progressBar(r))))
         : h("p", { class: "muted" }, "No run in flight."));
   };
-  renderFlying(flying.runs);
-  const storage = h("section", { class: "card wide" }, h("h2", {}, "Storage by kind"), storageChart(state.now.storage_by_day || []));
-  root.replaceChildren(h("h1", {}, "Overview"), h("div", { class: "grid" }, sched, rates, hc, inFlight, nextRuns, storage));
-  // For the time to first render (the browser test reads it).
-  if (!performance.getEntriesByName("overview-rendered").length) performance.mark("overview-rendered");
+  const parts = [
+    api("GET", "/runs?status=running&limit=50").then((f) => renderFlying(f.runs)),
+    api("GET", "/scheduler/jobs").then((jobsList) => {
+      const next = jobsList.jobs.filter((j) => j.next_run_time).sort((a, b) => new Date(a.next_run_time) - new Date(b.next_run_time)).slice(0, 8);
+      nextRuns.replaceChildren(h("h2", {}, "Next runs"),
+        next.length ? table(["Job", "When"], next.map((j) => h("tr", {}, h("td", {}, j.name), h("td", {}, when(j.next_run_time))))) : h("p", { class: "muted" }, "Nothing scheduled."));
+    }),
+    api("GET", "/state").then((state) => {
+      const stopped = state.now.stopped;
+      if (stopped) $("#stopped-by").textContent = "Stopped by " + stopped.actor + " at " + when(stopped.at) + (stopped.reason ? " (" + stopped.reason + ")" : "");
+      storage.replaceChildren(h("h2", {}, "Storage by kind"), storageChart(state.now.storage_by_day || []));
+    }),
+    api("GET", "/health").catch(() => null).then((health) => {
+      hc.replaceChildren(h("h2", {}, "Health"), ...(health ? [h("p", {}, badge(health.status), " checked " + when(health.checked_at) + (health.recorded ? "" : " (live)")),
+        h("ul", { class: "checks" }, (health.checks || []).map((c) => h("li", {}, badge(c.status), " " + (c.name || c.check || "") + ": " + (c.reason || c.message || ""))))]
+        : [h("p", { class: "muted" }, "No health check yet.")]));
+    }),
+  ];
+  await Promise.all(parts);
+  if (!performance.getEntriesByName("overview-complete").length) performance.mark("overview-complete");
   every(1000, async () => {
     try { renderFlying((await api("GET", "/runs?status=running&limit=50")).runs); } catch (_) { /* next tick */ }
   });

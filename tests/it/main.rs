@@ -33,4 +33,5 @@ mod store;
 mod support;
 mod triggers;
 mod verify;
+mod web;
 mod weekly_archive;

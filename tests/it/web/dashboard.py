@@ -210,7 +210,7 @@ def flow(browser):
 def bench(browser):
     """The overview's first render and weight, best of three loads."""
     token = os.environ["TOKEN"]
-    renders = []
+    renders, complete = [], []
     weight = None
     for _ in range(3):
         page = new_page(browser, "1280", token)
@@ -218,12 +218,15 @@ def bench(browser):
         expect(page.locator("#scheduler-state")).to_be_visible()
         page.wait_for_function("performance.getEntriesByName('overview-rendered').length > 0")
         renders.append(page.evaluate("performance.getEntriesByName('overview-rendered')[0].startTime"))
+        page.wait_for_function("performance.getEntriesByName('overview-complete').length > 0")
+        complete.append(page.evaluate("performance.getEntriesByName('overview-complete')[0].startTime"))
         page.wait_for_load_state("networkidle")
         weight = page.evaluate("""() => {
             const nav = performance.getEntriesByType('navigation')[0];
             const res = performance.getEntriesByType('resource');
             return { total: nav.decodedBodySize + res.reduce((a, r) => a + r.decodedBodySize, 0),
                      requests: res.length + 1,
+                     slowest: res.map(r => [r.name.replace(location.origin, ''), Math.round(r.startTime), Math.round(r.duration)]),
                      runs_total: null };
         }""")
         total_runs = page.evaluate("fetch('/api/backup/scheduler/status', {headers: {Authorization: 'Bearer ' + sessionStorage.getItem('backupd.token')}}).then(r => r.json()).then(s => s.runs.total)")
@@ -231,6 +234,7 @@ def bench(browser):
         shot(page, "overview-10k", "1280")
         page.context.close()
     found["render_ms"] = renders
+    found["complete_ms"] = complete
     found["weight"] = weight
 
 
