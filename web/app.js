@@ -324,6 +324,7 @@ async function jobForm(root, job) {
   const hook = (k) => h("input", { id: "job-hook-" + k, value: hooks[k] ? JSON.stringify(hooks[k]) : "", placeholder: '["cmd","arg"]', spellcheck: "false" });
   const hb = hook("before"), ha = hook("after"), hf = hook("on_failure");
   const preview = h("div", { id: "job-preview", "aria-live": "polite" });
+  const live = h("div", { id: "job-live-preview", "aria-live": "polite" });
   const err = h("p", { class: "error", role: "alert" });
   const trigRows = h("div", {});
   const showTrig = () => {
@@ -332,8 +333,26 @@ async function jobForm(root, job) {
       : t === "interval" ? h("div", { class: "row" }, field("Every", every_), field("Unit", unit))
       : field("Run once at (scheduler's zone)", date));
   };
-  trigType.addEventListener("change", showTrig);
+  // The next five fire times as the operator types (the trigger parsed by the server, unsaved).
+  let typing = null;
+  const livePreview = () => {
+    clearTimeout(typing);
+    typing = setTimeout(async () => {
+      const t = trigType.value;
+      const cfg = t === "cron" ? { cron: cron.value.trim() } : t === "interval" ? { [unit.value]: Number(every_.value) } : { run_date: date.value.trim() };
+      try {
+        const p = await api("GET", "/scheduler/preview?" + new URLSearchParams({ trigger_type: t, trigger_config: JSON.stringify(cfg), count: "5" }));
+        live.replaceChildren(h("h3", {}, "Would fire at (" + p.timezone + ")"),
+          p.fire_times.length ? h("ol", { class: "fire-times live" }, p.fire_times.map((x) => h("li", {}, when(x)))) : h("p", { class: "muted" }, "Never (a time in the past?)"));
+      } catch (e) {
+        live.replaceChildren(h("p", { class: "error" }, e.message));
+      }
+    }, 250);
+  };
+  trigType.addEventListener("change", () => { showTrig(); livePreview(); });
+  for (const el of [cron, every_, unit, date]) el.addEventListener("input", livePreview);
   showTrig();
+  livePreview();
   const body = () => {
     const t = trigType.value;
     const trigger_config = t === "cron" ? { cron: cron.value.trim() } : t === "interval" ? { [unit.value]: Number(every_.value) } : { run_date: date.value.trim() };
@@ -353,7 +372,7 @@ async function jobForm(root, job) {
   const form = h("form", { id: "job-form", class: "card" },
     h("h2", {}, job ? "Edit " + job.name : "New job"),
     field("Name", name), field("Trigger", trigType), trigRows,
-    h("p", { id: "cron-help", class: "muted" }, "Times are in the scheduler's zone, " + S.zone + "; the next five fire times show once saved."),
+    h("p", { id: "cron-help", class: "muted" }, "Times are in the scheduler's zone, " + S.zone + "."), live,
     h("div", { class: "row" }, field("What", type), field("Mode", mode), field("Compression", compression)),
     srcBoxes.length ? h("fieldset", {}, h("legend", {}, "Sources (none ticked: by category)"), srcBoxes) : null,
     h("fieldset", {}, h("legend", {}, "Hooks (argv as JSON arrays)"), field("Before", hb), field("After", ha), field("On failure", hf)),

@@ -26,6 +26,7 @@ mod scheduler;
 mod sources;
 mod state;
 mod tokens;
+mod trigger_preview;
 mod zoned;
 
 pub use error::ApiError;

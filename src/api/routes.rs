@@ -5,7 +5,7 @@ use super::error::ApiError;
 use super::metrics;
 use super::{
     access, backups, browse, events, health, input, jobs, json, reports, retention, runs,
-    scheduler, sources, state, tokens, ApiContext, BASE,
+    scheduler, sources, state, tokens, trigger_preview, ApiContext, BASE,
 };
 use crate::auth::{self, Scope};
 use smol::future::FutureExt;
@@ -88,6 +88,7 @@ pub const ROUTES: &[Route] = &[
     route!("DELETE", "/tokens/{name}", tokens::revoke),
     route!("GET", "/whoami", state::whoami),
     route!("GET", "/state", state::at_position),
+    route!("GET", "/scheduler/preview", trigger_preview::preview),
 ];
 
 /// Routes at the server root, outside `BASE`, where scrapers look by convention. Literal paths
@@ -374,6 +375,11 @@ mod tests {
             ("DELETE", "/api/backup/backups/unrecorded", None),
             ("GET", "/api/backup/reports/r.html", Some(Scope::Read)),
             ("DELETE", "/api/backup/tokens/ci", Some(Scope::Admin)),
+            ("GET", "/api/backup/whoami", Some(Scope::Read)),
+            ("GET", "/api/backup/state", Some(Scope::Read)),
+            // the dashboard's files are no API route (served before the guard: `dashboard`)
+            ("GET", "/", None),
+            ("GET", "/app.js", None),
             ("GET", "/metrics", Some(Scope::Read)),
             ("GET", "/api/backup/no/such", None),
             ("PATCH", "/api/backup/scheduler/jobs", None),

@@ -34,6 +34,7 @@ const TABLE: &[(&str, &str, Scope)] = &[
     // position is a read of the log, as `events` is.
     ("GET", "/whoami", Scope::Read),
     ("GET", "/state", Scope::Read),
+    ("GET", "/scheduler/preview", Scope::Read),
 ];
 
 /// The scope a route needs, by its method and its pattern as the route table spells it.

@@ -76,8 +76,16 @@ def flow(browser):
     page.fill("#job-name", job)
     page.select_option("#job-trigger-type", "cron")
     page.fill("#job-cron", "15 4 * * *")
+    # Previewed as typed, before anything is saved...
+    expect(page.locator("#job-live-preview li")).to_have_count(5)
+    expect(page.locator("#job-live-preview li").first).to_contain_text("04:15:00")
+    page.fill("#job-cron", "15 4 * * * nonsense")
+    expect(page.locator("#job-live-preview .error")).to_be_visible()
+    page.fill("#job-cron", "15 4 * * *")
+    expect(page.locator("#job-live-preview li")).to_have_count(5)
     page.select_option("#job-type", "files")
     page.click("#job-save")
+    # ...and the saved job's own preview.
     times = page.locator(f"ol.fire-times[data-job='{job}'] li")
     expect(times).to_have_count(5)
     found["fire_times"] = times.all_inner_texts()
