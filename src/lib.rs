@@ -87,6 +87,6 @@ pub mod scheduler;
 pub mod service;
 pub mod snapshot;
 pub mod store;
-pub mod web;
 #[cfg(test)]
 mod testkit;
+pub mod web;

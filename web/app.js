@@ -310,11 +310,10 @@ async function jobForm(root, job) {
   const tc = (job && job.trigger_config) || {};
   const name = h("input", { id: "job-name", required: true, value: job ? job.name : "" });
   if (job) name.disabled = true;
-  const trigType = h("select", { id: "job-trigger-type" }, ["cron", "interval", "date"].map((t) => h("option", { value: t, selected: t === tt }, t)));
+  const trigType = h("select", { id: "job-trigger-type" }, ["cron", "interval"].map((t) => h("option", { value: t, selected: t === tt }, t)));
   const cron = h("input", { id: "job-cron", value: tt === "cron" ? cronText(tc) : "0 3 * * *", spellcheck: "false", "aria-describedby": "cron-help" });
   const every_ = h("input", { id: "job-interval", type: "number", min: "1", value: tt === "interval" ? (tc.minutes || tc.hours || tc.days || tc.seconds || 1) : 60 });
   const unit = h("select", { id: "job-interval-unit" }, ["seconds", "minutes", "hours", "days"].map((u) => h("option", { value: u, selected: tt === "interval" ? tc[u] !== undefined : u === "minutes" }, u)));
-  const date = h("input", { id: "job-date", value: tt === "date" ? tc.run_date || "" : "", placeholder: "2030-01-01T03:00:00" });
   const type = h("select", { id: "job-type" }, ["files", "database", "full"].map((t) => h("option", { value: t, selected: t === cfg.type }, t)));
   const mode = h("select", { id: "job-mode" }, ["full", "incremental"].map((t) => h("option", { value: t, selected: t === (cfg.mode || "full") }, t)));
   const compression = h("select", { id: "job-compression" }, ["", "zstd", "xz", "gzip", "none"].map((t) => h("option", { value: t, selected: t === (opts.compression || "") }, t || "(default)")));
@@ -330,8 +329,7 @@ async function jobForm(root, job) {
   const showTrig = () => {
     const t = trigType.value;
     trigRows.replaceChildren(t === "cron" ? field("Cron expression (min hour day month weekday)", cron)
-      : t === "interval" ? h("div", { class: "row" }, field("Every", every_), field("Unit", unit))
-      : field("Run once at (scheduler's zone)", date));
+      : h("div", { class: "row" }, field("Every", every_), field("Unit", unit)));
   };
   // The next five fire times as the operator types (the trigger parsed by the server, unsaved).
   let typing = null;
@@ -339,23 +337,23 @@ async function jobForm(root, job) {
     clearTimeout(typing);
     typing = setTimeout(async () => {
       const t = trigType.value;
-      const cfg = t === "cron" ? { cron: cron.value.trim() } : t === "interval" ? { [unit.value]: Number(every_.value) } : { run_date: date.value.trim() };
+      const cfg = t === "cron" ? { cron: cron.value.trim() } : { [unit.value]: Number(every_.value) };
       try {
         const p = await api("GET", "/scheduler/preview?" + new URLSearchParams({ trigger_type: t, trigger_config: JSON.stringify(cfg), count: "5" }));
         live.replaceChildren(h("h3", {}, "Would fire at (" + p.timezone + ")"),
-          p.fire_times.length ? h("ol", { class: "fire-times live" }, p.fire_times.map((x) => h("li", {}, when(x)))) : h("p", { class: "muted" }, "Never (a time in the past?)"));
+          p.fire_times.length ? h("ol", { class: "fire-times live" }, p.fire_times.map((x) => h("li", {}, when(x)))) : h("p", { class: "muted" }, "Never."));
       } catch (e) {
         live.replaceChildren(h("p", { class: "error" }, e.message));
       }
     }, 250);
   };
   trigType.addEventListener("change", () => { showTrig(); livePreview(); });
-  for (const el of [cron, every_, unit, date]) el.addEventListener("input", livePreview);
+  for (const el of [cron, every_, unit]) el.addEventListener("input", livePreview);
   showTrig();
   livePreview();
   const body = () => {
     const t = trigType.value;
-    const trigger_config = t === "cron" ? { cron: cron.value.trim() } : t === "interval" ? { [unit.value]: Number(every_.value) } : { run_date: date.value.trim() };
+    const trigger_config = t === "cron" ? { cron: cron.value.trim() } : { [unit.value]: Number(every_.value) };
     const options = {};
     const picked = srcBoxes.map((l) => l.querySelector("input")).filter((i) => i.checked).map((i) => i.value);
     if (picked.length) options.sources = picked;

@@ -66,7 +66,10 @@ pub async fn at_position(req: Request<ApiContext>) -> Result<Response, ApiError>
     let (now_summary, last) = ctx.service.read(|s| (summary(s), s.position));
     // Without a position only the state now: no fold (the dashboard's overview asks this).
     let Some(position) = position else {
-        return Ok(json(200, &json!({ "last_position": last, "now": now_summary })));
+        return Ok(json(
+            200,
+            &json!({ "last_position": last, "now": now_summary }),
+        ));
     };
     if position > last {
         return Err(ApiError::invalid(

@@ -40,8 +40,8 @@ pub async fn preview(req: Request<ApiContext>) -> Result<Response, ApiError> {
             _ => count = ranged("count", &v, 1, MAX_COUNT)?,
         }
     }
-    let trigger_type =
-        trigger_type.ok_or_else(|| ApiError::invalid("trigger_type", "trigger_type is required"))?;
+    let trigger_type = trigger_type
+        .ok_or_else(|| ApiError::invalid("trigger_type", "trigger_type is required"))?;
     let config =
         config.ok_or_else(|| ApiError::invalid("trigger_config", "trigger_config is required"))?;
     let trigger = trigger_from_seed(&trigger_type, &config)?;
@@ -51,7 +51,7 @@ pub async fn preview(req: Request<ApiContext>) -> Result<Response, ApiError> {
     let mut times = Vec::new();
     let mut at = now;
     while times.len() < count as usize {
-        // None: no further slot (a date in the past, or past what the scheduler supports).
+        // None: no further slot (past what the scheduler supports).
         let Some(slot) = next_fire(&trigger, zone, now, at) else {
             break;
         };

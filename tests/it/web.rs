@@ -74,7 +74,10 @@ fn the_files_are_served_without_a_token_with_a_strict_policy() {
         // Tokens exist, and none is sent: the files hold no data.
         let res = agent.get(&format!("{}{path}", server.root)).call().unwrap();
         assert_eq!(res.status(), 200, "{path}");
-        assert!(res.header("Content-Type").unwrap().starts_with(kind), "{path}");
+        assert!(
+            res.header("Content-Type").unwrap().starts_with(kind),
+            "{path}"
+        );
         assert_eq!(
             res.header("Content-Security-Policy"),
             Some(backupd::web::CSP),
@@ -92,7 +95,10 @@ fn the_files_are_served_without_a_token_with_a_strict_policy() {
     assert_eq!(call(&server, "GET", "/scheduler/jobs", Some(&admin)).0, 200);
     let post = agent.post(&format!("{}/app.js", server.root)).call();
     let (status, body) = crate::support::reply(post);
-    assert!(status == 401 || status == 404 || status == 405, "{status} {body}");
+    assert!(
+        status == 401 || status == 404 || status == 405,
+        "{status} {body}"
+    );
     let missing = agent.get(&format!("{}/nope.js", server.root)).call();
     assert_ne!(crate::support::reply(missing).0, 200);
 }
@@ -125,7 +131,11 @@ fn whoami_and_the_state_at_a_position() {
             .send_json(body);
         let (status, job) = crate::support::reply(res);
         assert_eq!(status, 201, "{job}");
-        positions.push(get(&server, &admin, "/scheduler/status")["event_position"].as_u64().unwrap());
+        positions.push(
+            get(&server, &admin, "/scheduler/status")["event_position"]
+                .as_u64()
+                .unwrap(),
+        );
     }
     let ids = |summary: &Value| -> Vec<String> {
         summary["jobs"]
@@ -135,9 +145,21 @@ fn whoami_and_the_state_at_a_position() {
             .map(|j| j["id"].as_str().unwrap().to_string())
             .collect()
     };
-    let before = get(&server, &admin, &format!("/state?position={}", positions[0] - 1));
-    let between = get(&server, &admin, &format!("/state?position={}", positions[0]));
-    let after = get(&server, &admin, &format!("/state?position={}", positions[1]));
+    let before = get(
+        &server,
+        &admin,
+        &format!("/state?position={}", positions[0] - 1),
+    );
+    let between = get(
+        &server,
+        &admin,
+        &format!("/state?position={}", positions[0]),
+    );
+    let after = get(
+        &server,
+        &admin,
+        &format!("/state?position={}", positions[1]),
+    );
     assert!(!ids(&before["at"]).contains(&"first".into()));
     assert!(ids(&between["at"]).contains(&"first".into()));
     assert!(!ids(&between["at"]).contains(&"second".into()));
@@ -161,7 +183,11 @@ fn whoami_and_the_state_at_a_position() {
     assert_eq!(empty["at"]["jobs"], serde_json::json!([]));
     assert_eq!(empty["recorded_at"], Value::Null);
     let last = after["last_position"].as_u64().unwrap();
-    for bad in [format!("position={}", last + 100), "position=x".into(), "pos=1".into()] {
+    for bad in [
+        format!("position={}", last + 100),
+        "position=x".into(),
+        "pos=1".into(),
+    ] {
         let (status, body) = call(&server, "GET", &format!("/state?{bad}"), Some(&admin));
         assert_eq!(status, 400, "{bad}: {body}");
         assert!(body["error"]["field"].is_string(), "{body}");
@@ -171,7 +197,10 @@ fn whoami_and_the_state_at_a_position() {
     assert!(now.get("at").is_none());
     assert!(ids(&now["now"]).contains(&"second".into()));
     // Both routes are reads: the read token may, and a revoked one may not.
-    assert_eq!(call(&server, "GET", "/state?position=1", Some(&viewer)).0, 200);
+    assert_eq!(
+        call(&server, "GET", "/state?position=1", Some(&viewer)).0,
+        200
+    );
 }
 
 /// Is Playwright for Python importable (the dashboard tests drive Chromium through it)?
@@ -231,9 +260,7 @@ fn the_dashboard_in_a_browser() {
     assert_eq!(found["outside_requests"], serde_json::json!([]));
     assert_eq!(found["fire_times"].as_array().unwrap().len(), 5);
     // The one file ticked is restored, byte for byte, and nothing else.
-    let restored = target
-        .join("files")
-        .join(file.strip_prefix("/").unwrap());
+    let restored = target.join("files").join(file.strip_prefix("/").unwrap());
     assert_eq!(
         std::fs::read(&restored).unwrap(),
         std::fs::read(&file).unwrap()
@@ -337,8 +364,121 @@ fn the_overview_over_ten_thousand_runs() {
         found["weight"]["runs_total"], found["weight"]["requests"], found["render_ms"]
     );
     eprintln!("every card filled: {:?} ms", found["complete_ms"]);
-    eprintln!("requests (path, start ms, duration ms): {}", found["weight"]["slowest"]);
+    eprintln!(
+        "requests (path, start ms, duration ms): {}",
+        found["weight"]["slowest"]
+    );
     assert!(found["weight"]["runs_total"].as_u64().unwrap() >= 10_000);
     assert!(weight <= 150 * 1024, "the overview weighs {weight} bytes");
     assert!(best <= 300.0, "the overview's first render took {best} ms");
+}
+
+#[test]
+fn an_unsaved_trigger_is_previewed_as_a_create_body_would_parse_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = source(tmp.path());
+    let (server, _, viewer) = serve(tmp.path(), &src);
+    let ask = |query: &str| {
+        call(
+            &server,
+            "GET",
+            &format!("/scheduler/preview?{query}"),
+            Some(&viewer),
+        )
+    };
+    let enc = |v: &str| {
+        v.replace('{', "%7B")
+            .replace('}', "%7D")
+            .replace('"', "%22")
+            .replace(' ', "%20")
+    };
+    // Daily at 04:15 in Tokyo: five days in a row, each at 04:15 +09:00.
+    let (status, body) = ask(&format!(
+        "trigger_type=cron&trigger_config={}&timezone=Asia/Tokyo",
+        enc(r#"{"cron":"15 4 * * *"}"#)
+    ));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["timezone"], "Asia/Tokyo");
+    let times: Vec<&str> = body["fire_times"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert_eq!(times.len(), 5, "{body}");
+    for t in &times {
+        assert!(t.ends_with("T04:15:00+09:00"), "{t}");
+    }
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
+    // Every 90 minutes, three times: 90 minutes apart.
+    let (status, body) = ask(&format!(
+        "trigger_type=interval&trigger_config={}&count=3",
+        enc(r#"{"minutes":90}"#)
+    ));
+    assert_eq!(status, 200, "{body}");
+    let parsed: Vec<time::OffsetDateTime> = body["fire_times"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            time::OffsetDateTime::parse(
+                t.as_str().unwrap(),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .unwrap()
+        })
+        .collect();
+    assert_eq!(parsed.len(), 3);
+    assert!(parsed
+        .windows(2)
+        .all(|w| w[1] - w[0] == time::Duration::minutes(90)));
+    // Refusals name their field, as a create body's would.
+    for (query, field) in [
+        (
+            format!(
+                "trigger_type=date&trigger_config={}",
+                enc(r#"{"run_date":"2030-01-01"}"#)
+            ),
+            Some("trigger_type"),
+        ),
+        (
+            format!(
+                "trigger_type=cron&trigger_config={}",
+                enc(r#"{"cron":"61 * * * *"}"#)
+            ),
+            None,
+        ),
+        (
+            "trigger_type=cron&trigger_config=nope".to_string(),
+            Some("trigger_config"),
+        ),
+        (
+            format!("trigger_config={}", enc(r#"{"cron":"* * * * *"}"#)),
+            Some("trigger_type"),
+        ),
+        ("trigger_type=cron".to_string(), Some("trigger_config")),
+        (
+            format!(
+                "trigger_type=cron&trigger_config={}&timezone=Mars/Base",
+                enc(r#"{"cron":"* * * * *"}"#)
+            ),
+            Some("timezone"),
+        ),
+        (
+            format!(
+                "trigger_type=cron&trigger_config={}&count=0",
+                enc(r#"{"cron":"* * * * *"}"#)
+            ),
+            Some("count"),
+        ),
+        ("trigger_type=cron&cron=1".to_string(), Some("cron")),
+    ] {
+        let (status, body) = ask(&query);
+        assert_eq!(status, 400, "{query}: {body}");
+        let named = body["error"]["field"].as_str().unwrap_or("");
+        match field {
+            Some(f) => assert_eq!(named, f, "{query}: {body}"),
+            None => assert!(named.starts_with("trigger_config"), "{query}: {body}"),
+        }
+    }
 }
