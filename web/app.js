@@ -29,6 +29,10 @@ function s(tag, attrs, ...kids) {
   return el;
 }
 const $ = (sel) => document.querySelector(sel);
+// replaceChildren without the null/false placeholders of optional parts.
+function fill(el, ...kids) {
+  el.replaceChildren(...kids.flat().filter((k) => k !== null && k !== undefined && k !== false));
+}
 
 function bytes(n) {
   if (n === null || n === undefined) return "–";
@@ -177,7 +181,7 @@ function route() {
   }
   const root = $("#page");
   Promise.resolve(PAGES[page](root, args)).catch((e) => {
-    root.replaceChildren(h("p", { class: "error", role: "alert" }, "Could not load: " + e.message));
+    fill(root, h("p", { class: "error", role: "alert" }, "Could not load: " + e.message));
   });
 }
 // Refresh a page's live part every `ms` while it is shown.
@@ -205,7 +209,7 @@ function storageChart(points) {
   const W = 600, H = 160, pad = 4;
   const total = (p) => kinds.reduce((a, [k]) => a + p[k], 0);
   const top = Math.max(1, ...points.map(total));
-  const bw = (W - pad * 2) / points.length;
+  const bw = Math.min(40, (W - pad * 2) / points.length);
   const svg = s("svg", { viewBox: `0 0 ${W} ${H + 20}`, role: "img", "aria-label": "storage by kind per day, newest " + bytes(total(points[points.length - 1])), class: "chart" });
   points.forEach((p, i) => {
     let y = H;
@@ -249,12 +253,12 @@ async function overview(root) {
   const inFlight = h("section", { class: "card wide", id: "in-flight" }, h("h2", {}, "Runs in flight"), loading());
   const nextRuns = h("section", { class: "card wide", id: "next-runs" }, h("h2", {}, "Next runs"), loading());
   const storage = h("section", { class: "card wide", id: "storage" }, h("h2", {}, "Storage by kind"), loading());
-  root.replaceChildren(h("h1", {}, "Overview"), h("div", { class: "grid" }, sched, rates, hc, inFlight, nextRuns, storage));
+  fill(root, h("h1", {}, "Overview"), h("div", { class: "grid" }, sched, rates, hc, inFlight, nextRuns, storage));
   // For the time to first render (the browser test reads it).
   if (!performance.getEntriesByName("overview-rendered").length) performance.mark("overview-rendered");
 
   const renderFlying = (list) => {
-    inFlight.replaceChildren(h("h2", {}, "Runs in flight"),
+    fill(inFlight, h("h2", {}, "Runs in flight"),
       list.length ? h("ul", { class: "flying" }, list.map((r) => h("li", {}, h("strong", {}, r.job_name || r.job_id || r.kind), " ", r.run_id, progressBar(r))))
         : h("p", { class: "muted" }, "No run in flight."));
   };
@@ -262,16 +266,16 @@ async function overview(root) {
     api("GET", "/runs?status=running&limit=50").then((f) => renderFlying(f.runs)),
     api("GET", "/scheduler/jobs").then((jobsList) => {
       const next = jobsList.jobs.filter((j) => j.next_run_time).sort((a, b) => new Date(a.next_run_time) - new Date(b.next_run_time)).slice(0, 8);
-      nextRuns.replaceChildren(h("h2", {}, "Next runs"),
+      fill(nextRuns, h("h2", {}, "Next runs"),
         next.length ? table(["Job", "When"], next.map((j) => h("tr", {}, h("td", {}, j.name), h("td", {}, when(j.next_run_time))))) : h("p", { class: "muted" }, "Nothing scheduled."));
     }),
     api("GET", "/state").then((state) => {
       const stopped = state.now.stopped;
       if (stopped) $("#stopped-by").textContent = "Stopped by " + stopped.actor + " at " + when(stopped.at) + (stopped.reason ? " (" + stopped.reason + ")" : "");
-      storage.replaceChildren(h("h2", {}, "Storage by kind"), storageChart(state.now.storage_by_day || []));
+      fill(storage, h("h2", {}, "Storage by kind"), storageChart(state.now.storage_by_day || []));
     }),
     api("GET", "/health").catch(() => null).then((health) => {
-      hc.replaceChildren(h("h2", {}, "Health"), ...(health ? [h("p", {}, badge(health.status), " checked " + when(health.checked_at) + (health.recorded ? "" : " (live)")),
+      fill(hc, h("h2", {}, "Health"), ...(health ? [h("p", {}, badge(health.status), " checked " + when(health.checked_at) + (health.recorded ? "" : " (live)")),
         h("ul", { class: "checks" }, (health.checks || []).map((c) => h("li", {}, badge(c.status), " " + (c.name || c.check || "") + ": " + (c.reason || c.message || ""))))]
         : [h("p", { class: "muted" }, "No health check yet.")]));
     }),
@@ -293,12 +297,12 @@ async function previewInto(box, jobId) {
   try {
     const p = await api("GET", "/scheduler/jobs/" + encodeURIComponent(jobId) + "/preview?count=5");
     const times = p.times || p.fire_times || p.next || [];
-    box.replaceChildren(h("h3", {}, "Next fire times (" + (p.timezone || S.zone) + ")"),
+    fill(box, h("h3", {}, "Next fire times (" + (p.timezone || S.zone) + ")"),
       h("ol", { class: "fire-times", "data-job": jobId }, times.map((t) => h("li", {}, when(typeof t === "string" ? t : t.at)))),
       p.paused ? h("p", { class: "muted" }, "The job is paused: nothing fires until it is resumed.") : null,
       p.scheduler_running === false ? h("p", { class: "muted" }, "The scheduler is stopped.") : null);
   } catch (e) {
-    box.replaceChildren(h("p", { class: "error" }, e.message));
+    fill(box, h("p", { class: "error" }, e.message));
   }
 }
 
@@ -328,7 +332,7 @@ async function jobForm(root, job) {
   const trigRows = h("div", {});
   const showTrig = () => {
     const t = trigType.value;
-    trigRows.replaceChildren(t === "cron" ? field("Cron expression (min hour day month weekday)", cron)
+    fill(trigRows, t === "cron" ? field("Cron expression (min hour day month weekday)", cron)
       : h("div", { class: "row" }, field("Every", every_), field("Unit", unit)));
   };
   // The next five fire times as the operator types (the trigger parsed by the server, unsaved).
@@ -340,10 +344,10 @@ async function jobForm(root, job) {
       const cfg = t === "cron" ? { cron: cron.value.trim() } : { [unit.value]: Number(every_.value) };
       try {
         const p = await api("GET", "/scheduler/preview?" + new URLSearchParams({ trigger_type: t, trigger_config: JSON.stringify(cfg), count: "5" }));
-        live.replaceChildren(h("h3", {}, "Would fire at (" + p.timezone + ")"),
+        fill(live, h("h3", {}, "Would fire at (" + p.timezone + ")"),
           p.fire_times.length ? h("ol", { class: "fire-times live" }, p.fire_times.map((x) => h("li", {}, when(x)))) : h("p", { class: "muted" }, "Never."));
       } catch (e) {
-        live.replaceChildren(h("p", { class: "error" }, e.message));
+        fill(live, h("p", { class: "error" }, e.message));
       }
     }, 250);
   };
@@ -393,7 +397,7 @@ async function jobForm(root, job) {
     }
   });
   if (job) previewInto(preview, job.id);
-  root.replaceChildren(form);
+  fill(root, form);
   name.focus();
 }
 
@@ -402,7 +406,7 @@ async function jobs(root, args) {
   const list = h("div", { id: "job-list" });
   const formBox = h("div", {});
   const runsBox = h("div", { id: "job-runs" });
-  root.replaceChildren(h("h1", {}, "Jobs"), btn("New job", "manage", () => jobForm(formBox, null), { id: "new-job" }), formBox, runsBox, list);
+  fill(root, h("h1", {}, "Jobs"), btn("New job", "manage", () => jobForm(formBox, null), { id: "new-job" }), formBox, runsBox, list);
   const watch = async () => {
     const ids = Object.keys(S.watch);
     if (!ids.length) return;
@@ -414,11 +418,11 @@ async function jobs(root, args) {
         if (r.status !== "running" && r.status !== "queued") S.watch[id] = "done";
       } catch (_) { /* gone */ }
     }
-    runsBox.replaceChildren(h("section", { class: "card" }, h("h2", {}, "Runs started here"), h("ul", { class: "flying" }, rows)));
+    fill(runsBox, h("section", { class: "card" }, h("h2", {}, "Runs started here"), h("ul", { class: "flying" }, rows)));
   };
   refreshJobList = async () => {
     const data = await api("GET", "/scheduler/jobs");
-    list.replaceChildren(table(["Job", "Trigger", "Next run", "Last run", "State", "Actions"], data.jobs.map((j) => h("tr", { "data-job": j.id },
+    fill(list, table(["Job", "Trigger", "Next run", "Last run", "State", "Actions"], data.jobs.map((j) => h("tr", { "data-job": j.id },
       h("td", {}, h("strong", {}, j.name), h("br"), h("small", { class: "muted" }, j.id + " · " + (j.backup_mode || j.action))),
       h("td", {}, j.trigger_type + " " + (j.trigger_type === "cron" ? cronText(j.trigger_config) : JSON.stringify(j.trigger_config))),
       h("td", {}, when(j.next_run_time)),
@@ -434,7 +438,7 @@ async function jobs(root, args) {
         j.paused ? btn("Resume", "operate", () => act("Resume", () => api("POST", "/scheduler/jobs/" + encodeURIComponent(j.id) + "/resume")))
           : btn("Pause", "operate", () => act("Pause", () => api("POST", "/scheduler/jobs/" + encodeURIComponent(j.id) + "/pause"))),
         btn("Edit", "manage", () => jobForm(formBox, j)),
-        btn("Preview", null, () => { const box = h("div", {}); formBox.replaceChildren(h("section", { class: "card" }, box)); previewInto(box, j.id); }),
+        btn("Preview", null, () => { const box = h("div", {}); fill(formBox, h("section", { class: "card" }, box)); previewInto(box, j.id); }),
         btn("Delete", "manage", () => { if (confirm("Delete job " + j.name + "?")) act("Delete", () => api("DELETE", "/scheduler/jobs/" + encodeURIComponent(j.id))); }))))));
   };
   await refreshJobList();
@@ -457,7 +461,7 @@ async function runs(root) {
     if (kindSel.value) p.set("kind", kindSel.value);
     p.set("limit", "200");
     const data = await api("GET", "/runs?" + p);
-    box.replaceChildren(table(["Run", "Job", "Status", "Started", "Took", "Size", "Problems"], data.runs.map((r) => h("tr", {},
+    fill(box, table(["Run", "Job", "Status", "Started", "Took", "Size", "Problems"], data.runs.map((r) => h("tr", {},
       h("td", {}, h("small", {}, r.run_id), h("br"), h("small", { class: "muted" }, r.kind + " · " + (r.reason || "") + " · " + (r.actor || ""))),
       h("td", {}, r.job_name || r.job_id || (r.paths ? "restore " + (r.target || "in place") : "")),
       h("td", {}, badge(r.status), r.status === "running" ? progressBar(r) : null),
@@ -471,7 +475,7 @@ async function runs(root) {
   };
   const form = h("form", { class: "filters" }, field("Job", jobSel), field("Status", statusSel), field("Kind", kindSel), h("button", { type: "submit" }, "Filter"));
   form.addEventListener("submit", (e) => { e.preventDefault(); load(); });
-  root.replaceChildren(h("h1", {}, "Runs"), form, box);
+  fill(root, h("h1", {}, "Runs"), form, box);
   await load();
   every(2000, () => { if (box.querySelector("progress")) load(); });
 }
@@ -479,10 +483,10 @@ async function runs(root) {
 // ---------- backups ----------
 async function backups(root) {
   const data = await api("GET", "/backups?limit=500");
-  root.replaceChildren(h("h1", {}, "Backups"), table(["Backup", "Job", "Kind", "Created", "Size", "Expires", "Verified", "Actions"], data.backups.map((b) => h("tr", { "data-backup": b.id },
+  fill(root, h("h1", {}, "Backups"), table(["Backup", "Job", "Kind", "Created", "Size", "Expires", "Verified", "Actions"], data.backups.map((b) => h("tr", { "data-backup": b.id },
     h("td", {}, h("a", { href: "#/backup/" + encodeURIComponent(b.id) }, b.id)),
     h("td", {}, b.job_id), h("td", {}, b.kind), h("td", {}, when(b.created_at)),
-    h("td", {}, bytes(b.bytes)), h("td", {}, b.expires_at ? when(b.expires_at) : "never"),
+    h("td", {}, bytes(b.size)), h("td", {}, b.expires_at ? when(b.expires_at) : "never"),
     h("td", {}, b.last_verified ? badge(b.last_verified.ok ? "ok" : "failed") : "–"),
     h("td", { class: "actions" },
       btn("Verify", "operate", () => act("Verify " + b.id, () => api("POST", "/backups/" + encodeURIComponent(b.id) + "/verify"))),
@@ -502,7 +506,7 @@ async function backup(root, args) {
       const kids = h("ul", { role: "group" });
       const open = h("button", { type: "button", class: "twisty", "aria-expanded": "false", "data-open": e.path }, "▸ " + e.name);
       open.addEventListener("click", async () => {
-        if (open.getAttribute("aria-expanded") === "true") { kids.replaceChildren(); open.setAttribute("aria-expanded", "false"); open.textContent = "▸ " + e.name; return; }
+        if (open.getAttribute("aria-expanded") === "true") { fill(kids); open.setAttribute("aria-expanded", "false"); open.textContent = "▸ " + e.name; return; }
         open.setAttribute("aria-expanded", "true");
         open.textContent = "▾ " + e.name;
         await listInto(kids, e.path);
@@ -524,7 +528,7 @@ async function backup(root, args) {
       items.push(...page.entries);
       after = page.next;
     } while (after && items.length < 5000);
-    ul.replaceChildren(...items.map(node));
+    fill(ul, ...items.map(node));
   };
   const target = h("input", { id: "restore-target", placeholder: "/absolute/directory/on/the/server", spellcheck: "false" });
   const out = h("p", { id: "restore-result", role: "status" });
@@ -547,8 +551,8 @@ async function backup(root, args) {
       }
     });
   }
-  root.replaceChildren(h("h1", {}, "Backup " + id),
-    h("p", {}, b.kind + " of " + b.job_id + " · " + when(b.created_at) + " · " + bytes(b.bytes) + (b.parent ? " · based on " + b.parent : "")),
+  fill(root, h("h1", {}, "Backup " + id),
+    h("p", {}, b.kind + " of " + b.job_id + " · " + when(b.created_at) + " · " + bytes(b.size) + (b.parent ? " · based on " + b.parent : "")),
     h("p", { class: "actions" }, btn("Verify", "operate", () => act("Verify", () => api("POST", "/backups/" + encodeURIComponent(id) + "/verify"))),
       btn("Forget", "manage", () => { if (confirm("Forget " + id + "?")) act("Forget", async () => { await api("DELETE", "/backups/" + encodeURIComponent(id)); location.hash = "#/backups"; }); })),
     h("div", { class: "grid" }, h("section", { class: "card wide" }, h("h2", {}, "Files"), tree), restoreForm));
@@ -588,20 +592,20 @@ async function audit(root) {
     const since = fSince.value ? new Date(fSince.value).getTime() : 0;
     const rows = loaded.filter((e) => (!fJob.value || jobOf(e).includes(fJob.value)) && (!fActor.value || (e.actor || "").includes(fActor.value))
       && (!fType.value || e.type.includes(fType.value)) && (!since || new Date(e.recorded_at).getTime() >= since)).slice().reverse().slice(0, 500);
-    types.replaceChildren(...[...new Set(loaded.map((e) => e.type))].sort().map((t) => h("option", { value: t })));
-    listBox.replaceChildren(h("ol", { class: "timeline", reversed: true }, rows.map((e) => h("li", { "data-position": e.position, "data-type": e.type },
+    fill(types, ...[...new Set(loaded.map((e) => e.type))].sort().map((t) => h("option", { value: t })));
+    fill(listBox, h("ol", { class: "timeline", reversed: true }, rows.map((e) => h("li", { "data-position": e.position, "data-type": e.type },
       h("span", { class: "pos" }, "#" + e.position), " ", h("strong", {}, e.type), " ", h("small", { class: "muted" }, when(e.recorded_at) + " · " + e.actor + (jobOf(e) ? " · " + jobOf(e) : "")),
       " ", h("button", { type: "button", class: "state-at", "data-state-at": e.position, onclick: () => showState(e.position) }, "State here")))),
       ...(from > 0 ? [more] : []));
   };
   const showState = async (pos) => {
-    stateBox.replaceChildren(h("h2", {}, "The state at #" + pos), h("p", {}, "Loading…"));
+    fill(stateBox, h("h2", {}, "The state at #" + pos), h("p", {}, "Loading…"));
     const st = await api("GET", "/state?position=" + pos);
     const nav = h("p", { class: "actions" },
       h("button", { type: "button", id: "state-prev", disabled: pos <= 0, onclick: () => showState(pos - 1) }, "◀ One event back"),
       h("button", { type: "button", id: "state-next", disabled: pos >= st.last_position, onclick: () => showState(pos + 1) }, "One event on ▶"),
       h("span", { class: "muted" }, " recorded " + when(st.recorded_at) + " · log ends at #" + st.last_position));
-    stateBox.replaceChildren(h("h2", {}, "The state at #" + pos + " and now"), nav, compare(st.at, st.now));
+    fill(stateBox, h("h2", {}, "The state at #" + pos + " and now"), nav, compare(st.at, st.now));
     stateBox.scrollIntoView({ block: "nearest" });
   };
   more.addEventListener("click", async () => {
@@ -613,7 +617,7 @@ async function audit(root) {
   const filters = h("form", { class: "filters" }, field("Job", fJob), field("Actor", fActor), field("Type", fType), field("Since (your browser's local time)", fSince), types);
   for (const el of [fJob, fActor, fType, fSince]) el.addEventListener("input", draw);
   filters.addEventListener("submit", (e) => e.preventDefault());
-  root.replaceChildren(h("h1", {}, "Audit"), h("p", { class: "muted" }, "Every change is an event in the log; the state at any position is the fold of the events up to it."),
+  fill(root, h("h1", {}, "Audit"), h("p", { class: "muted" }, "Every change is an event in the log; the state at any position is the fold of the events up to it."),
     filters, h("div", { class: "grid audit" }, h("section", { class: "card" }, h("h2", {}, "Timeline"), listBox), stateBox));
   loaded.push(...await fetchRange(from, last));
   draw();
@@ -653,7 +657,7 @@ function compare(at, now) {
 async function reports(root) {
   const [list, st] = await Promise.all([api("GET", "/reports?limit=100"), api("GET", "/scheduler/status")]);
   const f = st.stats || {};
-  root.replaceChildren(h("h1", {}, "Reports"),
+  fill(root, h("h1", {}, "Reports"),
     h("section", { class: "card" }, h("h2", {}, "Performance"), h("dl", { class: "figures" },
       h("dt", {}, "Average run"), h("dd", {}, duration(f.average_duration_ms)),
       h("dt", {}, "Last backup"), h("dd", {}, bytes(f.last_backup_bytes)),
@@ -667,7 +671,7 @@ async function report(root, args) {
   const r = await api("GET", "/reports/" + encodeURIComponent(args[0]));
   const rows = (obj, prefix) => Object.entries(obj || {}).flatMap(([k, v]) => v && typeof v === "object" && !Array.isArray(v) ? rows(v, prefix + k + ".")
     : [h("tr", {}, h("th", { scope: "row" }, prefix + k), h("td", {}, Array.isArray(v) ? v.length + " items" : /bytes$/.test(k) ? bytes(v) : /_ms$/.test(k) ? duration(v) : /_at$|^at$|time/.test(k) ? when(v) : String(v)))]);
-  root.replaceChildren(h("h1", {}, "Report " + args[0]), h("p", {}, h("a", { href: "#/reports" }, "All reports")), table(["Figure", "Value"], rows(r, "")));
+  fill(root, h("h1", {}, "Report " + args[0]), h("p", {}, h("a", { href: "#/reports" }, "All reports")), table(["Figure", "Value"], rows(r, "")));
 }
 
 // ---------- start ----------

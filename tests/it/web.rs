@@ -360,7 +360,7 @@ fn the_overview_over_ten_thousand_runs() {
         .filter_map(Value::as_f64)
         .fold(f64::INFINITY, f64::min);
     eprintln!(
-        "overview over {} runs: {weight} bytes in {} requests, first render {best:.0} ms (best of {:?})",
+        "overview over {} runs: {weight} bytes in {} requests, first render {best:.0} ms (best of 5: {:?})",
         found["weight"]["runs_total"], found["weight"]["requests"], found["render_ms"]
     );
     eprintln!("every card filled: {:?} ms", found["complete_ms"]);
