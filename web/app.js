@@ -595,7 +595,8 @@ async function audit(root) {
     fill(types, ...[...new Set(loaded.map((e) => e.type))].sort().map((t) => h("option", { value: t })));
     fill(listBox, h("ol", { class: "timeline", reversed: true }, rows.map((e) => h("li", { "data-position": e.position, "data-type": e.type },
       h("span", { class: "pos" }, "#" + e.position), " ", h("strong", {}, e.type), " ", h("small", { class: "muted" }, when(e.recorded_at) + " · " + e.actor + (jobOf(e) ? " · " + jobOf(e) : "")),
-      " ", h("button", { type: "button", class: "state-at", "data-state-at": e.position, onclick: () => showState(e.position) }, "State here")))),
+      " ", h("button", { type: "button", class: "state-at", "data-state-at": e.position, onclick: () => showState(e.position) }, "State here"),
+      e.data !== null ? h("details", {}, h("summary", {}, "data"), h("pre", {}, JSON.stringify(e.data, null, 1))) : null))),
       ...(from > 0 ? [more] : []));
   };
   const showState = async (pos) => {
