@@ -47,6 +47,10 @@
 //!   pure verdict on a request (`authorize`). Around it: `api/access.rs` (the guard every request
 //!   passes; the actor becomes `api:<token name>`), `api/tokens.rs` (the token routes),
 //!   `decide/tokens.rs` (the rules) and `projections/tokens.rs` (the fold)
+//! - `web`         the dashboard's files (`web/`: HTML, CSS, JavaScript, compiled in), served at
+//!   `/` with a strict CSP before the access guard (they hold no data; the pages call the API
+//!   with the operator's token); `api/state.rs` adds `whoami` and the state at a log position,
+//!   `api/trigger_preview.rs` an unsaved trigger's fire times, for it
 //! - `progress`    live progress of running runs and their stop switch (cancel, timeout,
 //!   shutdown: it kills their dump tools' process groups); ephemeral, never events
 //! - `archive`     the archive container (schema/archive.md)
