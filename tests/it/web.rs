@@ -277,7 +277,13 @@ fn the_dashboard_in_a_browser() {
             .iter()
             .any(|e| e["type"] == kind && e["actor"] == "api:admin")
     };
-    assert!(by_admin("job_created"));
+    for kind in ["job_created", "job_paused", "job_resumed", "job_updated"] {
+        assert!(by_admin(kind), "no {kind} by api:admin");
+    }
+    let job = get(&server, &admin, "/scheduler/jobs/nightly");
+    assert_eq!(job["trigger_config"]["hour"], 5, "{job}");
+    assert_eq!(job["trigger_config"]["minute"], 30, "{job}");
+    assert_eq!(job["paused"], false);
     assert!(by_admin("restore_finished") || by_admin("restore_started"));
     let runs = get(&server, &admin, "/runs?job_id=nightly");
     assert_eq!(runs["runs"][0]["status"], "succeeded", "{runs}");

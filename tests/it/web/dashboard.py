@@ -107,6 +107,20 @@ def flow(browser):
     expect(page.locator("#job-runs")).to_contain_text("done")
     shot(page, "jobs", "1280")
 
+    # Pause, resume and edit: each a call to the API, the list showing the result.
+    row = page.locator(f"tr[data-job='{job}']")
+    row.locator("text=Pause").click()
+    expect(page.locator(f"tr[data-job='{job}'] .badge.paused")).to_be_visible()
+    page.locator(f"tr[data-job='{job}']").locator("text=Resume").click()
+    expect(page.locator(f"tr[data-job='{job}']")).to_contain_text("active")
+    page.locator(f"tr[data-job='{job}']").locator("text=Edit").click()
+    expect(page.locator("#job-cron")).to_have_value("15 4 * * *")
+    page.fill("#job-cron", "30 5 * * *")
+    expect(page.locator("#job-live-preview li").first).to_contain_text("05:30:00")
+    page.click("#job-save")
+    expect(page.locator(f"ol.fire-times[data-job='{job}'] li").first).to_contain_text("05:30:00")
+    expect(page.locator(f"tr[data-job='{job}']")).to_contain_text("cron 30 5 * * *")
+
     # Browse its backup and restore one file.
     page.click("a[data-page=runs]")
     page.select_option("#runs-status", "succeeded")
