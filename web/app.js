@@ -210,7 +210,7 @@ function storageChart(points) {
   const total = (p) => kinds.reduce((a, [k]) => a + p[k], 0);
   const top = Math.max(1, ...points.map(total));
   const bw = Math.min(40, (W - pad * 2) / points.length);
-  const svg = s("svg", { viewBox: `0 0 ${W} ${H + 20}`, role: "img", "aria-label": "storage by kind per day, newest " + bytes(total(points[points.length - 1])), class: "chart" });
+  const svg = s("svg", { viewBox: `0 0 ${W} ${H + 20}`, preserveAspectRatio: "xMinYMid meet", role: "img", "aria-label": "storage by kind per day, newest " + bytes(total(points[points.length - 1])), class: "chart" });
   points.forEach((p, i) => {
     let y = H;
     for (const [k] of kinds) {
@@ -655,10 +655,41 @@ function compare(at, now) {
 }
 
 // ---------- reports ----------
+// Runs per day (the scheduler's zone), succeeded above failed: the performance history.
+function runsChart(runs) {
+  const days = new Map();
+  const dayOf = new Intl.DateTimeFormat("en-CA", { timeZone: S.zone, year: "numeric", month: "2-digit", day: "2-digit" });
+  for (const r of runs) {
+    if (r.status === "running" || r.status === "queued") continue;
+    const d = dayOf.format(new Date(r.started_at));
+    const e = days.get(d) || { ok: 0, bad: 0, ms: 0 };
+    if (r.status === "succeeded") e.ok++; else e.bad++;
+    e.ms += r.duration_ms || 0;
+    days.set(d, e);
+  }
+  const list = [...days.entries()].sort().slice(-30);
+  if (!list.length) return h("p", { class: "muted" }, "No finished run yet.");
+  const W = 600, H = 140;
+  const top = Math.max(1, ...list.map(([, e]) => e.ok + e.bad));
+  const bw = Math.min(40, W / list.length);
+  const svg = s("svg", { viewBox: `0 0 ${W} ${H + 20}`, preserveAspectRatio: "xMinYMid meet", role: "img", "aria-label": "runs per day, succeeded and failed", class: "chart" });
+  list.forEach(([d, e], i) => {
+    const okH = (e.ok / top) * H, badH = (e.bad / top) * H;
+    const title = d + ": " + e.ok + " succeeded, " + e.bad + " failed, average " + duration(Math.round(e.ms / (e.ok + e.bad)));
+    const g = s("g", {}, s("title", {}, document.createTextNode(title)));
+    if (okH) g.append(s("rect", { x: i * bw + 1, y: H - okH, width: Math.max(1, bw - 2), height: okH, class: "k-ok" }));
+    if (badH) g.append(s("rect", { x: i * bw + 1, y: H - okH - badH, width: Math.max(1, bw - 2), height: badH, class: "k-bad" }));
+    svg.append(g);
+  });
+  svg.append(s("text", { x: 0, y: H + 16, class: "axis" }, document.createTextNode(list[0][0] + " – " + list[list.length - 1][0] + " · max " + top + " runs/day")));
+  return h("div", {}, svg, h("p", { class: "legend" }, h("span", { class: "key k-ok" }, "Succeeded"), h("span", { class: "key k-bad" }, "Failed, interrupted, cancelled")));
+}
+
 async function reports(root) {
-  const [list, st] = await Promise.all([api("GET", "/reports?limit=100"), api("GET", "/scheduler/status")]);
+  const [list, st, recent] = await Promise.all([api("GET", "/reports?limit=100"), api("GET", "/scheduler/status"), api("GET", "/runs?kind=backup&limit=1000")]);
   const f = st.stats || {};
   fill(root, h("h1", {}, "Reports"),
+    h("section", { class: "card" }, h("h2", {}, "Runs per day (last 1000 runs)"), runsChart(recent.runs)),
     h("section", { class: "card" }, h("h2", {}, "Performance"), h("dl", { class: "figures" },
       h("dt", {}, "Average run"), h("dd", {}, duration(f.average_duration_ms)),
       h("dt", {}, "Last backup"), h("dd", {}, bytes(f.last_backup_bytes)),
@@ -670,8 +701,20 @@ async function reports(root) {
 // A report opened in place: its figures, from its JSON (its HTML page is a file of its own).
 async function report(root, args) {
   const r = await api("GET", "/reports/" + encodeURIComponent(args[0]));
+  const show = (k, v, path) => v === null ? "–" : typeof v === "boolean" ? (v ? "yes" : "no")
+    : /bytes|^storage\./.test(path + k) && typeof v === "number" ? bytes(v)
+    : /_ms$/.test(k) ? duration(v) : /success_rate/.test(k) ? pct(v)
+    : /(_at|^at|^from|^to|time)$/.test(k) ? when(v) : String(v);
+  // An array of objects is a table of its own, folded: the report's lists (runs per job, ...).
+  const list = (k, v) => {
+    if (!v.length) return "none";
+    if (typeof v[0] !== "object") return v.join(", ");
+    const cols = Object.keys(v[0]);
+    return h("details", {}, h("summary", {}, v.length + " items"),
+      table(cols, v.map((o) => h("tr", {}, cols.map((c) => h("td", {}, o[c] !== null && typeof o[c] === "object" ? JSON.stringify(o[c]) : show(c, o[c], k + ".")))))));
+  };
   const rows = (obj, prefix) => Object.entries(obj || {}).flatMap(([k, v]) => v && typeof v === "object" && !Array.isArray(v) ? rows(v, prefix + k + ".")
-    : [h("tr", {}, h("th", { scope: "row" }, prefix + k), h("td", {}, Array.isArray(v) ? v.length + " items" : /bytes$/.test(k) ? bytes(v) : /_ms$/.test(k) ? duration(v) : /_at$|^at$|time/.test(k) ? when(v) : String(v)))]);
+    : [h("tr", {}, h("th", { scope: "row" }, prefix + k), h("td", {}, Array.isArray(v) ? list(k, v) : show(k, v, prefix)))]);
   fill(root, h("h1", {}, "Report " + args[0]), h("p", {}, h("a", { href: "#/reports" }, "All reports")), table(["Figure", "Value"], rows(r, "")));
 }
 
