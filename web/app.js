@@ -490,7 +490,23 @@ async function backups(root) {
     h("td", {}, b.last_verified ? badge(b.last_verified.ok ? "ok" : "failed") : "–"),
     h("td", { class: "actions" },
       btn("Verify", "operate", () => act("Verify " + b.id, () => api("POST", "/backups/" + encodeURIComponent(b.id) + "/verify"))),
-      btn("Forget", "manage", () => { if (confirm("Forget backup " + b.id + " and delete its files?")) act("Forget", () => api("DELETE", "/backups/" + encodeURIComponent(b.id))); }))))));
+      btn("Forget", "manage", () => forget(b.id)))))));
+}
+
+// Forget a backup after a confirmation; a refusal that `force` would lift (the job's newest good
+// full, say) is shown and asked again, never forced silently.
+function forget(id, then) {
+  if (!confirm("Forget backup " + id + " and delete its files?")) return;
+  act("Forget " + id, async () => {
+    const path = "/backups/" + encodeURIComponent(id);
+    try {
+      await api("DELETE", path);
+    } catch (e) {
+      if (!(e.status === 409 || e.status === 422) || !/force/.test(e.message) || !confirm(e.message + "\n\nForget it anyway?")) throw e;
+      await api("DELETE", path, { force: true, reason: "forgotten from the dashboard, forced" });
+    }
+    if (then) then();
+  });
 }
 
 async function backup(root, args) {
@@ -500,7 +516,8 @@ async function backup(root, args) {
   const count = h("span", { id: "selected-count" }, "0 selected");
   const tree = h("ul", { class: "tree", id: "tree", role: "tree" });
   const node = (e) => {
-    const box = h("input", { type: "checkbox", "aria-label": "select " + e.path, "data-path": e.path, onchange: (ev) => { ev.target.checked ? selected.add(e.path) : selected.delete(e.path); count.textContent = selected.size + " selected"; } });
+    // Ticking is for restoring: no box for a token that may not restore.
+    const box = !can("restore") ? "" : h("input", { type: "checkbox", "aria-label": "select " + e.path, "data-path": e.path, onchange: (ev) => { ev.target.checked ? selected.add(e.path) : selected.delete(e.path); count.textContent = selected.size + " selected"; } });
     const li = h("li", { role: "treeitem", "data-entry": e.path });
     if (e.kind === "dir") {
       const kids = h("ul", { role: "group" });
@@ -554,7 +571,7 @@ async function backup(root, args) {
   fill(root, h("h1", {}, "Backup " + id),
     h("p", {}, b.kind + " of " + b.job_id + " · " + when(b.created_at) + " · " + bytes(b.size) + (b.parent ? " · based on " + b.parent : "")),
     h("p", { class: "actions" }, btn("Verify", "operate", () => act("Verify", () => api("POST", "/backups/" + encodeURIComponent(id) + "/verify"))),
-      btn("Forget", "manage", () => { if (confirm("Forget " + id + "?")) act("Forget", async () => { await api("DELETE", "/backups/" + encodeURIComponent(id)); location.hash = "#/backups"; }); })),
+      btn("Forget", "manage", () => forget(id, () => { location.hash = "#/backups"; }))),
     h("div", { class: "grid" }, h("section", { class: "card wide" }, h("h2", {}, "Files"), tree), restoreForm));
   await listInto(tree, "");
 }

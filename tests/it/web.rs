@@ -285,6 +285,22 @@ fn the_dashboard_in_a_browser() {
     assert_eq!(job["trigger_config"]["minute"], 30, "{job}");
     assert_eq!(job["paused"], false);
     assert!(by_admin("restore_finished") || by_admin("restore_started"));
+    // The backup forgotten through the page is gone from the catalog, by admin.
+    let forgotten = found["forgotten"].as_str().unwrap();
+    assert_eq!(
+        call(
+            &server,
+            "GET",
+            &format!("/backups/{forgotten}"),
+            Some(&admin)
+        )
+        .0,
+        404
+    );
+    assert!(
+        by_admin("backup_deleted") || by_admin("backup_forgotten"),
+        "no deletion by api:admin"
+    );
     let runs = get(&server, &admin, "/runs?job_id=nightly");
     assert_eq!(runs["runs"][0]["status"], "succeeded", "{runs}");
     for page in ["overview", "jobs", "runs", "backups", "audit", "reports"] {

@@ -189,9 +189,12 @@ def flow(browser):
     link = page.locator("a[href^='#/report/']")
     expect(link).to_have_count(1)
     shot(page, "reports", "1280")
+    report_id = link.inner_text()
     link.click()
-    expect(page.locator("#page h1")).to_contain_text("Report ")
-    expect(page.locator("#page table tbody tr").first).to_be_visible()
+    expect(page.locator("#page h1")).to_have_text(f"Report {report_id}")
+    # The report's own figures, in place: its time and the day's success rate, with units.
+    expect(page.locator("#page th[scope=row]", has_text="generated_at")).to_have_count(1)
+    expect(page.locator("#page tr", has_text="last_24h.success_rate")).to_contain_text("100.0 %")
     found["report_rows"] = page.locator("#page table tbody tr").count()
     shot(page, "report", "1280")
     page.click("a[data-page=overview]")
@@ -227,6 +230,7 @@ def flow(browser):
     page.goto(f"{BASE}/#/jobs")
     expect(page.locator(f"tr[data-job='{job}']")).to_be_visible()
     expect(page.locator("#who")).to_contain_text("viewer")
+    shot(page, "reader-jobs", "1280")
     for control in ["button.run", "#new-job", "text=Delete", "text=Pause", "text=Edit"]:
         expect(page.locator(control)).to_have_count(0)
     page.goto(f"{BASE}/#/backups")
@@ -236,7 +240,19 @@ def flow(browser):
     page.locator("tr[data-backup] a").first.click()
     expect(page.locator("#tree > li").first).to_be_visible()
     expect(page.locator("#restore-form")).to_have_count(0)
-    shot(page, "reader-jobs", "1280")
+    expect(page.locator("#tree input[type=checkbox]")).to_have_count(0)
+    shot(page, "reader-backup", "1280")
+    page.context.close()
+
+    # Forget the backup (after a confirmation), as admin: gone from the list.
+    page = new_page(browser, "1280", admin)
+    page.on("dialog", lambda d: (found.setdefault("dialogs", []).append(d.message), d.accept()))
+    page.goto(f"{BASE}/#/backups")
+    row = page.locator("tr[data-backup]").filter(has_text=job)
+    expect(row).to_have_count(1)
+    found["forgotten"] = row.get_attribute("data-backup")
+    row.locator("text=Forget").click()
+    expect(page.locator("tr[data-backup]").filter(has_text=job)).to_have_count(0)
     page.context.close()
 
 
