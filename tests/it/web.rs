@@ -277,7 +277,13 @@ fn the_dashboard_in_a_browser() {
             .iter()
             .any(|e| e["type"] == kind && e["actor"] == "api:admin")
     };
-    for kind in ["job_created", "job_paused", "job_resumed", "job_updated"] {
+    for kind in [
+        "job_created",
+        "job_paused",
+        "job_resumed",
+        "job_updated",
+        "backup_verified",
+    ] {
         assert!(by_admin(kind), "no {kind} by api:admin");
     }
     let job = get(&server, &admin, "/scheduler/jobs/nightly");

@@ -133,6 +133,10 @@ def flow(browser):
     shot(page, "backups", "1280")
     page.locator(f"tr[data-backup] a").first.click()
     expect(page.locator("#tree > li").first).to_be_visible()
+    # Verify it from its page.
+    page.locator("#page .actions button", has_text="Verify").click()
+    expect(page.locator("#toast")).to_contain_text("Verify: done", timeout=60_000)
+    expect(page.locator("#tree > li").first).to_be_visible()
     # Open each directory on the way down to the file.
     parts = file.strip("/").split("/")
     for depth in range(1, len(parts) + 1):
