@@ -391,6 +391,10 @@ fn the_overview_over_ten_thousand_runs() {
         "overview over {} runs: {weight} bytes in {} requests, first render {best:.0} ms (best of 5: {:?})",
         found["weight"]["runs_total"], found["weight"]["requests"], found["render_ms"]
     );
+    eprintln!(
+        "audit: the state at #{} shown in {:.0} ms",
+        found["state_at_position"], found["state_at_ms"]
+    );
     eprintln!("every card filled: {:?} ms", found["complete_ms"]);
     eprintln!(
         "requests (path, start ms, duration ms): {}",

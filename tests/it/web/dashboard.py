@@ -9,6 +9,7 @@ import json
 import os
 import re
 import sys
+import time
 from urllib.parse import urlparse
 
 from playwright.sync_api import expect, sync_playwright
@@ -45,6 +46,14 @@ def new_page(browser, width, token=None):
             and found["console_errors"].append(m.text))
     page.on("pageerror", lambda e: found["console_errors"].append(str(e)))
     return page
+
+
+def wait_js(page, expression, timeout=30.0):
+    """Poll `expression` until true (wait_for_function would `eval` in the page: the CSP says no)."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"never true: {expression}"
+        time.sleep(0.02)
 
 
 def shot(page, name, width):
@@ -269,9 +278,9 @@ def bench(browser):
         page = new_page(browser, "1280", token)
         page.goto(BASE + "/")
         expect(page.locator("#scheduler-state")).to_be_visible()
-        page.wait_for_function("performance.getEntriesByName('overview-rendered').length > 0")
+        wait_js(page, "performance.getEntriesByName('overview-rendered').length > 0")
         renders.append(page.evaluate("performance.getEntriesByName('overview-rendered')[0].startTime"))
-        page.wait_for_function("performance.getEntriesByName('overview-complete').length > 0")
+        wait_js(page, "performance.getEntriesByName('overview-complete').length > 0")
         complete.append(page.evaluate("performance.getEntriesByName('overview-complete')[0].startTime"))
         page.wait_for_load_state("networkidle")
         weight = page.evaluate("""() => {
@@ -287,6 +296,20 @@ def bench(browser):
         shot(page, "overview-10k", "1280")
         page.context.close()
     found["render_ms"] = renders
+    # The audit view over that log: the state at the oldest event it loaded (500 back), folded
+    # on request.
+    page = new_page(browser, "1280", token)
+    page.goto(BASE + "/#/audit")
+    first = page.locator("li[data-position]").last
+    expect(first).to_be_visible()
+    position = first.get_attribute("data-position")
+    started = page.evaluate("performance.now()")
+    first.locator("button.state-at").click()
+    expect(page.locator("#state-view h2")).to_contain_text(f"#{position} and now", timeout=60_000)
+    found["state_at_ms"] = page.evaluate("performance.now()") - started
+    found["state_at_position"] = int(position)
+    shot(page, "audit-10k", "1280")
+    page.context.close()
     found["complete_ms"] = complete
     found["weight"] = weight
 
