@@ -17,12 +17,38 @@ pub struct Asset {
     pub body: &'static [u8],
 }
 
-/// Every file the dashboard serves, by its path at the server root.
+/// Every file the dashboard serves, by its path at the server root (the scripts in the order
+/// `index.html` loads them).
 pub const ASSETS: &[Asset] = &[
     Asset {
         path: "/",
         content_type: "text/html; charset=utf-8",
         body: include_bytes!("../../web/index.html"),
+    },
+    Asset {
+        path: "/core.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/core.js"),
+    },
+    Asset {
+        path: "/overview.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/overview.js"),
+    },
+    Asset {
+        path: "/jobs.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/jobs.js"),
+    },
+    Asset {
+        path: "/catalog.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/catalog.js"),
+    },
+    Asset {
+        path: "/audit.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/audit.js"),
     },
     Asset {
         path: "/app.js",
@@ -70,6 +96,18 @@ mod tests {
         assert!(asset("/metrics").is_none());
         assert!(asset("/app.js/").is_none());
         assert!(asset("/../Cargo.toml").is_none());
+    }
+
+    #[test]
+    fn the_page_loads_every_script_and_stylesheet_served() {
+        let html = std::str::from_utf8(asset("/").unwrap().body).unwrap();
+        for a in ASSETS.iter().filter(|a| a.path != "/") {
+            assert!(
+                html.contains(&format!("\"{}\"", a.path)),
+                "{} is not loaded",
+                a.path
+            );
+        }
     }
 
     #[test]

@@ -68,6 +68,8 @@ fn the_files_are_served_without_a_token_with_a_strict_policy() {
     for (path, kind) in [
         ("/", "text/html"),
         ("/index.html", "text/html"),
+        ("/core.js", "text/javascript"),
+        ("/audit.js", "text/javascript"),
         ("/app.js", "text/javascript"),
         ("/app.css", "text/css"),
     ] {
