@@ -285,6 +285,8 @@ fn the_dashboard_in_a_browser() {
         "job_resumed",
         "job_updated",
         "backup_verified",
+        "scheduler_stopped",
+        "scheduler_started",
     ] {
         assert!(by_admin(kind), "no {kind} by api:admin");
     }

@@ -211,7 +211,16 @@ def flow(browser):
     found["report_rows"] = page.locator("#page table tbody tr").count()
     shot(page, "report", "1280")
     page.click("a[data-page=overview]")
-    expect(page.locator("#scheduler-state")).to_be_visible()
+    expect(page.locator("#scheduler-state")).to_have_text("Running")
+    # Stop the scheduler: the overview says who stopped it and when; then start it again.
+    page.locator("#page button", has_text="Stop scheduler").click()
+    expect(page.locator("#scheduler-state")).to_have_text("Stopped")
+    expect(page.locator("#stopped-by")).to_contain_text("Stopped by api:admin at ")
+    shot(page, "overview-stopped", "1280")
+    page.locator("#page button", has_text="Start scheduler").click()
+    expect(page.locator("#scheduler-state")).to_have_text("Running")
+    expect(page.locator("#stopped-by")).to_be_empty()
+    expect(page.locator("#next-runs table")).to_be_visible()
     shot(page, "overview", "1280")
     # Keyboard: on a fresh load the first Tab reaches the skip link, the next ones the sections,
     # and Enter on one opens it.
