@@ -29,7 +29,7 @@ async function jobForm(root, job) {
   const name = h("input", { id: "job-name", required: true, value: job ? job.name : "" });
   if (job) name.disabled = true;
   const trigType = h("select", { id: "job-trigger-type" }, ["cron", "interval"].map((t) => h("option", { value: t, selected: t === tt }, t)));
-  const cron = h("input", { id: "job-cron", value: tt === "cron" ? cronText(tc) : "0 3 * * *", spellcheck: "false", "aria-describedby": "cron-help" });
+  const cron = h("input", { id: "job-cron", value: job && tt === "cron" ? cronText(tc) : "0 3 * * *", spellcheck: "false", "aria-describedby": "cron-help" });
   const every_ = h("input", { id: "job-interval", type: "number", min: "1", value: tt === "interval" ? (tc.minutes || tc.hours || tc.days || tc.seconds || 1) : 60 });
   const unit = h("select", { id: "job-interval-unit" }, ["seconds", "minutes", "hours", "days"].map((u) => h("option", { value: u, selected: tt === "interval" ? tc[u] !== undefined : u === "minutes" }, u)));
   const type = h("select", { id: "job-type" }, ["files", "database", "full"].map((t) => h("option", { value: t, selected: t === cfg.type }, t)));

@@ -245,6 +245,14 @@ def flow(browser):
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{name} is {overflow} px wider than 390 px"
         shot(page, name, "390")
+    page.goto(f"{BASE}/#/backups")
+    page.locator("tr[data-backup] a").first.click()
+    expect(page.locator("#tree > li").first).to_be_visible()
+    shot(page, "backup", "390")
+    page.goto(f"{BASE}/#/jobs/new")
+    expect(page.locator("#job-live-preview li")).to_have_count(5)
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    shot(page, "jobs-form", "390")
     page.context.close()
 
     # A read token sees no run button (nor any other change).
