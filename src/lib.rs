@@ -49,6 +49,10 @@
 //!   `decide/tokens.rs` (the rules) and `projections/tokens.rs` (the fold); `api/tls.rs` serves
 //!   the API over rustls (`[server.tls]`, reloaded on SIGHUP); `engine/targets.rs` keeps API
 //!   restores inside `[restore] allowed_targets`
+//! - `web`         the dashboard's files (`web/`: HTML, CSS, JavaScript, compiled in), served at
+//!   `/` with a strict CSP before the access guard (they hold no data; the pages call the API
+//!   with the operator's token); `api/state.rs` adds `whoami` and the state at a log position,
+//!   `api/trigger_preview.rs` an unsaved trigger's fire times, for it
 //! - `progress`    live progress of running runs and their stop switch (cancel, timeout,
 //!   shutdown: it kills their dump tools' process groups); ephemeral, never events
 //! - `archive`     the archive container (schema/archive.md)
@@ -96,3 +100,4 @@ pub mod snapshot;
 pub mod store;
 #[cfg(test)]
 mod testkit;
+pub mod web;

@@ -25,8 +25,10 @@ mod routes;
 mod runs;
 mod scheduler;
 mod sources;
+mod state;
 pub mod tls;
 mod tokens;
+mod trigger_preview;
 mod zoned;
 
 pub use error::ApiError;

@@ -5,7 +5,7 @@ use super::error::ApiError;
 use super::metrics;
 use super::{
     access, backups, browse, events, health, input, jobs, json, notifications, reports, retention,
-    runs, scheduler, sources, tokens, ApiContext, BASE,
+    runs, scheduler, sources, state, tokens, trigger_preview, ApiContext, BASE,
 };
 use crate::auth::{self, Scope};
 use smol::future::FutureExt;
@@ -88,6 +88,9 @@ pub const ROUTES: &[Route] = &[
     route!("DELETE", "/tokens/{name}", tokens::revoke),
     route!("GET", "/notifications", notifications::list),
     route!("POST", "/notify/test", notifications::test),
+    route!("GET", "/whoami", state::whoami),
+    route!("GET", "/state", state::at_position),
+    route!("GET", "/scheduler/preview", trigger_preview::preview),
 ];
 
 /// Routes at the server root, outside `BASE`, where scrapers look by convention. Literal paths
@@ -134,6 +137,8 @@ fn matches(pattern: &str, path: &str) -> bool {
 pub fn build(ctx: ApiContext) -> tide::Server<ApiContext> {
     let mut app = tide::with_state(ctx);
     app.with(fallback);
+    // The dashboard's files hold no data: served before the access guard, without a token.
+    app.with(dashboard);
     // Before the idempotency guard: a refused request leaves no trace of its key.
     app.with(access::guard);
     app.with(super::idempotency::guard);
@@ -191,6 +196,30 @@ pub fn build(ctx: ApiContext) -> tide::Server<ApiContext> {
         });
     }
     app
+}
+
+/// `GET`/`HEAD` of a dashboard file (`web`): answered here with its security headers; every
+/// other request goes on to the access guard and the API.
+fn dashboard<'a>(
+    req: Request<ApiContext>,
+    next: Next<'a, ApiContext>,
+) -> Pin<Box<dyn Future<Output = tide::Result> + Send + 'a>> {
+    Box::pin(async move {
+        let asset = match req.method() {
+            Method::Get | Method::Head => crate::web::asset(req.url().path()),
+            _ => None,
+        };
+        let Some(asset) = asset else {
+            return Ok(next.run(req).await);
+        };
+        let mut res = Response::new(200);
+        res.set_body(tide::Body::from_bytes(asset.body.to_vec()));
+        res.insert_header("Content-Type", asset.content_type);
+        for (name, value) in crate::web::HEADERS {
+            res.insert_header(*name, *value);
+        }
+        Ok(res)
+    })
 }
 
 /// An empty 405: the fallback gives it the API's error body and `Allow`.
@@ -348,6 +377,11 @@ mod tests {
             ("DELETE", "/api/backup/backups/unrecorded", None),
             ("GET", "/api/backup/reports/r.html", Some(Scope::Read)),
             ("DELETE", "/api/backup/tokens/ci", Some(Scope::Admin)),
+            ("GET", "/api/backup/whoami", Some(Scope::Read)),
+            ("GET", "/api/backup/state", Some(Scope::Read)),
+            // the dashboard's files are no API route (served before the guard: `dashboard`)
+            ("GET", "/", None),
+            ("GET", "/app.js", None),
             ("GET", "/metrics", Some(Scope::Read)),
             ("GET", "/api/backup/no/such", None),
             ("PATCH", "/api/backup/scheduler/jobs", None),

@@ -32,6 +32,11 @@ const TABLE: &[(&str, &str, Scope)] = &[
     ("GET", "/tokens", Scope::Admin),
     ("POST", "/tokens", Scope::Admin),
     ("DELETE", "/tokens/{name}", Scope::Admin),
+    // A token learns its own scopes (the dashboard hides what it may not use); the state at a
+    // position is a read of the log, as `events` is.
+    ("GET", "/whoami", Scope::Read),
+    ("GET", "/state", Scope::Read),
+    ("GET", "/scheduler/preview", Scope::Read),
 ];
 
 /// The scope a route needs, by its method and its pattern as the route table spells it.

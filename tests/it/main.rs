@@ -37,4 +37,5 @@ mod support;
 mod tls;
 mod triggers;
 mod verify;
+mod web;
 mod weekly_archive;
