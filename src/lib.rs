@@ -78,6 +78,7 @@ pub mod domain;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod keys;
 pub mod logging;
 pub mod progress;
 pub mod projections;
