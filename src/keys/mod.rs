@@ -10,12 +10,15 @@
 //!
 //! - `file`  key files: create, unlock, list, remove (`backupd key add|list|remove|passwd`)
 //! - `seal`  the per-archive key and the AEAD of one sealed unit (a frame or the index)
+//! - `unlock` the key at start, from `key_file` or a passphrase (first start: created)
 
 mod file;
 mod seal;
+mod unlock;
 
 pub use file::{passphrase, KeyFileInfo, KeyParams, Keyring};
 pub use seal::{ArchiveKey, NONCE_PREFIX_LEN, SALT_LEN, TAG_LEN};
+pub use unlock::{unlock, Unlocked, NEW_PASSPHRASE_ENV, PASSPHRASE_ENV};
 
 use std::fmt;
 use std::sync::Arc;
