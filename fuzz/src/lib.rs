@@ -91,7 +91,7 @@ fn scratch_dir() -> PathBuf {
 /// The committed sealed goldens and their fixed test key (tests/it/archive_sealed.rs).
 pub const SEALED_GOLDENS: [&[u8]; 2] = [
     include_bytes!("../../fixtures/archives/golden-sealed-zstd.bka"),
-    include_bytes!("../../fixtures/archives/golden-sealed-none.bka"),
+    include_bytes!("../../fixtures/archives/golden-sealed-gzip.bka"),
 ];
 
 pub fn sealed_golden_key() -> keys::MasterKey {
