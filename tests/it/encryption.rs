@@ -146,6 +146,13 @@ fn an_encrypted_backup_holds_no_plaintext_and_restores_byte_identical() {
     let run = server.run("incremental_backup");
     assert_eq!(run["status"], "succeeded", "{run}");
     let inc = run["backup_id"].as_str().unwrap().to_string();
+    // The weekly archive merges the chain into a new sealed archive.
+    let run = server.run("weekly_archive");
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let weekly = server.get("/backups?kind=archive")["backups"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     // Not a byte of the marker anywhere in the data directory: archives, sidecars, the event
     // log, the service's own log, key files. Nor the passphrase.
@@ -155,8 +162,9 @@ fn an_encrypted_backup_holds_no_plaintext_and_restores_byte_identical() {
     assert!(found.is_empty(), "the passphrase is in {found:?}");
     let mut archives = Vec::new();
     files_below(&data.join("backups"), &mut archives);
+    files_below(&data.join("archives"), &mut archives);
     archives.retain(|p| p.extension().is_some_and(|e| e == "bka"));
-    assert_eq!(archives.len(), 2, "{archives:?}");
+    assert_eq!(archives.len(), 3, "{archives:?}");
     for a in &archives {
         let head = fs::read(a).unwrap();
         assert_eq!(&head[..8], b"BKPDARC\0");
@@ -214,6 +222,14 @@ fn an_encrypted_backup_holds_no_plaintext_and_restores_byte_identical() {
     assert_eq!(code, 200, "{sum}");
     identical(&src, &restored_root(&target, &src));
     assert_eq!(rows(&target.join("databases/app.sqlite")), rows(&db));
+    let target = scratch.path().join("weekly-restore");
+    let (code, sum) = server.send(
+        "POST",
+        &format!("/backups/{weekly}/restore"),
+        Some(json!({ "target": target })),
+    );
+    assert_eq!(code, 200, "{sum}");
+    identical(&src, &restored_root(&target, &src));
     let holder = server.stop();
 
     // Offline, with the key from the configuration: verify by id and by file, restore, and
