@@ -96,7 +96,7 @@ impl Sealing {
         let key = ArchiveKey::derive(master, &salt, prefix);
         let mut check = block[48..].to_vec();
         key.open(0, UNIT_KEY_CHECK, &check_aad(header, block), &mut check)
-            .map_err(|()| ArchiveError::WrongKey)?;
+            .map_err(|_| ArchiveError::WrongKey)?;
         Ok(Sealing { key })
     }
 
@@ -124,7 +124,7 @@ impl Sealing {
     ) -> Result<(), ArchiveError> {
         self.key
             .open(frame, Self::frame_flags(last), head12, buf)
-            .map_err(|()| ArchiveError::Unseal { frame, offset })
+            .map_err(|_| ArchiveError::Unseal { frame, offset })
     }
 
     /// The index is unit 0 with the INDEX flag (the reader must open it before it knows the
@@ -141,7 +141,7 @@ impl Sealing {
     ) -> Result<(), ArchiveError> {
         self.key
             .open(0, UNIT_INDEX, &raw_len.to_le_bytes(), buf)
-            .map_err(|()| ArchiveError::UnsealIndex { offset })
+            .map_err(|_| ArchiveError::UnsealIndex { offset })
     }
 }
 

@@ -17,7 +17,7 @@ mod seal;
 mod unlock;
 
 pub use file::{passphrase, KeyFileInfo, KeyParams, Keyring};
-pub use seal::{ArchiveKey, NONCE_PREFIX_LEN, SALT_LEN, TAG_LEN};
+pub use seal::{ArchiveKey, AuthFailed, NONCE_PREFIX_LEN, SALT_LEN, TAG_LEN};
 pub use unlock::{unlock, Unlocked, NEW_PASSPHRASE_ENV, PASSPHRASE_ENV};
 
 use std::fmt;
@@ -149,7 +149,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 pub(crate) fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     let nib = |c: u8| match c {

@@ -23,6 +23,12 @@ pub const TAG_LEN: usize = 16;
 
 const INFO: &[u8] = b"backupd archive v1";
 
+/// A unit's tag did not verify: a wrong key, or changed or moved bytes (which, the AEAD cannot
+/// tell, and no byte of the unit may be used).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("authentication failed")]
+pub struct AuthFailed;
+
 /// The key of one archive, ready to seal and open its units. Cheap to clone (one per thread).
 #[derive(Clone)]
 pub struct ArchiveKey {
@@ -69,9 +75,15 @@ impl ArchiveKey {
 
     /// Checks the tag at the end of `buf` and decrypts the rest in place (the tag is cut off).
     /// `Err` on a wrong key or any changed byte; the buffer is then garbage and must be dropped.
-    pub fn open(&self, unit: u64, flags: u8, aad: &[u8], buf: &mut Vec<u8>) -> Result<(), ()> {
+    pub fn open(
+        &self,
+        unit: u64,
+        flags: u8,
+        aad: &[u8],
+        buf: &mut Vec<u8>,
+    ) -> Result<(), AuthFailed> {
         if buf.len() < TAG_LEN {
-            return Err(());
+            return Err(AuthFailed);
         }
         let at = buf.len() - TAG_LEN;
         let mut tag = [0u8; TAG_LEN];
@@ -84,6 +96,6 @@ impl ArchiveKey {
                 buf.as_mut_slice().into(),
                 &tag.into(),
             )
-            .map_err(|_| ())
+            .map_err(|_| AuthFailed)
     }
 }
