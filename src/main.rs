@@ -1042,6 +1042,10 @@ fn serve(config: Config) -> anyhow::Result<()> {
         config.data_dir.display(),
         config.timezone
     );
+    if config.encryption.is_some() {
+        // Never the key or the passphrase: only that there is one.
+        log::info!("encryption at rest: the master key is unlocked; new archives are sealed");
+    }
     // Registered before anything says it is up: a SIGTERM that arrives after "booted" (or
     // "listening on") must stop the service in order, not kill it with the default action.
     let mut signals = signal_hook::iterator::Signals::new([
