@@ -92,7 +92,19 @@ fn pack(
     let Some(s) = sealing else {
         return Ok(Packed { raw, stored, flags });
     };
-    let mut buf = stored.unwrap_or_else(|| raw.clone());
+    // Sealed in place, with room for the tag up front (appending it must not copy the frame
+    // again); a raw frame is copied once, since `raw` goes back to the pool of buffers.
+    let mut buf = match stored {
+        Some(mut v) => {
+            v.reserve_exact(crate::keys::TAG_LEN);
+            v
+        }
+        None => {
+            let mut v = Vec::with_capacity(raw.len() + crate::keys::TAG_LEN);
+            v.extend_from_slice(&raw);
+            v
+        }
+    };
     let head = FrameHeader {
         stored_len: (buf.len() + crate::keys::TAG_LEN) as u32,
         raw_len: raw.len() as u32,
