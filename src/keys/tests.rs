@@ -132,3 +132,32 @@ fn archive_keys_differ_by_salt_and_units_by_number_and_flags() {
     k1.open(0, 0, b"aad", &mut a).unwrap();
     assert_eq!(a, b"hello world");
 }
+
+#[test]
+fn unlock_reads_a_key_file_or_creates_the_first_key_from_a_passphrase() {
+    let d = tempfile::tempdir().unwrap();
+    let hex_file = d.path().join("master.key");
+    let bytes = [0xabu8; 32];
+    std::fs::write(&hex_file, format!("{}\n", hex(&bytes))).unwrap();
+    let u = unlock(d.path(), None, Some(&hex_file), FAST).unwrap();
+    assert_eq!(u.key, MasterKey::from_bytes(bytes));
+    assert_eq!((u.key_file_id, u.created), (None, false));
+    std::fs::write(&hex_file, "abcd").unwrap();
+    assert!(matches!(
+        unlock(d.path(), None, Some(&hex_file), FAST),
+        Err(KeyError::BadMasterKeyFile { .. })
+    ));
+    // A passphrase file: the first unlock creates, the next opens the same key.
+    let pass = d.path().join("pass");
+    std::fs::write(&pass, "s3cret\n").unwrap();
+    let first = unlock(d.path(), Some(&pass), None, FAST).unwrap();
+    assert!(first.created);
+    let again = unlock(d.path(), Some(&pass), None, FAST).unwrap();
+    assert!(!again.created);
+    assert_eq!(
+        (again.key, again.key_file_id),
+        (first.key, first.key_file_id)
+    );
+    // The trailing newline was not part of the passphrase.
+    assert!(Keyring::in_data_dir(d.path()).unlock("s3cret").is_ok());
+}
