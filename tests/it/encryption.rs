@@ -267,6 +267,16 @@ fn an_encrypted_backup_holds_no_plaintext_and_restores_byte_identical() {
     ]));
     assert_eq!(rows(&loaded), rows(&db));
 
+    // `recover` rebuilds the catalog from the sealed archives with the key; without the key
+    // every archive is left out, named.
+    let out = with_cfg(&["recover", "--force"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("recovered 3 backup(s)"), "{said}");
+    let out = offline(["recover", "--force"], &data);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no key"), "{err}");
+
     // Without the key, an archive file is refused with a typed, clear error, never garbage.
     let out = offline(["verify", file], &data);
     assert!(!out.status.success());
