@@ -49,6 +49,16 @@ struct Raw {
     health: RawHealth,
     restore: RawRestore,
     notify: Vec<notify::RawChannel>,
+    encryption: Option<RawEncryption>,
+}
+
+/// `[encryption]`: present = backups are sealed. The passphrase comes from `passphrase_file`,
+/// else from the environment (`BACKUPD_PASSPHRASE`); `key_file` holds the master key itself.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawEncryption {
+    passphrase_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
 }
 
 /// `[restore]`: what a restore may do beyond writing into a directory of its own.
@@ -231,6 +241,21 @@ pub struct Config {
     pub restore_allowed_targets: Option<Vec<PathBuf>>,
     /// `[[notify]]`: the notification channels.
     pub notify: Vec<notify::Channel>,
+    /// `[encryption]`: `Some` when archives are sealed (see `Encryption`).
+    pub encryption: Option<Encryption>,
+}
+
+/// Where the master key comes from, and the key once unlocked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Encryption {
+    /// A file holding the passphrase (one trailing newline ignored); `None`: the
+    /// `BACKUPD_PASSPHRASE` environment variable.
+    pub passphrase_file: Option<PathBuf>,
+    /// A file holding the master key itself as 64 hex digits, instead of a passphrase.
+    pub key_file: Option<PathBuf>,
+    /// The unlocked master key: never read from the config file, set once at start (`serve`,
+    /// or an offline command) after unlocking. Archives are written and read with it.
+    pub key: Option<crate::keys::MasterKey>,
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8720";
@@ -409,6 +434,23 @@ impl Config {
 
         let health = health_thresholds(raw.health)?;
 
+        let encryption = match raw.encryption {
+            None => None,
+            Some(e) => {
+                if e.passphrase_file.is_some() && e.key_file.is_some() {
+                    return Err(invalid(
+                        "encryption.key_file",
+                        "set either passphrase_file or key_file, not both",
+                    ));
+                }
+                Some(Encryption {
+                    passphrase_file: e.passphrase_file,
+                    key_file: e.key_file,
+                    key: None,
+                })
+            }
+        };
+
         let max_concurrent_runs = raw
             .scheduler
             .max_concurrent_runs
@@ -488,7 +530,13 @@ impl Config {
             restore_in_place: raw.restore.in_place.unwrap_or(false),
             restore_allowed_targets,
             notify: notify::channels(raw.notify)?,
+            encryption,
         })
+    }
+
+    /// The unlocked master key, when archives are sealed.
+    pub fn master_key(&self) -> Option<&crate::keys::MasterKey> {
+        self.encryption.as_ref().and_then(|e| e.key.as_ref())
     }
 
     pub fn events_path(&self) -> PathBuf {

@@ -56,6 +56,9 @@
 //! - `progress`    live progress of running runs and their stop switch (cancel, timeout,
 //!   shutdown: it kills their dump tools' process groups); ephemeral, never events
 //! - `archive`     the archive container (schema/archive.md)
+//! - `keys`        encryption at rest: the master key, Argon2id key files `keys/<id>.json`
+//!   (`file`), unlocking at start (`unlock`), the per-archive HKDF key and XChaCha20-Poly1305 of
+//!   one sealed unit (`seal`); `archive/seal.rs` lays sealed archives out with it
 //! - `report`      the daily report: its model from `queries`, a self-contained HTML page
 //! - `engine`      what a run does: sources, full/incremental backups, hooks around them,
 //!   restore (with `skip_damaged`), verify through the chain, boot reconcile, `recover` from the
@@ -88,6 +91,7 @@ pub mod domain;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod keys;
 pub mod logging;
 pub mod notify;
 pub mod progress;

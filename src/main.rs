@@ -1,5 +1,5 @@
 //! The command line: `serve`, and the offline `events`, `state`, `backups`, `ls`, `verify`,
-//! `restore`, `recover` and `token` on a data directory.
+//! `restore`, `recover`, `token` and `key` on a data directory.
 
 use anyhow::{bail, Context};
 use backupd::api;
@@ -165,6 +165,44 @@ enum Cmd {
         #[command(subcommand)]
         command: TokenCmd,
     },
+    /// Encryption keys (`[encryption]`): the key files in <data_dir>/keys/ that each wrap the
+    /// master key under one passphrase. The current passphrase comes from BACKUPD_PASSPHRASE or
+    /// `passphrase_file`, a new one from BACKUPD_NEW_PASSPHRASE or --new-passphrase-file.
+    Key {
+        #[command(subcommand)]
+        command: KeyCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCmd {
+    /// Add a key file for a new passphrase (the same master key: every backup opens with it).
+    Add {
+        /// A file holding the new passphrase (default: BACKUPD_NEW_PASSPHRASE).
+        #[arg(long)]
+        new_passphrase_file: Option<PathBuf>,
+        #[command(flatten)]
+        at: Where,
+    },
+    /// Every key file, one JSON object per line (id, created, master key fingerprint).
+    List {
+        #[command(flatten)]
+        at: Where,
+    },
+    /// Remove a key file by id; the last one is refused.
+    Remove {
+        id: String,
+        #[command(flatten)]
+        at: Where,
+    },
+    /// Change the passphrase: a new key file replaces the one the current passphrase opens.
+    Passwd {
+        /// A file holding the new passphrase (default: BACKUPD_NEW_PASSPHRASE).
+        #[arg(long)]
+        new_passphrase_file: Option<PathBuf>,
+        #[command(flatten)]
+        at: Where,
+    },
 }
 
 #[derive(Subcommand)]
@@ -275,13 +313,44 @@ fn load_config(at: &Where, bind: Option<&str>) -> anyhow::Result<Config> {
     Ok(config)
 }
 
+/// `load_config`, then the master key unlocked when `[encryption]` is configured: for the
+/// commands that write or read archives. A missing or wrong passphrase is a configuration
+/// failure (exit 2) that names what to fix; the passphrase itself is never printed or logged.
+fn load_keyed(at: &Where, bind: Option<&str>) -> anyhow::Result<Config> {
+    let mut config = load_config(at, bind)?;
+    unlock(&mut config)?;
+    Ok(config)
+}
+
+fn unlock(config: &mut Config) -> anyhow::Result<Option<backupd::keys::Unlocked>> {
+    let Some(enc) = config.encryption.as_mut() else {
+        return Ok(None);
+    };
+    let u = backupd::keys::unlock(
+        &config.data_dir,
+        enc.passphrase_file.as_deref(),
+        enc.key_file.as_deref(),
+        backupd::keys::KeyParams::DEFAULT,
+    )
+    .map_err(|e| ConfigFailure(format!("encryption: {e}")))?;
+    if let (true, Some(id)) = (u.created, &u.key_file_id) {
+        eprintln!(
+            "backupd: encryption: created the master key and its first key file keys/{id}.json \
+             (keep the passphrase: without it no backup can be restored)"
+        );
+    }
+    enc.key = Some(u.key.clone());
+    Ok(Some(u))
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Cmd::Serve { at, bind } => serve(load_config(&at, bind.as_deref())?),
+        Cmd::Serve { at, bind } => serve(load_keyed(&at, bind.as_deref())?),
         Cmd::Log {
             command: LogCmd::Verify { at },
         } => log_verify(&load_config(&at, None)?),
         Cmd::Token { command } => token(command),
+        Cmd::Key { command } => key(command),
         Cmd::Events { at, after, limit } => {
             let config = load_config(&at, None)?;
             let store = EventStore::open_read_only(&config.events_path())?;
@@ -336,12 +405,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             path,
             at,
         } => ls(
-            &load_config(&at, None)?,
+            &load_keyed(&at, None)?,
             &backup_id,
             path.as_deref().unwrap_or("/"),
         ),
         Cmd::Verify { target, at } => verify(&target, &at),
-        Cmd::Recover { at, force } => recover(&load_config(&at, None)?, force),
+        Cmd::Recover { at, force } => recover(&load_keyed(&at, None)?, force),
         Cmd::Restore {
             backup_id,
             database: Some(source),
@@ -352,7 +421,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             at,
             ..
         } => restore_database(
-            &load_config(&at, None)?,
+            &load_keyed(&at, None)?,
             &backup_id,
             &engine::LoadRequest {
                 source,
@@ -373,7 +442,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             at,
             ..
         } => restore_in_place(
-            &load_config(&at, None)?,
+            &load_keyed(&at, None)?,
             &backup_id,
             &paths,
             overwrite.unwrap_or(backupd::events::Overwrite::IfNewer),
@@ -391,7 +460,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             ..
         } => {
             let to = to.context("--to or --in-place is required")?;
-            let config = load_config(&at, None)?;
+            let config = load_keyed(&at, None)?;
             let mut body = serde_json::json!({ "target": to });
             if !paths.is_empty() {
                 body["paths"] = serde_json::json!(paths);
@@ -587,13 +656,13 @@ fn ls(config: &Config, id: &str, path: &str) -> anyhow::Result<()> {
 /// else is a backup id, verified through the catalog (parents included) and recorded.
 fn verify(target: &str, at: &Where) -> anyhow::Result<()> {
     let path = std::path::Path::new(target);
+    let config = load_keyed(at, None)?;
     if path.exists() {
-        let sum =
-            archive::verify_file(path).with_context(|| format!("{} is damaged", path.display()))?;
+        let sum = archive::verify_file_with(path, config.master_key())
+            .with_context(|| format!("{} is damaged", path.display()))?;
         println!("{}: {sum}", path.display());
         return Ok(());
     }
-    let config = load_config(at, None)?;
     // Read-write (the result is recorded) but never created: a missing log is an error.
     let route = format!("POST {}/backups/{target}/verify", api::BASE);
     let store = EventStore::open_existing(&config.events_path()).map_err(held(route))?;
@@ -615,7 +684,7 @@ fn verify(target: &str, at: &Where) -> anyhow::Result<()> {
 fn recover(config: &Config, force: bool) -> anyhow::Result<()> {
     let log = config.events_path();
     let mut note = format!("rebuilt from the archives in {}", config.data_dir.display());
-    let found = engine::recover::scan(&config.data_dir)?;
+    let found = engine::recover::scan(&config.data_dir, config.master_key())?;
     if found.found == 0 {
         println!(
             "no archives in {}: nothing to recover",
@@ -707,6 +776,75 @@ fn recover(config: &Config, force: bool) -> anyhow::Result<()> {
 
 /// `backupd token create|list|revoke`, offline: through the store like every offline writer; a
 /// log that `serve` holds gets the API route that does the same.
+/// `backupd key …`: offline on the data directory's key files.
+fn key(command: KeyCmd) -> anyhow::Result<()> {
+    use backupd::keys::{passphrase, KeyParams, Keyring, NEW_PASSPHRASE_ENV};
+    let encrypted = |at: &Where| -> anyhow::Result<Config> {
+        let config = load_config(at, None)?;
+        if config.encryption.is_none() {
+            return Err(ConfigFailure(
+                "key: the configuration has no [encryption] section: backups are not encrypted"
+                    .into(),
+            )
+            .into());
+        }
+        Ok(config)
+    };
+    let new_passphrase = |file: Option<&std::path::Path>| {
+        passphrase(file, NEW_PASSPHRASE_ENV).map_err(|e| match e {
+            backupd::keys::KeyError::NoPassphrase => ConfigFailure(format!(
+                "key: no new passphrase given: set {NEW_PASSPHRASE_ENV} or --new-passphrase-file"
+            )),
+            e => ConfigFailure(format!("key: new passphrase: {e}")),
+        })
+    };
+    match command {
+        KeyCmd::List { at } => {
+            let config = encrypted(&at)?;
+            for k in Keyring::in_data_dir(&config.data_dir).list()? {
+                println!("{}", serde_json::to_string(&k)?);
+            }
+        }
+        KeyCmd::Add {
+            new_passphrase_file,
+            at,
+        } => {
+            let mut config = encrypted(&at)?;
+            let new = new_passphrase(new_passphrase_file.as_deref())?;
+            let u = unlock(&mut config)?.context("encryption is configured")?;
+            let id =
+                Keyring::in_data_dir(&config.data_dir).add(&u.key, &new, KeyParams::DEFAULT)?;
+            println!("added key {id}");
+        }
+        KeyCmd::Remove { id, at } => {
+            let mut config = encrypted(&at)?;
+            // Only a holder of a working passphrase (or the key file) may remove one.
+            unlock(&mut config)?;
+            Keyring::in_data_dir(&config.data_dir).remove(&id)?;
+            println!("removed key {id}");
+        }
+        KeyCmd::Passwd {
+            new_passphrase_file,
+            at,
+        } => {
+            let mut config = encrypted(&at)?;
+            let new = new_passphrase(new_passphrase_file.as_deref())?;
+            let u = unlock(&mut config)?.context("encryption is configured")?;
+            let Some(old) = u.key_file_id else {
+                bail!("key passwd changes a key file's passphrase; with key_file use `key add`");
+            };
+            let id = Keyring::in_data_dir(&config.data_dir).passwd(
+                &u.key,
+                &old,
+                &new,
+                KeyParams::DEFAULT,
+            )?;
+            println!("replaced key {old} by {id}");
+        }
+    }
+    Ok(())
+}
+
 fn token(command: TokenCmd) -> anyhow::Result<()> {
     use backupd::auth::{self, token, Scope};
     match command {
@@ -904,6 +1042,10 @@ fn serve(config: Config) -> anyhow::Result<()> {
         config.data_dir.display(),
         config.timezone
     );
+    if config.encryption.is_some() {
+        // Never the key or the passphrase: only that there is one.
+        log::info!("encryption at rest: the master key is unlocked; new archives are sealed");
+    }
     // Registered before anything says it is up: a SIGTERM that arrives after "booted" (or
     // "listening on") must stop the service in order, not kill it with the default action.
     let mut signals = signal_hook::iterator::Signals::new([

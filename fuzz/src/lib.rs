@@ -3,6 +3,9 @@
 
 #[path = "../../src/archive/mod.rs"]
 pub mod archive;
+// Sealed archives: the master key and the per-archive AEAD the archive module seals with.
+#[path = "../../src/keys/mod.rs"]
+pub mod keys;
 
 // The event codec, the projections and the trigger rules, compiled the same way for `event_decode` and
 // `trigger_parse` (their `crate::events` / `crate::domain` paths resolve to these).
@@ -35,7 +38,12 @@ use archive::{ArchiveReader, ExtractOptions};
 /// Runs everything a reader offers over `data`: open, index, verify, read each entry,
 /// extract into a fresh temporary directory. Errors are fine; panics, hangs and OOMs are not.
 pub fn exercise(data: &[u8]) {
-    let Ok(mut r) = ArchiveReader::open(Cursor::new(data)) else {
+    exercise_with(data, None);
+}
+
+/// `exercise` with a master key, so sealed archives get past the key check.
+pub fn exercise_with(data: &[u8], key: Option<&keys::MasterKey>) {
+    let Ok(mut r) = ArchiveReader::open_with(Cursor::new(data), key) else {
         return;
     };
     // One thread: no per-execution thread start-up, and deterministic coverage.
@@ -78,4 +86,40 @@ fn scratch_dir() -> PathBuf {
     std::env::temp_dir()
         .join(format!("backupd-fuzz-{}", std::process::id()))
         .join(n.to_string())
+}
+
+/// The committed sealed goldens and their fixed test key (tests/it/archive_sealed.rs).
+pub const SEALED_GOLDENS: [&[u8]; 2] = [
+    include_bytes!("../../fixtures/archives/golden-sealed-zstd.bka"),
+    include_bytes!("../../fixtures/archives/golden-sealed-gzip.bka"),
+];
+
+pub fn sealed_golden_key() -> keys::MasterKey {
+    keys::MasterKey::from_bytes(*b"backupd sealed golden master key")
+}
+
+/// `archive_sealed`: byte 0 picks a sealed golden (bit 0) or, with bit 1, takes the rest of the
+/// input as the whole archive; otherwise the rest is 3-byte mutations (u16 offset, xor mask; an
+/// offset past the end truncates). Everything is read with the golden's key, so the mutations
+/// reach the key check, the tags of frames and index, and what lies behind them.
+pub fn exercise_sealed(data: &[u8]) {
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
+    let a = if sel & 2 != 0 {
+        rest.to_vec()
+    } else {
+        let mut a = SEALED_GOLDENS[usize::from(sel & 1)].to_vec();
+        for m in rest.chunks_exact(3) {
+            let off = usize::from(u16::from_le_bytes([m[0], m[1]]));
+            if off < a.len() {
+                a[off] ^= m[2];
+            } else {
+                let cut = off % (a.len() + 1);
+                a.truncate(cut);
+            }
+        }
+        a
+    };
+    exercise_with(&a, Some(&sealed_golden_key()));
 }

@@ -54,6 +54,19 @@ pub enum ArchiveError {
     LimitExceeded { what: String },
     #[error("invalid input: {reason}")]
     InvalidInput { reason: String },
+    /// A sealed archive opened without a key: configure `[encryption]`.
+    #[error("the archive is encrypted and no key was given (configure [encryption])")]
+    KeyRequired,
+    /// The key check of the seal block failed: another master key sealed this archive (or its
+    /// header or seal block was changed).
+    #[error(
+        "the key does not open this archive (wrong key, or its header or seal block was changed)"
+    )]
+    WrongKey,
+    #[error("frame {frame} at offset {offset}: authentication failed (changed or moved bytes)")]
+    Unseal { frame: u64, offset: u64 },
+    #[error("index at offset {offset}: authentication failed (changed or moved bytes)")]
+    UnsealIndex { offset: u64 },
 }
 
 impl ArchiveError {
@@ -62,7 +75,9 @@ impl ArchiveError {
             // The bytes are not the archive that was written: a checksum fails,
             ArchiveError::FrameChecksum { .. }
             | ArchiveError::EntryChecksum { .. }
-            | ArchiveError::IndexChecksum { .. } => ErrorKind::Integrity,
+            | ArchiveError::IndexChecksum { .. }
+            | ArchiveError::Unseal { .. }
+            | ArchiveError::UnsealIndex { .. } => ErrorKind::Integrity,
             // the framing is damaged or cut short,
             ArchiveError::BadMagic
             | ArchiveError::BadHeader { .. }
@@ -77,6 +92,8 @@ impl ArchiveError {
             ArchiveError::UnsupportedVersion { .. } | ArchiveError::UnsupportedFlags { .. } => {
                 ErrorKind::Config
             }
+            // Sealed, and this service has no key or another one.
+            ArchiveError::KeyRequired | ArchiveError::WrongKey => ErrorKind::Config,
             // Extraction will not write outside its target, whatever the archive says.
             ArchiveError::UnsafePath { .. } => ErrorKind::Refused,
             ArchiveError::Io { source, .. } => ErrorKind::of_io(source),
@@ -190,6 +207,16 @@ mod tests {
                 Internal,
             ),
             (ArchiveError::invalid("x"), Internal),
+            (ArchiveError::KeyRequired, Config),
+            (ArchiveError::WrongKey, Config),
+            (
+                ArchiveError::Unseal {
+                    frame: 1,
+                    offset: 1,
+                },
+                Integrity,
+            ),
+            (ArchiveError::UnsealIndex { offset: 1 }, Integrity),
         ];
         for (e, kind) in cases {
             assert_eq!(e.kind(), kind, "{e}");

@@ -398,6 +398,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let streamed = stream_entries(
             &mut self.r,
             &self.index,
+            self.sealing.as_ref(),
             &self.frame_starts,
             self.threads,
             &content,

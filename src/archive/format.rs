@@ -16,10 +16,10 @@ pub const END_MAGIC: [u8; 8] = *b"BKPDEND\x00";
 /// The format version this build writes and reads.
 pub const VERSION: u16 = 1;
 
-/// Header flag: frames are sealed with an AEAD (reserved for the encryption issue; rejected today).
+/// Header flag: frames and index are sealed with XChaCha20-Poly1305; a seal block follows the header.
 pub const FLAG_SEALED: u32 = 1 << 0;
-/// Flags this build understands. Empty: the only defined flag is reserved.
-pub const SUPPORTED_FLAGS: u32 = 0;
+/// Flags this build understands.
+pub const SUPPORTED_FLAGS: u32 = FLAG_SEALED;
 
 /// Frame flag: the stored bytes are the raw bytes (the frame did not compress).
 pub const FRAME_RAW: u8 = 1 << 0;
@@ -27,6 +27,8 @@ pub const FRAME_RAW: u8 = 1 << 0;
 pub const HEADER_LEN: usize = 24;
 pub const FRAME_HEADER_LEN: usize = 16;
 pub const TRAILER_LEN: usize = 40;
+/// The seal block after the header of a sealed archive: salt, nonce prefix, reserved, key check.
+pub const SEAL_BLOCK_LEN: usize = 64;
 
 /// Largest uncompressed frame the writer produces and the reader accepts.
 pub const MAX_FRAME_RAW: usize = 64 << 20;
@@ -47,6 +49,28 @@ pub struct Header {
 }
 
 impl Header {
+    pub fn sealed(&self) -> bool {
+        self.flags & FLAG_SEALED != 0
+    }
+
+    /// Where frame 0 starts: after the header, and the seal block of a sealed archive.
+    pub fn body_start(&self) -> u64 {
+        if self.sealed() {
+            (HEADER_LEN + SEAL_BLOCK_LEN) as u64
+        } else {
+            HEADER_LEN as u64
+        }
+    }
+
+    /// Bytes a stored unit (frame or index) has beyond its payload: the AEAD tag when sealed.
+    pub fn unit_overhead(&self) -> u32 {
+        if self.sealed() {
+            crate::keys::TAG_LEN as u32
+        } else {
+            0
+        }
+    }
+
     pub fn encode(&self) -> [u8; HEADER_LEN] {
         let mut b = [0u8; HEADER_LEN];
         b[0..8].copy_from_slice(&MAGIC);
@@ -79,12 +103,6 @@ impl Header {
             });
         }
         let flags = u32::from_le_bytes([b[12], b[13], b[14], b[15]]);
-        if flags & FLAG_SEALED != 0 {
-            return Err(ArchiveError::UnsupportedFlags {
-                flags,
-                reason: "frames sealed with an AEAD (encryption) are not supported by this build",
-            });
-        }
         if flags & !SUPPORTED_FLAGS != 0 {
             return Err(ArchiveError::UnsupportedFlags {
                 flags,

@@ -11,6 +11,7 @@ mod extract;
 mod format;
 pub mod path;
 mod reader;
+mod seal;
 mod writer;
 
 pub use codec::Codec;
@@ -19,5 +20,6 @@ pub use extract::{select_entries, DamagedEntry, ExtractOptions, ExtractSummary};
 pub use format::{
     EntryKind, EntryMeta, FrameInfo, Index, IndexEntry, Location, Mtime, FLAG_SEALED, VERSION,
 };
-pub use reader::{verify_file, ArchiveReader, VerifySummary};
+pub use reader::{verify_file, verify_file_with, ArchiveReader, VerifySummary};
+pub use seal::Seal;
 pub use writer::{ArchiveWriter, WriteSummary, WriterOptions};

@@ -9,8 +9,10 @@ use super::codec::{decompress, Codec};
 use super::error::ArchiveError;
 use super::format::{
     decode_index, EntryKind, Header, Index, Location, Trailer, HEADER_LEN, MAX_INDEX_RAW,
-    TRAILER_LEN,
+    SEAL_BLOCK_LEN, TRAILER_LEN,
 };
+use super::seal::Sealing;
+use crate::keys::MasterKey;
 
 /// What `verify` found, printed by `backupd verify FILE` as one line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +64,8 @@ pub struct ArchiveReader<R: Read + Seek> {
     pub(crate) frame_starts: Vec<u64>,
     file_len: u64,
     pub(crate) threads: usize,
+    /// The archive's key when it is sealed.
+    pub(crate) sealing: Option<Sealing>,
 }
 
 fn read_exact_at<R: Read + Seek>(
@@ -91,7 +95,14 @@ fn read_exact_at<R: Read + Seek>(
 
 impl<R: Read + Seek> ArchiveReader<R> {
     /// Reads header, trailer and index (not the body) and checks the layout is consistent.
-    pub fn open(mut r: R) -> Result<Self, ArchiveError> {
+    /// A sealed archive gives `KeyRequired`: open it with `open_with`.
+    pub fn open(r: R) -> Result<Self, ArchiveError> {
+        Self::open_with(r, None)
+    }
+
+    /// `open` with the master key for sealed archives (an unsealed archive opens whatever the
+    /// key: old data stays readable).
+    pub fn open_with(mut r: R, key: Option<&MasterKey>) -> Result<Self, ArchiveError> {
         let file_len = r
             .seek(SeekFrom::End(0))
             .map_err(ArchiveError::io("finding the archive length"))?;
@@ -114,12 +125,28 @@ impl<R: Read + Seek> ArchiveReader<R> {
             });
         }
         let header = Header::decode(&hb)?;
+        let body_start = header.body_start();
+        let overhead = u64::from(header.unit_overhead());
+        let sealing = if header.sealed() {
+            let key = key.ok_or(ArchiveError::KeyRequired)?;
+            if file_len < body_start + TRAILER_LEN as u64 {
+                return Err(ArchiveError::Truncated {
+                    what: "seal block".into(),
+                    offset: HEADER_LEN as u64,
+                });
+            }
+            let mut block = [0u8; SEAL_BLOCK_LEN];
+            read_exact_at(&mut r, HEADER_LEN as u64, &mut block, "seal block")?;
+            Some(Sealing::open(key, &hb, &block)?)
+        } else {
+            None
+        };
         let trailer_at = file_len - TRAILER_LEN as u64;
         let mut tb = [0u8; TRAILER_LEN];
         read_exact_at(&mut r, trailer_at, &mut tb, "trailer")?;
         let t = Trailer::decode(&tb, trailer_at)?;
         let index_end = t.index_offset.checked_add(t.index_stored_len);
-        if t.index_offset < HEADER_LEN as u64 || index_end != Some(trailer_at) {
+        if t.index_offset < body_start || index_end != Some(trailer_at) {
             return Err(ArchiveError::BadTrailer {
                 offset: trailer_at,
                 reason: format!(
@@ -133,7 +160,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
                 what: format!("index of {} bytes (limit {MAX_INDEX_RAW})", t.index_raw_len),
             });
         }
-        if t.index_stored_len > t.index_raw_len {
+        if t.index_stored_len > t.index_raw_len + overhead || t.index_stored_len < overhead {
             return Err(ArchiveError::BadTrailer {
                 offset: trailer_at,
                 reason: "stored index longer than the raw index".into(),
@@ -147,7 +174,10 @@ impl<R: Read + Seek> ArchiveReader<R> {
                 offset: t.index_offset,
             });
         }
-        let raw = if t.index_stored_len == t.index_raw_len {
+        if let Some(s) = &sealing {
+            s.open_index(t.index_raw_len, t.index_offset, &mut stored)?;
+        }
+        let raw = if stored.len() as u64 == t.index_raw_len {
             stored
         } else {
             decompress(header.codec, &stored, t.index_raw_len as usize)
@@ -168,6 +198,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
             frame_starts,
             file_len,
             threads,
+            sealing,
         })
     }
 
@@ -232,6 +263,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         stream_entries(
             &mut self.r,
             &self.index,
+            self.sealing.as_ref(),
             &self.frame_starts,
             self.threads,
             &ids,
@@ -288,6 +320,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         stream_entries(
             &mut self.r,
             &self.index,
+            self.sealing.as_ref(),
             &self.frame_starts,
             self.threads,
             &[id],
@@ -345,9 +378,17 @@ const MAGIC_LEN: u64 = 8;
 
 /// Opens and verifies an archive file (`backupd verify FILE`).
 pub fn verify_file(path: &Path) -> Result<VerifySummary, ArchiveError> {
+    verify_file_with(path, None)
+}
+
+/// `verify_file` with the master key for sealed archives.
+pub fn verify_file_with(
+    path: &Path,
+    key: Option<&MasterKey>,
+) -> Result<VerifySummary, ArchiveError> {
     let f = std::fs::File::open(path)
         .map_err(ArchiveError::io(format!("opening {}", path.display())))?;
-    ArchiveReader::open(f)?.verify()
+    ArchiveReader::open_with(f, key)?.verify()
 }
 
 mod frames;

@@ -11,9 +11,11 @@ use super::codec::{Codec, FrameCompressor};
 use super::error::ArchiveError;
 use super::format::{
     check_entry_shape, encode_index, EntryKind, EntryMeta, FrameHeader, FrameInfo, Header,
-    IndexEntry, Location, Mtime, Trailer, FRAME_RAW, MAX_FRAME_RAW, MIN_FRAME_SIZE, VERSION,
+    IndexEntry, Location, Mtime, Trailer, FLAG_SEALED, FRAME_RAW, MAX_FRAME_RAW, MIN_FRAME_SIZE,
+    VERSION,
 };
 use super::path;
+use super::seal::{Seal, Sealing};
 
 /// How to write an archive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,25 +68,74 @@ pub struct WriteSummary {
     pub archive_crc32: u32,
 }
 
-/// A frame after compression: `stored` is `None` when the raw bytes are kept.
+/// A frame after compression (and sealing): `stored` is `None` when the raw bytes are stored
+/// as they are (unsealed only); `flags` are the frame flags.
 struct Packed {
     raw: Vec<u8>,
     stored: Option<Vec<u8>>,
+    flags: u8,
 }
 
 type JobResult = (u64, Result<Packed, ArchiveError>);
 
+/// Compresses frame `seq` and, in a sealed archive, seals it (on a worker thread, so sealing
+/// runs on all cores like compression).
+fn pack(
+    comp: &mut FrameCompressor,
+    sealing: Option<&Sealing>,
+    seq: u64,
+    last: bool,
+    raw: Vec<u8>,
+) -> Result<Packed, ArchiveError> {
+    let stored = comp.compress(&raw)?;
+    let flags = if stored.is_some() { 0 } else { FRAME_RAW };
+    let Some(s) = sealing else {
+        return Ok(Packed { raw, stored, flags });
+    };
+    // Sealed in place, with room for the tag up front (appending it must not copy the frame
+    // again); a raw frame is copied once, since `raw` goes back to the pool of buffers.
+    let mut buf = match stored {
+        Some(mut v) => {
+            v.reserve_exact(crate::keys::TAG_LEN);
+            v
+        }
+        None => {
+            let mut v = Vec::with_capacity(raw.len() + crate::keys::TAG_LEN);
+            v.extend_from_slice(&raw);
+            v
+        }
+    };
+    let head = FrameHeader {
+        stored_len: (buf.len() + crate::keys::TAG_LEN) as u32,
+        raw_len: raw.len() as u32,
+        flags,
+        reserved: [0; 3],
+        crc32: 0,
+    }
+    .encode();
+    s.seal_frame(seq, last, &head[..12], &mut buf);
+    Ok(Packed {
+        raw,
+        stored: Some(buf),
+        flags,
+    })
+}
+
 /// Worker threads fed through a bounded channel; results come back tagged with a sequence
 /// number and are written strictly in order.
 struct Pool {
-    jobs: Option<SyncSender<(u64, Vec<u8>)>>,
+    jobs: Option<SyncSender<(u64, Vec<u8>, bool)>>,
     results: Receiver<JobResult>,
     handles: Vec<JoinHandle<()>>,
 }
 
 impl Pool {
-    fn start(opts: &WriterOptions, threads: usize) -> Result<Pool, ArchiveError> {
-        let (job_tx, job_rx) = mpsc::sync_channel::<(u64, Vec<u8>)>(threads);
+    fn start(
+        opts: &WriterOptions,
+        threads: usize,
+        sealing: Option<&Sealing>,
+    ) -> Result<Pool, ArchiveError> {
+        let (job_tx, job_rx) = mpsc::sync_channel::<(u64, Vec<u8>, bool)>(threads);
         let job_rx = Arc::new(Mutex::new(job_rx));
         let (res_tx, res_rx): (Sender<JobResult>, _) = mpsc::channel();
         let mut handles = Vec::with_capacity(threads);
@@ -92,6 +143,7 @@ impl Pool {
             let mut comp = FrameCompressor::new(opts.codec, opts.level, opts.frame_size)?;
             let rx = Arc::clone(&job_rx);
             let tx = res_tx.clone();
+            let sealing = sealing.cloned();
             let h = std::thread::Builder::new()
                 .name(format!("archive-compress-{i}"))
                 .spawn(move || loop {
@@ -100,8 +152,8 @@ impl Pool {
                         Ok(guard) => guard.recv(),
                         Err(_) => return,
                     };
-                    let Ok((seq, raw)) = job else { return };
-                    let res = comp.compress(&raw).map(|stored| Packed { raw, stored });
+                    let Ok((seq, raw, last)) = job else { return };
+                    let res = pack(&mut comp, sealing.as_ref(), seq, last, raw);
                     if tx.send((seq, res)).is_err() {
                         return;
                     }
@@ -171,11 +223,28 @@ pub struct ArchiveWriter<W: Write> {
     raw_frames: u64,
     /// Set when writing to the inner writer failed: the output is unusable from then on.
     broken: bool,
+    /// The archive's key when it is sealed.
+    sealing: Option<Sealing>,
 }
 
 impl<W: Write> ArchiveWriter<W> {
     /// Validates the options, writes the header and starts the compression threads.
     pub fn new(w: W, opts: WriterOptions) -> Result<Self, ArchiveError> {
+        Self::create(w, opts, None)
+    }
+
+    /// Like `new`, for a sealed archive: every frame and the index encrypted under a key of
+    /// this archive's own, derived from the seal's master key (schema/archive.md).
+    pub fn new_sealed(w: W, opts: WriterOptions, seal: &Seal) -> Result<Self, ArchiveError> {
+        Self::create(w, opts, Some(seal))
+    }
+
+    /// `new` or `new_sealed` by an option (the engine passes its configured key through).
+    pub fn with_seal(w: W, opts: WriterOptions, seal: Option<&Seal>) -> Result<Self, ArchiveError> {
+        Self::create(w, opts, seal)
+    }
+
+    fn create(w: W, opts: WriterOptions, seal: Option<&Seal>) -> Result<Self, ArchiveError> {
         if !opts.codec.level_range().contains(&opts.level) {
             return Err(ArchiveError::invalid(format!(
                 "level {} is outside {:?} for {}",
@@ -194,8 +263,22 @@ impl<W: Write> ArchiveWriter<W> {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n.min(256),
         };
+        let header = Header {
+            version: VERSION,
+            codec: opts.codec,
+            flags: if seal.is_some() { FLAG_SEALED } else { 0 },
+            level: opts.level,
+        }
+        .encode();
+        let (sealing, block) = match seal {
+            Some(s) => {
+                let (sealing, block) = Sealing::create(s, &header)?;
+                (Some(sealing), Some(block))
+            }
+            None => (None, None),
+        };
         let (pool, inline) = if threads > 1 {
-            (Some(Pool::start(&opts, threads)?), None)
+            (Some(Pool::start(&opts, threads, sealing.as_ref())?), None)
         } else {
             let c = FrameCompressor::new(opts.codec, opts.level, opts.frame_size)?;
             (None, Some(c))
@@ -205,13 +288,10 @@ impl<W: Write> ArchiveWriter<W> {
             count: 0,
             crc: crc32fast::Hasher::new(),
         };
-        let header = Header {
-            version: VERSION,
-            codec: opts.codec,
-            flags: 0,
-            level: opts.level,
-        };
-        out.put(&header.encode(), "the header")?;
+        out.put(&header, "the header")?;
+        if let Some(block) = block {
+            out.put(&block, "the seal block")?;
+        }
         Ok(ArchiveWriter {
             out,
             opts,
@@ -230,6 +310,7 @@ impl<W: Write> ArchiveWriter<W> {
             spare: Vec::new(),
             raw_frames: 0,
             broken: false,
+            sealing,
         })
     }
 
@@ -372,7 +453,30 @@ impl<W: Write> ArchiveWriter<W> {
         let mut size = 0u64;
         loop {
             if self.buf.len() >= self.opts.frame_size {
-                self.dispatch_frame()?;
+                // The frame is cut only once a byte for the next one exists: a sealed frame
+                // must know whether it is the last, and so the last frame is always the one
+                // `finish` cuts (frame boundaries are the same as cutting at once).
+                let mut one = [0u8; 1];
+                let k = loop {
+                    match reader.read(&mut one) {
+                        Ok(k) => break k,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(e) => {
+                            return Err(ArchiveError::Io {
+                                context: format!("reading content of {path:?}"),
+                                source: e,
+                            })
+                        }
+                    }
+                };
+                if k == 0 {
+                    break;
+                }
+                self.dispatch_frame(false)?;
+                self.buf.push(one[0]);
+                hasher.update(&one);
+                size += 1;
+                self.body_pos += 1;
             }
             let start = self.buf.len();
             let room = (self.opts.frame_size - start) as u64;
@@ -407,7 +511,7 @@ impl<W: Write> ArchiveWriter<W> {
 
     /// Hands the filled frame to a worker (or compresses it here with one thread), writing
     /// whatever finished frames are next in order. Blocks while too many frames are in flight.
-    fn dispatch_frame(&mut self) -> Result<(), ArchiveError> {
+    fn dispatch_frame(&mut self, last: bool) -> Result<(), ArchiveError> {
         if self.buf.is_empty() {
             return Ok(());
         }
@@ -419,15 +523,15 @@ impl<W: Write> ArchiveWriter<W> {
         let seq = self.next_seq;
         self.next_seq += 1;
         if let Some(comp) = self.inline.as_mut() {
-            let stored = comp.compress(&raw)?;
-            self.pending.insert(seq, Packed { raw, stored });
+            let packed = pack(comp, self.sealing.as_ref(), seq, last, raw)?;
+            self.pending.insert(seq, packed);
             return self.write_ready();
         }
         while self.in_flight >= self.max_in_flight {
             self.collect(true)?;
         }
         let sent = match self.pool.as_ref().and_then(|p| p.jobs.as_ref()) {
-            Some(tx) => tx.send((seq, raw)).is_ok(),
+            Some(tx) => tx.send((seq, raw, last)).is_ok(),
             None => false,
         };
         if !sent {
@@ -479,9 +583,10 @@ impl<W: Write> ArchiveWriter<W> {
         while let Some(p) = self.pending.remove(&self.next_write) {
             self.next_write += 1;
             let raw_len = p.raw.len() as u32;
-            let (bytes, flags) = match &p.stored {
-                Some(s) => (s.as_slice(), 0),
-                None => (p.raw.as_slice(), FRAME_RAW),
+            let flags = p.flags;
+            let bytes = match &p.stored {
+                Some(s) => s.as_slice(),
+                None => p.raw.as_slice(),
             };
             if flags == FRAME_RAW {
                 self.raw_frames += 1;
@@ -514,7 +619,7 @@ impl<W: Write> ArchiveWriter<W> {
     /// writer and hands it back. The caller fsyncs and renames.
     pub fn finish(mut self) -> Result<(W, WriteSummary), ArchiveError> {
         self.check_usable()?;
-        self.dispatch_frame()?;
+        self.dispatch_frame(true)?;
         while self.in_flight > 0 {
             self.collect(true)?;
         }
@@ -531,8 +636,16 @@ impl<W: Write> ArchiveWriter<W> {
         };
         // Stored raw exactly when compression does not shrink it: the reader tells the two
         // apart by stored length == raw length.
-        let stored = comp.compress(&raw)?;
-        let stored = stored.as_deref().unwrap_or(&raw);
+        let compressed = comp.compress(&raw)?;
+        let mut sealed = Vec::new();
+        let stored = match (&self.sealing, compressed.as_deref()) {
+            (None, c) => c.unwrap_or(&raw),
+            (Some(s), c) => {
+                sealed.extend_from_slice(c.unwrap_or(&raw));
+                s.seal_index(raw.len() as u64, &mut sealed);
+                &sealed
+            }
+        };
         let index_offset = self.out.count;
         let index_crc32 = crc32fast::hash(stored);
         self.out.put(stored, "the index")?;

@@ -126,3 +126,27 @@ fn the_demo_config_is_valid() {
     let c = Config::load(&path).unwrap();
     assert_eq!(c.timezone, chrono_tz::Asia::Shanghai);
 }
+
+#[test]
+fn encryption_is_on_with_the_section_and_takes_one_key_source() {
+    assert_eq!(Config::default().encryption, None);
+    let env_only = Config::parse("[encryption]").unwrap().encryption.unwrap();
+    assert_eq!((env_only.passphrase_file, env_only.key_file), (None, None));
+    let file = Config::parse("[encryption]\npassphrase_file = \"/etc/backupd/pass\"")
+        .unwrap()
+        .encryption
+        .unwrap();
+    assert_eq!(
+        file.passphrase_file.as_deref(),
+        Some(Path::new("/etc/backupd/pass"))
+    );
+    // Never from the file: only unlocking sets it.
+    assert_eq!(file.key, None);
+    let both = "[encryption]\npassphrase_file = \"/a\"\nkey_file = \"/b\"";
+    let err = Config::parse(both).unwrap_err().to_string();
+    assert!(err.contains("encryption.key_file"), "{err}");
+    let err = Config::parse("[encryption]\npassphrase = \"x\"")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("passphrase"), "{err}");
+}

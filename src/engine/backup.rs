@@ -22,8 +22,7 @@ use super::manifest::{self, Stat};
 use super::sources::{scan_source, Excludes, ItemKind, Scan};
 use super::EngineError;
 use crate::archive::{
-    ArchiveError, ArchiveReader, ArchiveWriter, Codec, EntryKind, IndexEntry, Location,
-    WriterOptions,
+    ArchiveError, ArchiveWriter, Codec, EntryKind, IndexEntry, Location, WriterOptions,
 };
 use crate::config::Config;
 use crate::domain::base::newest_base;
@@ -61,7 +60,7 @@ pub fn backup(
     progress: &ProgressHandle,
 ) -> Result<BackupDone, EngineError> {
     let now = service.clock().now();
-    let layout = Layout::new(&config.data_dir);
+    let layout = Layout::of(config);
     let id = layout::backup_id(&job.id, now, run_id);
     let (codec, level) = compression(config, cfg)?;
     // Only the sources the job selects (named, or by category); none is a configuration fault,
@@ -154,13 +153,15 @@ pub fn backup(
     ]);
     let out = File::create_new(&guard.0[0])
         .map_err(io_err(format!("creating {}", guard.0[0].display())))?;
-    let mut w = ArchiveWriter::new(
+    let seal = layout.seal().map_err(archive_err(&guard.0[0]))?;
+    let mut w = ArchiveWriter::with_seal(
         BufWriter::with_capacity(1 << 20, out),
         WriterOptions {
             codec,
             level,
             ..WriterOptions::default()
         },
+        seal.as_ref(),
     )
     .map_err(archive_err(&guard.0[0]))?;
 
@@ -346,7 +347,9 @@ fn find_base(
     let rec = newest?;
     let path = layout.resolve(&rec.location);
     let f = File::open(&path).map_err(|e| format!("base {}: {e}", rec.id))?;
-    let reader = ArchiveReader::open(f).map_err(|e| format!("base {}: {e}", rec.id))?;
+    let reader = layout
+        .open_reader(f)
+        .map_err(|e| format!("base {}: {e}", rec.id))?;
     let entries = reader
         .index()
         .entries

@@ -219,7 +219,7 @@ pub fn list(
     after: Option<&str>,
     limit: usize,
 ) -> Result<Listing, BrowseError> {
-    let t = tree(&Layout::new(&config.data_dir), state, id)?;
+    let t = tree(&Layout::of(config), state, id)?;
     let limit = limit.clamp(1, MAX_LIMIT);
     let mut out = Listing {
         backup_id: id.to_string(),
@@ -299,7 +299,7 @@ pub fn find_file(
     id: &str,
     path: &str,
 ) -> Result<FileRef, BrowseError> {
-    let t = tree(&Layout::new(&config.data_dir), state, id)?;
+    let t = tree(&Layout::of(config), state, id)?;
     let e = &t.entries[t.lookup(path).ok_or_else(|| BrowseError::NotFound {
         path: path.to_string(),
     })?];
@@ -328,8 +328,7 @@ pub fn read_range(
     to: u64,
     out: &mut dyn Write,
 ) -> Result<(), EngineError> {
-    let mut reader: ArchiveReader<File> =
-        open_backup(&Layout::new(&config.data_dir), state, &file.holder)?;
+    let mut reader: ArchiveReader<File> = open_backup(&Layout::of(config), state, &file.holder)?;
     let mut window = Window {
         out,
         pos: 0,

@@ -61,7 +61,7 @@ pub fn consolidate(
     progress: &ProgressHandle,
 ) -> Result<ConsolidateDone, EngineError> {
     let now = service.clock().now();
-    let layout = Layout::new(&config.data_dir);
+    let layout = Layout::of(config);
     // One run archives several sources in the same second: the source is part of what makes
     // the id unique.
     let id = layout::backup_id(archive_job_id, now, &format!("{run_id} {source_id}"));
@@ -145,13 +145,15 @@ pub fn consolidate(
     let guard = layout::Partials(vec![partial.clone()]);
     let out =
         File::create_new(&partial).map_err(io_err(format!("creating {}", partial.display())))?;
-    let mut w = ArchiveWriter::new(
+    let seal = layout.seal().map_err(write_err(&partial))?;
+    let mut w = ArchiveWriter::with_seal(
         BufWriter::with_capacity(1 << 20, out),
         WriterOptions {
             codec,
             level,
             ..WriterOptions::default()
         },
+        seal.as_ref(),
     )
     .map_err(write_err(&partial))?;
     let scratch = Scratch::create(layout.tmp_dir().join(&id))?;
@@ -266,7 +268,7 @@ pub fn consolidate(
     drop(out);
 
     progress.update(|p| p.phase = "verifying".into());
-    check_written(&partial, &id, &manifest, files_total)?;
+    check_written(&layout, &partial, &id, &manifest, files_total)?;
 
     layout::publish(&partial, &dest)?;
     layout::fsync_dir(&archives_dir)?;
@@ -308,10 +310,12 @@ fn open_archive(layout: &Layout, rec: &BackupRecord) -> Result<ArchiveReader<Fil
             }
         }
     })?;
-    ArchiveReader::open(f).map_err(|source| EngineError::Archive {
-        context: format!("backup {} ({})", rec.id, path.display()),
-        source,
-    })
+    layout
+        .open_reader(f)
+        .map_err(|source| EngineError::Archive {
+            context: format!("backup {} ({})", rec.id, path.display()),
+            source,
+        })
 }
 
 /// Splits `(offset, manifest index)` pairs, in body order, into passes of bounded size; a file
@@ -404,6 +408,7 @@ fn frame_range(index: &Index, frame: u64) -> Option<(u64, u64)> {
 /// Reads the written archive back from disk: every frame and entry checksum, and every entry
 /// as the source's manifest has it, held here.
 fn check_written(
+    layout: &Layout,
     path: &Path,
     id: &str,
     manifest: &[IndexEntry],
@@ -419,7 +424,7 @@ fn check_written(
         reason,
     };
     let f = File::open(path).map_err(io_err(format!("opening {}", path.display())))?;
-    let mut r = ArchiveReader::open(f).map_err(archive_err)?;
+    let mut r = layout.open_reader(f).map_err(archive_err)?;
     match r.verify() {
         Ok(s) if s.parent_refs == 0 && s.deletions == 0 && s.files + s.streams == files => {}
         Ok(s) => {

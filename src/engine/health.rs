@@ -12,7 +12,6 @@ use super::dump::DbUrl;
 use super::layout::Layout;
 use super::maintenance::{self, Done};
 use super::EngineError;
-use crate::archive::ArchiveReader;
 use crate::config::{Config, DatabaseKind, DatabaseSource};
 use crate::decide::Command;
 use crate::domain::health::{evaluate, status_name, worst, Disk, Facts, SourceFact};
@@ -25,7 +24,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Everything `evaluate` needs that is not in the state. Blocking: call it on the blocking pool.
 pub fn gather(config: &Config, service: &Service) -> Facts {
-    let layout = Layout::new(&config.data_dir);
+    let layout = Layout::of(config);
     Facts {
         disk: disk(&layout),
         event_log: event_log(&layout, service),
@@ -169,13 +168,14 @@ fn newest_index(layout: &Layout, service: &Service) -> Option<(String, Result<St
             })
     })?;
     let path = layout.resolve(&location);
-    Some((id, index_matches(&path, checksum)))
+    Some((id, index_matches(layout, &path, checksum)))
 }
 
-fn index_matches(path: &Path, checksum: u32) -> Result<String, String> {
+fn index_matches(layout: &Layout, path: &Path, checksum: u32) -> Result<String, String> {
     let file = File::open(path).map_err(|e| format!("opening {}: {e}", path.display()))?;
     // `open` checks the stored index against the trailer's CRC32 and decodes it.
-    let reader = ArchiveReader::open(BufReader::new(file))
+    let reader = layout
+        .open_reader(BufReader::new(file))
         .map_err(|e| format!("archive {}: {e}", path.display()))?;
     let entries = reader.index().entries.len();
     let stored = reader.index_crc32();

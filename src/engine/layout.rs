@@ -19,21 +19,62 @@ use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
 use super::EngineError;
+use crate::archive::{ArchiveError, ArchiveReader, Seal};
+use crate::config::Config;
+use crate::keys::MasterKey;
 
 pub const ARCHIVE_EXT: &str = "bka";
 pub const MANIFEST_EXT: &str = "manifest";
 pub const PARTIAL_EXT: &str = "partial";
 
-/// Paths inside one data directory.
+/// Paths inside one data directory, and the key its archives are sealed with.
 #[derive(Debug, Clone)]
 pub struct Layout {
     pub data_dir: PathBuf,
+    /// `[encryption]` is configured: new archives must be sealed.
+    sealed: bool,
+    /// The unlocked master key (opens sealed archives; unsealed ones open without it).
+    key: Option<MasterKey>,
 }
 
 impl Layout {
+    /// A data directory without a key: sealed archives in it give `KeyRequired`.
     pub fn new(data_dir: &Path) -> Layout {
         Layout {
             data_dir: data_dir.to_path_buf(),
+            sealed: false,
+            key: None,
+        }
+    }
+
+    /// The configured data directory with the configured (unlocked) key.
+    pub fn of(config: &Config) -> Layout {
+        Layout {
+            data_dir: config.data_dir.clone(),
+            sealed: config.encryption.is_some(),
+            key: config.master_key().cloned(),
+        }
+    }
+
+    pub fn key(&self) -> Option<&MasterKey> {
+        self.key.as_ref()
+    }
+
+    /// Opens an archive with the key when there is one.
+    pub fn open_reader<R: io::Read + io::Seek>(
+        &self,
+        r: R,
+    ) -> Result<ArchiveReader<R>, ArchiveError> {
+        ArchiveReader::open_with(r, self.key.as_ref())
+    }
+
+    /// How a new archive is written: sealed under the master key when `[encryption]` is
+    /// configured. Configured but not unlocked is `KeyRequired`, never a silent plain archive.
+    pub fn seal(&self) -> Result<Option<Seal>, ArchiveError> {
+        match (self.sealed, &self.key) {
+            (false, _) => Ok(None),
+            (true, Some(k)) => Ok(Some(Seal::new(k.clone()))),
+            (true, None) => Err(ArchiveError::KeyRequired),
         }
     }
 

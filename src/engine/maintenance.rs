@@ -60,7 +60,7 @@ pub fn cleanup(
     run_id: &str,
     progress: &ProgressHandle,
 ) -> Result<Done, EngineError> {
-    let layout = Layout::new(&config.data_dir);
+    let layout = Layout::of(config);
     let archives = layout.archives_dir();
     let now: Ts = service.clock().now().into();
     let plan = service.read(|s| retention::plan_for(s, now));
@@ -253,9 +253,7 @@ pub fn archive(
                 };
                 if let Err(e) = record(service, run_id, command) {
                     // Not recorded means not in the catalog: the file must not linger unnamed.
-                    layout::remove_quietly(
-                        &Layout::new(&config.data_dir).resolve(&done.record.location),
-                    );
+                    layout::remove_quietly(&Layout::of(config).resolve(&done.record.location));
                     fail(format!("{source}: {e}"), e.kind());
                     continue;
                 }

@@ -32,7 +32,7 @@ impl ReconcileReport {
 }
 
 pub fn reconcile(config: &Config, state: &State) -> Result<ReconcileReport, EngineError> {
-    let layout = Layout::new(&config.data_dir);
+    let layout = Layout::of(config);
     let mut report = ReconcileReport::default();
     let recorded = recorded(&layout, state);
     scan_dir(&layout.backups_dir(), true, &mut report)?;

@@ -18,8 +18,9 @@ use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 use super::layout::{Layout, ARCHIVE_EXT};
 use super::reconcile::archives_in;
 use super::EngineError;
-use crate::archive::{verify_file, ArchiveReader, Location};
+use crate::archive::{verify_file_with, ArchiveReader, Location};
 use crate::events::{BackupKind, BackupRecord, Ts};
+use crate::keys::MasterKey;
 
 /// The run id of a recovered backup: the run that made it is not known.
 pub const RECOVERED_RUN: &str = "recovered";
@@ -34,15 +35,15 @@ pub struct Recovery {
     pub found: usize,
 }
 
-/// Reads every archive of the data directory (read-only).
-pub fn scan(data_dir: &Path) -> Result<Recovery, EngineError> {
+/// Reads every archive of the data directory (read-only); sealed archives need `key`.
+pub fn scan(data_dir: &Path, key: Option<&MasterKey>) -> Result<Recovery, EngineError> {
     let layout = Layout::new(data_dir);
     let mut read = Vec::new();
     let mut out = Recovery::default();
     for (dir, archive) in [(layout.backups_dir(), false), (layout.archives_dir(), true)] {
         for path in archives_in(&dir)? {
             out.found += 1;
-            match read_one(data_dir, &path, archive) {
+            match read_one(data_dir, &path, archive, key) {
                 Ok(found) => read.push(found),
                 Err(why) => out
                     .skipped
@@ -92,20 +93,25 @@ fn shown(data_dir: &Path, path: &Path) -> String {
 }
 
 /// One archive's record, or why it cannot be recovered.
-fn read_one(data_dir: &Path, path: &PathBuf, archive: bool) -> Result<BackupRecord, String> {
+fn read_one(
+    data_dir: &Path,
+    path: &PathBuf,
+    archive: bool,
+    key: Option<&MasterKey>,
+) -> Result<BackupRecord, String> {
     let id = path
         .file_stem()
         .and_then(|s| s.to_str())
         .ok_or("the file name is not a backup id")?
         .to_string();
     let (job_id, created_at) = parse_id(&id)?;
-    verify_file(path).map_err(|e| format!("damaged: {e}"))?;
+    verify_file_with(path, key).map_err(|e| format!("damaged: {e}"))?;
     let file = std::fs::File::open(path).map_err(|e| format!("cannot be opened: {e}"))?;
     let bytes = file
         .metadata()
         .map_err(|e| format!("cannot be read: {e}"))?
         .len();
-    let reader = ArchiveReader::open(file).map_err(|e| format!("damaged: {e}"))?;
+    let reader = ArchiveReader::open_with(file, key).map_err(|e| format!("damaged: {e}"))?;
     let index = reader.index();
     // The newest backup the index refers to (ids of one job sort by time; across jobs the time
     // in the id decides).

@@ -112,7 +112,7 @@ pub fn restore_tracked(
     progress: Option<&ProgressHandle>,
 ) -> Result<RestoreSummary, EngineError> {
     check_request(config, target, paths)?;
-    let layout = Layout::new(&config.data_dir);
+    let layout = Layout::of(config);
     if !opts.force && !is_empty_or_missing(target)? {
         return Err(EngineError::TargetNotEmpty {
             path: target.to_path_buf(),
@@ -292,7 +292,7 @@ pub fn plan_restore(
     force: bool,
 ) -> Result<RestorePlan, EngineError> {
     check_request(config, target, paths)?;
-    let layout = Layout::new(&config.data_dir);
+    let layout = Layout::of(config);
     if !force && !is_empty_or_missing(target)? {
         return Err(EngineError::TargetNotEmpty {
             path: target.to_path_buf(),
@@ -512,10 +512,12 @@ pub(super) fn open_backup(
             }
         }
     })?;
-    ArchiveReader::open(f).map_err(|source| EngineError::Archive {
-        context: format!("backup {id} ({})", path.display()),
-        source,
-    })
+    layout
+        .open_reader(f)
+        .map_err(|source| EngineError::Archive {
+            context: format!("backup {id} ({})", path.display()),
+            source,
+        })
 }
 
 /// The extractor's own selection rule, checked up front so a wrong `--path` fails before

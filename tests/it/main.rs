@@ -1,11 +1,13 @@
 //! Integration tests: one binary (each extra test binary costs a full link on 2 cores).
 mod api;
 mod archive;
+mod archive_sealed;
 mod auth;
 mod browse;
 mod cli;
 mod databases;
 mod db_restore;
+mod encryption;
 mod engine;
 mod forget;
 mod golden;

@@ -314,7 +314,8 @@ pub fn decode_index(raw: &[u8], header: &Header, index_offset: u64) -> Result<In
         )));
     }
     let mut frames = Vec::with_capacity(frame_count as usize);
-    let mut expect = HEADER_LEN as u64;
+    let mut expect = header.body_start();
+    let overhead = header.unit_overhead();
     for i in 0..frame_count {
         let f = FrameInfo {
             offset: c.u64("frame offset")?,
@@ -327,9 +328,13 @@ pub fn decode_index(raw: &[u8], header: &Header, index_offset: u64) -> Result<In
                 f.offset
             )));
         }
-        if f.raw_len as usize > MAX_FRAME_RAW || f.stored_len > f.raw_len || f.raw_len == 0 {
+        if f.raw_len as usize > MAX_FRAME_RAW
+            || f.stored_len > f.raw_len + overhead
+            || f.stored_len < overhead
+            || f.raw_len == 0
+        {
             return Err(ArchiveError::bad_index(format!(
-                "frame {i}: stored {} / raw {} bytes is impossible (raw 1..={MAX_FRAME_RAW}, stored <= raw)",
+                "frame {i}: stored {} / raw {} bytes is impossible (raw 1..={MAX_FRAME_RAW}, stored <= raw + {overhead})",
                 f.stored_len, f.raw_len
             )));
         }

@@ -10,17 +10,19 @@ fn header() -> Header {
 }
 
 #[test]
-fn header_round_trips_and_rejects_sealed_flag() {
+fn header_round_trips_and_accepts_only_the_sealed_flag() {
     let h = header();
     assert_eq!(Header::decode(&h.encode()).unwrap(), h);
     let sealed = Header {
         flags: FLAG_SEALED,
         ..h
-    }
-    .encode();
+    };
+    assert_eq!(Header::decode(&sealed.encode()).unwrap(), sealed);
+    assert_eq!((sealed.body_start(), h.body_start()), (88, 24));
+    let unknown = Header { flags: 2, ..h }.encode();
     assert!(matches!(
-        Header::decode(&sealed),
-        Err(ArchiveError::UnsupportedFlags { .. })
+        Header::decode(&unknown),
+        Err(ArchiveError::UnsupportedFlags { flags: 2, .. })
     ));
     let mut b = h.encode();
     b[0] ^= 1;

@@ -12,6 +12,7 @@ use crate::archive::error::ArchiveError;
 use crate::archive::format::{
     FrameHeader, FrameInfo, Index, Location, FRAME_HEADER_LEN, FRAME_RAW,
 };
+use crate::archive::seal::Sealing;
 
 /// What `stream_entries` hands its sink for an entry.
 pub(crate) enum Piece<'a> {
@@ -35,6 +36,7 @@ pub(crate) enum Piece<'a> {
 pub(crate) fn stream_entries<R: Read + Seek>(
     r: &mut R,
     index: &Index,
+    sealing: Option<&Sealing>,
     starts: &[u64],
     threads: usize,
     ids: &[usize],
@@ -50,7 +52,10 @@ pub(crate) fn stream_entries<R: Read + Seek>(
     };
     for_each_frame(
         r,
-        index.codec,
+        Decoder {
+            codec: index.codec,
+            sealing,
+        },
         &index.frames,
         threads,
         wanted,
@@ -175,14 +180,33 @@ fn read_stored<R: Read + Seek>(
     Ok((FrameHeader::decode(&hb), stored))
 }
 
-/// Checks a frame's CRC and agreement with the index, then decompresses it.
-pub(super) fn decode_frame(
-    codec: Codec,
+/// How frames of one archive decode: its codec, and its key when sealed.
+#[derive(Clone, Copy)]
+pub(crate) struct Decoder<'a> {
+    pub codec: Codec,
+    pub sealing: Option<&'a Sealing>,
+}
+
+impl From<Codec> for Decoder<'_> {
+    fn from(codec: Codec) -> Self {
+        Decoder {
+            codec,
+            sealing: None,
+        }
+    }
+}
+
+/// Checks a frame's CRC and agreement with the index, opens its seal (sealed archives; `last`:
+/// it is the archive's last frame), then decompresses it.
+pub(crate) fn decode_frame<'a>(
+    dec: impl Into<Decoder<'a>>,
     i: usize,
+    last: bool,
     info: &FrameInfo,
     h: FrameHeader,
-    stored: Vec<u8>,
+    mut stored: Vec<u8>,
 ) -> Result<Vec<u8>, ArchiveError> {
+    let Decoder { codec, sealing } = dec.into();
     if h.compute_crc(&stored) != h.crc32 {
         return Err(ArchiveError::FrameChecksum {
             frame: i as u64,
@@ -205,8 +229,11 @@ pub(super) fn decode_frame(
             h.reserved
         )));
     }
+    if let Some(s) = sealing {
+        s.open_frame(i as u64, last, &h.encode()[..12], info.offset, &mut stored)?;
+    }
     match h.flags {
-        FRAME_RAW if h.stored_len == h.raw_len => Ok(stored),
+        FRAME_RAW if stored.len() == h.raw_len as usize => Ok(stored),
         FRAME_RAW => Err(fail("raw frame whose stored and raw lengths differ".into())),
         0 if codec == Codec::None => Err(fail(
             "compressed frame in an archive with codec none".into(),
@@ -225,7 +252,7 @@ type Decoded = (usize, Result<Vec<u8>, ArchiveError>);
 /// `Err` and the walk goes on (a read error always ends it).
 fn for_each_frame<R: Read + Seek>(
     r: &mut R,
-    codec: Codec,
+    dec: Decoder<'_>,
     frames: &[FrameInfo],
     threads: usize,
     wanted: &[usize],
@@ -246,7 +273,8 @@ fn for_each_frame<R: Read + Seek>(
     if threads <= 1 {
         for &i in wanted {
             let (h, stored) = read_stored(r, frames, i)?;
-            deliver(i, decode_frame(codec, i, &frames[i], h, stored))?;
+            let last = i + 1 == frames.len();
+            deliver(i, decode_frame(dec, i, last, &frames[i], h, stored))?;
         }
         return Ok(());
     }
@@ -266,7 +294,8 @@ fn for_each_frame<R: Read + Seek>(
                     Err(_) => return,
                 };
                 let Ok((seq, i, h, stored)) = job else { return };
-                let out = decode_frame(codec, i, &frames[i], h, stored);
+                let last = i + 1 == frames.len();
+                let out = decode_frame(dec, i, last, &frames[i], h, stored);
                 if res_tx.send((seq, out)).is_err() {
                     return;
                 }

@@ -63,6 +63,7 @@ fn skip_damaged_loses_exactly_the_entries_in_the_damaged_frame() {
             stream_entries(
                 &mut r.r,
                 &r.index,
+                r.sealing.as_ref(),
                 &r.frame_starts,
                 threads,
                 &ids,
@@ -94,6 +95,7 @@ fn skip_damaged_loses_exactly_the_entries_in_the_damaged_frame() {
             let e = stream_entries(
                 &mut r.r,
                 &r.index,
+                r.sealing.as_ref(),
                 &r.frame_starts,
                 threads,
                 &ids,
@@ -123,13 +125,13 @@ fn decode_frame_checks_crc_reserved_bytes_flags_and_lengths() {
     let raw = b"abcdef".to_vec();
     let ok = FrameHeader::seal(&raw, 6, FRAME_RAW);
     assert_eq!(
-        decode_frame(Codec::Zstd, 0, &info(&raw, 6), ok, raw.clone()).unwrap(),
+        decode_frame(Codec::Zstd, 0, false, &info(&raw, 6), ok, raw.clone()).unwrap(),
         raw
     );
 
     let mut bad_crc = ok;
     bad_crc.crc32 ^= 1;
-    let e = decode_frame(Codec::Zstd, 3, &info(&raw, 6), bad_crc, raw.clone()).unwrap_err();
+    let e = decode_frame(Codec::Zstd, 3, false, &info(&raw, 6), bad_crc, raw.clone()).unwrap_err();
     assert!(
         matches!(
             e,
@@ -154,16 +156,24 @@ fn decode_frame_checks_crc_reserved_bytes_flags_and_lengths() {
     let raw_mismatch = reseal(FrameHeader { raw_len: 7, ..ok });
     let none_compressed = reseal(FrameHeader { flags: 0, ..ok });
     for h in [reserved, unknown_flag, none_compressed] {
-        let e = decode_frame(Codec::None, 0, &info(&raw, 6), h, raw.clone()).unwrap_err();
+        let e = decode_frame(Codec::None, 0, false, &info(&raw, 6), h, raw.clone()).unwrap_err();
         assert!(matches!(e, ArchiveError::Decompress { .. }), "{e}");
     }
     // The frame header and the index disagree on the lengths.
-    let e = decode_frame(Codec::None, 0, &info(&raw, 6), raw_mismatch, raw.clone()).unwrap_err();
+    let e = decode_frame(
+        Codec::None,
+        0,
+        false,
+        &info(&raw, 6),
+        raw_mismatch,
+        raw.clone(),
+    )
+    .unwrap_err();
     assert!(matches!(e, ArchiveError::BadIndex { .. }), "{e}");
     // Compressed flag with garbage bytes: a decompression error, not a panic.
     let garbage = reseal(FrameHeader { flags: 0, ..ok });
     for codec in [Codec::Zstd, Codec::Xz, Codec::Gzip] {
-        let e = decode_frame(codec, 0, &info(&raw, 6), garbage, raw.clone()).unwrap_err();
+        let e = decode_frame(codec, 0, false, &info(&raw, 6), garbage, raw.clone()).unwrap_err();
         assert!(
             matches!(e, ArchiveError::Decompress { frame: 0, .. }),
             "{codec}: {e}"

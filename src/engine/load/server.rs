@@ -123,7 +123,7 @@ impl Loader<'_> {
 
     /// `CREATE DATABASE IF NOT EXISTS`, then the dump into `mariadb` (or `mysql`) on it.
     pub(super) fn mysql(&self, url: &DbUrl) -> Result<(String, u64), LoadError> {
-        let layout = Layout::new(&self.config.data_dir);
+        let layout = Layout::of(self.config);
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())

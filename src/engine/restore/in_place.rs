@@ -154,7 +154,7 @@ fn prepare(
     paths: &[String],
 ) -> Result<(ArchiveReader<File>, Vec<usize>), EngineError> {
     check_in_place_paths(paths)?;
-    let layout = Layout::new(&config.data_dir);
+    let layout = Layout::of(config);
     let reader = open_backup(&layout, state, backup_id)?;
     let entries = &reader.index().entries;
     let resolved = if paths.is_empty() {
@@ -276,7 +276,7 @@ pub fn restore_in_place(
     progress: Option<&ProgressHandle>,
 ) -> Result<InPlaceSummary, EngineError> {
     let (mut reader, chosen) = prepare(config, state, backup_id, paths)?;
-    let layout = Layout::new(&config.data_dir);
+    let layout = Layout::of(config);
     let entries = reader.index().entries.clone();
     // Directory entries by original path: a missing parent is created with the backup's mode.
     let dir_modes: FxHashMap<String, u32> = entries
