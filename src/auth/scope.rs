@@ -37,6 +37,8 @@ const TABLE: &[(&str, &str, Scope)] = &[
     ("GET", "/whoami", Scope::Read),
     ("GET", "/state", Scope::Read),
     ("GET", "/scheduler/preview", Scope::Read),
+    // Past health checks: a read of the log, as `events` is.
+    ("GET", "/health/history", Scope::Read),
 ];
 
 /// The scope a route needs, by its method and its pattern as the route table spells it.
