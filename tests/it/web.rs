@@ -651,8 +651,13 @@ fn health_and_performance_history() {
         ("CELLS", "3".into()),
     ]);
     eprintln!("history findings: {found}");
-    assert_eq!(found["points"]["1280"], 2, "{found}");
-    assert_eq!(found["points"]["390"], 2, "{found}");
+    // Two runs, each a point on the duration chart and on the throughput chart.
+    assert_eq!(found["points"]["1280"], serde_json::json!([2, 2]), "{found}");
+    assert_eq!(found["points"]["390"], serde_json::json!([2, 2]), "{found}");
+    assert_eq!(
+        found["captions"],
+        serde_json::json!(["Duration (s)", "Throughput (bytes ÷ duration)"])
+    );
     assert_eq!(found["outside_requests"], serde_json::json!([]));
     for width in ["1280", "390"] {
         let shot = screenshots().join(format!("history-{width}.png"));

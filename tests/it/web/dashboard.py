@@ -349,7 +349,9 @@ def history(browser):
         assert first.get_attribute("data-status") == "critical", first.get_attribute("data-status")
         points = page.locator(f'.perf-job[data-job="{job}"] circle.pt')
         expect(points.first).to_be_attached()
-        found.setdefault("points", {})[width] = points.count()
+        figs = page.locator(f'.perf-job[data-job="{job}"] figure')
+        # Points per chart: duration, then throughput.
+        found.setdefault("points", {})[width] = [figs.nth(i).locator("circle.pt").count() for i in range(figs.count())]
         tip = points.first.locator("title").text_content()
         assert " s" in tip or " ms" in tip, tip
         rates = page.locator(f'.perf-job[data-job="{job}"] figcaption').all_text_contents()
