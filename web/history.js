@@ -80,17 +80,20 @@ function median(xs) {
 
 async function history(root, args) {
   const days = HISTORY_DAYS.includes(Number(args[0])) ? Number(args[0]) : 7;
-  const [hist, recent] = await Promise.all([api("GET", "/health/history?days=" + days), api("GET", "/runs?kind=backup&limit=1000")]);
+  const [hist, recent, jobs] = await Promise.all([api("GET", "/health/history?days=" + days), api("GET", "/runs?kind=backup&limit=1000"), api("GET", "/scheduler/jobs")]);
+  // Jobs that copy data (a health check or a report has no throughput); a run of a deleted job
+  // still counts if it made a backup.
+  const copying = new Set(jobs.jobs.filter((j) => j.action === "backup" || j.action === "archive").map((j) => j.id));
   const since = Date.parse(hist.since);
   // Finished runs with a duration; a run in flight or one that never started has none to draw.
   const byJob = new Map();
   for (const r of recent.runs) {
     if (r.status === "running" || r.status === "queued" || r.duration_ms === null || r.duration_ms === undefined || !r.started_at) continue;
-    if (Date.parse(r.started_at) < since) continue;
+    if (Date.parse(r.started_at) < since || !(copying.has(r.job_id) || r.backup_id)) continue;
     if (!byJob.has(r.job_id)) byJob.set(r.job_id, []);
     byJob.get(r.job_id).push(r);
   }
-  const pick = h("nav", { class: "filters", "aria-label": "Window" }, h("span", { class: "muted" }, "Last"),
+  const pick = h("div", { class: "filters window", role: "group", "aria-label": "Window" }, h("span", { class: "muted" }, "Last"),
     HISTORY_DAYS.map((d) => h("a", { href: "#/history/" + d, "aria-current": d === days ? "page" : null }, d === 1 ? "24 h" : d + " days")));
   fill(root, h("h1", {}, "History"), pick,
     h("p", { class: "muted" }, "Times in " + S.zone + " · since " + when(hist.since)),

@@ -349,6 +349,9 @@ def history(browser):
         assert first.get_attribute("data-status") == "critical", first.get_attribute("data-status")
         points = page.locator(f'.perf-job[data-job="{job}"] circle.pt')
         expect(points.first).to_be_attached()
+        # Only jobs that copy data are drawn: the health check has no throughput.
+        drawn = page.eval_on_selector_all(".perf-job", "js => js.map(j => j.dataset.job)")
+        assert drawn == [job], drawn
         figs = page.locator(f'.perf-job[data-job="{job}"] figure')
         # Points per chart: duration, then throughput.
         found.setdefault("points", {})[width] = [figs.nth(i).locator("circle.pt").count() for i in range(figs.count())]
