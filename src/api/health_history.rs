@@ -31,7 +31,13 @@ pub async fn list(req: Request<ApiContext>) -> Result<Response, ApiError> {
             .scan_blocking(0, |env| {
                 if let Event::HealthChecked { status, checks } = env.payload {
                     if env.recorded_at >= since {
-                        runs.push((env.position, env.recorded_at, env.correlation, status, checks));
+                        runs.push((
+                            env.position,
+                            env.recorded_at,
+                            env.correlation,
+                            status,
+                            checks,
+                        ));
                     }
                 }
                 true

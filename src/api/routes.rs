@@ -4,8 +4,8 @@
 use super::error::ApiError;
 use super::metrics;
 use super::{
-    access, backups, browse, events, health, health_history, input, jobs, json, notifications, reports, retention,
-    runs, scheduler, sources, state, tokens, trigger_preview, ApiContext, BASE,
+    access, backups, browse, events, health, health_history, input, jobs, json, notifications,
+    reports, retention, runs, scheduler, sources, state, tokens, trigger_preview, ApiContext, BASE,
 };
 use crate::auth::{self, Scope};
 use smol::future::FutureExt;

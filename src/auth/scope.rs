@@ -76,6 +76,7 @@ mod tests {
             ("POST", "/scheduler/stop", Scope::Operate),
             ("POST", "/notify/test", Scope::Operate),
             ("GET", "/notifications", Scope::Read),
+            ("GET", "/health/history", Scope::Read),
             ("POST", "/scheduler/jobs", Scope::Manage),
             ("DELETE", "/backups/{backup_id}", Scope::Manage),
             ("GET", "/tokens", Scope::Admin),

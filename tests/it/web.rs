@@ -530,7 +530,10 @@ fn run_as(server: &Served, token: &str, job: &str) -> Value {
         Some(token),
     );
     assert_eq!(status, 202, "{run}");
-    let path = format!("/runs/{}", run["run_id"].as_str().unwrap().replace('@', "%40"));
+    let path = format!(
+        "/runs/{}",
+        run["run_id"].as_str().unwrap().replace('@', "%40")
+    );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
         let r = get(server, token, &path);
@@ -607,8 +610,14 @@ fn health_and_performance_history() {
     assert!(names.len() >= 5 && names.contains(&"scheduler") && names.contains(&"disk_space"));
     assert!(names.windows(2).all(|w| w[0] < w[1]), "{names:?}");
     for check in week["checks"].as_array().unwrap() {
-        assert_eq!(check["checks"].as_array().unwrap().len(), names.len(), "{check}");
-        assert!(check["checks"][0]["reason"].as_str().is_some_and(|r| !r.is_empty()));
+        assert_eq!(
+            check["checks"].as_array().unwrap().len(),
+            names.len(),
+            "{check}"
+        );
+        assert!(check["checks"][0]["reason"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()));
     }
     let counts: Vec<usize> = [1, 30, 90]
         .iter()
@@ -624,7 +633,10 @@ fn health_and_performance_history() {
     assert_eq!(checks[0]["checks"][0]["reason"], "seeded 40 days ago");
     assert_eq!(checks[0]["status"], "warning");
     assert_eq!(checks[1]["status"], "critical");
-    let positions: Vec<u64> = checks.iter().map(|c| c["position"].as_u64().unwrap()).collect();
+    let positions: Vec<u64> = checks
+        .iter()
+        .map(|c| c["position"].as_u64().unwrap())
+        .collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
     // What a client sends never gives more than a 400 naming the field; no token, a 401.
     for bad in ["days=0", "days=91", "days=abc", "days=-1", "day=7"] {
@@ -635,7 +647,11 @@ fn health_and_performance_history() {
             Some(&viewer),
         );
         assert_eq!(status, 400, "{bad}: {body}");
-        let field = if bad.starts_with("days") { "days" } else { "day" };
+        let field = if bad.starts_with("days") {
+            "days"
+        } else {
+            "day"
+        };
         assert_eq!(body["error"]["field"], field, "{bad}: {body}");
     }
     assert_eq!(call(&server, "GET", "/health/history", None).0, 401);
@@ -652,7 +668,11 @@ fn health_and_performance_history() {
     ]);
     eprintln!("history findings: {found}");
     // Two runs, each a point on the duration chart and on the throughput chart.
-    assert_eq!(found["points"]["1280"], serde_json::json!([2, 2]), "{found}");
+    assert_eq!(
+        found["points"]["1280"],
+        serde_json::json!([2, 2]),
+        "{found}"
+    );
     assert_eq!(found["points"]["390"], serde_json::json!([2, 2]), "{found}");
     assert_eq!(
         found["captions"],
