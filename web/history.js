@@ -78,7 +78,8 @@ function median(xs) {
   return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
 }
 
-async function history(root, args) {
+// Not `history`: a global of that name would hide `window.history` (core.js replaces the hash with it).
+async function historyPage(root, args) {
   const days = HISTORY_DAYS.includes(Number(args[0])) ? Number(args[0]) : 7;
   const [hist, recent, jobs] = await Promise.all([api("GET", "/health/history?days=" + days), api("GET", "/runs?kind=backup&limit=1000"), api("GET", "/scheduler/jobs")]);
   // Jobs that copy data (a health check or a report has no throughput); a run of a deleted job
