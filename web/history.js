@@ -38,14 +38,14 @@ function scatter(label, points, fmt) {
   const t0 = Math.min(...points.map((p) => p.t)), t1 = Math.max(...points.map((p) => p.t));
   const top = Math.max(...points.map((p) => p.v)) || 1;
   const x = (t) => L + (t1 === t0 ? (W - 2 * L) / 2 : ((t - t0) / (t1 - t0)) * (W - 2 * L));
-  const y = (v) => 6 + (1 - v / top) * (H - 12);
+  const y = (v) => 20 + (1 - v / top) * (H - 26); // the top 20 units hold the max label
   const svg = s("svg", { viewBox: `0 0 ${W} ${H + B}`, preserveAspectRatio: "xMinYMid meet", role: "img", class: "chart perf", "aria-label": label });
   svg.append(s("line", { x1: L, y1: y(0), x2: W - L, y2: y(0), class: "base" }), s("line", { x1: L, y1: y(top), x2: W - L, y2: y(top), class: "grid-line" }));
   if (points.length > 1) {
     svg.append(s("polyline", { points: points.map((p) => x(p.t).toFixed(1) + "," + y(p.v).toFixed(1)).join(" "), class: "trend" }));
   }
   for (const p of points) svg.append(s("circle", { cx: x(p.t).toFixed(1), cy: y(p.v).toFixed(1), r: 4, class: "pt" }, s("title", {}, txt(p.tip))));
-  svg.append(s("text", { x: W - L, y: 14, class: "axis end" }, txt("max " + fmt(top))));
+  svg.append(s("text", { x: W - L, y: 13, class: "axis end" }, txt("max " + fmt(top))));
   svg.append(s("text", { x: L, y: H + B - 3, class: "axis" }, txt(when(new Date(t0).toISOString()))));
   if (t1 !== t0) svg.append(s("text", { x: W - L, y: H + B - 3, class: "axis end" }, txt(when(new Date(t1).toISOString()))));
   return h("figure", { class: "perf-chart" }, h("figcaption", {}, label), svg);

@@ -3,7 +3,8 @@
 //! (`tests/it/web/dashboard.py`): log in, create a job and see its fire times, run it to the end
 //! of its progress bar, browse and restore one file, step back in the audit view, a read token's
 //! missing controls, screenshots at 1280 and 390 px (target/web-screenshots/), no request off
-//! 127.0.0.1. A second browser test measures the overview over a log of 10,000 runs.
+//! 127.0.0.1. A second browser test measures the overview over a log of 10,000 runs; a third
+//! checks `health/history?days=N` and the History page that draws it with the backup runs.
 
 use crate::support::{offline, repo, stdout_ok, Served};
 use backupd::events::{Event, RunReason, Ts};
