@@ -2,7 +2,7 @@
 "use strict";
 
 // ---------- routing ----------
-const PAGES = { overview, jobs, runs, backups, backup, audit, reports, report };
+const PAGES = { overview, jobs, runs, backups, backup, audit, reports, report, history: historyPage };
 function route() {
   if (!S.me) return;
   clearInterval(S.timer);

@@ -13,6 +13,7 @@ mod conn;
 mod error;
 mod events;
 mod health;
+mod health_history;
 mod idempotency;
 mod input;
 pub mod jobs;

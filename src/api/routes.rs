@@ -4,8 +4,8 @@
 use super::error::ApiError;
 use super::metrics;
 use super::{
-    access, backups, browse, events, health, input, jobs, json, notifications, reports, retention,
-    runs, scheduler, sources, state, tokens, trigger_preview, ApiContext, BASE,
+    access, backups, browse, events, health, health_history, input, jobs, json, notifications,
+    reports, retention, runs, scheduler, sources, state, tokens, trigger_preview, ApiContext, BASE,
 };
 use crate::auth::{self, Scope};
 use smol::future::FutureExt;
@@ -80,6 +80,7 @@ pub const ROUTES: &[Route] = &[
     route!("GET", "/backups/{backup_id}/files/content", browse::content),
     route!("GET", "/retention/preview", retention::preview),
     route!("GET", "/health", health::get),
+    route!("GET", "/health/history", health_history::list),
     route!("GET", "/reports", reports::list),
     route!("GET", "/reports/{report_id}", reports::detail),
     route!("GET", "/reports/{report_id}.html", reports::page),

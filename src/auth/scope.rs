@@ -37,6 +37,8 @@ const TABLE: &[(&str, &str, Scope)] = &[
     ("GET", "/whoami", Scope::Read),
     ("GET", "/state", Scope::Read),
     ("GET", "/scheduler/preview", Scope::Read),
+    // Past health checks: a read of the log, as `events` is.
+    ("GET", "/health/history", Scope::Read),
 ];
 
 /// The scope a route needs, by its method and its pattern as the route table spells it.
@@ -74,6 +76,7 @@ mod tests {
             ("POST", "/scheduler/stop", Scope::Operate),
             ("POST", "/notify/test", Scope::Operate),
             ("GET", "/notifications", Scope::Read),
+            ("GET", "/health/history", Scope::Read),
             ("POST", "/scheduler/jobs", Scope::Manage),
             ("DELETE", "/backups/{backup_id}", Scope::Manage),
             ("GET", "/tokens", Scope::Admin),

@@ -51,6 +51,11 @@ pub const ASSETS: &[Asset] = &[
         body: include_bytes!("../../web/audit.js"),
     },
     Asset {
+        path: "/history.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/history.js"),
+    },
+    Asset {
         path: "/app.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../web/app.js"),

@@ -3,7 +3,8 @@
 //! (`tests/it/web/dashboard.py`): log in, create a job and see its fire times, run it to the end
 //! of its progress bar, browse and restore one file, step back in the audit view, a read token's
 //! missing controls, screenshots at 1280 and 390 px (target/web-screenshots/), no request off
-//! 127.0.0.1. A second browser test measures the overview over a log of 10,000 runs.
+//! 127.0.0.1. A second browser test measures the overview over a log of 10,000 runs; a third
+//! checks `health/history?days=N` and the History page that draws it with the backup runs.
 
 use crate::support::{offline, repo, stdout_ok, Served};
 use backupd::events::{Event, RunReason, Ts};
@@ -518,5 +519,169 @@ fn an_unsaved_trigger_is_previewed_as_a_create_body_would_parse_it() {
             Some(f) => assert_eq!(named, f, "{query}: {body}"),
             None => assert!(named.starts_with("trigger_config"), "{query}: {body}"),
         }
+    }
+}
+
+/// Starts `job` with `token` and waits (at most a minute) for its outcome.
+fn run_as(server: &Served, token: &str, job: &str) -> Value {
+    let (status, run) = call(
+        server,
+        "POST",
+        &format!("/scheduler/jobs/{job}/run"),
+        Some(token),
+    );
+    assert_eq!(status, 202, "{run}");
+    let path = format!(
+        "/runs/{}",
+        run["run_id"].as_str().unwrap().replace('@', "%40")
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let r = get(server, token, &path);
+        if r["status"] != "running" && r["status"] != "queued" {
+            return r;
+        }
+        assert!(std::time::Instant::now() < deadline, "never finished: {r}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// `GET /health/history?days=N` over checks recorded 40 and 20 days ago (written to the log
+/// while the server is stopped) and two run now; then the History page draws them, and two
+/// backup runs, in Chromium at both widths.
+#[test]
+fn health_and_performance_history() {
+    use backupd::events::{HealthCheck, HealthStatus};
+    let tmp = tempfile::tempdir().unwrap();
+    let src = source(tmp.path());
+    let (server, admin, viewer) = serve(tmp.path(), &src);
+    let data = server.data_dir().to_path_buf();
+    server.stop();
+    let store = EventStore::open(&data.join("events.redb")).unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64;
+    let day = 86_400 * 1_000_000_000i64;
+    let old = |days: i64, status: HealthStatus, reason: &str| NewEvent {
+        recorded_at: Ts::from_unix_nanos(now - days * day),
+        actor: "scheduler".into(),
+        correlation: Some(format!("health_check@seeded-{days}")),
+        payload: Event::HealthChecked {
+            status,
+            checks: vec![HealthCheck {
+                name: "scheduler".into(),
+                status,
+                reason: reason.into(),
+            }],
+        },
+    };
+    let seeded = vec![
+        old(40, HealthStatus::Warning, "seeded 40 days ago"),
+        old(20, HealthStatus::Critical, "seeded 20 days ago"),
+    ];
+    store.append_blocking(seeded, Expected::Any, None).unwrap();
+    drop(store);
+    let server = Served::with_config_file(&tmp.path().join("backupd.toml"), &data);
+    let mut health_runs = Vec::new();
+    for _ in 0..2 {
+        let run = run_as(&server, &admin, "health_check");
+        assert_eq!(run["status"], "succeeded", "{run}");
+        health_runs.push(run["run_id"].clone());
+    }
+    for _ in 0..2 {
+        let run = run_as(&server, &admin, "daily_full_backup");
+        assert_eq!(run["status"], "succeeded", "{run}");
+        assert!(run["bytes"].as_u64().unwrap() > 3_000_000, "{run}");
+    }
+
+    // The window: 7 days (the default) holds the two run now, 30 the one 20 days ago too, 90 all.
+    let week = get(&server, &viewer, "/health/history");
+    assert_eq!(week["days"], 7);
+    let run_ids: Vec<Value> = week["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["run_id"].clone())
+        .collect();
+    assert_eq!(run_ids, health_runs, "{week}");
+    let names: Vec<&str> = week["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(names.len() >= 5 && names.contains(&"scheduler") && names.contains(&"disk_space"));
+    assert!(names.windows(2).all(|w| w[0] < w[1]), "{names:?}");
+    for check in week["checks"].as_array().unwrap() {
+        assert_eq!(
+            check["checks"].as_array().unwrap().len(),
+            names.len(),
+            "{check}"
+        );
+        assert!(check["checks"][0]["reason"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()));
+    }
+    let counts: Vec<usize> = [1, 30, 90]
+        .iter()
+        .map(|d| {
+            let body = get(&server, &viewer, &format!("/health/history?days={d}"));
+            assert_eq!(body["days"], *d);
+            body["checks"].as_array().unwrap().len()
+        })
+        .collect();
+    assert_eq!(counts, [2, 3, 4]);
+    let all = get(&server, &admin, "/health/history?days=90");
+    let checks = all["checks"].as_array().unwrap();
+    assert_eq!(checks[0]["checks"][0]["reason"], "seeded 40 days ago");
+    assert_eq!(checks[0]["status"], "warning");
+    assert_eq!(checks[1]["status"], "critical");
+    let positions: Vec<u64> = checks
+        .iter()
+        .map(|c| c["position"].as_u64().unwrap())
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
+    // What a client sends never gives more than a 400 naming the field; no token, a 401.
+    for bad in ["days=0", "days=91", "days=abc", "days=-1", "day=7"] {
+        let (status, body) = call(
+            &server,
+            "GET",
+            &format!("/health/history?{bad}"),
+            Some(&viewer),
+        );
+        assert_eq!(status, 400, "{bad}: {body}");
+        let field = if bad.starts_with("days") {
+            "days"
+        } else {
+            "day"
+        };
+        assert_eq!(body["error"]["field"], field, "{bad}: {body}");
+    }
+    assert_eq!(call(&server, "GET", "/health/history", None).0, 401);
+
+    // The page, with the read token.
+    playwright();
+    let found = browse(&[
+        ("MODE", "history".into()),
+        ("BASE", server.root.clone()),
+        ("READER", viewer),
+        ("JOB", "daily_full_backup".into()),
+        ("CHECKS", names.join(",")),
+        ("CELLS", "3".into()),
+    ]);
+    eprintln!("history findings: {found}");
+    // Two runs, each a point on the duration chart and on the throughput chart.
+    assert_eq!(
+        found["points"]["1280"],
+        serde_json::json!([2, 2]),
+        "{found}"
+    );
+    assert_eq!(found["points"]["390"], serde_json::json!([2, 2]), "{found}");
+    assert_eq!(
+        found["captions"],
+        serde_json::json!(["Duration (s)", "Throughput (bytes ÷ duration)"])
+    );
+    assert_eq!(found["outside_requests"], serde_json::json!([]));
+    for width in ["1280", "390"] {
+        let shot = screenshots().join(format!("history-{width}.png"));
+        assert!(shot.metadata().is_ok_and(|m| m.len() > 1000), "{shot:?}");
     }
 }

@@ -2,7 +2,8 @@
 
 Environment: BASE (http://127.0.0.1:PORT), ADMIN and READER (tokens), TARGET (a restore
 directory), FILE (the original path of the file to restore), JOB (the job to create), SHOTS
-(the screenshot directory). MODE=bench measures the overview instead: TOKEN, RUNS_EXPECTED.
+(the screenshot directory). MODE=bench measures the overview instead: TOKEN, RUNS_EXPECTED. MODE=history
+checks the History page (see `history`).
 Prints one JSON object of findings on stdout; any failed expectation raises (exit 1).
 """
 import json
@@ -331,11 +332,42 @@ def bench(browser):
     found["weight"] = weight
 
 
+def history(browser):
+    """MODE=history: the History page with READER's token; CHECKS (names, comma-separated) and
+    CELLS (recorded checks in 30 days) are what the API holds, JOB the job whose runs are drawn."""
+    names, cells, job = os.environ["CHECKS"].split(","), int(os.environ["CELLS"]), os.environ["JOB"]
+    for width in WIDTHS:
+        page = new_page(browser, width, os.environ["READER"])
+        page.goto(BASE + "/#/history/30")
+        expect(page.locator(".health-row")).to_have_count(len(names), timeout=30_000)
+        shown = page.eval_on_selector_all(".health-row", "rs => rs.map(r => r.dataset.check)")
+        assert shown == names, (shown, names)
+        for name in names:
+            assert page.locator(f'.health-row[data-check="{name}"] rect.hc').count() == cells, name
+        # The oldest recorded check (30 days back, critical) is drawn left of the newer ones.
+        first = page.locator('.health-row[data-check="scheduler"] rect.hc').first
+        assert first.get_attribute("data-status") == "critical", first.get_attribute("data-status")
+        points = page.locator(f'.perf-job[data-job="{job}"] circle.pt')
+        expect(points.first).to_be_attached()
+        # Only jobs that copy data are drawn: the health check has no throughput.
+        drawn = page.eval_on_selector_all(".perf-job", "js => js.map(j => j.dataset.job)")
+        assert drawn == [job], drawn
+        figs = page.locator(f'.perf-job[data-job="{job}"] figure')
+        # Points per chart: duration, then throughput.
+        found.setdefault("points", {})[width] = [figs.nth(i).locator("circle.pt").count() for i in range(figs.count())]
+        tip = points.first.locator("title").text_content()
+        assert " s" in tip or " ms" in tip, tip
+        rates = page.locator(f'.perf-job[data-job="{job}"] figcaption').all_text_contents()
+        found.setdefault("captions", rates)
+        shot(page, "history", width)
+        page.context.close()
+
+
 def main():
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
         try:
-            (bench if os.environ.get("MODE") == "bench" else flow)(browser)
+            {"bench": bench, "history": history}.get(os.environ.get("MODE"), flow)(browser)
         finally:
             browser.close()
     print(json.dumps(found))
