@@ -45,6 +45,18 @@ pub struct Job {
     pub running: Option<String>,
     /// The run waiting for a place (`max_concurrent_runs`); it holds the job like a running one.
     pub queued: Option<String>,
+    /// The latest `run_deferred`: (slot, since). It holds only while that slot is not settled
+    /// (see `deferred_since`), so a start, skip or miss of the slot ends it without an event.
+    pub deferral: Option<(Ts, Ts)>,
+}
+
+impl Job {
+    /// Since when the job's due slot has been waiting for a quiet machine, if it still is.
+    pub fn deferred_since(&self) -> Option<Ts> {
+        let (slot, since) = self.deferral?;
+        let settled = self.last_slot.is_some_and(|s| s >= slot) || self.updated_at > slot;
+        (!settled && self.running.is_none() && self.queued.is_none()).then_some(since)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -369,6 +381,16 @@ impl Schedule {
             | Event::TokenRevoked { .. }
             | Event::NotificationSent { .. }
             | Event::NotificationFailed { .. } => {}
+            Event::RunDeferred {
+                job_id,
+                slot,
+                since,
+                ..
+            } => {
+                if let Some(job) = self.jobs.get_mut(job_id) {
+                    job.deferral = Some((*slot, *since));
+                }
+            }
             Event::RestoreStarted {
                 run_id,
                 backup_id,
@@ -515,6 +537,7 @@ impl Schedule {
                 last_run_id: None,
                 running: None,
                 queued: None,
+                deferral: None,
             },
         );
     }
