@@ -4,17 +4,22 @@
 //! `BACKUPD_LOADAVG_FILE` names another file of the same format to read instead, so the real
 //! binary can be driven through busy and quiet periods by a test (or an operator's dry run).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The override of `/proc/loadavg` (same format: the 1-minute average first).
 pub const LOADAVG_ENV: &str = "BACKUPD_LOADAVG_FILE";
 
-/// The 1-minute load average per core; `None` when it cannot be read or parsed (logged).
-pub fn load_per_core() -> Option<f64> {
-    let path = std::env::var_os(LOADAVG_ENV)
+/// The file the load is read from: `BACKUPD_LOADAVG_FILE`, else `/proc/loadavg`.
+pub fn loadavg_path() -> PathBuf {
+    std::env::var_os(LOADAVG_ENV)
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/proc/loadavg"));
-    let text = match std::fs::read_to_string(&path) {
+        .unwrap_or_else(|| PathBuf::from("/proc/loadavg"))
+}
+
+/// The 1-minute load average in `path` per core; `None` when it cannot be read or parsed
+/// (logged).
+pub fn load_per_core(path: &Path) -> Option<f64> {
+    let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => {
             log::warn!(target: "scheduler", "load not read from {}: {e}", path.display());

@@ -11,7 +11,7 @@ mod plan;
 mod priority;
 
 pub use limits::{overdue, run_timeout, Overdue};
-pub use load::{load_per_core, LOADAVG_ENV};
+pub use load::{load_per_core, loadavg_path, LOADAVG_ENV};
 pub use plan::{job_zone, next_run_time, plan, slot_run_id, Plan, ON_TIME};
 
 use crate::config::Config;
@@ -40,6 +40,8 @@ pub struct Scheduler {
     running: HashMap<String, Task<()>>,
     /// Concurrency and time limits; `None` = neither (tests that drive the loop by hand).
     config: Option<Arc<Config>>,
+    /// Where the load for `[scheduler] defer_while_load_above` is read (`loadavg_path`).
+    loadavg: std::path::PathBuf,
 }
 
 impl Scheduler {
@@ -56,7 +58,14 @@ impl Scheduler {
             progress,
             running: HashMap::new(),
             config: None,
+            loadavg: loadavg_path(),
         }
+    }
+
+    /// Read the load from this file (the format of `/proc/loadavg`) instead.
+    pub fn with_loadavg(mut self, path: std::path::PathBuf) -> Self {
+        self.loadavg = path;
+        self
     }
 
     /// Apply the configuration's `max_concurrent_runs` and run timeouts.
@@ -210,7 +219,7 @@ impl Scheduler {
                 (deferred_slot == *slot).then(|| job.deferred_since())?
             });
             // read once per pass, and only when a slot is due
-            let seen = *load.get_or_insert_with(load_per_core);
+            let seen = *load.get_or_insert_with(|| load_per_core(&self.loadavg));
             match crate::decide::should_defer(now, seen, rule.threshold, rule.max_defer_secs, since)
             {
                 crate::decide::Defer::Start => {

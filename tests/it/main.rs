@@ -5,6 +5,7 @@ mod archive_sealed;
 mod auth;
 mod browse;
 mod cli;
+mod defer;
 mod databases;
 mod db_restore;
 mod encryption;
