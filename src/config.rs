@@ -480,6 +480,13 @@ impl Config {
                 format!("{max_concurrent_runs} is outside 1..=1024"),
             ));
         }
+        // Checked even while deferring is off, so a typo shows before it is switched on.
+        let max_defer = match raw.scheduler.max_defer.as_deref() {
+            None => 3600,
+            Some(text) => duration::parse(text)
+                .map_err(|r| invalid("scheduler.max_defer", r))?
+                .ok_or_else(|| invalid("scheduler.max_defer", "must be a duration, not `forever`"))?,
+        };
         let defer = match raw.scheduler.defer_while_load_above {
             None => None,
             Some(t) if !(t.is_finite() && t > 0.0) => {
@@ -488,18 +495,10 @@ impl Config {
                     format!("{t} is not a positive load per core"),
                 ))
             }
-            Some(threshold) => {
-                let max = raw.scheduler.max_defer.as_deref().unwrap_or("1h");
-                let max_defer_secs = duration::parse(max)
-                    .map_err(|r| invalid("scheduler.max_defer", r))?
-                    .ok_or_else(|| {
-                        invalid("scheduler.max_defer", "must be a duration, not `forever`")
-                    })?;
-                Some(DeferRule {
-                    threshold,
-                    max_defer_secs,
-                })
-            }
+            Some(threshold) => Some(DeferRule {
+                threshold,
+                max_defer_secs: max_defer,
+            }),
         };
         if let Some(n) = raw.scheduler.nice {
             if !(0..=19).contains(&n) {
