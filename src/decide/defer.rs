@@ -36,7 +36,8 @@ pub fn should_defer(
     }
 }
 
-/// Record that `job_id`'s `slot` waits, unless that deferral is already recorded.
+/// Record that `job_id`'s due `slot` waits, unless the job already waits (for this slot or an
+/// earlier one: one wait spans slots, see `Job::deferral`).
 pub(super) fn defer_run(
     state: &State,
     job_id: &str,
@@ -48,8 +49,7 @@ pub(super) fn defer_run(
     let Some(job) = state.schedule.jobs.get(job_id) else {
         return Ok(vec![]);
     };
-    let recorded = job.deferral.is_some_and(|(s, _)| s == slot) && job.deferred_since().is_some();
-    if recorded || job.running.is_some() || job.queued.is_some() {
+    if job.deferred_since().is_some() || job.running.is_some() || job.queued.is_some() {
         return Ok(vec![]);
     }
     Ok(vec![Event::RunDeferred {
@@ -114,6 +114,8 @@ mod tests {
         let state = given(events.clone());
         assert_eq!(state.schedule.jobs["a"].deferred_since(), Some(t(61)));
         assert!(decide(&state, &defer_cmd(t(60), 2.0), t(90)).unwrap().is_empty());
+        // the next slot came due while it still waits: the same wait
+        assert!(decide(&state, &defer_cmd(t(120), 2.0), t(121)).unwrap().is_empty());
         // the slot started: no longer deferred; the next slot's deferral is a new one
         events.push(started("a@60", "a", Some(t(60))));
         let state = given(events.clone());

@@ -45,17 +45,19 @@ pub struct Job {
     pub running: Option<String>,
     /// The run waiting for a place (`max_concurrent_runs`); it holds the job like a running one.
     pub queued: Option<String>,
-    /// The latest `run_deferred`: (slot, since). It holds only while that slot is not settled
-    /// (see `deferred_since`), so a start, skip or miss of the slot ends it without an event.
+    /// The latest `run_deferred`: (slot, since). Cleared when a run of the job starts; a change
+    /// to the job (update, pause, resume) ends it too (see `deferred_since`). One wait spans
+    /// slots: those that come due meanwhile are missed as usual and the wait keeps its `since`,
+    /// so `max_defer` bounds it however short the job's interval.
     pub deferral: Option<(Ts, Ts)>,
 }
 
 impl Job {
-    /// Since when the job's due slot has been waiting for a quiet machine, if it still is.
+    /// Since when the job's due run has been waiting for a quiet machine, if it still is.
     pub fn deferred_since(&self) -> Option<Ts> {
-        let (slot, since) = self.deferral?;
-        let settled = self.last_slot.is_some_and(|s| s >= slot) || self.updated_at > slot;
-        (!settled && self.running.is_none() && self.queued.is_none()).then_some(since)
+        let (_, since) = self.deferral?;
+        let waiting = since >= self.updated_at && self.running.is_none() && self.queued.is_none();
+        waiting.then_some(since)
     }
 }
 
@@ -476,6 +478,7 @@ impl Schedule {
     ) {
         let queued = status == RunStatus::Queued;
         if let Some(job) = self.jobs.get_mut(job_id) {
+            job.deferral = None;
             if queued {
                 job.queued = Some(run_id.to_string());
             } else {

@@ -213,11 +213,9 @@ impl Scheduler {
                 go.push(command);
                 continue;
             };
-            let since = self.service.read(|s| {
-                let job = s.schedule.jobs.get(job_id)?;
-                let (deferred_slot, _) = job.deferral?;
-                (deferred_slot == *slot).then(|| job.deferred_since())?
-            });
+            let since = self
+                .service
+                .read(|s| s.schedule.jobs.get(job_id)?.deferred_since());
             // read once per pass, and only when a slot is due
             let seen = *load.get_or_insert_with(|| load_per_core(&self.loadavg));
             match crate::decide::should_defer(now, seen, rule.threshold, rule.max_defer_secs, since)
