@@ -297,3 +297,63 @@ fn a_run_waits_at_most_max_defer_while_the_load_stays_high() {
     assert!(events[2..].iter().all(|(_, at)| *at == limit));
     assert_eq!(h.probe.seen.lock().unwrap().len(), 2);
 }
+
+/// The real binary, real clock: the health check every 2 s waits while the load file says busy
+/// (one `run_deferred` however many slots pass), shows `deferred_since`, and runs once it drops.
+#[test]
+fn the_served_binary_defers_while_busy_and_runs_when_quiet() {
+    use crate::support::{Opts, Served};
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let load = dir.path().join("loadavg");
+    std::fs::write(&load, "400.00 300.00 200.00 9/300 4242\n").unwrap();
+    let opts = Opts {
+        env: vec![(
+            backupd::scheduler::LOADAVG_ENV.to_string(),
+            load.display().to_string(),
+        )],
+        ..Opts::default()
+    };
+    let server = Served::with_opts(CONFIG, &opts);
+    let (status, body) = server.send(
+        "PUT",
+        "/scheduler/jobs/health_check",
+        Some(json!({"trigger_type": "interval", "trigger_config": {"seconds": 2}})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let types = |server: &Served| -> Vec<(String, serde_json::Value)> {
+        server.get("/events?after=0&limit=1000")["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == "run_deferred" || e["type"] == "run_started")
+            .map(|e| (e["type"].as_str().unwrap().to_string(), e["data"].clone()))
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(20);
+    while types(&server).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no run_deferred");
+        std::thread::sleep(StdDuration::from_millis(200));
+    }
+    // several slots pass while busy: still one deferral, no run
+    std::thread::sleep(StdDuration::from_secs(5));
+    let seen = types(&server);
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let (kind, data) = &seen[0];
+    assert_eq!(kind, "run_deferred");
+    assert_eq!(data["job_id"], "health_check");
+    assert_eq!(data["threshold"], 0.8);
+    assert_eq!(data["load"].as_f64().unwrap(), 400.0 / cpus());
+    let job = server.get("/scheduler/jobs/health_check");
+    assert_eq!(job["deferred_since"], data["since"], "{job}");
+
+    std::fs::write(&load, "0.05 0.10 0.20 1/300 4242\n").unwrap();
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(20);
+    while !types(&server).iter().any(|(k, _)| k == "run_started") {
+        assert!(std::time::Instant::now() < deadline, "the quiet machine ran nothing");
+        std::thread::sleep(StdDuration::from_millis(200));
+    }
+    let job = server.get("/scheduler/jobs/health_check");
+    assert_eq!(job["deferred_since"], serde_json::Value::Null, "{job}");
+    server.stop();
+}
