@@ -485,7 +485,9 @@ impl Config {
             None => 3600,
             Some(text) => duration::parse(text)
                 .map_err(|r| invalid("scheduler.max_defer", r))?
-                .ok_or_else(|| invalid("scheduler.max_defer", "must be a duration, not `forever`"))?,
+                .ok_or_else(|| {
+                    invalid("scheduler.max_defer", "must be a duration, not `forever`")
+                })?,
         };
         let defer = match raw.scheduler.defer_while_load_above {
             None => None,

@@ -143,12 +143,14 @@ fn run_limits_default_and_zero_means_no_timeout() {
 fn deferring_is_off_by_default_and_max_defer_defaults_to_an_hour() {
     let d = Config::default();
     assert_eq!((d.defer, d.nice, d.ioprio_idle), (None, None, false));
-    let c = Config::parse("[scheduler]\ndefer_while_load_above = 0.8\nnice = 10\nioprio_idle = true")
-        .unwrap();
+    let c =
+        Config::parse("[scheduler]\ndefer_while_load_above = 0.8\nnice = 10\nioprio_idle = true")
+            .unwrap();
     let rule = c.defer.unwrap();
     assert_eq!((rule.threshold, rule.max_defer_secs), (0.8, 3600));
     assert_eq!((c.nice, c.ioprio_idle), (Some(10), true));
-    let c = Config::parse("[scheduler]\ndefer_while_load_above = 2.5\nmax_defer = \"15m\"").unwrap();
+    let c =
+        Config::parse("[scheduler]\ndefer_while_load_above = 2.5\nmax_defer = \"15m\"").unwrap();
     assert_eq!(c.defer.unwrap().max_defer_secs, 900);
 }
 

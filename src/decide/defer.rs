@@ -14,7 +14,9 @@ use time::Duration;
 pub enum Defer {
     Start,
     /// Wait; look again at the latest at `until` (when `max_defer` runs out).
-    Wait { until: Ts },
+    Wait {
+        until: Ts,
+    },
 }
 
 /// `load`: the 1-minute load average per core, `None` when it cannot be read — then the run
@@ -79,10 +81,19 @@ mod tests {
             should_defer(t(600), Some(1.5), 0.8, HOUR, Some(t(10))),
             Defer::Wait { until: t(3610) }
         );
-        assert_eq!(should_defer(t(600), Some(0.5), 0.8, HOUR, Some(t(10))), Defer::Start);
-        assert_eq!(should_defer(t(3610), Some(9.0), 0.8, HOUR, Some(t(10))), Defer::Start);
+        assert_eq!(
+            should_defer(t(600), Some(0.5), 0.8, HOUR, Some(t(10))),
+            Defer::Start
+        );
+        assert_eq!(
+            should_defer(t(3610), Some(9.0), 0.8, HOUR, Some(t(10))),
+            Defer::Start
+        );
         // at the threshold is not above it
-        assert_eq!(should_defer(t(10), Some(0.8), 0.8, HOUR, None), Defer::Start);
+        assert_eq!(
+            should_defer(t(10), Some(0.8), 0.8, HOUR, None),
+            Defer::Start
+        );
         assert_eq!(should_defer(t(10), None, 0.8, HOUR, None), Defer::Start);
     }
 
@@ -113,20 +124,31 @@ mod tests {
         events.extend(first);
         let state = given(events.clone());
         assert_eq!(state.schedule.jobs["a"].deferred_since(), Some(t(61)));
-        assert!(decide(&state, &defer_cmd(t(60), 2.0), t(90)).unwrap().is_empty());
+        assert!(decide(&state, &defer_cmd(t(60), 2.0), t(90))
+            .unwrap()
+            .is_empty());
         // the next slot came due while it still waits: the same wait
-        assert!(decide(&state, &defer_cmd(t(120), 2.0), t(121)).unwrap().is_empty());
+        assert!(decide(&state, &defer_cmd(t(120), 2.0), t(121))
+            .unwrap()
+            .is_empty());
         // the slot started: no longer deferred; the next slot's deferral is a new one
         events.push(started("a@60", "a", Some(t(60))));
         let state = given(events.clone());
         assert_eq!(state.schedule.jobs["a"].deferred_since(), None);
         // not while that run goes
-        assert!(decide(&state, &defer_cmd(t(120), 1.1), t(121)).unwrap().is_empty());
+        assert!(decide(&state, &defer_cmd(t(120), 1.1), t(121))
+            .unwrap()
+            .is_empty());
         events.push(Event::RunInterrupted {
             run_id: "a@60".into(),
             reason: "test".into(),
         });
         let state = given(events);
-        assert_eq!(decide(&state, &defer_cmd(t(120), 1.1), t(121)).unwrap().len(), 1);
+        assert_eq!(
+            decide(&state, &defer_cmd(t(120), 1.1), t(121))
+                .unwrap()
+                .len(),
+            1
+        );
     }
 }

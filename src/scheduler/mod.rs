@@ -140,27 +140,26 @@ impl Scheduler {
         });
         let (starts, defers, defer_wake) = self.hold_while_busy(starts, now);
         let admit = Command::AdmitQueued { max_running };
-        let commands =
-            settle
-                .into_iter()
-                .chain(defers)
-                .chain(std::iter::once(admit))
-                .chain(starts.into_iter().map(|c| match c {
-                    Command::StartRun {
-                        run_id,
-                        job_id,
-                        slot,
-                        reason,
-                    } => Command::RequestRun {
-                        run_id,
-                        job_id,
-                        slot,
-                        reason,
-                        mode: None,
-                        max_running,
-                    },
-                    other => other,
-                }));
+        let commands = settle
+            .into_iter()
+            .chain(defers)
+            .chain(std::iter::once(admit))
+            .chain(starts.into_iter().map(|c| match c {
+                Command::StartRun {
+                    run_id,
+                    job_id,
+                    slot,
+                    reason,
+                } => Command::RequestRun {
+                    run_id,
+                    job_id,
+                    slot,
+                    reason,
+                    mode: None,
+                    max_running,
+                },
+                other => other,
+            }));
         for command in commands {
             let meta = Meta {
                 actor: "scheduler".into(),

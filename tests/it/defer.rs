@@ -30,7 +30,8 @@ impl RunExecutor for Probe {
         // SAFETY: syscalls about the calling thread itself.
         let tid = unsafe { libc::gettid() };
         let nice = unsafe { libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t) };
-        let ioprio = unsafe { libc::syscall(libc::SYS_ioprio_get, 1 as libc::c_long, tid as libc::c_long) };
+        let ioprio =
+            unsafe { libc::syscall(libc::SYS_ioprio_get, 1 as libc::c_long, tid as libc::c_long) };
         self.seen
             .lock()
             .unwrap()
@@ -132,7 +133,10 @@ impl Harness {
 
     /// `minutes` (and `secs`) after 13:00, the first slot after the jobs were created at 12:00.
     fn at(&self, minutes: i64, secs: i64) -> Ts {
-        let t = start_time() + Duration::hours(1) + Duration::minutes(minutes) + Duration::seconds(secs);
+        let t = start_time()
+            + Duration::hours(1)
+            + Duration::minutes(minutes)
+            + Duration::seconds(secs);
         self.clock.set(t);
         Ts::from(t)
     }
@@ -144,7 +148,10 @@ impl Harness {
             if self.service.read(&pred) {
                 return;
             }
-            assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
             smol::block_on(self.service.wait_beyond(position).or(async {
                 smol::Timer::after(StdDuration::from_millis(50)).await;
             }));
@@ -216,7 +223,10 @@ fn a_run_deferred_while_the_load_is_high_starts_when_it_drops() {
     h.set_load("100.00 90.00 80.00 7/300 4242\n");
     let slot = h.at(0, 0);
     h.wait_until("both deferred", |s| {
-        s.schedule.jobs.values().all(|j| j.deferred_since().is_some())
+        s.schedule
+            .jobs
+            .values()
+            .all(|j| j.deferred_since().is_some())
     });
     // re-checks while busy record nothing more and start nothing
     h.at(2, 0);
@@ -255,7 +265,9 @@ fn a_run_deferred_while_the_load_is_high_starts_when_it_drops() {
     assert_eq!(h.deferred_since("nightly"), None);
     assert_eq!(h.deferred_since("hourly_db"), None);
     assert_eq!(h.events().len(), 4, "two deferrals, then two starts");
-    assert!(h.events()[2..].iter().all(|(e, at)| e.name() == "run_started" && *at == quiet));
+    assert!(h.events()[2..]
+        .iter()
+        .all(|(e, at)| e.name() == "run_started" && *at == quiet));
 
     // runs ran niced (10) and in the idle I/O class (3)
     let seen = h.probe.seen.lock().unwrap().clone();
@@ -273,7 +285,10 @@ fn a_run_waits_at_most_max_defer_while_the_load_stays_high() {
     h.at(0, 0);
     let since = h.at(0, 20);
     h.wait_until("both deferred", |s| {
-        s.schedule.jobs.values().all(|j| j.deferred_since().is_some())
+        s.schedule
+            .jobs
+            .values()
+            .all(|j| j.deferred_since().is_some())
     });
     h.set_load("250.00 200.00 100.00 9/300 4242\n");
     h.at(9, 59);
@@ -285,11 +300,17 @@ fn a_run_waits_at_most_max_defer_while_the_load_stays_high() {
     h.settle();
     let events = h.events();
     let names: Vec<&str> = events.iter().map(|(e, _)| e.name()).collect();
-    assert_eq!(names, ["run_deferred", "run_deferred", "run_started", "run_started"]);
+    assert_eq!(
+        names,
+        ["run_deferred", "run_deferred", "run_started", "run_started"]
+    );
     for (e, at) in &events[..2] {
         match e {
             Event::RunDeferred { load, since: s, .. } => {
-                assert!(*load == 3.0 / cpus() && *s == since && *at == since, "{e:?}");
+                assert!(
+                    *load == 3.0 / cpus() && *s == since && *at == since,
+                    "{e:?}"
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -350,7 +371,10 @@ fn the_served_binary_defers_while_busy_and_runs_when_quiet() {
     std::fs::write(&load, "0.05 0.10 0.20 1/300 4242\n").unwrap();
     let deadline = std::time::Instant::now() + StdDuration::from_secs(20);
     while !types(&server).iter().any(|(k, _)| k == "run_started") {
-        assert!(std::time::Instant::now() < deadline, "the quiet machine ran nothing");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the quiet machine ran nothing"
+        );
         std::thread::sleep(StdDuration::from_millis(200));
     }
     let job = server.get("/scheduler/jobs/health_check");
