@@ -101,6 +101,10 @@ struct RawScheduler {
     misfire_grace_time: Option<u64>,
     run_timeout: Option<u64>,
     max_concurrent_runs: Option<u64>,
+    defer_while_load_above: Option<f64>,
+    max_defer: Option<String>,
+    nice: Option<i32>,
+    ioprio_idle: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -198,6 +202,15 @@ pub struct DatabaseSource {
     pub password_file: Option<PathBuf>,
 }
 
+/// When due runs wait for a quiet machine (`[scheduler] defer_while_load_above`, `max_defer`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DeferRule {
+    /// The 1-minute load average per core above which a due run waits.
+    pub threshold: f64,
+    /// A run waits at most this long, then starts however busy the machine is.
+    pub max_defer_secs: u64,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub bind: SocketAddr,
@@ -220,6 +233,12 @@ pub struct Config {
     pub run_timeout_secs: Option<u64>,
     /// Runs going at once; due runs beyond it wait in a queue.
     pub max_concurrent_runs: usize,
+    /// `scheduler.defer_while_load_above` / `max_defer`: due runs wait for a quiet machine.
+    pub defer: Option<DeferRule>,
+    /// `scheduler.nice` (0..=19): the CPU niceness of runs; `None` = unchanged.
+    pub nice: Option<i32>,
+    /// `scheduler.ioprio_idle`: runs do their I/O in the idle class.
+    pub ioprio_idle: bool,
     pub files: Vec<FilesSource>,
     pub config_paths: Vec<ConfigSource>,
     pub databases: Vec<DatabaseSource>,
@@ -461,6 +480,33 @@ impl Config {
                 format!("{max_concurrent_runs} is outside 1..=1024"),
             ));
         }
+        // Checked even while deferring is off, so a typo shows before it is switched on.
+        let max_defer = match raw.scheduler.max_defer.as_deref() {
+            None => 3600,
+            Some(text) => duration::parse(text)
+                .map_err(|r| invalid("scheduler.max_defer", r))?
+                .ok_or_else(|| {
+                    invalid("scheduler.max_defer", "must be a duration, not `forever`")
+                })?,
+        };
+        let defer = match raw.scheduler.defer_while_load_above {
+            None => None,
+            Some(t) if !(t.is_finite() && t > 0.0) => {
+                return Err(invalid(
+                    "scheduler.defer_while_load_above",
+                    format!("{t} is not a positive load per core"),
+                ))
+            }
+            Some(threshold) => Some(DeferRule {
+                threshold,
+                max_defer_secs: max_defer,
+            }),
+        };
+        if let Some(n) = raw.scheduler.nice {
+            if !(0..=19).contains(&n) {
+                return Err(invalid("scheduler.nice", format!("{n} is outside 0..=19")));
+            }
+        }
         let run_timeout_secs = match raw
             .scheduler
             .run_timeout
@@ -515,6 +561,9 @@ impl Config {
             misfire_grace_secs: Some(raw.scheduler.misfire_grace_time.unwrap_or(3600)),
             run_timeout_secs,
             max_concurrent_runs: max_concurrent_runs as usize,
+            defer,
+            nice: raw.scheduler.nice.filter(|n| *n > 0),
+            ioprio_idle: raw.scheduler.ioprio_idle.unwrap_or(false),
             files: raw.sources.files,
             config_paths: raw.sources.config,
             databases: raw.sources.database,

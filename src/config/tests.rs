@@ -92,6 +92,25 @@ fn bad_keys_and_values_name_the_key() {
         ),
         ("[scheduler]\nrun_timeout = -1", "run_timeout"),
         (
+            "[scheduler]\ndefer_while_load_above = 0",
+            "scheduler.defer_while_load_above",
+        ),
+        (
+            "[scheduler]\ndefer_while_load_above = nan",
+            "scheduler.defer_while_load_above",
+        ),
+        (
+            "[scheduler]\ndefer_while_load_above = 1.0\nmax_defer = \"soon\"",
+            "scheduler.max_defer",
+        ),
+        (
+            "[scheduler]\ndefer_while_load_above = 1.0\nmax_defer = \"forever\"",
+            "scheduler.max_defer",
+        ),
+        ("[scheduler]\nmax_defer = \"2x\"", "scheduler.max_defer"),
+        ("[scheduler]\nnice = 20", "scheduler.nice"),
+        ("[scheduler]\nnice = -5", "scheduler.nice"),
+        (
             "[[sources.database]]\nname = \"a\"\nkind = \"sqlite\"",
             "sources.database[0].path",
         ),
@@ -118,6 +137,21 @@ fn run_limits_default_and_zero_means_no_timeout() {
     );
     let c = Config::parse("[scheduler]\nrun_timeout = 0\nmax_concurrent_runs = 5").unwrap();
     assert_eq!((c.run_timeout_secs, c.max_concurrent_runs), (None, 5));
+}
+
+#[test]
+fn deferring_is_off_by_default_and_max_defer_defaults_to_an_hour() {
+    let d = Config::default();
+    assert_eq!((d.defer, d.nice, d.ioprio_idle), (None, None, false));
+    let c =
+        Config::parse("[scheduler]\ndefer_while_load_above = 0.8\nnice = 10\nioprio_idle = true")
+            .unwrap();
+    let rule = c.defer.unwrap();
+    assert_eq!((rule.threshold, rule.max_defer_secs), (0.8, 3600));
+    assert_eq!((c.nice, c.ioprio_idle), (Some(10), true));
+    let c =
+        Config::parse("[scheduler]\ndefer_while_load_above = 2.5\nmax_defer = \"15m\"").unwrap();
+    assert_eq!(c.defer.unwrap().max_defer_secs, 900);
 }
 
 #[test]

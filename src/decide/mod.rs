@@ -4,11 +4,12 @@
 //! tested as given-events / when-command / then-events.
 //!
 //! `decide` only dispatches: the rules live with the aggregate they guard, one file each —
-//! `scheduler` (boot, start/stop), `jobs`, `runs`, `queue` (the run queue and cancellation),
+//! `scheduler` (boot, start/stop), `jobs`, `runs`, `queue` (the run queue and cancellation), `defer` (runs waiting for a quiet machine),
 //! `catalog` (backups, archives), `records` (health checks, reports) and `tokens` (API tokens). A new capability is a
 //! new file here and one line in the dispatch.
 
 mod catalog;
+mod defer;
 #[cfg(test)]
 mod fixture;
 mod jobs;
@@ -20,6 +21,7 @@ mod runs;
 mod scheduler;
 mod tokens;
 
+pub use defer::{should_defer, Defer};
 pub use restores::RestoreDone;
 
 use std::collections::BTreeMap;
@@ -90,6 +92,13 @@ pub enum Command {
         reason: RunReason,
         mode: Option<BackupMode>,
         max_running: usize,
+    },
+    /// A due slot waits for a quiet machine: recorded once per slot (`run_deferred`).
+    DeferRun {
+        job_id: String,
+        slot: Ts,
+        load: f64,
+        threshold: f64,
     },
     /// Start queued runs, first queued first, while fewer than `max_running` run.
     AdmitQueued {
@@ -267,6 +276,12 @@ pub fn decide(state: &State, command: &Command, now: Ts) -> Result<Vec<Event>, R
             mode,
             max_running,
         } => queue::request(state, run_id, job_id, *slot, *reason, *mode, *max_running),
+        C::DeferRun {
+            job_id,
+            slot,
+            load,
+            threshold,
+        } => defer::defer_run(state, job_id, *slot, *load, *threshold, now),
         C::AdmitQueued { max_running } => Ok(queue::admit(state, *max_running)),
         C::CancelRun { run_id, reason, by } => queue::cancel(state, run_id, reason, by, now),
         C::SkipSlot { job_id, slot } => runs::skip_slot(state, job_id, *slot),

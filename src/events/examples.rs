@@ -282,6 +282,14 @@ pub fn examples() -> Vec<Event> {
             attempt: 1,
             will_retry: true,
         },
+        // v5: a run waiting for a quiet machine
+        Event::RunDeferred {
+            job_id: "daily_full".into(),
+            slot: t(7200),
+            load: 1.75,
+            threshold: 0.8,
+            since: t(7204),
+        },
     ]
 }
 

@@ -267,6 +267,17 @@ pub enum Event {
         attempt: u32,
         will_retry: bool,
     },
+    /// A due slot of `job_id` waits because the machine is busy: the 1-minute load average per
+    /// core (`load`) was above `[scheduler] defer_while_load_above` (`threshold`). Recorded once,
+    /// when the deferral begins (`since`), not on every re-check; the run's own start event
+    /// follows when the load drops or `max_defer` after `since`, whichever comes first.
+    RunDeferred {
+        job_id: String,
+        slot: Ts,
+        load: f64,
+        threshold: f64,
+        since: Ts,
+    },
 }
 
 /// Where a restore writes (`restore_started.target`). New kinds go at the end (bincode tag).
@@ -376,6 +387,7 @@ impl Event {
         "token_revoked",
         "notification_sent",
         "notification_failed",
+        "run_deferred",
     ];
 
     /// The variant's name as in `NAMES` and the JSON output.
@@ -417,6 +429,7 @@ impl Event {
             Event::TokenRevoked { .. } => 33,
             Event::NotificationSent { .. } => 34,
             Event::NotificationFailed { .. } => 35,
+            Event::RunDeferred { .. } => 36,
         };
         Self::NAMES[index]
     }

@@ -45,6 +45,20 @@ pub struct Job {
     pub running: Option<String>,
     /// The run waiting for a place (`max_concurrent_runs`); it holds the job like a running one.
     pub queued: Option<String>,
+    /// The latest `run_deferred`: (slot, since). Cleared when a run of the job starts; a change
+    /// to the job (update, pause, resume) ends it too (see `deferred_since`). One wait spans
+    /// slots: those that come due meanwhile are missed as usual and the wait keeps its `since`,
+    /// so `max_defer` bounds it however short the job's interval.
+    pub deferral: Option<(Ts, Ts)>,
+}
+
+impl Job {
+    /// Since when the job's due run has been waiting for a quiet machine, if it still is.
+    pub fn deferred_since(&self) -> Option<Ts> {
+        let (_, since) = self.deferral?;
+        let waiting = since >= self.updated_at && self.running.is_none() && self.queued.is_none();
+        waiting.then_some(since)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -369,6 +383,16 @@ impl Schedule {
             | Event::TokenRevoked { .. }
             | Event::NotificationSent { .. }
             | Event::NotificationFailed { .. } => {}
+            Event::RunDeferred {
+                job_id,
+                slot,
+                since,
+                ..
+            } => {
+                if let Some(job) = self.jobs.get_mut(job_id) {
+                    job.deferral = Some((*slot, *since));
+                }
+            }
             Event::RestoreStarted {
                 run_id,
                 backup_id,
@@ -454,6 +478,7 @@ impl Schedule {
     ) {
         let queued = status == RunStatus::Queued;
         if let Some(job) = self.jobs.get_mut(job_id) {
+            job.deferral = None;
             if queued {
                 job.queued = Some(run_id.to_string());
             } else {
@@ -515,6 +540,7 @@ impl Schedule {
                 last_run_id: None,
                 running: None,
                 queued: None,
+                deferral: None,
             },
         );
     }

@@ -6,9 +6,12 @@
 //! reports back only through a `FinishRun` command.
 
 mod limits;
+mod load;
 mod plan;
+mod priority;
 
 pub use limits::{overdue, run_timeout, Overdue};
+pub use load::{load_per_core, loadavg_path, LOADAVG_ENV};
 pub use plan::{job_zone, next_run_time, plan, slot_run_id, Plan, ON_TIME};
 
 use crate::config::Config;
@@ -37,6 +40,8 @@ pub struct Scheduler {
     running: HashMap<String, Task<()>>,
     /// Concurrency and time limits; `None` = neither (tests that drive the loop by hand).
     config: Option<Arc<Config>>,
+    /// Where the load for `[scheduler] defer_while_load_above` is read (`loadavg_path`).
+    loadavg: std::path::PathBuf,
 }
 
 impl Scheduler {
@@ -53,7 +58,14 @@ impl Scheduler {
             progress,
             running: HashMap::new(),
             config: None,
+            loadavg: loadavg_path(),
         }
+    }
+
+    /// Read the load from this file (the format of `/proc/loadavg`) instead.
+    pub fn with_loadavg(mut self, path: std::path::PathBuf) -> Self {
+        self.loadavg = path;
+        self
     }
 
     /// Apply the configuration's `max_concurrent_runs` and run timeouts.
@@ -126,27 +138,28 @@ impl Scheduler {
             Command::StartRun { slot, job_id, .. } => (*slot, job_id.clone()),
             _ => (None, String::new()),
         });
+        let (starts, defers, defer_wake) = self.hold_while_busy(starts, now);
         let admit = Command::AdmitQueued { max_running };
-        let commands =
-            settle
-                .into_iter()
-                .chain(std::iter::once(admit))
-                .chain(starts.into_iter().map(|c| match c {
-                    Command::StartRun {
-                        run_id,
-                        job_id,
-                        slot,
-                        reason,
-                    } => Command::RequestRun {
-                        run_id,
-                        job_id,
-                        slot,
-                        reason,
-                        mode: None,
-                        max_running,
-                    },
-                    other => other,
-                }));
+        let commands = settle
+            .into_iter()
+            .chain(defers)
+            .chain(std::iter::once(admit))
+            .chain(starts.into_iter().map(|c| match c {
+                Command::StartRun {
+                    run_id,
+                    job_id,
+                    slot,
+                    reason,
+                } => Command::RequestRun {
+                    run_id,
+                    job_id,
+                    slot,
+                    reason,
+                    mode: None,
+                    max_running,
+                },
+                other => other,
+            }));
         for command in commands {
             let meta = Meta {
                 actor: "scheduler".into(),
@@ -170,10 +183,61 @@ impl Scheduler {
         }
         self.start_executors();
         let deadline = self.stop_overdue(now).await;
-        match (plan.wake_at, deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        [plan.wake_at, deadline, defer_wake]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Split due slot starts into those that start now and `DeferRun`s for those that wait for
+    /// a quiet machine (`[scheduler] defer_while_load_above`), with when to look again: within
+    /// `DEFER_RECHECK`, or when the earliest wait reaches `max_defer`.
+    fn hold_while_busy(
+        &self,
+        starts: Vec<Command>,
+        now: Ts,
+    ) -> (Vec<Command>, Vec<Command>, Option<Ts>) {
+        let Some(rule) = self.config.as_ref().and_then(|c| c.defer) else {
+            return (starts, vec![], None);
+        };
+        let mut load = None;
+        let (mut go, mut defers, mut wake) = (Vec::new(), Vec::new(), None::<Ts>);
+        for command in starts {
+            let Command::StartRun {
+                job_id,
+                slot: Some(slot),
+                ..
+            } = &command
+            else {
+                go.push(command);
+                continue;
+            };
+            let since = self
+                .service
+                .read(|s| s.schedule.jobs.get(job_id)?.deferred_since());
+            // read once per pass, and only when a slot is due
+            let seen = *load.get_or_insert_with(|| load_per_core(&self.loadavg));
+            match crate::decide::should_defer(now, seen, rule.threshold, rule.max_defer_secs, since)
+            {
+                crate::decide::Defer::Start => {
+                    if since.is_some() {
+                        log::info!(target: "scheduler", "job {job_id}: deferred run starts (load {seen:?})");
+                    }
+                    go.push(command)
+                }
+                crate::decide::Defer::Wait { until } => {
+                    let recheck = Ts(now.get() + DEFER_RECHECK).min(until);
+                    wake = Some(wake.map_or(recheck, |w| w.min(recheck)));
+                    defers.push(Command::DeferRun {
+                        job_id: job_id.clone(),
+                        slot: *slot,
+                        load: seen.unwrap_or_default(),
+                        threshold: rule.threshold,
+                    });
+                }
+            }
         }
+        (go, defers, wake)
     }
 
     /// Cancel running runs past their time limit; returns the next deadline.
@@ -234,6 +298,7 @@ impl Scheduler {
             }
             log::info!(target: crate::logging::TASKS, "run {run_id} of job {} started", spec.id);
             let task = smol::spawn(execute(
+                self.config.as_deref().and_then(priority::Priority::of),
                 self.service.clone(),
                 self.executor.clone(),
                 self.progress.clone(),
@@ -279,6 +344,9 @@ impl Scheduler {
     }
 }
 
+/// How often a waiting run looks at the load again (the 1-minute average moves no faster).
+const DEFER_RECHECK: time::Duration = time::Duration::seconds(30);
+
 /// How long stopped runs get to unwind (remove their partial files, record their outcome).
 const UNWIND: Duration = Duration::from_secs(5);
 
@@ -306,6 +374,7 @@ enum Wake {
 }
 
 async fn execute(
+    priority: Option<priority::Priority>,
     service: Service,
     executor: Arc<dyn RunExecutor>,
     progress: Progress,
@@ -327,7 +396,7 @@ async fn execute(
     let id = run_id.clone();
     let job = spec.clone();
     let started = std::time::Instant::now();
-    let outcome = smol::unblock(move || {
+    let outcome = priority::run_blocking(priority, move || {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             executor.run(&spec, &id, &handle)
         }));

@@ -7,6 +7,7 @@ mod browse;
 mod cli;
 mod databases;
 mod db_restore;
+mod defer;
 mod encryption;
 mod engine;
 mod forget;

@@ -87,5 +87,7 @@ pub fn job_json(state: &State, job: &Job, zone: Tz, now: Ts) -> Value {
         "last_run": last_run,
         "running": job.running,
         "queued": job.queued,
+        // Waiting for a quiet machine (`[scheduler] defer_while_load_above`) since then.
+        "deferred_since": job.deferred_since(),
     })
 }

@@ -487,6 +487,7 @@ impl Model {
             // Delivery outcomes are the notifier's record; they touch no aggregate
             // (decide/records.rs tests them).
             C::RecordDelivery { .. } => unreachable!("deliveries are not a generated command"),
+            C::DeferRun { .. } => unreachable!("deferrals are not a generated command"),
         })
     }
 
