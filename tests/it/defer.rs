@@ -3,7 +3,7 @@
 //! A due run waits while the load is high (one `run_deferred`), starts when it drops, and starts
 //! anyway at `max_defer`; the run's thread is niced and in the idle I/O class.
 
-use crate::support::start_time;
+use crate::support::{settle, start_time, wait_for_state};
 use backupd::clock::ManualClock;
 use backupd::config::Config;
 use backupd::decide::{Command, RunOutcome};
@@ -13,7 +13,6 @@ use backupd::projections::{State, DEFAULT_POLICY};
 use backupd::scheduler::{RunExecutor, Scheduler};
 use backupd::service::{Meta, Service};
 use backupd::store::EventStore;
-use smol::future::FutureExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
@@ -142,33 +141,12 @@ impl Harness {
     }
 
     fn wait_until(&self, what: &str, pred: impl Fn(&State) -> bool) {
-        let deadline = std::time::Instant::now() + StdDuration::from_secs(10);
-        loop {
-            let position = self.service.position();
-            if self.service.read(&pred) {
-                return;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "timed out waiting for {what}"
-            );
-            smol::block_on(self.service.wait_beyond(position).or(async {
-                smol::Timer::after(StdDuration::from_millis(50)).await;
-            }));
-        }
+        wait_for_state(&self.service, StdDuration::from_secs(10), what, pred)
     }
 
     /// Let the loop look at the state and the load, until no event comes for a while.
     fn settle(&self) {
-        let mut last = self.service.position();
-        loop {
-            std::thread::sleep(StdDuration::from_millis(300));
-            let now = self.service.position();
-            if now == last {
-                return;
-            }
-            last = now;
-        }
+        settle(&self.service, StdDuration::from_millis(300))
     }
 
     /// The events after the boot: (name, job or run, recorded at).

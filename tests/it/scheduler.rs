@@ -1,7 +1,7 @@
 //! The timer loop with the manual clock: catch-up after downtime, skipped slots, restarts
 //! mid-slot, pause/resume, and an interval grid that does not drift.
 
-use crate::support::start_time;
+use crate::support::{settle, start_time, wait_for_state};
 use backupd::clock::{Clock, ManualClock};
 use backupd::decide::{Command, RunOutcome};
 use backupd::events::{Event, JobAction, JobSpec, RunReason, Trigger, Ts};
@@ -10,7 +10,6 @@ use backupd::projections::{RunStatus, State, DEFAULT_POLICY};
 use backupd::scheduler::{next_run_time, RunExecutor, Scheduler};
 use backupd::service::{Meta, Service};
 use backupd::store::EventStore;
-use smol::future::FutureExt;
 use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -93,33 +92,12 @@ impl Harness {
 
     /// Wait (bounded) until the projections satisfy `pred`.
     fn wait_until(&self, what: &str, pred: impl Fn(&State) -> bool) {
-        let deadline = std::time::Instant::now() + StdDuration::from_secs(10);
-        loop {
-            let position = self.service.position();
-            if self.service.read(&pred) {
-                return;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "timed out waiting for {what}"
-            );
-            smol::block_on(self.service.wait_beyond(position).or(async {
-                smol::Timer::after(StdDuration::from_millis(50)).await;
-            }));
-        }
+        wait_for_state(&self.service, StdDuration::from_secs(10), what, pred)
     }
 
     /// Let the loop see the state as it is and settle (no events for a while).
     fn settle(&self) {
-        let mut last = self.service.position();
-        loop {
-            std::thread::sleep(StdDuration::from_millis(150));
-            let now = self.service.position();
-            if now == last {
-                return;
-            }
-            last = now;
-        }
+        settle(&self.service, StdDuration::from_millis(150))
     }
 
     fn events(&self) -> Vec<Event> {

@@ -564,3 +564,43 @@ pub fn stdout_ok(out: std::process::Output) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// Waits (at most `within`) until the service's projections satisfy `pred`, woken by each
+/// append (or every 50 ms) rather than sleeping blindly: for harnesses that drive a `Service`
+/// and a scheduler loop in this process.
+pub fn wait_for_state(
+    service: &Service,
+    within: std::time::Duration,
+    what: &str,
+    pred: impl Fn(&backupd::projections::State) -> bool,
+) {
+    use smol::future::FutureExt;
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let position = service.position();
+        if service.read(&pred) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        smol::block_on(service.wait_beyond(position).or(async {
+            smol::Timer::after(std::time::Duration::from_millis(50)).await;
+        }));
+    }
+}
+
+/// Returns once no event has been appended for `quiet`: the loop has looked at the state as it
+/// is and had nothing more to record.
+pub fn settle(service: &Service, quiet: std::time::Duration) {
+    let mut last = service.position();
+    loop {
+        std::thread::sleep(quiet);
+        let now = service.position();
+        if now == last {
+            return;
+        }
+        last = now;
+    }
+}

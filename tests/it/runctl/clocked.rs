@@ -2,7 +2,7 @@
 //! `max_concurrent_runs` queue and start as places free; a run's timeout follows the service's
 //! clock (no real waiting for it).
 
-use crate::support::start_time;
+use crate::support::{start_time, wait_for_state};
 use backupd::clock::ManualClock;
 use backupd::config::Config;
 use backupd::decide::{Command, RunOutcome};
@@ -14,7 +14,6 @@ use backupd::projections::{RunStatus, State, DEFAULT_POLICY};
 use backupd::scheduler::{RunExecutor, Scheduler};
 use backupd::service::{Meta, Service};
 use backupd::store::EventStore;
-use smol::future::FutureExt;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -105,17 +104,7 @@ impl Loop {
     }
 
     fn wait_until(&self, what: &str, pred: impl Fn(&State) -> bool) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let position = self.service.position();
-            if self.service.read(&pred) {
-                return;
-            }
-            assert!(std::time::Instant::now() < deadline, "never: {what}");
-            smol::block_on(self.service.wait_beyond(position).or(async {
-                smol::Timer::after(Duration::from_millis(50)).await;
-            }));
-        }
+        wait_for_state(&self.service, Duration::from_secs(30), what, pred)
     }
 
     fn events(&self) -> Vec<Event> {
