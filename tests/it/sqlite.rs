@@ -3,7 +3,7 @@
 //! consistent database holding a moment between the writer's first and last commits.
 
 use crate::engine::Rig;
-use crate::support::{bin, reply, terminate, wait_for_line};
+use crate::support::{bin, reply, stderr_lines, terminate, wait_for_line};
 use backupd::config::{DatabaseKind, DatabaseSource};
 use backupd::events::{BackupMode, BackupType};
 use rusqlite::Connection;
@@ -82,17 +82,7 @@ fn an_sqlite_source_is_backed_up_and_restored_with_no_sqlite3_on_the_path() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let (tx, lines) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
+    let lines = stderr_lines(&mut child);
     let line = wait_for_line(&mut child, &lines, "listening on ", 60);
     let server = KilledOnDrop(Some(child));
     let root = line.split_once("listening on ").unwrap().1;

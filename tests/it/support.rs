@@ -3,6 +3,7 @@
 use backupd::clock::ManualClock;
 use backupd::service::Service;
 use backupd::store::EventStore;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -73,7 +74,6 @@ pub fn spawn_serve_opts(
     data_dir: &Path,
     opts: &Opts,
 ) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
-    use std::io::{BufRead, BufReader};
     let (config, scratch) = if opts.exact {
         (config.to_path_buf(), None)
     } else {
@@ -146,17 +146,41 @@ pub fn wait_for_line(
     marker: &str,
     secs: u64,
 ) -> String {
+    lines_until(child, lines, marker, secs).1
+}
+
+/// The lines before the first one containing `marker`, and that line; after `secs` without
+/// one the child is killed and the test fails with what it did say.
+pub fn lines_until(
+    child: &mut std::process::Child,
+    lines: &std::sync::mpsc::Receiver<String>,
+    marker: &str,
+    secs: u64,
+) -> (Vec<String>, String) {
+    let mut seen = Vec::new();
     loop {
         match lines.recv_timeout(std::time::Duration::from_secs(secs)) {
-            Ok(line) if line.contains(marker) => return line,
-            Ok(_) => {}
+            Ok(line) if line.contains(marker) => return (seen, line),
+            Ok(line) => seen.push(line),
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("serve never logged {marker:?}");
+                panic!("serve never logged {marker:?}: {seen:?}");
             }
         }
     }
+}
+
+/// `child`'s stderr (piped), one line at a time, read on a thread of its own.
+pub fn stderr_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
 }
 
 /// SIGTERM, then insist on an orderly exit 0.

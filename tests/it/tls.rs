@@ -416,28 +416,8 @@ fn a_non_loopback_bind_with_tls_and_a_token_starts_without_insecure() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
-    let mut seen = Vec::new();
-    let listening = loop {
-        let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) else {
-            let _ = child.kill();
-            panic!("never listened: {seen:?}");
-        };
-        if line.contains("listening on ") {
-            break line;
-        }
-        seen.push(line);
-    };
+    let lines = crate::support::stderr_lines(&mut child);
+    let (seen, listening) = crate::support::lines_until(&mut child, &lines, "listening on ", 60);
     assert!(!seen.iter().any(|l| l.contains("insecure")), "{seen:?}");
     let port: u16 = listening
         .split("listening on https://0.0.0.0:")

@@ -86,27 +86,8 @@ fn a_non_loopback_bind_without_tls_needs_tokens_and_insecure() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
-    let mut seen = Vec::new();
-    let listening = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("never listened: {seen:?}"));
-        if line.contains("listening on ") {
-            break line;
-        }
-        seen.push(line);
-    };
+    let lines = crate::support::stderr_lines(&mut child);
+    let (seen, listening) = crate::support::lines_until(&mut child, &lines, "listening on ", 60);
     assert!(
         seen.iter().any(|l| l.contains("server.insecure = true")),
         "{seen:?}"
