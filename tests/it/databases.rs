@@ -383,3 +383,61 @@ fn a_mysql_password_reaches_the_tool_and_never_the_error() {
         .unwrap_or(0);
     assert_eq!(left, 0);
 }
+
+/// Runs `sql` in PostgreSQL database `db` (stopping at the first error); its output.
+pub(crate) fn psql_on(db: &str, sql: &str) -> String {
+    output(
+        Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", db])
+            .args(["-X", "-v", "ON_ERROR_STOP=1", "-At", "-c", sql]),
+    )
+}
+
+/// Runs `sql` in MariaDB database `db`; its output.
+pub(crate) fn mariadb_on(db: &str, sql: &str) -> String {
+    output(Command::new("mariadb").args([
+        "-h",
+        "127.0.0.1",
+        "-uroot",
+        "-N",
+        "-B",
+        "-D",
+        db,
+        "-e",
+        sql,
+    ]))
+}
+
+/// Drops the databases a test created, however the test ends.
+#[derive(Default)]
+pub(crate) struct Dbs {
+    pub(crate) pg: Vec<String>,
+    pub(crate) my: Vec<String>,
+}
+
+impl Drop for Dbs {
+    fn drop(&mut self) {
+        for db in &self.pg {
+            let _ = Command::new("psql")
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    "postgres",
+                    "-d",
+                    "postgres",
+                    "-X",
+                    "-q",
+                    "-c",
+                ])
+                .arg(format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
+                .output();
+        }
+        for db in &self.my {
+            let _ = Command::new("mariadb")
+                .args(["-h", "127.0.0.1", "-uroot", "-e"])
+                .arg(format!("DROP DATABASE IF EXISTS `{db}`"))
+                .output();
+        }
+    }
+}

@@ -8,67 +8,13 @@
 //! them at the end, failed or not: the shared `test` databases are left alone, so no other
 //! test's load (`--clean` drops what its dump holds) reaches into these.
 
-use crate::databases::{ensure_mariadb, ensure_postgres, output, sqlite_count, unique};
+use crate::databases::{
+    ensure_mariadb, ensure_postgres, mariadb_on, output, psql_on, sqlite_count, unique, Dbs,
+};
 use crate::support::{offline, stdout_ok, Served};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
-
-fn psql_on(db: &str, sql: &str) -> String {
-    output(
-        Command::new("psql")
-            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", db])
-            .args(["-X", "-v", "ON_ERROR_STOP=1", "-At", "-c", sql]),
-    )
-}
-
-fn mariadb_on(db: &str, sql: &str) -> String {
-    output(Command::new("mariadb").args([
-        "-h",
-        "127.0.0.1",
-        "-uroot",
-        "-N",
-        "-B",
-        "-D",
-        db,
-        "-e",
-        sql,
-    ]))
-}
-
-/// Drops the databases a test created, however the test ends.
-#[derive(Default)]
-struct Dbs {
-    pg: Vec<String>,
-    my: Vec<String>,
-}
-
-impl Drop for Dbs {
-    fn drop(&mut self) {
-        for db in &self.pg {
-            let _ = Command::new("psql")
-                .args([
-                    "-h",
-                    "127.0.0.1",
-                    "-U",
-                    "postgres",
-                    "-d",
-                    "postgres",
-                    "-X",
-                    "-q",
-                    "-c",
-                ])
-                .arg(format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
-                .output();
-        }
-        for db in &self.my {
-            let _ = Command::new("mariadb")
-                .args(["-h", "127.0.0.1", "-uroot", "-e"])
-                .arg(format!("DROP DATABASE IF EXISTS `{db}`"))
-                .output();
-        }
-    }
-}
 
 /// The rows of every table of the PostgreSQL source, in order: what a restore must reproduce.
 fn pg_rows(db: &str) -> Vec<String> {

@@ -5,56 +5,12 @@
 //! every answer fetched, the log files, `backupd events` and `state`, and every byte under the
 //! data directory (the redb log, reports, archives) are searched for it.
 
-use crate::databases::{ensure_mariadb, ensure_postgres, output, unique};
+use crate::databases::{ensure_mariadb, ensure_postgres, psql_on, unique, Dbs};
 use crate::support::{offline, Opts, Served};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::Command;
 
 const VAR: &str = "BKPD_IT_PG_PASSWORD";
-
-fn psql(db: &str, sql: &str) -> String {
-    output(
-        Command::new("psql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-X",
-                "-q",
-                "-At",
-                "-d",
-                db,
-                "-c",
-            ])
-            .arg(sql),
-    )
-}
-
-/// PostgreSQL databases made by a test, dropped however it ends.
-struct PgDbs(Vec<String>);
-
-impl Drop for PgDbs {
-    fn drop(&mut self) {
-        for db in &self.0 {
-            let _ = Command::new("psql")
-                .args([
-                    "-h",
-                    "127.0.0.1",
-                    "-U",
-                    "postgres",
-                    "-d",
-                    "postgres",
-                    "-X",
-                    "-q",
-                    "-c",
-                ])
-                .arg(format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
-                .output();
-        }
-    }
-}
 
 /// Every regular file below `dir` that holds `needle`.
 fn files_holding(dir: &Path, needle: &[u8]) -> Vec<String> {
@@ -107,11 +63,11 @@ fn a_planted_password_appears_nowhere() {
     ensure_mariadb();
     let secret = unique("PlantedPw");
     let in_url = unique("UrlPw");
-    let mut dbs = PgDbs(Vec::new());
+    let mut dbs = Dbs::default();
     let live = unique("bkp_secret_src");
-    dbs.0.push(live.clone());
-    psql("postgres", &format!("CREATE DATABASE \"{live}\""));
-    psql(
+    dbs.pg.push(live.clone());
+    psql_on("postgres", &format!("CREATE DATABASE \"{live}\""));
+    psql_on(
         &live,
         "CREATE TABLE t (x int); INSERT INTO t VALUES (1), (2), (3);",
     );
@@ -196,7 +152,7 @@ url = "postgresql://postgres:{in_url}@127.0.0.1:5432/{live}"
     // Database restores: a load (credentials from the environment again) and refused ones.
     let backup_id = ok["backup_id"].as_str().unwrap().to_string();
     let fresh = unique("bkp_secret_into");
-    dbs.0.push(fresh.clone());
+    dbs.pg.push(fresh.clone());
     let path = format!("/backups/{backup_id}/restore");
     let (code, body) = server.send(
         "POST",
@@ -204,7 +160,7 @@ url = "postgresql://postgres:{in_url}@127.0.0.1:5432/{live}"
         Some(json!({"database": "pg_env", "into": fresh})),
     );
     assert_eq!(code, 200, "{body}");
-    assert_eq!(psql(&fresh, "SELECT count(*) FROM t").trim(), "3");
+    assert_eq!(psql_on(&fresh, "SELECT count(*) FROM t").trim(), "3");
     keep("load", &body);
     for bad in [
         // the source's live database, not asked for by `live`
