@@ -3,7 +3,7 @@
 //! client is at fault.
 
 use super::error::ApiError;
-use super::input::{json_body, kind, meta, object, param, query, ranged};
+use super::input::{flag, json_body, kind, meta, object, param, query, ranged};
 use super::{json, ApiContext};
 use crate::archive::ArchiveError;
 use crate::decide::{Command, RestoreDone};
@@ -252,18 +252,6 @@ pub async fn forget(mut req: Request<ApiContext>) -> Result<Response, ApiError> 
         .map(|(id, bytes)| json!({"backup_id": id, "bytes": bytes}))
         .collect();
     Ok(json(200, &json!({"deleted": deleted, "bytes": total})))
-}
-
-/// An optional boolean field of a body (absent or null = false).
-fn flag(body: &Map<String, Value>, name: &str) -> Result<bool, ApiError> {
-    match body.get(name) {
-        None | Some(Value::Null) => Ok(false),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(other) => Err(ApiError::invalid(
-            name,
-            format!("{name} must be a boolean, not {}", kind(other)),
-        )),
-    }
 }
 
 /// Restores the whole backup, or the entries at and below `paths`, into `target` on the server,

@@ -122,6 +122,18 @@ pub fn object(body: Option<Value>, empty_ok: bool) -> Result<Map<String, Value>,
     }
 }
 
+/// An optional boolean field of a body (absent or null = false); anything else is a 400 naming it.
+pub fn flag(body: &Map<String, Value>, name: &str) -> Result<bool, ApiError> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(ApiError::invalid(
+            name,
+            format!("{name} must be a boolean, not {}", kind(other)),
+        )),
+    }
+}
+
 pub fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",

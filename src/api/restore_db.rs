@@ -5,7 +5,7 @@
 
 use super::backups::{catalog_state, restore_error};
 use super::error::ApiError;
-use super::input::kind;
+use super::input::{flag, kind};
 use super::{json, ApiContext};
 use crate::decide::{Command, RestoreDone};
 use crate::engine::{self, LoadError, LoadRequest};
@@ -178,17 +178,6 @@ fn load_request(body: &Map<String, Value>) -> Result<LoadRequest, ApiError> {
         force: flag(body, "force")?,
         dry_run: flag(body, "dry_run")?,
     })
-}
-
-fn flag(body: &Map<String, Value>, name: &str) -> Result<bool, ApiError> {
-    match body.get(name) {
-        None | Some(Value::Null) => Ok(false),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(other) => Err(ApiError::invalid(
-            name,
-            format!("{name} must be a boolean, not {}", kind(other)),
-        )),
-    }
 }
 
 /// The client's fault is a 4xx naming its field; a loader that failed is its kind's status
