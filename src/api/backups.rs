@@ -594,8 +594,8 @@ fn restore_request(body: &Map<String, Value>) -> Result<RestoreAsk, ApiError> {
     })
 }
 
-/// What verify and restore read, owned so it can go to the blocking pool: the catalog (the only
-/// part of the state they use). 404 when the backup is unknown.
+/// What verify, restore and browsing read, owned so it can go to the blocking pool: the catalog
+/// (the only part of the state they use). 404 when the backup is unknown.
 pub(super) fn catalog_state(ctx: &ApiContext, id: &str) -> Result<State, ApiError> {
     ctx.service
         .read(|s| {
@@ -643,7 +643,8 @@ pub(super) fn restore_error(e: EngineError) -> ApiError {
     }
 }
 
-fn no_backup(id: &str) -> ApiError {
+/// 404 naming `backup_id`.
+pub(super) fn no_backup(id: &str) -> ApiError {
     ApiError::not_found("backup_id", format!("no backup {id:?}"))
 }
 

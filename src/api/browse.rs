@@ -1,32 +1,16 @@
 //! Browsing a backup by the source's original paths: one directory per page, and one file's
 //! bytes (whole, or one `Range`). The engine's `browse` does the work; this renders it.
 
+use super::backups::{catalog_state, no_backup};
 use super::error::ApiError;
 use super::input::{param, query, ranged};
 use super::{json_bytes, ApiContext};
 use crate::engine::browse::{self, BrowseError, FileRef, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::engine::EngineError;
-use crate::projections::State;
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tide::{Request, Response};
-
-/// The backup's catalog (all browsing needs), or 404 naming `backup_id`.
-fn catalog_state(ctx: &ApiContext, id: &str) -> Result<State, ApiError> {
-    ctx.service
-        .read(|s| {
-            s.catalog.backups.contains_key(id).then(|| State {
-                catalog: s.catalog.clone(),
-                ..State::default()
-            })
-        })
-        .ok_or_else(|| no_backup(id))
-}
-
-fn no_backup(id: &str) -> ApiError {
-    ApiError::not_found("backup_id", format!("no backup {id:?}"))
-}
 
 fn browse_error(id: &str, e: BrowseError) -> ApiError {
     let message = e.to_string();
