@@ -20,6 +20,7 @@ pub mod jobs;
 pub mod metrics;
 mod notifications;
 mod reports;
+mod restore;
 mod restore_db;
 mod retention;
 mod routes;

@@ -3,9 +3,10 @@
 //! `database` picks this branch; `target`, `paths` and `skip_damaged` belong to file restores
 //! and are refused with it.
 
-use super::backups::{catalog_state, restore_error};
+use super::backups::catalog_state;
 use super::error::ApiError;
 use super::input::{flag, kind};
+use super::restore::restore_error;
 use super::{json, ApiContext};
 use crate::decide::{Command, RestoreDone};
 use crate::engine::{self, LoadError, LoadRequest};
@@ -65,7 +66,7 @@ pub async fn restore(
         let body = serde_json::to_value(&checked).map_err(ApiError::internal)?;
         return Ok(json(200, &body));
     }
-    let run_id = super::backups::restore_run_id(ctx, &mut meta);
+    let run_id = super::restore::restore_run_id(ctx, &mut meta);
     let start = Command::StartRestore {
         run_id: run_id.clone(),
         backup_id: id.clone(),

@@ -5,7 +5,8 @@ use super::error::ApiError;
 use super::metrics;
 use super::{
     access, backups, browse, events, health, health_history, input, jobs, json, notifications,
-    reports, retention, runs, scheduler, sources, state, tokens, trigger_preview, ApiContext, BASE,
+    reports, restore, retention, runs, scheduler, sources, state, tokens, trigger_preview,
+    ApiContext, BASE,
 };
 use crate::auth::{self, Scope};
 use smol::future::FutureExt;
@@ -75,7 +76,7 @@ pub const ROUTES: &[Route] = &[
     route!("GET", "/backups/{backup_id}", backups::detail),
     route!("DELETE", "/backups/{backup_id}", backups::forget),
     route!("POST", "/backups/{backup_id}/verify", backups::verify),
-    route!("POST", "/backups/{backup_id}/restore", backups::restore),
+    route!("POST", "/backups/{backup_id}/restore", restore::restore),
     route!("GET", "/backups/{backup_id}/files", browse::list),
     route!("GET", "/backups/{backup_id}/files/content", browse::content),
     route!("GET", "/retention/preview", retention::preview),
