@@ -126,8 +126,13 @@ impl Harness {
         smol::block_on(self.service.execute(c, Meta::actor("test"))).unwrap();
     }
 
+    /// Replaces the load file whole (a temporary name, then a rename): the loop reads it on its
+    /// own thread, and a file caught between truncate and write is unreadable, which starts the
+    /// run by design.
     fn set_load(&self, text: &str) {
-        std::fs::write(&self.load, text).unwrap();
+        let tmp = self.load.with_extension("tmp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, &self.load).unwrap();
     }
 
     /// `minutes` (and `secs`) after 13:00, the first slot after the jobs were created at 12:00.
