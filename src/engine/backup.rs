@@ -394,10 +394,12 @@ enum Stored {
 /// skips the file; an archive error (the output failed) fails the run.
 ///
 /// A file that changes while it is read (its size or mtime at the end differ from when it was
-/// opened, or fewer or more bytes came than it had) is read again once: the first, torn copy
-/// is dropped from the archive (the writer records no entry for a reader that fails). If it
-/// changes again, the second copy is kept and the warning says it may be inconsistent; if
-/// not, the warning says it was read again.
+/// opened, or fewer or more bytes came than it had) is read again, up to `READS` times in all:
+/// a torn copy is dropped from the archive (the writer records no entry for a reader that
+/// fails). A second read is not always enough: one `ftruncate` sets the size before the mtime,
+/// so a read that starts between the two sees the change finish under it. If the last read
+/// changes too, that copy is kept and the warning says it may be inconsistent; if not, the
+/// warning says it was read again (and what the reads in between saw).
 fn store_file(
     w: &mut ArchiveWriter<BufWriter<File>>,
     name: &str,
@@ -405,7 +407,8 @@ fn store_file(
     meta: crate::archive::EntryMeta,
     progress: &ProgressHandle,
 ) -> Result<Stored, ArchiveError> {
-    let mut first_change: Option<String> = None;
+    const READS: usize = 3;
+    let mut changes: Vec<String> = Vec::new();
     loop {
         let f = match File::open(path) {
             Ok(f) => f,
@@ -418,7 +421,7 @@ fn store_file(
         };
         let read_failed = Cell::new(None);
         let changed = Cell::new(None);
-        let last_try = first_change.is_some();
+        let last_try = changes.len() + 1 == READS;
         let reader = Noting {
             inner: Progressing::new(
                 Watching {
@@ -434,25 +437,34 @@ fn store_file(
         };
         match w.add_file(name, &meta, reader) {
             Ok(()) => {
-                let warning = match (first_change, changed.take()) {
-                    (None, _) => None,
-                    (Some(first), None) => Some(format!("{first}; read again")),
-                    (Some(first), Some(again)) => Some(format!(
-                        "{first}; read again and it changed again ({again}): stored as read \
-                         the second time, possibly inconsistent (changed during backup)"
-                    )),
-                };
-                return Ok(Stored::Yes { warning });
+                return Ok(Stored::Yes {
+                    warning: reread_warning(&changes, changed.take()),
+                });
             }
             Err(e) => match (changed.take(), read_failed.take()) {
-                (Some(why), _) if !last_try => {
-                    first_change = Some(format!("changed while read ({why})"))
-                }
+                (Some(why), _) if !last_try => changes.push(why),
                 (_, Some(why)) => return Ok(Stored::Unreadable(why)),
                 (_, None) => return Err(e),
             },
         }
     }
+}
+
+/// The warning of a file read more than once: what the first read saw, then each read again;
+/// `last` is what the kept (last) read saw, if that changed too.
+fn reread_warning(changes: &[String], last: Option<String>) -> Option<String> {
+    let (first, between) = changes.split_first()?;
+    let mut w = format!("changed while read ({first}); read again");
+    for again in between {
+        w.push_str(&format!(" and it changed again ({again}); read again"));
+    }
+    if let Some(again) = last {
+        w.push_str(&format!(
+            " and it changed again ({again}): stored as read the last time, possibly \
+             inconsistent (changed during backup)"
+        ));
+    }
+    Some(w)
 }
 
 /// Reads a file and notices at its end whether it changed while read: its size or mtime now
@@ -569,5 +581,31 @@ fn archive_err(path: &Path) -> impl FnOnce(ArchiveError) -> EngineError + '_ {
     move |source| EngineError::Archive {
         context: format!("writing {}", path.display()),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reread_warning;
+
+    #[test]
+    fn a_reread_warning_names_every_read_that_changed() {
+        assert_eq!(reread_warning(&[], None), None);
+        assert_eq!(
+            reread_warning(&["a".into()], None).unwrap(),
+            "changed while read (a); read again"
+        );
+        assert_eq!(
+            reread_warning(&["a".into(), "b".into()], None).unwrap(),
+            "changed while read (a); read again and it changed again (b); read again"
+        );
+        let kept_torn = reread_warning(&["a".into(), "b".into()], Some("c".into())).unwrap();
+        assert!(
+            kept_torn.ends_with(
+                "(b); read again and it changed again (c): stored as read the last time, \
+                 possibly inconsistent (changed during backup)"
+            ),
+            "{kept_torn}"
+        );
     }
 }

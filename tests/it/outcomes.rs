@@ -84,9 +84,12 @@ fn a_file_truncated_mid_read_is_read_again_and_named_with_skipped_entries() {
     );
     assert_eq!(warnings[1]["path"], real.join("big").display().to_string());
     let reason = warnings[1]["reason"].as_str().unwrap();
+    // The first read sees the cut; a later read may still see the truncation finish (its
+    // mtime lands after its size) and is read once more, but the kept read is a clean one.
     assert!(
         reason.starts_with(&format!("changed while read (size {size} when opened, "))
-            && reason.ends_with(&format!("size {cut} at the end); read again")),
+            && reason.contains(&format!("size {cut} at the end); read again"))
+            && reason.ends_with("; read again"),
         "{reason}"
     );
     run_succeeded_v2_is_in_the_log(&server, &run_id, &done);
