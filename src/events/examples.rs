@@ -3,8 +3,9 @@
 
 use super::{
     BackupConfig, BackupKind, BackupMode, BackupRecord, BackupType, Event, FailureKind,
-    HealthCheck, HealthStatus, Hooks, JobAction, JobSpec, KeepRules, Overwrite, RestoreOutcome,
-    RestoreTarget, RetentionPolicy, RunReason, RunWarning, Scope, TokenHash, Trigger, Ts,
+    HealthCheck, HealthStatus, Hooks, JobAction, JobSpec, KeepRules, Overwrite, PackChunk,
+    PackRecord, PackRefs, RestoreOutcome, RestoreTarget, RetentionPolicy, RunReason, RunWarning,
+    Scope, SnapshotRefs, TokenHash, Trigger, Ts,
 };
 
 /// One example of every variant, in tag order: the golden fixtures, the schema-list test and the
@@ -289,6 +290,63 @@ pub fn examples() -> Vec<Event> {
             load: 1.75,
             threshold: 0.8,
             since: t(7204),
+        },
+        // v6: the deduplicated repository
+        Event::Reserved37,
+        Event::PackWritten {
+            pack: PackRecord {
+                id: "9f".repeat(32),
+                run_id: "daily_full-20260530T020000Z-5eed0001".into(),
+                location: format!("repository/packs/9f/{}.pack", "9f".repeat(32)),
+                bytes: 3_146_000,
+                chunks: vec![
+                    PackChunk {
+                        id: [0x11; 32],
+                        raw_len: 1_048_576,
+                        stored_len: 1_048_608,
+                    },
+                    PackChunk {
+                        id: [0x22; 32],
+                        raw_len: 2_097_152,
+                        stored_len: 2_097_184,
+                    },
+                ],
+            },
+        },
+        Event::SnapshotRecorded {
+            backup: BackupRecord {
+                id: "daily_full-20260531T020000Z".into(),
+                job_id: "daily_full".into(),
+                run_id: "daily_full-20260531T020000Z-5eed0002".into(),
+                kind: BackupKind::Full,
+                parent: None,
+                location: "repository/snapshots/daily_full-20260531T020000Z.snap".into(),
+                bytes: 4_096,
+                entries: 3,
+                checksum: 0x1234_5678,
+                compression: "zstd".into(),
+                created_at: t(93_600),
+            },
+            snapshot: SnapshotRefs {
+                packs: vec![PackRefs {
+                    pack: "9f".repeat(32),
+                    frames: vec![0b11],
+                }],
+                logical_bytes: 3_145_728,
+                new_bytes: 0,
+                new_chunks: 0,
+                chunks: 2,
+            },
+        },
+        Event::PacksDeleted {
+            packs: vec!["9f".repeat(32)],
+            reason: "no live snapshot references it".into(),
+            bytes: 3_146_000,
+        },
+        Event::PacksRepacked {
+            from: vec!["9f".repeat(32)],
+            into: vec!["a0".repeat(32)],
+            bytes_freed: 2_097_184,
         },
     ]
 }

@@ -278,6 +278,82 @@ pub enum Event {
         threshold: f64,
         since: Ts,
     },
+    // ---- schema version 6 ----
+    /// Reserved for the run outcome with phase timings (`run_succeeded_v3`); its fields are
+    /// defined with it. Kept here so the repository's tags below stay where they are.
+    #[doc(hidden)]
+    Reserved37,
+    /// A pack of the deduplicated repository was written and synced, before any snapshot
+    /// references it: its chunks may be reused from here on (see schema/repository.md).
+    PackWritten {
+        pack: PackRecord,
+    },
+    /// A backup stored as a snapshot of the repository: the catalog record (its `location` is the
+    /// snapshot index file) and which chunks of which packs it references.
+    SnapshotRecorded {
+        backup: BackupRecord,
+        snapshot: SnapshotRefs,
+    },
+    /// Prune: these packs are deleted; recorded before any file is removed (a restart removes
+    /// the files of a recorded deletion that are still there). Accepted only while no backup run
+    /// is in flight, so no backup can reference a chunk of a deleted pack (schema/repository.md).
+    PacksDeleted {
+        packs: Vec<String>,
+        reason: String,
+        bytes: u64,
+    },
+    /// Repack: the live chunks of `from` were copied into `into` (whose `pack_written` came
+    /// first); every snapshot's references move from `from` to `into` by chunk id. The `from`
+    /// packs are then deleted by a `packs_deleted`.
+    PacksRepacked {
+        from: Vec<String>,
+        into: Vec<String>,
+        bytes_freed: u64,
+    },
+}
+
+/// One pack file of the repository (`pack_written`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackRecord {
+    /// 64 hex digits: the BLAKE3 hash of the pack file's bytes.
+    pub id: String,
+    /// The run that wrote it (a pack of a run still in flight is never pruned).
+    pub run_id: String,
+    /// Path relative to the data directory.
+    pub location: String,
+    /// Size of the pack file.
+    pub bytes: u64,
+    /// Its chunks in frame order: frame `i` holds `chunks[i]`.
+    pub chunks: Vec<PackChunk>,
+}
+
+/// One chunk in a pack: its keyed BLAKE3 id and its sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackChunk {
+    pub id: [u8; 32],
+    pub raw_len: u32,
+    /// Bytes of its frame in the pack (frame header and seal tag included).
+    pub stored_len: u32,
+}
+
+/// What a snapshot references, per pack: which frames (a bitmap, bit `i` = frame `i`, LSB
+/// first), so liveness is known per chunk without reading the snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotRefs {
+    pub packs: Vec<PackRefs>,
+    /// Content bytes of the backup (every file and stream in full).
+    pub logical_bytes: u64,
+    /// Stored bytes of the chunks this backup was the first to write.
+    pub new_bytes: u64,
+    pub new_chunks: u64,
+    /// Distinct chunks referenced.
+    pub chunks: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackRefs {
+    pub pack: String,
+    pub frames: Vec<u8>,
 }
 
 /// Where a restore writes (`restore_started.target`). New kinds go at the end (bincode tag).
@@ -388,6 +464,11 @@ impl Event {
         "notification_sent",
         "notification_failed",
         "run_deferred",
+        "reserved_37",
+        "pack_written",
+        "snapshot_recorded",
+        "packs_deleted",
+        "packs_repacked",
     ];
 
     /// The variant's name as in `NAMES` and the JSON output.
@@ -430,6 +511,11 @@ impl Event {
             Event::NotificationSent { .. } => 34,
             Event::NotificationFailed { .. } => 35,
             Event::RunDeferred { .. } => 36,
+            Event::Reserved37 => 37,
+            Event::PackWritten { .. } => 38,
+            Event::SnapshotRecorded { .. } => 39,
+            Event::PacksDeleted { .. } => 40,
+            Event::PacksRepacked { .. } => 41,
         };
         Self::NAMES[index]
     }

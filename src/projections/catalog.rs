@@ -130,7 +130,9 @@ impl Catalog {
                 }
                 return;
             }
-            Event::BackupRecorded { backup } => {
+            // A repository snapshot is a backup in the catalog like an archive; what it
+            // references is the repository projection's.
+            Event::BackupRecorded { backup } | Event::SnapshotRecorded { backup, .. } => {
                 if self.backups.contains_key(&backup.id) {
                     return;
                 }

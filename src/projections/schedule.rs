@@ -382,7 +382,12 @@ impl Schedule {
             | Event::TokenCreated { .. }
             | Event::TokenRevoked { .. }
             | Event::NotificationSent { .. }
-            | Event::NotificationFailed { .. } => {}
+            | Event::NotificationFailed { .. }
+            | Event::Reserved37
+            | Event::PackWritten { .. }
+            | Event::SnapshotRecorded { .. }
+            | Event::PacksDeleted { .. }
+            | Event::PacksRepacked { .. } => {}
             Event::RunDeferred {
                 job_id,
                 slot,

@@ -116,7 +116,7 @@ fn golden_v4_records_decode_to_their_json_and_form_a_chain() {
 /// envelope is v4's, so its fixture is a chain too.
 #[test]
 fn golden_v5_records_decode_to_their_json_and_form_a_chain() {
-    golden_records_decode_to_their_json(5, Event::NAMES.len());
+    golden_records_decode_to_their_json(5, 37);
     let (records, expected) = read_records(5);
     let created = expected
         .iter()
@@ -148,6 +148,26 @@ fn golden_v5_records_decode_to_their_json_and_form_a_chain() {
             Some(link),
             "record {i} links to the one before"
         );
+        link = record.hash;
+    }
+}
+
+/// v6 added the deduplicated repository's `pack_written`, `snapshot_recorded`, `packs_deleted`
+/// and `packs_repacked` (and tag 37, the run outcome with phase timings).
+#[test]
+fn golden_v6_records_decode_to_their_json_and_form_a_chain() {
+    golden_records_decode_to_their_json(6, Event::NAMES.len());
+    let (records, expected) = read_records(6);
+    for what in ["\"pack_written\"", "\"snapshot_recorded\"", "\"packs_deleted\""] {
+        assert!(
+            expected.iter().any(|j| j.to_string().contains(what)),
+            "the v6 fixture holds {what}"
+        );
+    }
+    let mut link = events::GENESIS;
+    for bytes in &records {
+        let record = decode_record(bytes).unwrap();
+        assert_eq!(record.link, Some(link));
         link = record.hash;
     }
 }
