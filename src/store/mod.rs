@@ -358,6 +358,41 @@ impl EventStore {
         })
     }
 
+    /// Feed every durable event before `before` (all of them when `None`) to `visit`, newest
+    /// first, until it returns false. The log is read forward in windows of `BACK_BATCH` events
+    /// (each through `scan_blocking`, so every checksum and link is checked as on a forward
+    /// read: a window's first link is checked against the stored bytes of the event below it,
+    /// which the next window reads and checks), then handed out in reverse: memory holds one
+    /// window, never the log.
+    pub fn scan_back_blocking(
+        &self,
+        before: Option<u64>,
+        mut visit: impl FnMut(Envelope) -> bool,
+    ) -> Result<(), StoreError> {
+        const BACK_BATCH: u64 = 256;
+        let last = self.last_position();
+        let mut hi = match before {
+            Some(b) => b.saturating_sub(1).min(last),
+            None => last,
+        };
+        while hi > 0 {
+            let lo = hi.saturating_sub(BACK_BATCH - 1).max(1);
+            let mut window = Vec::with_capacity((hi - lo + 1) as usize);
+            self.scan_blocking(lo - 1, |env| {
+                let more = env.position < hi;
+                window.push(env);
+                more
+            })?;
+            for env in window.into_iter().rev() {
+                if !visit(env) {
+                    return Ok(());
+                }
+            }
+            hi = lo - 1;
+        }
+        Ok(())
+    }
+
     /// Walk the whole log, checking every record and link.
     pub fn verify_blocking(&self) -> Result<LogSummary, StoreError> {
         let db = self.db()?;

@@ -10,6 +10,7 @@ mod db_restore;
 mod defer;
 mod encryption;
 mod engine;
+mod events_filter;
 mod forget;
 mod golden;
 mod health;
