@@ -73,6 +73,8 @@
 //!   layer's error reports through `kind()`, a failed run records (`run_failed_v2`) and the API
 //!   turns into a status
 //! - `config`, `clock`, `logging`  the shell's configuration, time source and log files
+//! - `bench`       `backupd bench`: read, compress (each codec and level, through the archive
+//!   writer) and write speed, and the codec the pipeline rule recommends; offline
 //!
 //! Invariants:
 //! - Only `Service` appends to the log, and only events that `decide` produced.
@@ -84,6 +86,7 @@
 pub mod api;
 pub mod archive;
 pub mod auth;
+pub mod bench;
 pub mod clock;
 pub mod config;
 pub mod decide;

@@ -44,7 +44,7 @@ pub struct Filter {
 
 impl Filter {
     pub fn matches(&self, env: &Envelope) -> bool {
-        if !self.actors.is_empty() && !self.actors.iter().any(|a| *a == env.actor) {
+        if !self.actors.is_empty() && !self.actors.contains(&env.actor) {
             return false;
         }
         if !self.types.is_empty() && !self.types.contains(&env.payload.name()) {

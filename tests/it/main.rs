@@ -5,6 +5,7 @@ mod archive_sealed;
 mod auth;
 mod browse;
 mod cli;
+mod cli_bench;
 mod databases;
 mod db_restore;
 mod defer;
