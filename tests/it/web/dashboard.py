@@ -190,9 +190,30 @@ def flow(browser):
     expect(row).to_have_class("diff")
     expect(row.locator("td.at")).to_have_text("—")
     found["audit"] = {"created_at": position, "stepped_to": position - 1}
+    # The filters are the server's (GET /events?type=...&job=...): only what they select is
+    # listed, newest first.
     page.locator("#audit-type").fill("job_created")
     expect(page.locator("li[data-type]").first).to_have_attribute("data-type", "job_created")
+    expect(page.locator("li[data-type]:not([data-type='job_created'])")).to_have_count(0)
+    page.locator("#audit-job").fill(job)
+    expect(page.locator("li[data-type]")).to_have_count(1)
+    expect(page.locator("li[data-type]")).to_have_attribute("data-position", str(position))
+    page.locator("#audit-type").fill("job_created,job_paused,job_resumed")
+    kinds = page.locator("li[data-type]")
+    expect(kinds).to_have_count(3)
+    listed = [int(p) for p in kinds.evaluate_all("l => l.map(e => e.dataset.position)")]
+    assert listed == sorted(listed, reverse=True), listed
+    # A type the log does not know is refused by the server, the field marked, the list kept.
+    page.locator("#audit-type").fill("job_exploded")
+    expect(page.locator("#audit-type")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#audit-status")).to_contain_text("job_exploded")
+    expect(page.locator("li[data-type]")).to_have_count(3)
+    page.locator("#audit-type").fill("job_created")
+    expect(page.locator("li[data-type]")).to_have_count(1)
+    found["audit_filtered"] = listed
     shot(page, "audit", "1280")
+    page.locator("#audit-job").fill("")
+    page.locator("#audit-type").fill("")
 
     # A report, written by the daily report job run from its row, opened in place.
     page.click("a[data-page=jobs]")
@@ -314,10 +335,23 @@ def bench(browser):
         shot(page, "overview-10k", "1280")
         page.context.close()
     found["render_ms"] = renders
-    # The audit view over that log: the state at the oldest event it loaded (500 back), folded
-    # on request.
+    # The audit view over that log: the failed runs (one in ten) a page of 200 at a time, newest
+    # first; "Load older" adds the next page, each event once.
     page = new_page(browser, "1280", token)
     page.goto(BASE + "/#/audit")
+    expect(page.locator("li[data-position]").first).to_be_visible()
+    page.locator("#audit-type").fill("run_failed")
+    items = page.locator("li[data-position]")
+    expect(items).to_have_count(200)
+    expect(page.locator("li[data-position]:not([data-type='run_failed'])")).to_have_count(0)
+    page.click("#audit-older")
+    expect(items).to_have_count(400)
+    listed = [int(p) for p in items.evaluate_all("l => l.map(e => e.dataset.position)")]
+    assert listed == sorted(set(listed), reverse=True), "newest first, each once"
+    found["audit_older"] = len(listed)
+    page.locator("#audit-type").fill("")
+    expect(page.locator("li[data-position]:not([data-type='run_failed'])").first).to_be_visible()
+    # The state at the oldest event loaded (200 back), folded on request.
     first = page.locator("li[data-position]").last
     expect(first).to_be_visible()
     position = first.get_attribute("data-position")
