@@ -290,3 +290,25 @@ pub async fn list(req: Request<ApiContext>) -> Result<Response, ApiError> {
     };
     Ok(json(200, &answer))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backup_id_names_its_job_even_when_the_job_has_dashes() {
+        let at = time::macros::datetime!(2026-11-30 04:00:00 UTC);
+        for job in ["nightly", "db-main", "a-20261130T040000Z-0"] {
+            let id = crate::engine::layout::backup_id(job, at, "run@1");
+            assert_eq!(backup_job(&id), Some(job), "{id}");
+        }
+        for id in [
+            "bk-1",
+            "nightly",
+            "-20261130T040000Z-eef3490c",
+            "x-20261130T040000Z-eef349",
+        ] {
+            assert_eq!(backup_job(id), None, "{id}");
+        }
+    }
+}

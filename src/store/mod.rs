@@ -571,3 +571,44 @@ fn tail(db: &Db) -> Result<(u64, Hash), StoreError> {
         Ok((position, record.hash))
     })
 }
+
+#[cfg(test)]
+mod scan_back_tests {
+    use super::*;
+
+    /// Newest first across several windows (600 events, windows of 256), from the head or
+    /// below a cursor, stopping when told: every event once, in reverse order.
+    #[test]
+    fn scan_back_hands_out_every_event_once_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EventStore::open(&dir.path().join("events.redb")).unwrap();
+        let events = (0..600)
+            .map(|i| NewEvent {
+                recorded_at: Ts::from_unix_nanos(i),
+                actor: format!("a{i}"),
+                correlation: None,
+                payload: Event::SchedulerStarted,
+            })
+            .collect();
+        store.append_blocking(events, Expected::Any, None).unwrap();
+        let back = |before: Option<u64>, stop: usize| {
+            let mut seen = Vec::new();
+            store
+                .scan_back_blocking(before, |env| {
+                    assert_eq!(env.actor, format!("a{}", env.position - 1));
+                    seen.push(env.position);
+                    seen.len() < stop
+                })
+                .unwrap();
+            seen
+        };
+        assert_eq!(back(None, usize::MAX), (1..=600).rev().collect::<Vec<_>>());
+        assert_eq!(
+            back(Some(300), usize::MAX),
+            (1..300).rev().collect::<Vec<_>>()
+        );
+        assert_eq!(back(Some(10_000), 3), vec![600, 599, 598]);
+        assert_eq!(back(Some(258), 2), vec![257, 256]);
+        assert!(back(Some(1), usize::MAX).is_empty());
+    }
+}
