@@ -146,12 +146,16 @@ fn names(value: &str) -> Vec<String> {
 }
 
 fn instant(field: &str, value: &str) -> Result<OffsetDateTime, ApiError> {
-    OffsetDateTime::parse(value.trim(), &Rfc3339).map_err(|e| {
-        ApiError::invalid(
-            field,
-            format!("{field} must be an RFC 3339 time such as 2026-11-30T08:00:00Z ({e})"),
-        )
-    })
+    let value = value.trim();
+    OffsetDateTime::parse(value, &Rfc3339)
+        // An unencoded `+02:00` arrives as ` 02:00` (a `+` in a query is a space).
+        .or_else(|e| OffsetDateTime::parse(&value.replace(' ', "+"), &Rfc3339).map_err(|_| e))
+        .map_err(|e| {
+            ApiError::invalid(
+                field,
+                format!("{field} must be an RFC 3339 time such as 2026-11-30T08:00:00Z ({e})"),
+            )
+        })
 }
 
 fn types(value: &str) -> Result<Vec<&'static str>, ApiError> {

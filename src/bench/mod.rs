@@ -132,7 +132,8 @@ pub fn read_sample(
         if sample.len() >= SAMPLE_MAX || (files > 0 && started.elapsed() >= budget) {
             break;
         }
-        let meta = std::fs::symlink_metadata(&p)?;
+        let meta = std::fs::symlink_metadata(&p)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
         if meta.is_dir() {
             let mut names: Vec<PathBuf> = std::fs::read_dir(&p)?
                 .filter_map(|e| e.ok().map(|e| e.path()))

@@ -251,6 +251,9 @@ fn filters_select_exactly_and_desc_pages_return_every_match_once() {
     );
     assert_eq!(combined.len(), 1);
     assert_eq!(combined[0]["type"], "job_paused");
+    // An offset's `+` sent unencoded arrives as a space: still read as the same instant.
+    let plus = forward(&server, "&since=2000-01-01T02:00:00+02:00");
+    assert_eq!(plus.len(), all.len());
     let late_pause = forward(
         &server,
         &format!(
