@@ -15,7 +15,10 @@
 //!
 //! Atomics, so a path that reads or compresses on several threads can share one collector.
 
+use super::layout::Layout;
+use crate::config::Config;
 use crate::events::RunPerf;
+use crate::queries::performance::VolumeSpace;
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -195,6 +198,17 @@ impl<W: Write> Write for TimedWrite<'_, W> {
     fn flush(&mut self) -> io::Result<()> {
         self.perf.time(Phase::Write, || self.inner.flush())
     }
+}
+
+/// The data directory's volume as statvfs sees it (the health check's reading), for the
+/// performance analysis' days until full; `None` when it cannot be read.
+pub fn volume(config: &Config) -> Option<VolumeSpace> {
+    super::health::disk(&Layout::of(config))
+        .ok()
+        .map(|d| VolumeSpace {
+            free_bytes: d.free_bytes,
+            total_bytes: d.total_bytes,
+        })
 }
 
 #[cfg(test)]

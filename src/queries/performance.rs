@@ -29,7 +29,7 @@
 use super::{since, unix_day};
 use crate::events::{RunPerf, Ts};
 use crate::projections::{Run, RunKind, RunStatus, State};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub const DEFAULT_DAYS: u32 = 30;
@@ -44,13 +44,13 @@ pub const REGRESSION_MIN_RUNS: usize = 5;
 const MS_PER_DAY: f64 = 86_400_000.0;
 
 /// The free and total bytes of the data directory's file system (statvfs).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct VolumeSpace {
     pub free_bytes: u64,
     pub total_bytes: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Performance {
     pub from: Ts,
     pub to: Ts,
@@ -61,13 +61,13 @@ pub struct Performance {
     pub jobs: Vec<JobPerformance>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct StorageOutlook {
     pub growth_bytes_per_day: Option<f64>,
     pub days_until_full: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobPerformance {
     pub job_id: String,
     pub name: String,
@@ -77,9 +77,9 @@ pub struct JobPerformance {
     pub measured_runs: u64,
     /// Each phase's total over the measured runs.
     pub phase_totals_ms: Phases,
-    pub slowest_phase: Option<&'static str>,
+    pub slowest_phase: Option<String>,
     /// `disk`, `cpu` or `network`: what the slowest phase waits on.
-    pub bound: Option<&'static str>,
+    pub bound: Option<String>,
     pub compression_ratio: Option<f64>,
     pub dedup_ratio: Option<f64>,
     pub trend: Trend,
@@ -89,7 +89,7 @@ pub struct JobPerformance {
     pub regressions: Vec<Regression>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PerfRun {
     pub run_id: String,
     pub started_at: Ts,
@@ -100,7 +100,7 @@ pub struct PerfRun {
     pub perf: Option<RunPerf>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Phases {
     pub scan_ms: u64,
     pub read_ms: u64,
@@ -133,19 +133,19 @@ impl Phases {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Trend {
     pub duration_ms_per_day: Option<f64>,
     pub bytes_read_per_day: Option<f64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackupWindow {
     pub median_ms: Option<u64>,
     pub p95_ms: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Regression {
     pub run_id: String,
     pub started_at: Ts,
@@ -210,6 +210,20 @@ pub fn performance(
     }
 }
 
+impl Performance {
+    /// The same analysis with the volume's free space `volume` (read by the caller after a pure
+    /// build): the days until full follow from the growth rates.
+    pub fn with_volume(mut self, volume: Option<VolumeSpace>) -> Performance {
+        let free = volume.map(|v| v.free_bytes);
+        self.volume = volume;
+        self.storage = outlook(self.storage.growth_bytes_per_day, free);
+        for j in &mut self.jobs {
+            j.storage = outlook(j.storage.growth_bytes_per_day, free);
+        }
+        self
+    }
+}
+
 fn job_performance(
     job_id: &str,
     name: String,
@@ -268,8 +282,8 @@ fn job_performance(
             .collect(),
         measured_runs: measured,
         phase_totals_ms: phases,
-        slowest_phase: slowest.map(|(name, _, _)| name),
-        bound: slowest.map(|(_, _, bound)| bound),
+        slowest_phase: slowest.map(|(name, _, _)| name.to_string()),
+        bound: slowest.map(|(_, _, bound)| bound.to_string()),
         compression_ratio: ratio(read, stored),
         dedup_ratio: ratio(stored, new),
         trend: Trend {
@@ -494,7 +508,8 @@ mod tests {
         let j = &p.jobs[0];
         assert_eq!(j.measured_runs, 20);
         // read (d/2) dominates compress (d/4), scan and write: disk-bound
-        assert_eq!((j.slowest_phase, j.bound), (Some("read"), Some("disk")));
+        assert_eq!(j.slowest_phase.as_deref(), Some("read"));
+        assert_eq!(j.bound.as_deref(), Some("disk"));
         assert_eq!(j.compression_ratio, Some(4.0));
         assert_eq!(j.dedup_ratio, Some(1.0));
         // one run a day, each 20 ms slower and reading 1 MB more
@@ -515,6 +530,9 @@ mod tests {
         let g = j.storage.growth_bytes_per_day.unwrap();
         assert!(g > 250_000.0, "{g}");
         assert!((j.storage.days_until_full.unwrap() - 1e9 / g).abs() < 1e-6);
+        // the same, with the volume given after the build
+        let later = performance(&s, at(20 * DAY), 30, Some("j"), None).with_volume(p.volume);
+        assert_eq!(later, p);
         // none of these is 1.5x the median before it
         assert!(j.regressions.is_empty());
     }
@@ -537,10 +555,8 @@ mod tests {
         let j = &p.jobs[0];
         assert_eq!((j.runs.len(), j.measured_runs), (1, 0));
         assert_eq!(j.runs[0].throughput_mb_s, None);
-        assert_eq!(
-            (j.slowest_phase, j.bound, j.compression_ratio),
-            (None, None, None)
-        );
+        assert_eq!((&j.slowest_phase, &j.bound), (&None, &None));
+        assert_eq!(j.compression_ratio, None);
         assert_eq!(j.window.median_ms, Some(2000));
         assert_eq!(j.trend.duration_ms_per_day, None);
         assert_eq!(j.storage.days_until_full, None);
