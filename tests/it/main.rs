@@ -22,6 +22,7 @@ mod log_integrity;
 mod metrics;
 mod notify;
 mod outcomes;
+mod perf;
 mod recover;
 mod replay;
 mod report;
