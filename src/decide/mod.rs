@@ -212,6 +212,9 @@ pub enum Delivery {
     },
 }
 
+// One outcome per run, moved a couple of times: the size of the largest variant costs nothing,
+// and boxing `perf` would only make every backup path allocate.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunOutcome {
     Succeeded {
