@@ -3,7 +3,7 @@
 //! the scheduler's part (`run_started`, the executor, the outcome command). The clock jumps a day
 //! between runs and, during a run, moves by the real time the run took, so a run's recorded
 //! duration is its real one. The source grows every day; on the planted days the job's `before`
-//! hook finds a marker file and sleeps five times as long as usual. The analysis must flag
+//! hook finds a marker file and sleeps four times as long as usual. The analysis must flag
 //! exactly those runs, through the real API router, and the daily report (run as its job) must
 //! show them, its charts drawn by headless chromium.
 
@@ -30,9 +30,10 @@ use std::time::Instant;
 const DAYS: i64 = 30;
 /// The days whose run is slowed down (each has at least 5 runs before it).
 const SLOW_DAYS: [i64; 3] = [7, 15, 24];
-/// The hook's sleep on a usual day and on a planted one, in seconds.
-const USUAL: &str = "0.3";
-const SLOW: &str = "1.5";
+/// The hook's sleep on a usual day and on a planted one, in seconds. A usual run is flagged only
+/// if it takes half its median longer (some 300 ms on a busy machine), a planted one is 4x.
+const USUAL: &str = "0.6";
+const SLOW: &str = "2.5";
 /// The source grows by this much a day.
 const GROWTH: usize = 200_000;
 
@@ -196,11 +197,11 @@ fn the_performance_report_over_a_manual_clock_month_with_planted_slowdowns_flags
     assert!(nightly_perf["storage"]["days_until_full"].as_f64().unwrap() > 0.0);
     // the window: the usual run is the median, a planted one the 95th percentile
     assert!(
-        field(&nightly_perf["window"], "median_ms") < 1000,
+        field(&nightly_perf["window"], "median_ms") < 2000,
         "{nightly_perf}"
     );
     assert!(
-        field(&nightly_perf["window"], "p95_ms") >= 1500,
+        field(&nightly_perf["window"], "p95_ms") >= 2500,
         "{nightly_perf}"
     );
 
@@ -254,7 +255,7 @@ fn each_run_is_plausible(runs: &[Value]) {
         let phases: u64 = PHASES.iter().map(|p| field(perf, p)).sum();
         assert!(phases <= field(r, "duration_ms"), "{r}");
         // the hook's sleep is in the duration, in no phase
-        assert!(field(r, "duration_ms") >= 300, "{r}");
+        assert!(field(r, "duration_ms") >= 600, "{r}");
         assert!(r["throughput_mb_s"].as_f64().unwrap() > 0.0, "{r}");
         assert_eq!(field(perf, "bytes_new"), field(perf, "bytes_stored"));
     }
