@@ -31,7 +31,7 @@ use crate::domain::selection::SourceCatalog;
 use crate::domain::Rejection;
 use crate::error::ErrorKind;
 use crate::events::{
-    BackupMode, BackupRecord, Event, HealthCheck, JobSpec, RestoreTarget, RetentionPolicy,
+    BackupMode, BackupRecord, Event, HealthCheck, JobSpec, RestoreTarget, RetentionPolicy, RunPerf,
     RunReason, RunWarning, Scope, TokenHash, Ts,
 };
 
@@ -212,6 +212,9 @@ pub enum Delivery {
     },
 }
 
+// One outcome per run, moved a couple of times: the size of the largest variant costs nothing,
+// and boxing `perf` would only make every backup path allocate.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunOutcome {
     Succeeded {
@@ -222,6 +225,9 @@ pub enum RunOutcome {
         /// Entries skipped or changed while read, every one (`finish` keeps the first
         /// `MAX_RUN_WARNINGS` and the count); empty for maintenance runs.
         warnings: Vec<RunWarning>,
+        /// The run's phase timings and volumes; recorded as `run_succeeded_v3` when given (backup
+        /// runs), `None` for runs that measure none (maintenance).
+        perf: Option<RunPerf>,
     },
     Failed {
         error: String,

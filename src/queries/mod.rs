@@ -7,12 +7,15 @@
 //! - `backups`  the backups listing; storage by kind and over time; the largest backups
 //! - `reports`  the reports listing
 //! - `metrics`  the values of every `/metrics` family (the exposition text is the API's)
+//! - `performance` per job: throughput, phases, ratios, trends, the backup window, storage
+//!   growth and regressions (`GET reports/performance`, the report's performance section)
 //!
 //! Windows are half-open, `(now - length, now]` (`Run::finished_in`): consecutive windows never
 //! count a run twice, and a run "finished" after `now` (a clock set back) is not counted yet.
 
 pub mod backups;
 pub mod metrics;
+pub mod performance;
 pub mod reports;
 pub mod runs;
 pub mod status;

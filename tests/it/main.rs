@@ -24,6 +24,7 @@ mod log_integrity;
 mod metrics;
 mod notify;
 mod outcomes;
+mod perf;
 mod recover;
 mod replay;
 mod report;
