@@ -455,6 +455,9 @@ def perf(browser):
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"a run's page is {overflow} px wider than {width} px"
         shot(page, "run", width)
+        # A job the log never knew: the API's 404 is said on the page, nothing else breaks.
+        page.goto(f"{BASE}/#/performance/30/no_such_job")
+        expect(page.locator("#page [role=alert]")).to_contain_text("no_such_job")
         page.context.close()
 
 

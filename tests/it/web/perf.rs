@@ -127,7 +127,7 @@ fn the_performance_page_and_a_runs_phases() {
     assert_eq!(j["job_id"], job, "{month}");
     assert_eq!(j["runs"].as_array().unwrap().len(), 9, "{j}");
     // The planted run is a regression; the real runs (well under 1.5 × 3 s) are not.
-    assert_eq!(ids(&j["regressions"], "run_id"), [planted.clone()], "{j}");
+    assert_eq!(ids(&j["regressions"], "run_id"), [planted.as_str()], "{j}");
     let week = get(
         &server,
         &viewer,
