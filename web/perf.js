@@ -29,14 +29,14 @@ function timeChart(label, points, fmt, cls) {
   const t0 = Math.min(...points.map((p) => p.t)), t1 = Math.max(...points.map((p) => p.t));
   const top = Math.max(...points.map((p) => p.v)) || 1;
   const x = (t) => L + 6 + (t1 === t0 ? (W - 2 * L - 12) / 2 : ((t - t0) / (t1 - t0)) * (W - 2 * L - 12));
-  const y = (v) => 20 + (1 - v / top) * (H - 26); // the top 20 units hold the max label
+  const y = (v) => 30 + (1 - v / top) * (H - 36); // the top 30 units hold the max label (20 px text at 390 px)
   const svg = s("svg", { viewBox: `0 0 ${W} ${H + B}`, preserveAspectRatio: "xMinYMid meet", role: "img", class: "chart perf " + cls, "aria-label": label + ", " + points.length + " runs, max " + fmt(top) });
   svg.append(s("line", { x1: L, y1: y(0), x2: W - L, y2: y(0), class: "base" }), s("line", { x1: L, y1: y(top), x2: W - L, y2: y(top), class: "grid-line" }));
   if (points.length > 1) svg.append(s("polyline", { points: points.map((p) => x(p.t).toFixed(1) + "," + y(p.v).toFixed(1)).join(" "), class: "trend" }));
   for (const p of points) {
     svg.append(s("circle", { cx: x(p.t).toFixed(1), cy: y(p.v).toFixed(1), r: p.flag ? 6 : 4, class: p.flag ? "pt reg" : "pt", "data-run": p.run }, s("title", {}, perfText(p.tip))));
   }
-  svg.append(s("text", { x: W - L, y: 13, class: "axis end" }, perfText("max " + fmt(top))));
+  svg.append(s("text", { x: W - L, y: 20, class: "axis end" }, perfText("max " + fmt(top))));
   svg.append(s("text", { x: L, y: H + B - 3, class: "axis" }, perfText(when(new Date(t0).toISOString()))));
   if (t1 !== t0) svg.append(s("text", { x: W - L, y: H + B - 3, class: "axis end" }, perfText(when(new Date(t1).toISOString()))));
   return h("figure", { class: "perf-chart" }, h("figcaption", {}, label), svg);
@@ -89,8 +89,8 @@ function perfJob(j, days) {
     timeChart("Duration", j.runs.map((r) => pt(r, r.duration_ms / 1000, duration(r.duration_ms))), (v) => duration(Math.round(v * 1000)), "duration"));
   const regList = j.regressions.length
     ? table(["Run", "Started (" + S.zone + ")", "Took", "Usual", "Ratio"], j.regressions.map((r) => h("tr", { "data-regression": r.run_id },
-      h("td", {}, runLink(r.run_id)), h("td", {}, when(r.started_at)), h("td", {}, duration(r.duration_ms)),
-      h("td", {}, duration(Math.round(r.median_ms)) + " median of " + r.earlier_runs), h("td", {}, times(r.ratio)))), { class: "regressions" })
+      h("td", {}, runLink(r.run_id)), h("td", { "data-label": "started" }, when(r.started_at)), h("td", { "data-label": "took" }, duration(r.duration_ms)),
+      h("td", { "data-label": "usual" }, duration(Math.round(r.median_ms)) + " median of " + r.earlier_runs), h("td", { "data-label": "ratio" }, times(r.ratio)))), { class: "regressions" })
     : h("p", { class: "muted" }, "None: no run took over 1.5 × the median of the 30 days before it.");
   return h("section", { class: "card perf-job", "data-job": j.job_id }, head, figures, charts,
     h("h4", {}, "Time by phase (" + j.measured_runs + " measured runs)"), phaseBreakdown(j.phase_totals_ms, j.name + " phases"),
