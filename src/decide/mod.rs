@@ -13,6 +13,7 @@ mod defer;
 #[cfg(test)]
 mod fixture;
 mod jobs;
+pub mod prune;
 mod queue;
 mod records;
 mod recover;
@@ -197,6 +198,17 @@ pub enum Command {
         attempt: u32,
         outcome: Delivery,
     },
+    /// Prune: delete packs no live snapshot needs (`packs_deleted`); `reason` says why.
+    DeletePacks {
+        packs: Vec<String>,
+        reason: String,
+    },
+    /// Prune: the new packs `into` (written, synced, not yet recorded) hold the live chunks of
+    /// `from`: record them, move the references, delete `from`.
+    RepackPacks {
+        from: Vec<String>,
+        into: Vec<crate::events::PackRecord>,
+    },
 }
 
 /// How a notification's delivery attempt ended.
@@ -336,6 +348,8 @@ pub fn decide(state: &State, command: &Command, now: Ts) -> Result<Vec<Event>, R
             attempt,
             outcome,
         } => records::delivery(channel, kind, *attempt, outcome),
+        C::DeletePacks { packs, reason } => prune::delete_packs(state, packs, reason),
+        C::RepackPacks { from, into } => prune::repack(state, from, into),
     }
 }
 

@@ -15,7 +15,9 @@ pub use catalog::{
     ArchiveOrigin, Backup, Catalog, Report, StoragePoint, Verification, DEFAULT_POLICY,
 };
 pub use notifications::{Attempt, ChannelState, Notifications};
-pub use repository::{Candidates, ChunkLoc, Figures, PackLiveness, Repository};
+pub use repository::{
+    bit as repository_bit, Candidates, ChunkLoc, Figures, PackLiveness, Repository,
+};
 pub use schedule::{Job, Outcomes, RestoreRun, Run, RunKind, RunStatus, Schedule, SchedulerStop};
 pub use stats::{JobStats, Stats};
 pub use tokens::{Token, Tokens};

@@ -128,7 +128,7 @@ fn prefix(id: &[u8; 32]) -> u64 {
     u64::from_le_bytes(id[..8].try_into().expect("8 bytes"))
 }
 
-pub(crate) fn bit(bitmap: &[u8], i: usize) -> bool {
+pub fn bit(bitmap: &[u8], i: usize) -> bool {
     bitmap.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0)
 }
 
