@@ -50,6 +50,15 @@ struct Raw {
     restore: RawRestore,
     notify: Vec<notify::RawChannel>,
     encryption: Option<RawEncryption>,
+    repository: RawRepository,
+}
+
+/// `[repository]`: the deduplicated repository (schema/repository.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawRepository {
+    /// Prune repacks a pack whose live share of bytes is below this (0 = never repack).
+    repack_below: Option<f64>,
 }
 
 /// `[encryption]`: present = backups are sealed. The passphrase comes from `passphrase_file`,
@@ -262,6 +271,9 @@ pub struct Config {
     pub notify: Vec<notify::Channel>,
     /// `[encryption]`: `Some` when archives are sealed (see `Encryption`).
     pub encryption: Option<Encryption>,
+    /// `[repository] repack_below`: prune copies the live chunks of a pack whose live share of
+    /// bytes is below this into a new pack (default 0.5; 0 = never repack).
+    pub repack_below: f64,
 }
 
 /// Where the master key comes from, and the key once unlocked.
@@ -549,6 +561,17 @@ impl Config {
             ));
         }
 
+        let repack_below = raw
+            .repository
+            .repack_below
+            .unwrap_or(crate::decide::prune::DEFAULT_REPACK_BELOW);
+        if !(0.0..=1.0).contains(&repack_below) {
+            return Err(invalid(
+                "repository.repack_below",
+                format!("{repack_below} is not a share between 0 and 1"),
+            ));
+        }
+
         Ok(Config {
             bind,
             insecure: raw.server.insecure.unwrap_or(false),
@@ -580,6 +603,7 @@ impl Config {
             restore_allowed_targets,
             notify: notify::channels(raw.notify)?,
             encryption,
+            repack_below,
         })
     }
 
