@@ -27,6 +27,7 @@ mod load;
 pub mod maintenance;
 mod manifest;
 pub mod paths;
+pub mod prune;
 mod reconcile;
 pub mod recover;
 pub mod report;

@@ -372,6 +372,11 @@ impl Repository {
         })
     }
 
+    /// Every pack the log named, deleted ones too (their files may still need removing).
+    pub fn all_packs(&self) -> &[Pack] {
+        &self.packs
+    }
+
     /// Packs not deleted, by id.
     pub fn pack(&self, id: &str) -> Option<&Pack> {
         let p = *self.pack_no.get(id)?;
