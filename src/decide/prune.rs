@@ -12,8 +12,7 @@ use crate::domain::Rejection;
 use crate::events::{Event, JobAction, PackRecord};
 use crate::projections::{Candidates, RunKind, State};
 
-/// `[repository] repack_below`'s default: packs less than half live are repacked.
-pub const DEFAULT_REPACK_BELOW: f64 = 0.5;
+pub use crate::projections::DEFAULT_REPACK_BELOW;
 
 /// Runs in flight that may reference, write or read packs: every running run but those of the
 /// maintenance jobs that touch no pack (cleanup, which is where prune runs, the health check and

@@ -17,6 +17,7 @@ pub use catalog::{
 pub use notifications::{Attempt, ChannelState, Notifications};
 pub use repository::{
     bit as repository_bit, Candidates, ChunkLoc, Figures, PackLiveness, Repository,
+    DEFAULT_REPACK_BELOW,
 };
 pub use schedule::{Job, Outcomes, RestoreRun, Run, RunKind, RunStatus, Schedule, SchedulerStop};
 pub use stats::{JobStats, Stats};

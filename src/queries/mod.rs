@@ -7,6 +7,7 @@
 //! - `backups`  the backups listing; storage by kind and over time; the largest backups
 //! - `reports`  the reports listing
 //! - `metrics`  the values of every `/metrics` family (the exposition text is the API's)
+//! - `repository` the deduplicated repository's logical, stored and prunable bytes
 //!
 //! Windows are half-open, `(now - length, now]` (`Run::finished_in`): consecutive windows never
 //! count a run twice, and a run "finished" after `now` (a clock set back) is not counted yet.
@@ -14,6 +15,7 @@
 pub mod backups;
 pub mod metrics;
 pub mod reports;
+pub mod repository;
 pub mod runs;
 pub mod status;
 

@@ -30,6 +30,10 @@ pub struct Report {
     /// Storage at the end of each of the last `STORAGE_DAYS` UTC days, oldest first (days
     /// without a change carry the previous day's figures).
     pub storage_over_time: Vec<StorageDay>,
+    /// The deduplicated repository's logical, stored and prunable bytes; absent while it holds
+    /// nothing (and in reports written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<crate::projections::Figures>,
 }
 
 /// Runs that finished in `(from, to]`.

@@ -3,7 +3,7 @@
 //! prune may delete or repack. Computed when asked rather than kept up to date: a prune, a
 //! scrape or a report asks seldom, and a fold that only records facts cannot drift.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{bit, PackNo, Repository};
 
@@ -36,7 +36,7 @@ impl PackLiveness {
 }
 
 /// The repository's storage figures (API, `/metrics`, the report).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Figures {
     /// Content bytes of the live snapshots, each counted whole (what they would take undeduplicated
     /// and uncompressed).

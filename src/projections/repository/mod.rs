@@ -20,6 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::events::{Envelope, Event, PackRecord, SnapshotRefs};
 
+/// `[repository] repack_below`'s default: prune repacks packs less than half live (by bytes).
+pub const DEFAULT_REPACK_BELOW: f64 = 0.5;
+
 /// A chunk's number: its index in `Repository::ids` (numbers of deleted chunks are reused).
 type ChunkNo = u32;
 /// A pack's number: its index in `Repository::packs` (never reused: a deleted pack stays, empty).
