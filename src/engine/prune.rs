@@ -102,11 +102,18 @@ pub fn prune(
     }
     progress.update(|p| p.phase = "pruning the repository".into());
     if !plan.repack.is_empty() {
-        // Copying live chunks needs the repository's pack reader and writer (src/repository/).
-        done.repack_note = Some(format!(
-            "{} sparse pack(s) left for a repack",
-            plan.repack.len()
-        ));
+        let from: Vec<String> = plan.repack.iter().map(|p| p.id.clone()).collect();
+        match repack(config, service, &layout, run_id, &from)? {
+            Repacked::Done { into, freed } => {
+                done.freed += freed;
+                done.repacked = from;
+                done.repack_note = Some(format!("into {}", into.join(", ")));
+            }
+            Repacked::Refused(why) => {
+                done.waited = Some(why);
+                return Ok(done);
+            }
+        }
     }
     if !plan.delete.is_empty() {
         let packs: Vec<String> = plan.delete.iter().map(|p| p.id.clone()).collect();
@@ -125,6 +132,159 @@ pub fn prune(
         done.deleted = packs;
     }
     Ok(done)
+}
+
+enum Repacked {
+    Done {
+        into: Vec<String>,
+        freed: u64,
+    },
+    /// decide refused (a run started meanwhile): the new packs were removed again.
+    Refused(String),
+}
+
+/// Copies the live chunks of the packs `from` into new packs (the configured codec, sealed as
+/// new archives are), records them with the repack and the deletion of `from` in one append,
+/// then removes `from`'s files. Nothing is recorded if anything fails: the new files are
+/// removed, and `from` stays as it was.
+fn repack(
+    config: &Config,
+    service: &Service,
+    layout: &Layout,
+    run_id: &str,
+    from: &[String],
+) -> Result<Repacked, EngineError> {
+    // Each live chunk once, from the pack the projection lists it in.
+    let work: Vec<(String, Vec<[u8; 32]>)> = service.read(|s| {
+        let repo = &s.repository;
+        let live = repo.liveness();
+        let mut seen = HashSet::new();
+        from.iter()
+            .filter_map(|id| {
+                let pack = repo.pack(id)?;
+                let bits = &live.iter().find(|l| &l.id == id)?.live;
+                let ids = pack
+                    .frames
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| crate::projections::repository_bit(bits, *i))
+                    .map(|(_, f)| repo.chunk_id(f.chunk))
+                    .filter(|c| seen.insert(*c))
+                    .collect();
+                Some((pack.location.clone(), ids))
+            })
+            .collect()
+    });
+    let mut written: Vec<crate::events::PackRecord> = Vec::new();
+    let copied = copy_chunks(config, layout, run_id, &work, &mut written);
+    let forget = |written: &[crate::events::PackRecord]| {
+        for p in written {
+            super::layout::remove_quietly(&layout.resolve(&p.location));
+        }
+    };
+    if let Err(e) = copied {
+        forget(&written);
+        return Err(e);
+    }
+    let into: Vec<String> = written.iter().map(|p| p.id.clone()).collect();
+    let command = Command::RepackPacks {
+        from: from.to_vec(),
+        into: written.clone(),
+    };
+    if let Err(e) = record(service, run_id, command) {
+        forget(&written);
+        return Ok(Repacked::Refused(e.to_string()));
+    }
+    let from_bytes: u64 = service.read(|s| {
+        s.repository
+            .all_packs()
+            .iter()
+            .filter(|p| from.contains(&p.id))
+            .map(|p| p.bytes)
+            .sum()
+    });
+    remove_packs(service, layout, from)?;
+    let into_bytes: u64 = written.iter().map(|p| p.bytes).sum();
+    Ok(Repacked::Done {
+        into,
+        freed: from_bytes.saturating_sub(into_bytes),
+    })
+}
+
+/// Reads each chunk of `work` (pack location, chunk ids) and writes it into new packs, pushing
+/// each finished one onto `written`.
+fn copy_chunks(
+    config: &Config,
+    layout: &Layout,
+    run_id: &str,
+    work: &[(String, Vec<[u8; 32]>)],
+    written: &mut Vec<crate::events::PackRecord>,
+) -> Result<(), EngineError> {
+    use crate::repository::{open_pack, PackWriter};
+    let codec: crate::archive::Codec =
+        config
+            .codec
+            .parse()
+            .map_err(|e: crate::archive::ArchiveError| EngineError::Compression {
+                reason: e.to_string(),
+            })?;
+    let seal = layout.seal().map_err(|source| EngineError::Archive {
+        context: "sealing repacked packs".into(),
+        source,
+    })?;
+    let mut n = 0;
+    let start = |n: &mut u32| {
+        *n += 1;
+        PackWriter::create(
+            &config.data_dir,
+            &format!("repack-{run_id}-{n}"),
+            codec,
+            config.level,
+            seal.as_ref(),
+        )
+        .map_err(repo_err)
+    };
+    let mut writer: Option<PackWriter> = None;
+    let mut buf = Vec::new();
+    for (location, ids) in work {
+        let path = layout.resolve(location);
+        let mut reader = open_pack(&path, layout.key()).map_err(repo_err)?;
+        for id in ids {
+            buf.clear();
+            reader
+                .read_entry(&crate::keys::hex(id), &mut buf)
+                .map_err(|source| EngineError::Archive {
+                    context: format!("reading a chunk of {}", path.display()),
+                    source,
+                })?;
+            let w = match &mut writer {
+                Some(w) => w,
+                None => writer.insert(start(&mut n)?),
+            };
+            w.add(*id, &buf).map_err(repo_err)?;
+            if w.full() {
+                let full = writer.take().expect("a writer is open");
+                written.push(full.finish(run_id, layout.key()).map_err(repo_err)?);
+            }
+        }
+    }
+    if let Some(w) = writer.filter(|w| !w.is_empty()) {
+        written.push(w.finish(run_id, layout.key()).map_err(repo_err)?);
+    }
+    Ok(())
+}
+
+fn repo_err(e: crate::repository::RepoError) -> EngineError {
+    use crate::repository::RepoError as R;
+    match e {
+        R::Io { context, source } => EngineError::Io { context, source },
+        R::Archive { context, source } => EngineError::Archive { context, source },
+        other => EngineError::DamagedEntry {
+            id: "repository".into(),
+            path: String::new(),
+            reason: other.to_string(),
+        },
+    }
 }
 
 /// Removes the files of packs whose deletion is recorded; files already gone are fine.

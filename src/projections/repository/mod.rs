@@ -19,6 +19,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::events::{Envelope, Event, PackRecord, SnapshotRefs};
+pub use crate::repository::ChunkLoc;
+use crate::repository::ChunkLookup;
 
 /// `[repository] repack_below`'s default: prune repacks packs less than half live (by bytes).
 pub const DEFAULT_REPACK_BELOW: f64 = 0.5;
@@ -78,16 +80,6 @@ pub struct Snapshot {
     pub refs: Vec<(PackNo, Vec<u8>)>,
     pub logical_bytes: u64,
     pub chunks: u64,
-}
-
-/// Where a chunk is: what a backup needs to reference it and a restore to read it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChunkLoc {
-    pub pack: String,
-    pub location: String,
-    pub frame: u32,
-    pub raw_len: u32,
-    pub stored_len: u32,
 }
 
 /// The serialised form: everything but the indexes, which `from` rebuilds.
@@ -422,5 +414,12 @@ impl Repository {
                 .iter()
                 .map(|p| p.frames.capacity() * size_of::<Frame>() + p.id.len() + p.location.len())
                 .sum::<usize>()
+    }
+}
+
+/// What a backup asks to reuse a chunk, and a snapshot reader to find one a repack moved.
+impl ChunkLookup for Repository {
+    fn locate(&self, id: &[u8; 32]) -> Option<ChunkLoc> {
+        Repository::locate(self, id)
     }
 }
