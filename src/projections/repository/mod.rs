@@ -9,8 +9,9 @@
 //! projection snapshot keeps the rest), which no installation here comes near.
 
 mod derived;
+pub mod sample;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use derived::{Candidates, Figures, PackLiveness};
 
