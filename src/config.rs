@@ -50,6 +50,22 @@ struct Raw {
     restore: RawRestore,
     notify: Vec<notify::RawChannel>,
     encryption: Option<RawEncryption>,
+    repository: RawRepository,
+}
+
+/// `[repository]`: the deduplicated repository (schema/repository.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawRepository {
+    enabled: Option<bool>,
+}
+
+/// `[repository]` as validated.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Repository {
+    /// Backups of files and dumps go into the deduplicated repository as snapshots instead of
+    /// archives. Off by default for now; existing archives stay readable either way.
+    pub enabled: bool,
 }
 
 /// `[encryption]`: present = backups are sealed. The passphrase comes from `passphrase_file`,
@@ -262,6 +278,8 @@ pub struct Config {
     pub notify: Vec<notify::Channel>,
     /// `[encryption]`: `Some` when archives are sealed (see `Encryption`).
     pub encryption: Option<Encryption>,
+    /// `[repository]`.
+    pub repository: Repository,
 }
 
 /// Where the master key comes from, and the key once unlocked.
@@ -580,6 +598,9 @@ impl Config {
             restore_allowed_targets,
             notify: notify::channels(raw.notify)?,
             encryption,
+            repository: Repository {
+                enabled: raw.repository.enabled.unwrap_or(false),
+            },
         })
     }
 
