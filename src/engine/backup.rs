@@ -351,6 +351,12 @@ fn find_base(
     let now: Ts = service.clock().now().into();
     let newest = service.read(|s| newest_base(s, job_id, &cfg.selection(), now));
     let rec = newest?;
+    if crate::repository::is_snapshot_location(&rec.location) {
+        return Err(format!(
+            "the newest backup {} is a repository snapshot",
+            rec.id
+        ));
+    }
     let path = layout.resolve(&rec.location);
     let f = File::open(&path).map_err(|e| format!("base {}: {e}", rec.id))?;
     let reader = layout

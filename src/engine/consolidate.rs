@@ -297,6 +297,9 @@ pub fn consolidate(
 /// Opens a recorded backup's archive, by the location in its record.
 fn open_archive(layout: &Layout, rec: &BackupRecord) -> Result<ArchiveReader<File>, EngineError> {
     let path = layout.resolve(&rec.location);
+    if crate::repository::is_snapshot_location(&rec.location) {
+        return super::restore::open_snapshot_backup(layout, &rec.id, &path);
+    }
     let f = File::open(&path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             EngineError::MissingArchive {

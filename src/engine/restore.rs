@@ -525,7 +525,7 @@ pub(super) fn open_backup(
 
 /// A repository snapshot opened as a reader over its packs (each chunk where the snapshot saw
 /// it; schema/repository.md).
-fn open_snapshot_backup(
+pub(super) fn open_snapshot_backup(
     layout: &Layout,
     id: &str,
     path: &Path,

@@ -5,6 +5,7 @@
 //! holding no plaintext.
 
 mod dedup;
+mod paths;
 mod sealed;
 
 use std::fs;
