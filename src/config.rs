@@ -57,8 +57,20 @@ struct Raw {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawRepository {
+    enabled: Option<bool>,
     /// Prune repacks a pack whose live share of bytes is below this (0 = never repack).
     repack_below: Option<f64>,
+}
+
+/// `[repository]` as validated.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Repository {
+    /// Backups of files and dumps go into the deduplicated repository as snapshots instead of
+    /// archives. Off by default for now; existing archives stay readable either way.
+    pub enabled: bool,
+    /// Prune copies the live chunks of a pack whose live share of bytes is below this into a
+    /// new pack (default 0.5; 0 = never repack).
+    pub repack_below: f64,
 }
 
 /// `[encryption]`: present = backups are sealed. The passphrase comes from `passphrase_file`,
@@ -271,9 +283,8 @@ pub struct Config {
     pub notify: Vec<notify::Channel>,
     /// `[encryption]`: `Some` when archives are sealed (see `Encryption`).
     pub encryption: Option<Encryption>,
-    /// `[repository] repack_below`: prune copies the live chunks of a pack whose live share of
-    /// bytes is below this into a new pack (default 0.5; 0 = never repack).
-    pub repack_below: f64,
+    /// `[repository]`.
+    pub repository: Repository,
 }
 
 /// Where the master key comes from, and the key once unlocked.
@@ -603,7 +614,10 @@ impl Config {
             restore_allowed_targets,
             notify: notify::channels(raw.notify)?,
             encryption,
-            repack_below,
+            repository: Repository {
+                enabled: raw.repository.enabled.unwrap_or(false),
+                repack_below,
+            },
         })
     }
 

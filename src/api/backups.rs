@@ -243,8 +243,11 @@ pub async fn forget(mut req: Request<ApiContext>) -> Result<Response, ApiError> 
 pub(super) fn catalog_state(ctx: &ApiContext, id: &str) -> Result<State, ApiError> {
     ctx.service
         .read(|s| {
+            // The repository too: a snapshot whose pack a prune repacked finds its chunks
+            // through it.
             s.catalog.backups.contains_key(id).then(|| State {
                 catalog: s.catalog.clone(),
+                repository: s.repository.clone(),
                 ..State::default()
             })
         })

@@ -17,7 +17,7 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub async fn serve(req: Request<ApiContext>) -> Result<Response, ApiError> {
     let ctx = req.state();
     let now = ctx.now();
-    let repack_below = ctx.config.repack_below;
+    let repack_below = ctx.config.repository.repack_below;
     let text = ctx
         .service
         .read(|s| write(&metrics_with(s, now, repack_below)));

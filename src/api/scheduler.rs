@@ -33,9 +33,9 @@ pub async fn stop(req: Request<ApiContext>) -> Result<Response, ApiError> {
 impl ApiContext {
     fn status(&self) -> Value {
         let now = self.now();
-        let mut st = self
-            .service
-            .read(|s| queries::status::status(s, self.zone, now, self.config.repack_below));
+        let mut st = self.service.read(|s| {
+            queries::status::status(s, self.zone, now, self.config.repository.repack_below)
+        });
         st.record_error = self.service.store().write_failure().map(|f| f.message);
         status_json(&st, self.zone)
     }

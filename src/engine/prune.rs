@@ -88,7 +88,7 @@ pub fn prune(
     };
     let grace = u64::try_from(config.health.unrecorded_grace_secs).unwrap_or(0);
     (done.orphans, done.young) = orphans(service, &layout, grace)?;
-    let plan = service.read(|s| prune::plan(s, config.repack_below));
+    let plan = service.read(|s| prune::plan(s, config.repository.repack_below));
     if plan.delete.is_empty() && plan.repack.is_empty() {
         return Ok(done);
     }

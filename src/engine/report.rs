@@ -63,7 +63,7 @@ pub fn generate(
             id = format!("{base}-{n}");
         }
         let next = report::next_runs(s, config.timezone, now);
-        report::build(s, now, &id, next, config.repack_below)
+        report::build(s, now, &id, next, config.repository.repack_below)
     });
     let json = serde_json::to_vec_pretty(&report).map_err(|e| EngineError::Internal {
         reason: format!("report {}: could not serialise it: {e}", report.id),

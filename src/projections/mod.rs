@@ -15,6 +15,7 @@ pub use catalog::{
     ArchiveOrigin, Backup, Catalog, Report, StoragePoint, Verification, DEFAULT_POLICY,
 };
 pub use notifications::{Attempt, ChannelState, Notifications};
+pub use repository::sample::{sample as sample_frames, PackFrames};
 pub use repository::{
     bit as repository_bit, Candidates, ChunkLoc, Figures, PackLiveness, Repository,
     DEFAULT_REPACK_BELOW,

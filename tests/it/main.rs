@@ -25,6 +25,7 @@ mod outcomes;
 mod recover;
 mod replay;
 mod report;
+mod repository;
 mod restore;
 mod restore_in_place;
 mod restore_paths;

@@ -7,7 +7,7 @@ use std::fs::File;
 
 use super::{ArchiveReader, PackFrames};
 use crate::archive::error::ArchiveError;
-use crate::archive::format::{FrameInfo, Index, IndexEntry, Location, VERSION};
+use crate::archive::format::{Index, IndexEntry, Location, VERSION};
 use crate::archive::Codec;
 
 impl ArchiveReader<File> {
@@ -43,7 +43,7 @@ impl ArchiveReader<File> {
                     info.raw_len
                 )));
             }
-            frames.push(FrameInfo { ..*info });
+            frames.push(*info);
             frame_starts.push(pos);
             pos += u64::from(raw);
         }

@@ -160,7 +160,13 @@ mod tests {
         }
         assert_eq!(seen.len(), 5);
         // Every share takes at least one frame, and a full share everything.
-        assert_eq!(sample(&all, 0.0001, 7).iter().map(|p| p.frames.len()).sum::<usize>(), 1);
+        assert_eq!(
+            sample(&all, 0.0001, 7)
+                .iter()
+                .map(|p| p.frames.len())
+                .sum::<usize>(),
+            1
+        );
         assert_eq!(sample(&all, 1.0, 3), all);
         assert!(sample(&[], 0.05, 0).is_empty());
     }
