@@ -22,6 +22,7 @@ mod log_integrity;
 mod metrics;
 mod notify;
 mod outcomes;
+mod prune;
 mod recover;
 mod replay;
 mod report;
