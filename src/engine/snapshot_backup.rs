@@ -304,10 +304,14 @@ pub fn backup(
         backup: record.clone(),
         snapshot: done.refs.clone(),
     };
-    smol::block_on(service.execute(cmd, meta)).map_err(|e| EngineError::Record {
-        context: format!("recording snapshot {id}"),
-        source: Box::new(e),
-    })?;
+    if let Err(e) = smol::block_on(service.execute(cmd, meta)) {
+        // Not recorded (the run was cancelled meanwhile, say): the file must not outlive it.
+        layout::remove_quietly(&snap_path);
+        return Err(EngineError::Record {
+            context: format!("recording snapshot {id}"),
+            source: Box::new(e),
+        });
+    }
 
     notes.push(format!(
         "snapshot: {} of {} bytes new ({} new chunks of {}){}",

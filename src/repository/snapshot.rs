@@ -463,6 +463,24 @@ mod tests {
         }
     }
 
+    /// Version 1's bytes, kept forever: a build that reads them differently breaks old snapshots.
+    /// (`cargo test --lib regenerate_golden_snapshot -- --ignored` writes it anew, on purpose only.)
+    const GOLDEN: &str = "fixtures/repository/snapshot-v1.bin";
+
+    #[test]
+    fn the_golden_snapshot_decodes_and_encodes_byte_for_byte() {
+        let golden = include_bytes!("../../fixtures/repository/snapshot-v1.bin");
+        assert_eq!(Snapshot::decode(golden).unwrap(), sample());
+        assert!(sample().encode() == golden);
+    }
+
+    #[test]
+    #[ignore]
+    fn regenerate_golden_snapshot() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(GOLDEN);
+        std::fs::write(path, sample().encode()).unwrap();
+    }
+
     #[test]
     fn a_snapshot_round_trips() {
         let s = sample();
