@@ -33,6 +33,7 @@ mod reconcile;
 pub mod recover;
 pub mod report;
 mod restore;
+pub mod sample;
 mod snapshot_backup;
 pub mod sources;
 pub mod targets;

@@ -201,3 +201,80 @@ fn prune_repacks_a_sparse_pack_deletes_unreferenced_ones_and_the_rest_restores()
         (Some(0), Some(0))
     );
 }
+
+/// `X of Y frame(s)` from a frame verify's summary.
+fn counts(summary: &str) -> (u64, u64) {
+    let mut words = summary.split_whitespace();
+    let x = words.next().unwrap().parse().unwrap();
+    assert_eq!(words.next(), Some("of"), "{summary}");
+    (x, words.next().unwrap().parse().unwrap())
+}
+
+#[test]
+fn verify_by_sample_reads_shared_frames_once_and_finds_a_damaged_one() {
+    use crate::support::{offline, stdout_ok};
+    let scratch = tempfile::tempdir().unwrap();
+    let data = scratch.path().join("data");
+    data_tree(&data, 12, 3);
+    let server = Served::with_config(&format!(
+        "[repository]\nenabled = true\n[[sources.files]]\nname = \"data\"\npath = {data:?}\n"
+    ));
+    let (code, job) = server.send(
+        "PUT",
+        "/scheduler/jobs/daily_full_backup",
+        Some(json!({"backup_config": {"type": "files", "mode": "full",
+            "options": {"sources": ["data"]}}})),
+    );
+    assert_eq!(code, 200, "{job}");
+    let day1 = backup(&server, "daily_full_backup");
+    fs::write(data.join("c/notes.txt"), "other text\n".repeat(4000)).unwrap();
+    let day2 = backup(&server, "daily_full_backup");
+    let chunks = figures(&server)["chunks"].as_u64().unwrap();
+    let holder = server.stop();
+    let dir = holder.path().join("data");
+
+    // Every frame once: the two snapshots share all but the changed file's.
+    let all = stdout_ok(offline(["verify", "--sample", "100%"], &dir));
+    assert_eq!(counts(&all), (chunks, chunks), "{all}");
+    let one = stdout_ok(offline(["verify", &day1, "--sample", "100%"], &dir));
+    assert_eq!(counts(&one).0, chunks - 1, "{one}");
+    // A quarter a round: ceil(n / 4) frames each time.
+    for round in ["0", "1", "2", "3"] {
+        let part = stdout_ok(offline(
+            ["verify", "--sample", "25%", "--round", round],
+            &dir,
+        ));
+        assert_eq!(counts(&part), (chunks.div_ceil(4), chunks), "{part}");
+    }
+    let bad = offline(["verify", "--sample", "0%"], &dir);
+    assert!(!bad.status.success());
+
+    // One byte changed inside the largest pack's frames: a full sample finds it, and the
+    // backup's verification is recorded as failed.
+    let pack = packs(&dir.join("repository/packs"))
+        .into_iter()
+        .max_by_key(|p| fs::metadata(p).unwrap().len())
+        .unwrap();
+    let mut bytes = fs::read(&pack).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    fs::write(&pack, bytes).unwrap();
+    let out = offline(["verify", &day2, "--sample", "100%"], &dir);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("damaged"), "{err}");
+    let events = stdout_ok(offline(["events"], &dir));
+    let verified: Vec<Value> = events
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["type"] == "backup_verified")
+        .collect();
+    assert_eq!(verified.len(), 2, "{verified:?}");
+    assert_eq!(verified[0]["data"]["ok"], true);
+    assert_eq!(verified[1]["data"]["backup_id"], json!(day2));
+    assert_eq!(verified[1]["data"]["ok"], false);
+    assert!(verified[1]["data"]["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("sample: "));
+}
