@@ -278,3 +278,37 @@ fn verify_by_sample_reads_shared_frames_once_and_finds_a_damaged_one() {
         .unwrap()
         .starts_with("sample: "));
 }
+
+#[test]
+fn the_api_verifies_a_sample_of_a_snapshot_and_refuses_bad_shares() {
+    let scratch = tempfile::tempdir().unwrap();
+    let data = scratch.path().join("data");
+    data_tree(&data, 8, 4);
+    let server = Served::with_config(&format!(
+        "[repository]\nenabled = true\n[[sources.files]]\nname = \"data\"\npath = {data:?}\n"
+    ));
+    let id = backup(&server, "daily_full_backup");
+    let chunks = figures(&server)["chunks"].as_u64().unwrap();
+    let path = format!("/backups/{}/verify", id.replace('@', "%40"));
+    let (code, v) = server.send("POST", &format!("{path}?sample=50%25&round=1"), None);
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["sample"]["needed"], chunks, "{v}");
+    assert_eq!(v["sample"]["frames"], chunks.div_ceil(2), "{v}");
+    assert_eq!(v["sample"]["round"], 1, "{v}");
+    for (query, field) in [
+        ("sample=0", "sample"),
+        ("sample=150%25", "sample"),
+        ("sample=x", "sample"),
+        ("round=2", "round"),
+        ("sample=5%25&round=-1", "round"),
+        ("samples=5", "samples"),
+    ] {
+        let (code, err) = server.send("POST", &format!("{path}?{query}"), None);
+        assert_eq!(
+            (code, &err["error"]["field"]),
+            (400, &json!(field)),
+            "{query}: {err}"
+        );
+    }
+}
