@@ -56,6 +56,8 @@ for i in range(int(300 * scale)):
 for i in range(int(20 * scale)):
     put(f"{root}/random/r{i:02}.bin", os.urandom(5 << 20))
 # a SQL dump: ~80 MB
+os.makedirs(f"{root}/db", exist_ok=True)
+os.makedirs(f"{root}/img", exist_ok=True)
 with open(f"{root}/db/app.sql", 'wb') as f:
     for i in range(int(900_000 * scale)):
         f.write(f"INSERT INTO t VALUES ({i},'user {i}','user{i}@example.com',{(i * 137) % 100000 / 100},'note {rng.getrandbits(40):x}');\n".encode())
@@ -102,6 +104,8 @@ full = "forever"
 incremental = "forever"
 [repository]
 enabled = true
+[restore]
+allowed_targets = ["$D/t"]
 [[sources.files]]
 name = "set"
 path = "$D/set"
@@ -138,7 +142,7 @@ tv() {
 start
 export RESTIC_PASSWORD=bench RESTIC_REPOSITORY=$D/restic BORG_PASSPHRASE=bench BORG_REPO=$D/borg
 restic init -q
-borg init -q --encryption=repokey-blake2 $BORG_REPO
+borg init --encryption=repokey-blake2 $BORG_REPO >/dev/null 2>&1
 declare -A FULL INC
 for tool in ours restic borg; do FULL[$tool]=""; INC[$tool]=""; done
 for day in $(seq 1 $DAYS); do
