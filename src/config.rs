@@ -50,6 +50,27 @@ struct Raw {
     restore: RawRestore,
     notify: Vec<notify::RawChannel>,
     encryption: Option<RawEncryption>,
+    repository: RawRepository,
+}
+
+/// `[repository]`: the deduplicated repository (schema/repository.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawRepository {
+    enabled: Option<bool>,
+    /// Prune repacks a pack whose live share of bytes is below this (0 = never repack).
+    repack_below: Option<f64>,
+}
+
+/// `[repository]` as validated.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Repository {
+    /// Backups of files and dumps go into the deduplicated repository as snapshots instead of
+    /// archives. Off by default for now; existing archives stay readable either way.
+    pub enabled: bool,
+    /// Prune copies the live chunks of a pack whose live share of bytes is below this into a
+    /// new pack (default 0.5; 0 = never repack).
+    pub repack_below: f64,
 }
 
 /// `[encryption]`: present = backups are sealed. The passphrase comes from `passphrase_file`,
@@ -262,6 +283,8 @@ pub struct Config {
     pub notify: Vec<notify::Channel>,
     /// `[encryption]`: `Some` when archives are sealed (see `Encryption`).
     pub encryption: Option<Encryption>,
+    /// `[repository]`.
+    pub repository: Repository,
 }
 
 /// Where the master key comes from, and the key once unlocked.
@@ -549,6 +572,17 @@ impl Config {
             ));
         }
 
+        let repack_below = raw
+            .repository
+            .repack_below
+            .unwrap_or(crate::decide::prune::DEFAULT_REPACK_BELOW);
+        if !(0.0..=1.0).contains(&repack_below) {
+            return Err(invalid(
+                "repository.repack_below",
+                format!("{repack_below} is not a share between 0 and 1"),
+            ));
+        }
+
         Ok(Config {
             bind,
             insecure: raw.server.insecure.unwrap_or(false),
@@ -580,6 +614,10 @@ impl Config {
             restore_allowed_targets,
             notify: notify::channels(raw.notify)?,
             encryption,
+            repository: Repository {
+                enabled: raw.repository.enabled.unwrap_or(false),
+                repack_below,
+            },
         })
     }
 

@@ -59,6 +59,13 @@
 //! - `keys`        encryption at rest: the master key, Argon2id key files `keys/<id>.json`
 //!   (`file`), unlocking at start (`unlock`), the per-archive HKDF key and XChaCha20-Poly1305 of
 //!   one sealed unit (`seal`); `archive/seal.rs` lays sealed archives out with it
+//! - `repository`  the deduplicated repository (schema/repository.md): FastCDC chunks with
+//!   keyed BLAKE3 ids, packs in the archive container (one frame per chunk), per-backup
+//!   snapshot indexes that open as archive readers over the packs; `ChunkLookup` says where a
+//!   chunk is. What is live is the projection `projections/repository` (chunk → pack frame,
+//!   each live snapshot's frame bitmaps; it answers `ChunkLookup`); `decide/prune` says which
+//!   packs go (never while a run that uses packs is in flight), `engine/prune` deletes and
+//!   repacks after retention cleanup, `engine/sample` verifies frames or a rotating sample
 //! - `report`      the daily report: its model from `queries`, a self-contained HTML page
 //! - `engine`      what a run does: sources, full/incremental backups, hooks around them,
 //!   restore (with `skip_damaged`), verify through the chain, boot reconcile, `recover` from the
@@ -101,6 +108,7 @@ pub mod progress;
 pub mod projections;
 pub mod queries;
 pub mod report;
+pub mod repository;
 pub mod scheduler;
 pub mod service;
 pub mod snapshot;

@@ -74,8 +74,18 @@ enum Cmd {
     /// Check every checksum of a backup (by id, through the log; the result is recorded) or of
     /// an archive file (a path that exists).
     Verify {
-        /// A backup id from the catalog, or the path of an archive file.
-        target: String,
+        /// A backup id from the catalog, or the path of an archive file. With --sample and no
+        /// target: every live snapshot of the repository.
+        #[arg(required_unless_present = "sample")]
+        target: Option<String>,
+        /// Read a rotating share of the repository frames the snapshot (or every snapshot)
+        /// needs, each once: `5%` or `0.05`; `100%` reads them all (schema/repository.md).
+        #[arg(long, value_parser = parse_share)]
+        sample: Option<f64>,
+        /// Which window of the rotation (default: the UTC day number, so daily runs of 1/n
+        /// cover everything in n days).
+        #[arg(long, requires = "sample")]
+        round: Option<u64>,
         #[command(flatten)]
         at: Where,
     },
@@ -418,7 +428,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             &backup_id,
             path.as_deref().unwrap_or("/"),
         ),
-        Cmd::Verify { target, at } => verify(&target, &at),
+        Cmd::Verify {
+            target,
+            sample: Some(share),
+            round,
+            at,
+        } => verify_sample(target.as_deref(), share, round, &at),
+        Cmd::Verify { target, at, .. } => verify(target.as_deref().unwrap_or_default(), &at),
         Cmd::Recover { at, force } => recover(&load_keyed(&at, None)?, force),
         Cmd::Restore {
             backup_id,
@@ -685,6 +701,53 @@ fn verify(target: &str, at: &Where) -> anyhow::Result<()> {
         }
     }
     let sum = result.with_context(|| format!("backup {target} failed verification"))?;
+    println!("{sum}");
+    Ok(())
+}
+
+fn parse_share(text: &str) -> Result<f64, String> {
+    engine::sample::parse_share(text)
+}
+
+/// `backupd verify [ID] --sample 5%`: reads round `round` of a rotating share of the frames the
+/// snapshot `target` (or every live snapshot) needs; a named backup's result is recorded.
+fn verify_sample(
+    target: Option<&str>,
+    share: f64,
+    round: Option<u64>,
+    at: &Where,
+) -> anyhow::Result<()> {
+    let config = load_keyed(at, None)?;
+    let route = format!("POST {}/backups/ID/verify?sample=", api::BASE);
+    let store = EventStore::open_existing(&config.events_path()).map_err(held(route))?;
+    let (store, state) = offline_state(store)?;
+    let backups: Option<Vec<String>> = target.map(|t| vec![t.to_string()]);
+    if let Some(id) = target {
+        if state.repository.snapshot(id).is_none() {
+            bail!("{id:?} is not a live snapshot of the repository (only snapshots are sampled)");
+        }
+    }
+    let day = (time::OffsetDateTime::now_utc().unix_timestamp() / 86_400) as u64;
+    let sum = engine::sample::verify_frames(
+        &config,
+        &state.repository,
+        backups.as_deref(),
+        share,
+        round.unwrap_or(day),
+    )?;
+    if let Some(id) = target {
+        let (service, _) = Service::open(store, Arc::new(SystemClock), 0)?;
+        let command = backupd::decide::Command::VerifyBackup {
+            backup_id: id.to_string(),
+            ok: sum.damaged.is_empty(),
+            detail: Some(format!("sample: {sum}")),
+        };
+        smol::block_on(service.execute(command, Meta::actor("cli")))
+            .context("recording the verification")?;
+    }
+    if !sum.damaged.is_empty() {
+        bail!("the repository is damaged: {sum}");
+    }
     println!("{sum}");
     Ok(())
 }

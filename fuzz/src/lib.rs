@@ -25,6 +25,9 @@ pub mod api {
         pub mod seed;
     }
 }
+// The repository: its snapshot decoder (`snapshot_decode`).
+#[path = "../../src/repository/mod.rs"]
+pub mod repository;
 // The pure retention and health rules in `domain` read the projections.
 #[path = "../../src/projections/mod.rs"]
 pub mod projections;

@@ -120,8 +120,25 @@ pub fn backup_json(catalog: &Catalog, backup: &Backup) -> Value {
 pub async fn verify(req: Request<ApiContext>) -> Result<Response, ApiError> {
     let id = param(&req, "backup_id")?;
     let meta = meta(&req)?;
+    let (mut share, mut round) = (None, None);
+    for (k, v) in query(&req, &["sample", "round"])? {
+        match k.as_str() {
+            "sample" => {
+                share = Some(
+                    engine::sample::parse_share(&v).map_err(|m| ApiError::invalid("sample", m))?,
+                )
+            }
+            _ => round = Some(ranged("round", &v, 0, u64::MAX)?),
+        }
+    }
     let ctx = req.state();
     let state = catalog_state(ctx, &id)?;
+    if let Some(share) = share {
+        return verify_sample(ctx, id, meta, &state, share, round).await;
+    }
+    if round.is_some() {
+        return Err(ApiError::invalid("round", "round goes with sample"));
+    }
     let config = ctx.config.clone();
     let checked = id.clone();
     let result = smol::unblock(move || engine::verify(&config, &state, &checked)).await;
@@ -164,6 +181,62 @@ pub async fn verify(req: Request<ApiContext>) -> Result<Response, ApiError> {
             "error": e.to_string(),
         }),
     };
+    Ok(json(200, &body))
+}
+
+/// `POST backups/{id}/verify?sample=5%`: reads round `round` (default: the UTC day number) of a
+/// rotating share of the repository frames the snapshot needs, and records the result.
+async fn verify_sample(
+    ctx: &ApiContext,
+    id: String,
+    meta: crate::service::Meta,
+    state: &State,
+    share: f64,
+    round: Option<u64>,
+) -> Result<Response, ApiError> {
+    if state.repository.snapshot(&id).is_none() {
+        return Err(ApiError::invalid(
+            "sample",
+            format!("backup {id:?} is an archive: sample applies to repository snapshots"),
+        ));
+    }
+    let round = round.unwrap_or_else(|| (ctx.now().get().unix_timestamp() / 86_400) as u64);
+    let config = ctx.config.clone();
+    let repo = state.repository.clone();
+    let ids = vec![id.clone()];
+    let result = smol::unblock(move || {
+        engine::sample::verify_frames(&config, &repo, Some(&ids), share, round)
+    })
+    .await;
+    let (ok, detail) = match &result {
+        Ok(sum) => (sum.damaged.is_empty(), format!("sample: {sum}")),
+        Err(e) => (false, format!("sample: {e}")),
+    };
+    let command = Command::VerifyBackup {
+        backup_id: id.clone(),
+        ok,
+        detail: Some(detail.clone()),
+    };
+    let events = ctx.execute(command, meta).await?;
+    let verified_at = events
+        .iter()
+        .find_map(|e| match &e.payload {
+            Event::BackupVerified { backup_id, .. } if backup_id == &id => Some(e.recorded_at),
+            _ => None,
+        })
+        .ok_or_else(ApiError::key_reused)?;
+    let mut body = json!({
+        "backup_id": id,
+        "ok": ok,
+        "verified_at": verified_at,
+    });
+    match result {
+        Ok(sum) => body["sample"] = serde_json::to_value(sum).unwrap_or_default(),
+        Err(e) => body["error"] = json!(e.to_string()),
+    }
+    if !ok && body.get("error").is_none() {
+        body["error"] = json!(detail);
+    }
     Ok(json(200, &body))
 }
 
@@ -243,8 +316,11 @@ pub async fn forget(mut req: Request<ApiContext>) -> Result<Response, ApiError> 
 pub(super) fn catalog_state(ctx: &ApiContext, id: &str) -> Result<State, ApiError> {
     ctx.service
         .read(|s| {
+            // The repository too: a snapshot whose pack a prune repacked finds its chunks
+            // through it.
             s.catalog.backups.contains_key(id).then(|| State {
                 catalog: s.catalog.clone(),
+                repository: s.repository.clone(),
                 ..State::default()
             })
         })

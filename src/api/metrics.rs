@@ -7,7 +7,7 @@ use super::error::ApiError;
 use super::ApiContext;
 use crate::events::{HealthStatus, Ts};
 use crate::projections::State;
-use crate::queries::metrics::{metrics, Metrics};
+use crate::queries::metrics::{metrics, metrics_with, Metrics};
 use std::fmt::{Display, Write};
 use tide::{Request, Response};
 
@@ -17,7 +17,10 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub async fn serve(req: Request<ApiContext>) -> Result<Response, ApiError> {
     let ctx = req.state();
     let now = ctx.now();
-    let text = ctx.service.read(|s| render(s, now));
+    let repack_below = ctx.config.repository.repack_below;
+    let text = ctx
+        .service
+        .read(|s| write(&metrics_with(s, now, repack_below)));
     let mut res = Response::new(200);
     res.set_body(tide::Body::from_string(text));
     // After the body: setting a body sets its own (parameterless) text/plain type.
@@ -238,6 +241,39 @@ fn write(m: &Metrics) -> String {
         );
     }
 
+    let r = &m.repository;
+    for (name, help, value) in [
+        (
+            "backupd_repository_logical_bytes",
+            "Content bytes of the live repository snapshots, each counted whole.",
+            r.logical_bytes,
+        ),
+        (
+            "backupd_repository_stored_bytes",
+            "Bytes of the repository's pack files: after dedup and compression.",
+            r.stored_bytes,
+        ),
+        (
+            "backupd_repository_prunable_bytes",
+            "Bytes a prune now would free: unreferenced packs, and the dead frames of packs \
+             below [repository] repack_below.",
+            r.prunable_bytes,
+        ),
+        (
+            "backupd_repository_packs",
+            "Pack files of the repository.",
+            r.packs,
+        ),
+        (
+            "backupd_repository_chunks",
+            "Distinct chunks stored in the repository.",
+            r.chunks,
+        ),
+    ] {
+        out.family(name, "gauge", help);
+        out.sample(name, &[], value);
+    }
+
     out.text
 }
 
@@ -378,6 +414,21 @@ backupd_report_storage_bytes 0
 # TYPE backupd_health_check_status gauge
 # HELP backupd_health_checked_timestamp_seconds When the latest health check was recorded (Unix time).
 # TYPE backupd_health_checked_timestamp_seconds gauge
+# HELP backupd_repository_logical_bytes Content bytes of the live repository snapshots, each counted whole.
+# TYPE backupd_repository_logical_bytes gauge
+backupd_repository_logical_bytes 0
+# HELP backupd_repository_stored_bytes Bytes of the repository's pack files: after dedup and compression.
+# TYPE backupd_repository_stored_bytes gauge
+backupd_repository_stored_bytes 0
+# HELP backupd_repository_prunable_bytes Bytes a prune now would free: unreferenced packs, and the dead frames of packs below [repository] repack_below.
+# TYPE backupd_repository_prunable_bytes gauge
+backupd_repository_prunable_bytes 0
+# HELP backupd_repository_packs Pack files of the repository.
+# TYPE backupd_repository_packs gauge
+backupd_repository_packs 0
+# HELP backupd_repository_chunks Distinct chunks stored in the repository.
+# TYPE backupd_repository_chunks gauge
+backupd_repository_chunks 0
 ";
         assert_eq!(render(&s, at(7200)), want);
     }

@@ -33,9 +33,9 @@ pub async fn stop(req: Request<ApiContext>) -> Result<Response, ApiError> {
 impl ApiContext {
     fn status(&self) -> Value {
         let now = self.now();
-        let mut st = self
-            .service
-            .read(|s| queries::status::status(s, self.zone, now));
+        let mut st = self.service.read(|s| {
+            queries::status::status(s, self.zone, now, self.config.repository.repack_below)
+        });
         st.record_error = self.service.store().write_failure().map(|f| f.message);
         status_json(&st, self.zone)
     }
@@ -67,6 +67,8 @@ pub fn status_json(st: &Status, zone: Tz) -> Value {
         "storage": {
             "backups": st.backups,
             "bytes": st.backup_bytes,
+            // A plain struct of numbers: it always serialises.
+            "repository": serde_json::to_value(st.repository).unwrap_or_default(),
         },
         // A plain struct of numbers and options: it always serialises.
         "stats": serde_json::to_value(&st.figures).unwrap_or_default(),

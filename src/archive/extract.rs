@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use super::error::ArchiveError;
 use super::format::{EntryKind, IndexEntry, Location};
 use super::path;
-use super::reader::{stream_entries, ArchiveReader, Piece};
+use super::reader::{stream_entries, ArchiveReader, Piece, Via};
 
 /// Choices for `extract_with`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -398,7 +398,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let streamed = stream_entries(
             &mut self.r,
             &self.index,
-            self.sealing.as_ref(),
+            Via::of(self.sealing.as_ref(), self.packs.as_deref()),
             &self.frame_starts,
             self.threads,
             &content,

@@ -18,8 +18,9 @@ pub use codec::Codec;
 pub use error::ArchiveError;
 pub use extract::{select_entries, DamagedEntry, ExtractOptions, ExtractSummary};
 pub use format::{
-    EntryKind, EntryMeta, FrameInfo, Index, IndexEntry, Location, Mtime, FLAG_SEALED, VERSION,
+    check_entry_shape, EntryKind, EntryMeta, FrameInfo, Index, IndexEntry, Location, Mtime,
+    FLAG_SEALED, VERSION,
 };
-pub use reader::{verify_file, verify_file_with, ArchiveReader, VerifySummary};
+pub use reader::{verify_file, verify_file_with, ArchiveReader, PackFrames, VerifySummary};
 pub use seal::Seal;
 pub use writer::{ArchiveWriter, WriteSummary, WriterOptions};

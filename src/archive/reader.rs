@@ -66,6 +66,8 @@ pub struct ArchiveReader<R: Read + Seek> {
     pub(crate) threads: usize,
     /// The archive's key when it is sealed.
     pub(crate) sealing: Option<Sealing>,
+    /// A repository snapshot's reader: its frames are chunks in these packs (`over_packs`).
+    pub(crate) packs: Option<Box<PackFrames>>,
 }
 
 fn read_exact_at<R: Read + Seek>(
@@ -199,6 +201,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
             file_len,
             threads,
             sealing,
+            packs: None,
         })
     }
 
@@ -263,7 +266,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         stream_entries(
             &mut self.r,
             &self.index,
-            self.sealing.as_ref(),
+            Via::of(self.sealing.as_ref(), self.packs.as_deref()),
             &self.frame_starts,
             self.threads,
             &ids,
@@ -320,7 +323,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         stream_entries(
             &mut self.r,
             &self.index,
-            self.sealing.as_ref(),
+            Via::of(self.sealing.as_ref(), self.packs.as_deref()),
             &self.frame_starts,
             self.threads,
             &[id],
@@ -392,7 +395,9 @@ pub fn verify_file_with(
 }
 
 mod frames;
-pub(crate) use frames::{stream_entries, Piece};
+mod over_packs;
+pub use frames::PackFrames;
+pub(crate) use frames::{stream_entries, Piece, Via};
 
 #[cfg(test)]
 mod tests;

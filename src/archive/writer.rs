@@ -401,6 +401,37 @@ impl<W: Write> ArchiveWriter<W> {
         self.push_entry(entry)
     }
 
+    /// Adds a named stream that is a frame of its own: the frame being filled is cut first, so
+    /// the n-th entry added this way (to a writer given nothing else) is frame n. The
+    /// repository's packs are written so, one chunk per frame (schema/repository.md). `data`
+    /// must hold 1 ..= `frame_size` bytes. Returns the entry's frame number.
+    pub fn add_frame_entry(
+        &mut self,
+        name: &str,
+        meta: &EntryMeta,
+        data: &[u8],
+    ) -> Result<u64, ArchiveError> {
+        self.check_usable()?;
+        if data.is_empty() || data.len() > self.opts.frame_size {
+            return Err(ArchiveError::invalid(format!(
+                "{name:?}: a frame entry holds 1..={} bytes, not {}",
+                self.opts.frame_size,
+                data.len()
+            )));
+        }
+        self.check_new_path(name)?;
+        // Another frame exists now, so the one being filled is not the last.
+        self.dispatch_frame(false)?;
+        let frame = self.next_seq;
+        self.add_content(name, EntryKind::Stream, meta, data)?;
+        Ok(frame)
+    }
+
+    /// Bytes handed to the output so far (frames still compressing not counted).
+    pub fn bytes_written(&self) -> u64 {
+        self.out.count
+    }
+
     /// Entries recorded so far.
     pub fn entries(&self) -> &[IndexEntry] {
         &self.entries

@@ -184,3 +184,17 @@ fn encryption_is_on_with_the_section_and_takes_one_key_source() {
         .to_string();
     assert!(err.contains("passphrase"), "{err}");
 }
+
+#[test]
+fn repack_below_defaults_to_a_half_and_must_be_a_share() {
+    assert_eq!(Config::default().repository.repack_below, 0.5);
+    let c = Config::parse("[repository]\nrepack_below = 0.2").unwrap();
+    assert_eq!(c.repository.repack_below, 0.2);
+    for bad in ["1.5", "-0.1", "nan"] {
+        let err = Config::parse(&format!("[repository]\nrepack_below = {bad}")).unwrap_err();
+        assert!(
+            err.to_string().contains("repository.repack_below"),
+            "{bad}: {err}"
+        );
+    }
+}

@@ -13,12 +13,14 @@ mod defer;
 #[cfg(test)]
 mod fixture;
 mod jobs;
+pub mod prune;
 mod queue;
 mod records;
 mod recover;
 mod restores;
 mod runs;
 mod scheduler;
+mod snapshots;
 mod tokens;
 
 pub use defer::{should_defer, Defer};
@@ -34,6 +36,7 @@ use crate::events::{
     BackupMode, BackupRecord, Event, HealthCheck, JobSpec, RestoreTarget, RetentionPolicy, RunPerf,
     RunReason, RunWarning, Scope, TokenHash, Ts,
 };
+use crate::events::{PackRecord, SnapshotRefs};
 
 use crate::projections::{Backup, Job, State};
 pub use tokens::MAX_NAME_LEN as MAX_TOKEN_NAME_LEN;
@@ -197,6 +200,29 @@ pub enum Command {
         attempt: u32,
         outcome: Delivery,
     },
+    /// A backup run wrote and synced a pack of the repository (before anything references it).
+    RecordPack {
+        run_id: String,
+        pack: PackRecord,
+    },
+    /// A backup run's snapshot, recorded before its `FinishRun` (which then does not record the
+    /// backup again).
+    RecordSnapshot {
+        run_id: String,
+        backup: BackupRecord,
+        snapshot: SnapshotRefs,
+    },
+    /// Prune: delete packs no live snapshot needs (`packs_deleted`); `reason` says why.
+    DeletePacks {
+        packs: Vec<String>,
+        reason: String,
+    },
+    /// Prune: the new packs `into` (written, synced, not yet recorded) hold the live chunks of
+    /// `from`: record them, move the references, delete `from`.
+    RepackPacks {
+        from: Vec<String>,
+        into: Vec<crate::events::PackRecord>,
+    },
 }
 
 /// How a notification's delivery attempt ended.
@@ -342,6 +368,14 @@ pub fn decide(state: &State, command: &Command, now: Ts) -> Result<Vec<Event>, R
             attempt,
             outcome,
         } => records::delivery(channel, kind, *attempt, outcome),
+        C::RecordPack { run_id, pack } => snapshots::record_pack(state, run_id, pack),
+        C::RecordSnapshot {
+            run_id,
+            backup,
+            snapshot,
+        } => snapshots::record_snapshot(state, run_id, backup, snapshot),
+        C::DeletePacks { packs, reason } => prune::delete_packs(state, packs, reason),
+        C::RepackPacks { from, into } => prune::repack(state, from, into),
     }
 }
 

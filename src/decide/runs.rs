@@ -101,7 +101,15 @@ pub(super) fn finish(
                     duration_ms,
                 }]);
             }
-            if let Some(b) = backup {
+            // A snapshot backup was recorded by its run already (`RecordSnapshot`).
+            let recorded = backup
+                .as_ref()
+                .and_then(|b| state.catalog.backups.get(&b.id));
+            let own_snapshot = recorded.is_some_and(|r| {
+                r.record.run_id == run_id
+                    && crate::repository::is_snapshot_location(&r.record.location)
+            });
+            if let Some(b) = backup.as_ref().filter(|_| !own_snapshot) {
                 if state.catalog.backups.contains_key(&b.id) {
                     return Err(taken("backup_id", "backup", &b.id));
                 }

@@ -67,6 +67,9 @@ pub fn backup(
     run_id: &str,
     progress: &ProgressHandle,
 ) -> Result<BackupDone, EngineError> {
+    if config.repository.enabled {
+        return super::snapshot_backup::backup(config, service, job, cfg, run_id, progress);
+    }
     let now = service.clock().now();
     let layout = Layout::of(config);
     let id = layout::backup_id(&job.id, now, run_id);
@@ -352,7 +355,10 @@ fn warned(path: &Path, reason: String) -> RunWarning {
 
 /// The job's codec and level: explicit options win over the configured default; a codec given
 /// without a level uses that codec's default level.
-fn compression(config: &Config, cfg: &BackupConfig) -> Result<(Codec, i32), EngineError> {
+pub(super) fn compression(
+    config: &Config,
+    cfg: &BackupConfig,
+) -> Result<(Codec, i32), EngineError> {
     let bad = |e: ArchiveError| EngineError::Compression {
         reason: e.to_string(),
     };
@@ -375,6 +381,12 @@ fn find_base(
     let now: Ts = service.clock().now().into();
     let newest = service.read(|s| newest_base(s, job_id, &cfg.selection(), now));
     let rec = newest?;
+    if crate::repository::is_snapshot_location(&rec.location) {
+        return Err(format!(
+            "the newest backup {} is a repository snapshot",
+            rec.id
+        ));
+    }
     let path = layout.resolve(&rec.location);
     let f = File::open(&path).map_err(|e| format!("base {}: {e}", rec.id))?;
     let reader = layout

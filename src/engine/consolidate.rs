@@ -89,7 +89,7 @@ pub fn consolidate(
     }
 
     progress.update(|p| p.phase = "reading the index".into());
-    let source = open_archive(&layout, &chain[0])?;
+    let source = open_archive(service, &layout, &chain[0])?;
     let manifest: Vec<IndexEntry> = source.index().entries.clone();
     let mut source = Some(source);
     let fail = |holder: usize, path: &str, reason: String| {
@@ -185,7 +185,7 @@ pub fn consolidate(
         let reused = if h == 0 { source.take() } else { None };
         let mut reader = match reused {
             Some(r) => r,
-            None => open_archive(&layout, holder)
+            None => open_archive(service, &layout, holder)
                 .map_err(|e| fail(h, &manifest[ids[0]].path, format!("cannot be read: {e}")))?,
         };
         // The holder must hold exactly the bytes the manifest names (as verify checks), and
@@ -295,8 +295,18 @@ pub fn consolidate(
 }
 
 /// Opens a recorded backup's archive, by the location in its record.
-fn open_archive(layout: &Layout, rec: &BackupRecord) -> Result<ArchiveReader<File>, EngineError> {
+fn open_archive(
+    service: &Service,
+    layout: &Layout,
+    rec: &BackupRecord,
+) -> Result<ArchiveReader<File>, EngineError> {
     let path = layout.resolve(&rec.location);
+    if crate::repository::is_snapshot_location(&rec.location) {
+        // The projection finds chunks a prune repacked; opening reads only the snapshot and
+        // its packs' indexes, so holding the state meanwhile is brief.
+        return service
+            .read(|s| super::restore::open_snapshot_backup(layout, &rec.id, &path, &s.repository));
+    }
     let f = File::open(&path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             EngineError::MissingArchive {

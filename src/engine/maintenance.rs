@@ -119,10 +119,17 @@ pub fn cleanup(
         }
     }
 
+    // Prune after the deletions, so the packs only they referenced go in the same run.
+    let pruned = super::prune::prune(config, service, run_id, progress)?;
     let kept = plan.kept.len();
     let mut note = format!(
         "deleted {backups} backup(s) and {reports} report(s), {freed} bytes; kept {kept} backup(s)"
     );
+    freed += pruned.freed;
+    let prune_note = pruned.note();
+    if !prune_note.is_empty() {
+        note.push_str(&format!("; {prune_note}"));
+    }
     if leftovers > 0 {
         note.push_str(&format!(
             "; removed {leftovers} leftover file(s) of earlier deletions"

@@ -10,6 +10,7 @@
 //! - `hooks`: a backup job's `before`, `after` and `on_failure` programs around the backup
 //! - `manifest`: the sidecar of stat facts an incremental compares against
 //! - `backup`: full and incremental backups, crash-safe publication
+//! - `snapshot_backup`: the same into the deduplicated repository (`[repository] enabled`)
 //! - `restore`, `verify`: by backup id, through the chain of parents
 //! - `load`: a dump of a backup loaded into a database (psql, mariadb, an SQLite file)
 //! - `reconcile`: what boot cleans up and reports
@@ -29,10 +30,13 @@ pub mod maintenance;
 mod manifest;
 pub mod paths;
 pub mod perf;
+pub mod prune;
 mod reconcile;
 pub mod recover;
 pub mod report;
 mod restore;
+pub mod sample;
+mod snapshot_backup;
 pub mod sources;
 pub mod targets;
 mod verify;

@@ -63,7 +63,7 @@ pub fn generate(
             id = format!("{base}-{n}");
         }
         let next = report::next_runs(s, config.timezone, now);
-        report::build(s, now, &id, next)
+        report::build(s, now, &id, next, config.repository.repack_below)
     });
     // The performance section's days until full need the volume's free space: I/O, so here.
     let report = report.with_volume(super::perf::volume(config));

@@ -499,6 +499,9 @@ pub(super) fn open_backup(
         .get(id)
         .ok_or_else(|| EngineError::UnknownBackup { id: id.to_string() })?;
     let path = layout.resolve(&b.record.location);
+    if crate::repository::is_snapshot_location(&b.record.location) {
+        return open_snapshot_backup(layout, id, &path, &state.repository);
+    }
     let f = File::open(&path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             EngineError::MissingArchive {
@@ -518,6 +521,31 @@ pub(super) fn open_backup(
             context: format!("backup {id} ({})", path.display()),
             source,
         })
+}
+
+/// A repository snapshot opened as a reader over its packs (each chunk where the snapshot saw
+/// it, or where `lookup` finds it once a prune repacked that pack; schema/repository.md).
+pub(super) fn open_snapshot_backup(
+    layout: &Layout,
+    id: &str,
+    path: &Path,
+    lookup: &dyn crate::repository::ChunkLookup,
+) -> Result<ArchiveReader<File>, EngineError> {
+    if !path.exists() {
+        return Err(EngineError::MissingArchive {
+            id: id.to_string(),
+            path: path.to_path_buf(),
+        });
+    }
+    crate::repository::open_snapshot(&layout.data_dir, path, layout.key(), lookup).map_err(|e| {
+        match super::snapshot_backup::repo_err(e) {
+            EngineError::Archive { context, source } => EngineError::Archive {
+                context: format!("backup {id} ({context})"),
+                source,
+            },
+            other => other,
+        }
+    })
 }
 
 /// The extractor's own selection rule, checked up front so a wrong `--path` fails before

@@ -6,6 +6,7 @@
 
 mod catalog;
 mod notifications;
+mod repository;
 mod schedule;
 mod stats;
 mod tokens;
@@ -14,6 +15,11 @@ pub use catalog::{
     ArchiveOrigin, Backup, Catalog, Report, StoragePoint, Verification, DEFAULT_POLICY,
 };
 pub use notifications::{Attempt, ChannelState, Notifications};
+pub use repository::sample::{sample as sample_frames, PackFrames};
+pub use repository::{
+    bit as repository_bit, Candidates, ChunkLoc, Figures, PackLiveness, Repository,
+    DEFAULT_REPACK_BELOW,
+};
 pub use schedule::{Job, Outcomes, RestoreRun, Run, RunKind, RunStatus, Schedule, SchedulerStop};
 pub use stats::{JobStats, Stats};
 pub use tokens::{Token, Tokens};
@@ -23,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bump whenever `State`'s shape or any `apply` changes: snapshots tagged with another version
 /// are dropped and the log is replayed instead.
-pub const PROJECTION_VERSION: u32 = 11;
+pub const PROJECTION_VERSION: u32 = 12;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
@@ -38,6 +44,8 @@ pub struct State {
     pub tokens: Tokens,
     /// The notification deliveries (schema v5).
     pub notifications: Notifications,
+    /// The deduplicated repository: chunks, packs, what live snapshots reference (schema v6).
+    pub repository: Repository,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,6 +66,7 @@ impl State {
         self.schedule.apply(envelope);
         self.tokens.apply(envelope);
         self.notifications.apply(envelope);
+        self.repository.apply(envelope);
         if let Event::HealthChecked { status, checks } = &envelope.payload {
             self.health = Some(HealthRecord {
                 at: envelope.recorded_at,

@@ -29,6 +29,8 @@ pub struct Metrics {
     pub report_bytes: u64,
     /// The latest health check; `None` before the first one.
     pub health: Option<HealthRecord>,
+    /// The deduplicated repository's figures.
+    pub repository: crate::projections::Figures,
 }
 
 /// One job's series: its counts since the log began, its last run's duration and bytes, its
@@ -54,7 +56,12 @@ impl JobSeries {
     }
 }
 
+/// The figures with the default `repack_below` (tests; the API passes the configured one).
 pub fn metrics(state: &State, now: Ts) -> Metrics {
+    metrics_with(state, now, crate::projections::DEFAULT_REPACK_BELOW)
+}
+
+pub fn metrics_with(state: &State, now: Ts, repack_below: f64) -> Metrics {
     let stats = &state.stats;
     let ids: BTreeSet<&String> = stats
         .per_job
@@ -81,6 +88,7 @@ pub fn metrics(state: &State, now: Ts) -> Metrics {
         jobs_by_state: job_counts(state),
         report_bytes: backups::storage(state).reports,
         health: state.health.clone(),
+        repository: super::repository::figures(state, repack_below),
     }
 }
 

@@ -9,6 +9,7 @@
 //! - `metrics`  the values of every `/metrics` family (the exposition text is the API's)
 //! - `performance` per job: throughput, phases, ratios, trends, the backup window, storage
 //!   growth and regressions (`GET reports/performance`, the report's performance section)
+//! - `repository` the deduplicated repository's logical, stored and prunable bytes
 //!
 //! Windows are half-open, `(now - length, now]` (`Run::finished_in`): consecutive windows never
 //! count a run twice, and a run "finished" after `now` (a clock set back) is not counted yet.
@@ -17,6 +18,7 @@ pub mod backups;
 pub mod metrics;
 pub mod performance;
 pub mod reports;
+pub mod repository;
 pub mod runs;
 pub mod status;
 

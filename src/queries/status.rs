@@ -24,13 +24,16 @@ pub struct Status {
     pub backups: usize,
     pub backup_bytes: u64,
     pub figures: Figures,
+    /// The deduplicated repository's logical, stored and prunable bytes.
+    pub repository: crate::projections::Figures,
     /// Why the log cannot be written (the last commit failed; none has gone through since):
     /// nothing the scheduler starts can be recorded. Filled in by the caller, which holds the
     /// store; the state cannot know it.
     pub record_error: Option<String>,
 }
 
-pub fn status(state: &State, zone: Tz, now: Ts) -> Status {
+/// `repack_below` is `[repository] repack_below`: what a prune would free depends on it.
+pub fn status(state: &State, zone: Tz, now: Ts, repack_below: f64) -> Status {
     let total = &state.stats.total;
     Status {
         running: state.schedule.scheduler_running,
@@ -42,6 +45,7 @@ pub fn status(state: &State, zone: Tz, now: Ts) -> Status {
         backups: state.catalog.backups.len(),
         backup_bytes: state.catalog.total_bytes(),
         figures: figures(state, now),
+        repository: super::repository::figures(state, repack_below),
         record_error: None,
     }
 }
@@ -248,7 +252,7 @@ mod tests {
                 },
             ),
         ]);
-        let st = status(&s, chrono_tz::UTC, at(60));
+        let st = status(&s, chrono_tz::UTC, at(60), 0.5);
         assert!(st.running);
         assert_eq!(
             st.jobs,
@@ -287,7 +291,7 @@ mod tests {
                 },
             )],
         );
-        let stopped = status(&s, chrono_tz::UTC, at(80));
+        let stopped = status(&s, chrono_tz::UTC, at(80), 0.5);
         assert_eq!((stopped.running, stopped.next_run), (false, None));
     }
 

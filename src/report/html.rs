@@ -96,6 +96,9 @@ pub fn html(report: &Report) -> String {
     out.push_str("</div>");
 
     storage_table(&mut out, &report.storage);
+    if let Some(r) = &report.repository {
+        repository_table(&mut out, r);
+    }
     runs_per_job(&mut out, report);
     durations(&mut out, report);
     failures(&mut out, report);
@@ -169,6 +172,30 @@ fn storage_table(out: &mut String, s: &Storage) {
         );
     }
     out.push_str("</table>");
+}
+
+/// The deduplicated repository: what its snapshots hold, what that takes on disk, what a prune
+/// would give back.
+fn repository_table(out: &mut String, r: &crate::projections::Figures) {
+    out.push_str(
+        "<h2>Repository</h2><table><tr><th>figure</th><th class=\"n\">bytes</th><th class=\"n\">size</th></tr>",
+    );
+    for (name, v) in [
+        ("logical (live snapshots, each whole)", r.logical_bytes),
+        ("stored (after dedup and compression)", r.stored_bytes),
+        ("a prune would free", r.prunable_bytes),
+    ] {
+        let _ = write!(
+            out,
+            "<tr><td>{name}</td><td class=\"n\">{v}</td><td class=\"n\">{}</td></tr>",
+            bytes(v)
+        );
+    }
+    let _ = write!(
+        out,
+        "</table><p>{} pack(s), {} chunk(s), {} snapshot(s)</p>",
+        r.packs, r.chunks, r.snapshots
+    );
 }
 
 fn outcome_cells(out: &mut String, o: &Outcomes) {

@@ -35,7 +35,15 @@ pub const PERF_DAYS: u32 = crate::queries::performance::DEFAULT_DAYS;
 /// The report `id` on `state` as of `now`. `next_runs` come from the scheduler's planning
 /// (`next_runs`), passed in so this stays a function of its arguments. Every figure is a
 /// `queries` function's, the same that the status, `/metrics` and the dashboard show.
-pub fn build(state: &State, now: Ts, id: &str, next_runs: Vec<NextRun>) -> Report {
+/// `repack_below` is `[repository] repack_below` (what a prune would free depends on it).
+pub fn build(
+    state: &State,
+    now: Ts,
+    id: &str,
+    next_runs: Vec<NextRun>,
+    repack_below: f64,
+) -> Report {
+    let repository = crate::queries::repository::figures(state, repack_below);
     let (day_ago, week_ago) = (since(now, DAY), since(now, WEEK));
     let name = |job_id: &str| {
         state
@@ -138,6 +146,7 @@ pub fn build(state: &State, now: Ts, id: &str, next_runs: Vec<NextRun>) -> Repor
             })
             .collect(),
         performance: Some(performance::performance(state, now, PERF_DAYS, None, None)),
+        repository: (repository.packs > 0 || repository.snapshots > 0).then_some(repository),
     }
 }
 

@@ -35,6 +35,10 @@ pub struct Report {
     /// figures); absent in reports written before it.
     #[serde(default)]
     pub performance: Option<Performance>,
+    /// The deduplicated repository's logical, stored and prunable bytes; absent while it holds
+    /// nothing (and in reports written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<crate::projections::Figures>,
 }
 
 /// Runs that finished in `(from, to]`.

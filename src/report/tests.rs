@@ -172,7 +172,7 @@ fn next() -> Vec<NextRun> {
 
 #[test]
 fn windows_are_half_open_and_count_exactly_the_runs_finished_in_them() {
-    let r = build(&sample(), ts(NOW), "report-x", next());
+    let r = build(&sample(), ts(NOW), "report-x", next(), 0.5);
     assert_eq!(r.id, "report-x");
     assert_eq!(r.generated_at, ts(NOW));
     let w = &r.last_24h;
@@ -194,7 +194,7 @@ fn windows_are_half_open_and_count_exactly_the_runs_finished_in_them() {
 
 #[test]
 fn per_job_figures_failures_and_next_runs() {
-    let r = build(&sample(), ts(NOW), "report-x", next());
+    let r = build(&sample(), ts(NOW), "report-x", next(), 0.5);
     let jobs: Vec<_> = r
         .runs_per_job
         .iter()
@@ -254,7 +254,7 @@ fn per_job_figures_failures_and_next_runs() {
 
 #[test]
 fn largest_backups_storage_and_the_daily_series() {
-    let r = build(&sample(), ts(NOW), "report-x", next());
+    let r = build(&sample(), ts(NOW), "report-x", next(), 0.5);
     let ids: Vec<_> = r.largest_backups.iter().map(|b| b.id.as_str()).collect();
     assert_eq!(
         ids,
@@ -305,14 +305,14 @@ fn largest_backups_storage_and_the_daily_series() {
 fn storage_from_before_the_chart_is_carried_into_its_first_day() {
     let mut log = Log::new();
     log.backup("ancient", BackupKind::Archive, 77, NOW - 200 * DAY);
-    let r = build(&log.state, ts(NOW), "r", Vec::new());
+    let r = build(&log.state, ts(NOW), "r", Vec::new(), 0.5);
     assert!(r.storage_over_time.iter().all(|d| d.storage.total == 77));
     assert_eq!(r.storage.archive, 77);
 }
 
 #[test]
 fn an_empty_state_gives_null_rates_and_a_sensible_page() {
-    let r = build(&State::default(), ts(NOW), "report-empty", Vec::new());
+    let r = build(&State::default(), ts(NOW), "report-empty", Vec::new(), 0.5);
     assert_eq!(r.last_24h.success_rate, None);
     assert_eq!(r.last_7d.finished, 0);
     assert!(r.runs_per_job.is_empty() && r.failures.is_empty() && r.durations.is_empty());
@@ -328,7 +328,7 @@ fn an_empty_state_gives_null_rates_and_a_sensible_page() {
 
 #[test]
 fn the_report_round_trips_through_json() {
-    let r = build(&sample(), ts(NOW), "report-x", next());
+    let r = build(&sample(), ts(NOW), "report-x", next(), 0.5);
     let text = serde_json::to_string(&r).unwrap();
     assert_eq!(serde_json::from_str::<Report>(&text).unwrap(), r);
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -338,7 +338,7 @@ fn the_report_round_trips_through_json() {
 
 #[test]
 fn html_escapes_the_data_and_references_nothing_outside() {
-    let page = html(&build(&sample(), ts(NOW), "report-x", next()));
+    let page = html(&build(&sample(), ts(NOW), "report-x", next(), 0.5));
     assert!(!page.contains("<script"), "unescaped script in the page");
     assert!(page.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"));
     for outside in [
@@ -386,13 +386,13 @@ fn charts_with_zero_or_one_point_draw_without_dividing_by_zero() {
 
 #[test]
 fn the_storage_chart_starts_just_before_the_first_stored_day() {
-    let page = html(&build(&sample(), ts(NOW), "report-x", next()));
+    let page = html(&build(&sample(), ts(NOW), "report-x", next(), 0.5));
     // 2026-03-17 is the last empty day before the first backup; the days before it are left out
     assert!(
         page.contains("each UTC day from 2026-03-17 to 2026-03-28"),
         "{page}"
     );
-    let empty = html(&build(&State::default(), ts(NOW), "e", Vec::new()));
+    let empty = html(&build(&State::default(), ts(NOW), "e", Vec::new(), 0.5));
     assert!(empty.contains("from 2026-03-22 to 2026-03-28"), "{empty}");
 }
 
@@ -402,7 +402,7 @@ fn the_storage_chart_starts_just_before_the_first_stored_day() {
 /// look at.
 #[test]
 fn write_sample() {
-    let report = build(&sample(), ts(NOW), "report-x", next());
+    let report = build(&sample(), ts(NOW), "report-x", next(), 0.5);
     let dir = tempfile::tempdir().unwrap();
     let page_path = std::env::var_os("REPORT_SAMPLE")
         .map(std::path::PathBuf::from)
@@ -482,7 +482,7 @@ fn a_jobs_description_is_shown_beside_its_name() {
             },
         },
     );
-    let r = build(&log.state, ts(NOW), "report-x", vec![]);
+    let r = build(&log.state, ts(NOW), "report-x", vec![], 0.5);
     let line = r
         .runs_per_job
         .iter()
@@ -525,7 +525,7 @@ fn runs_with_warnings_are_counted_per_job_and_shown() {
     }
     log.run("w-ok", "weekly", NOW - 2 * HOUR, 1_000, Ok(1));
     log.run("n-ok", "nightly", NOW - 2 * HOUR, 1_000, Ok(1));
-    let r = build(&log.state, ts(NOW), "report-x", next());
+    let r = build(&log.state, ts(NOW), "report-x", next(), 0.5);
     let figures: Vec<_> = r
         .runs_per_job
         .iter()
@@ -598,7 +598,7 @@ fn measured() -> State {
 
 #[test]
 fn the_performance_section_charts_throughput_and_duration_and_rings_the_regression() {
-    let r = build(&measured(), ts(NOW), "report-perf", next());
+    let r = build(&measured(), ts(NOW), "report-perf", next(), 0.5);
     let p = r.performance.as_ref().unwrap();
     assert_eq!(p.days, PERF_DAYS);
     let nightly = p.jobs.iter().find(|j| j.job_id == "nightly").unwrap();
@@ -642,4 +642,41 @@ fn the_performance_section_charts_throughput_and_duration_and_rings_the_regressi
     let p = r.performance.as_ref().unwrap();
     let nightly = p.jobs.iter().find(|j| j.job_id == "nightly").unwrap();
     assert!(nightly.storage.days_until_full.unwrap() > 0.0);
+}
+
+/// The repository's figures appear once it holds a pack, with what a prune would free; an
+/// installation without one shows no empty table.
+#[test]
+fn the_repository_figures_appear_once_it_holds_a_pack() {
+    let r = build(&State::default(), ts(NOW), "e", Vec::new(), 0.5);
+    assert_eq!(r.repository, None);
+    assert!(!html(&r).contains("<h2>Repository</h2>"));
+    let mut state = State::default();
+    state.apply(&Envelope {
+        position: 1,
+        recorded_at: ts(NOW - HOUR),
+        actor: "t".into(),
+        correlation: None,
+        payload: Event::PackWritten {
+            pack: crate::events::PackRecord {
+                id: "p".into(),
+                run_id: "gone".into(),
+                location: "repository/packs/p.pack".into(),
+                bytes: 4096,
+                chunks: Vec::new(),
+            },
+        },
+    });
+    let r = build(&state, ts(NOW), "r", Vec::new(), 0.5);
+    let figures = r.repository.expect("a pack is held");
+    assert_eq!(
+        (figures.stored_bytes, figures.prunable_bytes, figures.packs),
+        (4096, 4096, 1)
+    );
+    let page = html(&r);
+    assert!(page.contains("<h2>Repository</h2>"), "{page}");
+    assert!(page.contains("<td>a prune would free</td><td class=\"n\">4096</td>"));
+    let json = serde_json::to_string(&r).unwrap();
+    let back: Report = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, r);
 }

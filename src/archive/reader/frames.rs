@@ -33,10 +33,10 @@ pub(crate) enum Piece<'a> {
 /// `skip_damaged`: then every entry with bytes in that frame is `Lost` (an entry spanning it
 /// included) and the stream goes on with the next entry in the frames after it.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn stream_entries<R: Read + Seek>(
+pub(crate) fn stream_entries<'v, R: Read + Seek>(
     r: &mut R,
     index: &Index,
-    sealing: Option<&Sealing>,
+    via: impl Into<Via<'v>>,
     starts: &[u64],
     threads: usize,
     ids: &[usize],
@@ -50,12 +50,19 @@ pub(crate) fn stream_entries<R: Read + Seek>(
         cur: 0,
         got: 0,
     };
-    for_each_frame(
-        r,
-        Decoder {
-            codec: index.codec,
-            sealing,
+    let src = match via.into() {
+        Via::Here(sealing) => Source::Here {
+            r,
+            dec: Decoder {
+                codec: index.codec,
+                sealing,
+            },
+            frames: &index.frames,
         },
+        Via::Packs(packs) => Source::Packs(packs),
+    };
+    for_each_frame(
+        src,
         &index.frames,
         threads,
         wanted,
@@ -250,10 +257,9 @@ type Decoded = (usize, Result<Vec<u8>, ArchiveError>);
 /// at most `2 * threads` frames in flight so memory stays bounded. A frame that fails its check
 /// or decoding ends the walk with its error, or with `tolerate` is handed to `consume` as
 /// `Err` and the walk goes on (a read error always ends it).
-fn for_each_frame<R: Read + Seek>(
-    r: &mut R,
-    dec: Decoder<'_>,
-    frames: &[FrameInfo],
+fn for_each_frame<'s, R: Read + Seek>(
+    mut src: Source<'s, '_, R>,
+    frames: &'s [FrameInfo],
     threads: usize,
     wanted: &[usize],
     tolerate: bool,
@@ -272,13 +278,11 @@ fn for_each_frame<R: Read + Seek>(
     let threads = threads.min(wanted.len());
     if threads <= 1 {
         for &i in wanted {
-            let (h, stored) = read_stored(r, frames, i)?;
-            let last = i + 1 == frames.len();
-            deliver(i, decode_frame(dec, i, last, &frames[i], h, stored))?;
+            deliver(i, src.read(i)?.decode())?;
         }
         return Ok(());
     }
-    let (job_tx, job_rx) = mpsc::sync_channel::<(usize, usize, FrameHeader, Vec<u8>)>(threads);
+    let (job_tx, job_rx) = mpsc::sync_channel::<(usize, Unit<'s>)>(threads);
     let job_rx = Mutex::new(job_rx);
     let (res_tx, res_rx) = mpsc::channel::<Decoded>();
     std::thread::scope(|s| {
@@ -293,9 +297,8 @@ fn for_each_frame<R: Read + Seek>(
                     Ok(g) => g.recv(),
                     Err(_) => return,
                 };
-                let Ok((seq, i, h, stored)) = job else { return };
-                let last = i + 1 == frames.len();
-                let out = decode_frame(dec, i, last, &frames[i], h, stored);
+                let Ok((seq, unit)) = job else { return };
+                let out = unit.decode();
                 if res_tx.send((seq, out)).is_err() {
                     return;
                 }
@@ -308,9 +311,8 @@ fn for_each_frame<R: Read + Seek>(
         // Returning drops job_tx, which lets the workers finish before the scope joins them.
         while done < wanted.len() {
             while sent < wanted.len() && in_flight < max_in_flight {
-                let i = wanted[sent];
-                let (h, stored) = read_stored(r, frames, i)?;
-                if job_tx.send((sent, i, h, stored)).is_err() {
+                let unit = src.read(wanted[sent])?;
+                if job_tx.send((sent, unit)).is_err() {
                     return Err(ArchiveError::invalid(
                         "decoding threads stopped unexpectedly",
                     ));
@@ -335,4 +337,108 @@ fn for_each_frame<R: Read + Seek>(
         }
         Ok(())
     })
+}
+
+/// Where a reader's frames are: in its own file (sealed with its key or not), or in other
+/// archives (`PackFrames`: a repository snapshot's chunks, each frame of a pack).
+#[derive(Clone, Copy)]
+pub(crate) enum Via<'a> {
+    Here(Option<&'a Sealing>),
+    Packs(&'a PackFrames),
+}
+
+impl<'a> Via<'a> {
+    /// A reader's: over packs when it has them, else its own frames.
+    pub(crate) fn of(sealing: Option<&'a Sealing>, packs: Option<&'a PackFrames>) -> Via<'a> {
+        match packs {
+            Some(p) => Via::Packs(p),
+            None => Via::Here(sealing),
+        }
+    }
+}
+
+impl<'a> From<Option<&'a Sealing>> for Via<'a> {
+    fn from(s: Option<&'a Sealing>) -> Self {
+        Via::Here(s)
+    }
+}
+
+/// The frames of a virtual body that live in other archives: frame `i` of the reader is frame
+/// `map[i].1` of `packs[map[i].0]` (a repository snapshot over its packs, schema/repository.md).
+/// Each pack keeps its own codec and seal, so every frame is checked and opened as in its pack.
+pub struct PackFrames {
+    pub(crate) packs: Vec<super::ArchiveReader<std::fs::File>>,
+    pub(crate) map: Vec<(u32, u32)>,
+}
+
+/// What `for_each_frame` reads frames from.
+enum Source<'s, 'r, R> {
+    Here {
+        r: &'r mut R,
+        dec: Decoder<'s>,
+        frames: &'s [FrameInfo],
+    },
+    Packs(&'s PackFrames),
+}
+
+/// One frame as read, with what decoding it needs (on a worker thread).
+struct Unit<'s> {
+    dec: Decoder<'s>,
+    /// The frame's number in its own archive (its nonce and its errors name it).
+    frame: usize,
+    last: bool,
+    info: FrameInfo,
+    h: FrameHeader,
+    stored: Vec<u8>,
+}
+
+impl Unit<'_> {
+    fn decode(self) -> Result<Vec<u8>, ArchiveError> {
+        decode_frame(
+            self.dec,
+            self.frame,
+            self.last,
+            &self.info,
+            self.h,
+            self.stored,
+        )
+    }
+}
+
+impl<'s, R: Read + Seek> Source<'s, '_, R> {
+    /// Reads frame `i` of the reader (a bad `i` was refused before).
+    fn read(&mut self, i: usize) -> Result<Unit<'s>, ArchiveError> {
+        match self {
+            Source::Here { r, dec, frames } => {
+                let (h, stored) = read_stored(*r, frames, i)?;
+                Ok(Unit {
+                    dec: *dec,
+                    frame: i,
+                    last: i + 1 == frames.len(),
+                    info: frames[i],
+                    h,
+                    stored,
+                })
+            }
+            Source::Packs(p) => {
+                let (pi, f) = p.map[i];
+                let pack = &p.packs[pi as usize];
+                let frames = &pack.index.frames;
+                let f = f as usize;
+                // Positional reads on the shared handle: `&File` reads and seeks.
+                let (h, stored) = read_stored(&mut &pack.r, frames, f)?;
+                Ok(Unit {
+                    dec: Decoder {
+                        codec: pack.index.codec,
+                        sealing: pack.sealing.as_ref(),
+                    },
+                    frame: f,
+                    last: f + 1 == frames.len(),
+                    info: frames[f],
+                    h,
+                    stored,
+                })
+            }
+        }
+    }
 }

@@ -488,6 +488,14 @@ impl Model {
             // (decide/records.rs tests them).
             C::RecordDelivery { .. } => unreachable!("deliveries are not a generated command"),
             C::DeferRun { .. } => unreachable!("deferrals are not a generated command"),
+            // The repository's records (decide/snapshots.rs tests them).
+            C::RecordPack { .. } | C::RecordSnapshot { .. } => {
+                unreachable!("repository records are not a generated command")
+            }
+            // The repository's prune has its own model test (decide/prune_tests.rs).
+            C::DeletePacks { .. } | C::RepackPacks { .. } => {
+                unreachable!("prune is not a generated command")
+            }
         })
     }
 

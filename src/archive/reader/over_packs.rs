@@ -1,0 +1,84 @@
+//! A reader whose frames live in other archives: a repository snapshot opened over its packs
+//! (schema/repository.md). Its index is the snapshot's entries, `here` at offsets of a virtual
+//! body that is the concatenation of their chunks; frame `i` of that body is one frame of a
+//! pack. Everything that streams entries (verify, read_entry, extract) works unchanged.
+
+use std::fs::File;
+
+use super::{ArchiveReader, PackFrames};
+use crate::archive::error::ArchiveError;
+use crate::archive::format::{Index, IndexEntry, Location, VERSION};
+use crate::archive::Codec;
+
+impl ArchiveReader<File> {
+    /// A reader over `packs`: virtual frame `i` is frame `map[i].1` of `packs[map[i].0]` and
+    /// must hold `raw_lens[i]` bytes. `file` (the snapshot's own file, `file_len` bytes) and
+    /// `index_crc32` stand for the reader's file. Entries must be `here` in ascending order
+    /// inside the virtual body (or have no content), as in any index.
+    pub fn over_packs(
+        file: File,
+        file_len: u64,
+        index_crc32: u32,
+        entries: Vec<IndexEntry>,
+        packs: Vec<ArchiveReader<File>>,
+        map: Vec<(u32, u32)>,
+        raw_lens: &[u32],
+    ) -> Result<ArchiveReader<File>, ArchiveError> {
+        if map.len() != raw_lens.len() {
+            return Err(ArchiveError::invalid("one raw length per virtual frame"));
+        }
+        let mut frames = Vec::with_capacity(map.len());
+        let mut frame_starts = Vec::with_capacity(map.len());
+        let mut pos = 0u64;
+        for (i, (&(p, f), &raw)) in map.iter().zip(raw_lens).enumerate() {
+            let info = packs
+                .get(p as usize)
+                .and_then(|pk| pk.index.frames.get(f as usize))
+                .ok_or_else(|| {
+                    ArchiveError::bad_index(format!("frame {i}: pack {p} has no frame {f}"))
+                })?;
+            if info.raw_len != raw {
+                return Err(ArchiveError::bad_index(format!(
+                    "frame {i}: frame {f} of pack {p} holds {} bytes, the snapshot says {raw}",
+                    info.raw_len
+                )));
+            }
+            frames.push(*info);
+            frame_starts.push(pos);
+            pos += u64::from(raw);
+        }
+        let mut at = 0u64;
+        for e in &entries {
+            if let Location::Here { offset } = e.location {
+                match offset.checked_add(e.size) {
+                    Some(end) if offset >= at && end <= pos => at = end,
+                    _ => {
+                        return Err(ArchiveError::bad_index(format!(
+                            "entry {:?}: bytes {offset}+{} out of order or outside the body",
+                            e.path, e.size
+                        )))
+                    }
+                }
+            }
+        }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Ok(ArchiveReader {
+            index_crc32,
+            r: file,
+            index: Index {
+                // Each frame decodes with its own pack's codec; this one is only shown.
+                codec: packs.first().map_or(Codec::None, |p| p.index.codec),
+                level: 0,
+                flags: 0,
+                version: VERSION,
+                entries,
+                frames,
+            },
+            frame_starts,
+            file_len,
+            threads,
+            sealing: None,
+            packs: Some(Box::new(PackFrames { packs, map })),
+        })
+    }
+}

@@ -1,0 +1,111 @@
+//! A snapshot opened as an archive reader over its packs: the index is the snapshot's entries
+//! (content `here` in a virtual body of their chunks, in order), frame `i` of that body is one
+//! chunk's frame in its pack. Each chunk is looked for where the snapshot saw it (its hint);
+//! a pack that is gone (repacked) is replaced by where the chunk lookup finds the chunk now.
+
+use std::fs::File;
+use std::path::Path;
+
+use rustc_hash::FxHashMap as HashMap;
+
+use super::lookup::ChunkLookup;
+use super::pack::{open_pack, pack_location};
+use super::snapshot;
+use super::RepoError;
+use crate::archive::{ArchiveReader, Location};
+use crate::keys::{hex, MasterKey};
+
+/// Opens the snapshot at `snap_path` (absolute) of the repository in `data_dir`.
+pub fn open_snapshot(
+    data_dir: &Path,
+    snap_path: &Path,
+    key: Option<&MasterKey>,
+    lookup: &dyn ChunkLookup,
+) -> Result<ArchiveReader<File>, RepoError> {
+    let (snap, container) = snapshot::read(snap_path, key)?;
+    let crc = container.index_crc32();
+    let file = container.into_inner();
+    let file_len = file
+        .metadata()
+        .map_err(RepoError::io(format!("reading {}", snap_path.display())))?
+        .len();
+
+    let mut packs = Packs {
+        data_dir,
+        key,
+        open: Vec::new(),
+        by_location: HashMap::default(),
+    };
+    // Where each distinct chunk is: (pack, frame), checked against the pack's own index.
+    let mut place: Vec<(u32, u32)> = Vec::with_capacity(snap.chunks.len());
+    for c in &snap.chunks {
+        let name = hex(&c.id);
+        let hint = pack_location(&hex(&snap.packs[c.pack as usize]));
+        let found = match packs.get(&hint)? {
+            Some(p) => Some((p, c.frame)),
+            None => match lookup.locate(&c.id) {
+                Some(loc) => packs.get(&loc.location)?.map(|p| (p, loc.frame)),
+                None => None,
+            },
+        };
+        let Some((p, f)) = found else {
+            return Err(RepoError::MissingChunk {
+                id: name,
+                reason: format!("pack {hint} is gone and no other pack holds it"),
+            });
+        };
+        let e = packs.open[p as usize].index().entries.get(f as usize);
+        let holds = e.is_some_and(|e| {
+            e.path == name
+                && e.size == u64::from(c.raw_len)
+                && matches!(e.location, Location::Here { .. })
+        });
+        if !holds {
+            return Err(RepoError::MissingChunk {
+                id: name,
+                reason: format!("frame {f} of pack {p} holds another chunk"),
+            });
+        }
+        place.push((p, f));
+    }
+    let mut entries = Vec::with_capacity(snap.entries.len());
+    let mut map = Vec::new();
+    let mut raw_lens = Vec::new();
+    let mut offset = 0u64;
+    for e in &snap.entries {
+        entries.push(e.index_entry(offset));
+        for &k in &e.chunks {
+            map.push(place[k as usize]);
+            raw_lens.push(snap.chunks[k as usize].raw_len);
+        }
+        offset += e.size;
+    }
+    ArchiveReader::over_packs(file, file_len, crc, entries, packs.open, map, &raw_lens)
+        .map_err(RepoError::archive(snap_path))
+}
+
+/// The packs a snapshot needs, each opened once.
+struct Packs<'a> {
+    data_dir: &'a Path,
+    key: Option<&'a MasterKey>,
+    open: Vec<ArchiveReader<File>>,
+    by_location: HashMap<String, u32>,
+}
+
+impl Packs<'_> {
+    /// The pack at `location` (relative to the data directory), `None` if it is not there.
+    fn get(&mut self, location: &str) -> Result<Option<u32>, RepoError> {
+        if let Some(&i) = self.by_location.get(location) {
+            return Ok(Some(i));
+        }
+        let path = self.data_dir.join(location);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let r = open_pack(&path, self.key)?;
+        let i = self.open.len() as u32;
+        self.open.push(r);
+        self.by_location.insert(location.to_string(), i);
+        Ok(Some(i))
+    }
+}

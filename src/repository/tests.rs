@@ -1,0 +1,180 @@
+//! The repository end to end in one process: streams put in through `Writer` (packs recorded
+//! into a `MemoryLookup` as the service would), the snapshot opened as an archive reader over
+//! its packs, verified, read and extracted; a second writer deduplicates against the first.
+
+use std::cell::RefCell;
+use std::fs;
+
+use super::*;
+use crate::archive::{Codec, EntryKind, ExtractOptions, Mtime, Seal};
+use crate::events::{Event, PackRecord};
+use crate::keys::MasterKey;
+
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn entry(path: &str, kind: EntryKind, s: Option<&Stored>) -> SnapEntry {
+    SnapEntry {
+        path: path.into(),
+        kind,
+        mode: 0o640,
+        mtime: Mtime::new(1_700_000_000, 5),
+        size: s.map_or(0, |s| s.size),
+        crc32: s.map_or(0, |s| s.crc32),
+        chunks: s.map_or(Vec::new(), |s| s.chunks.clone()),
+    }
+}
+
+/// Writes one snapshot of `files` and returns the packs it wrote.
+fn backup(
+    dir: &std::path::Path,
+    key: Option<&MasterKey>,
+    lookup: &MemoryLookup,
+    name: &str,
+    files: &[(&str, Vec<u8>)],
+) -> (Vec<PackRecord>, store::Finished) {
+    let packs = RefCell::new(Vec::new());
+    let seal = key.map(|k| Seal::new(k.clone()));
+    let mut w = Writer::new(
+        dir,
+        key,
+        seal,
+        lookup,
+        Codec::Zstd,
+        3,
+        name,
+        Box::new(|p: &PackRecord| {
+            packs.borrow_mut().push(p.clone());
+            Ok(())
+        }),
+    )
+    .unwrap();
+    w.add_entry(entry("d", EntryKind::Dir, None));
+    for (path, data) in files {
+        let s = w.put(data.as_slice()).unwrap().unwrap();
+        assert_eq!(s.size, data.len() as u64);
+        w.add_entry(entry(path, EntryKind::File, Some(&s)));
+    }
+    w.add_entry(entry(
+        "d/link",
+        EntryKind::Symlink {
+            target: "/etc/nowhere".into(),
+        },
+        None,
+    ));
+    fs::create_dir_all(dir.join(SNAPSHOTS)).unwrap();
+    let fin = w.finish(&dir.join(snapshot_location(name))).unwrap();
+    (packs.into_inner(), fin)
+}
+
+#[test]
+fn a_snapshot_restores_over_its_packs_and_the_next_stores_only_what_is_new() {
+    for key in [None, Some(MasterKey::from_bytes([4; 32]))] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let big = noise(9 << 20, 1);
+        let files = vec![
+            ("d/big", big.clone()),
+            ("d/small", b"hello".to_vec()),
+            ("d/empty", Vec::new()),
+            ("d/again", big.clone()),
+        ];
+        let mut lookup = MemoryLookup::default();
+        let (packs, fin) = backup(dir, key.as_ref(), &lookup, "one", &files);
+        for p in &packs {
+            lookup.apply(&Event::PackWritten { pack: p.clone() });
+        }
+        let distinct: usize = packs.iter().map(|p| p.chunks.len()).sum();
+        assert_eq!(
+            fin.refs.chunks as usize, distinct,
+            "the copy of big is stored once"
+        );
+        assert_eq!(fin.refs.logical_bytes, 2 * big.len() as u64 + 5);
+        let stored: u64 = packs.iter().map(|p| p.bytes).sum();
+        assert!(stored < big.len() as u64 + (1 << 20), "{stored}");
+
+        let snap = dir.join(snapshot_location("one"));
+        let mut r = open_snapshot(dir, &snap, key.as_ref(), &NoChunks).unwrap();
+        let v = r.verify().unwrap();
+        assert_eq!((v.files, v.dirs, v.symlinks), (4, 1, 1));
+        let mut out = Vec::new();
+        r.read_entry("d/again", &mut out).unwrap();
+        assert!(out == big);
+        let target = dir.join("restored");
+        r.extract_with(&target, &[], &ExtractOptions::default())
+            .unwrap();
+        for (path, data) in &files {
+            assert!(fs::read(target.join(path)).unwrap() == *data, "{path}");
+        }
+        assert_eq!(
+            fs::read_link(target.join("d/link")).unwrap(),
+            std::path::Path::new("/etc/nowhere")
+        );
+
+        // One byte inserted at the start of big: only its first chunk(s) are new.
+        let mut changed = vec![7u8];
+        changed.extend_from_slice(&big);
+        let (packs2, fin2) = backup(
+            dir,
+            key.as_ref(),
+            &lookup,
+            "two",
+            &[("d/big", changed.clone()), ("d/small", b"hello".to_vec())],
+        );
+        let new: u64 = packs2.iter().map(|p| p.chunks.len() as u64).sum();
+        assert_eq!(fin2.refs.new_chunks, new);
+        assert!((1..=2).contains(&new), "{new} new chunks");
+        let mut r2 = open_snapshot(
+            dir,
+            &dir.join(snapshot_location("two")),
+            key.as_ref(),
+            &NoChunks,
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        r2.read_entry("d/big", &mut out).unwrap();
+        assert!(out == changed);
+
+        // A pack gone from its hinted place is found through the lookup, or is an error.
+        let p0 = dir.join(&packs[0].location);
+        let moved = dir.join("repository/packs/moved.pack");
+        fs::rename(&p0, &moved).unwrap();
+        let Err(e) = open_snapshot(dir, &snap, key.as_ref(), &NoChunks) else {
+            panic!("opened without its pack")
+        };
+        assert!(matches!(e, RepoError::MissingChunk { .. }), "{e}");
+        let mut relocated = MemoryLookup::default();
+        let mut rec = packs[0].clone();
+        rec.location = "repository/packs/moved.pack".into();
+        relocated.add(rec);
+        open_snapshot(dir, &snap, key.as_ref(), &relocated)
+            .unwrap()
+            .verify()
+            .unwrap();
+    }
+}
+
+#[test]
+fn a_sealed_pack_holds_no_plaintext() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = MasterKey::from_bytes([9; 32]);
+    let planted = b"PLANTED-SECRET-STRING-0123456789".repeat(100);
+    let (packs, _) = backup(
+        tmp.path(),
+        Some(&key),
+        &MemoryLookup::default(),
+        "s",
+        &[("d/secret", planted)],
+    );
+    let bytes = fs::read(tmp.path().join(&packs[0].location)).unwrap();
+    assert!(!bytes.windows(15).any(|w| w == b"PLANTED-SECRET-"));
+}
