@@ -103,11 +103,11 @@ impl<'a> Writer<'a> {
             crc32: 0,
         };
         let mut crc = crc32fast::Hasher::new();
-        for chunk in Chunker::new(r) {
-            let data = chunk?;
-            crc.update(&data);
+        let mut chunks = Chunker::new(r);
+        while let Some(data) = chunks.next_chunk()? {
+            crc.update(data);
             out.size += data.len() as u64;
-            match self.chunk(&data) {
+            match self.chunk(data) {
                 Ok(k) => out.chunks.push(k),
                 Err(e) => return Ok(Err(e)),
             }
