@@ -29,16 +29,28 @@ pub struct Chunker<R: Read> {
 
 impl<R: Read> Chunker<R> {
     pub fn new(source: R) -> Self {
+        Self::with_buffer(source, Vec::new())
+    }
+
+    /// Reuses `buf` (from `into_buffer`): zeroing a fresh 8 MiB buffer for every small file
+    /// was half of a backup's time.
+    pub fn with_buffer(source: R, mut buf: Vec<u8>) -> Self {
+        buf.resize(2 * MAX_CHUNK as usize, 0);
         let bits = logarithm2(AVG_CHUNK) as usize;
         Chunker {
             source,
-            buf: vec![0; 2 * MAX_CHUNK as usize],
+            buf,
             len: 0,
             pos: 0,
             eof: false,
             // Level 1: a harder mask before the average size, an easier one after it.
             masks: (MASKS[bits + 1], MASKS[bits - 1]),
         }
+    }
+
+    /// The buffer, for the next stream's `with_buffer`.
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.buf
     }
 
     /// The next chunk's bytes (valid until the next call), `None` at the end of the source.

@@ -48,6 +48,8 @@ pub struct Writer<'a> {
     pack_index: HashMap<[u8; 32], u32>,
     new_bytes: u64,
     new_chunks: u64,
+    /// The chunker's buffer, kept from one stream to the next.
+    chunk_buf: Vec<u8>,
 }
 
 /// What `finish` wrote.
@@ -90,6 +92,7 @@ impl<'a> Writer<'a> {
             pack_index: HashMap::default(),
             new_bytes: 0,
             new_chunks: 0,
+            chunk_buf: Vec::new(),
         })
     }
 
@@ -103,14 +106,23 @@ impl<'a> Writer<'a> {
             crc32: 0,
         };
         let mut crc = crc32fast::Hasher::new();
-        let mut chunks = Chunker::new(r);
-        while let Some(data) = chunks.next_chunk()? {
+        let mut chunks = Chunker::with_buffer(r, std::mem::take(&mut self.chunk_buf));
+        let res = loop {
+            let data = match chunks.next_chunk() {
+                Ok(Some(d)) => d,
+                Ok(None) => break Ok(Ok(())),
+                Err(e) => break Err(e),
+            };
             crc.update(data);
             out.size += data.len() as u64;
             match self.chunk(data) {
                 Ok(k) => out.chunks.push(k),
-                Err(e) => return Ok(Err(e)),
+                Err(e) => break Ok(Err(e)),
             }
+        };
+        self.chunk_buf = chunks.into_buffer();
+        if let Err(e) = res? {
+            return Ok(Err(e));
         }
         out.crc32 = crc.finalize();
         Ok(Ok(out))

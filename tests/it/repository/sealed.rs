@@ -52,7 +52,13 @@ fn sealed_packs_hold_no_plaintext_and_restore_identical() {
         .iter()
         .map(|e| e["type"].as_str().unwrap())
         .filter(|t| {
-            ["pack_written", "snapshot_recorded", "backup_recorded", "run_succeeded"].contains(t)
+            [
+                "pack_written",
+                "snapshot_recorded",
+                "backup_recorded",
+                "run_succeeded",
+            ]
+            .contains(t)
         })
         .collect();
     let packs_written = kinds.iter().filter(|k| **k == "pack_written").count();
