@@ -199,3 +199,42 @@ fn a_sealed_pack_holds_no_plaintext() {
     let bytes = fs::read(tmp.path().join(&packs[0].location)).unwrap();
     assert!(!bytes.windows(15).any(|w| w == b"PLANTED-SECRET-"));
 }
+
+#[test]
+fn reading_on_a_second_thread_stores_the_same_and_hands_back_a_read_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lookup = MemoryLookup::default();
+    let mut w = Writer::new(
+        tmp.path(),
+        None,
+        None,
+        &lookup,
+        Codec::Zstd,
+        3,
+        "r",
+        Box::new(|_: &PackRecord| Ok(())),
+    )
+    .unwrap();
+    let data = noise(7 << 20, 3);
+    let a = w.put(data.as_slice()).unwrap().unwrap();
+    let b = w.put_parallel(data.as_slice()).unwrap().unwrap();
+    assert_eq!(a, b);
+    assert!(a.chunks.len() > 2);
+
+    struct FailsAfter(usize);
+    impl std::io::Read for FailsAfter {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0 == 0 {
+                return Err(std::io::Error::other("disk on fire"));
+            }
+            let n = buf.len().min(self.0);
+            buf[..n].fill(1);
+            self.0 -= n;
+            Ok(n)
+        }
+    }
+    let e = w.put_parallel(FailsAfter(9 << 20)).unwrap_err();
+    assert_eq!(e.to_string(), "disk on fire");
+    // The writer goes on afterwards.
+    assert_eq!(w.put_parallel(&b"x"[..]).unwrap().unwrap().size, 1);
+}
