@@ -23,7 +23,7 @@
 //!   with its given/when/then tests — `scheduler` (boot, start/stop), `jobs`, `runs` (start,
 //!   finish, skip, missed), `queue` (run requests, the concurrency limit, cancel), `catalog`
 //!   (verify, delete, archive), `records` (health, reports), `recover` (a catalog rebuilt from
-//!   the archives)
+//!   the archives), `snapshots` (a backup run's `pack_written` and `snapshot_recorded`)
 //! - `service`     the single writer: decide → append → evolve → notify
 //! - `domain`      the pure rules: job validation, update patches (`patch`: a PUT merged into
 //!   the job as it is when decided), which sources a job selects (`selection`), cron/interval

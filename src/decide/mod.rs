@@ -5,7 +5,7 @@
 //!
 //! `decide` only dispatches: the rules live with the aggregate they guard, one file each —
 //! `scheduler` (boot, start/stop), `jobs`, `runs`, `queue` (the run queue and cancellation), `defer` (runs waiting for a quiet machine),
-//! `catalog` (backups, archives), `records` (health checks, reports) and `tokens` (API tokens). A new capability is a
+//! `catalog` (backups, archives), `records` (health checks, reports), `tokens` (API tokens) and `snapshots` (the repository's records of a backup run). A new capability is a
 //! new file here and one line in the dispatch.
 
 mod catalog;

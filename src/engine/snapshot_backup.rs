@@ -428,7 +428,7 @@ fn put_file(
             Ok(m) => m,
             Err(e) => return Ok(FileRead::Unreadable(e.to_string())),
         };
-        let stored = match w.put(Counting {
+        let stored = match w.put_parallel(Counting {
             inner: &f,
             progress,
         }) {
