@@ -56,7 +56,7 @@ fn sealed_packs_hold_no_plaintext_and_restore_identical() {
                 "pack_written",
                 "snapshot_recorded",
                 "backup_recorded",
-                "run_succeeded",
+                "run_succeeded_v3",
             ]
             .contains(t)
         })
@@ -64,6 +64,6 @@ fn sealed_packs_hold_no_plaintext_and_restore_identical() {
     let packs_written = kinds.iter().filter(|k| **k == "pack_written").count();
     assert!(packs_written >= 1);
     let mut expected = vec!["pack_written"; packs_written];
-    expected.extend(["snapshot_recorded", "run_succeeded"]);
+    expected.extend(["snapshot_recorded", "run_succeeded_v3"]);
     assert_eq!(kinds, expected);
 }
