@@ -158,7 +158,11 @@ fn golden_v5_records_decode_to_their_json_and_form_a_chain() {
 fn golden_v6_records_decode_to_their_json_and_form_a_chain() {
     golden_records_decode_to_their_json(6, Event::NAMES.len());
     let (records, expected) = read_records(6);
-    for what in ["\"pack_written\"", "\"snapshot_recorded\"", "\"packs_deleted\""] {
+    for what in [
+        "\"pack_written\"",
+        "\"snapshot_recorded\"",
+        "\"packs_deleted\"",
+    ] {
         assert!(
             expected.iter().any(|j| j.to_string().contains(what)),
             "the v6 fixture holds {what}"
