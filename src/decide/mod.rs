@@ -13,6 +13,7 @@ mod defer;
 #[cfg(test)]
 mod fixture;
 mod jobs;
+mod offsite;
 mod queue;
 mod records;
 mod recover;
@@ -22,6 +23,7 @@ mod scheduler;
 mod tokens;
 
 pub use defer::{should_defer, Defer};
+pub use offsite::Replication;
 pub use restores::RestoreDone;
 
 use std::collections::BTreeMap;
@@ -197,6 +199,13 @@ pub enum Command {
         attempt: u32,
         outcome: Delivery,
     },
+    /// One step of the replication queue: an upload's outcome, or a remote copy about to be
+    /// deleted.
+    RecordReplication {
+        remote: String,
+        key: String,
+        outcome: Replication,
+    },
 }
 
 /// How a notification's delivery attempt ended.
@@ -336,6 +345,11 @@ pub fn decide(state: &State, command: &Command, now: Ts) -> Result<Vec<Event>, R
             attempt,
             outcome,
         } => records::delivery(channel, kind, *attempt, outcome),
+        C::RecordReplication {
+            remote,
+            key,
+            outcome,
+        } => offsite::record(state, remote, key, outcome),
     }
 }
 
