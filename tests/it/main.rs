@@ -23,6 +23,7 @@ mod metrics;
 mod notify;
 mod outcomes;
 mod recover;
+mod remote;
 mod replay;
 mod report;
 mod restore;

@@ -488,6 +488,8 @@ impl Model {
             // (decide/records.rs tests them).
             C::RecordDelivery { .. } => unreachable!("deliveries are not a generated command"),
             C::DeferRun { .. } => unreachable!("deferrals are not a generated command"),
+            // Replication outcomes are the queue's record (decide/offsite.rs tests them).
+            C::RecordReplication { .. } => unreachable!("replications are not a generated command"),
         })
     }
 
