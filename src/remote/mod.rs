@@ -8,6 +8,7 @@
 
 pub mod dir;
 pub mod limit;
+pub mod queue;
 pub mod s3;
 
 pub use crate::config::remotes::{RemoteConfig, RemoteKind};
