@@ -260,3 +260,129 @@ fn backups_replicate_and_forgetting_deletes_the_remote_copy() {
     assert_eq!(deleted[0]["data"]["reason"], "backup_forgotten");
     assert!(deleted[0]["data"]["key"].as_str().unwrap().contains(inc_id));
 }
+
+fn check<'a>(health: &'a Value, name: &str) -> &'a Value {
+    health["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name}: {health}"))
+}
+
+/// Wrong credentials: the upload is recorded as `replication_failed` naming the remote, the key
+/// and the refusal, not retried, with no secret in it; the health check's `remotes` is a
+/// warning that says so.
+#[test]
+fn wrong_credentials_fail_clearly_and_warn() {
+    set_credentials();
+    let s3 = S3::start();
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("a.txt"), "alpha\n").unwrap();
+    let toml = remote_toml(&s3, "").replace("BKPD_TEST_S3_SECRET", "BKPD_TEST_S3_WRONG");
+    let server = Served::with_config(&format!(
+        "[[sources.files]]\npath = {:?}\n\n{toml}",
+        src.path()
+    ));
+    let full = server.run("daily_full_backup");
+    assert_eq!(full["status"], "succeeded", "{full}");
+    wait_until("a replication_failed", 30, || {
+        !events(&server, "replication_failed").is_empty()
+    });
+    let failed = &events(&server, "replication_failed")[0]["data"];
+    let reason = failed["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("offsite") && reason.contains("access denied"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains(full["backup_id"].as_str().unwrap()),
+        "{reason}"
+    );
+    assert_eq!(failed["will_retry"], false, "{failed}");
+    assert_eq!(failed["attempt"], 1);
+    assert!(!reason.contains("wrong-secret-planted-5522"));
+    assert!(s3.objects().is_empty(), "nothing uploaded");
+    let health = server.run("health_check");
+    assert_eq!(health["status"], "succeeded", "{health}");
+    let h = server.get("/health");
+    let c = check(&h, "remotes");
+    assert_eq!(c["status"], "warning", "{c}");
+    let why = c["reason"].as_str().unwrap();
+    assert!(
+        why.contains("unreachable") && why.contains("gave up"),
+        "{why}"
+    );
+    assert!(!h.to_string().contains("wrong-secret-planted-5522"));
+    // Not retried: still the one attempt a while later.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(events(&server, "replication_failed").len(), 1);
+}
+
+fn vm_hwm_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+/// The server killed in the middle of a large multipart upload (paced by `max_upload_rate`)
+/// and started again: the queue retries with backoff and finishes; the bucket then holds
+/// exactly the local objects, byte for byte, each recorded replicated once.
+#[test]
+fn a_remote_killed_mid_upload_is_finished_after_it_returns() {
+    set_credentials();
+    let mut s3 = S3::start();
+    let src = tempfile::tempdir().unwrap();
+    // Incompressible: the archive is as large as the file.
+    let mut rng = crate::support::Rng(7);
+    let big: Vec<u8> = (0..(48usize << 20) / 8)
+        .flat_map(|_| rng.next().to_le_bytes())
+        .collect();
+    std::fs::write(src.path().join("big.bin"), &big).unwrap();
+    let server = Served::with_config(&format!(
+        "[[sources.files]]\npath = {:?}\n\n{}",
+        src.path(),
+        remote_toml(&s3, "max_upload_rate = \"16MiB\"")
+    ));
+    let full = server.run("daily_full_backup");
+    assert_eq!(full["status"], "succeeded", "{full}");
+    // About three seconds of upload at 16 MiB/s: cut it after one.
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(
+        events(&server, "object_replicated").is_empty(),
+        "too quick to cut"
+    );
+    s3.kill();
+    wait_until("a failed attempt while it is down", 30, || {
+        !events(&server, "replication_failed").is_empty()
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    s3.restart();
+    let local = local_objects(&server);
+    wait_until("the upload finished after the restart", 60, || {
+        in_bucket(&s3, "host1/") == local
+    });
+    let failed = events(&server, "replication_failed");
+    assert!(
+        failed.iter().all(|f| f["data"]["will_retry"] == true),
+        "{failed:?}"
+    );
+    wait_until("recorded", 10, || {
+        events(&server, "object_replicated").len() == local.len()
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let done = events(&server, "object_replicated");
+    assert_eq!(done.len(), local.len(), "each once: {done:?}");
+    assert!(
+        done[0]["data"]["attempt"].as_u64().unwrap() >= 2,
+        "{done:?}"
+    );
+    eprintln!(
+        "remote: 48 MiB archive through a kill; serve's peak RSS {} KiB",
+        vm_hwm_kib(server.pid())
+    );
+}
