@@ -233,6 +233,10 @@ fn backups_replicate_and_forgetting_deletes_the_remote_copy() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    // The record follows the upload.
+    wait_until("each recorded", 10, || {
+        events(&server, "object_replicated").len() >= local.len()
+    });
     let replicated = events(&server, "object_replicated");
     let mut keys: Vec<&str> = replicated
         .iter()
@@ -247,6 +251,20 @@ fn backups_replicate_and_forgetting_deletes_the_remote_copy() {
     let id = full["backup_id"].as_str().unwrap();
     let b = server.get(&format!("/backups/{id}"));
     assert_eq!(b["offsite"], serde_json::json!(["offsite"]), "{b}");
+    let run = server.get(&format!("/runs/{}", full["run_id"].as_str().unwrap()));
+    assert_eq!(run["offsite"], serde_json::json!(["offsite"]), "{run}");
+    let m = metrics(&server);
+    for line in [
+        "backupd_remote_up{remote=\"offsite\"} 1\n",
+        "backupd_remote_pending_objects{remote=\"offsite\"} 0\n",
+        "backupd_remote_oldest_pending_backup_age_seconds{remote=\"offsite\"} 0\n",
+        &format!(
+            "backupd_remote_replicated_objects{{remote=\"offsite\"}} {}\n",
+            local.len()
+        ),
+    ] {
+        assert!(m.contains(line), "{line} in {m}");
+    }
 
     // Forget the incremental: its remote copy goes too, recorded first.
     let inc_id = inc["backup_id"].as_str().unwrap();
@@ -259,6 +277,14 @@ fn backups_replicate_and_forgetting_deletes_the_remote_copy() {
     assert_eq!(deleted.len(), 1, "{deleted:?}");
     assert_eq!(deleted[0]["data"]["reason"], "backup_forgotten");
     assert!(deleted[0]["data"]["key"].as_str().unwrap().contains(inc_id));
+}
+
+fn metrics(server: &Served) -> String {
+    ureq::get(&format!("{}/metrics", server.root))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap()
 }
 
 fn check<'a>(health: &'a Value, name: &str) -> &'a Value {
@@ -314,6 +340,20 @@ fn wrong_credentials_fail_clearly_and_warn() {
         "{why}"
     );
     assert!(!h.to_string().contains("wrong-secret-planted-5522"));
+    let m = metrics(&server);
+    assert!(
+        m.contains("backupd_remote_up{remote=\"offsite\"} 0\n"),
+        "{m}"
+    );
+    assert!(
+        m.contains("backupd_remote_pending_objects{remote=\"offsite\"} 1\n"),
+        "{m}"
+    );
+    assert!(
+        m.contains("backupd_remote_failures_total{remote=\"offsite\"} 1\n"),
+        "{m}"
+    );
+    assert!(!m.contains("wrong-secret-planted-5522"));
     // Not retried: still the one attempt a while later.
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(events(&server, "replication_failed").len(), 1);
@@ -384,5 +424,103 @@ fn a_remote_killed_mid_upload_is_finished_after_it_returns() {
     eprintln!(
         "remote: 48 MiB archive through a kill; serve's peak RSS {} KiB",
         vm_hwm_kib(server.pid())
+    );
+}
+
+fn dir_toml(root: &std::path::Path) -> String {
+    format!("[[remotes]]\nname = \"usb\"\nkind = \"dir\"\npath = {root:?}\nprefix = \"host1\"\n")
+}
+
+fn files_under(root: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let key = p.strip_prefix(root).unwrap().to_string_lossy().to_string();
+                out.insert(key, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// A dir remote, and the start-up sweep: an object already on the remote that the log does not
+/// say was replicated (a crash between the upload and its record) is recorded with attempt 0
+/// and not uploaded again; a backup forgotten while no queue ran has its remote copy deleted
+/// (recorded first) at the next start.
+#[test]
+fn a_dir_remote_and_the_start_up_sweep() {
+    let usb = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("a.txt"), "alpha\n").unwrap();
+    let sources = format!("[[sources.files]]\npath = {:?}\n\n", src.path());
+    // 1. No remote yet: a backup.
+    let server = Served::with_config(&sources);
+    let full = server.run("daily_full_backup");
+    assert_eq!(full["status"], "succeeded", "{full}");
+    let local = local_objects(&server);
+    let dir = server.stop();
+    let data = dir.path().join("data");
+    // 2. "Uploaded before a crash": the remote has it, the log does not say so.
+    for (key, bytes) in &local {
+        let p = usb.path().join("host1").join(key);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+    let stamp = |k: &str| {
+        std::fs::metadata(usb.path().join("host1").join(k))
+            .unwrap()
+            .modified()
+            .unwrap()
+    };
+    let before: Vec<_> = local.keys().map(|k| stamp(k)).collect();
+    let with_remote = dir.path().join("with-remote.toml");
+    std::fs::write(&with_remote, format!("{sources}{}", dir_toml(usb.path()))).unwrap();
+    let server = Served::with_config_file(&with_remote, &data);
+    wait_until("the sweep's record", 30, || {
+        events(&server, "object_replicated").len() == local.len()
+    });
+    for e in events(&server, "object_replicated") {
+        assert_eq!(e["data"]["attempt"], 0, "{e}");
+        assert_eq!(e["data"]["remote"], "usb");
+    }
+    let after: Vec<_> = local.keys().map(|k| stamp(k)).collect();
+    assert_eq!(before, after, "not uploaded again");
+    // A new backup goes up through the dir remote.
+    std::fs::write(src.path().join("b.txt"), "beta\n").unwrap();
+    let inc = server.run("incremental_backup");
+    assert_eq!(inc["status"], "succeeded", "{inc}");
+    let id = inc["backup_id"].as_str().unwrap().to_string();
+    wait_until("the dir remote equals the local files", 30, || {
+        files_under(&usb.path().join("host1")) == local_objects(&server)
+    });
+    drop(server);
+    // 3. Forgotten while the queue is off (no remote configured).
+    let plain = dir.path().join("plain.toml");
+    std::fs::write(&plain, &sources).unwrap();
+    let server = Served::with_config_file(&plain, &data);
+    let (code, body) = server.send("DELETE", &format!("/backups/{id}"), None);
+    assert_eq!(code, 200, "{body}");
+    drop(server);
+    assert!(files_under(usb.path()).keys().any(|k| k.contains(&id)));
+    // 4. The next start with the remote deletes its copy, recorded first.
+    let server = Served::with_config_file(&with_remote, &data);
+    wait_until("the remote copy deleted", 30, || {
+        !files_under(usb.path()).keys().any(|k| k.contains(&id))
+    });
+    let deleted = events(&server, "remote_object_deleted");
+    assert_eq!(deleted.len(), 1, "{deleted:?}");
+    assert_eq!(deleted[0]["data"]["remote"], "usb");
+    assert_eq!(
+        files_under(&usb.path().join("host1")),
+        local_objects(&server),
+        "exactly the live objects remain"
     );
 }
