@@ -266,6 +266,21 @@ fn backups_replicate_and_forgetting_deletes_the_remote_copy() {
         assert!(m.contains(line), "{line} in {m}");
     }
 
+    // The daily report has the remote's figures, and goes off-site itself (JSON and page).
+    let report = server.run("daily_report");
+    assert_eq!(report["status"], "succeeded", "{report}");
+    let id = server.get("/reports")["reports"][0]["id"].as_str().unwrap().to_string();
+    let r = server.get(&format!("/reports/{id}"));
+    assert_eq!(r["remotes"][0]["name"], "offsite", "{r}");
+    assert_eq!(r["remotes"][0]["pending_objects"], 0, "{r}");
+    assert!(r["remotes"][0]["last_success"].is_string(), "{r}");
+    let (_, _, page) = server.exchange("GET", &format!("/reports/{id}.html"), None);
+    assert!(page.contains("Off-site copies"));
+    wait_until("the report in the bucket", 30, || {
+        let b = in_bucket(&s3, "host1/");
+        b.contains_key(&format!("reports/{id}.json")) && b == local_objects(&server)
+    });
+
     // Forget the incremental: its remote copy goes too, recorded first.
     let inc_id = inc["backup_id"].as_str().unwrap();
     let (code, body) = server.send("DELETE", &format!("/backups/{inc_id}"), None);
