@@ -221,14 +221,18 @@ pub fn backoff(attempt: u32) -> Duration {
     base.mul_f64(jitter)
 }
 
-async fn record(service: &Service, remote: &str, key: &str, outcome: Replication) {
+async fn record(service: &Service, remote: &str, key: &str, outcome: Replication) -> bool {
     let command = Command::RecordReplication {
         remote: remote.into(),
         key: key.into(),
         outcome,
     };
-    if let Err(e) = service.execute(command, Meta::actor("remote")).await {
-        log::error!("replication outcome for {remote} {key} not recorded: {e}");
+    match service.execute(command, Meta::actor("remote")).await {
+        Ok(_) => true,
+        Err(e) => {
+            log::error!("replication outcome for {remote} {key} not recorded: {e}");
+            false
+        }
     }
 }
 
@@ -415,7 +419,10 @@ async fn dispatch(service: &Service, r: &mut Remote) {
         if r.in_flight.contains(&key) {
             continue;
         }
-        record(service, &name, &key, Replication::Deleted { reason }).await;
+        // Recorded first; a deletion that could not be recorded is not done (tried next time).
+        if !record(service, &name, &key, Replication::Deleted { reason }).await {
+            continue;
+        }
         r.in_flight.insert(key.clone());
         let _ = r.jobs.send(Job::Delete { key }).await;
     }

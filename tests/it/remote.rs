@@ -104,6 +104,23 @@ fn dir_store_does_the_same() {
     let store = remote::open(&cfg).unwrap();
     exercise(store.as_ref(), scratch.path());
     assert!(root.path().join("host1/b/big").is_file());
+    // Not mounted: refused, not created on whatever file system holds the mount point.
+    let gone = RemoteConfig {
+        kind: RemoteKind::Dir {
+            path: root.path().join("unmounted"),
+        },
+        ..cfg
+    };
+    let store = remote::open(&gone).unwrap();
+    assert!(matches!(
+        store.head("k"),
+        Err(RemoteError::Unreachable { .. })
+    ));
+    assert!(matches!(
+        store.put_bytes("k", b"x", false),
+        Err(RemoteError::Unreachable { .. })
+    ));
+    assert!(!root.path().join("unmounted").exists());
 }
 
 /// Wrong credentials: an `Auth` error that names the remote and the key and not the secret.
@@ -269,7 +286,10 @@ fn backups_replicate_and_forgetting_deletes_the_remote_copy() {
     // The daily report has the remote's figures, and goes off-site itself (JSON and page).
     let report = server.run("daily_report");
     assert_eq!(report["status"], "succeeded", "{report}");
-    let id = server.get("/reports")["reports"][0]["id"].as_str().unwrap().to_string();
+    let id = server.get("/reports")["reports"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let r = server.get(&format!("/reports/{id}"));
     assert_eq!(r["remotes"][0]["name"], "offsite", "{r}");
     assert_eq!(r["remotes"][0]["pending_objects"], 0, "{r}");
