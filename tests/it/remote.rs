@@ -642,4 +642,27 @@ fn a_300_mb_upload_in_bounded_memory() {
         bytes as f64 / secs / 1e6
     );
     assert!(upload_peak < 200 * 1024, "peak RSS {upload_peak} KiB");
+    // The transport's ceiling: curl -T of the same archive to the same server (SigV4 by curl).
+    let (key, _) = local.iter().max_by_key(|(_, v)| v.len()).unwrap();
+    let file = dir.path().join("data").join(key);
+    let start = Instant::now();
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-f", "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"])
+        .args(["--aws-sigv4", "aws:amz:us-east-1:s3", "--user"])
+        .arg(format!("{ACCESS}:{SECRET}"))
+        .arg("-T")
+        .arg(&file)
+        .arg(format!("{}/{BUCKET}/curl-copy", s3.endpoint()))
+        .output();
+    match out {
+        Ok(o) if o.status.success() => {
+            let curl = start.elapsed().as_secs_f64();
+            let ours = std::fs::metadata(&file).unwrap().len() as f64;
+            eprintln!(
+                "remote: curl -T of the {ours} byte archive: {curl:.2}s ({:.0} MB/s)",
+                ours / curl / 1e6
+            );
+        }
+        other => eprintln!("remote: curl -T not measured: {other:?}"),
+    }
 }
