@@ -373,6 +373,97 @@ mod tests {
         assert!(o.gone.is_empty());
     }
 
+    fn pack(id: &str) -> Event {
+        Event::PackWritten {
+            pack: crate::events::PackRecord {
+                id: id.into(),
+                run_id: "r".into(),
+                location: format!("repository/packs/{id}.pack"),
+                bytes: 100,
+                chunks: vec![],
+            },
+        }
+    }
+
+    /// A snapshot is off-site when its index and every pack it references are; a repack moves
+    /// what it needs to the new packs; prune's deletion makes the pack's remote copy one to
+    /// delete, and forgetting a snapshot leaves its (shared) packs alone.
+    #[test]
+    fn a_snapshot_needs_its_packs() {
+        use crate::events::{PackRefs, SnapshotRefs};
+        let mut o = Offsite::default();
+        o.apply(&env(1, pack("p1")));
+        o.apply(&env(2, pack("p2")));
+        let Event::BackupRecorded { mut backup } = backup("s1") else {
+            unreachable!()
+        };
+        backup.location = "repository/snapshots/s1.snap".into();
+        let refs = |p: &[&str]| SnapshotRefs {
+            packs: p
+                .iter()
+                .map(|p| PackRefs {
+                    pack: p.to_string(),
+                    frames: vec![1],
+                })
+                .collect(),
+            logical_bytes: 0,
+            new_bytes: 0,
+            new_chunks: 0,
+            chunks: 0,
+        };
+        o.apply(&env(
+            3,
+            Event::SnapshotRecorded {
+                backup,
+                snapshot: refs(&["p1"]),
+            },
+        ));
+        o.apply(&env(4, replicated("r", "repository/snapshots/s1.snap")));
+        assert!(!o.backup_on("s1", "r"), "its pack is not there yet");
+        o.apply(&env(5, replicated("r", "repository/packs/p1.pack")));
+        assert!(o.backup_on("s1", "r"));
+        o.apply(&env(
+            6,
+            Event::PacksRepacked {
+                from: vec!["p1".into()],
+                into: vec!["p2".into()],
+                bytes_freed: 1,
+            },
+        ));
+        assert!(!o.backup_on("s1", "r"), "now it needs p2");
+        o.apply(&env(7, replicated("r", "repository/packs/p2.pack")));
+        assert!(o.backup_on("s1", "r"));
+        o.apply(&env(
+            8,
+            Event::PacksDeleted {
+                packs: vec!["p1".into()],
+                reason: "repacked".into(),
+                bytes: 100,
+            },
+        ));
+        assert_eq!(
+            o.to_delete("r"),
+            vec![(
+                "repository/packs/p1.pack".to_string(),
+                "packs_deleted: repacked".to_string()
+            )]
+        );
+        o.apply(&env(
+            9,
+            Event::BackupForgotten {
+                backup_id: "s1".into(),
+                reason: None,
+                bytes: 1,
+            },
+        ));
+        let gone: Vec<String> = o.to_delete("r").into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            gone,
+            ["repository/packs/p1.pack", "repository/snapshots/s1.snap"],
+            "p2 stays: only prune removes packs"
+        );
+    }
+
     #[test]
     fn a_report_brings_its_page() {
         assert_eq!(
