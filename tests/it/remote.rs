@@ -666,3 +666,38 @@ fn a_300_mb_upload_in_bounded_memory() {
         other => eprintln!("remote: curl -T not measured: {other:?}"),
     }
 }
+
+/// A remote down when a backup is forgotten: the deletion is recorded at once, the delete itself
+/// is retried with backoff and done once the remote is back, without a restart of the service.
+#[test]
+fn a_deletion_while_the_remote_is_down_is_done_when_it_returns() {
+    set_credentials();
+    let mut s3 = S3::start();
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("a.txt"), "alpha\n").unwrap();
+    let server = Served::with_config(&format!(
+        "[[sources.files]]\npath = {:?}\n\n{}",
+        src.path(),
+        remote_toml(&s3, "")
+    ));
+    assert_eq!(server.run("daily_full_backup")["status"], "succeeded");
+    std::fs::write(src.path().join("b.txt"), "beta\n").unwrap();
+    let inc = server.run("incremental_backup");
+    let inc_id = inc["backup_id"].as_str().unwrap().to_string();
+    wait_until("both replicated", 30, || {
+        events(&server, "object_replicated").len() == 2
+    });
+    s3.kill();
+    let (code, body) = server.send("DELETE", &format!("/backups/{inc_id}"), None);
+    assert_eq!(code, 200, "{body}");
+    wait_until("the deletion recorded", 10, || {
+        events(&server, "remote_object_deleted").len() == 1
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(in_bucket(&s3, "host1/").keys().any(|k| k.contains(&inc_id)));
+    s3.restart();
+    wait_until("the remote copy deleted after the restart", 60, || {
+        in_bucket(&s3, "host1/") == local_objects(&server)
+    });
+    assert_eq!(events(&server, "remote_object_deleted").len(), 1, "recorded once");
+}
