@@ -699,5 +699,9 @@ fn a_deletion_while_the_remote_is_down_is_done_when_it_returns() {
     wait_until("the remote copy deleted after the restart", 60, || {
         in_bucket(&s3, "host1/") == local_objects(&server)
     });
-    assert_eq!(events(&server, "remote_object_deleted").len(), 1, "recorded once");
+    assert_eq!(
+        events(&server, "remote_object_deleted").len(),
+        1,
+        "recorded once"
+    );
 }
