@@ -4,6 +4,7 @@
 //! `validate` turns strings into typed values and reports the dotted key of a bad value.
 
 pub mod notify;
+pub mod remotes;
 mod sources;
 pub use sources::SourceInfo;
 
@@ -51,6 +52,7 @@ struct Raw {
     notify: Vec<notify::RawChannel>,
     encryption: Option<RawEncryption>,
     repository: RawRepository,
+    remotes: Vec<remotes::RawRemote>,
 }
 
 /// `[repository]`: the deduplicated repository (schema/repository.md).
@@ -285,6 +287,8 @@ pub struct Config {
     pub encryption: Option<Encryption>,
     /// `[repository]`.
     pub repository: Repository,
+    /// `[[remotes]]`: where backups are copied off-site.
+    pub remotes: Vec<remotes::RemoteConfig>,
 }
 
 /// Where the master key comes from, and the key once unlocked.
@@ -618,6 +622,7 @@ impl Config {
                 enabled: raw.repository.enabled.unwrap_or(false),
                 repack_below,
             },
+            remotes: remotes::remotes(raw.remotes)?,
         })
     }
 

@@ -1206,6 +1206,12 @@ fn serve(config: Config) -> anyhow::Result<()> {
         format!("http://{}", api.local_addr()),
         config.data_dir.clone(),
     );
+    // Off-site copies: uploads what is recorded and not yet on each remote, from its own threads.
+    let replicator = backupd::remote::queue::start(
+        service.clone(),
+        config.remotes.clone(),
+        config.data_dir.clone(),
+    );
     let (stop_scheduler, stop_rx) = smol::channel::bounded::<()>(1);
     let scheduler = smol::spawn(
         Scheduler::new(
@@ -1259,6 +1265,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
         scheduler.await;
     });
     drop(notifier);
+    drop(replicator);
     drop(service);
     log::info!("stopped");
     Ok(())

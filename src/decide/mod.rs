@@ -13,6 +13,7 @@ mod defer;
 #[cfg(test)]
 mod fixture;
 mod jobs;
+mod offsite;
 pub mod prune;
 mod queue;
 mod records;
@@ -24,6 +25,7 @@ mod snapshots;
 mod tokens;
 
 pub use defer::{should_defer, Defer};
+pub use offsite::Replication;
 pub use restores::RestoreDone;
 
 use std::collections::BTreeMap;
@@ -223,6 +225,13 @@ pub enum Command {
         from: Vec<String>,
         into: Vec<crate::events::PackRecord>,
     },
+    /// One step of the replication queue: an upload's outcome, or a remote copy about to be
+    /// deleted.
+    RecordReplication {
+        remote: String,
+        key: String,
+        outcome: Replication,
+    },
 }
 
 /// How a notification's delivery attempt ended.
@@ -376,6 +385,11 @@ pub fn decide(state: &State, command: &Command, now: Ts) -> Result<Vec<Event>, R
         } => snapshots::record_snapshot(state, run_id, backup, snapshot),
         C::DeletePacks { packs, reason } => prune::delete_packs(state, packs, reason),
         C::RepackPacks { from, into } => prune::repack(state, from, into),
+        C::RecordReplication {
+            remote,
+            key,
+            outcome,
+        } => offsite::record(state, remote, key, outcome),
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod catalog;
 mod notifications;
+pub mod offsite;
 mod repository;
 mod schedule;
 mod stats;
@@ -29,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bump whenever `State`'s shape or any `apply` changes: snapshots tagged with another version
 /// are dropped and the log is replayed instead.
-pub const PROJECTION_VERSION: u32 = 12;
+pub const PROJECTION_VERSION: u32 = 13;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
@@ -46,6 +47,8 @@ pub struct State {
     pub notifications: Notifications,
     /// The deduplicated repository: chunks, packs, what live snapshots reference (schema v6).
     pub repository: Repository,
+    /// Off-site copies: what is on which remote (schema v6).
+    pub offsite: offsite::Offsite,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,6 +70,7 @@ impl State {
         self.tokens.apply(envelope);
         self.notifications.apply(envelope);
         self.repository.apply(envelope);
+        self.offsite.apply(envelope);
         if let Event::HealthChecked { status, checks } = &envelope.payload {
             self.health = Some(HealthRecord {
                 at: envelope.recorded_at,

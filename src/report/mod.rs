@@ -13,8 +13,8 @@ mod perf_html;
 
 pub use html::html;
 pub use model::{
-    BackupLine, DayRuns, Failure, JobDurations, JobRuns, NextRun, Report, Storage, StorageDay,
-    Warned, Window,
+    BackupLine, DayRuns, Failure, JobDurations, JobRuns, NextRun, RemoteLine, Report, Storage,
+    StorageDay, Warned, Window,
 };
 
 use crate::events::Ts;
@@ -116,6 +116,23 @@ pub fn build(
     let mut next_runs = next_runs;
     next_runs.sort_by(|a, b| (a.at, &a.job_id).cmp(&(b.at, &b.job_id)));
 
+    let remotes = state
+        .offsite
+        .remotes
+        .keys()
+        .map(|name| {
+            let p = state.offsite.figures(name);
+            RemoteLine {
+                name: name.clone(),
+                pending_objects: p.objects,
+                pending_bytes: p.bytes,
+                oldest_pending_backup: p.oldest_backup,
+                last_success: p.last_success,
+                last_failure: p.last_failure.map(|f| f.reason),
+            }
+        })
+        .collect();
+
     Report {
         id: id.to_string(),
         generated_at: now,
@@ -147,6 +164,7 @@ pub fn build(
             .collect(),
         performance: Some(performance::performance(state, now, PERF_DAYS, None, None)),
         repository: (repository.packs > 0 || repository.snapshots > 0).then_some(repository),
+        remotes,
     }
 }
 

@@ -27,6 +27,7 @@ mod outcomes;
 mod perf;
 mod prune;
 mod recover;
+mod remote;
 mod replay;
 mod report;
 mod repository;

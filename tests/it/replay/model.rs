@@ -496,6 +496,8 @@ impl Model {
             C::DeletePacks { .. } | C::RepackPacks { .. } => {
                 unreachable!("prune is not a generated command")
             }
+            // Replication outcomes are the queue's record (decide/offsite.rs tests them).
+            C::RecordReplication { .. } => unreachable!("replications are not a generated command"),
         })
     }
 
