@@ -23,7 +23,7 @@
 //!   with its given/when/then tests — `scheduler` (boot, start/stop), `jobs`, `runs` (start,
 //!   finish, skip, missed), `queue` (run requests, the concurrency limit, cancel), `catalog`
 //!   (verify, delete, archive), `records` (health, reports), `recover` (a catalog rebuilt from
-//!   the archives)
+//!   the archives), `snapshots` (a backup run's `pack_written` and `snapshot_recorded`)
 //! - `service`     the single writer: decide → append → evolve → notify
 //! - `domain`      the pure rules: job validation, update patches (`patch`: a PUT merged into
 //!   the job as it is when decided), which sources a job selects (`selection`), cron/interval
@@ -80,6 +80,8 @@
 //!   layer's error reports through `kind()`, a failed run records (`run_failed_v2`) and the API
 //!   turns into a status
 //! - `config`, `clock`, `logging`  the shell's configuration, time source and log files
+//! - `bench`       `backupd bench`: read, compress (each codec and level, through the archive
+//!   writer) and write speed, and the codec the pipeline rule recommends; offline
 //!
 //! Invariants:
 //! - Only `Service` appends to the log, and only events that `decide` produced.
@@ -91,6 +93,7 @@
 pub mod api;
 pub mod archive;
 pub mod auth;
+pub mod bench;
 pub mod clock;
 pub mod config;
 pub mod decide;

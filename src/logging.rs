@@ -71,6 +71,7 @@ pub fn run_finished(
             files,
             note,
             warnings,
+            ..
         } => {
             let mode = backup.as_ref().map_or(asked, |b| b.kind.as_str());
             let id = backup.as_ref().map_or("-", |b| b.id.as_str());

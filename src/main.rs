@@ -175,6 +175,14 @@ enum Cmd {
         #[command(subcommand)]
         command: TokenCmd,
     },
+    /// Measure this machine's read, compress (each codec and level) and write speed and
+    /// recommend a codec and level for the data. Offline: needs no service.
+    Bench {
+        #[command(flatten)]
+        args: backupd::bench::cli::BenchArgs,
+        #[command(flatten)]
+        at: Where,
+    },
     /// Encryption keys (`[encryption]`): the key files in <data_dir>/keys/ that each wrap the
     /// master key under one passphrase. The current passphrase comes from BACKUPD_PASSPHRASE or
     /// `passphrase_file`, a new one from BACKUPD_NEW_PASSPHRASE or --new-passphrase-file.
@@ -361,6 +369,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => log_verify(&load_config(&at, None)?),
         Cmd::Token { command } => token(command),
         Cmd::Key { command } => key(command),
+        Cmd::Bench { args, at } => Ok(backupd::bench::cli::run(&args, &load_config(&at, None)?)?),
         Cmd::Events { at, after, limit } => {
             let config = load_config(&at, None)?;
             let store = EventStore::open_read_only(&config.events_path())?;

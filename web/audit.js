@@ -2,44 +2,79 @@
 "use strict";
 
 // ---------- audit ----------
+// The timeline asks the server for what the filters select (GET /events with job, actor, type,
+// since, until and order=desc), a page at a time, newest first; "Load older" follows the page's
+// next_before cursor. Nothing is filtered here: what is shown is what the log holds.
+const AUDIT_PAGE = 200;
 async function audit(root) {
-  const head = await api("GET", "/events?after=0&limit=1");
-  const last = head.last_position;
+  const jobs = await api("GET", "/scheduler/jobs").catch(() => ({ jobs: [] }));
   const loaded = [];
-  let from = Math.max(0, last - 500);
-  const fJob = h("input", { id: "audit-job", placeholder: "job id" });
-  const fActor = h("input", { id: "audit-actor", placeholder: "actor" });
+  let cursor = null; // next_before of the last page; null: nothing older
+  let generation = 0; // a newer query makes the answers of older ones stale
+  const fJob = h("input", { id: "audit-job", placeholder: "job id", list: "audit-jobs" });
+  const fActor = h("input", { id: "audit-actor", placeholder: "api:name, scheduler…", list: "audit-actors" });
   const fType = h("input", { id: "audit-type", placeholder: "event type", list: "event-types" });
   const fSince = h("input", { id: "audit-since", type: "datetime-local", "aria-label": "since" });
+  const fUntil = h("input", { id: "audit-until", type: "datetime-local", "aria-label": "until" });
   const types = h("datalist", { id: "event-types" });
+  const actors = h("datalist", { id: "audit-actors" });
+  const jobList = h("datalist", { id: "audit-jobs" }, (jobs.jobs || []).map((j) => h("option", { value: j.id })));
+  const seenTypes = new Set(), seenActors = new Set();
+  const status = h("p", { id: "audit-status", class: "muted", "aria-live": "polite" });
   const listBox = h("div", { id: "timeline" });
   const stateBox = h("section", { class: "card wide", id: "state-view", "aria-live": "polite" }, h("h2", {}, "The state at an event"), h("p", { class: "muted" }, "Pick an event: the schedule and catalog as they were then, next to now."));
   const more = h("button", { type: "button", id: "audit-older" }, "Load older");
-  const fetchRange = async (after, upto) => {
-    const out = [];
-    let a = after;
-    while (a < upto) {
-      const page = await api("GET", "/events?after=" + a + "&limit=1000");
-      if (!page.events.length) break;
-      out.push(...page.events.filter((e) => e.position <= upto));
-      a = page.next_after;
-    }
-    return out;
-  };
   const jobOf = (e) => {
     const d = e.data || {};
-    return d.job_id || (d.job && d.job.id) || (d.backup && d.backup.job_id) || "";
+    return d.job_id || (d.job && d.job.id) || (d.backup && d.backup.job_id) || (e.correlation && e.correlation.includes("@") ? e.correlation.split("@")[0] : "");
+  };
+  // The query the filters say; a time is the browser's local time, sent as UTC.
+  const query = () => {
+    const q = new URLSearchParams({ order: "desc", limit: String(AUDIT_PAGE) });
+    const put = (k, v) => { if (v.trim()) q.set(k, v.trim()); };
+    put("job", fJob.value);
+    put("actor", fActor.value);
+    put("type", fType.value);
+    if (fSince.value) q.set("since", new Date(fSince.value).toISOString());
+    if (fUntil.value) q.set("until", new Date(fUntil.value).toISOString());
+    return q;
   };
   const draw = () => {
-    const since = fSince.value ? new Date(fSince.value).getTime() : 0;
-    const rows = loaded.filter((e) => (!fJob.value || jobOf(e).includes(fJob.value)) && (!fActor.value || (e.actor || "").includes(fActor.value))
-      && (!fType.value || e.type.includes(fType.value)) && (!since || new Date(e.recorded_at).getTime() >= since)).slice().reverse().slice(0, 500);
-    fill(types, ...[...new Set(loaded.map((e) => e.type))].sort().map((t) => h("option", { value: t })));
-    fill(listBox, h("ol", { class: "timeline", reversed: true }, rows.map((e) => h("li", { "data-position": e.position, "data-type": e.type },
+    fill(types, [...seenTypes].sort().map((t) => h("option", { value: t })));
+    fill(actors, [...seenActors].sort().map((a) => h("option", { value: a })));
+    fill(listBox, loaded.length ? h("ol", { class: "timeline", reversed: true }, loaded.map((e) => h("li", { "data-position": e.position, "data-type": e.type },
       h("span", { class: "pos" }, "#" + e.position), " ", h("strong", {}, e.type), " ", h("small", { class: "muted" }, when(e.recorded_at) + " · " + e.actor + (jobOf(e) ? " · " + jobOf(e) : "")),
       " ", h("button", { type: "button", class: "state-at", "data-state-at": e.position, onclick: () => showState(e.position) }, "State here"),
-      e.data !== null ? h("details", {}, h("summary", {}, "data"), h("pre", {}, JSON.stringify(e.data, null, 1))) : null))),
-      ...(from > 0 ? [more] : []));
+      e.data !== null ? h("details", {}, h("summary", {}, "data"), h("pre", {}, JSON.stringify(e.data, null, 1))) : null)))
+      : h("p", { class: "muted", id: "audit-empty" }, cursor ? "No match yet: older events remain." : "No event matches."),
+      ...(cursor ? [more] : []));
+    status.textContent = loaded.length + " event" + (loaded.length === 1 ? "" : "s") + " shown, newest first" + (cursor ? "; older ones remain" : "; that is all");
+  };
+  // One page older than what is shown (or the first page when `fresh`).
+  const load = async (fresh) => {
+    const mine = fresh ? ++generation : generation;
+    const q = query();
+    if (!fresh && cursor) q.set("before", String(cursor));
+    more.disabled = true;
+    try {
+      const page = await api("GET", "/events?" + q.toString());
+      if (mine !== generation) return;
+      if (fresh) loaded.length = 0;
+      loaded.push(...page.events);
+      for (const e of page.events) { seenTypes.add(e.type); seenActors.add(e.actor); }
+      cursor = page.next_before;
+      for (const el of [fJob, fActor, fType, fSince, fUntil]) el.removeAttribute("aria-invalid");
+      draw();
+    } catch (e) {
+      if (mine !== generation) return;
+      // A filter the server refuses (an unknown type, a bad time): say which, keep the list.
+      const field = e.body && e.body.error && e.body.error.field;
+      const el = { job: fJob, actor: fActor, type: fType, since: fSince, until: fUntil }[field];
+      if (el) el.setAttribute("aria-invalid", "true");
+      status.textContent = e.message;
+    } finally {
+      more.disabled = false;
+    }
   };
   const showState = async (pos) => {
     fill(stateBox, h("h2", {}, "The state at #" + pos), h("p", {}, "Loading…"));
@@ -51,19 +86,17 @@ async function audit(root) {
     fill(stateBox, h("h2", {}, "The state at #" + pos + " and now"), nav, compare(st.at, st.now));
     stateBox.scrollIntoView({ block: "nearest" });
   };
-  more.addEventListener("click", async () => {
-    const upto = from;
-    from = Math.max(0, from - 500);
-    loaded.unshift(...await fetchRange(from, upto));
-    draw();
-  });
-  const filters = h("form", { class: "filters" }, field("Job", fJob), field("Actor", fActor), field("Type", fType), field("Since (your browser's local time)", fSince), types);
-  for (const el of [fJob, fActor, fType, fSince]) el.addEventListener("input", draw);
-  filters.addEventListener("submit", (e) => e.preventDefault());
+  more.addEventListener("click", () => load(false));
+  // Typing asks the server once the typing pauses, not at every key.
+  let pause = null;
+  const changed = () => { clearTimeout(pause); pause = setTimeout(() => load(true), 250); };
+  const filters = h("form", { class: "filters" }, field("Job", fJob), field("Actor", fActor), field("Type (comma-separated)", fType),
+    field("Since (your browser's local time)", fSince), field("Until", fUntil), types, actors, jobList);
+  for (const el of [fJob, fActor, fType, fSince, fUntil]) el.addEventListener("input", changed);
+  filters.addEventListener("submit", (e) => { e.preventDefault(); clearTimeout(pause); load(true); });
   fill(root, h("h1", {}, "Audit"), h("p", { class: "muted" }, "Every change is an event in the log; the state at any position is the fold of the events up to it."),
-    filters, h("div", { class: "grid audit" }, h("section", { class: "card" }, h("h2", {}, "Timeline"), listBox), stateBox));
-  loaded.push(...await fetchRange(from, last));
-  draw();
+    filters, h("div", { class: "grid audit" }, h("section", { class: "card" }, h("h2", {}, "Timeline"), status, listBox), stateBox));
+  await load(true);
 }
 
 // Side by side: the state at a position and now; rows that differ are marked.

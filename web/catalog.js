@@ -16,7 +16,7 @@ async function runs(root) {
     p.set("limit", "200");
     const data = await api("GET", "/runs?" + p);
     fill(box, table(["Run", "Job", "Status", "Started", "Took", "Size", "Problems"], data.runs.map((r) => h("tr", {},
-      h("td", {}, h("small", {}, r.run_id), h("br"), h("small", { class: "muted" }, r.kind + " · " + (r.reason || "") + " · " + (r.actor || ""))),
+      h("td", {}, h("small", {}, h("a", { href: "#/run/" + encodeURIComponent(r.run_id) }, r.run_id)), h("br"), h("small", { class: "muted" }, r.kind + " · " + (r.reason || "") + " · " + (r.actor || ""))),
       h("td", {}, r.job_name || r.job_id || (r.paths ? "restore " + (r.target || "in place") : "")),
       h("td", {}, badge(r.status), r.status === "running" ? progressBar(r) : null),
       h("td", {}, when(r.started_at)),

@@ -100,6 +100,7 @@ async function historyPage(root, args) {
     h("p", { class: "muted" }, "Times in " + S.zone + " · since " + when(hist.since)),
     h("section", { class: "card" }, h("h2", {}, "Health over time"), healthGrid(hist)),
     h("section", { class: "card" }, h("h2", {}, "Backup performance per job"),
+      h("p", {}, h("a", { href: "#/performance/" + (days === 1 ? 7 : days) }, "Phases, ratios, backup window, storage growth and regressions: Performance")),
       byJob.size ? [...byJob.entries()].sort().map(([job, runs]) => jobPerformance(job, runs))
         : h("p", { class: "muted" }, "No finished backup run in this window.")));
 }

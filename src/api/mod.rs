@@ -19,6 +19,7 @@ mod input;
 pub mod jobs;
 pub mod metrics;
 mod notifications;
+mod performance;
 mod reports;
 mod restore;
 mod restore_db;

@@ -5,8 +5,8 @@ use super::error::ApiError;
 use super::metrics;
 use super::{
     access, backups, browse, events, health, health_history, input, jobs, json, notifications,
-    reports, restore, retention, runs, scheduler, sources, state, tokens, trigger_preview,
-    ApiContext, BASE,
+    performance, reports, restore, retention, runs, scheduler, sources, state, tokens,
+    trigger_preview, ApiContext, BASE,
 };
 use crate::auth::{self, Scope};
 use smol::future::FutureExt;
@@ -93,6 +93,7 @@ pub const ROUTES: &[Route] = &[
     route!("GET", "/whoami", state::whoami),
     route!("GET", "/state", state::at_position),
     route!("GET", "/scheduler/preview", trigger_preview::preview),
+    route!("GET", "/reports/performance", performance::get),
 ];
 
 /// Routes at the server root, outside `BASE`, where scrapers look by convention. Literal paths

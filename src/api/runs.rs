@@ -203,6 +203,8 @@ pub fn run_json(run: &Run, progress: Option<RunProgress>) -> Value {
         "warnings_total": run.warnings_total,
         "warnings": run.warnings,
     });
+    // Where a backup run's time went (`run_succeeded_v3`); null for runs that did not measure.
+    out["perf"] = json!(run.perf);
     out["kind"] = json!(run.kind.as_str());
     out["actor"] = json!(run.actor);
     if let Some(r) = &run.restore {

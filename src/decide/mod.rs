@@ -5,7 +5,7 @@
 //!
 //! `decide` only dispatches: the rules live with the aggregate they guard, one file each —
 //! `scheduler` (boot, start/stop), `jobs`, `runs`, `queue` (the run queue and cancellation), `defer` (runs waiting for a quiet machine),
-//! `catalog` (backups, archives), `records` (health checks, reports) and `tokens` (API tokens). A new capability is a
+//! `catalog` (backups, archives), `records` (health checks, reports), `tokens` (API tokens) and `snapshots` (the repository's records of a backup run). A new capability is a
 //! new file here and one line in the dispatch.
 
 mod catalog;
@@ -33,7 +33,7 @@ use crate::domain::selection::SourceCatalog;
 use crate::domain::Rejection;
 use crate::error::ErrorKind;
 use crate::events::{
-    BackupMode, BackupRecord, Event, HealthCheck, JobSpec, RestoreTarget, RetentionPolicy,
+    BackupMode, BackupRecord, Event, HealthCheck, JobSpec, RestoreTarget, RetentionPolicy, RunPerf,
     RunReason, RunWarning, Scope, TokenHash, Ts,
 };
 use crate::events::{PackRecord, SnapshotRefs};
@@ -238,6 +238,9 @@ pub enum Delivery {
     },
 }
 
+// One outcome per run, moved a couple of times: the size of the largest variant costs nothing,
+// and boxing `perf` would only make every backup path allocate.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunOutcome {
     Succeeded {
@@ -248,6 +251,9 @@ pub enum RunOutcome {
         /// Entries skipped or changed while read, every one (`finish` keeps the first
         /// `MAX_RUN_WARNINGS` and the count); empty for maintenance runs.
         warnings: Vec<RunWarning>,
+        /// The run's phase timings and volumes; recorded as `run_succeeded_v3` when given (backup
+        /// runs), `None` for runs that measure none (maintenance).
+        perf: Option<RunPerf>,
     },
     Failed {
         error: String,

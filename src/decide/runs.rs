@@ -75,6 +75,7 @@ pub(super) fn finish(
             files,
             note,
             warnings,
+            perf,
         } => {
             let mut events = Vec::new();
             // A cleanup may delete the base while an incremental is written on it (only if the
@@ -117,7 +118,20 @@ pub(super) fn finish(
             let backup_id = backup.as_ref().map(|b| b.id.clone());
             // A clean run keeps the old variant, so readers that know only it see nothing new;
             // a run with warnings says which (the first `MAX_RUN_WARNINGS`) and how many.
-            events.push(if warnings.is_empty() {
+            // A run that measured its phases records them (`run_succeeded_v3`), warnings or not.
+            events.push(if let Some(perf) = perf {
+                Event::RunSucceededV3 {
+                    run_id: run_id.to_string(),
+                    backup_id,
+                    bytes: *bytes,
+                    files: *files,
+                    duration_ms,
+                    note: note.clone(),
+                    warnings_total: warnings.len() as u64,
+                    warnings: warnings.iter().take(MAX_RUN_WARNINGS).cloned().collect(),
+                    perf: *perf,
+                }
+            } else if warnings.is_empty() {
                 Event::RunSucceeded {
                     run_id: run_id.to_string(),
                     backup_id,
@@ -294,6 +308,7 @@ mod tests {
                 files: 1,
                 note: None,
                 warnings: Vec::new(),
+                perf: None,
             },
         }
     }
@@ -403,9 +418,73 @@ mod tests {
                 files: 1,
                 note: Some("n".into()),
                 warnings,
+                perf: None,
             },
         };
         decide(&r1_running(), &finish, t(4)).unwrap()
+    }
+
+    #[test]
+    fn a_run_that_measured_its_phases_records_run_succeeded_v3_which_replays_like_v2() {
+        let perf = crate::events::RunPerf {
+            scan_ms: 5,
+            read_ms: 900,
+            compress_ms: 400,
+            write_ms: 300,
+            bytes_read: 10_000,
+            bytes_stored: 10,
+            bytes_new: 10,
+            files_examined: 3,
+            files_changed: 1,
+            ..Default::default()
+        };
+        let finish = |warnings: Vec<RunWarning>| Command::FinishRun {
+            run_id: "r1".into(),
+            outcome: RunOutcome::Succeeded {
+                backup: Some(record("b1", BackupKind::Full, None)),
+                bytes: 10,
+                files: 1,
+                note: None,
+                warnings,
+                perf: Some(perf),
+            },
+        };
+        // without warnings too: the phases are what it records
+        let clean = decide(&r1_running(), &finish(vec![]), t(4)).unwrap();
+        assert!(
+            matches!(&clean[1], Event::RunSucceededV3 { perf: p, warnings_total: 0, .. } if *p == perf),
+            "{:?}",
+            clean[1]
+        );
+        let warned = vec![RunWarning {
+            path: "/srv/p".into(),
+            reason: "skipped: a FIFO".into(),
+        }];
+        let events = decide(&r1_running(), &finish(warned), t(4)).unwrap();
+        let Event::RunSucceededV3 {
+            warnings_total,
+            duration_ms,
+            ..
+        } = &events[1]
+        else {
+            panic!("{:?}", events[1]);
+        };
+        assert_eq!((*warnings_total, *duration_ms), (1, 3000));
+        // replayed: the run as a v2 success would be, with its perf; the job's figures count it
+        let state = given(vec![
+            Event::JobCreated { job: job("a") },
+            started("r1", "a", None),
+            events[0].clone(),
+            events[1].clone(),
+        ]);
+        let run = &state.schedule.runs["r1"];
+        assert_eq!(run.status, crate::projections::RunStatus::Succeeded);
+        assert_eq!((run.bytes, run.duration_ms), (10, Some(3000)));
+        assert_eq!(run.backup_id.as_deref(), Some("b1"));
+        assert_eq!((run.warnings_total, run.perf), (1, Some(perf)));
+        let stats = &state.stats.per_job["a"];
+        assert_eq!((stats.succeeded, stats.runs_with_warnings), (1, 1));
+        assert_eq!(stats.last_duration_ms, Some(3000));
     }
 
     #[test]

@@ -162,6 +162,7 @@ mod tests {
                 files: 1,
                 note: None,
                 warnings: vec![],
+                perf: None,
             },
         };
         let done = decide(&state, &finish, t(4)).unwrap();

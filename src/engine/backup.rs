@@ -19,6 +19,7 @@ use std::path::Path;
 use super::dump::{self, Scratch};
 use super::layout::{self, io_err, Layout};
 use super::manifest::{self, Stat};
+use super::perf::{Perf, Phase, TimedWrite, Volume};
 use super::sources::{scan_source, Excludes, ItemKind, Scan};
 use super::EngineError;
 use crate::archive::{
@@ -27,7 +28,9 @@ use crate::archive::{
 use crate::config::Config;
 use crate::domain::base::newest_base;
 use crate::domain::selection::Category;
-use crate::events::{BackupConfig, BackupKind, BackupMode, BackupRecord, JobSpec, RunWarning, Ts};
+use crate::events::{
+    BackupConfig, BackupKind, BackupMode, BackupRecord, JobSpec, RunPerf, RunWarning, Ts,
+};
 use crate::progress::ProgressHandle;
 use crate::service::Service;
 
@@ -41,7 +44,12 @@ pub struct BackupDone {
     /// Entries skipped or changed while read, each with its path and why: the scan's first,
     /// then the files that changed while read.
     pub warnings: Vec<RunWarning>,
+    /// Where the run's time went and what it moved (`engine::perf`).
+    pub perf: RunPerf,
 }
+
+/// The archive's output: buffered, its writes timed.
+type Out<'a> = BufWriter<TimedWrite<'a, File>>;
 
 /// The base an incremental compares against.
 struct Base {
@@ -101,7 +109,9 @@ pub fn backup(
         },
     };
 
+    let perf = Perf::new();
     progress.update(|p| p.phase = "scanning".into());
+    let scanning = perf.span(Phase::Scan);
     let mut scan = Scan::default();
     // `walk` sees canonical paths (the root is canonicalized, children are joined to it).
     scan.avoid.extend(fs::canonicalize(&config.data_dir).ok());
@@ -144,6 +154,8 @@ pub fn backup(
             _ => None,
         })
         .sum();
+    drop(scanning);
+    perf.count(Volume::FilesExamined, files_total);
 
     let backups_dir = layout.backups_dir();
     fs::create_dir_all(&backups_dir)
@@ -157,8 +169,10 @@ pub fn backup(
     let out = File::create_new(&guard.0[0])
         .map_err(io_err(format!("creating {}", guard.0[0].display())))?;
     let seal = layout.seal().map_err(archive_err(&guard.0[0]))?;
+    // From here to the writer's finish, what is neither reading nor writing is compression.
+    let stage = perf.stage();
     let mut w = ArchiveWriter::with_seal(
-        BufWriter::with_capacity(1 << 20, out),
+        BufWriter::with_capacity(1 << 20, perf.writer(out)),
         WriterOptions {
             codec,
             level,
@@ -181,7 +195,7 @@ pub fn backup(
         });
         let dir = scratch.as_ref().map_or(Path::new(""), |s| s.0.as_path());
         dump::dump(src, dir, progress.cancel(), &mut |r| {
-            w.add_stream(name, Progressing::new(r, progress))
+            w.add_stream(name, perf.reader(Progressing::new(r, progress)))
         })?;
     }
     drop(scratch);
@@ -214,7 +228,14 @@ pub fn backup(
                     sidecar.push((&item.name, *stat));
                     w.add_parent_ref(e.in_parent(&b.id))
                 } else {
-                    match store_file(&mut w, &item.name, &item.fs_path, item.meta, progress) {
+                    match store_file(
+                        &mut w,
+                        &item.name,
+                        &item.fs_path,
+                        item.meta,
+                        progress,
+                        &perf,
+                    ) {
                         Ok(Stored::Yes { warning }) => {
                             changed += 1;
                             sidecar.push((&item.name, *stat));
@@ -262,7 +283,10 @@ pub fn backup(
     let out = out
         .into_inner()
         .map_err(|e| e.into_error())
-        .map_err(io_err(format!("writing {}", guard.0[0].display())))?;
+        .map_err(io_err(format!("writing {}", guard.0[0].display())))?
+        .into_inner();
+    perf.end_stage(Phase::Compress, stage);
+    let writing = perf.span(Phase::Write);
     out.sync_all()
         .map_err(io_err(format!("syncing {}", guard.0[0].display())))?;
     drop(out);
@@ -271,6 +295,11 @@ pub fn backup(
     layout::publish(&guard.0[0], &archive_path)?;
     layout::fsync_dir(&backups_dir)?;
     guard.disarm();
+    drop(writing);
+    // Everything in a `.bka` archive is new to storage (no chunk is shared with another backup).
+    perf.count(Volume::BytesStored, summary.bytes_written);
+    perf.count(Volume::BytesNew, summary.bytes_written);
+    perf.count(Volume::FilesChanged, changed);
 
     let stored_files = sidecar.len() as u64 + dump_names.len() as u64;
     if let Some(b) = &base {
@@ -313,6 +342,7 @@ pub fn backup(
         files: stored_files,
         note: (!notes.is_empty()).then(|| notes.join("; ")),
         warnings: skipped,
+        perf: perf.finish(),
     })
 }
 
@@ -413,11 +443,12 @@ enum Stored {
 /// changes too, that copy is kept and the warning says it may be inconsistent; if not, the
 /// warning says it was read again (and what the reads in between saw).
 fn store_file(
-    w: &mut ArchiveWriter<BufWriter<File>>,
+    w: &mut ArchiveWriter<Out<'_>>,
     name: &str,
     path: &Path,
     meta: crate::archive::EntryMeta,
     progress: &ProgressHandle,
+    perf: &Perf,
 ) -> Result<Stored, ArchiveError> {
     const READS: usize = 3;
     let mut changes: Vec<String> = Vec::new();
@@ -447,7 +478,7 @@ fn store_file(
             ),
             failed: &read_failed,
         };
-        match w.add_file(name, &meta, reader) {
+        match w.add_file(name, &meta, perf.reader(reader)) {
             Ok(()) => {
                 return Ok(Stored::Yes {
                     warning: reread_warning(&changes, changed.take()),

@@ -69,7 +69,7 @@ pub fn check(
     })
 }
 
-fn disk(layout: &Layout) -> Result<Disk, String> {
+pub(crate) fn disk(layout: &Layout) -> Result<Disk, String> {
     // The backups directory may not exist before the first backup; its volume is the data dir's.
     let dir = [layout.backups_dir(), layout.data_dir.clone()]
         .into_iter()

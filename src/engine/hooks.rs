@@ -188,6 +188,7 @@ pub fn around(
             files,
             note,
             warnings,
+            perf,
         } => {
             if let Some(argv) = &hooks.after {
                 let id = backup.as_ref().map(|b| b.id.as_str()).unwrap_or_default();
@@ -206,6 +207,7 @@ pub fn around(
                 files,
                 note: (!note.is_empty()).then(|| note.join("; ")),
                 warnings,
+                perf,
             }
         }
         RunOutcome::Failed { error, kind } => match &hooks.on_failure {

@@ -31,6 +31,7 @@ impl From<Result<Done, EngineError>> for RunOutcome {
                 note: Some(done.note),
                 // Maintenance reads no sources: nothing to skip.
                 warnings: Vec::new(),
+                perf: None,
             },
             Err(e) => e.into_outcome(),
         }

@@ -15,6 +15,7 @@
 //! - `load`: a dump of a backup loaded into a database (psql, mariadb, an SQLite file)
 //! - `reconcile`: what boot cleans up and reports
 //! - `layout`: data-directory paths, backup ids, fsync helpers
+//! - `perf`: a run's phase timings and volumes, filled by each backup path
 //! - `maintenance`: retention cleanup, weekly archive, health check, daily report
 
 mod backup;
@@ -28,6 +29,7 @@ mod load;
 pub mod maintenance;
 mod manifest;
 pub mod paths;
+pub mod perf;
 pub mod prune;
 mod reconcile;
 pub mod recover;
@@ -255,6 +257,7 @@ impl Engine {
                         files: done.files,
                         note: done.note,
                         warnings: done.warnings,
+                        perf: Some(done.perf),
                         backup: Some(done.record),
                     },
                     Err(e) => e.into_outcome(),

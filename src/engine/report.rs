@@ -65,6 +65,8 @@ pub fn generate(
         let next = report::next_runs(s, config.timezone, now);
         report::build(s, now, &id, next, config.repository.repack_below)
     });
+    // The performance section's days until full need the volume's free space: I/O, so here.
+    let report = report.with_volume(super::perf::volume(config));
     let json = serde_json::to_vec_pretty(&report).map_err(|e| EngineError::Internal {
         reason: format!("report {}: could not serialise it: {e}", report.id),
     })?;

@@ -15,6 +15,7 @@ use std::path::Path;
 use super::backup::{compression, BackupDone};
 use super::dump::{self, Scratch};
 use super::layout::{self, io_err, Layout};
+use super::perf::{Perf, Phase, Volume};
 use super::sources::{scan_source, Excludes, ItemKind, Scan};
 use super::EngineError;
 use crate::archive::{ArchiveError, EntryKind, Mtime};
@@ -92,6 +93,8 @@ pub fn backup(
         },
     };
 
+    let perf = Perf::new();
+    let scanning = perf.span(Phase::Scan);
     progress.update(|p| p.phase = "scanning".into());
     let mut scan = Scan::default();
     scan.avoid.extend(fs::canonicalize(&config.data_dir).ok());
@@ -202,7 +205,13 @@ pub fn backup(
     }
     drop(scratch);
 
+    drop(scanning);
     let files_total = scan.files().count() as u64;
+    perf.count(Volume::FilesExamined, files_total);
+    // Reading, chunking, hashing and compressing interleave in the repository writer: the
+    // stage's wall time is `compress`, less the pack writes timed inside it.
+    let stage = perf.stage();
+    let mut bytes_read = 0u64;
     progress.update(|p| {
         p.phase = "writing".into();
         p.bytes_done = 0;
@@ -255,6 +264,7 @@ pub fn backup(
                 match put_file(&mut w, &item.fs_path, progress)? {
                     FileRead::Yes { stored, warning } => {
                         read += 1;
+                        bytes_read += stored.size;
                         stored_files += 1;
                         if let Some(why) = warning {
                             skipped.push(warned(&item.fs_path, why));
@@ -274,8 +284,9 @@ pub fn backup(
     }
 
     cancelled(progress)?;
+    perf.end_stage(Phase::Compress, stage);
     progress.update(|p| p.phase = "syncing".into());
-    let done = w.finish(&guard.0[0]).map_err(repo_err)?;
+    let done = perf.time(Phase::Write, || w.finish(&guard.0[0]).map_err(repo_err))?;
     layout::publish(&guard.0[0], &snap_path)?;
     layout::fsync_dir(&snaps)?;
     guard.disarm();
@@ -336,7 +347,28 @@ pub fn backup(
             first.join("; ")
         ));
     }
+    perf.count(Volume::BytesRead, bytes_read);
+    perf.count(Volume::FilesChanged, read);
+    // Stored: what the snapshot's chunks take in their packs (shared ones included); new: what
+    // this run added. Their ratio is what deduplication saved.
+    let shared: u64 = done
+        .refs
+        .packs
+        .iter()
+        .filter_map(|r| Some((lookup.pack(&r.pack)?, &r.frames)))
+        .map(|(pack, frames)| {
+            pack.chunks
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| frames.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0))
+                .map(|(_, c)| u64::from(c.stored_len))
+                .sum::<u64>()
+        })
+        .sum();
+    perf.count(Volume::BytesStored, shared + done.refs.new_bytes);
+    perf.count(Volume::BytesNew, done.refs.new_bytes);
     Ok(BackupDone {
+        perf: perf.finish(),
         record,
         files: stored_files + dump_names.len() as u64,
         note: Some(notes.join("; ")),
@@ -396,7 +428,7 @@ fn put_file(
             Ok(m) => m,
             Err(e) => return Ok(FileRead::Unreadable(e.to_string())),
         };
-        let stored = match w.put(Counting {
+        let stored = match w.put_parallel(Counting {
             inner: &f,
             progress,
         }) {

@@ -4,8 +4,8 @@
 use super::{
     BackupConfig, BackupKind, BackupMode, BackupRecord, BackupType, Event, FailureKind,
     HealthCheck, HealthStatus, Hooks, JobAction, JobSpec, KeepRules, Overwrite, PackChunk,
-    PackRecord, PackRefs, RestoreOutcome, RestoreTarget, RetentionPolicy, RunReason, RunWarning,
-    Scope, SnapshotRefs, TokenHash, Trigger, Ts,
+    PackRecord, PackRefs, RestoreOutcome, RestoreTarget, RetentionPolicy, RunPerf, RunReason,
+    RunWarning, Scope, SnapshotRefs, TokenHash, Trigger, Ts,
 };
 
 /// One example of every variant, in tag order: the golden fixtures, the schema-list test and the
@@ -292,7 +292,29 @@ pub fn examples() -> Vec<Event> {
             since: t(7204),
         },
         // v6: the deduplicated repository
-        Event::Reserved37,
+        Event::RunSucceededV3 {
+            run_id: "daily_full-20260530T020000Z-5eed0002".into(),
+            backup_id: Some("daily_full-20260530T020000Z-5eed0002".into()),
+            bytes: 812_345,
+            files: 120,
+            duration_ms: 4_200,
+            note: None,
+            warnings_total: 0,
+            warnings: vec![],
+            perf: RunPerf {
+                scan_ms: 35,
+                read_ms: 1_900,
+                compress_ms: 1_100,
+                write_ms: 600,
+                upload_ms: 0,
+                verify_ms: 0,
+                bytes_read: 2_400_000,
+                bytes_stored: 812_345,
+                bytes_new: 812_345,
+                files_examined: 130,
+                files_changed: 120,
+            },
+        },
         Event::PackWritten {
             pack: PackRecord {
                 id: "9f".repeat(32),

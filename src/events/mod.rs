@@ -279,10 +279,20 @@ pub enum Event {
         since: Ts,
     },
     // ---- schema version 6 ----
-    /// Reserved for the run outcome with phase timings (`run_succeeded_v3`); its fields are
-    /// defined with it. Kept here so the repository's tags below stay where they are.
-    #[doc(hidden)]
-    Reserved37,
+    /// `run_succeeded_v2` with the run's phase timings and volumes (`perf`): every backup run
+    /// that measured them records this (with or without warnings); runs that did not (maintenance
+    /// jobs) keep `run_succeeded` / `run_succeeded_v2`.
+    RunSucceededV3 {
+        run_id: String,
+        backup_id: Option<String>,
+        bytes: u64,
+        files: u64,
+        duration_ms: u64,
+        note: Option<String>,
+        warnings_total: u64,
+        warnings: Vec<RunWarning>,
+        perf: RunPerf,
+    },
     /// A pack of the deduplicated repository was written and synced, before any snapshot
     /// references it: its chunks may be reused from here on (see schema/repository.md).
     PackWritten {
@@ -464,7 +474,7 @@ impl Event {
         "notification_sent",
         "notification_failed",
         "run_deferred",
-        "reserved_37",
+        "run_succeeded_v3",
         "pack_written",
         "snapshot_recorded",
         "packs_deleted",
@@ -511,7 +521,7 @@ impl Event {
             Event::NotificationSent { .. } => 34,
             Event::NotificationFailed { .. } => 35,
             Event::RunDeferred { .. } => 36,
-            Event::Reserved37 => 37,
+            Event::RunSucceededV3 { .. } => 37,
             Event::PackWritten { .. } => 38,
             Event::SnapshotRecorded { .. } => 39,
             Event::PacksDeleted { .. } => 40,
@@ -973,6 +983,24 @@ impl<'de> Deserialize<'de> for TokenHash {
         }
         Ok(TokenHash(out))
     }
+}
+
+/// Where a backup run's time went and how much it moved (`run_succeeded_v3.perf`; the meaning of
+/// each phase, and how compression on worker threads is measured, is in schema/events.md).
+/// Phases a path does not have are 0.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunPerf {
+    pub scan_ms: u64,
+    pub read_ms: u64,
+    pub compress_ms: u64,
+    pub write_ms: u64,
+    pub upload_ms: u64,
+    pub verify_ms: u64,
+    pub bytes_read: u64,
+    pub bytes_stored: u64,
+    pub bytes_new: u64,
+    pub files_examined: u64,
+    pub files_changed: u64,
 }
 
 impl Envelope {

@@ -81,7 +81,9 @@ impl Watch {
                 by: None,
                 ..
             } => self.failed(state, run_id, "timed out", reason, at),
-            Event::RunSucceeded { run_id, .. } | Event::RunSucceededV2 { run_id, .. } => {
+            Event::RunSucceeded { run_id, .. }
+            | Event::RunSucceededV2 { run_id, .. }
+            | Event::RunSucceededV3 { run_id, .. } => {
                 let Some(job) = backup_job(state, run_id) else {
                     return vec![];
                 };
@@ -105,6 +107,11 @@ impl Watch {
                     });
                 }
                 if let Event::RunSucceededV2 {
+                    warnings_total,
+                    warnings,
+                    ..
+                }
+                | Event::RunSucceededV3 {
                     warnings_total,
                     warnings,
                     ..

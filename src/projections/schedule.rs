@@ -2,7 +2,8 @@
 
 use crate::error::ErrorKind;
 use crate::events::{
-    BackupMode, Envelope, Event, JobSpec, RestoreOutcome, RestoreTarget, RunReason, RunWarning, Ts,
+    BackupMode, Envelope, Event, JobSpec, RestoreOutcome, RestoreTarget, RunPerf, RunReason,
+    RunWarning, Ts,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -146,6 +147,9 @@ pub struct Run {
     /// true count, and the first `MAX_RUN_WARNINGS` of them.
     pub warnings_total: u64,
     pub warnings: Vec<RunWarning>,
+    /// Phase timings and volumes of a backup run that measured them (`run_succeeded_v3`).
+    #[serde(default)]
+    pub perf: Option<RunPerf>,
 }
 
 impl Run {
@@ -173,6 +177,7 @@ impl Run {
             cancelled_by: None,
             warnings_total: 0,
             warnings: Vec::new(),
+            perf: None,
         }
     }
 
@@ -337,6 +342,25 @@ impl Schedule {
                 run.warnings_total = *warnings_total;
                 run.warnings = warnings.clone();
             }),
+            Event::RunSucceededV3 {
+                run_id,
+                backup_id,
+                bytes,
+                files,
+                duration_ms,
+                note,
+                warnings_total,
+                warnings,
+                perf,
+            } => self.finish(run_id, at, RunStatus::Succeeded, *duration_ms, |run| {
+                run.backup_id = backup_id.clone();
+                run.bytes = *bytes;
+                run.files = *files;
+                run.note = note.clone();
+                run.warnings_total = *warnings_total;
+                run.warnings = warnings.clone();
+                run.perf = Some(*perf);
+            }),
             Event::RunFailed {
                 run_id,
                 error,
@@ -383,7 +407,6 @@ impl Schedule {
             | Event::TokenRevoked { .. }
             | Event::NotificationSent { .. }
             | Event::NotificationFailed { .. }
-            | Event::Reserved37
             | Event::PackWritten { .. }
             | Event::SnapshotRecorded { .. }
             | Event::PacksDeleted { .. }
@@ -527,6 +550,7 @@ impl Schedule {
                 cancelled_by: None,
                 warnings_total: 0,
                 warnings: Vec::new(),
+                perf: None,
             },
         );
     }

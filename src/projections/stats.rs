@@ -56,6 +56,12 @@ impl JobStats {
                 duration_ms,
                 warnings_total,
                 ..
+            }
+            | Event::RunSucceededV3 {
+                bytes,
+                duration_ms,
+                warnings_total,
+                ..
             } => {
                 self.success(*bytes, *duration_ms, at);
                 self.runs_with_warnings += u64::from(*warnings_total > 0);
@@ -104,6 +110,7 @@ impl Stats {
             | Event::SlotsMissed { job_id, .. } => Some(job_id.as_str()),
             Event::RunSucceeded { run_id, .. }
             | Event::RunSucceededV2 { run_id, .. }
+            | Event::RunSucceededV3 { run_id, .. }
             | Event::RunFailed { run_id, .. }
             | Event::RunFailedV2 { run_id, .. }
             | Event::RunInterrupted { run_id, .. }

@@ -7,6 +7,8 @@
 //! - `backups`  the backups listing; storage by kind and over time; the largest backups
 //! - `reports`  the reports listing
 //! - `metrics`  the values of every `/metrics` family (the exposition text is the API's)
+//! - `performance` per job: throughput, phases, ratios, trends, the backup window, storage
+//!   growth and regressions (`GET reports/performance`, the report's performance section)
 //! - `repository` the deduplicated repository's logical, stored and prunable bytes
 //!
 //! Windows are half-open, `(now - length, now]` (`Run::finished_in`): consecutive windows never
@@ -14,6 +16,7 @@
 
 pub mod backups;
 pub mod metrics;
+pub mod performance;
 pub mod reports;
 pub mod repository;
 pub mod runs;

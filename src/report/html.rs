@@ -19,14 +19,14 @@ const RUN_SERIES: [(&str, &str); 3] = [
 ];
 
 // Chart geometry (SVG user units; the SVG scales to the page width).
-const W: f64 = 1000.0;
-const H: f64 = 300.0;
-const LEFT: f64 = 90.0;
-const RIGHT: f64 = 20.0;
-const TOP: f64 = 40.0;
-const BOTTOM: f64 = 60.0;
-const PW: f64 = W - LEFT - RIGHT;
-const PH: f64 = H - TOP - BOTTOM;
+pub(super) const W: f64 = 1000.0;
+pub(super) const H: f64 = 300.0;
+pub(super) const LEFT: f64 = 90.0;
+pub(super) const RIGHT: f64 = 20.0;
+pub(super) const TOP: f64 = 40.0;
+pub(super) const BOTTOM: f64 = 60.0;
+pub(super) const PW: f64 = W - LEFT - RIGHT;
+pub(super) const PH: f64 = H - TOP - BOTTOM;
 
 const STYLE: &str = "
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;background:#f4f6f8;color:#1a202c}
@@ -105,6 +105,9 @@ pub fn html(report: &Report) -> String {
     largest(&mut out, report);
     next_runs(&mut out, report);
     health_section(&mut out, report);
+    if let Some(p) = &report.performance {
+        super::perf_html::section(&mut out, p);
+    }
 
     out.push_str("</main></body></html>\n");
     out
@@ -373,7 +376,7 @@ fn health_name(s: HealthStatus) -> &'static str {
     }
 }
 
-fn job(name: &str, id: &str) -> String {
+pub(super) fn job(name: &str, id: &str) -> String {
     if name == id {
         esc(name)
     } else {
@@ -403,7 +406,7 @@ pub fn bytes(n: u64) -> String {
     crate::domain::health::bytes(n).replacen(' ', "&nbsp;", 1)
 }
 
-fn millis(ms: u64) -> String {
+pub(super) fn millis(ms: u64) -> String {
     match ms {
         0..=999 => format!("{ms}&nbsp;ms"),
         1000..=59_999 => format!("{:.1}&nbsp;s", ms as f64 / 1000.0),
@@ -416,7 +419,7 @@ fn millis(ms: u64) -> String {
 }
 
 /// A round axis maximum at or above `max`: 1, 2 or 5 times a power of ten.
-fn nice_max(max: f64) -> f64 {
+pub(super) fn nice_max(max: f64) -> f64 {
     if max <= 0.0 {
         return 1.0;
     }
@@ -439,7 +442,7 @@ fn short_day(day: &str) -> &str {
 
 /// The frame every chart shares: accessible title and description, horizontal grid lines with
 /// labels, the axes and their titles, a legend.
-fn frame(
+pub(super) fn frame(
     out: &mut String,
     id: &str,
     title: &str,
@@ -494,7 +497,7 @@ fn frame(
     }
 }
 
-fn no_data(out: &mut String, text: &str) {
+pub(super) fn no_data(out: &mut String, text: &str) {
     let _ = write!(
         out,
         "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" class=\"empty\">{}</text>",

@@ -1,5 +1,6 @@
 //! The daily report, pure: `build` gathers the figures `queries` computes from the state into
-//! the report's shape, `html` draws them as one self-contained page. Reading the clock and
+//! the report's shape, `html` draws them as one self-contained page (`perf_html` its performance
+//! section and charts). Reading the clock and
 //! writing files is the engine's part (`engine::report`).
 //!
 //! Windows are half-open, `(now - length, now]`: a run that finished exactly 24 hours before
@@ -8,6 +9,7 @@
 
 mod html;
 mod model;
+mod perf_html;
 
 pub use html::html;
 pub use model::{
@@ -17,7 +19,7 @@ pub use model::{
 
 use crate::events::Ts;
 use crate::projections::{State, StoragePoint};
-use crate::queries::{backups, runs, since, status, Day, DAY, WEEK};
+use crate::queries::{backups, performance, runs, since, status, Day, DAY, WEEK};
 use chrono_tz::Tz;
 use time::Date;
 
@@ -27,6 +29,8 @@ pub const LARGEST: usize = 10;
 pub const RUN_DAYS: i64 = 14;
 /// Days of the storage chart, today included.
 pub const STORAGE_DAYS: i64 = 90;
+/// Days of the performance section (the API's default window).
+pub const PERF_DAYS: u32 = crate::queries::performance::DEFAULT_DAYS;
 
 /// The report `id` on `state` as of `now`. `next_runs` come from the scheduler's planning
 /// (`next_runs`), passed in so this stays a function of its arguments. Every figure is a
@@ -141,7 +145,17 @@ pub fn build(
                 storage: storage(p),
             })
             .collect(),
+        performance: Some(performance::performance(state, now, PERF_DAYS, None, None)),
         repository: (repository.packs > 0 || repository.snapshots > 0).then_some(repository),
+    }
+}
+
+impl Report {
+    /// Adds the data directory's free space (read by the caller) to the performance section:
+    /// its days until full.
+    pub fn with_volume(mut self, volume: Option<performance::VolumeSpace>) -> Report {
+        self.performance = self.performance.map(|p| p.with_volume(volume));
+        self
     }
 }
 

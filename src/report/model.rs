@@ -2,6 +2,7 @@
 
 use crate::events::{BackupKind, Ts};
 use crate::projections::{HealthRecord, Outcomes};
+pub use crate::queries::performance::Performance;
 pub use crate::queries::runs::Warned;
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +31,10 @@ pub struct Report {
     /// Storage at the end of each of the last `STORAGE_DAYS` UTC days, oldest first (days
     /// without a change carry the previous day's figures).
     pub storage_over_time: Vec<StorageDay>,
+    /// The performance analysis of the last `PERF_DAYS` days (`GET reports/performance`'s
+    /// figures); absent in reports written before it.
+    #[serde(default)]
+    pub performance: Option<Performance>,
     /// The deduplicated repository's logical, stored and prunable bytes; absent while it holds
     /// nothing (and in reports written before it existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]

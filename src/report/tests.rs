@@ -317,8 +317,10 @@ fn an_empty_state_gives_null_rates_and_a_sensible_page() {
     assert_eq!(r.last_7d.finished, 0);
     assert!(r.runs_per_job.is_empty() && r.failures.is_empty() && r.durations.is_empty());
     let page = html(&r);
-    assert_eq!(page.matches("<svg").count(), 2);
+    // runs, storage, throughput, duration
+    assert_eq!(page.matches("<svg").count(), 4);
     assert!(page.contains("no runs finished in this period"));
+    assert!(page.contains("no measured runs in this period"));
     assert!(page.contains("nothing stored in this period"));
     assert!(page.contains("The scheduler is stopped"));
     assert!(!page.contains("NaN"), "{page}");
@@ -437,6 +439,8 @@ fn write_sample() {
         "Largest backups",
         "Next runs",
         "Latest health check",
+        "Performance, last 30 d",
+        "Regressions",
     ] {
         let heading = format!("<h2>{section}</h2>");
         let at = page[from..]
@@ -444,7 +448,7 @@ fn write_sample() {
             .unwrap_or_else(|| panic!("no section {section:?} after byte {from}"));
         from += at + heading.len();
     }
-    assert_eq!(page.matches("<svg").count(), 2);
+    assert_eq!(page.matches("<svg").count(), 4);
     // The sample's own data made it onto the page: the jobs (one name escaped), the largest
     // backup, the health check.
     assert!(page.contains("Weekly"));
@@ -553,6 +557,91 @@ fn runs_with_warnings_are_counted_per_job_and_shown() {
     }
     let old: Report = serde_json::from_value(v).unwrap();
     assert_eq!(old.runs_per_job[1].warnings_7d, Warned::default());
+}
+
+/// `nightly` ran daily for 20 days with phase timings, one run three times as slow as usual.
+fn measured() -> State {
+    let mut log = Log::new();
+    for i in 0..20i64 {
+        let run = format!("m{i:02}");
+        let end = NOW - (20 - i) * DAY + HOUR;
+        let ms = if i == 12 { 3000 } else { 1000 };
+        log.start(&run, "nightly", end - 1);
+        log.at(
+            end,
+            Event::RunSucceededV3 {
+                run_id: run.clone(),
+                backup_id: None,
+                bytes: 500_000,
+                files: 4,
+                duration_ms: ms,
+                note: None,
+                warnings_total: 0,
+                warnings: vec![],
+                perf: crate::events::RunPerf {
+                    scan_ms: 10,
+                    read_ms: ms / 2,
+                    compress_ms: ms / 5,
+                    write_ms: ms / 10,
+                    bytes_read: 2_000_000,
+                    bytes_stored: 500_000,
+                    bytes_new: 500_000,
+                    files_examined: 4,
+                    files_changed: 4,
+                    ..Default::default()
+                },
+            },
+        );
+    }
+    log.state
+}
+
+#[test]
+fn the_performance_section_charts_throughput_and_duration_and_rings_the_regression() {
+    let r = build(&measured(), ts(NOW), "report-perf", next(), 0.5);
+    let p = r.performance.as_ref().unwrap();
+    assert_eq!(p.days, PERF_DAYS);
+    let nightly = p.jobs.iter().find(|j| j.job_id == "nightly").unwrap();
+    assert_eq!(nightly.runs.len(), 20);
+    let flagged: Vec<&str> = nightly
+        .regressions
+        .iter()
+        .map(|g| g.run_id.as_str())
+        .collect();
+    assert_eq!(flagged, ["m12"]);
+    assert_eq!(nightly.slowest_phase.as_deref(), Some("read"));
+    // the JSON report carries the section, and reads back the same
+    let text = serde_json::to_string(&r).unwrap();
+    assert_eq!(serde_json::from_str::<Report>(&text).unwrap(), r);
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        v["performance"]["jobs"][0]["regressions"][0]["run_id"],
+        "m12"
+    );
+    // an older report without it still reads
+    let mut old = v.clone();
+    old.as_object_mut().unwrap().remove("performance");
+    let old: Report = serde_json::from_value(old).unwrap();
+    assert_eq!(old.performance, None);
+
+    let page = html(&r);
+    assert!(page.contains("<title id=\"throughput-title\">Throughput</title>"));
+    assert!(page.contains("<title id=\"duration-title\">Run duration</title>"));
+    // 2 MB in 1 s, and the slow run's tooltip and its red ring (one ring: one regression)
+    assert!(page.contains("m00: 2.00 MB/s"), "{page}");
+    assert!(page.contains("m12: 3000 ms, a regression"));
+    assert_eq!(page.matches("class=\"regression\"").count(), 1);
+    assert!(page.contains("read (disk bound)"));
+    assert!(page.contains("<h2>Regressions</h2>"));
+    assert!(!page.contains("NaN") && !page.contains("inf"), "{page}");
+    // the volume, given after the build, gives the days until full
+    let r = r.with_volume(Some(crate::queries::performance::VolumeSpace {
+        free_bytes: 1 << 30,
+        total_bytes: 1 << 31,
+    }));
+    let p = r.performance.as_ref().unwrap();
+    let nightly = p.jobs.iter().find(|j| j.job_id == "nightly").unwrap();
+    assert!(nightly.storage.days_until_full.unwrap() > 0.0);
 }
 
 /// The repository's figures appear once it holds a pack, with what a prune would free; an

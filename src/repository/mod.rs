@@ -59,8 +59,6 @@ pub enum RepoError {
     },
     #[error("bad snapshot at byte {offset}: {reason}")]
     BadSnapshot { offset: u64, reason: String },
-    #[error("chunk {id} is in no pack ({reason})")]
-    MissingChunk { id: String, reason: String },
     #[error("{0}")]
     Corrupt(String),
     #[error("{0}")]
@@ -72,9 +70,7 @@ impl RepoError {
         match self {
             RepoError::Io { source, .. } => ErrorKind::of_io(source),
             RepoError::Archive { source, .. } => source.kind(),
-            RepoError::BadSnapshot { .. }
-            | RepoError::MissingChunk { .. }
-            | RepoError::Corrupt(_) => ErrorKind::Integrity,
+            RepoError::BadSnapshot { .. } | RepoError::Corrupt(_) => ErrorKind::Integrity,
             RepoError::Other(_) => ErrorKind::Internal,
         }
     }

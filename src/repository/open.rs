@@ -12,7 +12,7 @@ use super::lookup::ChunkLookup;
 use super::pack::{open_pack, pack_location};
 use super::snapshot;
 use super::RepoError;
-use crate::archive::{ArchiveReader, Location};
+use crate::archive::{ArchiveReader, Location, PackFrames};
 use crate::keys::{hex, MasterKey};
 
 /// Opens the snapshot at `snap_path` (absolute) of the repository in `data_dir`.
@@ -38,6 +38,7 @@ pub fn open_snapshot(
     };
     // Where each distinct chunk is: (pack, frame), checked against the pack's own index.
     let mut place: Vec<(u32, u32)> = Vec::with_capacity(snap.chunks.len());
+    let mut missing: Vec<String> = Vec::new();
     for c in &snap.chunks {
         let name = hex(&c.id);
         let hint = pack_location(&hex(&snap.packs[c.pack as usize]));
@@ -49,10 +50,13 @@ pub fn open_snapshot(
             },
         };
         let Some((p, f)) = found else {
-            return Err(RepoError::MissingChunk {
-                id: name,
-                reason: format!("pack {hint} is gone and no other pack holds it"),
-            });
+            // Lost, not fatal: reading it fails like a damaged frame, so a restore with
+            // `skip_damaged` loses only the entries that use it, and verify names it.
+            place.push((PackFrames::MISSING, missing.len() as u32));
+            missing.push(format!(
+                "chunk {name}: pack {hint} is gone and no other pack holds it"
+            ));
+            continue;
         };
         let e = packs.open[p as usize].index().entries.get(f as usize);
         let holds = e.is_some_and(|e| {
@@ -61,10 +65,11 @@ pub fn open_snapshot(
                 && matches!(e.location, Location::Here { .. })
         });
         if !holds {
-            return Err(RepoError::MissingChunk {
-                id: name,
-                reason: format!("frame {f} of pack {p} holds another chunk"),
-            });
+            place.push((PackFrames::MISSING, missing.len() as u32));
+            missing.push(format!(
+                "chunk {name}: frame {f} of its pack holds another chunk"
+            ));
+            continue;
         }
         place.push((p, f));
     }
@@ -80,8 +85,10 @@ pub fn open_snapshot(
         }
         offset += e.size;
     }
-    ArchiveReader::over_packs(file, file_len, crc, entries, packs.open, map, &raw_lens)
-        .map_err(RepoError::archive(snap_path))
+    ArchiveReader::over_packs(
+        file, file_len, crc, entries, packs.open, map, &raw_lens, missing,
+    )
+    .map_err(RepoError::archive(snap_path))
 }
 
 /// The packs a snapshot needs, each opened once.

@@ -48,6 +48,8 @@ pub struct Writer<'a> {
     pack_index: HashMap<[u8; 32], u32>,
     new_bytes: u64,
     new_chunks: u64,
+    /// The chunker's buffer, kept from one stream to the next.
+    chunk_buf: Vec<u8>,
 }
 
 /// What `finish` wrote.
@@ -90,6 +92,7 @@ impl<'a> Writer<'a> {
             pack_index: HashMap::default(),
             new_bytes: 0,
             new_chunks: 0,
+            chunk_buf: Vec::new(),
         })
     }
 
@@ -103,14 +106,92 @@ impl<'a> Writer<'a> {
             crc32: 0,
         };
         let mut crc = crc32fast::Hasher::new();
-        for chunk in Chunker::new(r) {
-            let data = chunk?;
-            crc.update(&data);
+        let mut chunks = Chunker::with_buffer(r, std::mem::take(&mut self.chunk_buf));
+        let res = loop {
+            let data = match chunks.next_chunk() {
+                Ok(Some(d)) => d,
+                Ok(None) => break Ok(Ok(())),
+                Err(e) => break Err(e),
+            };
+            crc.update(data);
             out.size += data.len() as u64;
-            match self.chunk(&data) {
+            match self.chunk(data) {
                 Ok(k) => out.chunks.push(k),
-                Err(e) => return Ok(Err(e)),
+                Err(e) => break Ok(Err(e)),
             }
+        };
+        self.chunk_buf = chunks.into_buffer();
+        if let Err(e) = res? {
+            return Ok(Err(e));
+        }
+        out.crc32 = crc.finalize();
+        Ok(Ok(out))
+    }
+
+    /// `put` with reading and cutting on a second thread, so that hashing and storing one chunk
+    /// overlaps reading the next (a full backup reads every file: this is most of its time).
+    /// At most four chunks wait between the two.
+    pub fn put_parallel<R: Read + Send>(&mut self, r: R) -> io::Result<Result<Stored, RepoError>> {
+        let mut out = Stored {
+            chunks: Vec::new(),
+            size: 0,
+            crc32: 0,
+        };
+        let mut crc = crc32fast::Hasher::new();
+        let buf = std::mem::take(&mut self.chunk_buf);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(4);
+        let (res, buf) = std::thread::scope(|s| {
+            let reader = s.spawn(move || {
+                let mut chunks = Chunker::with_buffer(r, buf);
+                loop {
+                    let next = chunks.next_chunk().map(|c| c.map(<[u8]>::to_vec));
+                    let go_on = matches!(next, Ok(Some(_)));
+                    let sent = match next {
+                        Ok(Some(c)) => tx.send(Ok(c)),
+                        Ok(None) => break,
+                        Err(e) => tx.send(Err(e)),
+                    };
+                    if sent.is_err() || !go_on {
+                        break;
+                    }
+                }
+                chunks.into_buffer()
+            });
+            let mut res = Ok(Ok(()));
+            for next in rx.iter() {
+                match next {
+                    Ok(data) => {
+                        crc.update(&data);
+                        out.size += data.len() as u64;
+                        match self.chunk(&data) {
+                            Ok(k) => out.chunks.push(k),
+                            Err(e) => {
+                                res = Ok(Err(e));
+                                break;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        res = Err(e);
+                        break;
+                    }
+                }
+            }
+            // Dropping the receiver stops a reader still going (its next send fails).
+            drop(rx);
+            let buf = match reader.join() {
+                Ok(buf) => buf,
+                // Never a short content taken for the whole.
+                Err(_) => {
+                    res = Err(io::Error::other("the thread reading the content failed"));
+                    Vec::new()
+                }
+            };
+            (res, buf)
+        });
+        self.chunk_buf = buf;
+        if let Err(e) = res? {
+            return Ok(Err(e));
         }
         out.crc32 = crc.finalize();
         Ok(Ok(out))

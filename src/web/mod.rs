@@ -60,6 +60,13 @@ pub const ASSETS: &[Asset] = &[
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../web/app.js"),
     },
+    // Loaded by app.js on the first visit to the performance or a run's page (`LAZY`), not by
+    // index.html: the overview does not carry it.
+    Asset {
+        path: "/perf.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/perf.js"),
+    },
     Asset {
         path: "/app.css",
         content_type: "text/css; charset=utf-8",
@@ -79,6 +86,9 @@ pub const HEADERS: &[(&str, &str)] = &[
     // The assets change with the binary; a reload after an upgrade must not mix versions.
     ("Cache-Control", "no-cache"),
 ];
+
+/// The scripts `app.js` loads when a page needs them rather than `index.html` at the start.
+pub const LAZY: &[&str] = &["/perf.js"];
 
 /// The asset served at a request path (`/index.html` is `/`).
 pub fn asset(path: &str) -> Option<&'static Asset> {
@@ -106,12 +116,20 @@ mod tests {
     #[test]
     fn the_page_loads_every_script_and_stylesheet_served() {
         let html = std::str::from_utf8(asset("/").unwrap().body).unwrap();
+        let app = std::str::from_utf8(asset("/app.js").unwrap().body).unwrap();
         for a in ASSETS.iter().filter(|a| a.path != "/") {
-            assert!(
-                html.contains(&format!("\"{}\"", a.path)),
-                "{} is not loaded",
-                a.path
-            );
+            let quoted = format!("\"{}\"", a.path);
+            // A lazy script is named by app.js and not by the page (that is the point of it).
+            let (by, other) = if LAZY.contains(&a.path) {
+                (app, html)
+            } else {
+                (html, app)
+            };
+            assert!(by.contains(&quoted), "{} is not loaded", a.path);
+            assert!(!other.contains(&quoted), "{} is loaded twice", a.path);
+        }
+        for lazy in LAZY {
+            assert!(asset(lazy).is_some(), "{lazy} is not served");
         }
     }
 

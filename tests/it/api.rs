@@ -429,6 +429,7 @@ impl backupd::scheduler::RunExecutor for Held {
             files: 1,
             note: None,
             warnings: Vec::new(),
+            perf: None,
         }
     }
 }

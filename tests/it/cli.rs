@@ -171,6 +171,7 @@ fn state_at_every_position_reproduces_the_state_as_it_was_then() {
             files: 3,
             note: None,
             warnings: Vec::new(),
+            perf: None,
         },
     });
     session.push(Command::ResumeJob {

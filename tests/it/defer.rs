@@ -41,6 +41,7 @@ impl RunExecutor for Probe {
             files: 1,
             note: None,
             warnings: Vec::new(),
+            perf: None,
         }
     }
 }

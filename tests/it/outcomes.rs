@@ -110,7 +110,8 @@ fn a_file_truncated_mid_read_is_read_again_and_named_with_skipped_entries() {
     assert_eq!(fs::metadata(&restored).unwrap().len(), cut);
 }
 
-/// The log has the outcome as `run_succeeded_v2` with the same warnings, and no `run_succeeded`.
+/// The log has the outcome as `run_succeeded_v3` (v2's fields and `perf`) with the same warnings,
+/// and no `run_succeeded`.
 fn run_succeeded_v2_is_in_the_log(server: &Served, run_id: &str, run: &Value) {
     let mut after = 0;
     let mut outcomes = Vec::new();
@@ -128,7 +129,9 @@ fn run_succeeded_v2_is_in_the_log(server: &Served, run_id: &str, run: &Value) {
     }
     assert_eq!(outcomes.len(), 1, "{outcomes:?}");
     let event = &outcomes[0];
-    assert_eq!(event["type"], "run_succeeded_v2", "{event}");
+    // A backup run records its phase timings too: `run_succeeded_v3`, `run_succeeded_v2`'s fields
+    // and `perf`.
+    assert_eq!(event["type"], "run_succeeded_v3", "{event}");
     assert_eq!(event["data"]["warnings_total"], 2);
     assert_eq!(event["data"]["warnings"], run["warnings"]);
     assert_eq!(event["data"]["backup_id"], run["backup_id"]);

@@ -237,6 +237,7 @@ fn to_command(op: &Op, service: &Service) -> Option<Command> {
                     files: 3,
                     note: None,
                     warnings: Vec::new(),
+                    perf: None,
                 },
                 2 => RunOutcome::Failed {
                     error: "boom".into(),

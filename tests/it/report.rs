@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
+pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
 
 #[test]
 fn the_daily_report_lists_the_runs_and_backups_as_json_and_as_a_page_with_charts() {
@@ -182,7 +182,7 @@ fn chromium(dir: &Path, html: &Path, name: &str) -> PathBuf {
 
 /// Runs headless chromium with no network features and a fresh profile on `file://html`;
 /// its stdout. Killed after two minutes.
-fn run_chromium(dir: &Path, extra: &[String], html: &Path) -> String {
+pub(crate) fn run_chromium(dir: &Path, extra: &[String], html: &Path) -> String {
     let profile = tempfile::tempdir_in(dir).unwrap();
     let log = profile.path().with_extension("log");
     let mut child = Command::new(CHROMIUM)
@@ -233,7 +233,7 @@ fn run_chromium(dir: &Path, extra: &[String], html: &Path) -> String {
 }
 
 /// Width and height from a PNG's signature and IHDR chunk (the first, by the format's rule).
-fn png_size(path: &Path) -> (u32, u32) {
+pub(crate) fn png_size(path: &Path) -> (u32, u32) {
     let bytes = std::fs::read(path).unwrap();
     assert!(
         bytes.len() > 33,

@@ -297,7 +297,7 @@ fn a_forced_mode_runs_once_and_a_queued_run_can_be_cancelled() {
             "run_queued",
             "run_started_v2",
             "backup_recorded",
-            "run_succeeded"
+            "run_succeeded_v3"
         ]
     );
     assert_eq!(forced_log[0].1["mode_override"], "full");
@@ -316,8 +316,8 @@ fn peak_running(log: &[Value]) -> (usize, usize) {
             "run_started" | "run_started_v2" => {
                 assert!(running.insert(id), "{e}");
             }
-            "run_succeeded" | "run_failed" | "run_failed_v2" | "run_interrupted"
-            | "run_cancelled" => {
+            "run_succeeded" | "run_succeeded_v2" | "run_succeeded_v3" | "run_failed"
+            | "run_failed_v2" | "run_interrupted" | "run_cancelled" => {
                 running.remove(&id);
             }
             "run_queued" => queued += 1,

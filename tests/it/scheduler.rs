@@ -36,6 +36,7 @@ impl RunExecutor for Gate {
             files: 1,
             note: None,
             warnings: Vec::new(),
+            perf: None,
         }
     }
 }

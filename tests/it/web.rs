@@ -6,6 +6,8 @@
 //! 127.0.0.1. A second browser test measures the overview over a log of 10,000 runs; a third
 //! checks `health/history?days=N` and the History page that draws it with the backup runs.
 
+mod perf;
+
 use crate::support::{offline, repo, stdout_ok, Served};
 use backupd::events::{Event, RunReason, Ts};
 use backupd::store::{EventStore, Expected, NewEvent};

@@ -106,6 +106,7 @@ fn run_consolidate(
             files: done.files,
             note: None,
             warnings: Vec::new(),
+            perf: None,
             backup: Some(done.record.clone()),
         },
         Err(e) => RunOutcome::Failed {

@@ -366,9 +366,17 @@ impl<'a> From<Option<&'a Sealing>> for Via<'a> {
 /// The frames of a virtual body that live in other archives: frame `i` of the reader is frame
 /// `map[i].1` of `packs[map[i].0]` (a repository snapshot over its packs, schema/repository.md).
 /// Each pack keeps its own codec and seal, so every frame is checked and opened as in its pack.
+/// A frame whose pack is `MISSING` is damaged: reading it fails with `missing[map[i].1]`, as a
+/// frame failing its CRC does (`skip_damaged` passes over it).
 pub struct PackFrames {
     pub(crate) packs: Vec<super::ArchiveReader<std::fs::File>>,
     pub(crate) map: Vec<(u32, u32)>,
+    pub(crate) missing: Vec<String>,
+}
+
+impl PackFrames {
+    /// The pack number of a frame that is nowhere.
+    pub const MISSING: u32 = u32::MAX;
 }
 
 /// What `for_each_frame` reads frames from.
@@ -383,6 +391,8 @@ enum Source<'s, 'r, R> {
 
 /// One frame as read, with what decoding it needs (on a worker thread).
 struct Unit<'s> {
+    /// The frame is nowhere (a snapshot's chunk whose pack is gone): decoding it fails so.
+    missing: Option<&'s str>,
     dec: Decoder<'s>,
     /// The frame's number in its own archive (its nonce and its errors name it).
     frame: usize,
@@ -394,6 +404,12 @@ struct Unit<'s> {
 
 impl Unit<'_> {
     fn decode(self) -> Result<Vec<u8>, ArchiveError> {
+        if let Some(why) = self.missing {
+            return Err(ArchiveError::Truncated {
+                what: format!("frame {} ({why})", self.frame),
+                offset: 0,
+            });
+        }
         decode_frame(
             self.dec,
             self.frame,
@@ -412,6 +428,7 @@ impl<'s, R: Read + Seek> Source<'s, '_, R> {
             Source::Here { r, dec, frames } => {
                 let (h, stored) = read_stored(*r, frames, i)?;
                 Ok(Unit {
+                    missing: None,
                     dec: *dec,
                     frame: i,
                     last: i + 1 == frames.len(),
@@ -422,12 +439,31 @@ impl<'s, R: Read + Seek> Source<'s, '_, R> {
             }
             Source::Packs(p) => {
                 let (pi, f) = p.map[i];
+                if pi == PackFrames::MISSING {
+                    return Ok(Unit {
+                        missing: Some(p.missing[f as usize].as_str()),
+                        dec: Decoder {
+                            codec: Codec::None,
+                            sealing: None,
+                        },
+                        frame: i,
+                        last: false,
+                        info: FrameInfo {
+                            offset: 0,
+                            stored_len: 0,
+                            raw_len: 0,
+                        },
+                        h: FrameHeader::decode(&[0; FRAME_HEADER_LEN]),
+                        stored: Vec::new(),
+                    });
+                }
                 let pack = &p.packs[pi as usize];
                 let frames = &pack.index.frames;
                 let f = f as usize;
                 // Positional reads on the shared handle: `&File` reads and seeks.
                 let (h, stored) = read_stored(&mut &pack.r, frames, f)?;
                 Ok(Unit {
+                    missing: None,
                     dec: Decoder {
                         codec: pack.index.codec,
                         sealing: pack.sealing.as_ref(),

@@ -7,14 +7,17 @@ use std::fs::File;
 
 use super::{ArchiveReader, PackFrames};
 use crate::archive::error::ArchiveError;
-use crate::archive::format::{Index, IndexEntry, Location, VERSION};
+use crate::archive::format::{FrameInfo, Index, IndexEntry, Location, VERSION};
 use crate::archive::Codec;
 
 impl ArchiveReader<File> {
     /// A reader over `packs`: virtual frame `i` is frame `map[i].1` of `packs[map[i].0]` and
     /// must hold `raw_lens[i]` bytes. `file` (the snapshot's own file, `file_len` bytes) and
     /// `index_crc32` stand for the reader's file. Entries must be `here` in ascending order
-    /// inside the virtual body (or have no content), as in any index.
+    /// inside the virtual body (or have no content), as in any index. A frame mapped to
+    /// `(PackFrames::MISSING, k)` is nowhere: reading it fails with `missing[k]` as its reason
+    /// (a damaged frame: `skip_damaged` loses only the entries with bytes in it).
+    #[allow(clippy::too_many_arguments)]
     pub fn over_packs(
         file: File,
         file_len: u64,
@@ -23,6 +26,7 @@ impl ArchiveReader<File> {
         packs: Vec<ArchiveReader<File>>,
         map: Vec<(u32, u32)>,
         raw_lens: &[u32],
+        missing: Vec<String>,
     ) -> Result<ArchiveReader<File>, ArchiveError> {
         if map.len() != raw_lens.len() {
             return Err(ArchiveError::invalid("one raw length per virtual frame"));
@@ -31,6 +35,19 @@ impl ArchiveReader<File> {
         let mut frame_starts = Vec::with_capacity(map.len());
         let mut pos = 0u64;
         for (i, (&(p, f), &raw)) in map.iter().zip(raw_lens).enumerate() {
+            if p == PackFrames::MISSING {
+                if f as usize >= missing.len() || raw == 0 {
+                    return Err(ArchiveError::invalid(format!("frame {i}: no reason {f}")));
+                }
+                frames.push(FrameInfo {
+                    offset: 0,
+                    stored_len: 0,
+                    raw_len: raw,
+                });
+                frame_starts.push(pos);
+                pos += u64::from(raw);
+                continue;
+            }
             let info = packs
                 .get(p as usize)
                 .and_then(|pk| pk.index.frames.get(f as usize))
@@ -78,7 +95,11 @@ impl ArchiveReader<File> {
             file_len,
             threads,
             sealing: None,
-            packs: Some(Box::new(PackFrames { packs, map })),
+            packs: Some(Box::new(PackFrames {
+                packs,
+                map,
+                missing,
+            })),
         })
     }
 }

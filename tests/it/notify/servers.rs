@@ -46,12 +46,16 @@ impl Smtp {
             .stderr(Stdio::null())
             .spawn()
             .expect("python3 -m aiosmtpd (pip install aiosmtpd; .ci/run installs it)");
-        let smtp = Smtp {
+        let mut smtp = Smtp {
             child,
             maildir: maildir.to_path_buf(),
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
+        // Python's start-up alone has taken many seconds on two cores busy compiling.
+        let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = smtp.child.try_wait() {
+                panic!("aiosmtpd exited ({status}) before it listened on {port}");
+            }
             assert!(
                 Instant::now() < deadline,
                 "aiosmtpd never listened on {port}"

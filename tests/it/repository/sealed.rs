@@ -42,4 +42,28 @@ fn sealed_packs_hold_no_plaintext_and_restore_identical() {
     }
     let t = restore(&server, &id, s);
     identical(&src, &landed(&t, "files", &src));
+
+    // The log: each pack before the snapshot that uses it, the run's success after both, the
+    // backup recorded once.
+    let page = server.get("/events?limit=1000");
+    let kinds: Vec<&str> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .filter(|t| {
+            [
+                "pack_written",
+                "snapshot_recorded",
+                "backup_recorded",
+                "run_succeeded_v3",
+            ]
+            .contains(t)
+        })
+        .collect();
+    let packs_written = kinds.iter().filter(|k| **k == "pack_written").count();
+    assert!(packs_written >= 1);
+    let mut expected = vec!["pack_written"; packs_written];
+    expected.extend(["snapshot_recorded", "run_succeeded_v3"]);
+    assert_eq!(kinds, expected);
 }

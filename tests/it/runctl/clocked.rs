@@ -54,6 +54,7 @@ impl RunExecutor for Counting {
                 files: 0,
                 note: None,
                 warnings: Vec::new(),
+                perf: None,
             }
         }
     }

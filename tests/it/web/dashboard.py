@@ -3,7 +3,7 @@
 Environment: BASE (http://127.0.0.1:PORT), ADMIN and READER (tokens), TARGET (a restore
 directory), FILE (the original path of the file to restore), JOB (the job to create), SHOTS
 (the screenshot directory). MODE=bench measures the overview instead: TOKEN, RUNS_EXPECTED. MODE=history
-checks the History page (see `history`).
+checks the History page (see `history`), MODE=perf the Performance page and a run's (see `perf`).
 Prints one JSON object of findings on stdout; any failed expectation raises (exit 1).
 """
 import json
@@ -11,7 +11,7 @@ import os
 import re
 import sys
 import time
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 from playwright.sync_api import expect, sync_playwright
 
@@ -190,9 +190,30 @@ def flow(browser):
     expect(row).to_have_class("diff")
     expect(row.locator("td.at")).to_have_text("—")
     found["audit"] = {"created_at": position, "stepped_to": position - 1}
+    # The filters are the server's (GET /events?type=...&job=...): only what they select is
+    # listed, newest first.
     page.locator("#audit-type").fill("job_created")
     expect(page.locator("li[data-type]").first).to_have_attribute("data-type", "job_created")
+    expect(page.locator("li[data-type]:not([data-type='job_created'])")).to_have_count(0)
+    page.locator("#audit-job").fill(job)
+    expect(page.locator("li[data-type]")).to_have_count(1)
+    expect(page.locator("li[data-type]")).to_have_attribute("data-position", str(position))
+    page.locator("#audit-type").fill("job_created,job_paused,job_resumed")
+    kinds = page.locator("li[data-type]")
+    expect(kinds).to_have_count(3)
+    listed = [int(p) for p in kinds.evaluate_all("l => l.map(e => e.dataset.position)")]
+    assert listed == sorted(listed, reverse=True), listed
+    # A type the log does not know is refused by the server, the field marked, the list kept.
+    page.locator("#audit-type").fill("job_exploded")
+    expect(page.locator("#audit-type")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#audit-status")).to_contain_text("job_exploded")
+    expect(page.locator("li[data-type]")).to_have_count(3)
+    page.locator("#audit-type").fill("job_created")
+    expect(page.locator("li[data-type]")).to_have_count(1)
+    found["audit_filtered"] = listed
     shot(page, "audit", "1280")
+    page.locator("#audit-job").fill("")
+    page.locator("#audit-type").fill("")
 
     # A report, written by the daily report job run from its row, opened in place.
     page.click("a[data-page=jobs]")
@@ -314,10 +335,23 @@ def bench(browser):
         shot(page, "overview-10k", "1280")
         page.context.close()
     found["render_ms"] = renders
-    # The audit view over that log: the state at the oldest event it loaded (500 back), folded
-    # on request.
+    # The audit view over that log: the failed runs (one in ten) a page of 200 at a time, newest
+    # first; "Load older" adds the next page, each event once.
     page = new_page(browser, "1280", token)
     page.goto(BASE + "/#/audit")
+    expect(page.locator("li[data-position]").first).to_be_visible()
+    page.locator("#audit-type").fill("run_failed")
+    items = page.locator("li[data-position]")
+    expect(items).to_have_count(200)
+    expect(page.locator("li[data-position]:not([data-type='run_failed'])")).to_have_count(0)
+    page.click("#audit-older")
+    expect(items).to_have_count(400)
+    listed = [int(p) for p in items.evaluate_all("l => l.map(e => e.dataset.position)")]
+    assert listed == sorted(set(listed), reverse=True), "newest first, each once"
+    found["audit_older"] = len(listed)
+    page.locator("#audit-type").fill("")
+    expect(page.locator("li[data-position]:not([data-type='run_failed'])").first).to_be_visible()
+    # The state at the oldest event loaded (200 back), folded on request.
     first = page.locator("li[data-position]").last
     expect(first).to_be_visible()
     position = first.get_attribute("data-position")
@@ -363,11 +397,75 @@ def history(browser):
         page.context.close()
 
 
+def perf(browser):
+    """MODE=perf: the Performance page with READER's token for JOB, whose run REGRESSION is the one
+    regression (seeded by web/perf.rs), and REAL_RUN's page; ZONE is the scheduler's zone."""
+    job, planted, real, zone = os.environ["JOB"], os.environ["REGRESSION"], os.environ["REAL_RUN"], os.environ["ZONE"]
+    for width in WIDTHS:
+        f = found[width] = {}
+        page = new_page(browser, width, os.environ["READER"])
+        page.goto(BASE + "/#/overview")
+        expect(page.locator("#scheduler-state")).to_be_visible()
+        page.wait_for_load_state("networkidle")
+        loaded = "performance.getEntriesByType('resource').some(r => r.name.endsWith('/perf.js'))"
+        f["perf_js_on_overview"] = page.evaluate(loaded)
+        # Keyboard: the section is a link in the navigation; Enter opens it.
+        page.focus("a[data-page=performance]")
+        page.keyboard.press("Enter")
+        card = page.locator(f'.perf-job[data-job="{job}"]')
+        expect(card).to_be_visible()
+        assert page.evaluate(loaded)
+        assert page.evaluate("location.hash") == "#/performance"
+        f["points"] = {c: card.locator(f"svg.{c} circle.pt").count() for c in ["throughput", "duration"]}
+        f["flagged"] = card.locator("circle.reg").evaluate_all("l => l.map(c => c.dataset.run)")
+        # Numbers with units, times in the zone with the zone named.
+        for key, unit in [("throughput", r"\d+(\.\d+)? MB/s"), ("compression", r"\d\.\d\d ×"), ("dedup", r"\d\.\d\d ×"),
+                          ("window", r"median \d.* (ms|s|min) · p95 \d.* (ms|s|min)"), ("slowest", r"read · disk-bound"),
+                          ("growth", r"\+\d.*(B|KiB|MiB|GiB)/day · full in (\d+ days|over 10 years)"), ("trend", r"/day")]:
+            text = card.locator(f'dd[data-figure="{key}"]').inner_text()
+            assert re.search(unit, text), (key, text)
+        expect(page.locator("#perf-window")).to_contain_text(zone)
+        expect(page.locator("#perf-storage")).to_contain_text("free of")
+        f["regressions"] = card.locator("tr[data-regression]").evaluate_all("l => l.map(r => r.dataset.regression)")
+        expect(card.locator("tr[data-phase='read'].slowest")).to_have_count(1)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"performance is {overflow} px wider than {width} px"
+        shot(page, "performance", width)
+        # The window: a week holds fewer runs; the job filter keeps the window.
+        page.click("a[data-days='7']")
+        expect(page.locator("a[data-days='7'][aria-current=page]")).to_have_count(1)
+        f["week_points"] = card.locator("svg.duration circle.pt").count()
+        page.select_option("#perf-job", job)
+        expect(page.locator(".perf-job")).to_have_count(1)
+        assert page.evaluate("location.hash") == "#/performance/7/" + job, page.evaluate("location.hash")
+        page.click("a[data-days='30']")
+        # A regression's link opens its run: its phases, the slowest marked.
+        page.locator(f'tr[data-regression="{planted}"] a').click()
+        phases = page.locator("#run-perf tr[data-phase]")
+        expect(phases).to_have_count(6)
+        f["planted_phases"] = phases.count()
+        f["planted_slowest"] = page.locator("#run-perf tr.slowest").get_attribute("data-phase")
+        expect(page.locator("#run-volumes")).to_contain_text("MB/s")
+        expect(page.locator("#page")).to_contain_text(zone)
+        # A real run, opened from the Runs page: its measured phases drawn.
+        page.goto(f"{BASE}/#/runs")
+        page.locator(f'a[href="#/run/{quote(real, safe="")}"]').click()
+        expect(page.locator("#run-perf svg.phase-bar rect").first).to_be_attached()
+        expect(page.locator("#run-volumes")).to_contain_text("examined")
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"a run's page is {overflow} px wider than {width} px"
+        shot(page, "run", width)
+        # A job the log never knew: the API's 404 is said on the page, nothing else breaks.
+        page.goto(f"{BASE}/#/performance/30/no_such_job")
+        expect(page.locator("#page [role=alert]")).to_contain_text("no_such_job")
+        page.context.close()
+
+
 def main():
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
         try:
-            {"bench": bench, "history": history}.get(os.environ.get("MODE"), flow)(browser)
+            {"bench": bench, "history": history, "perf": perf}.get(os.environ.get("MODE"), flow)(browser)
         finally:
             browser.close()
     print(json.dumps(found))
