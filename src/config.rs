@@ -4,6 +4,7 @@
 //! `validate` turns strings into typed values and reports the dotted key of a bad value.
 
 pub mod notify;
+pub mod remotes;
 mod sources;
 pub use sources::SourceInfo;
 
@@ -50,6 +51,7 @@ struct Raw {
     restore: RawRestore,
     notify: Vec<notify::RawChannel>,
     encryption: Option<RawEncryption>,
+    remotes: Vec<remotes::RawRemote>,
 }
 
 /// `[encryption]`: present = backups are sealed. The passphrase comes from `passphrase_file`,
@@ -262,6 +264,8 @@ pub struct Config {
     pub notify: Vec<notify::Channel>,
     /// `[encryption]`: `Some` when archives are sealed (see `Encryption`).
     pub encryption: Option<Encryption>,
+    /// `[[remotes]]`: where backups are copied off-site.
+    pub remotes: Vec<remotes::RemoteConfig>,
 }
 
 /// Where the master key comes from, and the key once unlocked.
@@ -580,6 +584,7 @@ impl Config {
             restore_allowed_targets,
             notify: notify::channels(raw.notify)?,
             encryption,
+            remotes: remotes::remotes(raw.remotes)?,
         })
     }
 

@@ -69,6 +69,8 @@
 //!   events make which notice, `min_interval` coalescing with a digest, the dead-man's switch)
 //!   and the shell (a thread following the log and the clock, a queue per channel with retries;
 //!   every attempt recorded as `notification_sent` / `notification_failed`)
+//! - `remote`      off-site copies (`[[remotes]]`): the blocking `ObjectStore` trait, an S3
+//!   store (`s3`, signed with rusty-s3, sent with ureq) and a mounted directory (`dir`)
 //! - `error`       `ErrorKind`: transient / integrity / refused / config / internal, which every
 //!   layer's error reports through `kind()`, a failed run records (`run_failed_v2`) and the API
 //!   turns into a status
@@ -100,6 +102,7 @@ pub mod notify;
 pub mod progress;
 pub mod projections;
 pub mod queries;
+pub mod remote;
 pub mod report;
 pub mod scheduler;
 pub mod service;

@@ -1,0 +1,255 @@
+//! `[[remotes]]`: off-site copies (an S3 bucket + prefix, or a mounted directory). Credentials
+//! come from the environment or a file only, read here at load so a missing one is a
+//! configuration error naming its key; they are held as `Secret` (its `Debug` shows nothing).
+
+use super::notify::Secret;
+use super::{invalid, ConfigError};
+use crate::domain::duration;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawRemote {
+    name: String,
+    kind: String,
+    // s3
+    endpoint: Option<String>,
+    bucket: Option<String>,
+    prefix: Option<String>,
+    region: Option<String>,
+    path_style: Option<bool>,
+    access_key_id_env: Option<String>,
+    secret_access_key_env: Option<String>,
+    credentials_file: Option<PathBuf>,
+    // dir
+    path: Option<PathBuf>,
+    // both
+    max_upload_rate: Option<String>,
+    concurrency: Option<u32>,
+    warn_after: Option<String>,
+    critical_after: Option<String>,
+}
+
+/// Where a remote keeps its objects.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RemoteKind {
+    S3(S3Remote),
+    /// A mounted directory (NFS, a USB disk, ...): objects are files under `path`.
+    Dir {
+        path: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct S3Remote {
+    /// `http(s)://host[:port]` of the S3 API.
+    pub endpoint: String,
+    pub bucket: String,
+    pub region: String,
+    /// Path-style URLs (`endpoint/bucket/key`) rather than virtual-host (`bucket.endpoint/key`):
+    /// what MinIO, s3s and most self-hosted servers want.
+    pub path_style: bool,
+    pub access_key_id: Secret,
+    pub secret_access_key: Secret,
+}
+
+/// One `[[remotes]]` entry, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteConfig {
+    pub name: String,
+    pub kind: RemoteKind,
+    /// Keys live under this prefix ("" or ending in `/`).
+    pub prefix: String,
+    /// Upload bandwidth cap in bytes per second; `None` = unlimited.
+    pub max_upload_rate: Option<u64>,
+    /// Uploads to this remote at once.
+    pub concurrency: usize,
+    /// Age of the oldest backup not yet off-site that makes the remote's health a warning /
+    /// critical.
+    pub warn_after_secs: u64,
+    pub critical_after_secs: u64,
+}
+
+pub const DEFAULT_CONCURRENCY: u32 = 2;
+pub const DEFAULT_WARN_AFTER_SECS: u64 = 24 * 3600;
+pub const DEFAULT_CRITICAL_AFTER_SECS: u64 = 72 * 3600;
+
+/// "20MiB", "500KB", "1000" (bytes): a size in bytes.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+fn env_secret(key: &str, var: &str) -> Result<Secret, ConfigError> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Ok(Secret(v)),
+        _ => Err(invalid(
+            key,
+            format!("environment variable {var} is not set"),
+        )),
+    }
+}
+
+/// A credentials file: `access_key_id = ...` and `secret_access_key = ...` lines (the AWS
+/// credentials file's keys; `aws_` prefixes accepted), `#` comments and `[sections]` ignored.
+fn file_credentials(key: &str, path: &PathBuf) -> Result<(Secret, Secret), ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| invalid(key, format!("cannot read {}: {e}", path.display())))?;
+    let (mut id, mut secret) = (None, None);
+    for line in text.lines() {
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        let k = k.trim().trim_start_matches("aws_");
+        let v = v.trim().to_string();
+        match k {
+            "access_key_id" => id = Some(Secret(v)),
+            "secret_access_key" => secret = Some(Secret(v)),
+            _ => {}
+        }
+    }
+    match (id, secret) {
+        (Some(i), Some(s)) => Ok((i, s)),
+        _ => Err(invalid(
+            key,
+            format!(
+                "{} must hold access_key_id and secret_access_key",
+                path.display()
+            ),
+        )),
+    }
+}
+
+pub(super) fn remotes(raw: Vec<RawRemote>) -> Result<Vec<RemoteConfig>, ConfigError> {
+    let mut out: Vec<RemoteConfig> = Vec::new();
+    for (i, r) in raw.into_iter().enumerate() {
+        let at = |k: &str| format!("remotes[{i}].{k}");
+        if r.name.is_empty()
+            || !r
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(invalid(
+                &at("name"),
+                "must be non-empty letters, digits, '-' or '_'",
+            ));
+        }
+        if out.iter().any(|o| o.name == r.name) {
+            return Err(invalid(&at("name"), format!("{:?} is used twice", r.name)));
+        }
+        let kind = match r.kind.as_str() {
+            "s3" => {
+                let endpoint = r
+                    .endpoint
+                    .ok_or_else(|| invalid(&at("endpoint"), "required for kind = \"s3\""))?;
+                if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                    return Err(invalid(
+                        &at("endpoint"),
+                        "must start with http:// or https://",
+                    ));
+                }
+                let bucket = r
+                    .bucket
+                    .ok_or_else(|| invalid(&at("bucket"), "required for kind = \"s3\""))?;
+                let (access_key_id, secret_access_key) = match (
+                    &r.access_key_id_env,
+                    &r.secret_access_key_env,
+                    &r.credentials_file,
+                ) {
+                    (Some(a), Some(s), None) => (
+                        env_secret(&at("access_key_id_env"), a)?,
+                        env_secret(&at("secret_access_key_env"), s)?,
+                    ),
+                    (None, None, Some(f)) => file_credentials(&at("credentials_file"), f)?,
+                    _ => {
+                        return Err(invalid(
+                            &at("credentials_file"),
+                            "give either access_key_id_env and secret_access_key_env, or credentials_file",
+                        ))
+                    }
+                };
+                RemoteKind::S3(S3Remote {
+                    endpoint: endpoint.trim_end_matches('/').to_string(),
+                    bucket,
+                    region: r.region.unwrap_or_else(|| "us-east-1".into()),
+                    path_style: r.path_style.unwrap_or(true),
+                    access_key_id,
+                    secret_access_key,
+                })
+            }
+            "dir" => RemoteKind::Dir {
+                path: r
+                    .path
+                    .ok_or_else(|| invalid(&at("path"), "required for kind = \"dir\""))?,
+            },
+            other => {
+                return Err(invalid(
+                    &at("kind"),
+                    format!("{other:?} is not one of s3, dir"),
+                ))
+            }
+        };
+        let prefix = match r.prefix.unwrap_or_default().trim_matches('/') {
+            "" => String::new(),
+            p => format!("{p}/"),
+        };
+        let max_upload_rate = match r.max_upload_rate {
+            None => None,
+            Some(t) => Some(parse_size(&t).filter(|n| *n > 0).ok_or_else(|| {
+                invalid(
+                    &at("max_upload_rate"),
+                    format!("{t:?} is not a size like \"20MiB\""),
+                )
+            })?),
+        };
+        let concurrency = r.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
+        if !(1..=64).contains(&concurrency) {
+            return Err(invalid(&at("concurrency"), "must be 1..=64"));
+        }
+        let secs = |k: &str, v: Option<String>, d: u64| -> Result<u64, ConfigError> {
+            match v {
+                None => Ok(d),
+                Some(t) => duration::parse(&t)
+                    .map_err(|e| invalid(&at(k), e))?
+                    .ok_or_else(|| invalid(&at(k), "\"forever\" is not a threshold")),
+            }
+        };
+        let warn_after_secs = secs("warn_after", r.warn_after, DEFAULT_WARN_AFTER_SECS)?;
+        let critical_after_secs = secs(
+            "critical_after",
+            r.critical_after,
+            DEFAULT_CRITICAL_AFTER_SECS,
+        )?;
+        if critical_after_secs < warn_after_secs {
+            return Err(invalid(
+                &at("critical_after"),
+                "must not be shorter than warn_after",
+            ));
+        }
+        out.push(RemoteConfig {
+            name: r.name,
+            kind,
+            prefix,
+            max_upload_rate,
+            concurrency: concurrency as usize,
+            warn_after_secs,
+            critical_after_secs,
+        });
+    }
+    Ok(out)
+}
