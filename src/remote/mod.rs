@@ -6,6 +6,10 @@
 //! Credentials live only inside a store (from `config::remotes`); no error, event or log line
 //! built here names them.
 
+pub mod dir;
+pub mod limit;
+pub mod s3;
+
 pub use crate::config::remotes::{RemoteConfig, RemoteKind};
 
 /// One remote store (S3 bucket+prefix or a mounted directory). Blocking: called from worker threads.
@@ -83,11 +87,28 @@ impl RemoteError {
 /// The store a `[[remotes]]` entry describes. Opening does no I/O beyond creating a `dir`
 /// remote's root: reachability is the health check's probe.
 pub fn open(cfg: &RemoteConfig) -> Result<Box<dyn ObjectStore>, RemoteError> {
-    match &cfg.kind {
-        RemoteKind::S3(_) | RemoteKind::Dir { .. } => Err(RemoteError::Unreachable {
-            remote: cfg.name.clone(),
-            key: String::new(),
-            message: "not implemented yet".into(),
-        }),
-    }
+    let limit = cfg.max_upload_rate.map(limit::RateLimit::new);
+    Ok(match &cfg.kind {
+        RemoteKind::S3(s) => Box::new(s3::S3Store::new(&cfg.name, s, &cfg.prefix, limit)?),
+        RemoteKind::Dir { path } => {
+            Box::new(dir::DirStore::new(&cfg.name, path, &cfg.prefix, limit))
+        }
+    })
+}
+
+/// A random number for temporary names and retry jitter (std's hasher keys are random per
+/// process; mixing in a counter and the time makes each call differ).
+pub(crate) fn random() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(N.fetch_add(1, Ordering::Relaxed));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
 }
