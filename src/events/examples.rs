@@ -348,6 +348,24 @@ pub fn examples() -> Vec<Event> {
             into: vec!["a0".repeat(32)],
             bytes_freed: 2_097_184,
         },
+        Event::ObjectReplicated {
+            remote: "offsite".into(),
+            key: "repository/snapshots/daily_full-20260531T020000Z.snap".into(),
+            bytes: 4_096,
+            attempt: 1,
+        },
+        Event::ReplicationFailed {
+            remote: "offsite".into(),
+            key: "backups/daily_full/daily_full-20260531T020000Z.bka".into(),
+            reason: "remote offsite: unreachable (backups/daily_full/daily_full-20260531T020000Z.bka): Io: Connection refused".into(),
+            attempt: 2,
+            will_retry: true,
+        },
+        Event::RemoteObjectDeleted {
+            remote: "offsite".into(),
+            key: "backups/daily_full/daily_full-20260531T020000Z.bka".into(),
+            reason: "backup_deleted: keep_daily".into(),
+        },
     ]
 }
 

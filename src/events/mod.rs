@@ -310,6 +310,32 @@ pub enum Event {
         into: Vec<String>,
         bytes_freed: u64,
     },
+    /// An object of the data directory (`key`: its path relative to it) is on the remote
+    /// (`[[remotes]]` `name`) in full: `bytes` uploaded on attempt `attempt` (from 1; 0 = found
+    /// there already by the sweeper, with the same size, after a crash before this was recorded).
+    ObjectReplicated {
+        remote: String,
+        key: String,
+        bytes: u64,
+        attempt: u32,
+    },
+    /// One upload attempt failed (`reason`: the remote's error, naming no credential);
+    /// `will_retry` says whether the queue tries again (with backoff) or gave up until restart.
+    ReplicationFailed {
+        remote: String,
+        key: String,
+        reason: String,
+        attempt: u32,
+        will_retry: bool,
+    },
+    /// The remote copy of `key` is deleted because the local one was (`reason`: which event
+    /// deleted it); recorded BEFORE the delete, so a crash in between leaves a recorded deletion
+    /// the sweeper finishes at the next start.
+    RemoteObjectDeleted {
+        remote: String,
+        key: String,
+        reason: String,
+    },
 }
 
 /// One pack file of the repository (`pack_written`).
@@ -469,6 +495,9 @@ impl Event {
         "snapshot_recorded",
         "packs_deleted",
         "packs_repacked",
+        "object_replicated",
+        "replication_failed",
+        "remote_object_deleted",
     ];
 
     /// The variant's name as in `NAMES` and the JSON output.
@@ -516,6 +545,9 @@ impl Event {
             Event::SnapshotRecorded { .. } => 39,
             Event::PacksDeleted { .. } => 40,
             Event::PacksRepacked { .. } => 41,
+            Event::ObjectReplicated { .. } => 42,
+            Event::ReplicationFailed { .. } => 43,
+            Event::RemoteObjectDeleted { .. } => 44,
         };
         Self::NAMES[index]
     }

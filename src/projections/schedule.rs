@@ -387,7 +387,10 @@ impl Schedule {
             | Event::PackWritten { .. }
             | Event::SnapshotRecorded { .. }
             | Event::PacksDeleted { .. }
-            | Event::PacksRepacked { .. } => {}
+            | Event::PacksRepacked { .. }
+            | Event::ObjectReplicated { .. }
+            | Event::ReplicationFailed { .. }
+            | Event::RemoteObjectDeleted { .. } => {}
             Event::RunDeferred {
                 job_id,
                 slot,
