@@ -13,6 +13,7 @@ mod defer;
 #[cfg(test)]
 mod fixture;
 mod jobs;
+mod logship;
 mod queue;
 mod records;
 mod recover;
@@ -197,6 +198,13 @@ pub enum Command {
         attempt: u32,
         outcome: Delivery,
     },
+    /// The log's positions `first..=last` are on `remote` as the segment `key`.
+    RecordLogShipped {
+        remote: String,
+        first: u64,
+        last: u64,
+        key: String,
+    },
 }
 
 /// How a notification's delivery attempt ended.
@@ -336,6 +344,12 @@ pub fn decide(state: &State, command: &Command, now: Ts) -> Result<Vec<Event>, R
             attempt,
             outcome,
         } => records::delivery(channel, kind, *attempt, outcome),
+        C::RecordLogShipped {
+            remote,
+            first,
+            last,
+            key,
+        } => logship::shipped(state, remote, *first, *last, key),
     }
 }
 

@@ -8,6 +8,8 @@
 
 pub mod dir;
 pub mod limit;
+pub mod logship;
+pub mod recover;
 pub mod s3;
 
 pub use crate::config::remotes::{RemoteConfig, RemoteKind};

@@ -208,7 +208,8 @@ pub fn decode(key: &str, bytes: &[u8]) -> Result<Segment, SegmentError> {
             ));
         };
         rest = &rest[4 + len..];
-        let record = events::decode_record(bytes).map_err(|e| record_err(position, e.to_string()))?;
+        let record =
+            events::decode_record(bytes).map_err(|e| record_err(position, e.to_string()))?;
         if record.envelope.position != position {
             return Err(record_err(
                 position,
@@ -260,7 +261,9 @@ pub fn decode(key: &str, bytes: &[u8]) -> Result<Segment, SegmentError> {
 /// Segments found under `log/`, in log order, checked to follow one another by their names
 /// alone (no gap, no overlap; the first starts at position 1). Keys that are not segment names
 /// are returned apart so they can be named.
-pub fn plan(keys: &[(String, u64)]) -> Result<(Vec<(String, u64, u64)>, Vec<String>), SegmentError> {
+pub fn plan(
+    keys: &[(String, u64)],
+) -> Result<(Vec<(String, u64, u64)>, Vec<String>), SegmentError> {
     let mut segs = Vec::new();
     let mut strays = Vec::new();
     for (k, _) in keys {
@@ -367,7 +370,14 @@ mod tests {
         assert_eq!(segs.iter().map(|s| s.1).collect::<Vec<_>>(), vec![1, 4]);
         assert!(strays.is_empty());
         let gap = plan(&ks(&[(1, 3), (7, 9)])).unwrap_err();
-        assert!(matches!(gap, SegmentError::Missing { first: 7, expected_after: 3, .. }));
+        assert!(matches!(
+            gap,
+            SegmentError::Missing {
+                first: 7,
+                expected_after: 3,
+                ..
+            }
+        ));
         assert!(gap.to_string().contains("4..=6"), "{gap}");
         assert!(matches!(
             plan(&ks(&[(1, 3), (3, 9)])),
@@ -375,7 +385,11 @@ mod tests {
         ));
         assert!(matches!(
             plan(&ks(&[(2, 3)])),
-            Err(SegmentError::Missing { first: 2, expected_after: 0, .. })
+            Err(SegmentError::Missing {
+                first: 2,
+                expected_after: 0,
+                ..
+            })
         ));
     }
 }
