@@ -25,6 +25,7 @@ mod metrics;
 mod notify;
 mod outcomes;
 mod recover;
+mod recover_remote;
 mod replay;
 mod report;
 mod restore;

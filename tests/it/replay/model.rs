@@ -488,6 +488,9 @@ impl Model {
             // (decide/records.rs tests them).
             C::RecordDelivery { .. } => unreachable!("deliveries are not a generated command"),
             C::DeferRun { .. } => unreachable!("deferrals are not a generated command"),
+            // Log shipments record where the log went; they touch no aggregate
+            // (decide/logship.rs tests them).
+            C::RecordLogShipped { .. } => unreachable!("shipments are not a generated command"),
         })
     }
 
