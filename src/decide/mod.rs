@@ -14,6 +14,7 @@ mod defer;
 mod fixture;
 mod jobs;
 mod logship;
+mod offsite;
 mod queue;
 mod records;
 mod recover;
@@ -23,6 +24,7 @@ mod scheduler;
 mod tokens;
 
 pub use defer::{should_defer, Defer};
+pub use offsite::Replication;
 pub use restores::RestoreDone;
 
 use std::collections::BTreeMap;
@@ -205,6 +207,13 @@ pub enum Command {
         last: u64,
         key: String,
     },
+    /// One step of the replication queue: an upload's outcome, or a remote copy about to be
+    /// deleted.
+    RecordReplication {
+        remote: String,
+        key: String,
+        outcome: Replication,
+    },
 }
 
 /// How a notification's delivery attempt ended.
@@ -350,6 +359,11 @@ pub fn decide(state: &State, command: &Command, now: Ts) -> Result<Vec<Event>, R
             last,
             key,
         } => logship::shipped(state, remote, *first, *last, key),
+        C::RecordReplication {
+            remote,
+            key,
+            outcome,
+        } => offsite::record(state, remote, key, outcome),
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod catalog;
 mod notifications;
+pub mod offsite;
 mod schedule;
 mod stats;
 mod tokens;
@@ -23,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 /// Bump whenever `State`'s shape or any `apply` changes: snapshots tagged with another version
 /// are dropped and the log is replayed instead.
-pub const PROJECTION_VERSION: u32 = 11;
+pub const PROJECTION_VERSION: u32 = 12;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
@@ -38,6 +39,8 @@ pub struct State {
     pub tokens: Tokens,
     /// The notification deliveries (schema v5).
     pub notifications: Notifications,
+    /// Off-site copies: what is on which remote (schema v6).
+    pub offsite: offsite::Offsite,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,6 +61,7 @@ impl State {
         self.schedule.apply(envelope);
         self.tokens.apply(envelope);
         self.notifications.apply(envelope);
+        self.offsite.apply(envelope);
         if let Event::HealthChecked { status, checks } = &envelope.payload {
             self.health = Some(HealthRecord {
                 at: envelope.recorded_at,

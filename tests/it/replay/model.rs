@@ -491,6 +491,7 @@ impl Model {
             // Log shipments record where the log went; they touch no aggregate
             // (decide/logship.rs tests them).
             C::RecordLogShipped { .. } => unreachable!("shipments are not a generated command"),
+            C::RecordReplication { .. } => unreachable!("replication is not a generated command"),
         })
     }
 
