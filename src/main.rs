@@ -74,8 +74,18 @@ enum Cmd {
     /// Check every checksum of a backup (by id, through the log; the result is recorded) or of
     /// an archive file (a path that exists).
     Verify {
-        /// A backup id from the catalog, or the path of an archive file.
-        target: String,
+        /// A backup id from the catalog, or the path of an archive file. With --remote and no
+        /// target: every backup of the catalog (or --sample of them).
+        #[arg(required_unless_present = "remote")]
+        target: Option<String>,
+        /// Check the copy on this `[[remotes]]` entry instead, read in place by ranged GETs
+        /// (nothing is recorded: the local copy's verification is not this one).
+        #[arg(long, value_name = "NAME")]
+        remote: Option<String>,
+        /// With --remote and no target: this share of the catalog's backups, chosen at random
+        /// ("5%", at least one).
+        #[arg(long, requires = "remote", conflicts_with = "target")]
+        sample: Option<String>,
         #[command(flatten)]
         at: Where,
     },
@@ -440,7 +450,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             &backup_id,
             path.as_deref().unwrap_or("/"),
         ),
-        Cmd::Verify { target, at } => verify(&target, &at),
+        Cmd::Verify {
+            target,
+            remote: Some(name),
+            sample,
+            at,
+        } => verify_remote(&load_keyed(&at, None)?, &name, target, sample.as_deref()),
+        Cmd::Verify { target, at, .. } => verify(&target.context("a target is required")?, &at),
         Cmd::Recover {
             at,
             from_remote: Some(name),
@@ -828,6 +844,67 @@ fn open_remote(
         .into());
     };
     Ok(backupd::remote::open(cfg)?)
+}
+
+/// `backupd verify [ID] --remote NAME [--sample P%]`: the remote copies' every checksum, read in
+/// place; exits non-zero when any is missing or damaged.
+fn verify_remote(
+    config: &Config,
+    name: &str,
+    target: Option<String>,
+    sample: Option<&str>,
+) -> anyhow::Result<()> {
+    let remote: Arc<dyn backupd::remote::ObjectStore> = Arc::from(open_remote(config, name)?);
+    let store = EventStore::open_read_only(&config.events_path())?;
+    let (_store, state) = offline_state(store)?;
+    let all: Vec<(String, String)> = state
+        .catalog
+        .backups
+        .values()
+        .filter(|b| target.as_ref().is_none_or(|t| *t == b.record.id))
+        .map(|b| (b.record.id.clone(), b.record.location.clone()))
+        .collect();
+    if let Some(t) = &target {
+        if all.is_empty() {
+            bail!("no backup {t:?} in the catalog");
+        }
+    }
+    let picked = match sample {
+        None => all,
+        Some(s) => {
+            let pct: f64 = s
+                .trim_end_matches('%')
+                .parse()
+                .ok()
+                .filter(|p: &f64| *p > 0.0 && *p <= 100.0)
+                .ok_or_else(|| ConfigFailure(format!("--sample {s:?} is not a share like 5%")))?;
+            backupd::remote::ranged::sample(&all, pct)
+        }
+    };
+    let mut bad = 0;
+    for v in backupd::remote::ranged::verify_remote(remote, &picked, config.master_key()) {
+        match &v.result {
+            Ok(sum) => println!(
+                "remote {name}: backup {} ({}): ok, {} frames, {} bytes read in {} ranged GET(s)",
+                v.backup_id, v.location, sum.frames, v.fetched, v.gets
+            ),
+            Err(why) => {
+                bad += 1;
+                println!(
+                    "remote {name}: backup {} ({}): {why}",
+                    v.backup_id, v.location
+                );
+            }
+        }
+    }
+    if bad > 0 {
+        bail!(
+            "{bad} of {} remote copies on {name} are missing or damaged",
+            picked.len()
+        );
+    }
+    println!("remote {name}: {} backup(s) verified", picked.len());
+    Ok(())
 }
 
 /// `backupd recover --from-remote NAME`: a lost machine's data dir rebuilt from a remote. The

@@ -109,7 +109,10 @@ impl Seek for RemoteFile {
             SeekFrom::Current(d) => self.pos.checked_add_signed(d),
         };
         let at = at.ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, "seek before the object's start")
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek before the object's start",
+            )
         })?;
         self.pos = at;
         Ok(at)
@@ -182,6 +185,69 @@ pub fn fetch_missing(
     }
 }
 
+/// One backup's remote copy, verified through ranged reads.
+#[derive(Debug)]
+pub struct RemoteVerified {
+    pub backup_id: String,
+    pub location: String,
+    /// The archive's summary, or why the remote copy is missing or damaged.
+    pub result: Result<crate::archive::VerifySummary, String>,
+    pub gets: u64,
+    pub fetched: u64,
+}
+
+/// Every frame checksum of the remote copies of `backups` (id, location), read in place by
+/// ranged GETs (nothing is written locally); sealed archives need `key`.
+pub fn verify_remote(
+    store: Arc<dyn ObjectStore>,
+    backups: &[(String, String)],
+    key: Option<&crate::keys::MasterKey>,
+) -> Vec<RemoteVerified> {
+    backups
+        .iter()
+        .map(|(id, location)| {
+            let mut out = RemoteVerified {
+                backup_id: id.clone(),
+                location: location.clone(),
+                result: Err(String::new()),
+                gets: 0,
+                fetched: 0,
+            };
+            let file = match RemoteFile::open(store.clone(), location) {
+                Ok(f) => f,
+                Err(e) => {
+                    out.result = Err(e.to_string());
+                    return out;
+                }
+            };
+            let mut reader = match crate::archive::ArchiveReader::open_with(file, key) {
+                Ok(r) => r,
+                Err(e) => {
+                    out.result = Err(format!("damaged: {e}"));
+                    return out;
+                }
+            };
+            out.result = reader.verify().map_err(|e| format!("damaged: {e}"));
+            let file = reader.into_inner();
+            (out.gets, out.fetched) = (file.gets, file.fetched);
+            out
+        })
+        .collect()
+}
+
+/// `n` of `items` chosen at random (all of them when `percent` is 100 or more; at least one).
+pub fn sample<T: Clone>(items: &[T], percent: f64) -> Vec<T> {
+    let want =
+        ((items.len() as f64 * percent / 100.0).ceil() as usize).clamp(1, items.len().max(1));
+    let mut picked: Vec<(u64, &T)> = items.iter().map(|t| (super::random(), t)).collect();
+    picked.sort_by_key(|(r, _)| *r);
+    picked
+        .into_iter()
+        .take(want)
+        .map(|(_, t)| t.clone())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,7 +259,9 @@ mod tests {
     fn a_remote_file_reads_only_the_blocks_it_needs() {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn ObjectStore> = Arc::new(DirStore::new("nas", dir.path(), "", None));
-        let data: Vec<u8> = (0..(5 * BLOCK + 123)).map(|i| (i * 7 % 251) as u8).collect();
+        let data: Vec<u8> = (0..(5 * BLOCK + 123))
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
         store.put_bytes("backups/x.bka", &data, false).unwrap();
         let mut f = RemoteFile::open(store.clone(), "backups/x.bka").unwrap();
         assert_eq!(f.len(), data.len() as u64);

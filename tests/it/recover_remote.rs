@@ -207,6 +207,33 @@ fn a_lost_machine_is_rebuilt_from_a_dir_remote() {
         assert_eq!(&snapshot(&restored_root(&target, &src)), want, "{id}");
     }
 
+    // A local archive lost: restore fetches it back from the remote (the incremental needs
+    // its full, which is the one gone).
+    let (full, inc) = (&restores[0].0, &restores[1]);
+    let full_file = new.join(format!("backups/{full}.bka"));
+    let full_bytes = fs::read(&full_file).unwrap();
+    fs::remove_file(&full_file).unwrap();
+    let target = scratch.path().join("restored-again");
+    let out = with(
+        &config,
+        &new,
+        &["restore", &inc.0, "--to", target.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(snapshot(&restored_root(&target, &src)), inc.1);
+    assert_eq!(fs::read(&full_file).unwrap(), full_bytes);
+
+    // The remote copies verify in place, every one or a sample.
+    let said = stdout_ok(with(&config, &new, &["verify", "--remote", "nas"]));
+    assert!(said.contains("remote nas: 3 backup(s) verified"), "{said}");
+    assert!(said.contains("ranged GET(s)"), "{said}");
+    let said = stdout_ok(with(
+        &config,
+        &new,
+        &["verify", "--remote", "nas", "--sample", "5%"],
+    ));
+    assert!(said.contains("remote nas: 1 backup(s) verified"), "{said}");
+
     // serve starts on it and ships on from where the remote ends (no overlap, no rewrite).
     let server = Served::with_config_file(&config, &new);
     let run = server.run("incremental_backup");
@@ -250,5 +277,19 @@ fn a_lost_machine_is_rebuilt_from_a_dir_remote() {
     );
     assert!(said.contains(segs[2].0.as_str()), "{said}");
     assert!(!into.join("events.redb").exists());
+
+    // A damaged remote copy fails verify --remote, naming the backup.
+    let remote_full = remote_root.join(format!("backups/{full}.bka"));
+    let mut bytes = fs::read(&remote_full).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x20;
+    fs::write(&remote_full, bytes).unwrap();
+    let out = with(&config, &new, &["verify", full, "--remote", "nas"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("backup {full}")) && text(&out).contains("damaged"),
+        "{}",
+        text(&out)
+    );
     drop(holder);
 }
