@@ -46,12 +46,12 @@ pub enum RecoverError {
     Import {
         key: String,
         #[source]
-        source: StoreError,
+        source: Box<StoreError>,
     },
     #[error(transparent)]
     Remote(#[from] RemoteError),
     #[error("the recovered log: {0}")]
-    Store(#[from] StoreError),
+    Store(Box<StoreError>),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -76,6 +76,12 @@ impl RecoverError {
             RecoverError::Remote(_) => K::Refused,
             RecoverError::Io { source, .. } => K::of_io(source),
         }
+    }
+}
+
+impl From<StoreError> for RecoverError {
+    fn from(e: StoreError) -> Self {
+        RecoverError::Store(Box::new(e))
     }
 }
 
@@ -115,7 +121,7 @@ pub fn recover(remote: &dyn ObjectStore, data_dir: &Path) -> Result<Recovered, R
         match fetch(remote, data_dir, &key, bytes) {
             Ok(got) => out.downloaded.push((key, got)),
             Err(Fetch::Missing(why)) => out.missing.push(format!("{key}: {why}")),
-            Err(Fetch::Failed(e)) => return Err(e),
+            Err(Fetch::Failed(e)) => return Err(*e),
         }
     }
     out.keys = import_keys(remote, data_dir)?;
@@ -148,7 +154,7 @@ fn import_log(remote: &dyn ObjectStore, log: &Path) -> Result<Recovered, Recover
             .append(&seg.records)
             .map_err(|source| RecoverError::Import {
                 key: key.clone(),
-                source,
+                source: Box::new(source),
             })?;
         head = seg.header.head;
     }
@@ -202,7 +208,7 @@ pub fn needed_objects(log: &Path) -> Result<BTreeMap<String, Option<u64>>, Recov
 
 enum Fetch {
     Missing(String),
-    Failed(RecoverError),
+    Failed(Box<RecoverError>),
 }
 
 /// One object to its relative path, through a temporary name (a half-fetched file never sits
@@ -214,7 +220,7 @@ fn fetch(
     want: Option<u64>,
 ) -> Result<u64, Fetch> {
     let to = data_dir.join(key);
-    let failed = |e| Fetch::Failed(e);
+    let failed = |e| Fetch::Failed(Box::new(e));
     if let Some(dir) = to.parent() {
         std::fs::create_dir_all(dir).map_err(|e| failed(io(dir)(e)))?;
     }

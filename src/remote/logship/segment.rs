@@ -258,12 +258,13 @@ pub fn decode(key: &str, bytes: &[u8]) -> Result<Segment, SegmentError> {
     Ok(Segment { header, records })
 }
 
+/// Segments in log order as (key, first, last), and the keys that are not segment names.
+pub type Plan = (Vec<(String, u64, u64)>, Vec<String>);
+
 /// Segments found under `log/`, in log order, checked to follow one another by their names
 /// alone (no gap, no overlap; the first starts at position 1). Keys that are not segment names
 /// are returned apart so they can be named.
-pub fn plan(
-    keys: &[(String, u64)],
-) -> Result<(Vec<(String, u64, u64)>, Vec<String>), SegmentError> {
+pub fn plan(keys: &[(String, u64)]) -> Result<Plan, SegmentError> {
     let mut segs = Vec::new();
     let mut strays = Vec::new();
     for (k, _) in keys {
