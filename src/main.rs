@@ -1325,6 +1325,12 @@ fn serve(config: Config) -> anyhow::Result<()> {
         format!("http://{}", api.local_addr()),
         config.data_dir.clone(),
     );
+    // Off-site copies: uploads what is recorded and not yet on each remote, from its own threads.
+    let replicator = backupd::remote::queue::start(
+        service.clone(),
+        config.remotes.clone(),
+        config.data_dir.clone(),
+    );
     // The log goes to every remote after each run and once more at shutdown (dropped below,
     // after the scheduler stopped: the last runs' outcomes are in that shipment).
     let mut shipping = Vec::new();
@@ -1392,6 +1398,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
     });
     drop(log_shipper);
     drop(notifier);
+    drop(replicator);
     drop(service);
     log::info!("stopped");
     Ok(())

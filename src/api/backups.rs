@@ -43,7 +43,7 @@ pub async fn list(req: Request<ApiContext>) -> Result<Response, ApiError> {
         backups::list(s, &filter)
             .items
             .into_iter()
-            .map(|b| backup_json(&s.catalog, b))
+            .map(|b| offsite(s, backup_json(&s.catalog, b)))
             .collect()
     });
     Ok(json(200, &json!({ "backups": backups })))
@@ -83,9 +83,17 @@ pub async fn detail(req: Request<ApiContext>) -> Result<Response, ApiError> {
         s.catalog
             .backups
             .get(&id)
-            .map(|b| backup_json(&s.catalog, b))
+            .map(|b| offsite(s, backup_json(&s.catalog, b)))
     });
     backup.map(|b| json(200, &b)).ok_or_else(|| no_backup(&id))
+}
+
+/// `offsite`: the remotes that hold everything the backup needs (its file; a snapshot's packs).
+fn offsite(s: &crate::projections::State, mut b: Value) -> Value {
+    if let Some(id) = b["id"].as_str() {
+        b["offsite"] = json!(s.offsite.on_remotes(id));
+    }
+    b
 }
 
 /// A backup of the catalog as the API shows it. `size` is the archive's bytes, `checksum` the

@@ -178,6 +178,10 @@ fn named(state: &State, mut run: Value) -> Value {
     run["job_description"] = json!(job
         .and_then(|j| j.spec.action.backup_config())
         .and_then(|c| c.description.clone()));
+    // The remotes that hold all its backup needs (`[[remotes]]`): when it is off-site.
+    if let Some(id) = run["backup_id"].as_str() {
+        run["offsite"] = json!(state.offsite.on_remotes(id));
+    }
     run
 }
 

@@ -251,6 +251,15 @@ impl Offsite {
         }
     }
 
+    /// The remotes (that had any outcome) holding all of backup `id`.
+    pub fn on_remotes(&self, id: &str) -> Vec<String> {
+        self.remotes
+            .keys()
+            .filter(|r| self.backup_on(id, r))
+            .cloned()
+            .collect()
+    }
+
     pub fn figures(&self, remote: &str) -> Pending {
         let pending = self.pending(remote);
         let r = self.remotes.get(remote);

@@ -9,6 +9,7 @@
 pub mod dir;
 pub mod limit;
 pub mod logship;
+pub mod queue;
 pub mod ranged;
 pub mod recover;
 pub mod s3;

@@ -266,6 +266,57 @@ fn xml_field(body: &str, field: &str) -> Option<String> {
     Some(body[start..end].to_string())
 }
 
+/// The inner texts of every `<name>` element.
+fn elements<'a>(body: &'a str, name: &str) -> Vec<&'a str> {
+    let (open, close) = (format!("<{name}>"), format!("</{name}>"));
+    let mut out = Vec::new();
+    let mut rest = body;
+    while let Some(i) = rest.find(&open) {
+        let after = &rest[i + open.len()..];
+        let Some(j) = after.find(&close) else { break };
+        out.push(&after[..j]);
+        rest = &after[j + close.len()..];
+    }
+    out
+}
+
+/// XML's five entities and numeric references, as S3 escapes keys.
+fn unescape(s: &str) -> String {
+    if !s.contains('&') {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i..];
+        let Some(end) = after.find(';') else {
+            out.push_str(after);
+            return out;
+        };
+        let ent = &after[1..end];
+        let ch = match ent {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ if ent.starts_with("#x") => u32::from_str_radix(&ent[2..], 16)
+                .ok()
+                .and_then(char::from_u32),
+            _ if ent.starts_with('#') => ent[1..].parse().ok().and_then(char::from_u32),
+            _ => None,
+        };
+        match ch {
+            Some(c) => out.push(c),
+            None => out.push_str(&after[..=end]),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn transport_text(t: &ureq::Transport) -> String {
     let mut s = format!("{:?}", t.kind());
     if let Some(m) = t.message() {
@@ -378,19 +429,20 @@ impl ObjectStore for S3Store {
                 .call()
                 .map_err(|e| self.fail(prefix, e))?;
             let text = resp.into_string().map_err(|e| self.io(prefix, e))?;
-            let page = ListObjectsV2::parse_response(&text).map_err(|e| RemoteError::Http {
-                remote: self.name.clone(),
-                key: prefix.into(),
-                status: 200,
-                body: format!("unreadable ListObjectsV2 answer: {e}"),
-            })?;
-            for c in page.contents {
-                if let Some(k) = c.key.strip_prefix(&self.prefix) {
-                    out.push((k.to_string(), c.size));
+            // Read by hand: rusty-s3's parser requires an ETag per entry, which not every
+            // server sends (s3s-fs does not); only Key, Size and the token are needed.
+            for c in elements(&text, "Contents") {
+                let (Some(k), Some(size)) = (xml_field(c, "Key"), xml_field(c, "Size")) else {
+                    continue;
+                };
+                let k = unescape(&k);
+                if let Some(k) = k.strip_prefix(&self.prefix) {
+                    out.push((k.to_string(), size.trim().parse().unwrap_or(0)));
                 }
             }
-            match page.next_continuation_token {
-                Some(t) if !t.is_empty() => token = Some(t),
+            let truncated = xml_field(&text, "IsTruncated").is_some_and(|t| t.trim() == "true");
+            match xml_field(&text, "NextContinuationToken") {
+                Some(t) if truncated && !t.is_empty() => token = Some(unescape(&t)),
                 _ => break,
             }
         }

@@ -26,6 +26,7 @@ mod notify;
 mod outcomes;
 mod recover;
 mod recover_remote;
+mod remote;
 mod replay;
 mod report;
 mod restore;

@@ -1,0 +1,442 @@
+//! The replication queue: a coordinator thread that compares the `offsite` projection with what
+//! is in flight, hands uploads and deletions to a few worker threads per remote (`concurrency`),
+//! and records every outcome as an event (actor `remote`). It never holds a backup run up: runs
+//! only append their events; this thread reads the state after them.
+//!
+//! Crash safety. An upload is recorded (`object_replicated`) after it completed, so a crash
+//! before that leaves an object that is on the remote but not recorded: the start-up sweep lists
+//! each remote and records what it finds there with the local size (attempt 0) instead of
+//! uploading it again. A remote deletion is recorded before it is done (`remote_object_deleted`),
+//! so a crash after that leaves a recorded deletion: the sweep deletes what is still there. Keys
+//! are immutable (a pack by its hash, a backup by its id), so an upload repeated after a crash
+//! writes the same bytes under the same key: nothing is duplicated.
+//!
+//! Retries: a transient failure (network, 5xx, local I/O) is retried with exponential backoff
+//! (`BACKOFF_BASE` doubling, capped at `BACKOFF_CAP`, ±25 % jitter) up to `MAX_ATTEMPTS`; a
+//! permanent one (wrong credentials, a missing bucket) gives up at once. Either way the attempt
+//! is an event; a key given up on is tried again at the next start.
+
+use super::{ObjectStore, RemoteConfig, RemoteError};
+use crate::decide::{Command, Replication};
+use crate::service::{Meta, Service};
+use smol::future::FutureExt;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub const BACKOFF_BASE: Duration = Duration::from_millis(500);
+pub const BACKOFF_CAP: Duration = Duration::from_secs(300);
+pub const MAX_ATTEMPTS: u32 = 12;
+/// How often the coordinator looks without being woken (due retries).
+const TICK: Duration = Duration::from_millis(500);
+
+enum Job {
+    /// Upload `key` (attempt number).
+    Upload { key: String, attempt: u32 },
+    /// Delete the remote copy of `key` (its deletion is recorded).
+    Delete { key: String },
+    /// At start: record what is there already, delete recorded deletions still there.
+    Sweep {
+        wanted: BTreeMap<String, u64>,
+        deleted: BTreeSet<String>,
+    },
+}
+
+enum Outcome {
+    Uploaded {
+        key: String,
+        bytes: u64,
+        attempt: u32,
+    },
+    UploadFailed {
+        key: String,
+        attempt: u32,
+        error: RemoteError,
+    },
+    /// The local file is gone (deleted while queued): nothing to record.
+    Vanished {
+        key: String,
+    },
+    Deleted {
+        key: String,
+    },
+    DeleteFailed {
+        key: String,
+        error: RemoteError,
+    },
+    Swept {
+        found: Vec<(String, u64)>,
+        error: Option<RemoteError>,
+    },
+}
+
+struct Remote {
+    cfg: RemoteConfig,
+    jobs: smol::channel::Sender<Job>,
+    /// The sweep has not finished: nothing is uploaded before it says what is there.
+    sweeping: bool,
+    in_flight: BTreeSet<String>,
+    /// Key → (attempts so far, not before).
+    retry: BTreeMap<String, (u32, Instant)>,
+    /// Keys given up on until the next start.
+    given_up: BTreeSet<String>,
+}
+
+/// The running queue; dropping it stops the coordinator (an upload in flight is abandoned and
+/// done again at the next start).
+pub struct Replicator {
+    stop: Option<smol::channel::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Replicator {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts the queue for the configured remotes (none: nothing to start).
+pub fn start(
+    service: Service,
+    remotes: Vec<RemoteConfig>,
+    data_dir: PathBuf,
+) -> Option<Replicator> {
+    if remotes.is_empty() {
+        return None;
+    }
+    let (stop, stopped) = smol::channel::bounded::<()>(1);
+    let thread = std::thread::Builder::new()
+        .name("remote-queue".into())
+        .spawn(move || smol::block_on(coordinate(service, remotes, data_dir, stopped)))
+        .expect("a thread for the replication queue");
+    Some(Replicator {
+        stop: Some(stop),
+        thread: Some(thread),
+    })
+}
+
+fn spawn_workers(
+    cfg: &RemoteConfig,
+    store: Arc<dyn ObjectStore>,
+    data_dir: &std::path::Path,
+    outcomes: &smol::channel::Sender<(String, Outcome)>,
+) -> smol::channel::Sender<Job> {
+    let (tx, rx) = smol::channel::unbounded::<Job>();
+    for i in 0..cfg.concurrency {
+        let (rx, store, out) = (rx.clone(), store.clone(), outcomes.clone());
+        let (name, data_dir) = (cfg.name.clone(), data_dir.to_path_buf());
+        std::thread::Builder::new()
+            .name(format!("remote-{name}-{i}"))
+            .spawn(move || {
+                while let Ok(job) = rx.recv_blocking() {
+                    let o = work(store.as_ref(), &data_dir, job);
+                    if out.send_blocking((name.clone(), o)).is_err() {
+                        return;
+                    }
+                }
+            })
+            .expect("a replication worker thread");
+    }
+    tx
+}
+
+fn work(store: &dyn ObjectStore, data_dir: &std::path::Path, job: Job) -> Outcome {
+    match job {
+        Job::Upload { key, attempt } => {
+            let path = data_dir.join(&key);
+            let bytes = match std::fs::metadata(&path) {
+                Ok(m) => m.len(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Outcome::Vanished { key }
+                }
+                Err(e) => {
+                    return Outcome::UploadFailed {
+                        error: RemoteError::Io {
+                            remote: store.name().into(),
+                            key: key.clone(),
+                            source: e,
+                        },
+                        key,
+                        attempt,
+                    }
+                }
+            };
+            match store.put_file(&key, &path, false) {
+                Ok(()) => Outcome::Uploaded {
+                    key,
+                    bytes,
+                    attempt,
+                },
+                Err(_) if !path.exists() => Outcome::Vanished { key },
+                Err(error) => Outcome::UploadFailed {
+                    key,
+                    attempt,
+                    error,
+                },
+            }
+        }
+        Job::Delete { key } => match store.delete(&key) {
+            Ok(()) => Outcome::Deleted { key },
+            Err(error) => Outcome::DeleteFailed { key, error },
+        },
+        Job::Sweep { wanted, deleted } => match store.list("") {
+            Ok(listed) => {
+                let mut found = Vec::new();
+                let mut error = None;
+                for (key, size) in listed {
+                    if deleted.contains(&key) {
+                        if let Err(e) = store.delete(&key) {
+                            error = Some(e);
+                        }
+                    } else if let Some(want) = wanted.get(&key) {
+                        // The local file's size now (a report page's is not recorded).
+                        let local = std::fs::metadata(data_dir.join(&key))
+                            .map(|m| m.len())
+                            .unwrap_or(*want);
+                        if local == size {
+                            found.push((key, size));
+                        }
+                    }
+                }
+                Outcome::Swept { found, error }
+            }
+            Err(e) => Outcome::Swept {
+                found: Vec::new(),
+                error: Some(e),
+            },
+        },
+    }
+}
+
+/// The wait before attempt `attempt + 1`, jittered by ±25 %.
+pub fn backoff(attempt: u32) -> Duration {
+    let base = BACKOFF_BASE
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
+        .min(BACKOFF_CAP);
+    let jitter = (super::random() % 500) as f64 / 1000.0 + 0.75;
+    base.mul_f64(jitter)
+}
+
+async fn record(service: &Service, remote: &str, key: &str, outcome: Replication) {
+    let command = Command::RecordReplication {
+        remote: remote.into(),
+        key: key.into(),
+        outcome,
+    };
+    if let Err(e) = service.execute(command, Meta::actor("remote")).await {
+        log::error!("replication outcome for {remote} {key} not recorded: {e}");
+    }
+}
+
+async fn coordinate(
+    service: Service,
+    configs: Vec<RemoteConfig>,
+    data_dir: PathBuf,
+    stopped: smol::channel::Receiver<()>,
+) {
+    let (out_tx, outcomes) = smol::channel::unbounded::<(String, Outcome)>();
+    let mut remotes: BTreeMap<String, Remote> = BTreeMap::new();
+    for cfg in configs {
+        let store: Arc<dyn ObjectStore> = match super::open(&cfg) {
+            Ok(s) => Arc::from(s),
+            Err(e) => {
+                log::error!("remote {} not opened: {e}", cfg.name);
+                continue;
+            }
+        };
+        let jobs = spawn_workers(&cfg, store, &data_dir, &out_tx);
+        let (wanted, deleted) = service.read(|s| {
+            let wanted = s
+                .offsite
+                .pending(&cfg.name)
+                .into_iter()
+                .map(|(k, o)| (k.clone(), o.bytes))
+                .collect();
+            let deleted = s
+                .offsite
+                .remotes
+                .get(&cfg.name)
+                .map(|r| r.deleted.clone())
+                .unwrap_or_default();
+            (wanted, deleted)
+        });
+        let _ = jobs.send(Job::Sweep { wanted, deleted }).await;
+        remotes.insert(
+            cfg.name.clone(),
+            Remote {
+                cfg,
+                jobs,
+                sweeping: true,
+                in_flight: BTreeSet::new(),
+                retry: BTreeMap::new(),
+                given_up: BTreeSet::new(),
+            },
+        );
+    }
+    drop(out_tx);
+    let mut seen = service.position();
+    loop {
+        while let Ok((name, o)) = outcomes.try_recv() {
+            if let Some(r) = remotes.get_mut(&name) {
+                settle(&service, r, o).await;
+            }
+        }
+        for r in remotes.values_mut() {
+            dispatch(&service, r).await;
+        }
+        seen = seen.max(service.position());
+        let woken = async {
+            service.wait_beyond(seen).await;
+            Wake::Look
+        }
+        .or(async {
+            match outcomes.recv().await {
+                Ok((name, o)) => Wake::Outcome(name, Box::new(o)),
+                // Never while the workers live (they hold the senders).
+                Err(_) => std::future::pending().await,
+            }
+        })
+        .or(async {
+            smol::Timer::after(TICK).await;
+            Wake::Look
+        })
+        .or(async {
+            let _ = stopped.recv().await;
+            Wake::Stop
+        });
+        match woken.await {
+            Wake::Outcome(name, o) => {
+                if let Some(r) = remotes.get_mut(&name) {
+                    settle(&service, r, *o).await;
+                }
+            }
+            Wake::Stop => return,
+            Wake::Look => {}
+        }
+    }
+}
+
+enum Wake {
+    Look,
+    Outcome(String, Box<Outcome>),
+    Stop,
+}
+
+/// Records one outcome and updates what is in flight and when to retry.
+async fn settle(service: &Service, r: &mut Remote, o: Outcome) {
+    let name = r.cfg.name.clone();
+    match o {
+        Outcome::Uploaded {
+            key,
+            bytes,
+            attempt,
+        } => {
+            r.in_flight.remove(&key);
+            r.retry.remove(&key);
+            record(
+                service,
+                &name,
+                &key,
+                Replication::Replicated { bytes, attempt },
+            )
+            .await;
+        }
+        Outcome::UploadFailed {
+            key,
+            attempt,
+            error,
+        } => {
+            r.in_flight.remove(&key);
+            let will_retry = error.is_transient() && attempt < MAX_ATTEMPTS;
+            if will_retry {
+                r.retry
+                    .insert(key.clone(), (attempt, Instant::now() + backoff(attempt)));
+            } else {
+                r.retry.remove(&key);
+                r.given_up.insert(key.clone());
+            }
+            log::warn!("upload attempt {attempt} failed: {error}");
+            let reason = error.to_string();
+            record(
+                service,
+                &name,
+                &key,
+                Replication::Failed {
+                    reason,
+                    attempt,
+                    will_retry,
+                },
+            )
+            .await;
+        }
+        Outcome::Vanished { key } => {
+            r.in_flight.remove(&key);
+            r.retry.remove(&key);
+        }
+        Outcome::Deleted { key } => {
+            r.in_flight.remove(&key);
+        }
+        Outcome::DeleteFailed { key, error } => {
+            // The deletion is recorded: the next start's sweep deletes it.
+            r.in_flight.remove(&key);
+            log::warn!("remote copy not deleted (the next start's sweep retries): {error}");
+        }
+        Outcome::Swept { found, error } => {
+            r.sweeping = false;
+            if let Some(e) = error {
+                log::warn!("sweep of remote {name} incomplete: {e}");
+            }
+            for (key, bytes) in found {
+                record(
+                    service,
+                    &name,
+                    &key,
+                    Replication::Replicated { bytes, attempt: 0 },
+                )
+                .await;
+            }
+        }
+    }
+}
+
+/// Deletions first (recorded, then handed to a worker), then due uploads, at most
+/// `2 × concurrency` in flight so a new backup does not wait behind a long queue.
+async fn dispatch(service: &Service, r: &mut Remote) {
+    if r.sweeping {
+        return;
+    }
+    let name = r.cfg.name.clone();
+    let to_delete = service.read(|s| s.offsite.to_delete(&name));
+    for (key, reason) in to_delete {
+        if r.in_flight.contains(&key) {
+            continue;
+        }
+        record(service, &name, &key, Replication::Deleted { reason }).await;
+        r.in_flight.insert(key.clone());
+        let _ = r.jobs.send(Job::Delete { key }).await;
+    }
+    let limit = 2 * r.cfg.concurrency;
+    if r.in_flight.len() >= limit {
+        return;
+    }
+    let now = Instant::now();
+    let pending: Vec<String> = service.read(|s| {
+        s.offsite
+            .pending(&name)
+            .into_iter()
+            .map(|(k, _)| k.clone())
+            .filter(|k| !r.in_flight.contains(k) && !r.given_up.contains(k))
+            .filter(|k| r.retry.get(k).is_none_or(|(_, at)| *at <= now))
+            .take(limit - r.in_flight.len())
+            .collect()
+    });
+    for key in pending {
+        let attempt = r.retry.get(&key).map(|(a, _)| a + 1).unwrap_or(1);
+        r.in_flight.insert(key.clone());
+        let _ = r.jobs.send(Job::Upload { key, attempt }).await;
+    }
+}
