@@ -1,13 +1,17 @@
-//! The log off-site and a lost machine rebuilt from a remote, on the real binary with a `dir`
-//! remote: segments shipped after each run and at shutdown; the whole data dir deleted;
-//! `recover --from-remote` into a new dir gives the same events (positions and hashes) up to
-//! the last shipped position, and every backup restores byte-identical; a flipped byte or a
-//! missing segment in the bucket is refused naming the segment, and leaves no log behind.
+//! The log off-site and a lost machine rebuilt from a remote, on the real binary, with a `dir`
+//! remote and with a real S3 server (s3s-fs): segments shipped after each run and at shutdown,
+//! objects replicated by the queue; the whole data dir deleted; `recover --from-remote` into a
+//! new dir gives the same events (positions and hashes) up to the last shipped position, every
+//! backup restores byte-identical, a lost local archive is fetched back by restore, the remote
+//! copies verify in place; a flipped byte or a missing segment in the bucket is refused naming
+//! the segment, and leaves no log behind.
 
 use crate::engine::{generate_tree, restored_root, snapshot};
+use crate::remote::server::{ACCESS, BUCKET, S3, SECRET};
 use crate::support::{bin, stdout_ok, Served};
 use backupd::store::EventStore;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -38,23 +42,23 @@ fn events(config: &Path, data: &Path) -> Vec<Value> {
 }
 
 /// The segment keys under the remote's `log/`, in log order, with their ranges.
-fn segments(remote_root: &Path) -> Vec<(String, u64, u64)> {
-    let mut out: Vec<(String, u64, u64)> = fs::read_dir(remote_root.join("log"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter_map(|n| {
-            let range = n.strip_suffix(".seg")?;
+fn segments(objects: &BTreeMap<String, Vec<u8>>) -> Vec<(String, u64, u64)> {
+    let mut out: Vec<(String, u64, u64)> = objects
+        .keys()
+        .filter_map(|k| {
+            let range = k.strip_prefix("log/")?.strip_suffix(".seg")?;
             let (a, b) = range.split_once('-')?;
-            Some((format!("log/{n}"), a.parse().ok()?, b.parse().ok()?))
+            Some((k.clone(), a.parse().ok()?, b.parse().ok()?))
         })
         .collect();
     out.sort_by_key(|s| s.1);
     out
 }
 
-/// Until the replication queue (issue 16 item 2) uploads them itself: the data dir's backups,
-/// archives and reports copied to the remote under their relative paths, as it will.
-fn replicate_by_hand(data: &Path, remote_root: &Path) {
+/// The files of the data dir that belong off-site (archives, packs and snapshot indexes,
+/// reports; not the manifest sidecars), by their path relative to the data dir.
+fn local_objects(data: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
     for top in ["backups", "archives", "reports", "repository"] {
         let mut stack: Vec<PathBuf> = vec![data.join(top)];
         while let Some(dir) = stack.pop() {
@@ -65,14 +69,35 @@ fn replicate_by_hand(data: &Path, remote_root: &Path) {
                 let p = e.unwrap().path();
                 if p.is_dir() {
                     stack.push(p);
-                } else {
-                    let to = remote_root.join(p.strip_prefix(data).unwrap());
-                    fs::create_dir_all(to.parent().unwrap()).unwrap();
-                    fs::copy(&p, &to).unwrap();
+                } else if p.extension().is_some_and(|x| x != "manifest") {
+                    let key = p.strip_prefix(data).unwrap().to_string_lossy().into_owned();
+                    out.insert(key, fs::read(&p).unwrap());
                 }
             }
         }
     }
+    out
+}
+
+/// A directory's files as key → bytes (a `dir` remote's prefix).
+fn files_under(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if !p.file_name().unwrap().to_string_lossy().starts_with('.') {
+                let key = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                out.insert(key, fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
 }
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -88,16 +113,27 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-#[test]
-fn a_lost_machine_is_rebuilt_from_a_dir_remote() {
+/// What the scenario leaves for the checks of one kind of remote.
+struct Lost {
+    scratch: tempfile::TempDir,
+    /// Holds the configuration file.
+    _holder: tempfile::TempDir,
+    config: PathBuf,
+    /// The recovered data dir.
+    new: PathBuf,
+    segs: Vec<(String, u64, u64)>,
+    full: String,
+}
+
+/// Several jobs' backups (full, incremental, weekly archive) with the log shipped and the
+/// objects replicated to the remote `nas` (`remote_toml`, whose objects `objects` lists by key
+/// under its prefix); the data dir deleted; recovered from the remote alone and checked.
+fn lost_machine(remote_toml: &str, objects: &dyn Fn() -> BTreeMap<String, Vec<u8>>) -> Lost {
     let scratch = tempfile::tempdir().unwrap();
     let src = scratch.path().join("src");
-    let bucket = scratch.path().join("bucket");
-    // one bucket, a prefix per host
-    let remote_root = bucket.join("host-a");
     generate_tree(&src, 40, 16);
     let server = Served::with_config(&format!(
-        "[[sources.files]]\npath = {src:?}\n\n[[remotes]]\nname = \"nas\"\nkind = \"dir\"\npath = {bucket:?}\nprefix = \"host-a/\"\n"
+        "[[sources.files]]\npath = {src:?}\n\n{remote_toml}"
     ));
     let mut restores = Vec::new();
     for job in ["daily_full_backup", "incremental_backup"] {
@@ -126,25 +162,43 @@ fn a_lost_machine_is_rebuilt_from_a_dir_remote() {
     // the archive is a copy of the incremental: the same files (unchanged since)
     restores.push((archive, snapshot(&src)));
     let data = server.data_dir().to_path_buf();
+    // The replication queue uploads every recorded file.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (local, there) = (local_objects(&data), objects());
+        if local.iter().all(|(k, v)| there.get(k) == Some(v)) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not replicated: {:?}",
+            local
+                .keys()
+                .filter(|k| there.get(*k) != local.get(*k))
+                .collect::<Vec<_>>()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     let holder = server.stop();
     let config = holder.path().join("backupd.toml");
-    replicate_by_hand(&data, &remote_root);
 
-    let segs = segments(&remote_root);
+    let segs = segments(&objects());
     assert!(
         segs.len() >= 3,
         "a shipment per run and at shutdown: {segs:?}"
     );
     let shipped = segs.last().unwrap().2;
     let before = events(&config, &data);
-    // Everything but the tail (the last shipment's own log_shipped) is off-site.
-    assert!(shipped < before.len() as u64 + 1, "{shipped}");
+    // Everything but the tail (the last shipment's own log_shipped, and replication outcomes
+    // recorded after it) is off-site.
+    assert!(shipped <= before.len() as u64, "{shipped}");
+    let tail = &before[shipped as usize..];
     assert!(
-        before[shipped as usize..]
-            .iter()
-            .all(|e| e["type"] == "log_shipped"),
-        "only the last log_shipped is not shipped: {:?}",
-        &before[shipped as usize..]
+        tail.iter().any(|e| e["type"] == "log_shipped")
+            && tail
+                .iter()
+                .all(|e| e["type"] == "log_shipped" || e["type"] == "object_replicated"),
+        "{tail:?}"
     );
     let shipments: Vec<&Value> = before
         .iter()
@@ -240,9 +294,30 @@ fn a_lost_machine_is_rebuilt_from_a_dir_remote() {
     assert_eq!(run["status"], "succeeded", "{run}");
     server.log_line("log shipped to nas", 60);
     drop(server.stop());
-    let more = segments(&remote_root);
+    let more = segments(&objects());
     assert_eq!(more[..segs.len()], segs[..]);
     assert_eq!(more[segs.len()].1, shipped + 1, "{more:?}");
+    Lost {
+        full: full.clone(),
+        scratch,
+        _holder: holder,
+        config,
+        new,
+        segs,
+    }
+}
+
+#[test]
+fn a_lost_machine_is_rebuilt_from_a_dir_remote() {
+    let bucket = tempfile::tempdir().unwrap();
+    let bucket = bucket.path();
+    // one bucket, a prefix per host
+    let remote_root = bucket.join("host-a");
+    let toml = format!(
+        "[[remotes]]\nname = \"nas\"\nkind = \"dir\"\npath = {bucket:?}\nprefix = \"host-a/\"\n"
+    );
+    let lost = lost_machine(&toml, &|| files_under(&remote_root));
+    let (scratch, segs, full) = (lost.scratch.path(), &lost.segs, &lost.full);
 
     // A flipped byte in a middle segment: refused, naming it; no log is left behind.
     let tampered = bucket.join("host-t");
@@ -254,13 +329,9 @@ fn a_lost_machine_is_rebuilt_from_a_dir_remote() {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x20;
     fs::write(&path, bytes).unwrap();
-    let tconfig = scratch.path().join("tampered.toml");
-    fs::write(
-        &tconfig,
-        format!("[[remotes]]\nname = \"nas\"\nkind = \"dir\"\npath = {bucket:?}\nprefix = \"host-t/\"\n"),
-    )
-    .unwrap();
-    let into = scratch.path().join("from-tampered");
+    let tconfig = scratch.join("tampered.toml");
+    fs::write(&tconfig, toml.replace("host-a/", "host-t/")).unwrap();
+    let into = scratch.join("from-tampered");
     let out = with(&tconfig, &into, &["recover", "--from-remote", "nas"]);
     assert!(!out.status.success(), "{}", text(&out));
     assert!(text(&out).contains(victim.as_str()), "{}", text(&out));
@@ -284,12 +355,37 @@ fn a_lost_machine_is_rebuilt_from_a_dir_remote() {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x20;
     fs::write(&remote_full, bytes).unwrap();
-    let out = with(&config, &new, &["verify", full, "--remote", "nas"]);
+    let out = with(
+        &lost.config,
+        &lost.new,
+        &["verify", full, "--remote", "nas"],
+    );
     assert!(!out.status.success(), "{}", text(&out));
     assert!(
         text(&out).contains(&format!("backup {full}")) && text(&out).contains("damaged"),
         "{}",
         text(&out)
     );
-    drop(holder);
+}
+
+/// The same against a real S3 server: segments with If-None-Match, ranged GETs for verify.
+#[test]
+fn a_lost_machine_is_rebuilt_from_s3() {
+    // The same credentials every S3 test here sets (the server's environment carries them).
+    std::env::set_var("BKPD_TEST_S3_KEY", ACCESS);
+    std::env::set_var("BKPD_TEST_S3_SECRET", SECRET);
+    let s3 = S3::start();
+    let toml = format!(
+        "[[remotes]]\nname = \"nas\"\nkind = \"s3\"\nendpoint = {:?}\nbucket = {BUCKET:?}\n\
+         prefix = \"host-s/\"\naccess_key_id_env = \"BKPD_TEST_S3_KEY\"\n\
+         secret_access_key_env = \"BKPD_TEST_S3_SECRET\"\n",
+        s3.endpoint()
+    );
+    let lost = lost_machine(&toml, &|| {
+        s3.objects()
+            .into_iter()
+            .filter_map(|(k, v)| k.strip_prefix("host-s/").map(|k| (k.to_string(), v)))
+            .collect()
+    });
+    assert!(lost.new.join("events.redb").exists());
 }

@@ -2,7 +2,7 @@
 //! replication queue driven through the real binary.
 
 #[path = "remote/server.rs"]
-mod server;
+pub mod server;
 
 use backupd::config::notify::Secret;
 use backupd::config::remotes::{RemoteConfig, RemoteKind, S3Remote};
