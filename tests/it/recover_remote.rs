@@ -389,3 +389,87 @@ fn a_lost_machine_is_rebuilt_from_s3() {
     });
     assert!(lost.new.join("events.redb").exists());
 }
+
+/// An encrypted data dir: the key files go to the remote only with `key export`, come back with
+/// `recover --from-remote` (or `key import`), and the passphrase opens the recovered backups.
+#[test]
+fn a_sealed_machine_is_rebuilt_once_its_keys_were_exported() {
+    let scratch = tempfile::tempdir().unwrap();
+    let src = scratch.path().join("src");
+    generate_tree(&src, 20, 5);
+    let bucket = scratch.path().join("bucket");
+    let pass = scratch.path().join("pass");
+    fs::write(&pass, "correct horse battery staple 8tq\n").unwrap();
+    let server = Served::with_config(&format!(
+        "[[sources.files]]\npath = {src:?}\n\n[encryption]\npassphrase_file = {pass:?}\n\n\
+         [[remotes]]\nname = \"nas\"\nkind = \"dir\"\npath = {bucket:?}\nprefix = \"h/\"\n"
+    ));
+    let run = server.run("daily_full_backup");
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let id = run["backup_id"].as_str().unwrap().to_string();
+    server.log_line("log shipped to nas", 60);
+    let remote_root = bucket.join("h");
+    let data = server.data_dir().to_path_buf();
+    let archive = format!("backups/{id}.bka");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while fs::read(remote_root.join(&archive)).ok() != Some(fs::read(data.join(&archive)).unwrap())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{archive} not replicated"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let holder = server.stop();
+    let config = holder.path().join("backupd.toml");
+    assert!(
+        !remote_root.join("keys").exists(),
+        "keys are not shipped unless asked"
+    );
+    let said = stdout_ok(with(&config, &data, &["key", "export", "--remote", "nas"]));
+    let keys: Vec<String> = fs::read_dir(data.join("keys"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(
+        said.contains(&format!("exported keys/{}", keys[0])),
+        "{said}"
+    );
+    assert_eq!(
+        fs::read(remote_root.join("keys").join(&keys[0])).unwrap(),
+        fs::read(data.join("keys").join(&keys[0])).unwrap()
+    );
+    // exporting again is harmless (the same file is there)
+    stdout_ok(with(&config, &data, &["key", "export", "--remote", "nas"]));
+    let want = snapshot(&src);
+    fs::remove_dir_all(&data).unwrap();
+
+    let new = scratch.path().join("new");
+    let said = stdout_ok(with(&config, &new, &["recover", "--from-remote", "nas"]));
+    assert!(
+        said.contains(&format!("key file: keys/{}", keys[0])),
+        "{said}"
+    );
+    let target = scratch.path().join("restored");
+    let out = with(
+        &config,
+        &new,
+        &["restore", &id, "--to", target.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(snapshot(&restored_root(&target, &src)), want);
+
+    // key import alone brings the same file into another data dir
+    let other = scratch.path().join("other");
+    let said = stdout_ok(with(&config, &other, &["key", "import", "--remote", "nas"]));
+    assert!(
+        said.contains(&format!("imported keys/{}", keys[0])),
+        "{said}"
+    );
+    assert_eq!(
+        fs::read(other.join("keys").join(&keys[0])).unwrap(),
+        fs::read(new.join("keys").join(&keys[0])).unwrap()
+    );
+    drop(holder);
+}
