@@ -129,6 +129,10 @@ pub async fn verify(req: Request<ApiContext>) -> Result<Response, ApiError> {
     let id = param(&req, "backup_id")?;
     let meta = meta(&req)?;
     let ctx = req.state();
+    // `?remote=NAME`: the remote copy instead, read in place and not recorded.
+    if let Some((_, remote)) = query(&req, &["remote"])?.pop() {
+        return super::verify_remote::verify(ctx, &id, &remote).await;
+    }
     let state = catalog_state(ctx, &id)?;
     let config = ctx.config.clone();
     let checked = id.clone();

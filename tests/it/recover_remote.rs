@@ -290,6 +290,17 @@ fn lost_machine(remote_toml: &str, objects: &dyn Fn() -> BTreeMap<String, Vec<u8
 
     // serve starts on it and ships on from where the remote ends (no overlap, no rewrite).
     let server = Served::with_config_file(&config, &new);
+    // The API checks a remote copy in place too (not recorded: the local copy is not read).
+    let (code, body) = server.send("POST", &format!("/backups/{full}/verify?remote=nas"), None);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["ok"], true, "{body}");
+    assert!(body["ranged_gets"].as_u64().unwrap() >= 1, "{body}");
+    let (code, body) = server.send("POST", &format!("/backups/{full}/verify?remote=nope"), None);
+    assert_eq!(
+        (code, body["error"]["field"].as_str()),
+        (404, Some("remote")),
+        "{body}"
+    );
     let run = server.run("incremental_backup");
     assert_eq!(run["status"], "succeeded", "{run}");
     server.log_line("log shipped to nas", 60);
