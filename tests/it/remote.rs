@@ -192,10 +192,13 @@ fn local_objects(server: &Served) -> std::collections::BTreeMap<String, Vec<u8>>
     out
 }
 
+/// The data dir's objects in the bucket (not the log's segments under `log/`: the log
+/// shipper's, tests/it/recover_remote.rs).
 fn in_bucket(s3: &S3, prefix: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
     s3.objects()
         .into_iter()
         .filter_map(|(k, v)| k.strip_prefix(prefix).map(|k| (k.to_string(), v)))
+        .filter(|(k, _)| !k.starts_with("log/"))
         .collect()
 }
 
