@@ -17,7 +17,10 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub async fn serve(req: Request<ApiContext>) -> Result<Response, ApiError> {
     let ctx = req.state();
     let now = ctx.now();
-    let text = ctx.service.read(|s| render(s, now));
+    let remotes: Vec<String> = ctx.config.remotes.iter().map(|r| r.name.clone()).collect();
+    let text = ctx
+        .service
+        .read(|s| render(s, now) + &render_remotes(s, &remotes, now));
     let mut res = Response::new(200);
     res.set_body(tide::Body::from_string(text));
     // After the body: setting a body sets its own (parameterless) text/plain type.
@@ -238,6 +241,111 @@ fn write(m: &Metrics) -> String {
         );
     }
 
+    out.text
+}
+
+/// The `[[remotes]]` families, one series per configured remote; announced only when remotes
+/// are configured (a service without any has nothing to say about them).
+pub fn render_remotes(state: &State, remotes: &[String], now: Ts) -> String {
+    let mut out = Exposition::default();
+    if remotes.is_empty() {
+        return out.text;
+    }
+    let figures: Vec<(&str, crate::projections::offsite::Pending)> = remotes
+        .iter()
+        .map(|r| (r.as_str(), state.offsite.figures(r)))
+        .collect();
+    let each =
+        |out: &mut Exposition,
+         name: &str,
+         kind: &str,
+         help: &str,
+         v: &dyn Fn(&crate::projections::offsite::Pending, &str) -> Option<f64>| {
+            out.family(name, kind, help);
+            for (r, p) in &figures {
+                if let Some(x) = v(p, r) {
+                    out.sample(name, &[("remote", r)], x);
+                }
+            }
+        };
+    each(
+        &mut out,
+        "backupd_remote_up",
+        "gauge",
+        "1 unless the remote's latest upload attempt failed (cleared by the next success).",
+        &|p, _| Some(if p.last_failure.is_some() { 0.0 } else { 1.0 }),
+    );
+    each(
+        &mut out,
+        "backupd_remote_pending_objects",
+        "gauge",
+        "Objects recorded locally and not yet on the remote.",
+        &|p, _| Some(p.objects as f64),
+    );
+    each(
+        &mut out,
+        "backupd_remote_pending_bytes",
+        "gauge",
+        "Bytes of the objects not yet on the remote.",
+        &|p, _| Some(p.bytes as f64),
+    );
+    each(
+        &mut out,
+        "backupd_remote_oldest_pending_backup_age_seconds",
+        "gauge",
+        "Age of the oldest backup not wholly on the remote; 0 when every backup is off-site.",
+        &|p, _| {
+            Some(
+                p.oldest_backup
+                    .map(|t| (t.millis_until(now) / 1000) as f64)
+                    .unwrap_or(0.0),
+            )
+        },
+    );
+    each(
+        &mut out,
+        "backupd_remote_replicated_objects",
+        "gauge",
+        "Objects on the remote as recorded.",
+        &|_, r| {
+            Some(
+                state
+                    .offsite
+                    .remotes
+                    .get(r)
+                    .map_or(0, |x| x.replicated.len()) as f64,
+            )
+        },
+    );
+    each(
+        &mut out,
+        "backupd_remote_replicated_bytes",
+        "gauge",
+        "Bytes on the remote as recorded.",
+        &|_, r| {
+            Some(
+                state
+                    .offsite
+                    .remotes
+                    .get(r)
+                    .map_or(0, |x| x.replicated.values().sum::<u64>()) as f64,
+            )
+        },
+    );
+    each(
+        &mut out,
+        "backupd_remote_failures_total",
+        "counter",
+        "Failed upload attempts since the log began.",
+        &|_, r| Some(state.offsite.remotes.get(r).map_or(0, |x| x.failures) as f64),
+    );
+    each(
+        &mut out,
+        "backupd_remote_last_success_timestamp_seconds",
+        "gauge",
+        "When the latest upload to the remote was recorded (Unix time); absent before the first.",
+        &|p, _| p.last_success.map(unix_seconds),
+    );
     out.text
 }
 

@@ -253,3 +253,88 @@ pub(super) fn remotes(raw: Vec<RawRemote>) -> Result<Vec<RemoteConfig>, ConfigEr
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::Config;
+    use super::*;
+
+    fn err(text: &str) -> String {
+        Config::parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_reference_example_parses() {
+        // schema/config.md's `[[remotes]]` block, with its variables set (names of this test's own).
+        std::env::set_var("BACKUPD_S3_KEY", "AKIDEXAMPLE");
+        std::env::set_var("BACKUPD_S3_SECRET", "secret-example");
+        let doc = include_str!("../../schema/config.md");
+        let from = doc.find("[[remotes]]                      # any number").unwrap();
+        let example = &doc[from..from + doc[from..].find("```").unwrap()];
+        let c = Config::parse(example).unwrap();
+        assert_eq!(c.remotes.len(), 2);
+        let RemoteKind::S3(s3) = &c.remotes[0].kind else {
+            panic!()
+        };
+        assert_eq!(s3.secret_access_key.0, "secret-example");
+        assert!(
+            !format!("{:?}", c.remotes).contains("secret-example"),
+            "Debug shows no secret"
+        );
+        assert_eq!(c.remotes[0].concurrency, 2);
+        assert_eq!(
+            c.remotes[1].kind,
+            RemoteKind::Dir {
+                path: "/mnt/usb/backupd".into()
+            }
+        );
+    }
+
+    #[test]
+    fn sizes_prefixes_and_thresholds() {
+        assert_eq!(parse_size("20MiB"), Some(20 << 20));
+        assert_eq!(parse_size("500 KB"), Some(500_000));
+        assert_eq!(parse_size("12"), Some(12));
+        assert_eq!(parse_size("5 parsecs"), None);
+        let c = Config::parse(
+            "[[remotes]]\nname = \"d\"\nkind = \"dir\"\npath = \"/x\"\nprefix = \"/a/b/\"\n\
+             max_upload_rate = \"1MiB\"\nwarn_after = \"1h\"\ncritical_after = \"2h\"\n",
+        )
+        .unwrap();
+        let r = &c.remotes[0];
+        assert_eq!(r.prefix, "a/b/");
+        assert_eq!(r.max_upload_rate, Some(1 << 20));
+        assert_eq!((r.warn_after_secs, r.critical_after_secs), (3600, 7200));
+    }
+
+    #[test]
+    fn mistakes_name_their_key() {
+        let dir = "[[remotes]]\nname = \"d\"\nkind = \"dir\"\npath = \"/x\"\n";
+        assert!(err("[[remotes]]\nname = \"d\"\nkind = \"ftp\"\n").contains("remotes[0].kind"));
+        assert!(err("[[remotes]]\nname = \"d\"\nkind = \"dir\"\n").contains("remotes[0].path"));
+        assert!(err(&format!("{dir}{dir}")).contains("remotes[1].name"));
+        assert!(err(&format!("{dir}concurrency = 0\n")).contains("remotes[0].concurrency"));
+        assert!(err(&format!("{dir}max_upload_rate = \"fast\"\n")).contains("max_upload_rate"));
+        assert!(err(&format!(
+            "{dir}warn_after = \"3h\"\ncritical_after = \"1h\"\n"
+        ))
+        .contains("critical_after"));
+        let s3 =
+            "[[remotes]]\nname = \"s\"\nkind = \"s3\"\nendpoint = \"http://h\"\nbucket = \"b\"\n";
+        assert!(err(s3).contains("credentials_file"), "credentials required");
+        let missing = err(&format!(
+            "{s3}access_key_id_env = \"BACKUPD_TEST_NO_SUCH_VAR_1\"\n\
+             secret_access_key_env = \"BACKUPD_TEST_NO_SUCH_VAR_2\"\n"
+        ));
+        assert!(
+            missing.contains("remotes[0].access_key_id_env"),
+            "{missing}"
+        );
+        assert!(err(&format!("{s3}credentials_file = \"/no/such/file\"\n"))
+            .contains("remotes[0].credentials_file"));
+        assert!(err(
+            "[[remotes]]\nname = \"s\"\nkind = \"s3\"\nendpoint = \"ftp://h\"\nbucket = \"b\"\n"
+        )
+        .contains("remotes[0].endpoint"));
+    }
+}

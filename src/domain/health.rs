@@ -6,7 +6,7 @@ use crate::events::{BackupKind, HealthCheck, HealthStatus, Ts};
 use crate::projections::{RunStatus, State};
 
 /// The names of the checks, in the order `evaluate` returns them (stable: clients key on them).
-pub const CHECK_NAMES: [&str; 10] = [
+pub const CHECK_NAMES: [&str; 11] = [
     "scheduler",
     "last_full_age",
     "failures_24h",
@@ -17,6 +17,7 @@ pub const CHECK_NAMES: [&str; 10] = [
     "damaged_chains",
     "unrecorded_archives",
     "notifications",
+    "remotes",
 ];
 
 const HOUR: i64 = 3600;
@@ -100,6 +101,8 @@ pub struct Facts {
     pub unrecorded: Result<Vec<String>, String>,
     /// The configured notification channels' names (`[[notify]]`).
     pub channels: Vec<String>,
+    /// The configured remotes and their probes (`[[remotes]]`).
+    pub remotes: Vec<RemoteFact>,
 }
 
 /// One check per concern, in `CHECK_NAMES` order; the run's status is the worst of them.
@@ -115,6 +118,7 @@ pub fn evaluate(state: &State, facts: &Facts, now: Ts, t: &Thresholds) -> Vec<He
         chains::damaged_chains(state),
         unrecorded::unrecorded_archives(&facts.unrecorded, t.unrecorded_grace_secs),
         notify::notifications(state, &facts.channels),
+        remotes::remotes(state, &facts.remotes, now),
     ]
 }
 
@@ -473,6 +477,8 @@ fn hours(secs: i64) -> String {
 
 mod chains;
 mod notify;
+mod remotes;
+pub use remotes::RemoteFact;
 #[cfg(test)]
 mod tests;
 mod unrecorded;

@@ -35,6 +35,22 @@ pub fn gather(config: &Config, service: &Service) -> Facts {
             .map(|found| found.into_iter().map(|u| u.path).collect())
             .map_err(|e| e.to_string()),
         channels: config.notify.iter().map(|c| c.name.clone()).collect(),
+        remotes: config.remotes.iter().map(remote_probe).collect(),
+    }
+}
+
+/// A HEAD of a key no one writes: any answer (found or not) means the remote is there and
+/// takes our credentials; an error says why not (never with a credential in it).
+fn remote_probe(cfg: &crate::remote::RemoteConfig) -> crate::domain::health::RemoteFact {
+    let probe = crate::remote::open(cfg)
+        .and_then(|store| store.head(".backupd-probe"))
+        .map(|_| "reachable".to_string())
+        .map_err(|e| e.to_string());
+    crate::domain::health::RemoteFact {
+        name: cfg.name.clone(),
+        probe,
+        warn_after_secs: cfg.warn_after_secs,
+        critical_after_secs: cfg.critical_after_secs,
     }
 }
 

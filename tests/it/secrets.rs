@@ -75,6 +75,19 @@ fn a_planted_password_appears_nowhere() {
     let dir = tempfile::tempdir().unwrap();
     let pw_file = dir.path().join("db.password");
     std::fs::write(&pw_file, format!("{secret}\n")).unwrap();
+    // A remote (issue 16) whose credentials file holds the planted secret as its secret key:
+    // the real S3 server refuses it, so uploads fail and the health probe is denied, with
+    // reasons recorded and logged, none of them holding the secret.
+    let s3 = crate::remote::server::S3::start();
+    let s3_creds = dir.path().join("s3.credentials");
+    std::fs::write(
+        &s3_creds,
+        format!(
+            "[default]\naws_access_key_id = {}\naws_secret_access_key = {secret}\n",
+            crate::remote::server::ACCESS
+        ),
+    )
+    .unwrap();
     // trust authentication on PostgreSQL takes any password: the backups through it succeed
     // with the secret sent; MariaDB's root has none, so the secret sent there is refused.
     let config = format!(
@@ -100,7 +113,15 @@ password_file = {pw_file:?}
 name = "pg_url"
 kind = "postgresql"
 url = "postgresql://postgres:{in_url}@127.0.0.1:5432/{live}"
-"#
+
+[[remotes]]
+name = "s3_planted"
+kind = "s3"
+endpoint = "{endpoint}"
+bucket = "offsite"
+credentials_file = {s3_creds:?}
+"#,
+        endpoint = s3.endpoint()
     );
     let server = Served::with_opts(
         &config,
@@ -239,6 +260,7 @@ url = "postgresql://postgres:{in_url}@127.0.0.1:5432/{live}"
     let all = texts.join("\n");
     assert!(all.contains("using password: YES"));
     assert!(all.contains("pg_down"));
+    assert!(all.contains("replication_failed") && all.contains("s3_planted"));
     let seen = files_holding(&data, b"using password: YES");
     assert!(
         seen.iter().any(|f| f.ends_with("events.redb")),

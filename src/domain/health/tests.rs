@@ -27,6 +27,7 @@ fn facts() -> Facts {
         }],
         unrecorded: Ok(vec![]),
         channels: vec![],
+        remotes: vec![],
     }
 }
 
