@@ -269,7 +269,9 @@ mod tests {
         std::env::set_var("BACKUPD_S3_KEY", "AKIDEXAMPLE");
         std::env::set_var("BACKUPD_S3_SECRET", "secret-example");
         let doc = include_str!("../../schema/config.md");
-        let from = doc.find("[[remotes]]                      # any number").unwrap();
+        let from = doc
+            .find("[[remotes]]                      # any number")
+            .unwrap();
         let example = &doc[from..from + doc[from..].find("```").unwrap()];
         let c = Config::parse(example).unwrap();
         assert_eq!(c.remotes.len(), 2);

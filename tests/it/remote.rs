@@ -447,7 +447,10 @@ fn files_under(root: &std::path::Path) -> std::collections::BTreeMap<String, Vec
                 stack.push(p);
             } else {
                 let key = p.strip_prefix(root).unwrap().to_string_lossy().to_string();
-                out.insert(key, std::fs::read(&p).unwrap());
+                // The log shipper's segments live beside the data objects (recover_remote.rs).
+                if !key.starts_with("log/") && !key.contains("/log/") {
+                    out.insert(key, std::fs::read(&p).unwrap());
+                }
             }
         }
     }
