@@ -506,7 +506,7 @@ pub(super) fn open_backup(
             &layout.remotes,
             &layout.data_dir,
             &b.record.location,
-            b.record.bytes,
+            Some(b.record.bytes),
         );
     }
     let f = File::open(&path).map_err(|e| {

@@ -120,13 +120,14 @@ impl Seek for RemoteFile {
 }
 
 /// A recorded file of the data dir (`location`, relative) that is not there, fetched back from
-/// the first remote that has it with the recorded size (`bytes`), through a temporary name.
+/// the first remote that has it with the recorded size (`bytes`; `None` when the caller checks
+/// the file itself, as a pack is checked against its id), through a temporary name.
 /// `Ok(None)` when no remote has it: the caller reports the file missing as before.
 pub fn fetch_missing(
     remotes: &[RemoteConfig],
     data_dir: &Path,
     location: &str,
-    bytes: u64,
+    bytes: Option<u64>,
 ) -> Result<Option<String>, RemoteError> {
     let to = data_dir.join(location);
     let mut last_err = None;
@@ -138,14 +139,14 @@ pub fn fetch_missing(
                 continue;
             }
         };
-        match store.head(location) {
-            Ok(Some(size)) if size == bytes => {}
+        let bytes = match store.head(location) {
+            Ok(Some(size)) if bytes.is_none_or(|b| b == size) => size,
             Ok(_) => continue,
             Err(e) => {
                 last_err = Some(e);
                 continue;
             }
-        }
+        };
         let io_err = |source| RemoteError::Io {
             remote: cfg.name.clone(),
             key: location.to_string(),
