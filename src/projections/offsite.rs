@@ -50,8 +50,9 @@ pub struct Offsite {
     reports: BTreeMap<String, Vec<String>>,
     /// Pack id → its key.
     packs: BTreeMap<String, String>,
-    /// Keys deleted locally, with the reason (the event that did it), while any remote may
-    /// still hold them.
+    /// Keys deleted locally, with the reason (the event that did it): a remote that holds one
+    /// (or records one late) must delete it. One entry per deleted file, like the catalog's
+    /// `deleted_ids`.
     pub gone: BTreeMap<String, String>,
     pub remotes: BTreeMap<String, RemoteRecord>,
 }
@@ -180,13 +181,7 @@ impl Offsite {
                 let r = self.remotes.entry(remote.clone()).or_default();
                 r.replicated.remove(key);
                 r.deleted.insert(key.clone());
-                if self
-                    .remotes
-                    .values()
-                    .all(|r| !r.replicated.contains_key(key))
-                {
-                    self.gone.remove(key);
-                }
+                // `gone` keeps the key: another remote's upload may still be recorded late.
             }
             _ => {}
         }
@@ -198,13 +193,10 @@ impl Offsite {
             .insert(key.to_string(), LocalObject { bytes, recorded_at });
     }
 
+    /// Kept in `gone` even when no remote has it yet: an upload in flight when the local file
+    /// was deleted is recorded after, and its copy must then be deleted too.
     fn remove(&mut self, key: &str, reason: String) {
-        if self.objects.remove(key).is_some()
-            && self
-                .remotes
-                .values()
-                .any(|r| r.replicated.contains_key(key))
-        {
+        if self.objects.remove(key).is_some() {
             self.gone.insert(key.to_string(), reason);
         }
     }
@@ -370,7 +362,117 @@ mod tests {
         ));
         assert!(o.to_delete("r").is_empty());
         assert!(o.remotes["r"].deleted.contains("backups/j/b1.bka"));
-        assert!(o.gone.is_empty());
+    }
+
+    /// An upload that completes after its local file was deleted is recorded, then its remote
+    /// copy is one to delete.
+    #[test]
+    fn an_upload_recorded_after_the_local_deletion_is_deleted_too() {
+        let mut o = Offsite::default();
+        o.apply(&env(1, backup("b1")));
+        o.apply(&env(
+            2,
+            Event::BackupForgotten {
+                backup_id: "b1".into(),
+                reason: None,
+                bytes: 10,
+            },
+        ));
+        assert!(o.to_delete("r").is_empty());
+        o.apply(&env(3, replicated("r", "backups/j/b1.bka")));
+        assert_eq!(o.to_delete("r").len(), 1);
+        assert!(o.pending("r").is_empty());
+    }
+
+    fn pack(id: &str) -> Event {
+        Event::PackWritten {
+            pack: crate::events::PackRecord {
+                id: id.into(),
+                run_id: "r".into(),
+                location: format!("repository/packs/{id}.pack"),
+                bytes: 100,
+                chunks: vec![],
+            },
+        }
+    }
+
+    /// A snapshot is off-site when its index and every pack it references are; a repack moves
+    /// what it needs to the new packs; prune's deletion makes the pack's remote copy one to
+    /// delete, and forgetting a snapshot leaves its (shared) packs alone.
+    #[test]
+    fn a_snapshot_needs_its_packs() {
+        use crate::events::{PackRefs, SnapshotRefs};
+        let mut o = Offsite::default();
+        o.apply(&env(1, pack("p1")));
+        o.apply(&env(2, pack("p2")));
+        let Event::BackupRecorded { mut backup } = backup("s1") else {
+            unreachable!()
+        };
+        backup.location = "repository/snapshots/s1.snap".into();
+        let refs = |p: &[&str]| SnapshotRefs {
+            packs: p
+                .iter()
+                .map(|p| PackRefs {
+                    pack: p.to_string(),
+                    frames: vec![1],
+                })
+                .collect(),
+            logical_bytes: 0,
+            new_bytes: 0,
+            new_chunks: 0,
+            chunks: 0,
+        };
+        o.apply(&env(
+            3,
+            Event::SnapshotRecorded {
+                backup,
+                snapshot: refs(&["p1"]),
+            },
+        ));
+        o.apply(&env(4, replicated("r", "repository/snapshots/s1.snap")));
+        assert!(!o.backup_on("s1", "r"), "its pack is not there yet");
+        o.apply(&env(5, replicated("r", "repository/packs/p1.pack")));
+        assert!(o.backup_on("s1", "r"));
+        o.apply(&env(
+            6,
+            Event::PacksRepacked {
+                from: vec!["p1".into()],
+                into: vec!["p2".into()],
+                bytes_freed: 1,
+            },
+        ));
+        assert!(!o.backup_on("s1", "r"), "now it needs p2");
+        o.apply(&env(7, replicated("r", "repository/packs/p2.pack")));
+        assert!(o.backup_on("s1", "r"));
+        o.apply(&env(
+            8,
+            Event::PacksDeleted {
+                packs: vec!["p1".into()],
+                reason: "repacked".into(),
+                bytes: 100,
+            },
+        ));
+        assert_eq!(
+            o.to_delete("r"),
+            vec![(
+                "repository/packs/p1.pack".to_string(),
+                "packs_deleted: repacked".to_string()
+            )]
+        );
+        o.apply(&env(
+            9,
+            Event::BackupForgotten {
+                backup_id: "s1".into(),
+                reason: None,
+                bytes: 1,
+            },
+        ));
+        let gone: Vec<String> = o.to_delete("r").into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            gone,
+            ["repository/packs/p1.pack", "repository/snapshots/s1.snap"],
+            "p2 stays: only prune removes packs"
+        );
     }
 
     #[test]

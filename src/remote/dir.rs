@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 
 pub struct DirStore {
     name: String,
+    /// The configured `path`: it must exist (an unmounted USB disk must not turn into a
+    /// directory on the root file system that fills it).
+    mount: PathBuf,
     /// `path` joined with the prefix.
     root: PathBuf,
     limit: Option<RateLimit>,
@@ -20,6 +23,7 @@ impl DirStore {
     pub fn new(name: &str, path: &Path, prefix: &str, limit: Option<RateLimit>) -> DirStore {
         DirStore {
             name: name.to_string(),
+            mount: path.to_path_buf(),
             root: path.join(prefix.trim_end_matches('/')),
             limit,
         }
@@ -36,6 +40,18 @@ impl DirStore {
             remote: self.name.clone(),
             key: key.into(),
             source,
+        }
+    }
+
+    fn mounted(&self, key: &str) -> Result<(), RemoteError> {
+        if self.mount.is_dir() {
+            Ok(())
+        } else {
+            Err(RemoteError::Unreachable {
+                remote: self.name.clone(),
+                key: key.into(),
+                message: format!("{} is not a directory (not mounted?)", self.mount.display()),
+            })
         }
     }
 
@@ -57,6 +73,7 @@ impl DirStore {
     }
 
     fn write(&self, key: &str, src: &mut dyn Read, if_absent: bool) -> Result<(), RemoteError> {
+        self.mounted(key)?;
         let target = self.path(key)?;
         let dir = target.parent().expect("a key has a parent: the root");
         fs::create_dir_all(dir).map_err(|e| self.io(key, e))?;
@@ -158,6 +175,7 @@ impl ObjectStore for DirStore {
     }
 
     fn head(&self, key: &str) -> Result<Option<u64>, RemoteError> {
+        self.mounted(key)?;
         match fs::metadata(self.path(key)?) {
             Ok(m) if m.is_file() => Ok(Some(m.len())),
             Ok(_) => Ok(None),
@@ -167,6 +185,7 @@ impl ObjectStore for DirStore {
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, RemoteError> {
+        self.mounted(prefix)?;
         let mut out = Vec::new();
         let mut stack = vec![self.root.clone()];
         while let Some(d) = stack.pop() {

@@ -48,9 +48,12 @@ pub struct Paced<'a, R> {
 
 impl<R: Read> Read for Paced<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let Some(l) = self.limit else {
+            return self.inner.read(buf);
+        };
         let max = buf.len().min(64 << 10);
         let n = self.inner.read(&mut buf[..max])?;
-        if let (Some(l), true) = (self.limit, n > 0) {
+        if n > 0 {
             l.take(n);
         }
         Ok(n)

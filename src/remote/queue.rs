@@ -81,6 +81,8 @@ struct Remote {
     retry: BTreeMap<String, (u32, Instant)>,
     /// Keys given up on until the next start.
     given_up: BTreeSet<String>,
+    /// Recorded remote deletions that failed: key → (attempts, not before).
+    redelete: BTreeMap<String, (u32, Instant)>,
 }
 
 /// The running queue; dropping it stops the coordinator (an upload in flight is abandoned and
@@ -221,14 +223,18 @@ pub fn backoff(attempt: u32) -> Duration {
     base.mul_f64(jitter)
 }
 
-async fn record(service: &Service, remote: &str, key: &str, outcome: Replication) {
+async fn record(service: &Service, remote: &str, key: &str, outcome: Replication) -> bool {
     let command = Command::RecordReplication {
         remote: remote.into(),
         key: key.into(),
         outcome,
     };
-    if let Err(e) = service.execute(command, Meta::actor("remote")).await {
-        log::error!("replication outcome for {remote} {key} not recorded: {e}");
+    match service.execute(command, Meta::actor("remote")).await {
+        Ok(_) => true,
+        Err(e) => {
+            log::error!("replication outcome for {remote} {key} not recorded: {e}");
+            false
+        }
     }
 }
 
@@ -274,6 +280,7 @@ async fn coordinate(
                 in_flight: BTreeSet::new(),
                 retry: BTreeMap::new(),
                 given_up: BTreeSet::new(),
+                redelete: BTreeMap::new(),
             },
         );
     }
@@ -379,11 +386,21 @@ async fn settle(service: &Service, r: &mut Remote, o: Outcome) {
         }
         Outcome::Deleted { key } => {
             r.in_flight.remove(&key);
+            r.redelete.remove(&key);
         }
         Outcome::DeleteFailed { key, error } => {
-            // The deletion is recorded: the next start's sweep deletes it.
+            // The deletion is recorded: tried again with backoff while transient, and by the
+            // next start's sweep in any case.
             r.in_flight.remove(&key);
-            log::warn!("remote copy not deleted (the next start's sweep retries): {error}");
+            let attempt = r.redelete.get(&key).map_or(1, |(a, _)| a + 1);
+            if error.is_transient() && attempt < MAX_ATTEMPTS {
+                r.redelete
+                    .insert(key, (attempt, Instant::now() + backoff(attempt)));
+                log::warn!("remote copy not deleted, attempt {attempt} (retried): {error}");
+            } else {
+                r.redelete.remove(&key);
+                log::warn!("remote copy not deleted (the next start's sweep retries): {error}");
+            }
         }
         Outcome::Swept { found, error } => {
             r.sweeping = false;
@@ -415,7 +432,21 @@ async fn dispatch(service: &Service, r: &mut Remote) {
         if r.in_flight.contains(&key) {
             continue;
         }
-        record(service, &name, &key, Replication::Deleted { reason }).await;
+        // Recorded first; a deletion that could not be recorded is not done (tried next time).
+        if !record(service, &name, &key, Replication::Deleted { reason }).await {
+            continue;
+        }
+        r.in_flight.insert(key.clone());
+        let _ = r.jobs.send(Job::Delete { key }).await;
+    }
+    let now = Instant::now();
+    let due: Vec<String> = r
+        .redelete
+        .iter()
+        .filter(|(k, (_, at))| *at <= now && !r.in_flight.contains(*k))
+        .map(|(k, _)| k.clone())
+        .collect();
+    for key in due {
         r.in_flight.insert(key.clone());
         let _ = r.jobs.send(Job::Delete { key }).await;
     }
@@ -423,7 +454,6 @@ async fn dispatch(service: &Service, r: &mut Remote) {
     if r.in_flight.len() >= limit {
         return;
     }
-    let now = Instant::now();
     let pending: Vec<String> = service.read(|s| {
         s.offsite
             .pending(&name)

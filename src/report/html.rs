@@ -102,6 +102,7 @@ pub fn html(report: &Report) -> String {
     largest(&mut out, report);
     next_runs(&mut out, report);
     health_section(&mut out, report);
+    remotes_section(&mut out, report);
 
     out.push_str("</main></body></html>\n");
     out
@@ -333,6 +334,31 @@ fn health_section(out: &mut String, report: &Report) {
             "<tr><td>{}</td><td class=\"{s}\">{s}</td><td>{}</td></tr>",
             esc(&c.name),
             esc(&c.reason)
+        );
+    }
+    out.push_str("</table>");
+}
+
+/// Off-site copies per remote; no section at all without remotes.
+fn remotes_section(out: &mut String, report: &Report) {
+    if report.remotes.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<h2>Off-site copies</h2><table><tr><th>remote</th><th class=\"n\">pending objects</th>\
+         <th class=\"n\">pending</th><th>oldest backup not off-site</th><th>last upload</th>\
+         <th>last failure</th></tr>",
+    );
+    for r in &report.remotes {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&r.name),
+            r.pending_objects,
+            bytes(r.pending_bytes),
+            r.oldest_pending_backup.map_or_else(|| "none".to_string(), when),
+            r.last_success.map_or_else(|| "never".to_string(), when),
+            esc(r.last_failure.as_deref().unwrap_or("")),
         );
     }
     out.push_str("</table>");

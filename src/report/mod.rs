@@ -11,8 +11,8 @@ mod model;
 
 pub use html::html;
 pub use model::{
-    BackupLine, DayRuns, Failure, JobDurations, JobRuns, NextRun, Report, Storage, StorageDay,
-    Warned, Window,
+    BackupLine, DayRuns, Failure, JobDurations, JobRuns, NextRun, RemoteLine, Report, Storage,
+    StorageDay, Warned, Window,
 };
 
 use crate::events::Ts;
@@ -104,6 +104,23 @@ pub fn build(state: &State, now: Ts, id: &str, next_runs: Vec<NextRun>) -> Repor
     let mut next_runs = next_runs;
     next_runs.sort_by(|a, b| (a.at, &a.job_id).cmp(&(b.at, &b.job_id)));
 
+    let remotes = state
+        .offsite
+        .remotes
+        .keys()
+        .map(|name| {
+            let p = state.offsite.figures(name);
+            RemoteLine {
+                name: name.clone(),
+                pending_objects: p.objects,
+                pending_bytes: p.bytes,
+                oldest_pending_backup: p.oldest_backup,
+                last_success: p.last_success,
+                last_failure: p.last_failure.map(|f| f.reason),
+            }
+        })
+        .collect();
+
     Report {
         id: id.to_string(),
         generated_at: now,
@@ -133,6 +150,7 @@ pub fn build(state: &State, now: Ts, id: &str, next_runs: Vec<NextRun>) -> Repor
                 storage: storage(p),
             })
             .collect(),
+        remotes,
     }
 }
 

@@ -30,6 +30,22 @@ pub struct Report {
     /// Storage at the end of each of the last `STORAGE_DAYS` UTC days, oldest first (days
     /// without a change carry the previous day's figures).
     pub storage_over_time: Vec<StorageDay>,
+    /// Off-site copies per remote that has recorded any outcome (`[[remotes]]`); empty without.
+    #[serde(default)]
+    pub remotes: Vec<RemoteLine>,
+}
+
+/// One remote's figures (`projections::offsite`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemoteLine {
+    pub name: String,
+    pub pending_objects: u64,
+    pub pending_bytes: u64,
+    /// When the oldest backup not wholly on the remote was recorded; `None`: all off-site.
+    pub oldest_pending_backup: Option<Ts>,
+    pub last_success: Option<Ts>,
+    /// The latest failed attempt's reason, while no success followed it.
+    pub last_failure: Option<String>,
 }
 
 /// Runs that finished in `(from, to]`.

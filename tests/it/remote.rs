@@ -104,6 +104,23 @@ fn dir_store_does_the_same() {
     let store = remote::open(&cfg).unwrap();
     exercise(store.as_ref(), scratch.path());
     assert!(root.path().join("host1/b/big").is_file());
+    // Not mounted: refused, not created on whatever file system holds the mount point.
+    let gone = RemoteConfig {
+        kind: RemoteKind::Dir {
+            path: root.path().join("unmounted"),
+        },
+        ..cfg
+    };
+    let store = remote::open(&gone).unwrap();
+    assert!(matches!(
+        store.head("k"),
+        Err(RemoteError::Unreachable { .. })
+    ));
+    assert!(matches!(
+        store.put_bytes("k", b"x", false),
+        Err(RemoteError::Unreachable { .. })
+    ));
+    assert!(!root.path().join("unmounted").exists());
 }
 
 /// Wrong credentials: an `Auth` error that names the remote and the key and not the secret.
@@ -268,6 +285,24 @@ fn backups_replicate_and_forgetting_deletes_the_remote_copy() {
     ] {
         assert!(m.contains(line), "{line} in {m}");
     }
+
+    // The daily report has the remote's figures, and goes off-site itself (JSON and page).
+    let report = server.run("daily_report");
+    assert_eq!(report["status"], "succeeded", "{report}");
+    let id = server.get("/reports")["reports"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = server.get(&format!("/reports/{id}"));
+    assert_eq!(r["remotes"][0]["name"], "offsite", "{r}");
+    assert_eq!(r["remotes"][0]["pending_objects"], 0, "{r}");
+    assert!(r["remotes"][0]["last_success"].is_string(), "{r}");
+    let (_, _, page) = server.exchange("GET", &format!("/reports/{id}.html"), None);
+    assert!(page.contains("Off-site copies"));
+    wait_until("the report in the bucket", 30, || {
+        let b = in_bucket(&s3, "host1/");
+        b.contains_key(&format!("reports/{id}.json")) && b == local_objects(&server)
+    });
 
     // Forget the incremental: its remote copy goes too, recorded first.
     let inc_id = inc["backup_id"].as_str().unwrap();
@@ -613,4 +648,66 @@ fn a_300_mb_upload_in_bounded_memory() {
         bytes as f64 / secs / 1e6
     );
     assert!(upload_peak < 200 * 1024, "peak RSS {upload_peak} KiB");
+    // The transport's ceiling: curl -T of the same archive to the same server (SigV4 by curl).
+    let (key, _) = local.iter().max_by_key(|(_, v)| v.len()).unwrap();
+    let file = dir.path().join("data").join(key);
+    let start = Instant::now();
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-f", "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"])
+        .args(["--aws-sigv4", "aws:amz:us-east-1:s3", "--user"])
+        .arg(format!("{ACCESS}:{SECRET}"))
+        .arg("-T")
+        .arg(&file)
+        .arg(format!("{}/{BUCKET}/curl-copy", s3.endpoint()))
+        .output();
+    match out {
+        Ok(o) if o.status.success() => {
+            let curl = start.elapsed().as_secs_f64();
+            let ours = std::fs::metadata(&file).unwrap().len() as f64;
+            eprintln!(
+                "remote: curl -T of the {ours} byte archive: {curl:.2}s ({:.0} MB/s)",
+                ours / curl / 1e6
+            );
+        }
+        other => eprintln!("remote: curl -T not measured: {other:?}"),
+    }
+}
+
+/// A remote down when a backup is forgotten: the deletion is recorded at once, the delete itself
+/// is retried with backoff and done once the remote is back, without a restart of the service.
+#[test]
+fn a_deletion_while_the_remote_is_down_is_done_when_it_returns() {
+    set_credentials();
+    let mut s3 = S3::start();
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("a.txt"), "alpha\n").unwrap();
+    let server = Served::with_config(&format!(
+        "[[sources.files]]\npath = {:?}\n\n{}",
+        src.path(),
+        remote_toml(&s3, "")
+    ));
+    assert_eq!(server.run("daily_full_backup")["status"], "succeeded");
+    std::fs::write(src.path().join("b.txt"), "beta\n").unwrap();
+    let inc = server.run("incremental_backup");
+    let inc_id = inc["backup_id"].as_str().unwrap().to_string();
+    wait_until("both replicated", 30, || {
+        events(&server, "object_replicated").len() == 2
+    });
+    s3.kill();
+    let (code, body) = server.send("DELETE", &format!("/backups/{inc_id}"), None);
+    assert_eq!(code, 200, "{body}");
+    wait_until("the deletion recorded", 10, || {
+        events(&server, "remote_object_deleted").len() == 1
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(in_bucket(&s3, "host1/").keys().any(|k| k.contains(&inc_id)));
+    s3.restart();
+    wait_until("the remote copy deleted after the restart", 60, || {
+        in_bucket(&s3, "host1/") == local_objects(&server)
+    });
+    assert_eq!(
+        events(&server, "remote_object_deleted").len(),
+        1,
+        "recorded once"
+    );
 }
