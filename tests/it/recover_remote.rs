@@ -409,6 +409,8 @@ fn a_sealed_machine_is_rebuilt_once_its_keys_were_exported() {
     let src = scratch.path().join("src");
     generate_tree(&src, 20, 5);
     let bucket = scratch.path().join("bucket");
+    // the mount point exists (a dir remote whose path does not is unreachable: not mounted)
+    fs::create_dir_all(&bucket).unwrap();
     let pass = scratch.path().join("pass");
     fs::write(&pass, "correct horse battery staple 8tq\n").unwrap();
     let server = Served::with_config(&format!(
