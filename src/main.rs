@@ -75,17 +75,23 @@ enum Cmd {
     /// an archive file (a path that exists).
     Verify {
         /// A backup id from the catalog, or the path of an archive file. With --sample and no
-        /// target: every live snapshot of the repository.
-        #[arg(required_unless_present = "sample")]
+        /// target: every live snapshot of the repository; with --remote and no target: every
+        /// backup of the catalog (or --sample of them).
+        #[arg(required_unless_present_any = ["sample", "remote"])]
         target: Option<String>,
         /// Read a rotating share of the repository frames the snapshot (or every snapshot)
         /// needs, each once: `5%` or `0.05`; `100%` reads them all (schema/repository.md).
+        /// With --remote: this share of the catalog's backups, chosen at random (at least one).
         #[arg(long, value_parser = parse_share)]
         sample: Option<f64>,
         /// Which window of the rotation (default: the UTC day number, so daily runs of 1/n
         /// cover everything in n days).
-        #[arg(long, requires = "sample")]
+        #[arg(long, requires = "sample", conflicts_with = "remote")]
         round: Option<u64>,
+        /// Check the copy on this `[[remotes]]` entry instead, read in place by ranged GETs
+        /// (nothing is recorded: the local copy's verification is not this one).
+        #[arg(long, value_name = "NAME")]
+        remote: Option<String>,
         #[command(flatten)]
         at: Where,
     },
@@ -143,8 +149,13 @@ enum Cmd {
         #[command(flatten)]
         at: Where,
         /// Move an existing log aside (as events.redb.damaged-<time>, never deleted) first.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "from_remote")]
         force: bool,
+        /// Rebuild a lost machine's data dir from this `[[remotes]]` entry instead: the shipped
+        /// log segments (each checked, positions and hashes kept), then every object the log
+        /// names. --data-dir must be missing or empty.
+        #[arg(long, value_name = "NAME")]
+        from_remote: Option<String>,
     },
     /// List the catalog's backups, oldest first: id, kind, job, created, bytes, parent.
     Backups {
@@ -218,6 +229,23 @@ enum KeyCmd {
         /// A file holding the new passphrase (default: BACKUPD_NEW_PASSPHRASE).
         #[arg(long)]
         new_passphrase_file: Option<PathBuf>,
+        #[command(flatten)]
+        at: Where,
+    },
+    /// Copy every key file to a remote (`keys/<id>.json` there), so `recover --from-remote`
+    /// can open sealed backups: each is the master key wrapped under a passphrase. Never done
+    /// unless asked; never over a different file.
+    Export {
+        /// The `[[remotes]]` entry.
+        #[arg(long)]
+        remote: String,
+        #[command(flatten)]
+        at: Where,
+    },
+    /// Copy the key files a `key export` put on a remote into the data dir's keys/.
+    Import {
+        #[arg(long)]
+        remote: String,
         #[command(flatten)]
         at: Where,
     },
@@ -430,12 +458,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         ),
         Cmd::Verify {
             target,
+            remote: Some(name),
+            sample,
+            at,
+            ..
+        } => verify_remote(&load_keyed(&at, None)?, &name, target, sample),
+        Cmd::Verify {
+            target,
             sample: Some(share),
             round,
             at,
+            ..
         } => verify_sample(target.as_deref(), share, round, &at),
-        Cmd::Verify { target, at, .. } => verify(target.as_deref().unwrap_or_default(), &at),
-        Cmd::Recover { at, force } => recover(&load_keyed(&at, None)?, force),
+        Cmd::Verify { target, at, .. } => verify(&target.context("a target is required")?, &at),
+        Cmd::Recover {
+            at,
+            from_remote: Some(name),
+            ..
+        } => recover_from_remote(&load_config(&at, None)?, &name),
+        Cmd::Recover { at, force, .. } => recover(&load_keyed(&at, None)?, force),
         Cmd::Restore {
             backup_id,
             database: Some(source),
@@ -846,6 +887,117 @@ fn recover(config: &Config, force: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The `[[remotes]]` entry `name`, opened.
+fn open_remote(
+    config: &Config,
+    name: &str,
+) -> anyhow::Result<Box<dyn backupd::remote::ObjectStore>> {
+    let Some(cfg) = config.remotes.iter().find(|r| r.name == name) else {
+        let known: Vec<&str> = config.remotes.iter().map(|r| r.name.as_str()).collect();
+        return Err(ConfigFailure(format!(
+            "no [[remotes]] entry named {name:?} in the configuration (known: {})",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        ))
+        .into());
+    };
+    Ok(backupd::remote::open(cfg)?)
+}
+
+/// `backupd verify [ID] --remote NAME [--sample P%]`: the remote copies' every checksum, read in
+/// place; exits non-zero when any is missing or damaged.
+fn verify_remote(
+    config: &Config,
+    name: &str,
+    target: Option<String>,
+    sample: Option<f64>,
+) -> anyhow::Result<()> {
+    let remote: Arc<dyn backupd::remote::ObjectStore> = Arc::from(open_remote(config, name)?);
+    let store = EventStore::open_read_only(&config.events_path())?;
+    let (_store, state) = offline_state(store)?;
+    let all: Vec<(String, String)> = state
+        .catalog
+        .backups
+        .values()
+        .filter(|b| target.as_ref().is_none_or(|t| *t == b.record.id))
+        .map(|b| (b.record.id.clone(), b.record.location.clone()))
+        .collect();
+    if let Some(t) = &target {
+        if all.is_empty() {
+            bail!("no backup {t:?} in the catalog");
+        }
+    }
+    let picked = match sample {
+        None => all,
+        Some(share) => backupd::remote::ranged::sample(&all, share * 100.0),
+    };
+    let mut bad = 0;
+    for v in backupd::remote::ranged::verify_remote(remote, &picked, config.master_key()) {
+        match &v.result {
+            Ok(sum) => println!(
+                "remote {name}: backup {} ({}): ok, {} frames, {} bytes read in {} ranged GET(s)",
+                v.backup_id, v.location, sum.frames, v.fetched, v.gets
+            ),
+            Err(why) => {
+                bad += 1;
+                println!(
+                    "remote {name}: backup {} ({}): {why}",
+                    v.backup_id, v.location
+                );
+            }
+        }
+    }
+    if bad > 0 {
+        bail!(
+            "{bad} of {} remote copies on {name} are missing or damaged",
+            picked.len()
+        );
+    }
+    println!("remote {name}: {} backup(s) verified", picked.len());
+    Ok(())
+}
+
+/// `backupd recover --from-remote NAME`: a lost machine's data dir rebuilt from a remote. The
+/// master key is not unlocked here (an empty data dir has none: unlocking would make a new
+/// one); the key files come back with the rest when `key export` put them on the remote.
+fn recover_from_remote(config: &Config, name: &str) -> anyhow::Result<()> {
+    let remote = open_remote(config, name)?;
+    let done = backupd::remote::recover::recover(remote.as_ref(), &config.data_dir)
+        .with_context(|| format!("recover from remote {name}"))?;
+    println!(
+        "recovered the log from remote {name}: {} segment(s), positions 1..={}, head hash {}",
+        done.segments,
+        done.last,
+        backupd::events::hex(&done.head)
+    );
+    let bytes: u64 = done.downloaded.iter().map(|(_, b)| b).sum();
+    println!(
+        "downloaded {} object(s), {bytes} bytes, into {}",
+        done.downloaded.len(),
+        config.data_dir.display()
+    );
+    for k in &done.keys {
+        println!("key file: {k}");
+    }
+    for s in &done.strays {
+        eprintln!("not a log segment, left alone: {s}");
+    }
+    if !done.missing.is_empty() {
+        for m in &done.missing {
+            eprintln!("missing on the remote: {m}");
+        }
+        bail!(
+            "{} object(s) the log names are not on remote {name}: the log is recovered, the \
+             backups they hold cannot be restored from this remote",
+            done.missing.len()
+        );
+    }
+    Ok(())
+}
+
 /// `backupd token create|list|revoke`, offline: through the store like every offline writer; a
 /// log that `serve` holds gets the API route that does the same.
 /// `backupd key …`: offline on the data directory's key files.
@@ -912,6 +1064,26 @@ fn key(command: KeyCmd) -> anyhow::Result<()> {
                 KeyParams::DEFAULT,
             )?;
             println!("replaced key {old} by {id}");
+        }
+        KeyCmd::Export { remote, at } => {
+            let config = encrypted(&at)?;
+            let store = open_remote(&config, &remote)?;
+            for k in backupd::remote::recover::export_keys(store.as_ref(), &config.data_dir)? {
+                println!("exported {k} to remote {remote}");
+            }
+        }
+        KeyCmd::Import { remote, at } => {
+            let config = load_config(&at, None)?;
+            let store = open_remote(&config, &remote)?;
+            let keys = backupd::remote::recover::import_keys(store.as_ref(), &config.data_dir)?;
+            if keys.is_empty() {
+                bail!(
+                    "remote {remote} holds no key files under keys/ (`key export` puts them there)"
+                );
+            }
+            for k in keys {
+                println!("imported {k} from remote {remote}");
+            }
         }
     }
     Ok(())
@@ -1212,6 +1384,19 @@ fn serve(config: Config) -> anyhow::Result<()> {
         config.remotes.clone(),
         config.data_dir.clone(),
     );
+    // The log goes to every remote after each run and once more at shutdown (dropped below,
+    // after the scheduler stopped: the last runs' outcomes are in that shipment).
+    let mut shipping = Vec::new();
+    for r in &config.remotes {
+        match backupd::remote::open(r) {
+            Ok(store) => shipping.push(Arc::from(store)),
+            Err(e) => log::error!(
+                "remote {}: not opened, the log is not shipped there: {e}",
+                r.name
+            ),
+        }
+    }
+    let log_shipper = backupd::remote::logship::start(service.clone(), shipping);
     let (stop_scheduler, stop_rx) = smol::channel::bounded::<()>(1);
     let scheduler = smol::spawn(
         Scheduler::new(
@@ -1264,6 +1449,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
         let _ = stop_scheduler.send(()).await;
         scheduler.await;
     });
+    drop(log_shipper);
     drop(notifier);
     drop(replicator);
     drop(service);

@@ -140,6 +140,10 @@ pub async fn verify(req: Request<ApiContext>) -> Result<Response, ApiError> {
         }
     }
     let ctx = req.state();
+    // `?remote=NAME`: the remote copy instead, read in place and not recorded.
+    if let Some((_, remote)) = query(&req, &["remote"])?.pop() {
+        return super::verify_remote::verify(ctx, &id, &remote).await;
+    }
     let state = catalog_state(ctx, &id)?;
     if let Some(share) = share {
         return verify_sample(ctx, id, meta, &state, share, round).await;

@@ -32,6 +32,7 @@ mod state;
 pub mod tls;
 mod tokens;
 mod trigger_preview;
+mod verify_remote;
 mod zoned;
 
 pub use error::ApiError;

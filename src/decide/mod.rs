@@ -13,6 +13,7 @@ mod defer;
 #[cfg(test)]
 mod fixture;
 mod jobs;
+mod logship;
 mod offsite;
 pub mod prune;
 mod queue;
@@ -225,6 +226,13 @@ pub enum Command {
         from: Vec<String>,
         into: Vec<crate::events::PackRecord>,
     },
+    /// The log's positions `first..=last` are on `remote` as the segment `key`.
+    RecordLogShipped {
+        remote: String,
+        first: u64,
+        last: u64,
+        key: String,
+    },
     /// One step of the replication queue: an upload's outcome, or a remote copy about to be
     /// deleted.
     RecordReplication {
@@ -385,6 +393,12 @@ pub fn decide(state: &State, command: &Command, now: Ts) -> Result<Vec<Event>, R
         } => snapshots::record_snapshot(state, run_id, backup, snapshot),
         C::DeletePacks { packs, reason } => prune::delete_packs(state, packs, reason),
         C::RepackPacks { from, into } => prune::repack(state, from, into),
+        C::RecordLogShipped {
+            remote,
+            first,
+            last,
+            key,
+        } => logship::shipped(state, remote, *first, *last, key),
         C::RecordReplication {
             remote,
             key,

@@ -35,6 +35,9 @@ pub struct Layout {
     sealed: bool,
     /// The unlocked master key (opens sealed archives; unsealed ones open without it).
     key: Option<MasterKey>,
+    /// `[[remotes]]`: where a recorded file missing from the data dir is fetched back from
+    /// (`remote::ranged::fetch_missing`).
+    pub remotes: Vec<crate::config::remotes::RemoteConfig>,
 }
 
 impl Layout {
@@ -44,6 +47,7 @@ impl Layout {
             data_dir: data_dir.to_path_buf(),
             sealed: false,
             key: None,
+            remotes: Vec::new(),
         }
     }
 
@@ -53,6 +57,7 @@ impl Layout {
             data_dir: config.data_dir.clone(),
             sealed: config.encryption.is_some(),
             key: config.master_key().cloned(),
+            remotes: config.remotes.clone(),
         }
     }
 

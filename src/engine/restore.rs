@@ -499,7 +499,19 @@ pub(super) fn open_backup(
         .get(id)
         .ok_or_else(|| EngineError::UnknownBackup { id: id.to_string() })?;
     let path = layout.resolve(&b.record.location);
-    if crate::repository::is_snapshot_location(&b.record.location) {
+    let snapshot = crate::repository::is_snapshot_location(&b.record.location);
+    if !layout.remotes.is_empty() && std::fs::symlink_metadata(&path).is_err() {
+        // Missing here: a remote copy of the recorded size is fetched back first (restore
+        // and verify then read it as ever). No remote has it: missing, as without remotes.
+        // A snapshot's recorded bytes are what it added (new chunks too), not its file's size.
+        let _ = crate::remote::ranged::fetch_missing(
+            &layout.remotes,
+            &layout.data_dir,
+            &b.record.location,
+            (!snapshot).then_some(b.record.bytes),
+        );
+    }
+    if snapshot {
         return open_snapshot_backup(layout, id, &path, &state.repository);
     }
     let f = File::open(&path).map_err(|e| {
@@ -537,15 +549,26 @@ pub(super) fn open_snapshot_backup(
             path: path.to_path_buf(),
         });
     }
-    crate::repository::open_snapshot(&layout.data_dir, path, layout.key(), lookup).map_err(|e| {
-        match super::snapshot_backup::repo_err(e) {
+    // A pack missing here is fetched back from a remote that has it, then read and checked as
+    // any pack is.
+    let fetch = |location: &str| {
+        if !layout.remotes.is_empty() {
+            let _ = crate::remote::ranged::fetch_missing(
+                &layout.remotes,
+                &layout.data_dir,
+                location,
+                None,
+            );
+        }
+    };
+    crate::repository::open_snapshot_with(&layout.data_dir, path, layout.key(), lookup, &fetch)
+        .map_err(|e| match super::snapshot_backup::repo_err(e) {
             EngineError::Archive { context, source } => EngineError::Archive {
                 context: format!("backup {id} ({context})"),
                 source,
             },
             other => other,
-        }
-    })
+        })
 }
 
 /// The extractor's own selection rule, checked up front so a wrong `--path` fails before

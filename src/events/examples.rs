@@ -388,6 +388,12 @@ pub fn examples() -> Vec<Event> {
             key: "backups/daily_full/daily_full-20260531T020000Z.bka".into(),
             reason: "backup_deleted: keep_daily".into(),
         },
+        Event::LogShipped {
+            remote: "offsite".into(),
+            first: 1_201,
+            last: 1_342,
+            key: "log/00000000000000001201-00000000000000001342.seg".into(),
+        },
     ]
 }
 

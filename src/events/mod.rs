@@ -346,6 +346,15 @@ pub enum Event {
         key: String,
         reason: String,
     },
+    /// The log's positions `first..=last` were written to the remote (`[[remotes]]` `remote`)
+    /// as the immutable segment object `key` (`log/<first:020>-<last:020>.seg`, schema/remote.md).
+    /// This event is itself in the log: the next shipment carries it.
+    LogShipped {
+        remote: String,
+        first: u64,
+        last: u64,
+        key: String,
+    },
 }
 
 /// One pack file of the repository (`pack_written`).
@@ -508,6 +517,7 @@ impl Event {
         "object_replicated",
         "replication_failed",
         "remote_object_deleted",
+        "log_shipped",
     ];
 
     /// The variant's name as in `NAMES` and the JSON output.
@@ -558,6 +568,7 @@ impl Event {
             Event::ObjectReplicated { .. } => 42,
             Event::ReplicationFailed { .. } => 43,
             Event::RemoteObjectDeleted { .. } => 44,
+            Event::LogShipped { .. } => 45,
         };
         Self::NAMES[index]
     }

@@ -413,7 +413,8 @@ impl Schedule {
             | Event::PacksRepacked { .. }
             | Event::ObjectReplicated { .. }
             | Event::ReplicationFailed { .. }
-            | Event::RemoteObjectDeleted { .. } => {}
+            | Event::RemoteObjectDeleted { .. }
+            | Event::LogShipped { .. } => {}
             Event::RunDeferred {
                 job_id,
                 slot,

@@ -8,7 +8,10 @@
 
 pub mod dir;
 pub mod limit;
+pub mod logship;
 pub mod queue;
+pub mod ranged;
+pub mod recover;
 pub mod s3;
 
 pub use crate::config::remotes::{RemoteConfig, RemoteKind};

@@ -20,7 +20,7 @@ pub mod store;
 pub use chunker::{Chunker, AVG_CHUNK, MAX_CHUNK, MIN_CHUNK};
 pub use id::ChunkKey;
 pub use lookup::{ChunkLoc, ChunkLookup, MemoryLookup, NoChunks};
-pub use open::open_snapshot;
+pub use open::{open_snapshot, open_snapshot_with};
 pub use pack::{open_pack, pack_location, PackWriter, PACK_TARGET};
 pub use snapshot::{SnapChunk, SnapEntry, Snapshot};
 pub use store::{Stored, Writer};

@@ -22,6 +22,20 @@ pub fn open_snapshot(
     key: Option<&MasterKey>,
     lookup: &dyn ChunkLookup,
 ) -> Result<ArchiveReader<File>, RepoError> {
+    open_snapshot_with(data_dir, snap_path, key, lookup, &|_| {})
+}
+
+/// `open_snapshot`, calling `fetch_missing(location)` for a pack that is not in the data
+/// directory before counting its chunks lost (the engine fetches it from a remote; this
+/// folder knows nothing of remotes). What comes back is checked as a local pack is: its index
+/// against the chunk ids, every frame by its checksum (and seal).
+pub fn open_snapshot_with(
+    data_dir: &Path,
+    snap_path: &Path,
+    key: Option<&MasterKey>,
+    lookup: &dyn ChunkLookup,
+    fetch_missing: &dyn Fn(&str),
+) -> Result<ArchiveReader<File>, RepoError> {
     let (snap, container) = snapshot::read(snap_path, key)?;
     let crc = container.index_crc32();
     let file = container.into_inner();
@@ -33,6 +47,7 @@ pub fn open_snapshot(
     let mut packs = Packs {
         data_dir,
         key,
+        fetch_missing,
         open: Vec::new(),
         by_location: HashMap::default(),
     };
@@ -95,6 +110,7 @@ pub fn open_snapshot(
 struct Packs<'a> {
     data_dir: &'a Path,
     key: Option<&'a MasterKey>,
+    fetch_missing: &'a dyn Fn(&str),
     open: Vec<ArchiveReader<File>>,
     by_location: HashMap<String, u32>,
 }
@@ -107,7 +123,10 @@ impl Packs<'_> {
         }
         let path = self.data_dir.join(location);
         if !path.exists() {
-            return Ok(None);
+            (self.fetch_missing)(location);
+            if !path.exists() {
+                return Ok(None);
+            }
         }
         let r = open_pack(&path, self.key)?;
         let i = self.open.len() as u32;

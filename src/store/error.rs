@@ -70,6 +70,8 @@ pub enum StoreError {
     },
     #[error("the event log writer has stopped")]
     Closed,
+    #[error("{path} exists: a log is imported only into a new file, never over one")]
+    Exists { path: PathBuf },
 }
 
 impl StoreError {
@@ -125,6 +127,7 @@ impl StoreError {
             // The writer stops when the store is dropped, at shutdown: after the restart the
             // same command goes through.
             StoreError::Closed => ErrorKind::Transient,
+            StoreError::Exists { .. } => ErrorKind::Refused,
         }
     }
 }

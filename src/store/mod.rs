@@ -10,11 +10,13 @@ mod chain;
 mod error;
 mod guard;
 mod head;
+mod raw;
 mod requests;
 mod writer;
 
 pub(crate) use error::redb_err;
 pub use error::StoreError;
+pub use raw::{Import, RawRecord};
 
 use crate::error::ErrorKind;
 use crate::events::{Envelope, Event, Hash, Ts, GENESIS};

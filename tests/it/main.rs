@@ -27,6 +27,7 @@ mod outcomes;
 mod perf;
 mod prune;
 mod recover;
+mod recover_remote;
 mod remote;
 mod replay;
 mod report;

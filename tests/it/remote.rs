@@ -209,10 +209,13 @@ fn local_objects(server: &Served) -> std::collections::BTreeMap<String, Vec<u8>>
     out
 }
 
+/// The data dir's objects in the bucket (not the log's segments under `log/`: the log
+/// shipper's, tests/it/recover_remote.rs).
 fn in_bucket(s3: &S3, prefix: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
     s3.objects()
         .into_iter()
         .filter_map(|(k, v)| k.strip_prefix(prefix).map(|k| (k.to_string(), v)))
+        .filter(|(k, _)| !k.starts_with("log/"))
         .collect()
 }
 
@@ -479,7 +482,10 @@ fn files_under(root: &std::path::Path) -> std::collections::BTreeMap<String, Vec
                 stack.push(p);
             } else {
                 let key = p.strip_prefix(root).unwrap().to_string_lossy().to_string();
-                out.insert(key, std::fs::read(&p).unwrap());
+                // The log shipper's segments live beside the data objects (recover_remote.rs).
+                if !key.starts_with("log/") && !key.contains("/log/") {
+                    out.insert(key, std::fs::read(&p).unwrap());
+                }
             }
         }
     }

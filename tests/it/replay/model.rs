@@ -496,6 +496,9 @@ impl Model {
             C::DeletePacks { .. } | C::RepackPacks { .. } => {
                 unreachable!("prune is not a generated command")
             }
+            // Log shipments record where the log went; they touch no aggregate
+            // (decide/logship.rs tests them).
+            C::RecordLogShipped { .. } => unreachable!("shipments are not a generated command"),
             // Replication outcomes are the queue's record (decide/offsite.rs tests them).
             C::RecordReplication { .. } => unreachable!("replications are not a generated command"),
         })
