@@ -27,9 +27,7 @@ use crate::events::{
     BackupConfig, BackupKind, BackupMode, BackupRecord, JobSpec, PackRecord, RunWarning, Ts,
 };
 use crate::progress::ProgressHandle;
-use crate::repository::{
-    self, snapshot, MemoryLookup, RepoError, SnapEntry, Snapshot, Stored, Writer,
-};
+use crate::repository::{self, snapshot, RepoError, SnapEntry, Snapshot, Stored, Writer};
 use crate::service::{Meta, Service};
 
 /// Runs one backup of `job` into the repository as run `run_id`. Blocking.
@@ -67,18 +65,10 @@ pub fn backup(
     }
     let mut notes = Vec::new();
 
-    // Where chunks are: folded from the log's pack events (the service's repository
-    // projection answers the same `ChunkLookup` once it exists).
-    let mut lookup = MemoryLookup::default();
-    service
-        .store()
-        .scan_blocking(0, |env| {
-            lookup.apply(&env.payload);
-            true
-        })
-        .map_err(|e| EngineError::Internal {
-            reason: format!("reading the log's pack records: {e}"),
-        })?;
+    // Where chunks are: the service's repository projection, copied (about 90 bytes a chunk)
+    // so the state's lock is not held while this run records its own packs. A prune cannot
+    // delete a pack under it: `packs_deleted` is refused while a backup run is in flight.
+    let lookup = service.read(|s| s.repository.clone());
 
     let parent = match cfg.mode {
         BackupMode::Full => None,
@@ -357,7 +347,7 @@ pub fn backup(
         .iter()
         .filter_map(|r| Some((lookup.pack(&r.pack)?, &r.frames)))
         .map(|(pack, frames)| {
-            pack.chunks
+            pack.frames
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| frames.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0))

@@ -75,11 +75,6 @@ impl MemoryLookup {
     pub fn chunk_count(&self) -> usize {
         self.chunks.len()
     }
-
-    /// A live pack by id.
-    pub fn pack(&self, id: &str) -> Option<&PackRecord> {
-        self.packs[*self.by_id.get(id)?].as_ref()
-    }
 }
 
 impl ChunkLookup for MemoryLookup {
