@@ -128,20 +128,28 @@ pub fn backup_json(catalog: &Catalog, backup: &Backup) -> Value {
 pub async fn verify(req: Request<ApiContext>) -> Result<Response, ApiError> {
     let id = param(&req, "backup_id")?;
     let meta = meta(&req)?;
-    let (mut share, mut round) = (None, None);
-    for (k, v) in query(&req, &["sample", "round"])? {
+    let (mut share, mut round, mut remote) = (None, None, None);
+    for (k, v) in query(&req, &["sample", "round", "remote"])? {
         match k.as_str() {
             "sample" => {
                 share = Some(
                     engine::sample::parse_share(&v).map_err(|m| ApiError::invalid("sample", m))?,
                 )
             }
+            "remote" => remote = Some(v),
             _ => round = Some(ranged("round", &v, 0, u64::MAX)?),
         }
     }
     let ctx = req.state();
-    // `?remote=NAME`: the remote copy instead, read in place and not recorded.
-    if let Some((_, remote)) = query(&req, &["remote"])?.pop() {
+    // `?remote=NAME`: the remote copy instead, read in place (all of it) and not recorded.
+    if let Some(remote) = remote {
+        if share.is_some() || round.is_some() {
+            let field = if share.is_some() { "sample" } else { "round" };
+            return Err(ApiError::invalid(
+                field,
+                "a remote copy is checked whole: sample and round go without remote",
+            ));
+        }
         return super::verify_remote::verify(ctx, &id, &remote).await;
     }
     let state = catalog_state(ctx, &id)?;
