@@ -84,6 +84,9 @@
 //! - `config`, `clock`, `logging`  the shell's configuration, time source and log files
 //! - `bench`       `backupd bench`: read, compress (each codec and level, through the archive
 //!   writer) and write speed, and the codec the pipeline rule recommends; offline
+//! - the binary (`main.rs`: argument parsing and dispatch; `cli/`: the commands by concept —
+//!   `catalog` (backups, ls, verify, offline restores), `recover`, `secrets` (key, token),
+//!   `serve`) is a client of this library
 //!
 //! Invariants:
 //! - Only `Service` appends to the log, and only events that `decide` produced.
