@@ -247,9 +247,7 @@ fn figures(out: &mut String, p: &Performance) {
             per_day(j.trend.duration_ms_per_day, signed_ms),
             per_day(j.trend.bytes_read_per_day, signed_bytes),
             per_day(j.storage.growth_bytes_per_day, signed_bytes),
-            j.storage
-                .days_until_full
-                .map_or_else(dash, |d| format!("{d:.0}")),
+            j.storage.days_until_full.map_or_else(dash, until_full),
             j.regressions.len()
         );
     }
@@ -274,11 +272,21 @@ fn figures(out: &mut String, p: &Performance) {
         per_day(whole.growth_bytes_per_day, signed_bytes),
         match (whole.days_until_full, p.volume) {
             (Some(d), Some(v)) =>
-                format!("{} free, full in about {d:.0} days", bytes(v.free_bytes)),
+                format!("{} free, full in {}", bytes(v.free_bytes), until_full(d)),
             (None, Some(v)) => format!("{} free, not growing", bytes(v.free_bytes)),
             _ => "free space unknown".into(),
         }
     );
+}
+
+/// Days until the volume is full, as a reader takes it in: a projection past ten years is
+/// no more precise than "over 10 years".
+fn until_full(days: f64) -> String {
+    if days > 3650.0 {
+        "over 10 years".into()
+    } else {
+        format!("about {days:.0} days")
+    }
 }
 
 fn regressions(out: &mut String, p: &Performance) {

@@ -642,6 +642,12 @@ fn the_performance_section_charts_throughput_and_duration_and_rings_the_regressi
     let p = r.performance.as_ref().unwrap();
     let nightly = p.jobs.iter().find(|j| j.job_id == "nightly").unwrap();
     assert!(nightly.storage.days_until_full.unwrap() > 0.0);
+    let page = html(&r);
+    assert!(
+        page.contains("full in about ") || page.contains("full in over 10 years"),
+        "{page}"
+    );
+    assert!(!page.contains(" days days"));
 }
 
 /// The repository's figures appear once it holds a pack, with what a prune would free; an
