@@ -20,14 +20,13 @@ use super::dump::{self, Scratch};
 use super::layout::{self, io_err, Layout};
 use super::manifest::{self, Stat};
 use super::perf::{Perf, Phase, TimedWrite, Volume};
-use super::sources::{scan_source, Excludes, ItemKind, Scan};
+use super::sources::{ItemKind, Selected};
 use super::EngineError;
 use crate::archive::{
     ArchiveError, ArchiveWriter, Codec, EntryKind, IndexEntry, Location, WriterOptions,
 };
 use crate::config::Config;
 use crate::domain::base::newest_base;
-use crate::domain::selection::Category;
 use crate::events::{
     BackupConfig, BackupKind, BackupMode, BackupRecord, JobSpec, RunPerf, RunWarning, Ts,
 };
@@ -74,28 +73,7 @@ pub fn backup(
     let layout = Layout::of(config);
     let id = layout::backup_id(&job.id, now, run_id);
     let (codec, level) = compression(config, cfg)?;
-    // Only the sources the job selects (named, or by category); none is a configuration fault,
-    // never an empty "successful" backup.
-    let files: Vec<_> = config
-        .files
-        .iter()
-        .filter(|s| cfg.selects(&s.name, Category::Files))
-        .collect();
-    let configs: Vec<_> = config
-        .config_paths
-        .iter()
-        .filter(|s| cfg.selects(&s.name, Category::Config))
-        .collect();
-    let databases: Vec<_> = config
-        .databases
-        .iter()
-        .filter(|s| cfg.selects(&s.name, Category::Database))
-        .collect();
-    if files.is_empty() && configs.is_empty() && databases.is_empty() {
-        return Err(EngineError::NothingSelected {
-            job_id: job.id.clone(),
-        });
-    }
+    let selected = Selected::of(config, cfg, &job.id)?;
     let mut notes = Vec::new();
 
     let base = match cfg.mode {
@@ -112,28 +90,8 @@ pub fn backup(
     let perf = Perf::new();
     progress.update(|p| p.phase = "scanning".into());
     let scanning = perf.span(Phase::Scan);
-    let mut scan = Scan::default();
-    // `walk` sees canonical paths (the root is canonicalized, children are joined to it).
-    scan.avoid.extend(fs::canonicalize(&config.data_dir).ok());
-    let mut seen = HashSet::default();
-    for s in &files {
-        let ex = Excludes::new(&s.exclude, &s.path)?;
-        scan_source("files", &s.path, &ex, &mut seen, &mut scan)?;
-    }
-    for s in &configs {
-        scan_source("config", &s.path, &Excludes::none(), &mut seen, &mut scan)?;
-    }
-    let mut dump_names = Vec::new();
-    for src in &databases {
-        let name = dump::archive_name(src)?;
-        if !seen.insert(name.clone()) {
-            return Err(EngineError::Dump {
-                name: src.name.clone(),
-                reason: "two database sources share this name".into(),
-            });
-        }
-        dump_names.push(name);
-    }
+    let (mut scan, dump_names) = selected.scan(&config.data_dir)?;
+    let databases = &selected.databases;
 
     // Which files are read (changed or new); the rest become references.
     let unchanged: Vec<bool> = scan

@@ -7,7 +7,7 @@
 //! size, mtime and mode are those of the job's newest snapshot (if every chunk is still where
 //! the lookup finds it), and reads the rest; its snapshot is complete all the same (no parent).
 
-use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use rustc_hash::FxHashMap as HashMap;
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::Path;
@@ -16,13 +16,12 @@ use super::backup::{compression, BackupDone};
 use super::dump::{self, Scratch};
 use super::layout::{self, io_err, Layout};
 use super::perf::{Perf, Phase, Volume};
-use super::sources::{scan_source, Excludes, ItemKind, Scan};
+use super::sources::{ItemKind, Selected};
 use super::EngineError;
 use crate::archive::{ArchiveError, EntryKind, Mtime};
 use crate::config::Config;
 use crate::decide::Command;
 use crate::domain::base::newest_base;
-use crate::domain::selection::Category;
 use crate::events::{
     BackupConfig, BackupKind, BackupMode, BackupRecord, JobSpec, PackRecord, RunWarning, Ts,
 };
@@ -43,26 +42,7 @@ pub fn backup(
     let layout = Layout::of(config);
     let id = layout::backup_id(&job.id, now, run_id);
     let (codec, level) = compression(config, cfg)?;
-    let files: Vec<_> = config
-        .files
-        .iter()
-        .filter(|s| cfg.selects(&s.name, Category::Files))
-        .collect();
-    let configs: Vec<_> = config
-        .config_paths
-        .iter()
-        .filter(|s| cfg.selects(&s.name, Category::Config))
-        .collect();
-    let databases: Vec<_> = config
-        .databases
-        .iter()
-        .filter(|s| cfg.selects(&s.name, Category::Database))
-        .collect();
-    if files.is_empty() && configs.is_empty() && databases.is_empty() {
-        return Err(EngineError::NothingSelected {
-            job_id: job.id.clone(),
-        });
-    }
+    let selected = Selected::of(config, cfg, &job.id)?;
     let mut notes = Vec::new();
 
     // Where chunks are: the service's repository projection, copied (about 90 bytes a chunk)
@@ -86,27 +66,13 @@ pub fn backup(
     let perf = Perf::new();
     let scanning = perf.span(Phase::Scan);
     progress.update(|p| p.phase = "scanning".into());
-    let mut scan = Scan::default();
-    scan.avoid.extend(fs::canonicalize(&config.data_dir).ok());
-    let mut seen = HashSet::default();
-    for s in &files {
-        let ex = Excludes::new(&s.exclude, &s.path)?;
-        scan_source("files", &s.path, &ex, &mut seen, &mut scan)?;
-    }
-    for s in &configs {
-        scan_source("config", &s.path, &Excludes::none(), &mut seen, &mut scan)?;
-    }
-    let mut dump_names = Vec::new();
-    for src in &databases {
-        let name = dump::archive_name(src)?;
-        if !seen.insert(name.clone()) {
-            return Err(EngineError::Dump {
-                name: src.name.clone(),
-                reason: "two database sources share this name".into(),
-            });
-        }
-        dump_names.push(name);
-    }
+    let (mut scan, dump_names) = selected.scan(&config.data_dir)?;
+    drop(scanning);
+    let databases = &selected.databases;
+    // Dumping, reading, chunking, hashing and compressing interleave in the repository writer:
+    // the stage's wall time is `compress`, less the pack writes timed inside it (as an
+    // archive backup's stage holds its dumps too).
+    let stage = perf.stage();
 
     let snaps = config.data_dir.join(repository::SNAPSHOTS);
     fs::create_dir_all(&snaps).map_err(io_err(format!("creating {}", snaps.display())))?;
@@ -195,12 +161,8 @@ pub fn backup(
     }
     drop(scratch);
 
-    drop(scanning);
     let files_total = scan.files().count() as u64;
     perf.count(Volume::FilesExamined, files_total);
-    // Reading, chunking, hashing and compressing interleave in the repository writer: the
-    // stage's wall time is `compress`, less the pack writes timed inside it.
-    let stage = perf.stage();
     let mut bytes_read = 0u64;
     progress.update(|p| {
         p.phase = "writing".into();

@@ -19,8 +19,10 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use super::manifest::Stat;
 use super::EngineError;
 use crate::archive::EntryMeta;
+use crate::config::{Config, ConfigSource, DatabaseSource, FilesSource};
+use crate::domain::selection::Category;
 use crate::error::ErrorKind;
-use crate::events::RunWarning;
+use crate::events::{BackupConfig, RunWarning};
 
 /// One thing found on disk.
 #[derive(Debug, Clone)]
@@ -116,6 +118,65 @@ impl Excludes {
             || self.by_path.is_match(rel)
             // `cache/**` names everything below `cache`; then `cache` itself goes too.
             || (is_dir && self.by_path.is_match(format!("{rel}/")))
+    }
+}
+
+/// The sources a backup job selects (named, or by category). None is a configuration fault,
+/// never an empty "successful" backup.
+pub struct Selected<'c> {
+    pub files: Vec<&'c FilesSource>,
+    pub configs: Vec<&'c ConfigSource>,
+    pub databases: Vec<&'c DatabaseSource>,
+}
+
+impl<'c> Selected<'c> {
+    pub fn of(config: &'c Config, cfg: &BackupConfig, job_id: &str) -> Result<Self, EngineError> {
+        let selected = Selected {
+            files: (config.files.iter())
+                .filter(|s| cfg.selects(&s.name, Category::Files))
+                .collect(),
+            configs: (config.config_paths.iter())
+                .filter(|s| cfg.selects(&s.name, Category::Config))
+                .collect(),
+            databases: (config.databases.iter())
+                .filter(|s| cfg.selects(&s.name, Category::Database))
+                .collect(),
+        };
+        if selected.files.is_empty() && selected.configs.is_empty() && selected.databases.is_empty()
+        {
+            return Err(EngineError::NothingSelected {
+                job_id: job_id.to_string(),
+            });
+        }
+        Ok(selected)
+    }
+
+    /// Walks the file and config sources (never into the data directory) and names each
+    /// database dump in the backup; a dump whose name another entry has is refused.
+    pub fn scan(&self, data_dir: &Path) -> Result<(Scan, Vec<String>), EngineError> {
+        let mut scan = Scan::default();
+        // `walk` sees canonical paths (the root is canonicalized, children are joined to it).
+        scan.avoid.extend(fs::canonicalize(data_dir).ok());
+        let mut seen = HashSet::default();
+        for s in &self.files {
+            let ex = Excludes::new(&s.exclude, &s.path)?;
+            scan_source("files", &s.path, &ex, &mut seen, &mut scan)?;
+        }
+        for s in &self.configs {
+            scan_source("config", &s.path, &Excludes::none(), &mut seen, &mut scan)?;
+        }
+        let mut dump_names = Vec::new();
+        for src in &self.databases {
+            let name = super::dump::archive_name(src)?;
+            if !seen.insert(name.clone()) {
+                return Err(EngineError::Dump {
+                    name: src.name.clone(),
+                    reason: "two database sources share this name".into(),
+                });
+            }
+            dump_names.push(name);
+        }
+        Ok((scan, dump_names))
     }
 }
 
