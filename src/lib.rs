@@ -82,6 +82,8 @@
 //!   layer's error reports through `kind()`, a failed run records (`run_failed_v2`) and the API
 //!   turns into a status
 //! - `config`, `clock`, `logging`  the shell's configuration, time source and log files
+//! - `background` the handle of a `serve` thread (notifier, replication, log shipping) that stops
+//!   and joins it when dropped
 //! - `bench`       `backupd bench`: read, compress (each codec and level, through the archive
 //!   writer) and write speed, and the codec the pipeline rule recommends; offline
 //! - the binary (`main.rs`: argument parsing and dispatch; `cli/`: the commands by concept —
@@ -98,6 +100,7 @@
 pub mod api;
 pub mod archive;
 pub mod auth;
+pub mod background;
 pub mod bench;
 pub mod clock;
 pub mod config;

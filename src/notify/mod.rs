@@ -40,17 +40,7 @@ struct Route {
 
 /// The running notifier; dropping it stops the watcher (queued messages still go out).
 pub struct Notifier {
-    stop: Option<smol::channel::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for Notifier {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+    _thread: crate::background::Background,
 }
 
 /// Follows the log from its current position (nothing already recorded is notified again) and
@@ -73,8 +63,7 @@ pub fn start(
         .spawn(move || smol::block_on(follow(service, channels, link, data_dir, from, stopped)))
         .expect("a thread for the notifier");
     Some(Notifier {
-        stop: Some(stop),
-        thread: Some(thread),
+        _thread: crate::background::Background::new(stop, thread),
     })
 }
 

@@ -20,7 +20,6 @@ use crate::store::{EventStore, StoreError};
 use segment::SegmentError;
 use smol::future::FutureExt;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// A segment holds at most this many records and about this many bytes, so a first shipment
@@ -166,17 +165,7 @@ fn only_shipments(records: &[(u64, Vec<u8>)]) -> bool {
 /// The shipping thread of `serve`: ships to every remote at start (what a crash left), after
 /// every run's outcome, and once more when stopped (dropped).
 pub struct LogShipper {
-    stop: Option<smol::channel::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Drop for LogShipper {
-    fn drop(&mut self) {
-        self.stop.take();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+    _thread: crate::background::Background,
 }
 
 /// Start shipping to `remotes`; `None` when there are none.
@@ -191,8 +180,7 @@ pub fn start(service: Service, remotes: Vec<Arc<dyn ObjectStore>>) -> Option<Log
         .spawn(move || follow(service, remotes, seen, stopped))
         .expect("a thread for the log shipper");
     Some(LogShipper {
-        stop: Some(stop),
-        thread: Some(thread),
+        _thread: crate::background::Background::new(stop, thread),
     })
 }
 

@@ -88,17 +88,7 @@ struct Remote {
 /// The running queue; dropping it stops the coordinator (an upload in flight is abandoned and
 /// done again at the next start).
 pub struct Replicator {
-    stop: Option<smol::channel::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for Replicator {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+    _thread: crate::background::Background,
 }
 
 /// Starts the queue for the configured remotes (none: nothing to start).
@@ -116,8 +106,7 @@ pub fn start(
         .spawn(move || smol::block_on(coordinate(service, remotes, data_dir, stopped)))
         .expect("a thread for the replication queue");
     Some(Replicator {
-        stop: Some(stop),
-        thread: Some(thread),
+        _thread: crate::background::Background::new(stop, thread),
     })
 }
 
