@@ -16,6 +16,8 @@ cat > $D/config.toml <<EOT
 data_dir = "$D/data"
 [scheduler]
 timezone = "UTC"
+[restore]
+allowed_targets = ["/tmp/e2e-restore"]
 [[sources.files]]
 path = "/tmp/e2e-src"
 EOT

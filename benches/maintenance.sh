@@ -18,6 +18,8 @@ data_dir = "$D/data"
 [scheduler]
 timezone = "UTC"
 autostart = false
+[restore]
+allowed_targets = ["/tmp/mnt-r1", "/tmp/mnt-r2"]
 [[sources.files]]
 path = "/tmp/mnt-src"
 EOT

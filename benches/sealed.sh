@@ -11,6 +11,8 @@ set -euo pipefail
 SET=${SET:-/tmp/backupd-bench-set}
 RUNS=${RUNS:-5}
 cd "$(dirname "$0")/.."
+command -v restic >/dev/null || { echo "needs restic (apt-get install -y restic)" >&2; exit 1; }
+restic version
 [ -d "$SET" ] || cargo bench --bench archive -- --assemble "$SET"
 cargo build --release -q
 REPO=$PWD
@@ -26,6 +28,8 @@ for mode in plain sealed; do
     echo "data_dir = \"$D/$mode/data\""
     echo "[scheduler]"
     echo "timezone = \"UTC\""
+    echo "[restore]"
+    echo "allowed_targets = [\"$D\"]"
     echo "[[sources.files]]"
     echo "path = \"$SET\""
     if [ $mode = sealed ]; then
