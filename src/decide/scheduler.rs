@@ -5,7 +5,7 @@ use crate::domain::Rejection;
 use crate::events::{Event, JobSpec, RetentionPolicy};
 use crate::projections::State;
 
-/// Record the boot, settle runs left without an outcome, install presets once, record a changed
+/// Record the boot, settle runs left without an outcome, install each preset once, record a changed
 /// retention policy, and start the scheduler if configured to.
 pub(super) fn boot(
     state: &State,
@@ -32,10 +32,15 @@ pub(super) fn boot(
             reason: "the service stopped before the run had an outcome".into(),
         });
     }
-    if !sched.presets_installed {
-        events.push(Event::PresetsInstalled {
-            jobs: presets.to_vec(),
-        });
+    // Presets never installed: all of them on the first boot, later the ones a newer version
+    // added (unless a job of that id exists).
+    let new: Vec<JobSpec> = presets
+        .iter()
+        .filter(|p| !sched.presets_installed.contains(&p.id) && !sched.jobs.contains_key(&p.id))
+        .cloned()
+        .collect();
+    if !new.is_empty() {
+        events.push(Event::PresetsInstalled { jobs: new });
     }
     if state.retention() != retention {
         events.push(Event::RetentionPolicySet { policy: retention });
@@ -131,5 +136,41 @@ mod tests {
         }
         assert!(!after.schedule.jobs.contains_key("weekly_archive"));
         assert!(after.schedule.jobs["health_check"].running.is_none());
+    }
+
+    #[test]
+    fn a_boot_installs_only_the_presets_a_newer_version_added() {
+        // Installed by a version with the seed's six; the operator made a job named like the
+        // second new one, which is left alone.
+        let mut old = presets();
+        let verify = old.remove(old.iter().position(|p| p.id == "weekly_verify").unwrap());
+        let mut mine = verify.clone();
+        mine.id = "daily_digest".into();
+        let mut new_presets = presets();
+        let mut taken = mine.clone();
+        taken.name = "a preset of a later version".into();
+        new_presets.push(taken);
+        let state = given(vec![
+            Event::PresetsInstalled { jobs: old },
+            Event::JobCreated { job: mine },
+        ]);
+        let cmd = Command::Boot {
+            version: "test".into(),
+            pid: 1,
+            presets: new_presets,
+            retention: DEFAULT_POLICY,
+            autostart: false,
+        };
+        let events = decide(&state, &cmd, t(10)).unwrap();
+        assert_eq!(
+            events,
+            vec![
+                Event::ServiceBooted {
+                    version: "test".into(),
+                    pid: 1
+                },
+                Event::PresetsInstalled { jobs: vec![verify] },
+            ]
+        );
     }
 }

@@ -1,6 +1,10 @@
-//! The six preset jobs, installed by one event on first start and ordinary jobs afterwards.
+//! The preset jobs: the seed's six and the weekly sampled verify. Each is installed once (the first
+//! start installs them all; a later start installs one a newer version added, never one an
+//! operator deleted) and is an ordinary job afterwards.
 
-use crate::events::{BackupConfig, BackupMode, BackupType, JobAction, JobSpec, Trigger};
+use crate::events::{
+    BackupConfig, BackupMode, BackupType, JobAction, JobSpec, Trigger, VerifySample,
+};
 
 fn cron(minute: &str, hour: Option<&str>, day_of_week: Option<&str>) -> Trigger {
     Trigger::Cron {
@@ -59,6 +63,12 @@ pub fn presets() -> Vec<JobSpec> {
             JobAction::Archive,
         ),
         job(
+            "weekly_verify",
+            "Weekly sampled verify",
+            cron("0", Some("5"), Some("0")),
+            JobAction::VerifySample(VerifySample { per_mille: 50 }),
+        ),
+        job(
             "health_check",
             "Hourly health check",
             cron("0", None, None),
@@ -78,12 +88,13 @@ mod tests {
     #[test]
     fn presets_are_valid_and_distinct() {
         let p = super::presets();
-        assert_eq!(p.len(), 6);
+        assert_eq!(p.len(), 7);
         for j in &p {
             crate::domain::job::validate(j).unwrap();
         }
         let mut ids: Vec<_> = p.iter().map(|j| &j.id).collect();
+        ids.sort();
         ids.dedup();
-        assert_eq!(ids.len(), 6);
+        assert_eq!(ids.len(), 7);
     }
 }

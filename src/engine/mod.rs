@@ -31,6 +31,7 @@ mod manifest;
 pub mod paths;
 pub mod perf;
 pub mod prune;
+mod read_ahead;
 mod reconcile;
 pub mod recover;
 pub mod report;
@@ -168,6 +169,9 @@ pub enum EngineError {
     /// was accepted): a run that would back up nothing fails instead of "succeeding" empty.
     #[error("job {job_id:?} selects no configured source: nothing to back up (see GET /api/backup/sources)")]
     NothingSelected { job_id: String },
+    /// A verify read stored data back and some of it is damaged or gone (each named).
+    #[error("damaged: {}", damaged.join("; "))]
+    Damaged { damaged: Vec<String> },
 }
 
 /// The one wording of a non-empty restore target; `front` names its own override.
@@ -210,7 +214,8 @@ impl EngineError {
             EngineError::MissingArchive { .. }
             | EngineError::BrokenChain { .. }
             | EngineError::DamagedBase { .. }
-            | EngineError::DamagedEntry { .. } => ErrorKind::Integrity,
+            | EngineError::DamagedEntry { .. }
+            | EngineError::Damaged { .. } => ErrorKind::Integrity,
             EngineError::TargetNotEmpty { .. } | EngineError::Refused { .. } => ErrorKind::Refused,
             EngineError::Record { source, .. } => source.kind(),
             // Nothing is wrong with the data or the setup: running it again may succeed.
@@ -284,6 +289,10 @@ impl Engine {
             JobAction::Report => {
                 report::generate(&self.config, &self.service, run_id, progress).into()
             }
+            JobAction::VerifySample(v) => {
+                let share = f64::from(v.per_mille) / 1000.0;
+                sample::job(&self.config, &self.service, run_id, share, progress).into()
+            }
         }
     }
 }
@@ -328,6 +337,7 @@ mod tests {
             ),
             (source(Config), Config),
             (source(Refused), Refused),
+            (EngineError::Damaged { damaged: vec![s()] }, Integrity),
             (
                 EngineError::Dump {
                     name: s(),

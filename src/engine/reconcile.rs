@@ -1,6 +1,7 @@
 //! Boot reconciliation of the data directory with the log (runs without an outcome are settled
 //! by `Command::Boot`): leftover `*.partial` files, sidecars without their archive and run
-//! scratch directories are removed (in `backups/`, the weekly `archives/` and `reports/`);
+//! scratch directories are removed (in `backups/`, the weekly `archives/`, `reports/` and the
+//! repository's `tmp/` and `snapshots/`);
 //! archives without a `backup_recorded` event and recorded backups whose archive is gone are
 //! reported, never deleted (an operator decides).
 
@@ -40,6 +41,19 @@ pub fn reconcile(config: &Config, state: &State) -> Result<ReconcileReport, Engi
     // Reports have no archives: only their interrupted `.partial` writes are cleaned up.
     let reports = config.data_dir.join(super::report::REPORTS_DIR);
     scan_dir(&reports, false, &mut report)?;
+    // The repository's packs and snapshots being written when a run was interrupted: a pack is
+    // published (renamed out of `tmp/`) before `pack_written`, a snapshot before
+    // `snapshot_recorded`, so a `.partial` is never anything a record names.
+    scan_dir(
+        &config.data_dir.join(crate::repository::TMP),
+        false,
+        &mut report,
+    )?;
+    scan_dir(
+        &config.data_dir.join(crate::repository::SNAPSHOTS),
+        false,
+        &mut report,
+    )?;
     report.unrecorded = unrecorded_in(&layout, &recorded)?;
     let tmp = layout.tmp_dir();
     if let Ok(rd) = fs::read_dir(&tmp) {

@@ -9,9 +9,13 @@ use std::fmt;
 use serde::Serialize;
 
 use super::layout::Layout;
+use super::maintenance::{record, Done};
 use super::EngineError;
 use crate::config::Config;
+use crate::decide::Command;
+use crate::progress::ProgressHandle;
 use crate::projections::{sample_frames, Repository};
+use crate::service::Service;
 
 /// What a frame verify read and what it found damaged.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -107,6 +111,106 @@ pub fn verify_frames(
     Ok(done)
 }
 
+/// Seconds in a week: the sampled verify job's round is the week number, so a weekly job reads
+/// the next window of frames each time and a 5 % share covers them all in 20 weeks.
+const WEEK_SECS: i64 = 7 * 86_400;
+
+/// The `verify_sample` job (the weekly preset): round `week number` of a rotating `share` of the
+/// frames every live snapshot needs, and the same share of the archive backups (the oldest-named
+/// first, rotating the same way), each archive verified whole and its outcome recorded
+/// (`backup_verified`). Anything damaged fails the run, naming it. With no backup at all the run
+/// succeeds and says it found nothing to read.
+pub fn job(
+    config: &Config,
+    service: &Service,
+    run_id: &str,
+    share: f64,
+    progress: &ProgressHandle,
+) -> Result<Done, EngineError> {
+    let now = service.clock().now().unix_timestamp();
+    let round = now.div_euclid(WEEK_SECS) as u64;
+    progress.update(|p| p.phase = "verifying a sample of the repository's frames".into());
+    let repo = service.read(|s| s.repository.clone());
+    let frames = verify_frames(config, &repo, None, share, round)?;
+    let mut damaged = frames.damaged.clone();
+
+    let archives: Vec<String> = service.read(|s| {
+        s.catalog
+            .backups
+            .values()
+            .filter(|b| !crate::repository::is_snapshot_location(&b.record.location))
+            .map(|b| b.record.id.clone())
+            .collect()
+    });
+    let chosen = rotating(&archives, share, round);
+    let (mut bytes, mut verified) = (frames.bytes, Vec::new());
+    for (i, id) in chosen.iter().enumerate() {
+        progress
+            .cancel()
+            .check()
+            .map_err(|_| EngineError::Cancelled)?;
+        progress.update(|p| {
+            p.phase = format!("verifying archive {} of {}", i + 1, chosen.len());
+        });
+        let result = service.read(|s| super::verify::verify(config, s, id));
+        let (ok, detail) = match &result {
+            Ok(sum) => {
+                bytes += sum.archive_bytes;
+                (true, None)
+            }
+            Err(e) => {
+                damaged.push(format!("{id}: {e}"));
+                (false, Some(format!("sampled verify: {e}")))
+            }
+        };
+        let command = Command::VerifyBackup {
+            backup_id: id.clone(),
+            ok,
+            detail,
+        };
+        // Forgotten meanwhile: nothing to record, nothing wrong.
+        if record(service, run_id, command).is_ok() {
+            verified.push(id.clone());
+        }
+    }
+    if !damaged.is_empty() {
+        return Err(EngineError::Damaged { damaged });
+    }
+    let note = if frames.needed == 0 && archives.is_empty() {
+        "nothing to verify: no backup holds data yet".to_string()
+    } else {
+        format!(
+            "repository: {frames}; archives: {} of {} verified whole{}",
+            verified.len(),
+            archives.len(),
+            if verified.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", verified.join(", "))
+            }
+        )
+    };
+    Ok(Done {
+        bytes,
+        files: frames.frames + verified.len() as u64,
+        note,
+    })
+}
+
+/// Round `round` of a rotating `share` of `items`: a window of ceil(n * share) (at least one)
+/// that moves on by its own length each round, wrapping around.
+fn rotating(items: &[String], share: f64, round: u64) -> Vec<String> {
+    let n = items.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let window = ((n as f64 * share).ceil() as usize).clamp(1, n);
+    let start = ((round % n as u64) as usize * window) % n;
+    (0..window)
+        .map(|k| items[(start + k) % n].clone())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +225,21 @@ mod tests {
         for bad in ["0", "0%", "101%", "-5%", "x", "", "nan"] {
             assert!(parse_share(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn archives_rotate_a_window_a_round_and_cover_all() {
+        let items: Vec<String> = (0..7).map(|i| format!("b{i}")).collect();
+        assert_eq!(rotating(&items, 0.2, 0), ["b0", "b1"]);
+        assert_eq!(rotating(&items, 0.2, 1), ["b2", "b3"]);
+        assert_eq!(rotating(&items, 0.2, 3), ["b6", "b0"]);
+        let mut seen = std::collections::BTreeSet::new();
+        for round in 0..4 {
+            seen.extend(rotating(&items, 0.2, round));
+        }
+        assert_eq!(seen.len(), 7, "four rounds of two cover seven");
+        assert_eq!(rotating(&items, 0.01, 5), ["b5"]);
+        assert_eq!(rotating(&items, 1.0, 9).len(), 7);
+        assert!(rotating(&[], 0.5, 1).is_empty());
     }
 }

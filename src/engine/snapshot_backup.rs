@@ -16,6 +16,7 @@ use super::backup::{compression, BackupDone};
 use super::dump::{self, Scratch};
 use super::layout::{self, io_err, Layout};
 use super::perf::{Perf, Phase, Volume};
+use super::read_ahead::{self, Ahead, ReadAhead};
 use super::sources::{ItemKind, Selected};
 use super::EngineError;
 use crate::archive::{ArchiveError, EntryKind, Mtime};
@@ -173,67 +174,98 @@ pub fn backup(
     });
     let (mut read, mut reused, mut files_done, mut stored_files) = (0u64, 0u64, 0u64, 0u64);
     let mut skipped = std::mem::take(&mut scan.skipped);
-    for item in &scan.items {
-        cancelled(progress)?;
-        let entry = |kind, size, crc32, chunks| SnapEntry {
-            path: item.name.clone(),
-            kind,
-            mode: item.meta.mode,
-            mtime: item.meta.mtime,
-            size,
-            crc32,
-            chunks,
-        };
-        match &item.kind {
-            ItemKind::Dir => w.add_entry(entry(EntryKind::Dir, 0, 0, vec![])),
-            ItemKind::Symlink(target) => w.add_entry(entry(
-                EntryKind::Symlink {
-                    target: target.clone(),
-                },
-                0,
-                0,
-                vec![],
-            )),
-            ItemKind::File(stat) => {
-                files_done += 1;
-                progress.update(|p| p.files_done = files_done);
-                let same = parent.as_ref().and_then(|(snap, by_path)| {
-                    let e = &snap.entries[*by_path.get(item.name.as_str())?];
-                    let unchanged = e.kind == EntryKind::File
-                        && e.size == stat.size
-                        && e.mtime == item.meta.mtime
-                        && e.mode == item.meta.mode;
-                    unchanged.then_some((snap, e))
-                });
-                if let Some((snap, e)) = same {
-                    if let Some(list) = w.reuse_list(snap, &e.chunks) {
-                        reused += 1;
-                        stored_files += 1;
-                        w.add_entry(entry(EntryKind::File, e.size, e.crc32, list));
-                        continue;
-                    }
-                }
-                match put_file(&mut w, &item.fs_path, progress)? {
-                    FileRead::Yes { stored, warning } => {
-                        read += 1;
-                        bytes_read += stored.size;
-                        stored_files += 1;
-                        if let Some(why) = warning {
-                            skipped.push(warned(&item.fs_path, why));
+    // Per item, the parent's entry of a file whose size, mtime and mode are unchanged (an
+    // incremental reuses its chunk list); every other file is hashed ahead on worker threads.
+    let unchanged: Vec<Option<&SnapEntry>> = scan
+        .items
+        .iter()
+        .map(|item| {
+            let (ItemKind::File(stat), Some((snap, by_path))) = (&item.kind, &parent) else {
+                return None;
+            };
+            let e = &snap.entries[*by_path.get(item.name.as_str())?];
+            let same = e.kind == EntryKind::File
+                && e.size == stat.size
+                && e.mtime == item.meta.mtime
+                && e.mode == item.meta.mode;
+            same.then_some(e)
+        })
+        .collect();
+    let mut ahead_of = vec![None; scan.items.len()];
+    let mut paths: Vec<&Path> = Vec::new();
+    for (i, item) in scan.items.iter().enumerate() {
+        if matches!(item.kind, ItemKind::File(_)) && unchanged[i].is_none() {
+            ahead_of[i] = Some(paths.len());
+            paths.push(&item.fs_path);
+        }
+    }
+    let key = w.chunk_key().clone();
+    let shared = read_ahead::Shared::new(&key, &lookup, progress);
+    std::thread::scope(|s| -> Result<(), EngineError> {
+        let mut ahead = ReadAhead::start(s, &shared, &paths);
+        for (i, item) in scan.items.iter().enumerate() {
+            cancelled(progress)?;
+            let entry = |kind, size, crc32, chunks| SnapEntry {
+                path: item.name.clone(),
+                kind,
+                mode: item.meta.mode,
+                mtime: item.meta.mtime,
+                size,
+                crc32,
+                chunks,
+            };
+            match &item.kind {
+                ItemKind::Dir => w.add_entry(entry(EntryKind::Dir, 0, 0, vec![])),
+                ItemKind::Symlink(target) => w.add_entry(entry(
+                    EntryKind::Symlink {
+                        target: target.clone(),
+                    },
+                    0,
+                    0,
+                    vec![],
+                )),
+                ItemKind::File(_) => {
+                    files_done += 1;
+                    progress.update(|p| p.files_done = files_done);
+                    if let (Some(e), Some((snap, _))) = (unchanged[i], &parent) {
+                        if let Some(list) = w.reuse_list(snap, &e.chunks) {
+                            reused += 1;
+                            stored_files += 1;
+                            w.add_entry(entry(EntryKind::File, e.size, e.crc32, list));
+                            continue;
                         }
-                        w.add_entry(entry(
-                            EntryKind::File,
-                            stored.size,
-                            stored.crc32,
-                            stored.chunks,
-                        ));
                     }
-                    FileRead::Vanished => {}
-                    FileRead::Unreadable(why) => skipped.push(warned(&item.fs_path, why)),
+                    let got = match ahead_of[i].map(|j| ahead.take(j)) {
+                        Some(Ahead::Hashed(h)) => FileRead::Yes {
+                            stored: w.put_hashed(h).map_err(repo_err)?,
+                            warning: None,
+                        },
+                        // Not hashed ahead, or the chunks of an unchanged file are gone.
+                        Some(Ahead::Yourself) | None => put_file(&mut w, &item.fs_path, progress)?,
+                    };
+                    match got {
+                        FileRead::Yes { stored, warning } => {
+                            read += 1;
+                            bytes_read += stored.size;
+                            stored_files += 1;
+                            if let Some(why) = warning {
+                                skipped.push(warned(&item.fs_path, why));
+                            }
+                            w.add_entry(entry(
+                                EntryKind::File,
+                                stored.size,
+                                stored.crc32,
+                                stored.chunks,
+                            ));
+                        }
+                        FileRead::Vanished => {}
+                        FileRead::Unreadable(why) => skipped.push(warned(&item.fs_path, why)),
+                    }
                 }
             }
         }
-    }
+        Ok(())
+    })?;
 
     cancelled(progress)?;
     perf.end_stage(Phase::Compress, stage);
@@ -391,13 +423,7 @@ fn put_file(
         };
         let after = f.metadata().ok();
         let changed = match &after {
-            Some(a)
-                if a.len() == before.len()
-                    && stored.size == before.len()
-                    && a.modified().ok() == before.modified().ok() =>
-            {
-                None
-            }
+            a if same_while_read(&before, stored.size, a.as_ref()) => None,
             _ => Some(format!(
                 "size {} when opened, {} bytes read, size {} at the end",
                 before.len(),
@@ -437,10 +463,24 @@ fn put_file(
     }
 }
 
+/// Whether a file read `read` bytes and its metadata before and after say it did not change
+/// while read.
+pub(super) fn same_while_read(
+    before: &fs::Metadata,
+    read: u64,
+    after: Option<&fs::Metadata>,
+) -> bool {
+    after.is_some_and(|a| {
+        a.len() == before.len()
+            && read == before.len()
+            && a.modified().ok() == before.modified().ok()
+    })
+}
+
 /// Tells the run's progress the bytes read and stops at a cancel.
-struct Counting<'a, R> {
-    inner: R,
-    progress: &'a ProgressHandle,
+pub(super) struct Counting<'a, R> {
+    pub inner: R,
+    pub progress: &'a ProgressHandle,
 }
 
 impl<R: Read> Read for Counting<'_, R> {

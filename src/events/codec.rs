@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The version written into every new envelope.
-pub const SCHEMA_VERSION: u8 = 6;
+pub const SCHEMA_VERSION: u8 = 7;
 
 /// The first version whose records carry a digest and a link.
 pub const CHAINED_VERSION: u8 = 4;

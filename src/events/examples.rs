@@ -5,7 +5,7 @@ use super::{
     BackupConfig, BackupKind, BackupMode, BackupRecord, BackupType, Event, FailureKind,
     HealthCheck, HealthStatus, Hooks, JobAction, JobSpec, KeepRules, Overwrite, PackChunk,
     PackRecord, PackRefs, RestoreOutcome, RestoreTarget, RetentionPolicy, RunPerf, RunReason,
-    RunWarning, Scope, SnapshotRefs, TokenHash, Trigger, Ts,
+    RunWarning, Scope, SnapshotRefs, TokenHash, Trigger, Ts, VerifySample,
 };
 
 /// One example of every variant, in tag order: the golden fixtures, the schema-list test and the
@@ -76,7 +76,8 @@ pub fn examples() -> Vec<Event> {
         },
         Event::PresetsInstalled {
             // The second job's trigger is the version 4 `cron_v2` (a cron line's five fields).
-            jobs: vec![interval.clone(), cron_line_job()],
+            // The third's action is the version 7 `verify_sample`.
+            jobs: vec![interval.clone(), cron_line_job(), verify_job()],
         },
         Event::JobCreated { job: job.clone() },
         Event::JobUpdated { job: interval },
@@ -395,6 +396,24 @@ pub fn examples() -> Vec<Event> {
             key: "log/00000000000000001201-00000000000000001342.seg".into(),
         },
     ]
+}
+
+/// The weekly sampled verify (schema version 7).
+fn verify_job() -> JobSpec {
+    JobSpec {
+        id: "weekly_verify".into(),
+        name: "Weekly sampled verify".into(),
+        trigger: Trigger::Cron {
+            minute: Some("0".into()),
+            hour: Some("5".into()),
+            day: None,
+            day_of_week: Some("0".into()),
+        },
+        action: JobAction::VerifySample(VerifySample { per_mille: 50 }),
+        misfire_grace_secs: None,
+        timezone: None,
+        jitter_secs: 0,
+    }
 }
 
 /// A job whose trigger came as the cron line `"30 2 1 jan,jul mon-fri"` (schema version 4).

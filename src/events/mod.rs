@@ -638,6 +638,17 @@ pub enum JobAction {
     /// plain name `Backup` because it is the one every reader matches on.
     #[serde(rename = "backup_v3")]
     Backup(BackupConfig),
+    // ---- schema version 7 ----
+    /// Reads a rotating sample of what the backups need: a share of the repository's frames
+    /// (round = the week number, so a 5 % share covers every frame in 20 weeks, as restic's
+    /// `--read-data-subset n/20`) and the same share of the archive backups.
+    VerifySample(VerifySample),
+}
+
+/// The share a `VerifySample` job reads each time, in per mille of the frames (and archives).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifySample {
+    pub per_mille: u16,
 }
 
 impl JobAction {

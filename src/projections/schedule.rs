@@ -13,7 +13,9 @@ pub struct Schedule {
     pub scheduler_running: bool,
     /// When, by whom and why the scheduler was last stopped; `None` while it runs.
     pub stopped: Option<SchedulerStop>,
-    pub presets_installed: bool,
+    /// Every preset id ever installed (a deleted preset stays here, so it is never installed
+    /// again; one a newer version added is not, so the next boot installs it).
+    pub presets_installed: std::collections::BTreeSet<String>,
     pub boots: u64,
     pub jobs: BTreeMap<String, Job>,
     pub runs: BTreeMap<String, Run>,
@@ -226,8 +228,8 @@ impl Schedule {
         match &env.payload {
             Event::ServiceBooted { .. } => self.boots += 1,
             Event::PresetsInstalled { jobs } => {
-                self.presets_installed = true;
                 for spec in jobs {
+                    self.presets_installed.insert(spec.id.clone());
                     self.insert_job(spec.clone().upcast(), true, at);
                 }
             }

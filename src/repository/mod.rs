@@ -10,6 +10,7 @@
 //! `repository/tmp/` (packs and snapshots being written).
 
 pub mod chunker;
+pub mod hashed;
 pub mod id;
 pub mod lookup;
 pub mod open;
@@ -18,6 +19,7 @@ pub mod snapshot;
 pub mod store;
 
 pub use chunker::{Chunker, AVG_CHUNK, MAX_CHUNK, MIN_CHUNK};
+pub use hashed::{hash_stream, Hashed, HashedChunk};
 pub use id::ChunkKey;
 pub use lookup::{ChunkLoc, ChunkLookup, MemoryLookup, NoChunks};
 pub use open::{open_snapshot, open_snapshot_with};
@@ -29,6 +31,10 @@ use std::path::Path;
 
 use crate::archive::ArchiveError;
 use crate::error::ErrorKind;
+
+/// Where packs (and repacks) are written before they are published, relative to the data
+/// directory.
+pub const TMP: &str = "repository/tmp";
 
 /// Directory of snapshot files, relative to the data directory.
 pub const SNAPSHOTS: &str = "repository/snapshots";

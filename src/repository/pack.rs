@@ -60,7 +60,7 @@ impl PackWriter {
         level: i32,
         seal: Option<&Seal>,
     ) -> Result<PackWriter, RepoError> {
-        let dir = data_dir.join("repository/tmp");
+        let dir = data_dir.join(super::TMP);
         fs::create_dir_all(&dir).map_err(RepoError::io(format!("creating {}", dir.display())))?;
         let tmp = dir.join(format!("{name}.pack.partial"));
         let f =

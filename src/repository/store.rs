@@ -9,6 +9,7 @@ use std::path::Path;
 use rustc_hash::FxHashMap as HashMap;
 
 use super::chunker::Chunker;
+use super::hashed::Hashed;
 use super::id::ChunkKey;
 use super::lookup::ChunkLookup;
 use super::pack::PackWriter;
@@ -197,15 +198,57 @@ impl<'a> Writer<'a> {
         Ok(Ok(out))
     }
 
+    /// The key chunk ids are computed with (for `hash_stream` on other threads).
+    pub fn chunk_key(&self) -> &ChunkKey {
+        &self.key
+    }
+
+    /// A stream cut and hashed by `hash_stream` with this writer's key and lookup: stores the
+    /// chunks the repository lacks.
+    pub fn put_hashed(&mut self, h: Hashed) -> Result<Stored, RepoError> {
+        let mut chunks = Vec::with_capacity(h.chunks.len());
+        for c in h.chunks {
+            let k = match self.known(&c.id) {
+                Some(k) => k,
+                None => match &c.data {
+                    Some(data) => self.store(c.id, data)?,
+                    // The lookup knew it when it was hashed and is not changed during a run.
+                    None => {
+                        return Err(RepoError::Other(format!(
+                            "chunk {} was known when hashed and is not now",
+                            hex(&c.id)
+                        )))
+                    }
+                },
+            };
+            chunks.push(k);
+        }
+        Ok(Stored {
+            chunks,
+            size: h.size,
+            crc32: h.crc32,
+        })
+    }
+
     /// The snapshot's number of one chunk, storing it if nobody has it.
     fn chunk(&mut self, data: &[u8]) -> Result<u32, RepoError> {
         let id = self.key.id(data);
-        if let Some(&k) = self.chunk_index.get(&id) {
-            return Ok(k);
+        match self.known(&id) {
+            Some(k) => Ok(k),
+            None => self.store(id, data),
         }
-        if let Some(k) = self.reuse(&id) {
-            return Ok(k);
+    }
+
+    /// The snapshot's number of a chunk this run or the repository already has.
+    fn known(&mut self, id: &[u8; 32]) -> Option<u32> {
+        match self.chunk_index.get(id) {
+            Some(&k) => Some(k),
+            None => self.reuse(id),
         }
+    }
+
+    /// Writes a chunk nobody has into the current pack (started if there is none).
+    fn store(&mut self, id: [u8; 32], data: &[u8]) -> Result<u32, RepoError> {
         if self.pack.is_none() {
             let name = format!("{}-{}", self.run_id, self.packs_started);
             let w = PackWriter::create(
@@ -272,11 +315,7 @@ impl<'a> Writer<'a> {
         let mut out = Vec::with_capacity(list.len());
         for &k in list {
             let id = parent.chunks.get(k as usize)?.id;
-            let n = match self.chunk_index.get(&id) {
-                Some(&n) => n,
-                None => self.reuse(&id)?,
-            };
-            out.push(n);
+            out.push(self.known(&id)?);
         }
         Some(out)
     }

@@ -238,3 +238,50 @@ fn reading_on_a_second_thread_stores_the_same_and_hands_back_a_read_error() {
     // The writer goes on afterwards.
     assert_eq!(w.put_parallel(&b"x"[..]).unwrap().unwrap().size, 1);
 }
+
+/// A stream hashed on another thread (`hash_stream`) and stored with `put_hashed` gives what
+/// `put` gives, and holds the bytes of new chunks only.
+#[test]
+fn a_stream_hashed_ahead_stores_as_put_does_and_holds_only_new_chunks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let big = noise(5 << 20, 9);
+    let mut lookup = MemoryLookup::default();
+    let (packs, _) = backup(dir, None, &lookup, "one", &[("d/big", big.clone())]);
+    for p in &packs {
+        lookup.apply(&Event::PackWritten { pack: p.clone() });
+    }
+    // The same bytes with a new tail: the old chunks are known, the tail's are not.
+    let mut grown = big.clone();
+    grown.extend(noise(2 << 20, 10));
+    let mk = |name: &str| {
+        Writer::new(
+            dir,
+            None,
+            None,
+            &lookup,
+            Codec::Zstd,
+            3,
+            name,
+            Box::new(|_: &PackRecord| Ok(())),
+        )
+        .unwrap()
+    };
+    let mut direct = mk("direct");
+    let want = direct.put(grown.as_slice()).unwrap().unwrap();
+    let mut ahead = mk("ahead");
+    let (hashed, _) = hash_stream(grown.as_slice(), ahead.chunk_key(), &lookup, Vec::new());
+    let hashed = hashed.unwrap();
+    assert_eq!(hashed.size, grown.len() as u64);
+    let known: u64 = hashed
+        .chunks
+        .iter()
+        .filter(|c| c.data.is_none())
+        .map(|c| u64::from(c.len))
+        .sum();
+    assert!(known >= 3 << 20, "most of big is known: {known}");
+    assert_eq!(hashed.held() + known, grown.len() as u64);
+    let got = ahead.put_hashed(hashed).unwrap();
+    assert_eq!((got.size, got.crc32), (want.size, want.crc32));
+    assert_eq!(got.chunks.len(), want.chunks.len());
+}

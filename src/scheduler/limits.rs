@@ -19,9 +19,11 @@ pub fn run_timeout(config: &Config, job: &JobSpec) -> Option<Duration> {
                 None => config.run_timeout_secs.map(Duration::from_secs),
             }
         }
-        JobAction::Cleanup | JobAction::Archive | JobAction::HealthCheck | JobAction::Report => {
-            None
-        }
+        JobAction::Cleanup
+        | JobAction::Archive
+        | JobAction::HealthCheck
+        | JobAction::Report
+        | JobAction::VerifySample(_) => None,
     }
 }
 

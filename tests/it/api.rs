@@ -31,7 +31,7 @@ fn the_seed_flow_over_http_is_audited_in_the_log() {
 
     let status = server.get("/scheduler/status");
     assert_eq!(status["running"], true);
-    assert_eq!(status["jobs"], 6);
+    assert_eq!(status["jobs"], 7);
     assert_eq!(status["timezone"], "Asia/Shanghai");
     assert!(status["success_rate"].is_null());
     rfc3339(&status["next_run_time"]);
@@ -49,7 +49,8 @@ fn the_seed_flow_over_http_is_audited_in_the_log() {
             "daily_report",
             "health_check",
             "incremental_backup",
-            "weekly_archive"
+            "weekly_archive",
+            "weekly_verify"
         ])
     );
     for job in &jobs {
@@ -373,7 +374,7 @@ fn bad_requests_get_a_4xx_json_error_and_the_server_keeps_serving() {
             "{what}"
         );
         // still serving, and nothing was created by the refused request
-        assert_eq!(server.get("/scheduler/status")["jobs"], 6, "after {what}");
+        assert_eq!(server.get("/scheduler/status")["jobs"], 7, "after {what}");
     }
     let (_, wrong) = server.raw("PUT", "/scheduler/start", None, b"");
     assert_eq!(wrong["error"]["code"], "method_not_allowed");

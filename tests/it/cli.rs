@@ -58,7 +58,7 @@ fn serve_boots_holds_the_log_and_restarts_without_reinstalling_presets() {
         types,
         ["service_booted", "presets_installed", "scheduler_started"]
     );
-    assert_eq!(first[1]["data"]["jobs"].as_array().unwrap().len(), 6);
+    assert_eq!(first[1]["data"]["jobs"].as_array().unwrap().len(), 7);
     assert_eq!(first[0]["actor"], "system");
     assert!(dir.path().join("logs/backup_scheduler.log").exists());
 

@@ -617,6 +617,13 @@ fn reconcile_removes_partials_and_reports_unrecorded_archives() {
     )
     .unwrap();
     fs::write(data.join("reports/report-20260101T050000Z.json"), "{}").unwrap();
+    // A pack and a snapshot of a repository run killed while writing them.
+    fs::create_dir_all(data.join("repository/tmp")).unwrap();
+    fs::create_dir_all(data.join("repository/snapshots")).unwrap();
+    let pack_partial = data.join("repository/tmp/r-00000000-0.pack.partial");
+    let snap_partial = data.join("repository/snapshots/r-20260101T000000Z-00000000.snap.partial");
+    fs::write(&pack_partial, "half a pack").unwrap();
+    fs::write(&snap_partial, "half a snapshot").unwrap();
     // Killed between the two renames: the sidecar is there, its archive is not.
     fs::write(backups.join("f-20260103T000000Z-00000000.manifest"), "").unwrap();
     fs::copy(
@@ -628,7 +635,11 @@ fn reconcile_removes_partials_and_reports_unrecorded_archives() {
         .service
         .read(|s| engine::reconcile(&rig.config, s))
         .unwrap();
-    assert_eq!(report.removed.len(), 5, "{report:?}");
+    assert_eq!(report.removed.len(), 7, "{report:?}");
+    assert!(
+        !pack_partial.exists() && !snap_partial.exists(),
+        "{report:?}"
+    );
     assert!(!data
         .join("reports/report-20260101T060000Z.json.partial")
         .exists());

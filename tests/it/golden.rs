@@ -156,7 +156,7 @@ fn golden_v5_records_decode_to_their_json_and_form_a_chain() {
 /// and `packs_repacked` (and tag 37, the run outcome with phase timings).
 #[test]
 fn golden_v6_records_decode_to_their_json_and_form_a_chain() {
-    golden_records_decode_to_their_json(6, Event::NAMES.len());
+    golden_records_decode_to_their_json(6, 46);
     let (records, expected) = read_records(6);
     for what in [
         "\"pack_written\"",
@@ -168,6 +168,25 @@ fn golden_v6_records_decode_to_their_json_and_form_a_chain() {
             "the v6 fixture holds {what}"
         );
     }
+    let mut link = events::GENESIS;
+    for bytes in &records {
+        let record = decode_record(bytes).unwrap();
+        assert_eq!(record.link, Some(link));
+        link = record.hash;
+    }
+}
+
+/// v7 added the job action `verify_sample` (no new event variant).
+#[test]
+fn golden_v7_records_decode_to_their_json_and_form_a_chain() {
+    golden_records_decode_to_their_json(7, Event::NAMES.len());
+    let (records, expected) = read_records(7);
+    assert!(
+        expected.iter().any(|j| j
+            .to_string()
+            .contains("\"verify_sample\":{\"per_mille\":50}")),
+        "the v7 fixture holds a verify_sample job"
+    );
     let mut link = events::GENESIS;
     for bytes in &records {
         let record = decode_record(bytes).unwrap();

@@ -7,6 +7,7 @@
 mod dedup;
 mod paths;
 mod sealed;
+mod verify_sample;
 
 use std::fs;
 use std::os::unix::fs::symlink;

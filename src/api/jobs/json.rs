@@ -18,6 +18,7 @@ pub fn action_name(action: &JobAction) -> &'static str {
         JobAction::Archive => "archive",
         JobAction::HealthCheck => "health_check",
         JobAction::Report => "report",
+        JobAction::VerifySample(_) => "verify_sample",
     }
 }
 

@@ -1,0 +1,182 @@
+//! Files read, cut and hashed ahead of the repository writer. A full backup reads and hashes
+//! every file, and on a day after the first nearly every chunk is one the repository has: the
+//! run is reading and hashing, which one thread does at a fraction of the disk's and the CPU's
+//! pace. Worker threads (one per core) each take the next file of the list, hash it
+//! (`repository::hash_stream`) and hand the result over in the list's order; the writer's
+//! thread only looks ids up and stores what is new.
+//!
+//! Memory stays bounded: a worker runs at most `WINDOW` files ahead of the writer, and only
+//! files up to `HOLD_MAX` bytes are hashed ahead (a hashed file holds the bytes of its new
+//! chunks until the writer takes it). Larger files, files that changed while read and any
+//! error are left to the writer's own path (`Ahead::Yourself`), which reads again and words the
+//! warnings as a run always has.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Condvar, Mutex};
+use std::thread::Scope;
+
+use super::snapshot_backup::{same_while_read, Counting};
+use crate::progress::ProgressHandle;
+use crate::repository::{hash_stream, ChunkKey, ChunkLookup, Hashed};
+
+/// Files at most this large are hashed ahead.
+pub const HOLD_MAX: u64 = 8 << 20;
+/// How many files a worker may be ahead of the writer.
+const WINDOW: usize = 6;
+
+/// A file as a worker left it.
+pub enum Ahead {
+    /// Read once and unchanged meanwhile.
+    Hashed(Hashed),
+    /// For the writer's thread to read: too large, changed while read, or an error to report.
+    Yourself,
+}
+
+/// How far the writer has come, and whether it still wants files.
+struct Gate {
+    taken: usize,
+    stopped: bool,
+}
+
+/// The writer's end: `take(j)` gives the `j`th file of the list, in order.
+pub struct ReadAhead<'a> {
+    rx: Receiver<(usize, Ahead)>,
+    early: BTreeMap<usize, Ahead>,
+    gate: &'a (Mutex<Gate>, Condvar),
+}
+
+/// What the workers share.
+pub struct Shared<'a> {
+    next: AtomicUsize,
+    gate: (Mutex<Gate>, Condvar),
+    key: &'a ChunkKey,
+    lookup: &'a (dyn ChunkLookup + Sync),
+    progress: &'a ProgressHandle,
+}
+
+impl<'a> Shared<'a> {
+    pub fn new(
+        key: &'a ChunkKey,
+        lookup: &'a (dyn ChunkLookup + Sync),
+        progress: &'a ProgressHandle,
+    ) -> Self {
+        Shared {
+            next: AtomicUsize::new(0),
+            gate: (
+                Mutex::new(Gate {
+                    taken: 0,
+                    stopped: false,
+                }),
+                Condvar::new(),
+            ),
+            key,
+            lookup,
+            progress,
+        }
+    }
+}
+
+impl<'a> ReadAhead<'a> {
+    /// Starts one worker per core over `paths` (the files to read, in the writer's order).
+    pub fn start<'s>(
+        s: &'s Scope<'s, '_>,
+        shared: &'a Shared<'a>,
+        paths: &'a [&'a Path],
+    ) -> ReadAhead<'a>
+    where
+        'a: 's,
+    {
+        let (tx, rx) = channel();
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
+        for _ in 0..workers.min(paths.len()) {
+            let tx = tx.clone();
+            s.spawn(move || work(shared, paths, tx));
+        }
+        ReadAhead {
+            rx,
+            early: BTreeMap::new(),
+            gate: &shared.gate,
+        }
+    }
+
+    /// The `j`th file (each asked for once, in increasing order).
+    pub fn take(&mut self, j: usize) -> Ahead {
+        {
+            let (lock, cv) = self.gate;
+            lock.lock().unwrap_or_else(|p| p.into_inner()).taken = j;
+            cv.notify_all();
+        }
+        loop {
+            if let Some(a) = self.early.remove(&j) {
+                return a;
+            }
+            match self.rx.recv() {
+                Ok((i, a)) => {
+                    self.early.insert(i, a);
+                }
+                // Every worker is gone (one panicked, or all stopped): read it here.
+                Err(_) => return Ahead::Yourself,
+            }
+        }
+    }
+}
+
+impl Drop for ReadAhead<'_> {
+    /// Workers waiting for the window go home, so the scope can end.
+    fn drop(&mut self) {
+        let (lock, cv) = self.gate;
+        lock.lock().unwrap_or_else(|p| p.into_inner()).stopped = true;
+        cv.notify_all();
+    }
+}
+
+fn work(shared: &Shared<'_>, paths: &[&Path], tx: Sender<(usize, Ahead)>) {
+    let mut buf = Vec::new();
+    loop {
+        let j = shared.next.fetch_add(1, Ordering::Relaxed);
+        if j >= paths.len() {
+            return;
+        }
+        {
+            let (lock, cv) = &shared.gate;
+            let mut g = lock.lock().unwrap_or_else(|p| p.into_inner());
+            while !g.stopped && j >= g.taken + WINDOW {
+                g = cv.wait(g).unwrap_or_else(|p| p.into_inner());
+            }
+            if g.stopped {
+                return;
+            }
+        }
+        let (ahead, back) = hash_file(shared, paths[j], buf);
+        buf = back;
+        if tx.send((j, ahead)).is_err() {
+            return;
+        }
+    }
+}
+
+fn hash_file(shared: &Shared<'_>, path: &Path, buf: Vec<u8>) -> (Ahead, Vec<u8>) {
+    let Ok(f) = File::open(path) else {
+        return (Ahead::Yourself, buf);
+    };
+    let before = match f.metadata() {
+        Ok(m) if m.len() <= HOLD_MAX => m,
+        _ => return (Ahead::Yourself, buf),
+    };
+    let counting = Counting {
+        inner: &f,
+        progress: shared.progress,
+    };
+    let (res, buf) = hash_stream(counting, shared.key, shared.lookup, buf);
+    let ahead = match res {
+        Ok(h) if same_while_read(&before, h.size, f.metadata().ok().as_ref()) => Ahead::Hashed(h),
+        // Changed while read, unreadable or cancelled: the writer's path reads again, words
+        // the warning, or sees the cancel.
+        Ok(_) | Err(_) => Ahead::Yourself,
+    };
+    (ahead, buf)
+}
