@@ -37,6 +37,11 @@ pub(super) fn guard<'a>(
             && peer
                 .parse::<SocketAddr>()
                 .is_ok_and(|a| a.ip().to_canonical().is_loopback());
+        let peer = if proxied {
+            format!("{peer} (forwarded by a proxy)")
+        } else {
+            peer
+        };
         let ctx = req.state();
         let values: Vec<String> = req
             .header("Authorization")
