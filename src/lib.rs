@@ -67,7 +67,8 @@
 //!   packs go (never while a run that uses packs is in flight), `engine/prune` deletes and
 //!   repacks after retention cleanup, `engine/sample` verifies frames or a rotating sample
 //! - `report`      the daily report: its model from `queries`, a self-contained HTML page
-//! - `engine`      what a run does: sources, full/incremental backups, hooks around them,
+//! - `engine`      what a run does: sources, full/incremental backups, hooks around them (hooks
+//!   and dump tools inherit none of the service's secrets: `dump::child_env`),
 //!   restore (with `skip_damaged`), verify through the chain, boot reconcile, `recover` from the
 //!   archives, `browse` (a backup's directories and files by original path: `paths` maps them to
 //!   the archive's layout); the maintenance bodies (cleanup, weekly archive, health check,

@@ -9,6 +9,7 @@ use backupd::clock::SystemClock;
 use backupd::config::Config;
 use backupd::decide::Command;
 use backupd::domain::presets::presets;
+use backupd::keys::Init;
 use backupd::progress::Progress;
 use backupd::projections::State;
 use backupd::scheduler::Scheduler;
@@ -365,13 +366,19 @@ fn load_config(at: &Where, bind: Option<&str>) -> anyhow::Result<Config> {
 /// `load_config`, then the master key unlocked when `[encryption]` is configured: for the
 /// commands that write or read archives. A missing or wrong passphrase is a configuration
 /// failure (exit 2) that names what to fix; the passphrase itself is never printed or logged.
+/// Only `serve` (and `key add`) may create the master key: every other command refuses a data
+/// directory without key files (`keys::Init`).
 fn load_keyed(at: &Where, bind: Option<&str>) -> anyhow::Result<Config> {
+    load_keyed_as(at, bind, Init::Refused)
+}
+
+fn load_keyed_as(at: &Where, bind: Option<&str>, init: Init) -> anyhow::Result<Config> {
     let mut config = load_config(at, bind)?;
-    unlock(&mut config)?;
+    unlock(&mut config, init)?;
     Ok(config)
 }
 
-fn unlock(config: &mut Config) -> anyhow::Result<Option<backupd::keys::Unlocked>> {
+fn unlock(config: &mut Config, init: Init) -> anyhow::Result<Option<backupd::keys::Unlocked>> {
     let Some(enc) = config.encryption.as_mut() else {
         return Ok(None);
     };
@@ -380,6 +387,7 @@ fn unlock(config: &mut Config) -> anyhow::Result<Option<backupd::keys::Unlocked>
         enc.passphrase_file.as_deref(),
         enc.key_file.as_deref(),
         backupd::keys::KeyParams::DEFAULT,
+        init,
     )
     .map_err(|e| ConfigFailure(format!("encryption: {e}")))?;
     if let (true, Some(id)) = (u.created, &u.key_file_id) {
@@ -394,7 +402,7 @@ fn unlock(config: &mut Config) -> anyhow::Result<Option<backupd::keys::Unlocked>
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Cmd::Serve { at, bind } => serve(load_keyed(&at, bind.as_deref())?),
+        Cmd::Serve { at, bind } => serve(load_keyed_as(&at, bind.as_deref(), Init::Allowed)?),
         Cmd::Log {
             command: LogCmd::Verify { at },
         } => log_verify(&load_config(&at, None)?),

@@ -18,6 +18,9 @@ pub fn actor(req: &Request<ApiContext>) -> String {
     req.ext::<Caller>().unwrap_or(&Caller::Anonymous).actor()
 }
 
+/// Headers a reverse proxy adds to what it forwards (RFC 7239 and the de facto ones).
+const PROXY_HEADERS: &[&str] = &["Forwarded", "X-Forwarded-For", "X-Real-IP"];
+
 pub(super) fn guard<'a>(
     mut req: Request<ApiContext>,
     next: Next<'a, ApiContext>,
@@ -26,10 +29,19 @@ pub(super) fn guard<'a>(
         let method = req.method().to_string();
         let path = req.url().path().to_string();
         let peer = req.peer_addr().unwrap_or("an unknown address").to_string();
-        // A client on this machine: the only one served while no token exists.
-        let loopback = peer
-            .parse::<SocketAddr>()
-            .is_ok_and(|a| a.ip().to_canonical().is_loopback());
+        // A client on this machine: the only one served while no token exists. A request that
+        // a proxy forwarded comes from the proxy's address, loopback when it runs here, on
+        // behalf of anyone who reached the proxy: never loopback.
+        let proxied = PROXY_HEADERS.iter().any(|h| req.header(*h).is_some());
+        let loopback = !proxied
+            && peer
+                .parse::<SocketAddr>()
+                .is_ok_and(|a| a.ip().to_canonical().is_loopback());
+        let peer = if proxied {
+            format!("{peer} (forwarded by a proxy)")
+        } else {
+            peer
+        };
         let ctx = req.state();
         let values: Vec<String> = req
             .header("Authorization")

@@ -88,9 +88,10 @@ pub fn parse(text: &str) -> Result<Secret, FormatError> {
 
 /// Equal digests, in time that does not depend on where they differ.
 pub fn same(a: &TokenHash, b: &TokenHash) -> bool {
-    let diff = a.0.iter().zip(&b.0).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    // black_box keeps the optimiser from turning the fold into an early-exit compare.
-    std::hint::black_box(diff) == 0
+    // `subtle`'s comparison is built to stay branch-free through the optimiser, which a
+    // hand-rolled fold only hopes for.
+    use subtle::ConstantTimeEq;
+    a.0.ct_eq(&b.0).into()
 }
 
 /// A big-endian number in exactly `width` base62 digits, most significant first.

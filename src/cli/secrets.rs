@@ -39,7 +39,8 @@ pub(crate) fn key(command: KeyCmd) -> anyhow::Result<()> {
         } => {
             let mut config = encrypted(&at)?;
             let new = new_passphrase(new_passphrase_file.as_deref())?;
-            let u = unlock(&mut config)?.context("encryption is configured")?;
+            // The first key file of a data directory with nothing sealed may be made here.
+            let u = unlock(&mut config, Init::Allowed)?.context("encryption is configured")?;
             let id =
                 Keyring::in_data_dir(&config.data_dir).add(&u.key, &new, KeyParams::DEFAULT)?;
             println!("added key {id}");
@@ -47,7 +48,7 @@ pub(crate) fn key(command: KeyCmd) -> anyhow::Result<()> {
         KeyCmd::Remove { id, at } => {
             let mut config = encrypted(&at)?;
             // Only a holder of a working passphrase (or the key file) may remove one.
-            unlock(&mut config)?;
+            unlock(&mut config, Init::Refused)?;
             Keyring::in_data_dir(&config.data_dir).remove(&id)?;
             println!("removed key {id}");
         }
@@ -57,7 +58,7 @@ pub(crate) fn key(command: KeyCmd) -> anyhow::Result<()> {
         } => {
             let mut config = encrypted(&at)?;
             let new = new_passphrase(new_passphrase_file.as_deref())?;
-            let u = unlock(&mut config)?.context("encryption is configured")?;
+            let u = unlock(&mut config, Init::Refused)?.context("encryption is configured")?;
             let Some(old) = u.key_file_id else {
                 bail!("key passwd changes a key file's passphrase; with key_file use `key add`");
             };

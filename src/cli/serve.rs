@@ -33,9 +33,12 @@ pub(crate) fn refuse_open_bind(config: &Config, tokens: bool) -> anyhow::Result<
     if fixes.is_empty() {
         return Ok(());
     }
+    // A proxy on this machine makes every client look local: it is no substitute for tokens
+    // (the API also refuses anonymous requests that carry a proxy's forwarding headers).
     Err(ConfigFailure(format!(
         "refusing to serve the API on {}, which is not a loopback address: {}; or bind \
-         127.0.0.1 (the default) and put a TLS proxy in front",
+         127.0.0.1 (the default) behind a TLS proxy, with a token still: through a proxy every \
+         client would look local",
         config.bind,
         fixes.join("; and ")
     ))
@@ -149,6 +152,8 @@ pub(crate) fn serve(config: Config) -> anyhow::Result<()> {
             );
         }
     }
+    // Before any hook or dump tool can start: they never inherit the service's secrets.
+    engine::dump::child_env::withhold(&config);
     refuse_lost_log(&config)?;
     let started = Instant::now();
     let store = EventStore::open(&config.events_path()).map_err(damaged_log)?;

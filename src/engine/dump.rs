@@ -29,6 +29,7 @@ use crate::config::{DatabaseKind, DatabaseSource};
 use crate::error::ErrorKind;
 use crate::progress::Cancel;
 
+pub mod child_env;
 mod sqlite;
 
 /// How much of a failed tool's stderr the error keeps.
@@ -135,7 +136,7 @@ pub fn dump(
             let Some((program, args)) = argv.split_first() else {
                 return Err(dump_err(src, "the command is empty"));
             };
-            let mut cmd = Command::new(program);
+            let mut cmd = tool(program);
             cmd.args(args);
             piped(src, program, cmd, cancel, sink)
         }
@@ -146,7 +147,7 @@ pub fn dump(
 /// `--clean --if-exists`: the dump drops each object before creating it, so it loads over an
 /// existing schema (a second restore into the same database) as well as into an empty one.
 fn pg_dump_command(src: &DatabaseSource, url: &DbUrl) -> Result<Command, EngineError> {
-    let mut cmd = Command::new("pg_dump");
+    let mut cmd = tool("pg_dump");
     cmd.args(["--no-password", "--clean", "--if-exists"]);
     for (k, v) in url.pg_env(src)? {
         cmd.env(k, v);
@@ -158,8 +159,8 @@ fn pg_dump_command(src: &DatabaseSource, url: &DbUrl) -> Result<Command, EngineE
 /// included) comes from the owner-only defaults file. `--add-drop-table` (`DROP TABLE IF
 /// EXISTS` before each `CREATE TABLE`) is the tools' default through `--opt`, named anyway: a
 /// load over an existing schema depends on it.
-fn my_dump_command(tool: &str, defaults: &Path, db: &str) -> Command {
-    let mut cmd = Command::new(tool);
+fn my_dump_command(program: &str, defaults: &Path, db: &str) -> Command {
+    let mut cmd = tool(program);
     // --defaults-extra-file must come first.
     cmd.arg(format!("--defaults-extra-file={}", defaults.display()))
         .args([
@@ -170,6 +171,14 @@ fn my_dump_command(tool: &str, defaults: &Path, db: &str) -> Command {
             "--",
         ])
         .arg(db);
+    cmd
+}
+
+/// A dump tool's command, without the service's secrets in what it inherits (`child_env`); its
+/// own password is added after.
+fn tool(program: &str) -> Command {
+    let mut cmd = Command::new(program);
+    child_env::scrub(&mut cmd);
     cmd
 }
 

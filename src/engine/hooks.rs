@@ -9,7 +9,9 @@
 //!   logged and added to the run's error. A cancelled or interrupted run is not a failure: its
 //!   stop switch is thrown, and a hook started then would be killed at once.
 //!
-//! Each hook gets `BACKUPD_JOB_ID` and `BACKUPD_RUN_ID`; `after` also `BACKUPD_BACKUP_ID`
+//! A hook inherits the service's environment less its secrets (`dump::child_env`: the
+//! passphrase, the databases' `password_env` variables), since what it prints is recorded. Each
+//! hook gets `BACKUPD_JOB_ID` and `BACKUPD_RUN_ID`; `after` also `BACKUPD_BACKUP_ID`
 //! (published, recorded when the run is), `on_failure` also `BACKUPD_ERROR`. No shell: the argv
 //! is executed as given (`["sh", "-c", "…"]` for one). Its stdout and stderr share one pipe, of
 //! which the last `OUTPUT_TAIL` bytes go into the run's record as `hook <stage>: <exit>: <tail>`.
@@ -24,7 +26,7 @@ use std::io;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitStatus, Stdio};
 
-use super::dump::read_tail;
+use super::dump::{child_env, read_tail};
 use crate::decide::RunOutcome;
 use crate::error::ErrorKind;
 use crate::events::Hooks;
@@ -84,7 +86,8 @@ pub fn run_hook(
         Err(e) => return fail(format!("cannot make its pipe: {e}"), ErrorKind::of_io(&e)),
     };
     let mut cmd = Command::new(program);
-    cmd.args(args)
+    child_env::scrub(&mut cmd)
+        .args(args)
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(writer)

@@ -18,7 +18,7 @@ mod unlock;
 
 pub use file::{passphrase, KeyFileInfo, KeyParams, Keyring};
 pub use seal::{ArchiveKey, AuthFailed, NONCE_PREFIX_LEN, SALT_LEN, TAG_LEN};
-pub use unlock::{unlock, Unlocked, NEW_PASSPHRASE_ENV, PASSPHRASE_ENV};
+pub use unlock::{sealed_file, unlock, Init, Unlocked, NEW_PASSPHRASE_ENV, PASSPHRASE_ENV};
 
 use std::fmt;
 use std::sync::Arc;
@@ -39,6 +39,24 @@ pub enum KeyError {
     WrongPassphrase { files: usize, dir: String },
     #[error("no key file in {dir}")]
     NoKeys { dir: String },
+    #[error(
+        "the key files are missing: {dir} holds none{}. backupd makes a new master key only \
+         when `serve` starts on a data directory with nothing sealed in it; a new key would open \
+         none of the existing backups. Bring the key files back: `backupd key import --remote \
+         NAME` (after `key export`), or copy keys/ from a backup of the data directory",
+        sealed.as_ref().map(|p| format!(", but {p} is sealed")).unwrap_or_default()
+    )]
+    MissingKeys { dir: String, sealed: Option<String> },
+    #[error(
+        "key file {path} holds master key {fingerprint}, but the key files in {dir} wrap master \
+         key {theirs}: it is another data directory's key"
+    )]
+    ForeignKeyFile {
+        path: String,
+        fingerprint: String,
+        theirs: String,
+        dir: String,
+    },
     #[error("key file {path}: {reason}")]
     BadKeyFile { path: String, reason: String },
     #[error("key file {id:?} does not exist")]

@@ -139,20 +139,20 @@ fn unlock_reads_a_key_file_or_creates_the_first_key_from_a_passphrase() {
     let hex_file = d.path().join("master.key");
     let bytes = [0xabu8; 32];
     std::fs::write(&hex_file, format!("{}\n", hex(&bytes))).unwrap();
-    let u = unlock(d.path(), None, Some(&hex_file), FAST).unwrap();
+    let u = unlock(d.path(), None, Some(&hex_file), FAST, Init::Refused).unwrap();
     assert_eq!(u.key, MasterKey::from_bytes(bytes));
     assert_eq!((u.key_file_id, u.created), (None, false));
     std::fs::write(&hex_file, "abcd").unwrap();
     assert!(matches!(
-        unlock(d.path(), None, Some(&hex_file), FAST),
+        unlock(d.path(), None, Some(&hex_file), FAST, Init::Refused),
         Err(KeyError::BadMasterKeyFile { .. })
     ));
     // A passphrase file: the first unlock creates, the next opens the same key.
     let pass = d.path().join("pass");
     std::fs::write(&pass, "s3cret\n").unwrap();
-    let first = unlock(d.path(), Some(&pass), None, FAST).unwrap();
+    let first = unlock(d.path(), Some(&pass), None, FAST, Init::Allowed).unwrap();
     assert!(first.created);
-    let again = unlock(d.path(), Some(&pass), None, FAST).unwrap();
+    let again = unlock(d.path(), Some(&pass), None, FAST, Init::Allowed).unwrap();
     assert!(!again.created);
     assert_eq!(
         (again.key, again.key_file_id),
@@ -160,4 +160,55 @@ fn unlock_reads_a_key_file_or_creates_the_first_key_from_a_passphrase() {
     );
     // The trailing newline was not part of the passphrase.
     assert!(Keyring::in_data_dir(d.path()).unlock("s3cret").is_ok());
+}
+
+#[test]
+fn a_data_dir_without_key_files_gets_a_new_key_only_where_allowed_and_nothing_is_sealed() {
+    let d = tempfile::tempdir().unwrap();
+    let pass = d.path().join("pass");
+    std::fs::write(&pass, "s3cret").unwrap();
+    let refused = unlock(d.path(), Some(&pass), None, FAST, Init::Refused).unwrap_err();
+    assert!(
+        matches!(&refused, KeyError::MissingKeys { sealed: None, .. }),
+        "{refused}"
+    );
+    assert!(
+        refused.to_string().contains("backupd key import"),
+        "{refused}"
+    );
+    assert!(!d.path().join("keys").exists(), "nothing was created");
+
+    // A sealed archive in backups/ and no key file: not even serve makes a new key.
+    let master = MasterKey::from_bytes([5; 32]);
+    std::fs::create_dir_all(d.path().join("backups")).unwrap();
+    let sealed = d.path().join("backups/b1.bka");
+    let seal = crate::archive::Seal::new(master.clone());
+    let w = crate::archive::ArchiveWriter::new_sealed(
+        std::fs::File::create(&sealed).unwrap(),
+        crate::archive::WriterOptions::default(),
+        &seal,
+    )
+    .unwrap();
+    w.finish().unwrap();
+    // an unsealed file beside it is no reason to refuse, the sealed one is
+    std::fs::write(d.path().join("backups/b0.manifest"), "x").unwrap();
+    assert_eq!(sealed_file(d.path()), Some(sealed.clone()));
+    let e = unlock(d.path(), Some(&pass), None, FAST, Init::Allowed).unwrap_err();
+    assert!(
+        matches!(&e, KeyError::MissingKeys { sealed: Some(p), .. } if p.ends_with("b1.bka")),
+        "{e}"
+    );
+    std::fs::remove_file(&sealed).unwrap();
+    let made = unlock(d.path(), Some(&pass), None, FAST, Init::Allowed).unwrap();
+    assert!(made.created);
+
+    // key_file: a key the key files do not wrap is refused; the one they wrap opens.
+    let other = d.path().join("other.key");
+    std::fs::write(&other, hex(&[9; 32])).unwrap();
+    let e = unlock(d.path(), None, Some(&other), FAST, Init::Refused).unwrap_err();
+    assert!(matches!(e, KeyError::ForeignKeyFile { .. }), "{e}");
+    let mine = d.path().join("mine.key");
+    std::fs::write(&mine, hex(made.key.bytes())).unwrap();
+    let u = unlock(d.path(), None, Some(&mine), FAST, Init::Refused).unwrap();
+    assert_eq!(u.key, made.key);
 }

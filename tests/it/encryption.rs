@@ -422,3 +422,75 @@ fn key_add_list_remove_and_passwd_work_offline() {
     let out = key_cmd(&plain, &data, &["list"], None);
     assert!(String::from_utf8_lossy(&out.stderr).contains("no [encryption]"));
 }
+
+/// Lost key files are never replaced quietly: with sealed backups in the data directory and no
+/// key file, neither `serve` nor a read-only command makes a new master key; both say the key
+/// files are missing and how to bring them back. Back in place, they open the backups again. A
+/// `key_file` that is not the master key the key files wrap is refused.
+#[test]
+fn missing_key_files_are_an_error_never_a_new_master_key() {
+    let scratch = tempfile::tempdir().unwrap();
+    let src = scratch.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("a.txt"), format!("{MARKER}\n")).unwrap();
+    let pass = scratch.path().join("pass");
+    fs::write(&pass, PASSPHRASE).unwrap();
+    let server = Served::with_config(&format!(
+        "[[sources.files]]\npath = {src:?}\n\n[encryption]\npassphrase_file = {pass:?}\n"
+    ));
+    let run = server.run("daily_full_backup");
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let id = run["backup_id"].as_str().unwrap().to_string();
+    let data = server.data_dir().to_path_buf();
+    let holder = server.stop();
+    let cfg = holder.path().join("backupd.toml");
+    let keys = data.join("keys");
+    let aside = scratch.path().join("keys-aside");
+    fs::rename(&keys, &aside).unwrap();
+
+    let verify = |cfg: &Path| {
+        bin()
+            .env_remove("BACKUPD_PASSPHRASE")
+            .arg("verify")
+            .arg(&id)
+            .arg("--config")
+            .arg(cfg)
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .unwrap()
+    };
+    let out = verify(&cfg);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("key files are missing") && err.contains("backupd key import"),
+        "{err}"
+    );
+    assert!(!keys.exists(), "a read-only command made a key: {err}");
+    refuses_to_start(&cfg, &data, None, "key files are missing");
+    assert!(!keys.exists(), "serve made a new key beside sealed backups");
+
+    fs::rename(&aside, &keys).unwrap();
+    let out = verify(&cfg);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A key_file of another data directory: refused, not used to seal new backups.
+    let foreign = scratch.path().join("foreign.key");
+    fs::write(&foreign, "ab".repeat(32)).unwrap();
+    let foreign_cfg = scratch.path().join("foreign.toml");
+    fs::write(
+        &foreign_cfg,
+        format!("[[sources.files]]\npath = {src:?}\n\n[encryption]\nkey_file = {foreign:?}\n"),
+    )
+    .unwrap();
+    refuses_to_start(&foreign_cfg, &data, None, "another data directory's key");
+    let out = verify(&foreign_cfg);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another data directory's key"));
+    drop(holder);
+}

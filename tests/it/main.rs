@@ -16,6 +16,7 @@ mod forget;
 mod golden;
 mod health;
 mod hooks;
+mod hooks_guard;
 mod http_edges;
 mod idempotency;
 mod jobs;

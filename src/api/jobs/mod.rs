@@ -13,11 +13,12 @@ pub use preview::preview;
 use super::error::ApiError;
 use super::input::{json_body, meta, object, param};
 use super::{json, json_bytes, ApiContext, BASE};
+use crate::auth::{grants, Caller, Scope};
 use crate::decide::Command;
 use crate::domain::patch::trigger_kind;
 use crate::domain::selection::check_selection;
 use crate::domain::Rejection;
-use crate::events::{BackupMode, Event, RunReason, Ts};
+use crate::events::{BackupMode, Event, Hooks, RunReason, Ts};
 use crate::scheduler::next_run_time;
 use body::{create_spec, slug, update_patch};
 use json::job_json;
@@ -97,6 +98,13 @@ pub async fn create(mut req: Request<ApiContext>) -> Result<Response, ApiError> 
     let body = object(json_body(&mut req).await?, false)?;
     let ctx = req.state();
     let spec = create_spec(&body, ctx.default_misfire_grace, |name| ctx.fresh_id(name))?;
+    if spec
+        .action
+        .backup_config()
+        .is_some_and(|cfg| cfg.hooks != Hooks::default())
+    {
+        hooks_need_admin(&req)?;
+    }
     // A backup of nothing is refused here, where the configured sources are known (they do
     // not change while the service runs); an update is checked inside `decide`.
     if let Some(cfg) = spec.action.backup_config() {
@@ -127,23 +135,57 @@ pub async fn update(mut req: Request<ApiContext>) -> Result<Response, ApiError> 
     let body = object(json_body(&mut req).await?, true)?;
     let ctx = req.state();
     let if_version = if_match(&req)?;
-    let kind = ctx
+    let (kind, hooks) = ctx
         .service
         .read(|s| {
-            s.schedule
-                .jobs
-                .get(&id)
-                .map(|j| trigger_kind(&j.spec.trigger))
+            s.schedule.jobs.get(&id).map(|j| {
+                let hooks = j.spec.action.backup_config().map(|c| c.hooks.clone());
+                (trigger_kind(&j.spec.trigger), hooks.unwrap_or_default())
+            })
         })
         .ok_or_else(|| no_job(&id))?;
+    let patch = update_patch(&id, kind, &body)?;
+    // Hooks sent back as the job has them (a client that PUTs what it GOT) change nothing and
+    // need no more than `manage`. Should an admin change them between this read and the
+    // decision, this PUT restores hooks an admin set before: never a command of its own.
+    if patch.hooks.as_ref().is_some_and(|h| *h != hooks) {
+        hooks_need_admin(&req)?;
+    }
     let command = Command::UpdateJob {
         job_id: id.clone(),
-        patch: update_patch(&id, kind, &body)?,
+        patch,
         if_version,
         sources: Some(ctx.config.source_catalog()),
     };
     ctx.execute(command, meta(&req)?).await?;
     job_response(ctx, &id, 200)
+}
+
+/// Hooks run any program, as the service's user, with its access to every source and backup:
+/// setting or changing them is the `admin` scope's, though the routes that carry them need only
+/// `manage`. A caller the guard let in without a token (loopback while no token is live) holds
+/// every scope; a request the guard never saw holds none.
+fn hooks_need_admin(req: &Request<ApiContext>) -> Result<(), ApiError> {
+    let admin = match req.ext::<Caller>() {
+        Some(Caller::Anonymous) => true,
+        Some(Caller::Token(name)) => req.state().service.read(|s| {
+            s.tokens
+                .by_name
+                .get(name)
+                .is_some_and(|t| grants(&t.scopes, Scope::Admin))
+        }),
+        None => false,
+    };
+    if admin {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        403,
+        "forbidden",
+        "setting or changing a job's hooks needs the \"admin\" scope: a hook runs any program \
+         as the service's user (send the job without `hooks`, or with the hooks it has)",
+    )
+    .with_field("hooks"))
 }
 
 /// `If-Match: "<version>"` (also `W/"<version>"`); `*` or no header: unconditional. A tag that
