@@ -8,6 +8,7 @@ use backupd::auth::Scope;
 use serde_json::{json, Value};
 use std::time::Duration;
 
+mod actors;
 mod offline;
 mod scopes;
 
@@ -51,6 +52,24 @@ pub(super) fn create(server: &Server, admin: Option<&str>, name: &str, scopes: &
     assert_eq!(created["name"], name);
     assert_eq!(created["status"], "live");
     created["token"].as_str().unwrap().to_string()
+}
+
+/// Run `run_id` once it has an outcome (at most a minute), read with `token`.
+pub(super) fn finished(server: &Server, token: &str, run_id: &str) -> Value {
+    let path = format!("/runs/{}", run_id.replace('@', "%40"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, run) = call(server, Some(token), "GET", &path, None);
+        assert_eq!(status, 200, "{run}");
+        if run["status"] != "running" && run["status"] != "queued" {
+            return run;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never finished: {run}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// The API's error shape, with the code and `field: authorization`.

@@ -7,7 +7,7 @@
 //! resume, cancel, run) makes a fresh object for each call that may succeed; the refused calls
 //! go first, at the same object, which the allowed call then still finds intact.
 
-use super::{call, create, is_refusal};
+use super::{call, create, finished, is_refusal};
 use crate::notify::servers::Receiver;
 use crate::support::{reply, Served as Server};
 use backupd::auth::Scope;
@@ -15,7 +15,6 @@ use serde_json::{json, Value};
 use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 /// One call: the path (below the API base, or `/metrics`) and the body.
 type Call = (String, Option<Value>);
@@ -200,20 +199,9 @@ impl World {
     fn backup(&self) -> String {
         let id = self.job();
         let run = self.ok("POST", &format!("/scheduler/jobs/{id}/run"), None);
-        let path = format!("/runs/{}", esc(run["run_id"].as_str().unwrap()));
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let run = self.ok("GET", &path, None);
-            if run["status"] == "succeeded" {
-                return run["backup_id"].as_str().unwrap().to_string();
-            }
-            assert!(
-                run["status"] == "running" || run["status"] == "queued",
-                "{run}"
-            );
-            assert!(Instant::now() < deadline, "never finished: {run}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let run = finished(&self.server, &self.admin, run["run_id"].as_str().unwrap());
+        assert_eq!(run["status"], "succeeded", "{run}");
+        run["backup_id"].as_str().unwrap().to_string()
     }
 
     /// A directory under the allowed root that does not exist yet.
