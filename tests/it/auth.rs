@@ -3,7 +3,7 @@
 //! causes name its token; the secret is never in the log file, the event log or a listing; the
 //! token CLI offline; a non-loopback bind without tokens (and TLS) refuses to start.
 
-use crate::support::{reply, Served as Server};
+use crate::support::{open_service, reply, serve_api, Served as Server};
 use backupd::auth::Scope;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -173,14 +173,30 @@ fn revoked_and_expired_tokens_are_refused_at_once_and_events_name_the_token() {
         "{answer}"
     );
 
-    // Expired: a token of two seconds works, then is refused without anyone touching it.
-    let body = json!({"name": "short", "scopes": ["read"], "expires": "2s"});
+    // Expired: refused without anyone touching it (on a manual clock: `expiry_follows_the_clock`).
+    let body = json!({"name": "short", "scopes": ["read"], "expires": "1s"});
     let (status, short) = call(&server, Some(&admin), "POST", "/tokens", Some(body));
     assert_eq!(status, 201, "{short}");
     let short = short["token"].as_str().unwrap().to_string();
-    let (status, _) = call(&server, Some(&short), "GET", "/health", None);
-    assert_eq!(status, 200);
-    std::thread::sleep(Duration::from_millis(2100));
+    let expires_at = |list: &Value| {
+        list["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == "short")
+            .map(|t| t["expires_at"].clone())
+            .unwrap()
+    };
+    let (_, list) = call(&server, Some(&admin), "GET", "/tokens", None);
+    let until = time::OffsetDateTime::parse(
+        expires_at(&list).as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    // Past its expiry on the system clock (the service's clock here), the next request is refused.
+    while time::OffsetDateTime::now_utc() <= until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let (status, answer) = call(&server, Some(&short), "GET", "/health", None);
     assert_eq!(status, 401, "{answer}");
     assert!(answer["error"]["message"]
@@ -271,6 +287,59 @@ fn revoked_and_expired_tokens_are_refused_at_once_and_events_name_the_token() {
     let digest = hex_sha256(&manager);
     assert_eq!(hash, digest);
     drop(stopped);
+}
+
+/// Expiry follows the service's clock, not a request or a sweep: behind the real router, over an
+/// in-process service on a manual clock, a token of one hour works at 59:59 and is refused at
+/// 1:00:00, with nothing recorded in between.
+#[test]
+fn expiry_follows_the_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let (service, clock) = open_service(dir.path(), 0);
+    let api = serve_api(&service);
+    let ask = |token: Option<&str>, method: &str, path: &str, body: Option<Value>| {
+        let mut req =
+            ureq::request(method, &format!("{}{path}", api.base)).timeout(Duration::from_secs(30));
+        if let Some(t) = token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        reply(match body {
+            Some(b) => req.send_json(b),
+            None => req.call(),
+        })
+    };
+    let make = |token: Option<&str>, name: &str, scope: &str, expires: Value| {
+        let body = json!({"name": name, "scopes": [scope], "expires": expires});
+        let (status, made) = ask(token, "POST", "/tokens", Some(body));
+        assert_eq!(status, 201, "{made}");
+        made["token"].as_str().unwrap().to_string()
+    };
+    // A token that never expires keeps loopback closed once the other one has.
+    let admin = make(None, "root", "admin", Value::Null);
+    let hour = make(Some(&admin), "hour", "read", json!("1h"));
+    let recorded = service.position();
+    clock.advance(time::Duration::seconds(3599));
+    let (status, answer) = ask(Some(&hour), "GET", "/scheduler/jobs", None);
+    assert_eq!(status, 200, "{answer}");
+    clock.advance(time::Duration::seconds(1));
+    let (status, answer) = ask(Some(&hour), "GET", "/scheduler/jobs", None);
+    assert_eq!(status, 401, "{answer}");
+    assert_eq!(
+        answer["error"]["message"], "token \"hour\" expired",
+        "{answer}"
+    );
+    assert_eq!(service.position(), recorded, "expiry records nothing");
+    let (_, list) = ask(Some(&admin), "GET", "/tokens", None);
+    let status_of = |name: &str| {
+        list["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .map(|t| t["status"].clone())
+    };
+    assert_eq!(status_of("hour"), Some(json!("expired")), "{list}");
+    assert_eq!(status_of("root"), Some(json!("live")), "{list}");
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
