@@ -2,11 +2,24 @@
 //! events are recorded after the answer or by other hands: a run requested through the API (its
 //! start, and its outcome recorded by the timer loop's executor), one that waited in the queue
 //! (started by the loop when a place freed), one that failed, one cancelled by another token;
-//! and a restore, a forget and a verify.
+//! and a restore, a forget and a verify. In process, on a manual clock: a scheduled run stays
+//! the scheduler's while requested runs queued around it keep their requester.
 
 use super::{call, create, finished};
-use crate::support::Served as Server;
+use crate::support::{start_time, wait_for_state, Served as Server};
+use backupd::clock::ManualClock;
+use backupd::config::Config;
+use backupd::decide::{Command, RunOutcome};
+use backupd::events::{JobAction, JobSpec, RunReason, Trigger};
+use backupd::progress::{Progress, ProgressHandle};
+use backupd::projections::{RunStatus, DEFAULT_POLICY};
+use backupd::scheduler::{RunExecutor, Scheduler};
+use backupd::service::{Meta, Service};
+use backupd::store::EventStore;
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// The run lifecycle's event types (what the timer loop records for a run it executes).
 const LIFECYCLE: &[&str] = &[
@@ -205,4 +218,157 @@ fn the_events_of_requested_runs_restores_forgets_and_verifies_name_the_token() {
         }
     }
     drop(server.stop());
+}
+
+/// Holds every run until released; then each succeeds at once.
+#[derive(Default)]
+struct Gate {
+    open: AtomicBool,
+}
+
+impl RunExecutor for Gate {
+    fn run(&self, _job: &JobSpec, _run_id: &str, _progress: &ProgressHandle) -> RunOutcome {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !self.open.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        RunOutcome::Succeeded {
+            backup: None,
+            bytes: 0,
+            files: 0,
+            note: None,
+            warnings: Vec::new(),
+            perf: None,
+        }
+    }
+}
+
+#[test]
+fn a_scheduled_run_stays_the_schedulers_between_requested_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(start_time()));
+    let store = EventStore::open(&dir.path().join("events.redb")).unwrap();
+    let (service, _) = Service::open(store, clock.clone(), 0).unwrap();
+    let execute = |c: Command, actor: &str| {
+        smol::block_on(service.execute(c, Meta::actor(actor))).unwrap();
+    };
+    let boot = Command::Boot {
+        version: "t".into(),
+        pid: 1,
+        presets: vec![],
+        retention: DEFAULT_POLICY,
+        autostart: true,
+    };
+    execute(boot, "system");
+    let job = |id: &str, seconds: u64| JobSpec {
+        id: id.into(),
+        name: id.into(),
+        trigger: Trigger::Interval {
+            seconds,
+            start_at: None,
+        },
+        action: JobAction::HealthCheck,
+        misfire_grace_secs: Some(3600),
+        timezone: None,
+        jitter_secs: 0,
+    };
+    execute(Command::CreateJob(job("slot", 60)), "api:ops");
+    execute(Command::CreateJob(job("a", 86_400)), "api:ops");
+    execute(Command::CreateJob(job("b", 86_400)), "api:ops");
+    let gate = Arc::new(Gate::default());
+    let config = Arc::new(Config::parse("[scheduler]\nmax_concurrent_runs = 1\n").unwrap());
+    let scheduler = Scheduler::new(
+        service.clone(),
+        chrono_tz::UTC,
+        gate.clone(),
+        Progress::default(),
+    )
+    .with_config(config);
+    let (stop, stop_rx) = smol::channel::bounded(1);
+    let thread = std::thread::spawn(move || {
+        smol::block_on(scheduler.run(stop_rx, Duration::from_millis(200)))
+    });
+    // What `POST .../run` executes, as the token `ci`.
+    let request = |run_id: &str, job_id: &str| {
+        let c = Command::RequestRun {
+            run_id: run_id.into(),
+            job_id: job_id.into(),
+            slot: None,
+            reason: RunReason::Manual,
+            mode: None,
+            max_running: 1,
+        };
+        smol::block_on(service.execute(c, Meta::actor("api:ci"))).unwrap();
+    };
+    let wait = |what: &str, pred: &dyn Fn(&backupd::projections::State) -> bool| {
+        wait_for_state(&service, Duration::from_secs(30), what, pred)
+    };
+    // `ra` holds the one place; the slot of `slot` comes due and waits, then `rb` behind it.
+    request("ra", "a");
+    wait("ra runs", &|s| {
+        s.schedule
+            .runs
+            .get("ra")
+            .is_some_and(|r| r.status == RunStatus::Running)
+    });
+    clock.advance(time::Duration::seconds(61));
+    wait("the slot queued", &|s| s.schedule.queue.len() == 1);
+    request("rb", "b");
+    gate.open.store(true, Ordering::SeqCst);
+    wait("all three ran", &|s| s.stats.total.succeeded == 3);
+    let _ = stop.try_send(());
+    thread.join().unwrap();
+
+    let log = service.store().read_blocking(0, usize::MAX).unwrap();
+    let runs: Vec<(String, String, String)> = log
+        .iter()
+        .filter_map(|e| {
+            use backupd::events::Event as E;
+            let run_id = match &e.payload {
+                E::RunQueued { run_id, .. }
+                | E::RunStarted { run_id, .. }
+                | E::RunStartedV2 { run_id, .. }
+                | E::RunSucceeded { run_id, .. }
+                | E::RunSucceededV2 { run_id, .. }
+                | E::RunSucceededV3 { run_id, .. }
+                | E::RunFailed { run_id, .. }
+                | E::RunFailedV2 { run_id, .. }
+                | E::RunCancelled { run_id, .. } => run_id.clone(),
+                _ => return None,
+            };
+            let step = e
+                .payload
+                .name()
+                .trim_end_matches("_v2")
+                .trim_end_matches("_v3");
+            Some((run_id, step.to_string(), e.actor.clone()))
+        })
+        .collect();
+    let slot = service.read(|s| s.schedule.jobs["slot"].last_run_id.clone().unwrap());
+    let of = |id: &str| -> Vec<(String, String)> {
+        runs.iter()
+            .filter(|(r, _, _)| r == id)
+            .map(|(_, k, a)| (k.clone(), a.clone()))
+            .collect()
+    };
+    assert_eq!(
+        of("ra"),
+        steps(&[("run_started", "api:ci"), ("run_succeeded", "api:ci")])
+    );
+    assert_eq!(
+        of(&slot),
+        steps(&[
+            ("run_queued", "scheduler"),
+            ("run_started", "scheduler"),
+            ("run_succeeded", "scheduler")
+        ])
+    );
+    assert_eq!(
+        of("rb"),
+        steps(&[
+            ("run_queued", "api:ci"),
+            ("run_started", "api:ci"),
+            ("run_succeeded", "api:ci")
+        ])
+    );
 }
