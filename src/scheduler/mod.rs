@@ -5,6 +5,7 @@
 //! A run is started by its `run_started` event, whoever appended it (the loop or the API), and
 //! reports back only through a `FinishRun` command.
 
+mod admit;
 mod limits;
 mod load;
 mod plan;
@@ -139,27 +140,37 @@ impl Scheduler {
             _ => (None, String::new()),
         });
         let (starts, defers, defer_wake) = self.hold_while_busy(starts, now);
-        let admit = Command::AdmitQueued { max_running };
-        let commands = settle
+        self.execute_all(settle.into_iter().chain(defers)).await;
+        // Queued runs before new starts: they came due first.
+        self.admit_queued(max_running).await;
+        let starts = starts.into_iter().map(|c| match c {
+            Command::StartRun {
+                run_id,
+                job_id,
+                slot,
+                reason,
+            } => Command::RequestRun {
+                run_id,
+                job_id,
+                slot,
+                reason,
+                mode: None,
+                max_running,
+            },
+            other => other,
+        });
+        self.execute_all(starts).await;
+        self.start_executors();
+        let deadline = self.stop_overdue(now).await;
+        [plan.wake_at, deadline, defer_wake]
             .into_iter()
-            .chain(defers)
-            .chain(std::iter::once(admit))
-            .chain(starts.into_iter().map(|c| match c {
-                Command::StartRun {
-                    run_id,
-                    job_id,
-                    slot,
-                    reason,
-                } => Command::RequestRun {
-                    run_id,
-                    job_id,
-                    slot,
-                    reason,
-                    mode: None,
-                    max_running,
-                },
-                other => other,
-            }));
+            .flatten()
+            .min()
+    }
+
+    /// The loop's own commands, as `scheduler`; a refused one is logged and the next pass plans
+    /// again.
+    async fn execute_all(&self, commands: impl IntoIterator<Item = Command>) {
         for command in commands {
             let meta = Meta {
                 actor: "scheduler".into(),
@@ -174,19 +185,41 @@ impl Scheduler {
                 // plans again from the new state.
                 match &command {
                     // Each run that could not start is named (a full disk fails every one).
-                    Command::StartRun { run_id, .. } => {
+                    Command::RequestRun { run_id, .. } => {
                         log::error!(target: "scheduler", "run {run_id} could not start: {e}")
                     }
                     _ => log::warn!(target: "scheduler", "{command:?} not applied: {e}"),
                 }
             }
         }
-        self.start_executors();
-        let deadline = self.stop_overdue(now).await;
-        [plan.wake_at, deadline, defer_wake]
-            .into_iter()
-            .flatten()
-            .min()
+    }
+
+    /// Queued runs start while places are free, one command each, recorded under the actor
+    /// that queued the run (`admit`): a run requested through the API starts as its token.
+    async fn admit_queued(&self, max_running: usize) {
+        // Each admission starts or cancels the queue's head, so this many passes empty it.
+        let queued = self.service.read(|s| s.schedule.queue.len());
+        for _ in 0..queued {
+            let Some(next) = self.service.read(|s| admit::next(s, max_running)) else {
+                return;
+            };
+            let meta = Meta {
+                actor: next.actor,
+                correlation: Some(next.run_id.clone()),
+                idempotency_key: None,
+            };
+            let command = Command::AdmitQueued {
+                max_running: next.max_running,
+            };
+            match self.service.execute(command, meta).await {
+                Ok(events) if !events.is_empty() => {}
+                Ok(_) => return,
+                Err(e) => {
+                    log::warn!(target: "scheduler", "queued run {} not admitted: {e}", next.run_id);
+                    return;
+                }
+            }
+        }
     }
 
     /// Split due slot starts into those that start now and `DeferRun`s for those that wait for
@@ -383,15 +416,17 @@ async fn execute(
 ) {
     let handle = progress.begin(&run_id);
     // Cancelled (or timed out) between the plan and here: its outcome is already recorded.
-    let open = service.read(|s| {
+    // Who started it is who its outcome names (`admit::outcome_actor`).
+    let started_by = service.read(|s| {
         s.schedule
             .runs
             .get(&run_id)
-            .is_some_and(|r| r.status == RunStatus::Running)
+            .filter(|r| r.status == RunStatus::Running)
+            .map(|r| r.actor.clone())
     });
-    if !open {
+    let Some(started_by) = started_by else {
         return;
-    }
+    };
     let cancel = handle.cancel().clone();
     let id = run_id.clone();
     let job = spec.clone();
@@ -424,7 +459,7 @@ async fn execute(
     // One line per run in the tasks log, after a stop has had its say on the outcome.
     crate::logging::run_finished(&job, &run_id, &outcome, started.elapsed().as_millis());
     let meta = Meta {
-        actor: "scheduler".into(),
+        actor: admit::outcome_actor(&started_by, &outcome),
         correlation: Some(run_id.clone()),
         idempotency_key: None,
     };

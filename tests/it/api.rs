@@ -219,7 +219,10 @@ fn the_seed_flow_over_http_is_audited_in_the_log() {
             "job_paused",
             "job_updated",
             "job_resumed",
+            // the run the request started, its outcome recorded under its requester
             "run_started",
+            "backup_recorded",
+            "run_succeeded_v3",
             "job_deleted",
             "scheduler_stopped",
             "scheduler_started"

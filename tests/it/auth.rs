@@ -1,17 +1,16 @@
 //! API tokens and scopes over the real binary: every route of the router × {no token, a token
-//! of each scope}; revocation and expiry take effect on the next request; the events a request
+//! of each scope} (`scopes`); revocation and expiry take effect on the next request; the events a request
 //! causes name its token; the secret is never in the log file, the event log or a listing; the
 //! token CLI offline; a non-loopback bind without tokens (and TLS) refuses to start.
 
-use crate::support::{reply, Served as Server};
+use crate::support::{open_service, reply, serve_api, Served as Server};
 use backupd::auth::Scope;
 use serde_json::{json, Value};
 use std::time::Duration;
 
+mod actors;
 mod offline;
-
-/// The id that fills every path parameter: no job, run, backup, report or token has it.
-const UNKNOWN: &str = "zz-unknown";
+mod scopes;
 
 /// One request with an optional bearer token; `path` below the API base, or `/metrics`.
 pub(super) fn call(
@@ -46,7 +45,7 @@ pub(super) fn call(
 }
 
 /// Creates a token through the API (as `admin`, or anonymously while none exists): its secret.
-fn create(server: &Server, admin: Option<&str>, name: &str, scopes: &[&str]) -> String {
+pub(super) fn create(server: &Server, admin: Option<&str>, name: &str, scopes: &[&str]) -> String {
     let body = json!({"name": name, "scopes": scopes, "expires": "90d"});
     let (status, created) = call(server, admin, "POST", "/tokens", Some(body));
     assert_eq!(status, 201, "{created}");
@@ -55,29 +54,26 @@ fn create(server: &Server, admin: Option<&str>, name: &str, scopes: &[&str]) -> 
     created["token"].as_str().unwrap().to_string()
 }
 
-/// A table path with its parameter filled, and a body that gets past each handler's own checks
-/// so that what it answers is about the unknown id (as the spec test probes).
-fn probe(method: &str, path: &str) -> (String, Option<Value>) {
-    let filled: Vec<String> = path
-        .split('/')
-        .map(
-            |s| match s.strip_prefix('{').and_then(|s| s.split_once('}')) {
-                Some((_, suffix)) => format!("{UNKNOWN}{suffix}"),
-                None => s.to_string(),
-            },
-        )
-        .collect();
-    let body = match (method, path.rsplit('/').next()) {
-        ("POST", Some("restore")) => Some(json!({"target": "/nonexistent/restore-probe"})),
-        ("PUT", _) => Some(json!({"name": "probe"})),
-        ("POST", _) => Some(json!({})),
-        _ => None,
-    };
-    (filled.join("/"), body)
+/// Run `run_id` once it has an outcome (at most a minute), read with `token`.
+pub(super) fn finished(server: &Server, token: &str, run_id: &str) -> Value {
+    let path = format!("/runs/{}", run_id.replace('@', "%40"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, run) = call(server, Some(token), "GET", &path, None);
+        assert_eq!(status, 200, "{run}");
+        if run["status"] != "running" && run["status"] != "queued" {
+            return run;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never finished: {run}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// The API's error shape, with the code and `field: authorization`.
-fn is_refusal(body: &Value, code: &str) -> bool {
+pub(super) fn is_refusal(body: &Value, code: &str) -> bool {
     body["error"]["code"] == code
         && body["error"]["field"] == "authorization"
         && body["error"]["message"].is_string()
@@ -123,96 +119,6 @@ fn the_scopes_cover_the_routes_the_issue_names() {
             assert_eq!(r.scope(), Scope::Read, "GET {}", r.path());
         }
     }
-}
-
-/// Every route of the router (the list the spec test also walks, so a new route cannot escape
-/// this table) × no token (401), each single-scope token (exactly the routes of its scope pass;
-/// the others 403), admin (everything passes).
-#[test]
-fn each_scope_allows_exactly_its_routes() {
-    let server = Server::demo();
-    // No token yet: loopback is served anonymously, so the first (admin) token can be made.
-    let admin = create(&server, None, "root", &["admin"]);
-    let mut tokens: Vec<(Scope, String)> = Vec::new();
-    for scope in [Scope::Read, Scope::Operate, Scope::Manage, Scope::Restore] {
-        let name = format!("only-{}", scope.as_str());
-        tokens.push((
-            scope,
-            create(&server, Some(&admin), &name, &[scope.as_str()]),
-        ));
-    }
-    // The same route table the router is built from.
-    let routes: Vec<_> = backupd::api::ROUTES
-        .iter()
-        .chain(backupd::api::ROOT_ROUTES)
-        .collect();
-    assert!(routes.len() > 30, "{}", routes.len());
-    let mut passed_by: std::collections::BTreeMap<&str, usize> = Default::default();
-    for r in &routes {
-        let (path, body) = probe(r.method(), r.path());
-        let what = |who: &str, status: u16, body: &Value| {
-            format!("{} {} as {who} -> {status}: {body}", r.method(), r.path())
-        };
-        let (status, answer) = call(&server, None, r.method(), &path, body.clone());
-        assert_eq!(status, 401, "{}", what("nobody", status, &answer));
-        assert!(is_refusal(&answer, "unauthorized"), "{answer}");
-        for (scope, token) in &tokens {
-            let (status, answer) = call(&server, Some(token), r.method(), &path, body.clone());
-            let who = scope.as_str();
-            if *scope == r.scope() {
-                assert!(
-                    status != 401 && status != 403,
-                    "{}",
-                    what(who, status, &answer)
-                );
-                *passed_by.entry(who).or_default() += 1;
-            } else {
-                assert_eq!(status, 403, "{}", what(who, status, &answer));
-                assert!(is_refusal(&answer, "forbidden"), "{answer}");
-                let message = answer["error"]["message"].as_str().unwrap();
-                assert!(
-                    message.contains(&format!("\"{}\"", r.scope().as_str())),
-                    "names the scope needed: {message}"
-                );
-            }
-        }
-        let (status, answer) = call(&server, Some(&admin), r.method(), &path, body);
-        assert!(
-            status != 401 && status != 403,
-            "{}",
-            what("admin", status, &answer)
-        );
-    }
-    // Each scope opened something (the table has routes of every kind).
-    for scope in ["read", "operate", "manage", "restore"] {
-        assert!(
-            passed_by.get(scope).copied().unwrap_or(0) >= 2,
-            "{passed_by:?}"
-        );
-    }
-    // A token that is not one at all, and the wrong scheme, are 401s too.
-    for header in ["Bearer bkpd_nonsense", "Basic cm9vdDpyb290", "Bearer"] {
-        let (status, answer) = reply(
-            server
-                .request("GET", "/scheduler/status")
-                .set("Authorization", header)
-                .call(),
-        );
-        assert_eq!(status, 401, "{header}: {answer}");
-        assert_eq!(answer["error"]["field"], "authorization");
-    }
-    // Refusals are logged with the remote address, never with the token.
-    let log = std::fs::read_to_string(server.data_dir().join("logs/backup_scheduler.log")).unwrap();
-    assert!(
-        log.contains("API: 401 GET /api/backup/scheduler/jobs from 127.0.0.1:"),
-        "{log}"
-    );
-    assert!(log.contains("API: 403 "), "{log}");
-    assert!(log.contains("lacks scope"), "{log}");
-    for (_, t) in tokens.iter().chain([&(Scope::Admin, admin.clone())]) {
-        assert!(!log.contains(&t[5..]), "a secret in the log file");
-    }
-    server.stop();
 }
 
 #[test]
@@ -267,14 +173,30 @@ fn revoked_and_expired_tokens_are_refused_at_once_and_events_name_the_token() {
         "{answer}"
     );
 
-    // Expired: a token of two seconds works, then is refused without anyone touching it.
-    let body = json!({"name": "short", "scopes": ["read"], "expires": "2s"});
+    // Expired: refused without anyone touching it (on a manual clock: `expiry_follows_the_clock`).
+    let body = json!({"name": "short", "scopes": ["read"], "expires": "1s"});
     let (status, short) = call(&server, Some(&admin), "POST", "/tokens", Some(body));
     assert_eq!(status, 201, "{short}");
     let short = short["token"].as_str().unwrap().to_string();
-    let (status, _) = call(&server, Some(&short), "GET", "/health", None);
-    assert_eq!(status, 200);
-    std::thread::sleep(Duration::from_millis(2100));
+    let expires_at = |list: &Value| {
+        list["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == "short")
+            .map(|t| t["expires_at"].clone())
+            .unwrap()
+    };
+    let (_, list) = call(&server, Some(&admin), "GET", "/tokens", None);
+    let until = time::OffsetDateTime::parse(
+        expires_at(&list).as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    // Past its expiry on the system clock (the service's clock here), the next request is refused.
+    while time::OffsetDateTime::now_utc() <= until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let (status, answer) = call(&server, Some(&short), "GET", "/health", None);
     assert_eq!(status, 401, "{answer}");
     assert!(answer["error"]["message"]
@@ -365,6 +287,59 @@ fn revoked_and_expired_tokens_are_refused_at_once_and_events_name_the_token() {
     let digest = hex_sha256(&manager);
     assert_eq!(hash, digest);
     drop(stopped);
+}
+
+/// Expiry follows the service's clock, not a request or a sweep: behind the real router, over an
+/// in-process service on a manual clock, a token of one hour works at 59:59 and is refused at
+/// 1:00:00, with nothing recorded in between.
+#[test]
+fn expiry_follows_the_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let (service, clock) = open_service(dir.path(), 0);
+    let api = serve_api(&service);
+    let ask = |token: Option<&str>, method: &str, path: &str, body: Option<Value>| {
+        let mut req =
+            ureq::request(method, &format!("{}{path}", api.base)).timeout(Duration::from_secs(30));
+        if let Some(t) = token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        reply(match body {
+            Some(b) => req.send_json(b),
+            None => req.call(),
+        })
+    };
+    let make = |token: Option<&str>, name: &str, scope: &str, expires: Value| {
+        let body = json!({"name": name, "scopes": [scope], "expires": expires});
+        let (status, made) = ask(token, "POST", "/tokens", Some(body));
+        assert_eq!(status, 201, "{made}");
+        made["token"].as_str().unwrap().to_string()
+    };
+    // A token that never expires keeps loopback closed once the other one has.
+    let admin = make(None, "root", "admin", Value::Null);
+    let hour = make(Some(&admin), "hour", "read", json!("1h"));
+    let recorded = service.position();
+    clock.advance(time::Duration::seconds(3599));
+    let (status, answer) = ask(Some(&hour), "GET", "/scheduler/jobs", None);
+    assert_eq!(status, 200, "{answer}");
+    clock.advance(time::Duration::seconds(1));
+    let (status, answer) = ask(Some(&hour), "GET", "/scheduler/jobs", None);
+    assert_eq!(status, 401, "{answer}");
+    assert_eq!(
+        answer["error"]["message"], "token \"hour\" expired",
+        "{answer}"
+    );
+    assert_eq!(service.position(), recorded, "expiry records nothing");
+    let (_, list) = ask(Some(&admin), "GET", "/tokens", None);
+    let status_of = |name: &str| {
+        list["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .map(|t| t["status"].clone())
+    };
+    assert_eq!(status_of("hour"), Some(json!("expired")), "{list}");
+    assert_eq!(status_of("root"), Some(json!("live")), "{list}");
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

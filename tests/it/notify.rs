@@ -4,7 +4,7 @@
 //! attempts, shows in health, and delivers when it comes back; 100 failures in a minute are one
 //! message and one digest (manual clock); a job silent past `alert_after` is alerted once.
 
-mod servers;
+pub mod servers;
 
 use crate::support::{open_service, reply, serve_api_with, start_time, Served};
 use backupd::config::Config;

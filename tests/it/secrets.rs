@@ -2,11 +2,14 @@
 //! (`password_file`) and never appear in an event, a log line, an API answer, a report or an
 //! error. A unique secret is planted as the password (by both ways, and inside a URL), backups
 //! succeed and fail, a health check, a report, database restores and their errors run; then
-//! every answer fetched, the log files, `backupd events` and `state`, and every byte under the
-//! data directory (the redb log, reports, archives) are searched for it.
+//! every answer fetched (notifications, health history, performance, the state, job details,
+//! whoami included), the webhook bodies the failures sent, the log files, `backupd events` and
+//! `state`, an offline command's failure, and every byte under the data directory (the redb log,
+//! reports, archives) are searched for it.
 
 use crate::databases::{ensure_mariadb, ensure_postgres, psql_on, unique, Dbs};
-use crate::support::{offline, Opts, Served};
+use crate::notify::servers::Receiver;
+use crate::support::{bin, offline, Opts, Served};
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -79,6 +82,8 @@ fn a_planted_password_appears_nowhere() {
     // the real S3 server refuses it, so uploads fail and the health probe is denied, with
     // reasons recorded and logged, none of them holding the secret.
     let s3 = crate::remote::server::S3::start();
+    // The failures' notices go to a webhook: what it receives is searched too.
+    let hook = Receiver::start();
     let s3_creds = dir.path().join("s3.credentials");
     std::fs::write(
         &s3_creds,
@@ -120,8 +125,15 @@ kind = "s3"
 endpoint = "{endpoint}"
 bucket = "offsite"
 credentials_file = {s3_creds:?}
+
+[[notify]]
+name = "planted_hook"
+kind = "webhook"
+url = "{hook_url}"
+min_interval = "0s"
 "#,
-        endpoint = s3.endpoint()
+        endpoint = s3.endpoint(),
+        hook_url = hook.url,
     );
     let server = Served::with_opts(
         &config,
@@ -196,6 +208,33 @@ credentials_file = {s3_creds:?}
         keep("restore error", &body);
     }
 
+    // Both failures were notified by webhook (their reasons are in the bodies), and the
+    // deliveries recorded (`/notifications`, read below).
+    let bodies: Vec<String> = hook
+        .wait_for(2)
+        .iter()
+        .map(|got| format!("{:?} {}", got.headers, String::from_utf8_lossy(&got.body)))
+        .collect();
+    assert!(
+        bodies.iter().any(|b| b.contains("using password: YES")),
+        "{bodies:?}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while server.get("/notifications")["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == "run_failed" && n["outcome"] == "sent")
+        .count()
+        < 2
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "deliveries not recorded"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
     // Everything a client can read.
     let mut paths = vec![
         "/runs?limit=1000".to_string(),
@@ -208,7 +247,16 @@ credentials_file = {s3_creds:?}
         "/scheduler/status".to_string(),
         "/scheduler/jobs".to_string(),
         "/reports".to_string(),
+        "/reports/performance".to_string(),
+        "/notifications".to_string(),
+        "/health/history".to_string(),
+        "/whoami".to_string(),
+        "/state".to_string(),
+        format!("/state?position={}", server.get("/state")["last_position"]),
     ];
+    for id in ["secret_ok", "secret_down", "secret_denied"] {
+        paths.push(format!("/scheduler/jobs/{id}"));
+    }
     let runs = server.get("/runs?limit=1000");
     for r in runs["runs"].as_array().unwrap() {
         paths.push(format!(
@@ -242,6 +290,7 @@ credentials_file = {s3_creds:?}
     };
     assert_eq!(code, 200);
     texts.push(metrics);
+    texts.extend(bodies);
     // Everything the service said on stderr so far.
     texts.extend(server.log_so_far());
     let data = server.data_dir().to_path_buf();
@@ -255,6 +304,25 @@ credentials_file = {s3_creds:?}
     let state = offline(["state"], &data);
     assert!(state.status.success());
     texts.push(String::from_utf8_lossy(&state.stdout).into_owned());
+    // Offline commands that fail on the planted sources: loading a dump into the source's live
+    // database (the URL holding a password, and the one whose password is in the environment).
+    let config_file = data.parent().unwrap().join("backupd.toml");
+    for source in ["pg_url", "pg_env"] {
+        let out = bin()
+            .env(VAR, &secret)
+            .args(["restore", &backup_id, "--database", source, "--into", &live])
+            .arg("--config")
+            .arg(&config_file)
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "{source}: {stderr}");
+        assert!(stderr.contains("live"), "{source}: {stderr}");
+        texts.push(stderr);
+        texts.push(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
 
     // The searches must be able to find something: the failure reasons are really there.
     let all = texts.join("\n");
