@@ -38,18 +38,24 @@ impl From<Result<Done, EngineError>> for RunOutcome {
     }
 }
 
-/// Runs one command for the maintenance run `run_id` (actor `scheduler`, correlated with it).
+/// Runs one command for the run `run_id`, under the run's own actor (`run_meta`).
 pub(super) fn record(
     service: &Service,
     run_id: &str,
     command: Command,
 ) -> Result<(), ServiceError> {
-    let meta = Meta {
-        actor: "scheduler".into(),
+    smol::block_on(service.execute(command, run_meta(service, run_id))).map(drop)
+}
+
+/// What the engine records for a run is caused by whoever started it: the run's actor (the
+/// token of an API request, `scheduler` for a slot), correlated with the run.
+pub(super) fn run_meta(service: &Service, run_id: &str) -> Meta {
+    let actor = service.read(|s| s.schedule.runs.get(run_id).map(|r| r.actor.clone()));
+    Meta {
+        actor: actor.unwrap_or_else(|| "scheduler".into()),
         correlation: Some(run_id.into()),
         idempotency_key: None,
-    };
-    smol::block_on(service.execute(command, meta)).map(drop)
+    }
 }
 
 /// Deletes what the retention plan deletes now: each deletion is first recorded (decide checks it

@@ -28,7 +28,7 @@ use crate::events::{
 };
 use crate::progress::ProgressHandle;
 use crate::repository::{self, snapshot, RepoError, SnapEntry, Snapshot, Stored, Writer};
-use crate::service::{Meta, Service};
+use crate::service::Service;
 
 /// Runs one backup of `job` into the repository as run `run_id`. Blocking.
 pub fn backup(
@@ -83,11 +83,7 @@ pub fn backup(
         context: "sealing the repository".into(),
         source,
     })?;
-    let meta = Meta {
-        actor: "scheduler".into(),
-        correlation: Some(run_id.into()),
-        idempotency_key: None,
-    };
+    let meta = super::maintenance::run_meta(service, run_id);
     let on_pack = |p: &PackRecord| -> Result<(), RepoError> {
         let cmd = Command::RecordPack {
             run_id: run_id.to_string(),

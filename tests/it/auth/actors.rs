@@ -372,3 +372,41 @@ fn a_scheduled_run_stays_the_schedulers_between_requested_ones() {
         ])
     );
 }
+
+/// What the engine records in the middle of a requested run (a repository backup's packs and
+/// snapshot; a maintenance run's verifications) is its requester's too.
+#[test]
+fn what_a_requested_run_records_midway_names_the_token() {
+    let scratch = tempfile::tempdir().unwrap();
+    let src = scratch.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a.txt"), "midway\n".repeat(1000)).unwrap();
+    let server = Server::with_config(&format!(
+        "[repository]\nenabled = true\n\n[[sources.files]]\npath = {src:?}\n"
+    ));
+    let admin = create(&server, None, "root", &["admin"]);
+    let ci = create(&server, Some(&admin), "ci", &["operate"]);
+    for job in ["daily_full_backup", "weekly_archive", "weekly_verify"] {
+        let (status, run) = call(
+            &server,
+            Some(&ci),
+            "POST",
+            &format!("/scheduler/jobs/{job}/run"),
+            None,
+        );
+        assert_eq!(status, 202, "{run}");
+        let run = finished(&server, &admin, run["run_id"].as_str().unwrap());
+        assert_eq!(run["status"], "succeeded", "{job}: {run}");
+    }
+    let (_, page) = call(&server, Some(&admin), "GET", "/events?limit=1000", None);
+    let events = page["events"].as_array().unwrap();
+    for kind in ["pack_written", "snapshot_recorded", "backup_verified"] {
+        let actors: Vec<&str> = events
+            .iter()
+            .filter(|e| e["type"] == kind)
+            .map(|e| e["actor"].as_str().unwrap())
+            .collect();
+        assert!(!actors.is_empty(), "no {kind}");
+        assert!(actors.iter().all(|a| *a == "api:ci"), "{kind}: {actors:?}");
+    }
+}
