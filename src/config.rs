@@ -289,6 +289,9 @@ pub struct Config {
     pub repository: Repository,
     /// `[[remotes]]`: where backups are copied off-site.
     pub remotes: Vec<remotes::RemoteConfig>,
+    /// The environment variables `[[notify]]` and `[[remotes]]` read their secrets from (the
+    /// values are resolved at load): withheld from hooks and tools like the databases' own.
+    pub secret_envs: Vec<String>,
 }
 
 /// Where the master key comes from, and the key once unlocked.
@@ -616,6 +619,18 @@ impl Config {
             health,
             restore_in_place: raw.restore.in_place.unwrap_or(false),
             restore_allowed_targets,
+            secret_envs: raw
+                .notify
+                .iter()
+                .flat_map(|n| [&n.password_env, &n.secret_env])
+                .chain(
+                    raw.remotes
+                        .iter()
+                        .flat_map(|r| [&r.access_key_id_env, &r.secret_access_key_env]),
+                )
+                .flatten()
+                .cloned()
+                .collect(),
             notify: notify::channels(raw.notify)?,
             encryption,
             repository: Repository {

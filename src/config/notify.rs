@@ -30,14 +30,14 @@ pub(super) struct RawChannel {
     port: Option<u16>,
     tls: Option<String>,
     username: Option<String>,
-    password_env: Option<String>,
+    pub(crate) password_env: Option<String>,
     password_file: Option<PathBuf>,
     ca_file: Option<PathBuf>,
     from: Option<String>,
     to: Vec<String>,
     // webhook
     url: Option<String>,
-    secret_env: Option<String>,
+    pub(crate) secret_env: Option<String>,
     secret_file: Option<PathBuf>,
     headers: BTreeMap<String, String>,
 }
@@ -397,6 +397,8 @@ headers = {{ Authorization = "Bearer x" }}
         };
         assert_eq!(e.password.as_ref().unwrap().0, "hunter2");
         assert_eq!((e.port, e.tls), (465, super::Tls::Implicit));
+        // the variable's name is kept, to be withheld from hooks and tools
+        assert_eq!(c.secret_envs, ["BACKUPD_TEST_NOTIFY_SMTP_PASSWORD"]);
         // a password without a user, and both sources at once, are refused by key
         let no_user = "[[notify]]\nname = \"m\"\nkind = \"email\"\nserver = \"s\"\n\
                        password_env = \"BACKUPD_TEST_NOTIFY_SMTP_PASSWORD\"\n\

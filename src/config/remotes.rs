@@ -19,8 +19,8 @@ pub(super) struct RawRemote {
     prefix: Option<String>,
     region: Option<String>,
     path_style: Option<bool>,
-    access_key_id_env: Option<String>,
-    secret_access_key_env: Option<String>,
+    pub(crate) access_key_id_env: Option<String>,
+    pub(crate) secret_access_key_env: Option<String>,
     credentials_file: Option<PathBuf>,
     // dir
     path: Option<PathBuf>,

@@ -4,7 +4,8 @@
 //! environment, or the owner-only defaults file of the MariaDB/MySQL tools), never the others'.
 //!
 //! Withheld: `BACKUPD_PASSPHRASE` (it unlocks every backup), `BACKUPD_NEW_PASSPHRASE`, and
-//! every variable a database source's `password_env` names, which `serve` registers at start
+//! every variable a database source's `password_env` names (and the `*_env` of `[[notify]]` and
+//! `[[remotes]]`), which `serve` registers at start
 //! (`withhold`) before any run can begin. The rest of the environment (`PATH`, `HOME`, the
 //! locale, a proxy) passes on: hooks and tools depend on it.
 
@@ -19,7 +20,8 @@ use crate::keys::{NEW_PASSPHRASE_ENV, PASSPHRASE_ENV};
 /// the environment it guards is: every child inherits from the one process environment.
 static WITHHELD: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 
-/// Registers the secret variables `config` names (its database sources' `password_env`).
+/// Registers the secret variables `config` names (its database sources' `password_env`, the
+/// notification channels' and the remotes' `*_env`).
 pub fn withhold(config: &Config) {
     let mut set = WITHHELD.lock().unwrap_or_else(PoisonError::into_inner);
     set.extend(
@@ -28,6 +30,7 @@ pub fn withhold(config: &Config) {
             .iter()
             .filter_map(|db| db.password_env.clone()),
     );
+    set.extend(config.secret_envs.iter().cloned());
 }
 
 /// Every name withheld from children now.
@@ -65,6 +68,7 @@ mod tests {
         config.databases.push(db.clone());
         db.password_env = None;
         config.databases.push(db);
+        config.secret_envs = vec!["BACKUPD_TEST_CHILD_ENV_S3_SECRET".into()];
         withhold(&config);
         // The variables as a parent would pass them on; the scrub takes effect after them.
         let mut inherited = Command::new("sh");
@@ -72,6 +76,7 @@ mod tests {
             .args(["-c", "env"])
             .env(PASSPHRASE_ENV, "planted")
             .env("BACKUPD_TEST_CHILD_ENV_DB_PASSWORD", "planted")
+            .env("BACKUPD_TEST_CHILD_ENV_S3_SECRET", "planted")
             .env("BACKUPD_TEST_CHILD_ENV_KEPT", "kept");
         scrub(&mut inherited);
         let out = inherited.output().unwrap();
