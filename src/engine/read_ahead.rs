@@ -5,14 +5,16 @@
 //! (`repository::hash_stream`) and hand the result over in the list's order; the writer's
 //! thread only looks ids up and stores what is new.
 //!
-//! Memory stays bounded: a worker runs at most `WINDOW` files ahead of the writer, and only
-//! files up to `HOLD_MAX` bytes are hashed ahead (a hashed file holds the bytes of its new
-//! chunks until the writer takes it). Larger files, files that changed while read and any
-//! error are left to the writer's own path (`Ahead::Yourself`), which reads again and words the
-//! warnings as a run always has.
+//! Memory stays bounded: a worker runs at most `WINDOW` files ahead of the writer, and a hashed
+//! file holds the bytes of its new chunks, at most `HOLD_MAX`, until the writer takes it. A file
+//! with more new bytes than that (a large new file: at most `HOLD_MAX` of it was read in vain),
+//! a file that changed while read and any error are left to the writer's own path
+//! (`Ahead::Yourself`), which reads again and words the warnings as a run always has. Unchanged
+//! large files, what a full after the first mostly reads, are hashed ahead whole.
 
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::io::Seek;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -23,7 +25,7 @@ use super::snapshot_backup::{same_while_read, Counting};
 use crate::progress::ProgressHandle;
 use crate::repository::{hash_stream, ChunkKey, ChunkLookup, Hashed};
 
-/// Files at most this large are hashed ahead.
+/// The new bytes a file hashed ahead may hold.
 pub const HOLD_MAX: u64 = 8 << 20;
 /// How many files a worker may be ahead of the writer.
 const WINDOW: usize = 6;
@@ -163,20 +165,28 @@ fn hash_file(shared: &Shared<'_>, path: &Path, buf: Vec<u8>) -> (Ahead, Vec<u8>)
     let Ok(f) = File::open(path) else {
         return (Ahead::Yourself, buf);
     };
-    let before = match f.metadata() {
-        Ok(m) if m.len() <= HOLD_MAX => m,
-        _ => return (Ahead::Yourself, buf),
+    let Ok(before) = f.metadata() else {
+        return (Ahead::Yourself, buf);
     };
     let counting = Counting {
         inner: &f,
         progress: shared.progress,
     };
-    let (res, buf) = hash_stream(counting, shared.key, shared.lookup, buf);
+    let (res, buf) = hash_stream(counting, shared.key, shared.lookup, HOLD_MAX, buf);
     let ahead = match res {
-        Ok(h) if same_while_read(&before, h.size, f.metadata().ok().as_ref()) => Ahead::Hashed(h),
-        // Changed while read, unreadable or cancelled: the writer's path reads again, words
-        // the warning, or sees the cancel.
-        Ok(_) | Err(_) => Ahead::Yourself,
+        Ok(Some(h)) if same_while_read(&before, h.size, f.metadata().ok().as_ref()) => {
+            Ahead::Hashed(h)
+        }
+        // Too much new to hold, changed while read, unreadable or cancelled: the writer's path
+        // reads (again), words the warning, or sees the cancel. What was read here is read
+        // again there: the progress counts it once.
+        Ok(_) | Err(_) => {
+            let read = (&f).stream_position().unwrap_or(0);
+            shared
+                .progress
+                .update(|p| p.bytes_done = p.bytes_done.saturating_sub(read));
+            Ahead::Yourself
+        }
     };
     (ahead, buf)
 }

@@ -38,34 +38,44 @@ impl Hashed {
     }
 }
 
-/// Cuts `r` into chunks and hashes them with `key`, keeping the bytes of those `lookup` lacks.
-/// `buf` is the chunker's buffer, handed back for the next stream whatever the outcome.
+/// Cuts `r` into chunks and hashes them with `key`, keeping the bytes of those `lookup` lacks;
+/// `None` as soon as those would exceed `hold_max` (the stream is then better stored as it is
+/// read). `buf` is the chunker's buffer, handed back for the next stream whatever the outcome.
 pub fn hash_stream(
     r: impl Read,
     key: &ChunkKey,
     lookup: &dyn ChunkLookup,
+    hold_max: u64,
     buf: Vec<u8>,
-) -> (io::Result<Hashed>, Vec<u8>) {
+) -> (io::Result<Option<Hashed>>, Vec<u8>) {
     let mut out = Hashed::default();
     let mut crc = crc32fast::Hasher::new();
     let mut chunks = Chunker::with_buffer(r, buf);
+    let mut held = 0u64;
     let res = loop {
         match chunks.next_chunk() {
             Ok(Some(data)) => {
                 crc.update(data);
                 out.size += data.len() as u64;
                 let id = key.id(data);
+                let new = lookup.locate(&id).is_none();
+                if new {
+                    held += data.len() as u64;
+                    if held > hold_max {
+                        break Ok(false);
+                    }
+                }
                 out.chunks.push(HashedChunk {
                     id,
                     len: data.len() as u32,
-                    data: lookup.locate(&id).is_none().then(|| data.to_vec()),
+                    data: new.then(|| data.to_vec()),
                 });
             }
-            Ok(None) => break Ok(()),
+            Ok(None) => break Ok(true),
             Err(e) => break Err(e),
         }
     };
     let buf = chunks.into_buffer();
     out.crc32 = crc.finalize();
-    (res.map(|()| out), buf)
+    (res.map(|whole| whole.then_some(out)), buf)
 }
