@@ -115,6 +115,12 @@ allowed_targets = ["$D/t"]
 name = "set"
 path = "$D/set"
 EOT
+# OFFSITE=1: a dir remote beside it, so the figures include what goes off-site (issue 16: it
+# should be what dedup stored, not 7 fulls). The copies run after each backup is recorded.
+if [ "${OFFSITE:-0}" = 1 ]; then
+  mkdir -p $D/offsite
+  printf '[[remotes]]\nname = "offsite"\nkind = "dir"\npath = "%s"\n' $D/offsite >> $D/backupd.toml
+fi
 if [ "${ENCRYPT:-0}" = 1 ]; then
   echo bench > $D/pass
   printf '[encryption]\npassphrase_file = "%s"\n' $D/pass >> $D/backupd.toml
@@ -193,6 +199,16 @@ S_ours=$(du -sb $D/ours/repository | cut -f1); S_restic=$(du -sb $D/restic | cut
 Fo=$(mean ${FULL[ours]}); Fr=$(mean ${FULL[restic]}); Fb=$(mean ${FULL[borg]})
 Io=$(mean ${INC[ours]}); Ir=$(mean ${INC[restic]}); Ib=$(mean ${INC[borg]})
 RSS_ours=$(awk '/VmHWM/ {print $2}' /proc/$PID/status)
+if [ "${OFFSITE:-0}" = 1 ]; then
+  # Wait (bounded) for the queue to drain: every recorded object copied.
+  for _ in $(seq 600); do
+    pending=$(curl -sf $B/metrics | awk '/^backupd_remote_pending_objects/ {s += $2} END {print s + 0}')
+    [ "$pending" = 0 ] && break
+    sleep 0.5
+  done
+  OFF=$(du -sb $D/offsite | cut -f1)
+  echo "off-site: $OFF bytes in the dir remote (pending objects: $pending), repository $(du -sb $D/ours/repository | cut -f1) bytes, ratio $(python3 -c "print('%.2f' % ($OFF / $(du -sb $D/ours/repository | cut -f1)))")"
+fi
 stop
 ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
 echo
