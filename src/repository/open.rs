@@ -2,6 +2,8 @@
 //! (content `here` in a virtual body of their chunks, in order), frame `i` of that body is one
 //! chunk's frame in its pack. Each chunk is looked for where the snapshot saw it (its hint);
 //! a pack that is gone (repacked) is replaced by where the chunk lookup finds the chunk now.
+//! A pack missing here, or whose index is damaged, is read from another copy (a remote's,
+//! frame by frame); a local frame that fails its checks is read from that copy too.
 
 use std::fs::File;
 use std::path::Path;
@@ -9,10 +11,10 @@ use std::path::Path;
 use rustc_hash::FxHashMap as HashMap;
 
 use super::lookup::ChunkLookup;
-use super::pack::{open_pack, pack_location};
+use super::pack::pack_location;
 use super::snapshot;
 use super::RepoError;
-use crate::archive::{ArchiveReader, Location, PackFrames};
+use crate::archive::{ArchiveReader, Location, OtherCopy, PackFile, PackFrames};
 use crate::keys::{hex, MasterKey};
 
 /// Opens the snapshot at `snap_path` (absolute) of the repository in `data_dir`.
@@ -22,19 +24,25 @@ pub fn open_snapshot(
     key: Option<&MasterKey>,
     lookup: &dyn ChunkLookup,
 ) -> Result<ArchiveReader<File>, RepoError> {
-    open_snapshot_with(data_dir, snap_path, key, lookup, &|_| {})
+    open_snapshot_with(data_dir, snap_path, key, lookup, &|_| None)
 }
 
-/// `open_snapshot`, calling `fetch_missing(location)` for a pack that is not in the data
-/// directory before counting its chunks lost (the engine fetches it from a remote; this
-/// folder knows nothing of remotes). What comes back is checked as a local pack is: its index
-/// against the chunk ids, every frame by its checksum (and seal).
+/// Another copy of the pack at a location (relative to the data directory), or `None`.
+/// Called for every pack a snapshot opens, so it must do no I/O until the copy is read.
+pub type OtherCopies<'a> = dyn Fn(&str) -> Option<Box<dyn OtherCopy>> + 'a;
+
+/// `open_snapshot`, with `other_copy(location)` for each pack: a pack that is not in the data
+/// directory (or whose header or index is damaged) is read from that copy before its chunks
+/// count as lost, and a local frame that fails its checks is read from it (the engine gives a
+/// remote's copy, read by ranged GETs, only the frames needed; this folder knows nothing of
+/// remotes). What is read there is checked as a local pack is: its index against the chunk
+/// ids, every frame by its checksum (and seal).
 pub fn open_snapshot_with(
     data_dir: &Path,
     snap_path: &Path,
     key: Option<&MasterKey>,
     lookup: &dyn ChunkLookup,
-    fetch_missing: &dyn Fn(&str),
+    other_copy: &OtherCopies,
 ) -> Result<ArchiveReader<File>, RepoError> {
     let (snap, container) = snapshot::read(snap_path, key)?;
     let crc = container.index_crc32();
@@ -47,7 +55,7 @@ pub fn open_snapshot_with(
     let mut packs = Packs {
         data_dir,
         key,
-        fetch_missing,
+        other_copy,
         open: Vec::new(),
         by_location: HashMap::default(),
     };
@@ -110,8 +118,8 @@ pub fn open_snapshot_with(
 struct Packs<'a> {
     data_dir: &'a Path,
     key: Option<&'a MasterKey>,
-    fetch_missing: &'a dyn Fn(&str),
-    open: Vec<ArchiveReader<File>>,
+    other_copy: &'a OtherCopies<'a>,
+    open: Vec<ArchiveReader<PackFile>>,
     by_location: HashMap<String, u32>,
 }
 
@@ -122,16 +130,45 @@ impl Packs<'_> {
             return Ok(Some(i));
         }
         let path = self.data_dir.join(location);
-        if !path.exists() {
-            (self.fetch_missing)(location);
-            if !path.exists() {
-                return Ok(None);
+        let r = match File::open(&path) {
+            Ok(f) => {
+                let local = PackFile::local(f, &path, (self.other_copy)(location));
+                match ArchiveReader::open_with(local, self.key) {
+                    Ok(r) => r,
+                    Err(e) => match self.other(location)? {
+                        Some(r) => {
+                            log::warn!("{}: {e}; its other copy is read instead", path.display());
+                            r
+                        }
+                        None => return Err(RepoError::archive(&path)(e)),
+                    },
+                }
             }
-        }
-        let r = open_pack(&path, self.key)?;
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match self.other(location)? {
+                Some(r) => r,
+                None => return Ok(None),
+            },
+            Err(e) => return Err(RepoError::io(format!("opening {}", path.display()))(e)),
+        };
         let i = self.open.len() as u32;
         self.open.push(r);
         self.by_location.insert(location.to_string(), i);
         Ok(Some(i))
+    }
+
+    /// The pack's other copy opened as a pack, `None` when there is none or it cannot be
+    /// reached (then the pack is missing, as without one).
+    fn other(&self, location: &str) -> Result<Option<ArchiveReader<PackFile>>, RepoError> {
+        let Some(copy) = (self.other_copy)(location) else {
+            return Ok(None);
+        };
+        if let Err(e) = copy.size() {
+            log::warn!("{location}: no copy of it at {}: {e}", copy.describe());
+            return Ok(None);
+        }
+        let what = format!("{location} at {}", copy.describe());
+        ArchiveReader::open_with(PackFile::other(copy), self.key)
+            .map(Some)
+            .map_err(RepoError::archive(Path::new(&what)))
     }
 }
