@@ -551,8 +551,10 @@ pub(super) fn open_snapshot_backup(
     }
     // A pack missing or damaged here is read from a remote that has it, frame by frame by
     // ranged GETs (only the frames read), and checked as any pack is.
+    // `verify` reads only the local copy of a pack that is there.
     let remote = |location: &str| -> Option<Box<dyn crate::archive::OtherCopy>> {
-        (!layout.remotes.is_empty()).then(|| {
+        let wanted = layout.heals_from_remote() || !layout.data_dir.join(location).exists();
+        (wanted && !layout.remotes.is_empty()).then(|| {
             Box::new(crate::remote::ranged::RemoteCopy::new(
                 &layout.remotes,
                 location,

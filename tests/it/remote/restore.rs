@@ -123,6 +123,9 @@ fn restore_reads_damaged_and_missing_packs_from_the_remote_frame_by_frame() {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x40;
     std::fs::write(damaged, &bytes).unwrap();
+    // Verify checks the local copy: the damage is reported, not healed.
+    let (code, v) = server.send("POST", &format!("/backups/{id}/verify"), None);
+    assert_eq!((code, &v["ok"]), (200, &json!(false)), "{v}");
     let target = scratch.path().join("whole");
     restore(&server, &id, &target, &[]);
     identical(&src, &landed(&target, "files", &src));
