@@ -172,3 +172,113 @@ impl Packs<'_> {
             .map_err(RepoError::archive(Path::new(&what)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::{Codec, EntryKind, Mtime, Seal};
+    use crate::events::PackRecord;
+    use crate::repository::{snapshot_location, MemoryLookup, NoChunks, SnapEntry, Writer};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    /// A pack's other copy held in memory, counting the bytes read from it.
+    struct Copy(Vec<u8>, Arc<AtomicU64>);
+
+    impl OtherCopy for Copy {
+        fn describe(&self) -> String {
+            "memory".into()
+        }
+        fn size(&self) -> std::io::Result<u64> {
+            Ok(self.0.len() as u64)
+        }
+        fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+            let at = offset as usize;
+            let src = self.0.get(at..at + buf.len()).ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "past the end")
+            })?;
+            buf.copy_from_slice(src);
+            self.1.fetch_add(buf.len() as u64, Ordering::Relaxed);
+            Ok(())
+        }
+    }
+
+    /// Sealed and not: a flipped byte in a local pack's frame reads from the other copy (and
+    /// fails without one); a missing pack reads from the other copy only the frames wanted.
+    #[test]
+    fn damaged_and_missing_packs_read_from_the_other_copy() {
+        for key in [None, Some(MasterKey::from_bytes([9; 32]))] {
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = tmp.path();
+            let mut x = 7u64;
+            let big: Vec<u8> = (0..6 << 20)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            let packs = std::cell::RefCell::new(Vec::new());
+            let lookup = MemoryLookup::default();
+            let mut w = Writer::new(
+                dir,
+                key.as_ref(),
+                key.as_ref().map(|k| Seal::new(k.clone())),
+                &lookup,
+                Codec::Zstd,
+                3,
+                "one",
+                Box::new(|p: &PackRecord| {
+                    packs.borrow_mut().push(p.clone());
+                    Ok(())
+                }),
+            )
+            .unwrap();
+            for (path, data) in [("big", &big[..]), ("small", b"hello".as_slice())] {
+                let s = w.put(data).unwrap().unwrap();
+                w.add_entry(SnapEntry {
+                    path: path.into(),
+                    kind: EntryKind::File,
+                    mode: 0o640,
+                    mtime: Mtime::new(1_700_000_000, 0),
+                    size: s.size,
+                    crc32: s.crc32,
+                    chunks: s.chunks.clone(),
+                });
+            }
+            std::fs::create_dir_all(dir.join(crate::repository::SNAPSHOTS)).unwrap();
+            let snap = dir.join(snapshot_location("one"));
+            w.finish(&snap).unwrap();
+            let packs = packs.into_inner();
+            assert_eq!(packs.len(), 1);
+            let location = packs[0].location.clone();
+            let path = dir.join(&location);
+            let original = std::fs::read(&path).unwrap();
+            let fetched = Arc::new(AtomicU64::new(0));
+            let copy = |_: &str| -> Option<Box<dyn OtherCopy>> {
+                Some(Box::new(Copy(original.clone(), fetched.clone())))
+            };
+            let read = |r: &mut ArchiveReader<File>, what: &str| {
+                let mut out = Vec::new();
+                r.read_entry(what, &mut out).map(|_| out)
+            };
+
+            let mut damaged = original.clone();
+            damaged[original.len() / 3] ^= 1;
+            std::fs::write(&path, &damaged).unwrap();
+            let mut r = open_snapshot(dir, &snap, key.as_ref(), &NoChunks).unwrap();
+            assert!(read(&mut r, "big").is_err(), "damaged without another copy");
+            let mut r = open_snapshot_with(dir, &snap, key.as_ref(), &NoChunks, &copy).unwrap();
+            assert!(read(&mut r, "big").unwrap() == big);
+            assert!(fetched.swap(0, Ordering::Relaxed) < original.len() as u64 / 2);
+
+            std::fs::remove_file(&path).unwrap();
+            let mut r = open_snapshot_with(dir, &snap, key.as_ref(), &NoChunks, &copy).unwrap();
+            assert_eq!(read(&mut r, "small").unwrap(), b"hello");
+            let got = fetched.load(Ordering::Relaxed);
+            assert!(got < 64 << 10, "{got} of {} bytes", original.len());
+            assert!(!path.exists(), "nothing written back");
+        }
+    }
+}
