@@ -21,6 +21,8 @@ pub use format::{
     check_entry_shape, EntryKind, EntryMeta, FrameInfo, Index, IndexEntry, Location, Mtime,
     FLAG_SEALED, VERSION,
 };
-pub use reader::{verify_file, verify_file_with, ArchiveReader, PackFrames, VerifySummary};
+pub use reader::{
+    verify_file, verify_file_with, ArchiveReader, OtherCopy, PackFile, PackFrames, VerifySummary,
+};
 pub use seal::Seal;
 pub use writer::{ArchiveWriter, WriteSummary, WriterOptions};

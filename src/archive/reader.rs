@@ -396,8 +396,10 @@ pub fn verify_file_with(
 
 mod frames;
 mod over_packs;
+mod pack_file;
 pub use frames::PackFrames;
 pub(crate) use frames::{stream_entries, Piece, Via};
+pub use pack_file::{OtherCopy, PackFile};
 
 #[cfg(test)]
 mod tests;

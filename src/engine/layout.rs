@@ -38,6 +38,9 @@ pub struct Layout {
     /// `[[remotes]]`: where a recorded file missing from the data dir is fetched back from
     /// (`remote::ranged::fetch_missing`).
     pub remotes: Vec<crate::config::remotes::RemoteConfig>,
+    /// A local pack's damaged frames are read from a remote (restore); off for `verify`,
+    /// which checks the local copy (`verify --remote` checks the remote's).
+    heal_from_remote: bool,
 }
 
 impl Layout {
@@ -48,6 +51,7 @@ impl Layout {
             sealed: false,
             key: None,
             remotes: Vec::new(),
+            heal_from_remote: true,
         }
     }
 
@@ -58,7 +62,19 @@ impl Layout {
             sealed: config.encryption.is_some(),
             key: config.master_key().cloned(),
             remotes: config.remotes.clone(),
+            heal_from_remote: true,
         }
+    }
+
+    /// This layout for reading the local copies as they are (`verify`): no damaged frame of
+    /// a local pack is read from a remote.
+    pub fn local_frames_only(mut self) -> Layout {
+        self.heal_from_remote = false;
+        self
+    }
+
+    pub fn heals_from_remote(&self) -> bool {
+        self.heal_from_remote
     }
 
     pub fn key(&self) -> Option<&MasterKey> {

@@ -549,19 +549,19 @@ pub(super) fn open_snapshot_backup(
             path: path.to_path_buf(),
         });
     }
-    // A pack missing here is fetched back from a remote that has it, then read and checked as
-    // any pack is.
-    let fetch = |location: &str| {
-        if !layout.remotes.is_empty() {
-            let _ = crate::remote::ranged::fetch_missing(
+    // A pack missing or damaged here is read from a remote that has it, frame by frame by
+    // ranged GETs (only the frames read), and checked as any pack is.
+    // `verify` reads only the local copy of a pack that is there.
+    let remote = |location: &str| -> Option<Box<dyn crate::archive::OtherCopy>> {
+        let wanted = layout.heals_from_remote() || !layout.data_dir.join(location).exists();
+        (wanted && !layout.remotes.is_empty()).then(|| {
+            Box::new(crate::remote::ranged::RemoteCopy::new(
                 &layout.remotes,
-                &layout.data_dir,
                 location,
-                None,
-            );
-        }
+            )) as _
+        })
     };
-    crate::repository::open_snapshot_with(&layout.data_dir, path, layout.key(), lookup, &fetch)
+    crate::repository::open_snapshot_with(&layout.data_dir, path, layout.key(), lookup, &remote)
         .map_err(|e| match super::snapshot_backup::repo_err(e) {
             EngineError::Archive { context, source } => EngineError::Archive {
                 context: format!("backup {id} ({context})"),

@@ -57,7 +57,7 @@ pub fn verify(
     state: &State,
     backup_id: &str,
 ) -> Result<VerifySummary, EngineError> {
-    let layout = Layout::of(config);
+    let layout = Layout::of(config).local_frames_only();
     let mut reader = open_backup(&layout, state, backup_id)?;
     let checked: archive::VerifySummary =
         reader.verify().map_err(|source| EngineError::Archive {

@@ -14,7 +14,9 @@
 //! Retries: a transient failure (network, 5xx, local I/O) is retried with exponential backoff
 //! (`BACKOFF_BASE` doubling, capped at `BACKOFF_CAP`, ±25 % jitter) up to `MAX_ATTEMPTS`; a
 //! permanent one (wrong credentials, a missing bucket) gives up at once. Either way the attempt
-//! is an event; a key given up on is tried again at the next start.
+//! is an event. A key given up on is tried again after `GIVEN_UP_RETRY` (one attempt, which
+//! gives up again at once if it fails: attempts go on counting past `MAX_ATTEMPTS`), or at the
+//! next start, so a remote down for a day catches up without a restart.
 
 use super::{ObjectStore, RemoteConfig, RemoteError};
 use crate::decide::{Command, Replication};
@@ -28,6 +30,9 @@ use std::time::{Duration, Instant};
 pub const BACKOFF_BASE: Duration = Duration::from_millis(500);
 pub const BACKOFF_CAP: Duration = Duration::from_secs(300);
 pub const MAX_ATTEMPTS: u32 = 12;
+/// How long a key given up on waits before one more attempt (an outage longer than the
+/// backoffs' ~30 minutes, or credentials that were fixed in the bucket's policy).
+pub const GIVEN_UP_RETRY: Duration = Duration::from_secs(3600);
 /// How often the coordinator looks without being woken (due retries).
 const TICK: Duration = Duration::from_millis(500);
 
@@ -79,8 +84,8 @@ struct Remote {
     in_flight: BTreeSet<String>,
     /// Key → (attempts so far, not before).
     retry: BTreeMap<String, (u32, Instant)>,
-    /// Keys given up on until the next start.
-    given_up: BTreeSet<String>,
+    /// Keys given up on → when to try once more (`GIVEN_UP_RETRY` after giving up).
+    given_up: BTreeMap<String, Instant>,
     /// Recorded remote deletions that failed: key → (attempts, not before).
     redelete: BTreeMap<String, (u32, Instant)>,
 }
@@ -268,7 +273,7 @@ async fn coordinate(
                 sweeping: true,
                 in_flight: BTreeSet::new(),
                 retry: BTreeMap::new(),
-                given_up: BTreeSet::new(),
+                given_up: BTreeMap::new(),
                 redelete: BTreeMap::new(),
             },
         );
@@ -333,6 +338,7 @@ async fn settle(service: &Service, r: &mut Remote, o: Outcome) {
         } => {
             r.in_flight.remove(&key);
             r.retry.remove(&key);
+            r.given_up.remove(&key);
             record(
                 service,
                 &name,
@@ -352,8 +358,10 @@ async fn settle(service: &Service, r: &mut Remote, o: Outcome) {
                 r.retry
                     .insert(key.clone(), (attempt, Instant::now() + backoff(attempt)));
             } else {
-                r.retry.remove(&key);
-                r.given_up.insert(key.clone());
+                // Kept in `retry` so the attempt after the wait continues the count.
+                r.retry.insert(key.clone(), (attempt, Instant::now()));
+                r.given_up
+                    .insert(key.clone(), Instant::now() + GIVEN_UP_RETRY);
             }
             log::warn!("upload attempt {attempt} failed: {error}");
             let reason = error.to_string();
@@ -372,6 +380,7 @@ async fn settle(service: &Service, r: &mut Remote, o: Outcome) {
         Outcome::Vanished { key } => {
             r.in_flight.remove(&key);
             r.retry.remove(&key);
+            r.given_up.remove(&key);
         }
         Outcome::Deleted { key } => {
             r.in_flight.remove(&key);
@@ -448,14 +457,56 @@ async fn dispatch(service: &Service, r: &mut Remote) {
             .pending(&name)
             .into_iter()
             .map(|(k, _)| k.clone())
-            .filter(|k| !r.in_flight.contains(k) && !r.given_up.contains(k))
-            .filter(|k| r.retry.get(k).is_none_or(|(_, at)| *at <= now))
+            .filter(|k| !r.in_flight.contains(k) && upload_due(&r.retry, &r.given_up, k, now))
             .take(limit - r.in_flight.len())
             .collect()
     });
     for key in pending {
+        r.given_up.remove(&key);
         let attempt = r.retry.get(&key).map(|(a, _)| a + 1).unwrap_or(1);
         r.in_flight.insert(key.clone());
         let _ = r.jobs.send(Job::Upload { key, attempt }).await;
+    }
+}
+
+/// Is an upload of `key` due at `now`: never tried, its backoff over, or given up on longer
+/// than `GIVEN_UP_RETRY` ago.
+fn upload_due(
+    retry: &BTreeMap<String, (u32, Instant)>,
+    given_up: &BTreeMap<String, Instant>,
+    key: &str,
+    now: Instant,
+) -> bool {
+    match given_up.get(key) {
+        Some(at) => *at <= now,
+        None => retry.get(key).is_none_or(|(_, at)| *at <= now),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A key given up on is not due during `GIVEN_UP_RETRY`, then is, once (the attempt clears
+    /// the mark; failing again sets it again); a key backing off is due after its backoff.
+    #[test]
+    fn a_given_up_key_is_tried_again_after_the_long_wait() {
+        let now = Instant::now();
+        let mut retry = BTreeMap::new();
+        let mut given_up = BTreeMap::new();
+        assert!(upload_due(&retry, &given_up, "new", now));
+        retry.insert("backing".to_string(), (3, now + Duration::from_secs(4)));
+        assert!(!upload_due(&retry, &given_up, "backing", now));
+        assert!(upload_due(
+            &retry,
+            &given_up,
+            "backing",
+            now + Duration::from_secs(4)
+        ));
+        retry.insert("gone".to_string(), (MAX_ATTEMPTS, now));
+        given_up.insert("gone".to_string(), now + GIVEN_UP_RETRY);
+        assert!(!upload_due(&retry, &given_up, "gone", now));
+        assert!(!upload_due(&retry, &given_up, "gone", now + BACKOFF_CAP));
+        assert!(upload_due(&retry, &given_up, "gone", now + GIVEN_UP_RETRY));
     }
 }

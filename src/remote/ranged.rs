@@ -1,18 +1,23 @@
 //! Reading a remote copy in place: `RemoteFile` is `Read + Seek` over one object, fetched in
-//! blocks by ranged GETs with a small cache, so an `ArchiveReader` over it reads only the
-//! header, the index and the frames it is asked for (`verify --remote`). And the restore
-//! fallback: a recorded file missing from the data dir is fetched back from a remote
-//! (`fetch_missing`), checked against the size the log recorded, before it is opened.
+//! windows by ranged GETs with a small cache, so an `ArchiveReader` over it reads only the
+//! header, the index and the frames it is asked for (`verify --remote`, and a restore's
+//! packs: `RemoteCopy`). And the restore fallback for whole files: a recorded archive or
+//! snapshot index missing from the data dir is fetched back from a remote (`fetch_missing`),
+//! checked against the size the log recorded, before it is opened.
 
 use super::{ObjectStore, RemoteConfig, RemoteError};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Bytes per ranged GET: large enough that a frame is one or two requests, small enough that
-/// the cache stays a few MiB.
+/// Least bytes per ranged GET (a read asks for at least this much from where it starts):
+/// large enough that a frame is one or two requests, small enough that the cache stays a few
+/// MiB.
 pub const BLOCK: u64 = 1 << 20;
-/// Blocks kept (the most recently used).
+/// The window of a pack read for a restore: a frame's header and a small chunk in one GET,
+/// without fetching much beyond the frames wanted.
+pub const PACK_WINDOW: u64 = 64 << 10;
+/// Windows kept (the most recently used).
 const CACHED: usize = 4;
 
 /// One remote object as a seekable file.
@@ -21,7 +26,9 @@ pub struct RemoteFile {
     key: String,
     len: u64,
     pos: u64,
-    /// (block number, bytes), most recently used last.
+    /// Least bytes per GET.
+    window: u64,
+    /// (start offset, bytes), most recently used last.
     cache: Vec<(u64, Vec<u8>)>,
     /// Ranged GETs made and bytes they returned.
     pub gets: u64,
@@ -40,6 +47,7 @@ impl RemoteFile {
             key: key.to_string(),
             len,
             pos: 0,
+            window: BLOCK,
             cache: Vec::new(),
             gets: 0,
             fetched: 0,
@@ -54,13 +62,22 @@ impl RemoteFile {
         self.len == 0
     }
 
-    fn block(&mut self, n: u64) -> io::Result<&[u8]> {
-        if let Some(i) = self.cache.iter().position(|(b, _)| *b == n) {
+    /// Reads ask for at least `bytes` from where they start (default `BLOCK`).
+    pub fn with_window(mut self, bytes: u64) -> RemoteFile {
+        self.window = bytes.max(1);
+        self
+    }
+
+    /// The bytes from `pos` on that a cached window holds, fetching a window that starts at
+    /// `pos` and holds at least `want` bytes when none does.
+    fn window_at(&mut self, pos: u64, want: usize) -> io::Result<&[u8]> {
+        let holds = |(s, b): &(u64, Vec<u8>)| *s <= pos && pos < s + b.len() as u64;
+        if let Some(i) = self.cache.iter().position(holds) {
             let hit = self.cache.remove(i);
             self.cache.push(hit);
         } else {
-            let start = n * BLOCK;
-            let end = (start + BLOCK).min(self.len);
+            let start = pos;
+            let end = (start + self.window.max(want as u64)).min(self.len);
             let bytes = self
                 .store
                 .get(&self.key, Some(start..end))
@@ -81,9 +98,10 @@ impl RemoteFile {
             if self.cache.len() >= CACHED {
                 self.cache.remove(0);
             }
-            self.cache.push((n, bytes));
+            self.cache.push((start, bytes));
         }
-        Ok(&self.cache.last().expect("just pushed").1)
+        let (s, b) = self.cache.last().expect("just pushed");
+        Ok(&b[(pos - s) as usize..])
     }
 }
 
@@ -92,10 +110,9 @@ impl Read for RemoteFile {
         if self.pos >= self.len || buf.is_empty() {
             return Ok(0);
         }
-        let (n, off) = (self.pos / BLOCK, (self.pos % BLOCK) as usize);
-        let block = self.block(n)?;
-        let take = (block.len() - off).min(buf.len());
-        buf[..take].copy_from_slice(&block[off..off + take]);
+        let window = self.window_at(self.pos, buf.len())?;
+        let take = window.len().min(buf.len());
+        buf[..take].copy_from_slice(&window[..take]);
         self.pos += take as u64;
         Ok(take)
     }
@@ -116,6 +133,91 @@ impl Seek for RemoteFile {
         })?;
         self.pos = at;
         Ok(at)
+    }
+}
+
+/// A pack's copy on the remotes, as the snapshot reader's other copy (`archive::OtherCopy`):
+/// nothing is asked of a remote until it is read; then the first remote that has the object
+/// serves it by ranged GETs of `PACK_WINDOW` or more, so a restore fetches only the frames it
+/// needs (and the pack's header and index).
+pub struct RemoteCopy {
+    remotes: Vec<RemoteConfig>,
+    key: String,
+    /// Opened at the first read: the object, or why none could be.
+    file: std::sync::Mutex<Option<Result<RemoteFile, String>>>,
+}
+
+impl RemoteCopy {
+    pub fn new(remotes: &[RemoteConfig], key: &str) -> RemoteCopy {
+        RemoteCopy {
+            remotes: remotes.to_vec(),
+            key: key.to_string(),
+            file: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut RemoteFile) -> io::Result<T>) -> io::Result<T> {
+        let mut g = self
+            .file
+            .lock()
+            .map_err(|_| io::Error::other("a reader of this remote copy panicked"))?;
+        let opened = g.get_or_insert_with(|| self.open());
+        match opened {
+            Ok(file) => f(file),
+            Err(why) => Err(io::Error::new(io::ErrorKind::NotFound, why.clone())),
+        }
+    }
+
+    fn open(&self) -> Result<RemoteFile, String> {
+        let mut why = Vec::new();
+        for cfg in &self.remotes {
+            let store: Arc<dyn ObjectStore> = match super::open(cfg) {
+                Ok(s) => Arc::from(s),
+                Err(e) => {
+                    why.push(e.to_string());
+                    continue;
+                }
+            };
+            match RemoteFile::open(store, &self.key) {
+                Ok(f) => return Ok(f.with_window(PACK_WINDOW)),
+                Err(e) => why.push(e.to_string()),
+            }
+        }
+        if why.is_empty() {
+            why.push("no remote configured".into());
+        }
+        Err(why.join("; "))
+    }
+
+    /// GETs made and bytes they returned so far.
+    pub fn fetched(&self) -> (u64, u64) {
+        match self.file.lock().ok().as_deref() {
+            Some(Some(Ok(f))) => (f.gets, f.fetched),
+            _ => (0, 0),
+        }
+    }
+}
+
+impl crate::archive::OtherCopy for RemoteCopy {
+    fn describe(&self) -> String {
+        match self.file.lock().ok().as_deref() {
+            Some(Some(Ok(f))) => format!("remote {}", f.store.name()),
+            _ => {
+                let names: Vec<&str> = self.remotes.iter().map(|r| r.name.as_str()).collect();
+                format!("remote {}", names.join(" or "))
+            }
+        }
+    }
+
+    fn size(&self) -> io::Result<u64> {
+        self.with(|f| Ok(f.len()))
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        self.with(|f| {
+            f.seek(SeekFrom::Start(offset))?;
+            f.read_exact(buf)
+        })
     }
 }
 
@@ -254,8 +356,9 @@ mod tests {
     use super::*;
     use crate::remote::dir::DirStore;
 
-    /// Reads anywhere in the object give its bytes; only the blocks touched are fetched, and a
-    /// block read again comes from the cache.
+    /// Reads anywhere in the object give its bytes; each GET fetches a window from where a read
+    /// starts (at least `BLOCK`, or the whole read when larger), and bytes read again come
+    /// from the cache.
     #[test]
     fn a_remote_file_reads_only_the_blocks_it_needs() {
         let dir = tempfile::tempdir().unwrap();
@@ -270,15 +373,22 @@ mod tests {
         f.seek(SeekFrom::Start(3 * BLOCK - 50)).unwrap();
         f.read_exact(&mut buf).unwrap();
         assert_eq!(buf[..], data[(3 * BLOCK - 50) as usize..][..100]);
-        assert_eq!(f.gets, 2, "the read spans two blocks");
+        assert_eq!(f.gets, 1, "one window from where the read starts");
         f.seek(SeekFrom::End(-10)).unwrap();
         let mut tail = Vec::new();
         f.read_to_end(&mut tail).unwrap();
         assert_eq!(tail[..], data[data.len() - 10..]);
         f.seek(SeekFrom::Start(3 * BLOCK)).unwrap();
         f.read_exact(&mut buf).unwrap();
-        assert_eq!(f.gets, 3, "block 3 was cached");
-        assert_eq!(f.fetched, 2 * BLOCK + 123);
+        assert_eq!(buf[..], data[(3 * BLOCK) as usize..][..100]);
+        assert_eq!(f.gets, 2, "inside the first window: cached");
+        assert_eq!(f.fetched, BLOCK + 10);
+        // A read larger than the window is one GET of exactly its bytes.
+        let mut big = vec![0; (2 * BLOCK + 5) as usize];
+        f.seek(SeekFrom::Start(7)).unwrap();
+        f.read_exact(&mut big).unwrap();
+        assert_eq!(big[..], data[7..][..big.len()]);
+        assert_eq!((f.gets, f.fetched), (3, 3 * BLOCK + 15));
         assert!(f.seek(SeekFrom::Current(-(10 * BLOCK as i64))).is_err());
         assert!(matches!(
             RemoteFile::open(store, "backups/none.bka"),

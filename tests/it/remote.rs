@@ -1,6 +1,8 @@
 //! Remotes (issue 16): the S3 store against a real `s3s-fs`, the dir store, and the
 //! replication queue driven through the real binary.
 
+#[path = "remote/restore.rs"]
+mod restore;
 #[path = "remote/server.rs"]
 pub mod server;
 

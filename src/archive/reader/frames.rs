@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Seek};
 use std::sync::{mpsc, Mutex};
 
+use super::pack_file::{OtherCopy, PackFile};
 use super::read_exact_at;
 use crate::archive::codec::{decompress, Codec};
 use crate::archive::error::ArchiveError;
@@ -369,7 +370,7 @@ impl<'a> From<Option<&'a Sealing>> for Via<'a> {
 /// A frame whose pack is `MISSING` is damaged: reading it fails with `missing[map[i].1]`, as a
 /// frame failing its CRC does (`skip_damaged` passes over it).
 pub struct PackFrames {
-    pub(crate) packs: Vec<super::ArchiveReader<std::fs::File>>,
+    pub(crate) packs: Vec<super::ArchiveReader<PackFile>>,
     pub(crate) map: Vec<(u32, u32)>,
     pub(crate) missing: Vec<String>,
 }
@@ -400,6 +401,8 @@ struct Unit<'s> {
     info: FrameInfo,
     h: FrameHeader,
     stored: Vec<u8>,
+    /// The pack it came from, when another copy can stand in for a damaged local frame.
+    pack: Option<&'s PackFile>,
 }
 
 impl Unit<'_> {
@@ -410,15 +413,64 @@ impl Unit<'_> {
                 offset: 0,
             });
         }
-        decode_frame(
+        let damaged = match decode_frame(
             self.dec,
             self.frame,
             self.last,
             &self.info,
             self.h,
             self.stored,
-        )
+        ) {
+            Ok(raw) => return Ok(raw),
+            Err(e) => e,
+        };
+        let Some((path, other)) = self.pack.and_then(PackFile::fallback) else {
+            return Err(damaged);
+        };
+        // The local frame fails its checks: the other copy's frame, checked the same way.
+        let again = read_other(other, &self.info, self.frame).and_then(|(h, stored)| {
+            decode_frame(self.dec, self.frame, self.last, &self.info, h, stored)
+        });
+        match again {
+            Ok(raw) => {
+                log::warn!(
+                    "{}: frame {} is damaged ({damaged}); read from {} instead",
+                    path.display(),
+                    self.frame,
+                    other.describe()
+                );
+                Ok(raw)
+            }
+            Err(e) => {
+                log::warn!(
+                    "{}: frame {} is damaged ({damaged}), and so is {}'s ({e})",
+                    path.display(),
+                    self.frame,
+                    other.describe()
+                );
+                Err(damaged)
+            }
+        }
     }
+}
+
+/// A frame's header and stored bytes from another copy of its pack (one ranged read).
+fn read_other(
+    other: &dyn OtherCopy,
+    info: &FrameInfo,
+    i: usize,
+) -> Result<(FrameHeader, Vec<u8>), ArchiveError> {
+    let mut buf = vec![0u8; FRAME_HEADER_LEN + info.stored_len as usize];
+    other
+        .read_at(info.offset, &mut buf)
+        .map_err(|e| ArchiveError::Io {
+            context: format!("reading frame {i} from {}", other.describe()),
+            source: e,
+        })?;
+    let stored = buf.split_off(FRAME_HEADER_LEN);
+    let mut hb = [0u8; FRAME_HEADER_LEN];
+    hb.copy_from_slice(&buf);
+    Ok((FrameHeader::decode(&hb), stored))
 }
 
 impl<'s, R: Read + Seek> Source<'s, '_, R> {
@@ -435,6 +487,7 @@ impl<'s, R: Read + Seek> Source<'s, '_, R> {
                     info: frames[i],
                     h,
                     stored,
+                    pack: None,
                 })
             }
             Source::Packs(p) => {
@@ -455,13 +508,27 @@ impl<'s, R: Read + Seek> Source<'s, '_, R> {
                         },
                         h: FrameHeader::decode(&[0; FRAME_HEADER_LEN]),
                         stored: Vec::new(),
+                        pack: None,
                     });
                 }
                 let pack = &p.packs[pi as usize];
                 let frames = &pack.index.frames;
                 let f = f as usize;
-                // Positional reads on the shared handle: `&File` reads and seeks.
-                let (h, stored) = read_stored(&mut &pack.r, frames, f)?;
+                // Positional reads on the shared handle: `&PackFile` reads and seeks. A local
+                // file cut short is read from the other copy, as a damaged frame is.
+                let (h, stored) = match (read_stored(&mut &pack.r, frames, f), pack.r.fallback()) {
+                    (Ok(read), _) => read,
+                    (Err(e), Some((path, other))) => {
+                        let read = read_other(other, &frames[f], f).map_err(|_| e)?;
+                        log::warn!(
+                            "{}: frame {f} is unreadable; read from {} instead",
+                            path.display(),
+                            other.describe()
+                        );
+                        read
+                    }
+                    (Err(e), None) => return Err(e),
+                };
                 Ok(Unit {
                     missing: None,
                     dec: Decoder {
@@ -473,6 +540,7 @@ impl<'s, R: Read + Seek> Source<'s, '_, R> {
                     info: frames[f],
                     h,
                     stored,
+                    pack: Some(&pack.r),
                 })
             }
         }

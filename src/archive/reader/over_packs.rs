@@ -5,7 +5,7 @@
 
 use std::fs::File;
 
-use super::{ArchiveReader, PackFrames};
+use super::{ArchiveReader, PackFile, PackFrames};
 use crate::archive::error::ArchiveError;
 use crate::archive::format::{FrameInfo, Index, IndexEntry, Location, VERSION};
 use crate::archive::Codec;
@@ -23,7 +23,7 @@ impl ArchiveReader<File> {
         file_len: u64,
         index_crc32: u32,
         entries: Vec<IndexEntry>,
-        packs: Vec<ArchiveReader<File>>,
+        packs: Vec<ArchiveReader<PackFile>>,
         map: Vec<(u32, u32)>,
         raw_lens: &[u32],
         missing: Vec<String>,

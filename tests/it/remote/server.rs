@@ -86,13 +86,19 @@ impl S3 {
         let mut out = std::collections::BTreeMap::new();
         let mut stack = vec![base.clone()];
         while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).unwrap() {
-                let e = e.unwrap();
+            // The server works while we look: a directory or file removed (a deletion, a
+            // temporary upload file renamed) between listing and reading is not an object.
+            let Ok(rd) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for e in rd {
+                let Ok(e) = e else { continue };
                 let name = e.file_name().to_string_lossy().to_string();
                 if name.starts_with('.') {
                     continue;
                 }
-                if e.file_type().unwrap().is_dir() {
+                let Ok(kind) = e.file_type() else { continue };
+                if kind.is_dir() {
                     stack.push(e.path());
                 } else {
                     let key = e
@@ -101,7 +107,13 @@ impl S3 {
                         .unwrap()
                         .to_string_lossy()
                         .to_string();
-                    out.insert(key, std::fs::read(e.path()).unwrap());
+                    match std::fs::read(e.path()) {
+                        Ok(bytes) => {
+                            out.insert(key, bytes);
+                        }
+                        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(err) => panic!("{}: {err}", e.path().display()),
+                    }
                 }
             }
         }
