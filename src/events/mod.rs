@@ -330,7 +330,8 @@ pub enum Event {
         attempt: u32,
     },
     /// One upload attempt failed (`reason`: the remote's error, naming no credential);
-    /// `will_retry` says whether the queue tries again (with backoff) or gave up until restart.
+    /// `will_retry` says whether the queue tries again soon (with backoff) or gave up for now (it
+    /// tries a given-up object once an hour, and at every start: schema/remote.md).
     ReplicationFailed {
         remote: String,
         key: String,
