@@ -19,6 +19,7 @@ pub(super) struct RawRemote {
     prefix: Option<String>,
     region: Option<String>,
     path_style: Option<bool>,
+    multipart_above: Option<String>,
     pub(crate) access_key_id_env: Option<String>,
     pub(crate) secret_access_key_env: Option<String>,
     credentials_file: Option<PathBuf>,
@@ -52,7 +53,16 @@ pub struct S3Remote {
     pub path_style: bool,
     pub access_key_id: Secret,
     pub secret_access_key: Secret,
+    /// Files larger than this go up as a multipart upload (8 MiB parts), smaller ones in one
+    /// streamed PUT: a pack (16–64 MiB) in one request, as restic sends its packs, since a
+    /// multipart upload costs a request per part and the server a concatenation.
+    pub multipart_above: u64,
 }
+
+/// `multipart_above` when not given.
+pub const DEFAULT_MULTIPART_ABOVE: u64 = 128 << 20;
+/// S3's smallest part (all but the last): a cutoff below it would make parts S3 refuses.
+pub const MIN_MULTIPART_ABOVE: u64 = 5 << 20;
 
 /// One `[[remotes]]` entry, validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -163,6 +173,17 @@ pub(super) fn remotes(raw: Vec<RawRemote>) -> Result<Vec<RemoteConfig>, ConfigEr
                         "must start with http:// or https://",
                     ));
                 }
+                let multipart_above = match &r.multipart_above {
+                    None => DEFAULT_MULTIPART_ABOVE,
+                    Some(t) => parse_size(t)
+                        .filter(|n| *n >= MIN_MULTIPART_ABOVE)
+                        .ok_or_else(|| {
+                            invalid(
+                                &at("multipart_above"),
+                                format!("{t:?} is not a size of at least 5MiB, like \"128MiB\""),
+                            )
+                        })?,
+                };
                 let bucket = r
                     .bucket
                     .ok_or_else(|| invalid(&at("bucket"), "required for kind = \"s3\""))?;
@@ -190,6 +211,7 @@ pub(super) fn remotes(raw: Vec<RawRemote>) -> Result<Vec<RemoteConfig>, ConfigEr
                     path_style: r.path_style.unwrap_or(true),
                     access_key_id,
                     secret_access_key,
+                    multipart_above,
                 })
             }
             "dir" => RemoteKind::Dir {
@@ -317,6 +339,13 @@ mod tests {
         assert!(err(&format!("{dir}{dir}")).contains("remotes[1].name"));
         assert!(err(&format!("{dir}concurrency = 0\n")).contains("remotes[0].concurrency"));
         assert!(err(&format!("{dir}max_upload_rate = \"fast\"\n")).contains("max_upload_rate"));
+        let s3_min = "[[remotes]]\nname = \"s\"\nkind = \"s3\"\nendpoint = \"http://h\"\n\
+                      bucket = \"b\"\ncredentials_file = \"/nonexistent\"\nmultipart_above = \"1MiB\"\n";
+        assert!(
+            err(s3_min).contains("remotes[0].multipart_above"),
+            "{}",
+            err(s3_min)
+        );
         assert!(err(&format!(
             "{dir}warn_after = \"3h\"\ncritical_after = \"1h\"\n"
         ))

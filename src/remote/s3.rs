@@ -12,14 +12,17 @@ use crate::config::remotes::S3Remote;
 use rusty_s3::actions::{CompleteMultipartUpload, CreateMultipartUpload, ListObjectsV2};
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::time::Duration;
 
 /// A presigned URL's life: long enough for one part at a slow rate.
 const SIGN_FOR: Duration = Duration::from_secs(3600);
-/// Files up to this size go in one PUT; larger ones in parts of at least this size.
+/// Files above `multipart_above` go up in parts of at least this size.
 pub const PART: u64 = 8 << 20;
+/// What one write to the connection carries: the default copy buffer (8 KiB) would make a
+/// 64 MiB pack 8,192 syscalls, this 256.
+const SEND_BUF: usize = 256 << 10;
 /// S3 allows 10,000 parts; the part size grows beyond `PART` for files that need it.
 const MAX_PARTS: u64 = 10_000;
 
@@ -30,6 +33,7 @@ pub struct S3Store {
     creds: Credentials,
     agent: ureq::Agent,
     limit: Option<RateLimit>,
+    multipart_above: u64,
 }
 
 impl S3Store {
@@ -68,6 +72,7 @@ impl S3Store {
             creds: Credentials::new(cfg.access_key_id.0.clone(), cfg.secret_access_key.0.clone()),
             agent,
             limit,
+            multipart_above: cfg.multipart_above,
         })
     }
 
@@ -147,7 +152,8 @@ impl S3Store {
             inner: body,
             limit: self.limit.as_ref(),
         };
-        req.send(paced).map_err(|e| self.fail(key, e))?;
+        req.send(BufReader::with_capacity(SEND_BUF, paced))
+            .map_err(|e| self.fail(key, e))?;
         Ok(())
     }
 
@@ -220,7 +226,7 @@ impl S3Store {
                 .agent
                 .request_url("PUT", &url)
                 .set("Content-Length", &len.to_string())
-                .send(paced)
+                .send(BufReader::with_capacity(SEND_BUF, paced))
                 .map_err(|e| self.fail(key, e))?;
             let etag = resp.header("ETag").unwrap_or_default().to_string();
             etags.push(etag);
@@ -344,7 +350,7 @@ impl ObjectStore for S3Store {
             )
         })?;
         let size = file.metadata().map_err(|e| self.io(key, e))?.len();
-        if size <= PART {
+        if size <= self.multipart_above {
             self.put_stream(key, file, size, if_absent)
         } else {
             drop(file);

@@ -21,6 +21,8 @@ fn s3_config(s3: &S3, prefix: &str, secret: &str) -> RemoteConfig {
             path_style: true,
             access_key_id: Secret(ACCESS.into()),
             secret_access_key: Secret(secret.into()),
+            // Low, so a 20 MiB file goes up in parts.
+            multipart_above: 8 << 20,
         }),
         prefix: prefix.into(),
         max_upload_rate: None,
@@ -426,7 +428,10 @@ fn a_remote_killed_mid_upload_is_finished_after_it_returns() {
     let server = Served::with_config(&format!(
         "[[sources.files]]\npath = {:?}\n\n{}",
         src.path(),
-        remote_toml(&s3, "max_upload_rate = \"16MiB\"")
+        remote_toml(
+            &s3,
+            "max_upload_rate = \"16MiB\"\nmultipart_above = \"8MiB\""
+        )
     ));
     let full = server.run("daily_full_backup");
     assert_eq!(full["status"], "succeeded", "{full}");
