@@ -102,7 +102,8 @@ for i in 1 2; do
   rm -rf $D/t/*
 done
 
-# Browsing: the first page after a restart (the index is read and put in order), later pages,
+# Browsing: the first page right after a restart (the worst case: the tree that serve builds ahead
+# at start is still being built, and the page waits for it), later pages,
 # and the same directory with restic (which has no pages: it lists the whole directory).
 FLAT=$(python3 -c "import urllib.parse,sys;print(urllib.parse.quote(sys.argv[1],safe=''))" "$D/flat")
 page() { curl -sf "$B/backups/$FBID/files?path=$FLAT&limit=${2:-1000}${1:+&after=$1}"; }
