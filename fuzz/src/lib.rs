@@ -70,6 +70,7 @@ pub fn exercise_with(data: &[u8], key: Option<&keys::MasterKey>) {
         &ExtractOptions {
             skip_parent_refs: true,
             skip_damaged: true,
+            ..ExtractOptions::default()
         },
     );
     if let Some(p) = paths.first() {

@@ -39,7 +39,7 @@ pub const RESTORE_FIELDS: &[&str] = &[
 /// bytes, duration), listed in `GET runs` with live progress while it works; the answer names it
 /// (`run_id`). A request refused before any work (a bad body, an unknown backup or path, an
 /// occupied target, in place switched off) is a 4xx and records nothing; a dry run records
-/// nothing either. The route's token scope will be `restore` once tokens have scopes.
+/// nothing either. The route needs a token with the `restore` scope.
 pub async fn restore(mut req: Request<ApiContext>) -> Result<Response, ApiError> {
     let id = param(&req, "backup_id")?;
     let mut meta = meta(&req)?;

@@ -81,8 +81,7 @@ pub async fn restore(
     let loaded = {
         let id = id.clone();
         smol::unblock(move || {
-            let cancel = handle.cancel();
-            let r = engine::load(&config, &state, &id, &req, cancel);
+            let r = engine::load_tracked(&config, &state, &id, &req, &handle);
             drop(handle);
             r
         })

@@ -25,9 +25,13 @@ use super::format::{EntryKind, IndexEntry, Location};
 use super::path;
 use super::reader::{stream_entries, ArchiveReader, Piece, Via};
 
+/// Told after each file or stream is written (renamed into place): the files and streams, and
+/// their content bytes, this extraction has written so far.
+pub type OnFile<'a> = &'a dyn Fn(u64, u64);
+
 /// Choices for `extract_with`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ExtractOptions {
+#[derive(Clone, Copy, Default)]
+pub struct ExtractOptions<'a> {
     /// Skip files whose bytes live in a parent backup instead of failing with `EntryInParent`
     /// (the restore of an incremental chain fetches those from the parent archives).
     pub skip_parent_refs: bool,
@@ -35,6 +39,19 @@ pub struct ExtractOptions {
     /// fails its checksum is listed in `damaged` (and not created) instead of ending the
     /// extraction.
     pub skip_damaged: bool,
+    /// Live progress: an archive's share of a restore is written in one call, which can take
+    /// minutes, and a caller showing progress needs to hear of each file as it lands.
+    pub on_file: Option<OnFile<'a>>,
+}
+
+impl std::fmt::Debug for ExtractOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExtractOptions")
+            .field("skip_parent_refs", &self.skip_parent_refs)
+            .field("skip_damaged", &self.skip_damaged)
+            .field("on_file", &self.on_file.is_some())
+            .finish()
+    }
 }
 
 /// An entry `extract` could not restore, and why.
@@ -366,6 +383,9 @@ impl<R: Read + Seek> ArchiveReader<R> {
                 sum.files += 1;
             }
             sum.bytes += e.size;
+            if let Some(tell) = opts.on_file {
+                tell(sum.files + sum.streams, sum.bytes);
+            }
             Ok(())
         };
         let mut create = |id: usize| -> Result<Open, ArchiveError> {

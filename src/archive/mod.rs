@@ -16,7 +16,7 @@ mod writer;
 
 pub use codec::Codec;
 pub use error::ArchiveError;
-pub use extract::{select_entries, DamagedEntry, ExtractOptions, ExtractSummary};
+pub use extract::{select_entries, DamagedEntry, ExtractOptions, ExtractSummary, OnFile};
 pub use format::{
     check_entry_shape, EntryKind, EntryMeta, FrameInfo, Index, IndexEntry, Location, Mtime,
     FLAG_SEALED, VERSION,

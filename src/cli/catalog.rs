@@ -38,7 +38,10 @@ pub(crate) fn restore_database(
 
 /// `backupd backups [--job J]`: the catalog, read-only on the log.
 pub(crate) fn backups(config: &Config, job: Option<&str>) -> anyhow::Result<()> {
-    let (_store, state) = offline_state(EventStore::open_read_only(&config.events_path())?)?;
+    let query = job.map(|j| format!("?job_id={}", query_value(j)));
+    let route = format!("GET {}/backups{}", api::BASE, query.unwrap_or_default());
+    let store = EventStore::open_read_only(&config.events_path()).map_err(held(route))?;
+    let (_store, state) = offline_state(store)?;
     let mut all: Vec<_> = state
         .catalog
         .backups
@@ -72,7 +75,13 @@ pub(crate) fn backups(config: &Config, job: Option<&str>) -> anyhow::Result<()> 
 /// `backupd ls ID [PATH]`: every entry of one directory, a page at a time, read-only.
 pub(crate) fn ls(config: &Config, id: &str, path: &str) -> anyhow::Result<()> {
     use engine::browse::{list, BrowseError, MAX_LIMIT};
-    let (_store, state) = offline_state(EventStore::open_read_only(&config.events_path())?)?;
+    let route = format!(
+        "GET {}/backups/{id}/files?path={}",
+        api::BASE,
+        query_value(if path.is_empty() { "/" } else { path })
+    );
+    let store = EventStore::open_read_only(&config.events_path()).map_err(held(route))?;
+    let (_store, state) = offline_state(store)?;
     let mut out = std::io::stdout().lock();
     let mut after: Option<String> = None;
     loop {
@@ -93,6 +102,18 @@ pub(crate) fn ls(config: &Config, id: &str, path: &str) -> anyhow::Result<()> {
             None => return Ok(()),
         }
     }
+}
+
+/// `v` as a query value: a route the operator can paste (`/` kept, as the API reads it).
+fn query_value(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' | b':' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// `backupd verify BACKUP_ID|FILE`: a path that exists is checked as an archive file; anything

@@ -258,6 +258,9 @@ pub(crate) fn serve(config: Config) -> anyhow::Result<()> {
         api.local_addr(),
         api::BASE
     );
+    // Browsing's trees of the newest backups (and of each new one) built before anyone asks;
+    // after the line above, so what it logs comes after it.
+    let prefetch = engine::browse::start_prefetch(service.clone(), shared.clone());
 
     // signal-hook's iterator blocks, so it waits on a thread and forwards into the async world.
     let (signal_tx, signal_rx) = smol::channel::bounded::<i32>(1);
@@ -293,6 +296,7 @@ pub(crate) fn serve(config: Config) -> anyhow::Result<()> {
         scheduler.await;
     });
     drop(log_shipper);
+    drop(prefetch);
     drop(notifier);
     drop(replicator);
     drop(service);

@@ -8,11 +8,18 @@
 //! file: archives never change once written). A directory's children are then one contiguous
 //! range (`dir/` ..= `dir/\u{10FFFF}`), found by binary search, so a page costs what it returns
 //! plus the descendants skipped inside that range.
+//!
+//! Reading and ordering a 100,000-entry index takes longer than a page may (the target is 50 ms),
+//! so the trees are cached (`cache`, bounded by entries) and built ahead: at `serve` start for the
+//! newest backups and right after each backup is recorded (`cache::start_prefetch`).
+
+mod cache;
+
+pub use cache::{start_prefetch, Prefetch};
 
 use std::fs::File;
 use std::io::Write;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
@@ -153,36 +160,16 @@ fn find(entries: &[IndexEntry], path: &str) -> Option<usize> {
     entries.binary_search_by(|e| e.path.as_str().cmp(path)).ok()
 }
 
-/// The last few sorted manifests, by archive file.
-static TREES: Mutex<Vec<(PathBuf, Arc<Tree>)>> = Mutex::new(Vec::new());
-const KEPT_TREES: usize = 4;
-
+/// A backup's tree from the cache (`cache`), built now if it is not there.
 fn tree(layout: &Layout, state: &State, id: &str) -> Result<Arc<Tree>, EngineError> {
-    let b = state
-        .catalog
-        .backups
-        .get(id)
-        .ok_or_else(|| EngineError::UnknownBackup { id: id.to_string() })?;
-    let file = layout.resolve(&b.record.location);
-    let cached = {
-        let kept = TREES.lock().unwrap_or_else(|p| p.into_inner());
-        kept.iter()
-            .find(|(f, _)| f == &file)
-            .map(|(_, t)| t.clone())
-    };
-    if let Some(t) = cached {
-        return Ok(t);
-    }
+    cache::tree(layout, state, id)
+}
+
+/// A backup's tree read from its archive and put in path order: what a cold listing pays.
+fn build(layout: &Layout, state: &State, id: &str) -> Result<Tree, EngineError> {
     let mut reader = open_backup(layout, state, id)?;
     // Taken, not cloned: the reader is dropped here and the entries are most of its memory.
-    let t = Arc::new(Tree::new(std::mem::take(&mut reader.index.entries)));
-    let mut kept = TREES.lock().unwrap_or_else(|p| p.into_inner());
-    kept.retain(|(f, _)| f != &file);
-    kept.push((file, t.clone()));
-    if kept.len() > KEPT_TREES {
-        kept.remove(0);
-    }
-    Ok(t)
+    Ok(Tree::new(std::mem::take(&mut reader.index.entries)))
 }
 
 fn listed(e: &IndexEntry, name: String, path: String, id: &str) -> ListedEntry {

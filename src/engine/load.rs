@@ -31,7 +31,7 @@ use super::paths::DB_PREFIX;
 use super::EngineError;
 use crate::config::{Config, DatabaseKind};
 use crate::error::{ErrorKind, Front};
-use crate::progress::Cancel;
+use crate::progress::{Cancel, ProgressHandle};
 use crate::projections::State;
 
 /// What to load, and where: the API's restore body with `database`, or `restore --database`.
@@ -156,6 +156,43 @@ pub fn load(
     req: &LoadRequest,
     cancel: &Cancel,
 ) -> Result<LoadSummary, LoadError> {
+    load_with(config, state, backup_id, req, cancel, None)
+}
+
+/// `load` as a run: `progress` is told the dump's size once it is found, then the bytes streamed
+/// into the loader (or the SQLite file) as they go; its stop switch is the load's `cancel`.
+pub fn load_tracked(
+    config: &Config,
+    state: &State,
+    backup_id: &str,
+    req: &LoadRequest,
+    progress: &ProgressHandle,
+) -> Result<LoadSummary, LoadError> {
+    let loaded = load_with(
+        config,
+        state,
+        backup_id,
+        req,
+        progress.cancel(),
+        Some(progress),
+    );
+    if let Ok(s) = &loaded {
+        progress.update(|p| {
+            p.files_done = 1;
+            p.bytes_done = s.bytes;
+        });
+    }
+    loaded
+}
+
+fn load_with(
+    config: &Config,
+    state: &State,
+    backup_id: &str,
+    req: &LoadRequest,
+    cancel: &Cancel,
+    progress: Option<&ProgressHandle>,
+) -> Result<LoadSummary, LoadError> {
     let started = Instant::now();
     let backup =
         state
@@ -178,6 +215,19 @@ pub fn load(
             source_name: req.source.clone(),
         },
     })?;
+    if let Some(p) = progress {
+        p.update(|p| {
+            p.phase = "loading".into();
+            p.files_total = Some(1);
+            p.bytes_total = Some(file.size);
+        });
+    }
+    let tell = |bytes: u64| {
+        if let Some(p) = progress {
+            p.update(|p| p.bytes_done = bytes);
+        }
+    };
+    let tell: Option<&dyn Fn(u64)> = progress.map(|_| &tell as &dyn Fn(u64));
     let kind =
         dump_kind(&file.archive_path, &req.source).ok_or_else(|| LoadError::NotInBackup {
             backup_id: backup_id.to_string(),
@@ -254,7 +304,7 @@ pub fn load(
             return Err(LoadError::Exists { path: into });
         }
         if !req.dry_run {
-            summary.bytes = write_sqlite(config, state, &file, &into)?;
+            summary.bytes = write_sqlite(config, state, &file, &into, tell)?;
         }
         summary.duration_ms = started.elapsed().as_millis() as u64;
         return Ok(summary);
@@ -306,6 +356,7 @@ pub fn load(
         src,
         into: &into,
         cancel,
+        tell,
     };
     let (tool, bytes) = if req.dry_run {
         let tool = if kind == DatabaseKind::Postgresql {
@@ -404,6 +455,7 @@ fn write_sqlite(
     state: &State,
     file: &FileRef,
     into: &Path,
+    tell: Option<&dyn Fn(u64)>,
 ) -> Result<u64, EngineError> {
     let io_err = |what: String| {
         move |e| EngineError::Io {
@@ -422,7 +474,7 @@ fn write_sqlite(
             .create_new(true)
             .open(&tmp)
             .map_err(io_err(format!("creating {}", tmp.display())))?;
-        let mut counted = Counted::new(&mut out);
+        let mut counted = Counted::new(&mut out).telling(tell);
         browse::read_range(config, state, file, 0, u64::MAX, &mut counted)?;
         let bytes = counted.bytes;
         out.sync_all()

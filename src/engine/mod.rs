@@ -44,7 +44,7 @@ mod verify;
 
 pub use backup::{backup, BackupDone};
 pub use consolidate::{consolidate, ConsolidateDone};
-pub use load::{load, LoadError, LoadRequest, LoadSummary};
+pub use load::{load, load_tracked, LoadError, LoadRequest, LoadSummary};
 pub use reconcile::{reconcile, unrecorded_archives, ReconcileReport, Unrecorded};
 pub use restore::{
     check_in_place_paths, check_paths, check_request, check_target, plan_in_place, plan_restore,

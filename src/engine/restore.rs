@@ -100,8 +100,8 @@ pub fn restore_with(
     restore_tracked(config, state, backup_id, target, paths, opts, None)
 }
 
-/// `restore_with`, telling `progress` the files and bytes written after each archive it read
-/// (the extractor writes an archive's share in one go).
+/// `restore_with`, telling `progress` the files and bytes written as each file lands (the
+/// extractor calls back per file, parents' archives first, then the chosen one).
 pub fn restore_tracked(
     config: &Config,
     state: &State,
@@ -179,8 +179,17 @@ pub fn restore_tracked(
             }
         };
         let names: Vec<String> = wanted.iter().map(|e| e.path.clone()).collect();
+        let (files_before, bytes_before) = (sum.files, sum.bytes);
+        let on_file = |files: u64, bytes: u64| tell(files_before + files, bytes_before + bytes);
         let got = pr
-            .extract_with(target, &names, &extract_opts)
+            .extract_with(
+                target,
+                &names,
+                &ExtractOptions {
+                    on_file: progress.map(|_| &on_file as archive::OnFile),
+                    ..extract_opts
+                },
+            )
             .map_err(|source| EngineError::Archive {
                 context: format!("restoring from parent backup {parent}"),
                 source,
@@ -215,12 +224,15 @@ pub fn restore_tracked(
     }
 
     let selection: Vec<String> = paths.to_vec();
+    let (files_before, bytes_before) = (sum.files, sum.bytes);
+    let on_file = |files: u64, bytes: u64| tell(files_before + files, bytes_before + bytes);
     let got = reader
         .extract_with(
             target,
             &selection,
             &ExtractOptions {
                 skip_parent_refs: true,
+                on_file: progress.map(|_| &on_file as archive::OnFile),
                 ..extract_opts
             },
         )

@@ -242,6 +242,44 @@ fn the_api_names_its_fields_and_the_cli_its_flags_and_the_route_when_the_service
         )),
         "{stderr}"
     );
+    // The catalog's reads name their GET routes (query values encoded as a URL needs them).
+    let src_path = fs::canonicalize(&src).unwrap();
+    let src_path = src_path.to_str().unwrap();
+    let held_reads = [
+        (vec!["backups"], "GET /api/backup/backups".to_string()),
+        (
+            vec!["backups", "--job", "daily_full_backup"],
+            "GET /api/backup/backups?job_id=daily_full_backup".to_string(),
+        ),
+        (
+            vec!["ls", &id],
+            format!("GET /api/backup/backups/{id}/files?path=/"),
+        ),
+        (
+            vec!["ls", &id, src_path],
+            format!("GET /api/backup/backups/{id}/files?path={src_path}"),
+        ),
+        (
+            vec!["ls", &id, "/a dir"],
+            format!("GET /api/backup/backups/{id}/files?path=/a%20dir"),
+        ),
+    ];
+    for (args, route) in held_reads {
+        let out = bin()
+            .args(&args)
+            .arg("--data-dir")
+            .arg(server.data_dir())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "is in use by a running backupd; stop it first, or ask the service: {route}\n"
+            )),
+            "{args:?}: {stderr}"
+        );
+    }
 
     // Offline, the same refusal names the CLI's flag.
     let data = server.data_dir().to_path_buf();

@@ -36,6 +36,7 @@ mod repository;
 mod restore;
 mod restore_in_place;
 mod restore_paths;
+mod restore_progress;
 mod restore_targets;
 mod retention;
 mod runctl;

@@ -14,8 +14,9 @@ use serde_json::json;
 
 use crate::support::{offline, stdout_ok, Served};
 
-/// (relative path → (kind, bytes, mode, mtime)) of every entry below `root`.
-type Shot = BTreeMap<String, (char, Vec<u8>, u32, i64)>;
+/// (relative path → (kind, bytes, mode, mtime s, mtime ns)) of every entry below `root`: to
+/// the nanosecond, as the archive keeps it (seconds alone would pass a restore that drops them).
+type Shot = BTreeMap<String, (char, Vec<u8>, u32, i64, i64)>;
 
 fn shot(root: &Path) -> Shot {
     fn walk(root: &Path, dir: &Path, out: &mut Shot) {
@@ -28,7 +29,10 @@ fn shot(root: &Path) -> Shot {
             } else {
                 ('f', fs::read(&p).unwrap())
             };
-            out.insert(rel, (kind, bytes, m.mode() & 0o7777, m.mtime()));
+            out.insert(
+                rel,
+                (kind, bytes, m.mode() & 0o7777, m.mtime(), m.mtime_nsec()),
+            );
             if m.is_dir() {
                 walk(root, &p, out);
             }
@@ -43,7 +47,8 @@ fn write(path: &Path, bytes: &[u8], mode: u32, age_s: u64) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     fs::write(path, bytes).unwrap();
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
-    let t = SystemTime::now() - Duration::from_secs(age_s);
+    // Never a whole second: the nanoseconds are part of what must come back.
+    let t = SystemTime::now() - Duration::from_secs(age_s) + Duration::from_nanos(123_456_789);
     fs::File::options()
         .write(true)
         .open(path)
@@ -126,7 +131,7 @@ fn original_paths_restore_exactly_those_entries_and_a_dry_run_writes_nothing() {
         .collect();
     let mut want: Vec<(String, String, u64, String)> = expected
         .iter()
-        .map(|(rel, (k, bytes, _, _))| {
+        .map(|(rel, (k, bytes, _, _, _))| {
             let orig = format!("{}/{rel}", src.display());
             let lands = format!("{}/files{orig}", target.display());
             let kind = if *k == 'd' { "dir" } else { "file" };

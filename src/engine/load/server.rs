@@ -24,6 +24,8 @@ use crate::projections::State;
 pub(super) struct Counted<'a> {
     out: &'a mut dyn Write,
     pub(super) bytes: u64,
+    /// Told the bytes so far after each write: the run's live progress.
+    tell: Option<&'a dyn Fn(u64)>,
     head: Vec<u8>,
     sink_failed: bool,
 }
@@ -35,9 +37,16 @@ impl<'a> Counted<'a> {
         Counted {
             out,
             bytes: 0,
+            tell: None,
             head: Vec::new(),
             sink_failed: false,
         }
+    }
+
+    /// `tell` hears the bytes passed on so far, after each write.
+    pub(super) fn telling(mut self, tell: Option<&'a dyn Fn(u64)>) -> Self {
+        self.tell = tell;
+        self
     }
 
     /// Does the start of the dump hold a `DROP` statement (`pg_dump --clean`)?
@@ -57,6 +66,9 @@ impl Write for Counted<'_> {
         let keep = HEAD.saturating_sub(self.head.len()).min(n);
         self.head.extend_from_slice(&buf[..keep]);
         self.bytes += n as u64;
+        if let Some(tell) = self.tell {
+            tell(self.bytes);
+        }
         Ok(n)
     }
 
@@ -73,6 +85,8 @@ pub(super) struct Loader<'a> {
     pub(super) src: &'a DatabaseSource,
     pub(super) into: &'a str,
     pub(super) cancel: &'a Cancel,
+    /// Told the bytes streamed into the loader so far.
+    pub(super) tell: Option<&'a dyn Fn(u64)>,
 }
 
 /// How a loader run ended, when it failed.
@@ -176,7 +190,7 @@ impl Loader<'_> {
     fn stream(&self, tool: &str, cmd: Command) -> Result<(String, u64), LoadError> {
         let (mut bytes, mut drops) = (0, true);
         let ran = self.run(tool, cmd, &mut |w| {
-            let mut counted = Counted::new(w);
+            let mut counted = Counted::new(w).telling(self.tell);
             let read = browse::read_range(
                 self.config,
                 self.state,

@@ -79,3 +79,16 @@ fn the_head_tells_a_dump_that_drops_first() {
         .unwrap();
     assert!(!c.drops());
 }
+
+#[test]
+fn a_counted_writer_tells_the_bytes_so_far_after_each_write() {
+    let seen = std::cell::RefCell::new(Vec::new());
+    let tell = |b: u64| seen.borrow_mut().push(b);
+    let mut sink = Vec::new();
+    let mut c = Counted::new(&mut sink).telling(Some(&tell));
+    for chunk in [&b"abc"[..], b"", b"defgh"] {
+        c.write_all(chunk).unwrap();
+    }
+    assert_eq!(c.bytes, 8);
+    assert_eq!(*seen.borrow(), [3, 8]);
+}
