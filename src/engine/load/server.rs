@@ -114,6 +114,9 @@ impl Loader<'_> {
         let env = url.pg_env(self.src)?;
         let psql = |db: &str| {
             let mut cmd = Command::new("psql");
+            // The service's secrets stay out of the tool's environment (its own password is
+            // set below, after the scrub).
+            crate::engine::dump::child_env::scrub(&mut cmd);
             cmd.args(["--no-password", "-X", "-q", "-v", "ON_ERROR_STOP=1"]);
             for (k, v) in &env {
                 cmd.env(k, v);
@@ -152,6 +155,7 @@ impl Loader<'_> {
             .map_err(|e| io_failed(self.src, "writing the client defaults file", e))?;
         let client = |tool: &str| {
             let mut cmd = Command::new(tool);
+            crate::engine::dump::child_env::scrub(&mut cmd);
             // --defaults-extra-file must come first.
             cmd.arg(format!("--defaults-extra-file={}", defaults.display()))
                 .arg("--batch");
