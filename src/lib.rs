@@ -82,6 +82,8 @@
 //! - `error`       `ErrorKind`: transient / integrity / refused / config / internal, which every
 //!   layer's error reports through `kind()`, a failed run records (`run_failed_v2`) and the API
 //!   turns into a status
+//! - `failpoint` named crash points at the repository's step boundaries (inert unless a test
+//!   arms one on its thread), for the crash-safety property test (tests/it/crash.rs)
 //! - `config`, `clock`, `logging`  the shell's configuration, time source and log files
 //! - `background` the handle of a `serve` thread (notifier, replication, log shipping) that stops
 //!   and joins it when dropped
@@ -110,6 +112,7 @@ pub mod domain;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod failpoint;
 pub mod keys;
 pub mod logging;
 pub mod notify;

@@ -91,6 +91,7 @@ pub fn cleanup(
             skipped.push(format!("{}: {e}", d.id));
             continue;
         }
+        super::snapshot_backup::crash(crate::failpoint::CLEANUP_BEFORE_REMOVE)?;
         remove_backup_files(&layout, &d.id, location.as_deref())?;
         backups += 1;
         freed += d.bytes;

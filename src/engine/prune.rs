@@ -127,6 +127,7 @@ pub fn prune(
             done.waited = Some(e.to_string());
             return Ok(done);
         }
+        super::snapshot_backup::crash(crate::failpoint::PRUNE_BEFORE_REMOVE)?;
         remove_packs(service, &layout, &packs)?;
         done.freed += plan.delete.iter().map(|p| p.bytes).sum::<u64>();
         done.deleted = packs;
@@ -191,6 +192,7 @@ fn repack(
         from: from.to_vec(),
         into: written.clone(),
     };
+    super::snapshot_backup::crash(crate::failpoint::REPACK_BEFORE_RECORD)?;
     if let Err(e) = record(service, run_id, command) {
         forget(&written);
         return Ok(Repacked::Refused(e.to_string()));
@@ -203,6 +205,7 @@ fn repack(
             .map(|p| p.bytes)
             .sum()
     });
+    super::snapshot_backup::crash(crate::failpoint::REPACK_BEFORE_REMOVE)?;
     remove_packs(service, layout, from)?;
     let into_bytes: u64 = written.iter().map(|p| p.bytes).sum();
     Ok(Repacked::Done {
@@ -301,6 +304,7 @@ fn remove_packs(service: &Service, layout: &Layout, ids: &[String]) -> Result<()
     for location in locations {
         let path = layout.resolve(&location);
         remove(&path)?;
+        super::snapshot_backup::crash(crate::failpoint::PRUNE_REMOVING)?;
         if let Some(dir) = path.parent() {
             dirs.insert(dir.to_path_buf());
         }

@@ -270,6 +270,7 @@ pub fn backup(
     layout::publish(&guard.0[0], &snap_path)?;
     layout::fsync_dir(&snaps)?;
     guard.disarm();
+    crash(crate::failpoint::SNAPSHOT_BEFORE_RECORD)?;
 
     let kind = if parent.is_some() {
         BackupKind::Incremental
@@ -518,4 +519,9 @@ pub(super) fn repo_err(e: RepoError) -> EngineError {
             },
         },
     }
+}
+
+/// A crash point (`failpoint`) as the engine reports it.
+pub(super) fn crash(point: &'static str) -> Result<(), EngineError> {
+    crate::failpoint::hit(point).map_err(|reason| EngineError::Internal { reason })
 }

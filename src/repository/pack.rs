@@ -147,6 +147,7 @@ impl PackWriter {
         let dest = self.data_dir.join(&location);
         let dir = dest.parent().expect("a pack path has a directory");
         fs::create_dir_all(dir).map_err(RepoError::io(format!("creating {}", dir.display())))?;
+        crate::failpoint::hit(crate::failpoint::PACK_BEFORE_RENAME).map_err(RepoError::Other)?;
         fs::rename(&self.tmp, &dest).map_err(RepoError::io(format!(
             "renaming {} to {}",
             self.tmp.display(),

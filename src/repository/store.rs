@@ -329,6 +329,7 @@ impl<'a> Writer<'a> {
             return Ok(());
         }
         let rec = w.finish(&self.run_id, self.master.as_ref())?;
+        crate::failpoint::hit(crate::failpoint::PACK_BEFORE_RECORD).map_err(RepoError::Other)?;
         let id: [u8; 32] = hex_decode(&rec.id)
             .and_then(|v| v.try_into().ok())
             .ok_or_else(|| RepoError::Other(format!("pack id {} is not 64 hex digits", rec.id)))?;
@@ -352,6 +353,7 @@ impl<'a> Writer<'a> {
     /// `snap_path` (absolute; a new file) and says what it references.
     pub fn finish(mut self, snap_path: &Path) -> Result<Finished, RepoError> {
         self.close_pack()?;
+        crate::failpoint::hit(crate::failpoint::SNAPSHOT_BEFORE_WRITE).map_err(RepoError::Other)?;
         let snap = std::mem::take(&mut self.snap);
         let (snap_bytes, checksum) =
             snapshot::write(snap_path, &snap, self.codec, self.level, self.seal.as_ref())?;

@@ -6,6 +6,7 @@ mod auth;
 mod browse;
 mod cli;
 mod cli_bench;
+mod crash;
 mod databases;
 mod db_restore;
 mod defer;

@@ -233,10 +233,17 @@ impl Repository {
     }
 
     fn pack_written(&mut self, record: &PackRecord) {
-        if self.pack_no.contains_key(&record.id) {
-            return;
-        }
-        let p = self.packs.len() as PackNo;
+        // A pack's id is its bytes' hash: a backup that stores again exactly the chunks of a
+        // deleted pack (the same files after the only backup of them was forgotten and pruned)
+        // writes the same id. That pack lives again, with its chunks; ignoring it would leave
+        // the new snapshot pointing into a pack the projection calls deleted, and the next
+        // prune would sweep its file as a leftover.
+        let revived = match self.pack_no.get(&record.id) {
+            Some(&p) if self.packs[p as usize].deleted => Some(p),
+            Some(_) => return,
+            None => None,
+        };
+        let p = revived.unwrap_or(self.packs.len() as PackNo);
         let mut frames = Vec::with_capacity(record.chunks.len());
         for (i, c) in record.chunks.iter().enumerate() {
             let chunk = match self.find(&c.id) {
@@ -249,15 +256,21 @@ impl Repository {
                 stored_len: c.stored_len,
             });
         }
-        self.packs.push(Pack {
+        let pack = Pack {
             id: record.id.clone(),
             location: record.location.clone(),
             bytes: record.bytes,
             run_id: record.run_id.clone(),
             deleted: false,
             frames,
-        });
-        self.pack_no.insert(record.id.clone(), p);
+        };
+        match revived {
+            Some(p) => self.packs[p as usize] = pack,
+            None => {
+                self.packs.push(pack);
+                self.pack_no.insert(record.id.clone(), p);
+            }
+        }
     }
 
     fn snapshot_recorded(&mut self, backup_id: &str, refs: &SnapshotRefs) {

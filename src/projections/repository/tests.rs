@@ -275,3 +275,34 @@ pub(crate) fn random_id(n: u64) -> [u8; 32] {
     }
     id
 }
+
+/// A pack's id is its bytes' hash: the same chunks stored again after their pack was deleted
+/// make a pack of the same id, which lives again (found by the property test in
+/// tests/it/crash.rs: a later backup's snapshot pointed into a "deleted" pack).
+#[test]
+fn a_deleted_pack_written_again_lives_again() {
+    let mut repo = fold(vec![
+        pack("p1", "r1", &[id(1), id(2)]),
+        snapshot("a", &[("p1", &[0, 1])]),
+        deleted("a"),
+        Event::PacksDeleted {
+            packs: vec!["p1".into()],
+            reason: "unreferenced".into(),
+            bytes: 300,
+        },
+    ]);
+    assert_eq!(repo.locate(&id(1)), None);
+    repo.apply(&env(10, pack("p1", "r2", &[id(1), id(2)])));
+    repo.apply(&env(11, snapshot("b", &[("p1", &[0, 1])])));
+    let loc = repo.locate(&id(2)).unwrap();
+    assert_eq!((loc.pack.as_str(), loc.frame), ("p1", 1));
+    assert!(repo.pack("p1").is_some_and(|p| p.run_id == "r2"));
+    let none = |_: &str| false;
+    assert_eq!(repo.liveness()[0].live_frames, 2);
+    assert_eq!(repo.prune_candidates(none, 0.5), Candidates::default());
+    assert_eq!(repo.figures(none, 0.5).packs, 1);
+    // Written again while live: nothing changes.
+    let before = repo.clone();
+    repo.apply(&env(12, pack("p1", "r3", &[id(1), id(2)])));
+    assert_eq!(repo, before);
+}
