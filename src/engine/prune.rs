@@ -318,14 +318,18 @@ fn remove_packs(service: &Service, layout: &Layout, ids: &[String]) -> Result<()
 }
 
 /// Files of packs the log says were deleted that are still there (a crash between the record and
-/// the removal), and snapshot index files of deleted backups.
+/// the removal), and snapshot index files of deleted backups. A pack's name is the hash of its
+/// bytes, so a run in flight may be writing a deleted pack's file again (the same chunks stored
+/// anew) and record it as live: while a run that may write packs is in flight, pack files are
+/// left for a later prune.
 fn leftovers(service: &Service, layout: &Layout) -> Result<u64, EngineError> {
     let (packs, snapshots): (Vec<PathBuf>, Vec<PathBuf>) = service.read(|s| {
+        let quiet = prune::blocking_runs(s).is_empty();
         let packs = s
             .repository
             .all_packs()
             .iter()
-            .filter(|p| p.deleted)
+            .filter(|p| p.deleted && quiet)
             .map(|p| layout.resolve(&p.location))
             .collect();
         let snapshots = s
