@@ -36,43 +36,6 @@ cargo build --release -q
 rm -rf $D
 mkdir -p $D/t
 
-# gen DIR MB: the mixed set, deterministic (seeded) but for the random part.
-gen() {
-  python3 - "$1" "$2" <<'PY'
-import os, random, sys
-root, mb = sys.argv[1], int(sys.argv[2])
-rng = random.Random(15)
-words = [''.join(rng.choice('abcdefghijklmnopqrstuvwxyz') for _ in range(rng.randint(2, 10))) for _ in range(5000)]
-corpus = ' '.join(rng.choice(words) for _ in range(400_000)).encode()
-def put(path, data):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, 'wb') as f: f.write(data)
-scale = mb / 500
-# text: ~120 MB of documents cut from a corpus
-for i in range(int(2400 * scale)):
-    n = rng.randint(10_000, 90_000); o = rng.randrange(len(corpus) - n)
-    put(f"{root}/text/d{i % 40:02}/doc{i:05}.txt", f"document {i}\n".encode() + corpus[o:o + n])
-# compressible binary: ~150 MB of records (random fields in a fixed layout)
-for i in range(int(300 * scale)):
-    n = rng.randint(100_000, 900_000) // 16
-    put(f"{root}/bin/b{i % 10}/rec{i:04}.dat", b''.join(rng.getrandbits(32).to_bytes(4, 'little') + b'\0' * 8 + (i % 251).to_bytes(4, 'little') for _ in range(n)))
-# random: ~100 MB
-for i in range(int(20 * scale)):
-    put(f"{root}/random/r{i:02}.bin", os.urandom(5 << 20))
-# a SQL dump: ~80 MB
-os.makedirs(f"{root}/db", exist_ok=True)
-os.makedirs(f"{root}/img", exist_ok=True)
-with open(f"{root}/db/app.sql", 'wb') as f:
-    for i in range(int(900_000 * scale)):
-        f.write(f"INSERT INTO t VALUES ({i},'user {i}','user{i}@example.com',{(i * 137) % 100000 / 100},'note {rng.getrandbits(40):x}');\n".encode())
-# two sparse images: ~50 MB, mostly zeros with random blocks
-for i in range(2):
-    with open(f"{root}/img/disk{i}.img", 'wb') as f:
-        for b in range(int(400 * scale)):
-            f.write(os.urandom(16384) if rng.random() < 0.3 else b'\0' * 65536)
-PY
-  du -sh "$1"
-}
 
 # change DAY PART PARTS: rewrites a part of the day's 1 % of the files (a different 1 % each day:
 # every 100th file from offset DAY), each in its middle, as an edited document or database would.
@@ -91,6 +54,7 @@ for p in mine:
 PY
 }
 
+source benches/lib.sh
 gen $D/set $SIZE_MB
 LOGICAL=$(du -sb $D/set | cut -f1)
 
@@ -133,7 +97,6 @@ start() {
 }
 stop() { kill $PID; wait $PID 2>/dev/null || true; }
 trap 'kill $PID 2>/dev/null || true' EXIT
-source benches/lib.sh
 # secs JOB: runs the job, fails the bench unless it succeeded, prints its duration in seconds.
 secs() {
   local out; out=$(run "$1")
@@ -202,7 +165,7 @@ RSS_ours=$(awk '/VmHWM/ {print $2}' /proc/$PID/status)
 if [ "${OFFSITE:-0}" = 1 ]; then
   # Wait (bounded) for the queue to drain: every recorded object copied.
   for _ in $(seq 600); do
-    pending=$(curl -sf $B/metrics | awk '/^backupd_remote_pending_objects/ {s += $2} END {print s + 0}')
+    pending=$(curl -sf http://127.0.0.1:$PORT/metrics | awk '/^backupd_remote_pending_objects/ {s += $2} END {print s + 0}')
     [ "$pending" = 0 ] && break
     sleep 0.5
   done

@@ -32,38 +32,7 @@ cargo build --release -q
 rm -rf $D
 mkdir -p $D/s3/bench
 
-# gen DIR MB: the mixed set, as benches/dedup.sh makes it (seeded but for the random part).
-gen() {
-  python3 - "$1" "$2" <<'PY'
-import os, random, sys
-root, mb = sys.argv[1], int(sys.argv[2])
-rng = random.Random(15)
-words = [''.join(rng.choice('abcdefghijklmnopqrstuvwxyz') for _ in range(rng.randint(2, 10))) for _ in range(5000)]
-corpus = ' '.join(rng.choice(words) for _ in range(400_000)).encode()
-def put(path, data):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, 'wb') as f: f.write(data)
-scale = mb / 500
-for i in range(int(2400 * scale)):
-    n = rng.randint(10_000, 90_000); o = rng.randrange(len(corpus) - n)
-    put(f"{root}/text/d{i % 40:02}/doc{i:05}.txt", f"document {i}\n".encode() + corpus[o:o + n])
-for i in range(int(300 * scale)):
-    n = rng.randint(100_000, 900_000) // 16
-    put(f"{root}/bin/b{i % 10}/rec{i:04}.dat", b''.join(rng.getrandbits(32).to_bytes(4, 'little') + b'\0' * 8 + (i % 251).to_bytes(4, 'little') for _ in range(n)))
-for i in range(max(1, int(20 * scale))):
-    put(f"{root}/random/r{i:02}.bin", os.urandom(5 << 20))
-os.makedirs(f"{root}/db", exist_ok=True)
-os.makedirs(f"{root}/img", exist_ok=True)
-with open(f"{root}/db/app.sql", 'wb') as f:
-    for i in range(int(900_000 * scale)):
-        f.write(f"INSERT INTO t VALUES ({i},'user {i}','user{i}@example.com',{(i * 137) % 100000 / 100},'note {rng.getrandbits(40):x}');\n".encode())
-for i in range(2):
-    with open(f"{root}/img/disk{i}.img", 'wb') as f:
-        for b in range(int(400 * scale)):
-            f.write(os.urandom(16384) if rng.random() < 0.3 else b'\0' * 65536)
-PY
-  du -sh "$1"
-}
+source benches/lib.sh
 gen $D/set $SIZE_MB
 
 "$S3S_FS" --host 127.0.0.1 --port $S3PORT --access-key $KEY --secret-key $SECRET $D/s3 >$D/s3.log 2>&1 &
@@ -104,7 +73,6 @@ start() {
   echo "the service did not start" >&2; exit 1
 }
 start
-source benches/lib.sh
 out=$(run daily_full_backup)
 case "$out" in succeeded*) ;; *) echo "backup: $out" >&2; exit 1 ;; esac
 echo "backup: $out"

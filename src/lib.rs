@@ -65,13 +65,17 @@
 //!   chunk is. What is live is the projection `projections/repository` (chunk → pack frame,
 //!   each live snapshot's frame bitmaps; it answers `ChunkLookup`); `decide/prune` says which
 //!   packs go (never while a run that uses packs is in flight), `engine/prune` deletes and
-//!   repacks after retention cleanup, `engine/sample` verifies frames or a rotating sample
+//!   repacks after retention cleanup, `engine/sample` verifies frames or a rotating sample (and
+//!   is the `verify_sample` job, the weekly preset); a full hashes files ahead on every core
+//!   (`engine/read_ahead`, `repository::hash_stream`) while one writer stores what is new; a
+//!   pack missing or damaged locally is read frame by frame from a remote
+//!   (`archive/reader/pack_file.rs`, `repository/open.rs`)
 //! - `report`      the daily report: its model from `queries`, a self-contained HTML page
 //! - `engine`      what a run does: sources, full/incremental backups, hooks around them (hooks
 //!   and dump tools inherit none of the service's secrets: `dump::child_env`),
 //!   restore (with `skip_damaged`), verify through the chain, boot reconcile, `recover` from the
 //!   archives, `browse` (a backup's directories and files by original path: `paths` maps them to
-//!   the archive's layout); the maintenance bodies (cleanup, weekly archive, health check,
+//!   the archive's layout; `browse/cache` keeps sorted trees built ahead); the maintenance bodies (cleanup, weekly archive, health check,
 //!   daily report)
 //! - `notify`      notifications by e-mail and webhook (`[[notify]]`): the pure part (which
 //!   events make which notice, `min_interval` coalescing with a digest, the dead-man's switch)

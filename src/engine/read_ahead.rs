@@ -5,8 +5,9 @@
 //! (`repository::hash_stream`) and hand the result over in the list's order; the writer's
 //! thread only looks ids up and stores what is new.
 //!
-//! Memory stays bounded: a worker runs at most `WINDOW` files ahead of the writer, and a hashed
-//! file holds the bytes of its new chunks, at most `HOLD_MAX`, until the writer takes it. A file
+//! Memory stays bounded: a worker runs at most `WINDOW` files ahead of the writer and waits while
+//! the files hashed ahead hold `HOLD_TOTAL` new bytes; a hashed file holds the bytes of its new
+//! chunks, at most `HOLD_MAX`, until the writer takes it. A file
 //! with more new bytes than that (a large new file: at most `HOLD_MAX` of it was read in vain),
 //! a file that changed while read and any error are left to the writer's own path
 //! (`Ahead::Yourself`), which reads again and words the warnings as a run always has. Unchanged
@@ -27,8 +28,13 @@ use crate::repository::{hash_stream, ChunkKey, ChunkLookup, Hashed};
 
 /// The new bytes a file hashed ahead may hold.
 pub const HOLD_MAX: u64 = 8 << 20;
-/// How many files a worker may be ahead of the writer.
-const WINDOW: usize = 6;
+/// How many files a worker may be ahead of the writer: enough that a large file the writer
+/// waits for does not leave the other workers idle.
+const WINDOW: usize = 64;
+/// The new bytes all files hashed ahead and not yet taken may hold before workers wait (the
+/// writer's next file is always worked on, so this can be passed by what is in flight: at most
+/// one `HOLD_MAX` per worker).
+const HOLD_TOTAL: u64 = 48 << 20;
 
 /// A file as a worker left it.
 pub enum Ahead {
@@ -42,6 +48,8 @@ pub enum Ahead {
 struct Gate {
     taken: usize,
     stopped: bool,
+    /// New bytes held by files hashed and not yet taken.
+    held: u64,
 }
 
 /// The writer's end: `take(j)` gives the `j`th file of the list, in order.
@@ -72,6 +80,7 @@ impl<'a> Shared<'a> {
                 Mutex::new(Gate {
                     taken: 0,
                     stopped: false,
+                    held: 0,
                 }),
                 Condvar::new(),
             ),
@@ -114,6 +123,12 @@ impl<'a> ReadAhead<'a> {
         }
         loop {
             if let Some(a) = self.early.remove(&j) {
+                if let Ahead::Hashed(h) = &a {
+                    let (lock, cv) = self.gate;
+                    let mut g = lock.lock().unwrap_or_else(|p| p.into_inner());
+                    g.held = g.held.saturating_sub(h.held());
+                    cv.notify_all();
+                }
                 return a;
             }
             match self.rx.recv() {
@@ -146,7 +161,8 @@ fn work(shared: &Shared<'_>, paths: &[&Path], tx: Sender<(usize, Ahead)>) {
         {
             let (lock, cv) = &shared.gate;
             let mut g = lock.lock().unwrap_or_else(|p| p.into_inner());
-            while !g.stopped && j >= g.taken + WINDOW {
+            // The writer's next file is always worked on; others wait for room.
+            while !g.stopped && j > g.taken && (j >= g.taken + WINDOW || g.held >= HOLD_TOTAL) {
                 g = cv.wait(g).unwrap_or_else(|p| p.into_inner());
             }
             if g.stopped {
@@ -155,6 +171,10 @@ fn work(shared: &Shared<'_>, paths: &[&Path], tx: Sender<(usize, Ahead)>) {
         }
         let (ahead, back) = hash_file(shared, paths[j], buf);
         buf = back;
+        if let Ahead::Hashed(h) = &ahead {
+            let (lock, _) = &shared.gate;
+            lock.lock().unwrap_or_else(|p| p.into_inner()).held += h.held();
+        }
         if tx.send((j, ahead)).is_err() {
             return;
         }

@@ -4,30 +4,11 @@
 //! run with its files, bytes and duration.
 
 use std::fs;
-use std::io::Write;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{reply, Served};
-
-/// `bytes` that zstd cannot shrink (xorshift), so restoring them is real work per file.
-fn random_file(path: &Path, bytes: usize, seed: u64) {
-    let mut f = std::io::BufWriter::new(fs::File::create(path).unwrap());
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ seed.wrapping_mul(0xD6E8_FEB8_6659_FD93);
-    let mut chunk = vec![0u8; 64 << 10];
-    for _ in 0..bytes / chunk.len() {
-        for w in chunk.chunks_exact_mut(8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            w.copy_from_slice(&x.to_le_bytes());
-        }
-        f.write_all(&chunk).unwrap();
-    }
-    f.flush().unwrap();
-}
+use crate::support::{incompressible_file, reply, Served};
 
 #[test]
 fn a_restore_into_a_target_shows_its_bytes_growing_file_by_file() {
@@ -39,7 +20,7 @@ fn a_restore_into_a_target_shows_its_bytes_growing_file_by_file() {
     let (files, size) = (96u64, 1usize << 20);
     for i in 0..files {
         let dir = if i % 2 == 0 { "deep" } else { "deep/er" };
-        random_file(&src.join(dir).join(format!("f{i:03}")), size, i);
+        incompressible_file(&src.join(dir).join(format!("f{i:03}")), size, i);
     }
     let total = files * size as u64;
     let server = Served::with_config(&format!("[[sources.files]]\npath = {src:?}\n"));

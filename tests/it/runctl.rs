@@ -5,7 +5,7 @@
 
 mod clocked;
 
-use crate::support::{pid_in, running, Served};
+use crate::support::{incompressible_file, pid_in, running, Served};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -133,30 +133,13 @@ fn a_hung_dump_is_cancelled_at_its_timeout_and_its_processes_are_gone() {
     assert_eq!(recorded[0]["data"]["by"], Value::Null);
 }
 
-/// 300 MB that zstd cannot shrink, written fast (xorshift).
-fn random_file(path: &Path, bytes: usize) {
-    use std::io::Write;
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut chunk = vec![0u8; 1 << 20];
-    for _ in 0..bytes / chunk.len() {
-        for w in chunk.chunks_exact_mut(8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            w.copy_from_slice(&x.to_le_bytes());
-        }
-        f.write_all(&chunk).unwrap();
-    }
-    f.flush().unwrap();
-}
-
 #[test]
 fn cancelling_a_big_backup_leaves_no_partial_file_and_the_next_run_succeeds() {
     let scratch = tempfile::tempdir().unwrap();
     let src = scratch.path().join("big");
     std::fs::create_dir(&src).unwrap();
-    random_file(&src.join("blob"), 300 << 20);
+    // 300 MB zstd cannot shrink.
+    incompressible_file(&src.join("blob"), 300 << 20, 0);
     let server = Served::with_config(&format!(
         "[compression]\ndefault = \"zstd\"\nlevel = 19\n\n[[sources.files]]\npath = {src:?}\n"
     ));

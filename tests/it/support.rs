@@ -630,3 +630,22 @@ pub fn settle(service: &Service, quiet: std::time::Duration) {
         last = now;
     }
 }
+
+/// `bytes` (rounded down to 64 KiB) that zstd cannot shrink, written fast (xorshift from `seed`):
+/// backing them up or restoring them is real work.
+pub fn incompressible_file(path: &Path, bytes: usize, seed: u64) {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ seed.wrapping_mul(0xD6E8_FEB8_6659_FD93);
+    let mut chunk = vec![0u8; 64 << 10];
+    for _ in 0..bytes / chunk.len() {
+        for w in chunk.chunks_exact_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            w.copy_from_slice(&x.to_le_bytes());
+        }
+        f.write_all(&chunk).unwrap();
+    }
+    f.flush().unwrap();
+}
