@@ -28,6 +28,9 @@ pub mod api {
 // The repository: its snapshot decoder (`snapshot_decode`).
 #[path = "../../src/repository/mod.rs"]
 pub mod repository;
+// The repository's crash points (inert unless a test arms them).
+#[path = "../../src/failpoint.rs"]
+pub mod failpoint;
 // The pure retention and health rules in `domain` read the projections.
 #[path = "../../src/projections/mod.rs"]
 pub mod projections;
