@@ -27,7 +27,7 @@ use crate::events::{
     BackupConfig, BackupKind, BackupMode, BackupRecord, JobSpec, PackRecord, RunWarning, Ts,
 };
 use crate::progress::ProgressHandle;
-use crate::repository::{self, snapshot, RepoError, SnapEntry, Snapshot, Stored, Writer};
+use crate::repository::{self, RepoError, SnapEntry, Snapshot, Stored, Writer};
 use crate::service::Service;
 
 /// Runs one backup of `job` into the repository as run `run_id`. Blocking.
@@ -53,7 +53,7 @@ pub fn backup(
 
     let parent = match cfg.mode {
         BackupMode::Full => None,
-        BackupMode::Incremental => match parent_snapshot(service, &layout, &job.id, cfg) {
+        BackupMode::Incremental => match parent_snapshot(service, &layout, &job.id, cfg, &lookup) {
             Ok(p) => Some(p),
             Err(why) => {
                 notes.push(format!(
@@ -363,14 +363,20 @@ fn parent_snapshot(
     layout: &Layout,
     job_id: &str,
     cfg: &BackupConfig,
+    lookup: &dyn repository::ChunkLookup,
 ) -> Result<(Snapshot, HashMap<String, usize>), String> {
     let now: Ts = service.clock().now().into();
     let rec = service.read(|s| newest_base(s, job_id, &cfg.selection(), now))?;
     if !repository::is_snapshot_location(&rec.location) {
         return Err(format!("the newest backup {} is an archive", rec.id));
     }
-    let (snap, _) = snapshot::read(&layout.resolve(&rec.location), layout.key())
-        .map_err(|e| format!("snapshot {}: {e}", rec.id))?;
+    let snap = repository::load_snapshot(
+        &layout.data_dir,
+        &layout.resolve(&rec.location),
+        layout.key(),
+        lookup,
+    )
+    .map_err(|e| format!("snapshot {}: {e}", rec.id))?;
     let by_path = snap
         .entries
         .iter()

@@ -17,12 +17,13 @@ pub mod open;
 pub mod pack;
 pub mod snapshot;
 pub mod store;
+pub mod tree;
 
 pub use chunker::{Chunker, AVG_CHUNK, MAX_CHUNK, MIN_CHUNK};
 pub use hashed::{hash_stream, Hashed, HashedChunk};
 pub use id::ChunkKey;
 pub use lookup::{ChunkLoc, ChunkLookup, MemoryLookup, NoChunks};
-pub use open::{open_snapshot, open_snapshot_with};
+pub use open::{load_snapshot, open_snapshot, open_snapshot_with};
 pub use pack::{open_pack, pack_location, PackWriter, PACK_TARGET};
 pub use snapshot::{SnapChunk, SnapEntry, Snapshot};
 pub use store::{Stored, Writer};

@@ -12,7 +12,8 @@ use rustc_hash::FxHashMap as HashMap;
 
 use super::lookup::ChunkLookup;
 use super::pack::pack_location;
-use super::snapshot;
+use super::snapshot::{self, SnapBody, SnapChunk, Snapshot};
+use super::tree::{decode_tree, Group, SnapFile};
 use super::RepoError;
 use crate::archive::{ArchiveReader, Location, OtherCopy, PackFile, PackFrames};
 use crate::keys::{hex, MasterKey};
@@ -44,7 +45,7 @@ pub fn open_snapshot_with(
     lookup: &dyn ChunkLookup,
     other_copy: &OtherCopies,
 ) -> Result<ArchiveReader<File>, RepoError> {
-    let (snap, container) = snapshot::read(snap_path, key)?;
+    let (body, container) = snapshot::read(snap_path, key)?;
     let crc = container.index_crc32();
     let file = container.into_inner();
     let file_len = file
@@ -59,42 +60,23 @@ pub fn open_snapshot_with(
         open: Vec::new(),
         by_location: HashMap::default(),
     };
+    let snap = match body {
+        SnapBody::V1(snap) => snap,
+        SnapBody::V2(f) => expand(&f, &mut packs, lookup, snap_path)?,
+    };
     // Where each distinct chunk is: (pack, frame), checked against the pack's own index.
     let mut place: Vec<(u32, u32)> = Vec::with_capacity(snap.chunks.len());
     let mut missing: Vec<String> = Vec::new();
     for c in &snap.chunks {
-        let name = hex(&c.id);
-        let hint = pack_location(&hex(&snap.packs[c.pack as usize]));
-        let found = match packs.get(&hint)? {
-            Some(p) => Some((p, c.frame)),
-            None => match lookup.locate(&c.id) {
-                Some(loc) => packs.get(&loc.location)?.map(|p| (p, loc.frame)),
-                None => None,
-            },
-        };
-        let Some((p, f)) = found else {
-            // Lost, not fatal: reading it fails like a damaged frame, so a restore with
-            // `skip_damaged` loses only the entries that use it, and verify names it.
-            place.push((PackFrames::MISSING, missing.len() as u32));
-            missing.push(format!(
-                "chunk {name}: pack {hint} is gone and no other pack holds it"
-            ));
-            continue;
-        };
-        let e = packs.open[p as usize].index().entries.get(f as usize);
-        let holds = e.is_some_and(|e| {
-            e.path == name
-                && e.size == u64::from(c.raw_len)
-                && matches!(e.location, Location::Here { .. })
-        });
-        if !holds {
-            place.push((PackFrames::MISSING, missing.len() as u32));
-            missing.push(format!(
-                "chunk {name}: frame {f} of its pack holds another chunk"
-            ));
-            continue;
+        match packs.place(c, &snap.packs, lookup)? {
+            Ok(at) => place.push(at),
+            Err(why) => {
+                // Lost, not fatal: reading it fails like a damaged frame, so a restore with
+                // `skip_damaged` loses only the entries that use it, and verify names it.
+                place.push((PackFrames::MISSING, missing.len() as u32));
+                missing.push(why);
+            }
         }
-        place.push((p, f));
     }
     let mut entries = Vec::with_capacity(snap.entries.len());
     let mut map = Vec::new();
@@ -114,6 +96,113 @@ pub fn open_snapshot_with(
     .map_err(RepoError::archive(snap_path))
 }
 
+/// Reads a snapshot of either version whole (its entries, and every chunk they use with where
+/// the snapshot or the lookup says it is), for what compares with it: an incremental's parent.
+pub fn load_snapshot(
+    data_dir: &Path,
+    snap_path: &Path,
+    key: Option<&MasterKey>,
+    lookup: &dyn ChunkLookup,
+) -> Result<Snapshot, RepoError> {
+    match snapshot::read(snap_path, key)?.0 {
+        SnapBody::V1(snap) => Ok(snap),
+        SnapBody::V2(f) => {
+            let mut packs = Packs {
+                data_dir,
+                key,
+                other_copy: &|_| None,
+                open: Vec::new(),
+                by_location: HashMap::default(),
+            };
+            expand(&f, &mut packs, lookup, snap_path)
+        }
+    }
+}
+
+/// A version-2 snapshot as version 1 holds it: its trees read from the packs and decoded in
+/// order; the chunk table holds the data chunks (where the lookup finds each, or nowhere), then
+/// the trees (`Snapshot::trees`, where the file says).
+fn expand(
+    f: &SnapFile,
+    packs: &mut Packs,
+    lookup: &dyn ChunkLookup,
+    snap_path: &Path,
+) -> Result<Snapshot, RepoError> {
+    let mut entries = Vec::new();
+    let mut table = Vec::new();
+    let mut index = HashMap::default();
+    let mut trees = Vec::new();
+    let corrupt = |what: String| RepoError::Corrupt(format!("{}: {what}", snap_path.display()));
+    for (i, g) in f.groups.iter().enumerate() {
+        let read;
+        let bytes = match g {
+            Group::Inline(b) => b.as_slice(),
+            Group::Chunk(c) => {
+                let (p, frame) = packs
+                    .place(c, &f.packs, lookup)?
+                    .map_err(|why| corrupt(format!("group {i}: tree {why}")))?;
+                let mut buf = Vec::with_capacity(c.raw_len as usize);
+                let pack = &mut packs.open[p as usize];
+                let name = pack.index().entries[frame as usize].path.clone();
+                pack.read_entry(&name, &mut buf)
+                    .map_err(|e| corrupt(format!("group {i}: tree chunk {name}: {e}")))?;
+                trees.push(*c);
+                read = buf;
+                read.as_slice()
+            }
+        };
+        decode_tree(bytes, &mut entries, &mut table, &mut index)
+            .map_err(|e| corrupt(format!("group {i}: {e}")))?;
+    }
+    if entries.len() as u64 != f.entry_count {
+        return Err(corrupt(format!(
+            "{} entries in the groups, the snapshot says {}",
+            entries.len(),
+            f.entry_count
+        )));
+    }
+    let mut seen = rustc_hash::FxHashSet::default();
+    for e in &entries {
+        if !seen.insert(e.path.as_str()) {
+            return Err(corrupt(format!("duplicate path {:?}", e.path)));
+        }
+    }
+    let mut snap = Snapshot {
+        entries,
+        ..Snapshot::default()
+    };
+    let mut slots: HashMap<[u8; 32], u32> = HashMap::default();
+    let mut slot = |snap: &mut Snapshot, pack: [u8; 32]| {
+        *slots.entry(pack).or_insert_with(|| {
+            snap.packs.push(pack);
+            snap.packs.len() as u32 - 1
+        })
+    };
+    for (id, raw_len) in table {
+        let at = lookup.locate(&id).and_then(|loc| {
+            let pack: [u8; 32] = crate::keys::hex_decode(&loc.pack)?.try_into().ok()?;
+            Some((pack, loc.frame))
+        });
+        let (pack, frame) = match at {
+            Some((pack, frame)) => (slot(&mut snap, pack), frame),
+            // Nowhere: reading it fails naming it (see `place`).
+            None => (u32::MAX, 0),
+        };
+        snap.chunks.push(SnapChunk {
+            id,
+            raw_len,
+            pack,
+            frame,
+        });
+    }
+    for c in trees {
+        let pack = slot(&mut snap, f.packs[c.pack as usize]);
+        snap.trees.push(snap.chunks.len() as u32);
+        snap.chunks.push(SnapChunk { pack, ..c });
+    }
+    Ok(snap)
+}
+
 /// The packs a snapshot needs, each opened once.
 struct Packs<'a> {
     data_dir: &'a Path,
@@ -124,6 +213,49 @@ struct Packs<'a> {
 }
 
 impl Packs<'_> {
+    /// Where chunk `c` is read: (pack, frame) where its hint (into `pack_ids`) says, else where
+    /// the lookup finds it, checked against that pack's index; `Err(why)` when it is nowhere.
+    fn place(
+        &mut self,
+        c: &SnapChunk,
+        pack_ids: &[[u8; 32]],
+        lookup: &dyn ChunkLookup,
+    ) -> Result<Result<(u32, u32), String>, RepoError> {
+        let name = hex(&c.id);
+        let hint = pack_ids
+            .get(c.pack as usize)
+            .map(|p| pack_location(&hex(p)));
+        let at_hint = match &hint {
+            Some(h) => self.get(h)?.map(|p| (p, c.frame)),
+            None => None,
+        };
+        let found = match at_hint {
+            Some(found) => Some(found),
+            None => match lookup.locate(&c.id) {
+                Some(loc) => self.get(&loc.location)?.map(|p| (p, loc.frame)),
+                None => None,
+            },
+        };
+        let Some((p, f)) = found else {
+            return Ok(Err(match hint {
+                Some(h) => format!("chunk {name}: pack {h} is gone and no other pack holds it"),
+                None => format!("chunk {name}: no pack holds it"),
+            }));
+        };
+        let e = self.open[p as usize].index().entries.get(f as usize);
+        let holds = e.is_some_and(|e| {
+            e.path == name
+                && e.size == u64::from(c.raw_len)
+                && matches!(e.location, Location::Here { .. })
+        });
+        if !holds {
+            return Ok(Err(format!(
+                "chunk {name}: frame {f} of its pack holds another chunk"
+            )));
+        }
+        Ok(Ok((p, f)))
+    }
+
     /// The pack at `location` (relative to the data directory), `None` if it is not there.
     fn get(&mut self, location: &str) -> Result<Option<u32>, RepoError> {
         if let Some(&i) = self.by_location.get(location) {
@@ -178,7 +310,7 @@ mod tests {
     use super::*;
     use crate::archive::{Codec, EntryKind, Mtime, Seal};
     use crate::events::PackRecord;
-    use crate::repository::{snapshot_location, MemoryLookup, NoChunks, SnapEntry, Writer};
+    use crate::repository::{snapshot_location, MemoryLookup, SnapEntry, Writer};
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
 
@@ -252,6 +384,8 @@ mod tests {
             w.finish(&snap).unwrap();
             let packs = packs.into_inner();
             assert_eq!(packs.len(), 1);
+            let mut found = MemoryLookup::default();
+            found.add(packs[0].clone());
             let location = packs[0].location.clone();
             let path = dir.join(&location);
             let original = std::fs::read(&path).unwrap();
@@ -267,14 +401,14 @@ mod tests {
             let mut damaged = original.clone();
             damaged[original.len() / 3] ^= 1;
             std::fs::write(&path, &damaged).unwrap();
-            let mut r = open_snapshot(dir, &snap, key.as_ref(), &NoChunks).unwrap();
+            let mut r = open_snapshot(dir, &snap, key.as_ref(), &found).unwrap();
             assert!(read(&mut r, "big").is_err(), "damaged without another copy");
-            let mut r = open_snapshot_with(dir, &snap, key.as_ref(), &NoChunks, &copy).unwrap();
+            let mut r = open_snapshot_with(dir, &snap, key.as_ref(), &found, &copy).unwrap();
             assert!(read(&mut r, "big").unwrap() == big);
             assert!(fetched.swap(0, Ordering::Relaxed) < original.len() as u64 / 2);
 
             std::fs::remove_file(&path).unwrap();
-            let mut r = open_snapshot_with(dir, &snap, key.as_ref(), &NoChunks, &copy).unwrap();
+            let mut r = open_snapshot_with(dir, &snap, key.as_ref(), &found, &copy).unwrap();
             assert_eq!(read(&mut r, "small").unwrap(), b"hello");
             let got = fetched.load(Ordering::Relaxed);
             assert!(got < 64 << 10, "{got} of {} bytes", original.len());

@@ -9,11 +9,13 @@ use std::path::Path;
 use rustc_hash::FxHashMap as HashMap;
 
 use super::chunker::Chunker;
+use super::chunker::MAX_CHUNK;
 use super::hashed::Hashed;
 use super::id::ChunkKey;
 use super::lookup::ChunkLookup;
 use super::pack::PackWriter;
 use super::snapshot::{self, SnapChunk, SnapEntry, Snapshot};
+use super::tree::{self, Group, SnapFile};
 use super::RepoError;
 use crate::archive::{Codec, Seal};
 use crate::events::{PackRecord, PackRefs, SnapshotRefs};
@@ -349,14 +351,55 @@ impl<'a> Writer<'a> {
         self.snap.entries.push(e);
     }
 
-    /// Finishes the last pack (recorded through `on_pack`), then writes the snapshot to
-    /// `snap_path` (absolute; a new file) and says what it references.
+    /// Stores the entries as tree chunks (version 2: each group of entries a chunk, stored once
+    /// like any other, schema/repository.md), finishes the last pack (recorded through
+    /// `on_pack`), then writes the snapshot to `snap_path` (absolute; a new file) and says what it
+    /// references: its data and its trees.
     pub fn finish(mut self, snap_path: &Path) -> Result<Finished, RepoError> {
+        let trees = tree::groups(&self.snap.entries, &self.snap.chunks);
+        let mut groups = Vec::with_capacity(trees.len());
+        for bytes in trees {
+            if bytes.len() > MAX_CHUNK as usize {
+                groups.push(Err(bytes));
+                continue;
+            }
+            let id = self.key.id(&bytes);
+            let k = match self.known(&id) {
+                Some(k) => k,
+                None => self.store(id, &bytes)?,
+            };
+            self.snap.trees.push(k);
+            groups.push(Ok(k));
+        }
         self.close_pack()?;
         crate::failpoint::hit(crate::failpoint::SNAPSHOT_BEFORE_WRITE).map_err(RepoError::Other)?;
         let snap = std::mem::take(&mut self.snap);
-        let (snap_bytes, checksum) =
-            snapshot::write(snap_path, &snap, self.codec, self.level, self.seal.as_ref())?;
+        // The file's own pack table: the packs its trees are in.
+        let mut file = SnapFile {
+            entry_count: snap.entries.len() as u64,
+            ..SnapFile::default()
+        };
+        let mut slots: HashMap<u32, u32> = HashMap::default();
+        for g in groups {
+            file.groups.push(match g {
+                Ok(k) => {
+                    let c = snap.chunks[k as usize];
+                    let pack = *slots.entry(c.pack).or_insert_with(|| {
+                        file.packs.push(snap.packs[c.pack as usize]);
+                        file.packs.len() as u32 - 1
+                    });
+                    Group::Chunk(SnapChunk { pack, ..c })
+                }
+                Err(bytes) => Group::Inline(bytes),
+            });
+        }
+        let (snap_bytes, checksum) = snapshot::write(
+            snap_path,
+            &file.encode(),
+            self.codec,
+            self.level,
+            self.seal.as_ref(),
+        )?;
         Ok(Finished {
             refs: refs_of(&snap, self.new_bytes, self.new_chunks),
             snap_bytes,
@@ -366,7 +409,7 @@ impl<'a> Writer<'a> {
     }
 }
 
-/// Per pack, the bitmap of the frames the snapshot's entries use (bit `i` = frame `i`, LSB
+/// Per pack, the bitmap of the frames the snapshot's entries and trees use (bit `i` = frame `i`, LSB
 /// first); the packs in the order of the snapshot's pack table.
 pub fn refs_of(snap: &Snapshot, new_bytes: u64, new_chunks: u64) -> SnapshotRefs {
     let mut used = vec![false; snap.chunks.len()];
@@ -374,6 +417,9 @@ pub fn refs_of(snap: &Snapshot, new_bytes: u64, new_chunks: u64) -> SnapshotRefs
         for &k in &e.chunks {
             used[k as usize] = true;
         }
+    }
+    for &k in &snap.trees {
+        used[k as usize] = true;
     }
     let mut maps: Vec<Vec<u8>> = vec![Vec::new(); snap.packs.len()];
     let mut distinct = 0u64;

@@ -103,7 +103,7 @@ fn a_snapshot_restores_over_its_packs_and_the_next_stores_only_what_is_new() {
         assert!(stored < big.len() as u64 + (1 << 20), "{stored}");
 
         let snap = dir.join(snapshot_location("one"));
-        let mut r = open_snapshot(dir, &snap, key.as_ref(), &NoChunks).unwrap();
+        let mut r = open_snapshot(dir, &snap, key.as_ref(), &lookup).unwrap();
         let v = r.verify().unwrap();
         assert_eq!((v.files, v.dirs, v.symlinks), (4, 1, 1));
         let mut out = Vec::new();
@@ -132,27 +132,36 @@ fn a_snapshot_restores_over_its_packs_and_the_next_stores_only_what_is_new() {
         );
         let new: u64 = packs2.iter().map(|p| p.chunks.len() as u64).sum();
         assert_eq!(fin2.refs.new_chunks, new);
-        assert!((1..=2).contains(&new), "{new} new chunks");
+        // The changed chunk(s) of big, and the one tree whose entries changed.
+        assert!((2..=3).contains(&new), "{new} new chunks");
+        for p in &packs2 {
+            lookup.apply(&Event::PackWritten { pack: p.clone() });
+        }
         let mut r2 = open_snapshot(
             dir,
             &dir.join(snapshot_location("two")),
             key.as_ref(),
-            &NoChunks,
+            &lookup,
         )
         .unwrap();
         let mut out = Vec::new();
         r2.read_entry("d/big", &mut out).unwrap();
         assert!(out == changed);
 
-        // A pack gone from its hinted place is found through the lookup; without it, its
-        // chunks are lost as damaged frames: verify names one, a restore that skips damage
-        // saves every file that does not use them.
-        let p0 = dir.join(&packs[0].location);
-        let moved = dir.join("repository/packs/moved.pack");
-        fs::rename(&p0, &moved).unwrap();
-        let mut r = open_snapshot(dir, &snap, key.as_ref(), &NoChunks).unwrap();
+        // Data chunks are where the lookup (the projection) says: one it does not know is a
+        // damaged frame. Verify names it; a restore that skips damage saves every file that
+        // does not use it (big's chunks are the only ones over 64 KiB).
+        let mut forgetful = MemoryLookup::default();
+        let mut rec = packs[0].clone();
+        for c in &mut rec.chunks {
+            if c.raw_len > 64 << 10 {
+                c.id = [0xee; 32];
+            }
+        }
+        forgetful.add(rec);
+        let mut r = open_snapshot(dir, &snap, key.as_ref(), &forgetful).unwrap();
         let e = r.verify().unwrap_err().to_string();
-        assert!(e.contains("is gone and no other pack holds it"), "{e}");
+        assert!(e.contains("no pack holds it"), "{e}");
         let lost_target = dir.join("lost");
         let sum = r
             .extract_with(
@@ -173,6 +182,17 @@ fn a_snapshot_restores_over_its_packs_and_the_next_stores_only_what_is_new() {
                 assert!(!lost_target.join(path).exists());
             }
         }
+        // The pack moved: its trees are not where the snapshot hints nor where the lookup says,
+        // so the snapshot cannot list its entries and says which tree it lacks; a lookup that
+        // knows the new place opens it.
+        let p0 = dir.join(&packs[0].location);
+        let moved = dir.join("repository/packs/moved.pack");
+        fs::rename(&p0, &moved).unwrap();
+        let e = open_snapshot(dir, &snap, key.as_ref(), &lookup)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("tree chunk") && e.contains("is gone"), "{e}");
         let mut relocated = MemoryLookup::default();
         let mut rec = packs[0].clone();
         rec.location = "repository/packs/moved.pack".into();

@@ -20,7 +20,7 @@ use backupd::events::{
 };
 use backupd::failpoint;
 use backupd::progress::Progress;
-use backupd::repository::snapshot;
+use backupd::repository;
 use backupd::service::{Meta, Service};
 use backupd::store::EventStore;
 use proptest::prelude::*;
@@ -418,9 +418,24 @@ impl World {
         let layout = engine::layout::Layout::new(&self.data);
         let mut needed = BTreeSet::new();
         for (id, location) in self.live() {
-            let (snap, _) = snapshot::read(&layout.resolve(&location), None)
+            let snap = self
+                .service()
+                .read(|s| {
+                    repository::load_snapshot(
+                        &self.data,
+                        &layout.resolve(&location),
+                        None,
+                        &s.repository,
+                    )
+                })
                 .map_err(|e| TestCaseError::fail(format!("snapshot {id}: {e}")))?;
-            let used: BTreeSet<u32> = snap.entries.iter().flat_map(|e| e.chunks.clone()).collect();
+            // Its data and its trees.
+            let used: BTreeSet<u32> = snap
+                .entries
+                .iter()
+                .flat_map(|e| e.chunks.clone())
+                .chain(snap.trees.iter().copied())
+                .collect();
             for k in used {
                 let chunk = snap.chunks[k as usize].id;
                 let loc = self.service().read(|s| s.repository.locate(&chunk));
