@@ -66,7 +66,8 @@ pub struct ArchiveReader<R: Read + Seek> {
     pub(crate) threads: usize,
     /// The archive's key when it is sealed.
     pub(crate) sealing: Option<Sealing>,
-    /// A repository snapshot's reader: its frames are chunks in these packs (`over_packs`).
+    /// A repository snapshot's reader: its frames are chunks in these packs (`over_packs`); or
+    /// an archive read as its own one pack, to read its damaged frames elsewhere (`over_itself`).
     pub(crate) packs: Option<Box<PackFrames>>,
 }
 
@@ -223,6 +224,21 @@ impl<R: Read + Seek> ArchiveReader<R> {
     /// Gives the underlying reader back.
     pub fn into_inner(self) -> R {
         self.r
+    }
+
+    /// The same reader over `f(reader)`, another handle on the same bytes (a snapshot's file
+    /// as a `PackFile`, so that a caller holds snapshots and archives alike).
+    pub fn map_inner<S: Read + Seek>(self, f: impl FnOnce(R) -> S) -> ArchiveReader<S> {
+        ArchiveReader {
+            index_crc32: self.index_crc32,
+            r: f(self.r),
+            index: self.index,
+            frame_starts: self.frame_starts,
+            file_len: self.file_len,
+            threads: self.threads,
+            sealing: self.sealing,
+            packs: self.packs,
+        }
     }
 
     /// Reads every frame and checks every frame and entry checksum; writes nothing.

@@ -17,7 +17,6 @@ mod cache;
 
 pub use cache::{start_prefetch, Prefetch};
 
-use std::fs::File;
 use std::io::Write;
 use std::sync::{Arc, OnceLock};
 
@@ -29,7 +28,7 @@ use super::layout::Layout;
 use super::paths::{archive_candidates, has_original, original, DB_PREFIX};
 use super::restore::open_backup;
 use super::EngineError;
-use crate::archive::{ArchiveReader, EntryKind, IndexEntry, Location};
+use crate::archive::{EntryKind, IndexEntry, Location};
 use crate::config::Config;
 use crate::projections::State;
 
@@ -315,7 +314,7 @@ pub fn read_range(
     to: u64,
     out: &mut dyn Write,
 ) -> Result<(), EngineError> {
-    let mut reader: ArchiveReader<File> = open_backup(&Layout::of(config), state, &file.holder)?;
+    let mut reader = open_backup(&Layout::of(config), state, &file.holder)?;
     let mut window = Window {
         out,
         pos: 0,

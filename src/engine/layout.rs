@@ -35,11 +35,11 @@ pub struct Layout {
     sealed: bool,
     /// The unlocked master key (opens sealed archives; unsealed ones open without it).
     key: Option<MasterKey>,
-    /// `[[remotes]]`: where a recorded file missing from the data dir is fetched back from
-    /// (`remote::ranged::fetch_missing`).
+    /// `[[remotes]]`: where a recorded file missing from the data dir is read from (archives
+    /// and packs in place, by ranged GETs; a snapshot's index fetched back whole).
     pub remotes: Vec<crate::config::remotes::RemoteConfig>,
-    /// A local pack's damaged frames are read from a remote (restore); off for `verify`,
-    /// which checks the local copy (`verify --remote` checks the remote's).
+    /// A local pack's or archive's damaged frames are read from a remote (restore); off for
+    /// `verify`, which checks the local copy (`verify --remote` checks the remote's).
     heal_from_remote: bool,
 }
 
@@ -67,7 +67,7 @@ impl Layout {
     }
 
     /// This layout for reading the local copies as they are (`verify`): no damaged frame of
-    /// a local pack is read from a remote.
+    /// a local pack or archive is read from a remote.
     pub fn local_frames_only(mut self) -> Layout {
         self.heal_from_remote = false;
         self

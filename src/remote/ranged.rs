@@ -1,9 +1,9 @@
 //! Reading a remote copy in place: `RemoteFile` is `Read + Seek` over one object, fetched in
 //! windows by ranged GETs with a small cache, so an `ArchiveReader` over it reads only the
-//! header, the index and the frames it is asked for (`verify --remote`, and a restore's
-//! packs: `RemoteCopy`). And the restore fallback for whole files: a recorded archive or
-//! snapshot index missing from the data dir is fetched back from a remote (`fetch_missing`),
-//! checked against the size the log recorded, before it is opened.
+//! header, the index and the frames it is asked for (`verify --remote`, and a restore's packs
+//! and `.bka` archives, missing or with damaged frames locally: `RemoteCopy`). And the restore
+//! fallback for a whole small file: a repository snapshot's index missing from the data dir is
+//! fetched back from a remote (`fetch_missing`) before it is opened.
 
 use super::{ObjectStore, RemoteConfig, RemoteError};
 use std::io::{self, Read, Seek, SeekFrom};
@@ -136,10 +136,10 @@ impl Seek for RemoteFile {
     }
 }
 
-/// A pack's copy on the remotes, as the snapshot reader's other copy (`archive::OtherCopy`):
-/// nothing is asked of a remote until it is read; then the first remote that has the object
-/// serves it by ranged GETs of `PACK_WINDOW` or more, so a restore fetches only the frames it
-/// needs (and the pack's header and index).
+/// A pack's or a `.bka` archive's copy on the remotes, as a reader's other copy
+/// (`archive::OtherCopy`): nothing is asked of a remote until it is read; then the first remote
+/// that has the object serves it by ranged GETs of `PACK_WINDOW` or more, so a restore fetches
+/// only the frames it needs (and the archive's header and index).
 pub struct RemoteCopy {
     remotes: Vec<RemoteConfig>,
     key: String,

@@ -718,3 +718,6 @@ fn a_deletion_while_the_remote_is_down_is_done_when_it_returns() {
         "recorded once"
     );
 }
+
+#[path = "remote/restore_bka.rs"]
+mod restore_bka;

@@ -341,7 +341,8 @@ fn for_each_frame<'s, R: Read + Seek>(
 }
 
 /// Where a reader's frames are: in its own file (sealed with its key or not), or in other
-/// archives (`PackFrames`: a repository snapshot's chunks, each frame of a pack).
+/// archives (`PackFrames`: a repository snapshot's chunks, each frame of a pack; or an
+/// archive's own frames read as its one pack's, `over_itself`).
 #[derive(Clone, Copy)]
 pub(crate) enum Via<'a> {
     Here(Option<&'a Sealing>),
@@ -365,7 +366,8 @@ impl<'a> From<Option<&'a Sealing>> for Via<'a> {
 }
 
 /// The frames of a virtual body that live in other archives: frame `i` of the reader is frame
-/// `map[i].1` of `packs[map[i].0]` (a repository snapshot over its packs, schema/repository.md).
+/// `map[i].1` of `packs[map[i].0]` (a repository snapshot over its packs, schema/repository.md;
+/// an archive over itself, `over_itself`, is one pack and `map[i] == (0, i)`).
 /// Each pack keeps its own codec and seal, so every frame is checked and opened as in its pack.
 /// A frame whose pack is `MISSING` is damaged: reading it fails with `missing[map[i].1]`, as a
 /// frame failing its CRC does (`skip_damaged` passes over it).

@@ -2,6 +2,10 @@
 //! (schema/repository.md). Its index is the snapshot's entries, `here` at offsets of a virtual
 //! body that is the concatenation of their chunks; frame `i` of that body is one frame of a
 //! pack. Everything that streams entries (verify, read_entry, extract) works unchanged.
+//!
+//! A `.bka` archive with another copy (a restore's, from a remote) is such a reader too, its
+//! one pack being itself (`over_itself`): its frames are then read as a pack's are, so a local
+//! frame that fails its checks is read from the other copy.
 
 use std::fs::File;
 
@@ -99,6 +103,47 @@ impl ArchiveReader<File> {
                 packs,
                 map,
                 missing,
+            })),
+        })
+    }
+}
+
+impl ArchiveReader<PackFile> {
+    /// This archive as a reader whose one pack is itself: frame `i` is its own frame `i`, read
+    /// through the pack's path (a local frame failing its CRC or seal, or a local file cut
+    /// short, is read from the pack file's other copy and checked the same way; the log names
+    /// both). Each frame is opened with this archive's own codec and seal, as any pack's is.
+    /// The entries move to the new reader; its own handle is another handle on the same copies
+    /// (only `into_inner` gives it back: reads go through the pack).
+    pub fn over_itself(mut self) -> Result<ArchiveReader<PackFile>, ArchiveError> {
+        let r = self.r.try_clone().map_err(ArchiveError::io(
+            "opening another handle on the archive to read it as its own pack",
+        ))?;
+        let frames = self.index.frames.clone();
+        let count = u32::try_from(frames.len()).map_err(|_| ArchiveError::LimitExceeded {
+            what: format!("{} frames in one archive", frames.len()),
+        })?;
+        let index = Index {
+            codec: self.index.codec,
+            level: self.index.level,
+            flags: self.index.flags,
+            version: self.index.version,
+            entries: std::mem::take(&mut self.index.entries),
+            frames,
+        };
+        Ok(ArchiveReader {
+            index_crc32: self.index_crc32,
+            r,
+            index,
+            frame_starts: self.frame_starts.clone(),
+            file_len: self.file_len,
+            threads: self.threads,
+            // Each frame is opened by its pack's seal, which is this archive's.
+            sealing: None,
+            packs: Some(Box::new(PackFrames {
+                map: (0..count).map(|f| (0, f)).collect(),
+                packs: vec![self],
+                missing: Vec::new(),
             })),
         })
     }

@@ -1,12 +1,14 @@
 //! A pack's bytes as a snapshot reader reads them: its local file, with another copy (a
 //! remote's, read by ranged GETs) to read a frame from when the local frame is damaged, or
-//! only that other copy when the local file is missing. The archive module knows nothing of
+//! only that other copy when the local file is missing. A backup's `.bka` archive is read the
+//! same way for a restore (`ArchiveReader::over_itself`). The archive module knows nothing of
 //! remotes: the other copy is anything that reads bytes at an offset (`OtherCopy`).
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Another copy of a pack, byte-identical to the local one, read by offset. Shared by the
 /// reading thread and the decoding workers (a damaged frame is read again on the worker that
@@ -23,7 +25,8 @@ pub trait OtherCopy: Send + Sync {
 /// A pack file: local (with another copy for damaged frames, or none), or only another copy.
 pub struct PackFile {
     local: Option<(File, PathBuf)>,
-    other: Option<Box<dyn OtherCopy>>,
+    /// Shared by the handles `try_clone` makes: one copy, one connection to it.
+    other: Option<Arc<dyn OtherCopy>>,
     /// Where reads through `other` are (a local file keeps its own position).
     pos: AtomicU64,
 }
@@ -33,7 +36,7 @@ impl PackFile {
     pub fn local(file: File, path: &Path, other: Option<Box<dyn OtherCopy>>) -> PackFile {
         PackFile {
             local: Some((file, path.to_path_buf())),
-            other,
+            other: other.map(Arc::from),
             pos: AtomicU64::new(0),
         }
     }
@@ -42,9 +45,23 @@ impl PackFile {
     pub fn other(other: Box<dyn OtherCopy>) -> PackFile {
         PackFile {
             local: None,
-            other: Some(other),
+            other: Some(Arc::from(other)),
             pos: AtomicU64::new(0),
         }
+    }
+
+    /// Another handle on the same copies, at offset 0 of the other copy. A local file's handle
+    /// is duplicated and shares its position (every read of a frame seeks first).
+    pub fn try_clone(&self) -> io::Result<PackFile> {
+        let local = match &self.local {
+            Some((f, path)) => Some((f.try_clone()?, path.clone())),
+            None => None,
+        };
+        Ok(PackFile {
+            local,
+            other: self.other.clone(),
+            pos: AtomicU64::new(0),
+        })
     }
 
     /// The local file's path and the copy to read its damaged frames from, when it has both.

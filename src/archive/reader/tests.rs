@@ -180,3 +180,102 @@ fn decode_frame_checks_crc_reserved_bytes_flags_and_lengths() {
         );
     }
 }
+
+/// Another copy of an archive held in memory, counting the bytes read from it.
+struct InMemory(Vec<u8>, std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl OtherCopy for InMemory {
+    fn describe(&self) -> String {
+        "memory".into()
+    }
+    fn size(&self) -> std::io::Result<u64> {
+        Ok(self.0.len() as u64)
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        let at = offset as usize;
+        let src = self.0.get(at..at + buf.len()).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "past the end")
+        })?;
+        buf.copy_from_slice(src);
+        self.1
+            .fetch_add(buf.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Sealed and not: an archive read as its own pack (`over_itself`) reads a frame damaged in
+/// its local file from the other copy (and fails as before without one, or when both copies
+/// are damaged); only the damaged frame is read there; and an archive opened over the other
+/// copy alone reads only the frames an entry needs.
+#[test]
+fn an_archive_over_itself_reads_damaged_frames_from_its_other_copy() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    const F: usize = MIN_FRAME_SIZE;
+    for key in [None, Some(MasterKey::from_bytes([5; 32]))] {
+        let seal = key.clone().map(crate::archive::Seal::new);
+        let mut w = ArchiveWriter::with_seal(
+            Vec::new(),
+            WriterOptions {
+                codec: Codec::Zstd,
+                level: 1,
+                frame_size: F,
+                threads: 1,
+            },
+            seal.as_ref(),
+        )
+        .unwrap();
+        let meta = EntryMeta::new(0o644, Mtime::new(0, 0));
+        let big: Vec<u8> = (0..4 * F).map(|b| (b * 31 % 251) as u8).collect();
+        w.add_file("big", &meta, &big[..]).unwrap();
+        w.add_file("small", &meta, &b"hello"[..]).unwrap();
+        let archive = w.finish().unwrap().0;
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("x.bka");
+        let frames = ArchiveReader::open_with(Cursor::new(&archive), key.as_ref())
+            .unwrap()
+            .index()
+            .frames
+            .clone();
+        let bad = frames[1];
+        let mut damaged = archive.clone();
+        damaged[bad.offset as usize + FRAME_HEADER_LEN + 3] ^= 1;
+        std::fs::write(&path, &damaged).unwrap();
+        let read = |other: Option<Vec<u8>>, name: &str| {
+            let fetched = Arc::new(AtomicU64::new(0));
+            let copy = other.map(|b| Box::new(InMemory(b, fetched.clone())) as Box<dyn OtherCopy>);
+            let file = std::fs::File::open(&path).unwrap();
+            let r = ArchiveReader::open_with(PackFile::local(file, &path, copy), key.as_ref());
+            let mut r = r.unwrap().over_itself().unwrap();
+            let mut out = Vec::new();
+            let got = r.read_entry(name, &mut out).map(|_| out);
+            (got, fetched.load(Ordering::Relaxed))
+        };
+        let (got, fetched) = read(Some(archive.clone()), "big");
+        assert!(got.unwrap() == big, "sealed: {}", key.is_some());
+        assert_eq!(fetched, FRAME_HEADER_LEN as u64 + u64::from(bad.stored_len));
+        assert!(matches!(
+            read(None, "big").0,
+            Err(ArchiveError::FrameChecksum { frame: 1, .. } | ArchiveError::Unseal { .. })
+        ));
+        let (got, _) = read(Some(damaged.clone()), "big");
+        assert!(got.is_err(), "both copies damaged");
+        // The local copy intact where the entry is: the other copy is never read.
+        let (got, fetched) = read(Some(archive.clone()), "small");
+        assert_eq!(got.unwrap(), b"hello");
+        assert_eq!(fetched, 0);
+        // No local file: only the header, trailer, index and the entry's frame are read.
+        let fetched = Arc::new(AtomicU64::new(0));
+        let only = PackFile::other(Box::new(InMemory(archive.clone(), fetched.clone())));
+        let mut r = ArchiveReader::open_with(only, key.as_ref()).unwrap();
+        let mut out = Vec::new();
+        r.read_entry("small", &mut out).unwrap();
+        assert_eq!(out, b"hello");
+        let fetched = fetched.load(Ordering::Relaxed);
+        assert!(
+            fetched < archive.len() as u64 / 2,
+            "{fetched} of {}",
+            archive.len()
+        );
+    }
+}

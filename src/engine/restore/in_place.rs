@@ -15,7 +15,6 @@
 //! are not in the backup are left alone.
 
 use std::collections::BTreeSet;
-use std::fs::File;
 use std::io;
 
 use rustc_hash::FxHashMap;
@@ -25,8 +24,8 @@ use super::live::{
     lstat_meta, mkdir_at, set_dir_meta, set_mode_at, walk, write_file, write_symlink, Failed, Walk,
 };
 use super::overwrite::{decide, Action, Kind, Meta};
-use super::{open_backup, resolve_paths, select, LostEntry};
-use crate::archive::{ArchiveReader, EntryKind, IndexEntry, Location};
+use super::{open_backup, resolve_paths, select, BackupReader, LostEntry};
+use crate::archive::{EntryKind, IndexEntry, Location};
 use crate::config::Config;
 use crate::engine::layout::Layout;
 use crate::engine::paths::{original, DB_PREFIX};
@@ -152,7 +151,7 @@ fn prepare(
     state: &State,
     backup_id: &str,
     paths: &[String],
-) -> Result<(ArchiveReader<File>, Vec<usize>), EngineError> {
+) -> Result<(BackupReader, Vec<usize>), EngineError> {
     check_in_place_paths(paths)?;
     let layout = Layout::of(config);
     let reader = open_backup(&layout, state, backup_id)?;
@@ -308,7 +307,7 @@ pub fn restore_in_place(
         damaged: Vec::new(),
         parents_used: Vec::new(),
     };
-    let mut parents: FxHashMap<String, Option<ArchiveReader<File>>> = FxHashMap::default();
+    let mut parents: FxHashMap<String, Option<BackupReader>> = FxHashMap::default();
     // Directories whose mode and mtime are the backup's again at the end: created, or written in.
     let mut touched: BTreeSet<String> = BTreeSet::new();
     let tell = |done: usize, bytes: u64| {

@@ -9,7 +9,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 
 use super::overwrite::{Kind, Meta};
-use crate::archive::{ArchiveReader, IndexEntry, Mtime};
+use crate::archive::{ArchiveReader, IndexEntry, Mtime, PackFile};
 
 /// A file's write failed: its content (the archive) or the live tree.
 pub(super) enum Failed {
@@ -177,7 +177,7 @@ fn sync_dir(dir: &OwnedFd) -> io::Result<()> {
 }
 
 pub(super) fn write_file(
-    reader: &mut ArchiveReader<File>,
+    reader: &mut ArchiveReader<PackFile>,
     e: &IndexEntry,
     dir: &OwnedFd,
     name: &CStr,

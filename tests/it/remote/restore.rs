@@ -16,13 +16,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A TCP proxy on 127.0.0.1 to `port`, counting the bytes the server sends back.
-struct Counting {
-    port: u16,
+pub(super) struct Counting {
+    pub(super) port: u16,
     down: Arc<AtomicU64>,
 }
 
 impl Counting {
-    fn start(to: u16) -> Counting {
+    pub(super) fn start(to: u16) -> Counting {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let down = Arc::new(AtomicU64::new(0));
@@ -43,12 +43,12 @@ impl Counting {
         Counting { port, down }
     }
 
-    fn take(&self) -> u64 {
+    pub(super) fn take(&self) -> u64 {
         self.down.swap(0, Ordering::SeqCst)
     }
 }
 
-fn pipe(mut from: TcpStream, mut to: TcpStream, count: Option<Arc<AtomicU64>>) {
+pub(super) fn pipe(mut from: TcpStream, mut to: TcpStream, count: Option<Arc<AtomicU64>>) {
     let mut buf = vec![0u8; 64 << 10];
     loop {
         let n = match from.read(&mut buf) {
