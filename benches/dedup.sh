@@ -8,7 +8,7 @@
 # file; borg: `create --files-cache=disabled`), then five 4-hourly incrementals, each after a
 # fifth of the day's changes (ours: `incremental_backup`; restic: `backup` with its parent; borg:
 # `create` with its files cache). After DAYS (7) days: stored bytes, time per day-2+ full and
-# per incremental (means), restore of the day-7 full, peak RSS (ours: the service process's
+# per incremental (means), restore of the day-7 full (median of RESTORES=3, alternating with restic), peak RSS (ours: the service process's
 # VmHWM over the whole run, as /usr/bin/time -v reports it; theirs: /usr/bin/time's maximum
 # resident size, the largest of their commands) and our ratios to
 # restic. Then fulls up to PRUNE_DAYS (30) simulated days, the oldest forgotten as a 7-day
@@ -136,22 +136,36 @@ for day in $(seq 1 $DAYS); do
   echo "day $day: full ours $f_ours s, restic $f_restic s, borg $f_borg s; stored ours $(du -sb $D/ours/repository | cut -f1), restic $(du -sb $D/restic | cut -f1), borg $(du -sb $D/borg | cut -f1)"
 done
 
-# Restore of the last full (day DAYS).
+# Restore of the last full (day DAYS), RESTORES (3) times each, ours and restic alternating
+# which goes first, each into a new directory: on this machine's ext4 (mounted with `discard`)
+# deleting a restored tree makes the next writer pay for it in kernel time, growing with every
+# deletion, whoever writes next, so nothing is deleted until all are done. Medians.
 BID=$(curl -sf "$B/backups?job_id=daily_full_backup&limit=1" | python3 -c 'import json,sys;print(json.load(sys.stdin)["backups"][0]["id"])')
-sync
-s=$(date +%s.%N)
-curl -sf -XPOST -H 'Content-Type: application/json' "$B/backups/$BID/restore" -d "{\"target\":\"$D/t/ours\"}" >/dev/null
-R_ours=$(python3 -c "print('%.2f'%($(date +%s.%N)-$s))")
 RSNAP=$(restic snapshots -q --json | python3 -c 'import json,sys;s=[x for x in json.load(sys.stdin)];print(s[-6]["short_id"])')
-sync
-R_restic=$(tv restic restic restore -q $RSNAP --target $D/t/restic)
+restore_ours() {
+  local s; s=$(date +%s.%N)
+  curl -sf -XPOST -H 'Content-Type: application/json' "$B/backups/$BID/restore" -d "{\"target\":\"$D/t/ours$1\"}" >/dev/null
+  python3 -c "print('%.2f'%($(date +%s.%N)-$s))"
+}
+R_OURS=""; R_RESTIC=""
+for i in $(seq 1 ${RESTORES:-3}); do
+  sync
+  if [ $((i % 2)) = 1 ]; then
+    R_OURS+=" $(restore_ours $i)"; sync; R_RESTIC+=" $(tv restic restic restore -q $RSNAP --target $D/t/restic$i)"
+  else
+    R_RESTIC+=" $(tv restic restic restore -q $RSNAP --target $D/t/restic$i)"; sync; R_OURS+=" $(restore_ours $i)"
+  fi
+done
 sync
 mkdir -p $D/t/borg
 R_borg=$(cd $D/t/borg && tv borg borg extract ::full-$DAYS)
+median() { python3 -c "import sys,statistics;print('%.2f'%statistics.median(float(x) for x in sys.argv[1:]))" $@; }
+echo "restores: ours$R_OURS s; restic$R_RESTIC s"
+R_ours=$(median $R_OURS); R_restic=$(median $R_RESTIC)
 # The day-7 full is the set as it was before that day's incrementals: what the three restored
 # must be the same tree.
-OURS_TREE="$D/t/ours/files/${D#/}/set"
-for other in "$D/t/restic$D/set" "$D/t/borg/${D#/}/set"; do
+OURS_TREE="$D/t/ours1/files/${D#/}/set"
+for other in "$D/t/restic1$D/set" "$D/t/borg/${D#/}/set"; do
   if diff -r -q "$OURS_TREE" "$other" >/dev/null; then echo "restored trees agree: $OURS_TREE = $other"
   else echo "RESTORED TREES DIFFER: $OURS_TREE $other" >&2; exit 1; fi
 done
@@ -180,7 +194,7 @@ printf '%-34s %12s %12s %12s %10s\n' "" ours restic borg "ours/restic"
 printf '%-34s %12s %12s %12s %10s\n' "stored bytes" $S_ours $S_restic $S_borg $(ratio $S_ours $S_restic)
 printf '%-34s %12s %12s %12s %10s\n' "day-2+ full, mean s" $Fo $Fr $Fb $(ratio $Fo $Fr)
 printf '%-34s %12s %12s %12s %10s\n' "incremental, mean s" $Io $Ir $Ib $(ratio $Io $Ir)
-printf '%-34s %12s %12s %12s %10s\n' "restore of the day-$DAYS full, s" $R_ours $R_restic $R_borg $(ratio $R_ours $R_restic)
+printf '%-34s %12s %12s %12s %10s\n' "restore of the day-$DAYS full, median s" $R_ours $R_restic $R_borg $(ratio $R_ours $R_restic)
 printf '%-34s %12s %12s %12s %10s\n' "peak RSS, MB" $((RSS_ours / 1024)) $(( $(cat $D/rss.restic) / 1024 )) $(( $(cat $D/rss.borg) / 1024 )) $(ratio $RSS_ours $(cat $D/rss.restic))
 echo "(targets: stored <= 1.0x restic, full <= 0.5x, incremental <= 0.5x, restore <= 0.6x, RSS <= 200 MB)"
 

@@ -1,7 +1,8 @@
 //! The deduplicated repository (schema/repository.md): file and dump contents cut into
 //! content-defined chunks (`chunker`), identified by keyed BLAKE3 (`id`), stored once in pack
 //! files of the archive container, one frame per chunk (`pack`); each backup a complete
-//! snapshot index of paths, metadata and chunk ids (`snapshot`) that opens as an archive reader
+//! snapshot index of paths, metadata and chunk ids (`snapshot`; since version 2 its entries
+//! are themselves chunks, `tree`, deduplicated like data) that opens as an archive reader
 //! over the packs (`open`), so restore, browse and verify read it like an archive. Where a
 //! chunk lives is asked through `ChunkLookup` (`lookup`); `store` puts streams in as chunks.
 //!
