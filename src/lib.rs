@@ -61,7 +61,8 @@
 //!   one sealed unit (`seal`); `archive/seal.rs` lays sealed archives out with it
 //! - `repository`  the deduplicated repository (schema/repository.md): FastCDC chunks with
 //!   keyed BLAKE3 ids, packs in the archive container (one frame per chunk), per-backup
-//!   snapshot indexes that open as archive readers over the packs; `ChunkLookup` says where a
+//!   snapshot indexes that open as archive readers over the packs (since version 2 their entries
+//!   are tree chunks in the packs, `repository/tree`); `ChunkLookup` says where a
 //!   chunk is. What is live is the projection `projections/repository` (chunk → pack frame,
 //!   each live snapshot's frame bitmaps; it answers `ChunkLookup`); `decide/prune` says which
 //!   packs go (never while a run that uses packs is in flight), `engine/prune` deletes and
