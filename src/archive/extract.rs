@@ -582,7 +582,10 @@ mod tests {
             if cut >= 65_539 {
                 // Most of the 64 zero blocks are holes (a piece's edges are written).
                 let allocated = fs::metadata(&temp).unwrap().blocks() * 512;
-                assert!(allocated < 32 * HOLE_BLOCK as u64, "cut {cut}: {allocated} allocated");
+                assert!(
+                    allocated < 32 * HOLE_BLOCK as u64,
+                    "cut {cut}: {allocated} allocated"
+                );
             }
         }
     }

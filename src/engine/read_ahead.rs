@@ -24,6 +24,7 @@ use std::thread::Scope;
 
 use super::snapshot_backup::{same_while_read, Counting};
 use crate::progress::ProgressHandle;
+use crate::repository::hashed::{Hint, HintBuf};
 use crate::repository::{hash_stream, ChunkKey, ChunkLookup, Hashed};
 
 /// The new bytes a file hashed ahead may hold.
@@ -92,11 +93,13 @@ impl<'a> Shared<'a> {
 }
 
 impl<'a> ReadAhead<'a> {
-    /// Starts one worker per core over `paths` (the files to read, in the writer's order).
+    /// Starts one worker per core over `paths` (the files to read, in the writer's order), each
+    /// with its hint (`hints[j]`: how the previous backup cut a file of the same size).
     pub fn start<'s>(
         s: &'s Scope<'s, '_>,
         shared: &'a Shared<'a>,
         paths: &'a [&'a Path],
+        hints: &'a [Option<HintBuf>],
     ) -> ReadAhead<'a>
     where
         'a: 's,
@@ -105,7 +108,7 @@ impl<'a> ReadAhead<'a> {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
         for _ in 0..workers.min(paths.len()) {
             let tx = tx.clone();
-            s.spawn(move || work(shared, paths, tx));
+            s.spawn(move || work(shared, paths, hints, tx));
         }
         ReadAhead {
             rx,
@@ -151,7 +154,12 @@ impl Drop for ReadAhead<'_> {
     }
 }
 
-fn work(shared: &Shared<'_>, paths: &[&Path], tx: Sender<(usize, Ahead)>) {
+fn work(
+    shared: &Shared<'_>,
+    paths: &[&Path],
+    hints: &[Option<HintBuf>],
+    tx: Sender<(usize, Ahead)>,
+) {
     let mut buf = Vec::new();
     loop {
         let j = shared.next.fetch_add(1, Ordering::Relaxed);
@@ -169,7 +177,8 @@ fn work(shared: &Shared<'_>, paths: &[&Path], tx: Sender<(usize, Ahead)>) {
                 return;
             }
         }
-        let (ahead, back) = hash_file(shared, paths[j], buf);
+        let hint = hints.get(j).and_then(Option::as_deref);
+        let (ahead, back) = hash_file(shared, paths[j], hint, buf);
         buf = back;
         if let Ahead::Hashed(h) = &ahead {
             let (lock, _) = &shared.gate;
@@ -181,18 +190,27 @@ fn work(shared: &Shared<'_>, paths: &[&Path], tx: Sender<(usize, Ahead)>) {
     }
 }
 
-fn hash_file(shared: &Shared<'_>, path: &Path, buf: Vec<u8>) -> (Ahead, Vec<u8>) {
+fn hash_file(
+    shared: &Shared<'_>,
+    path: &Path,
+    hint: Option<Hint>,
+    buf: Vec<u8>,
+) -> (Ahead, Vec<u8>) {
     let Ok(f) = File::open(path) else {
         return (Ahead::Yourself, buf);
     };
     let Ok(before) = f.metadata() else {
         return (Ahead::Yourself, buf);
     };
+    // A hint is for a file of the length the previous backup saw (checked at the scan; here
+    // again, as the file is opened).
+    let hint =
+        hint.filter(|h| h.iter().map(|&(_, len)| u64::from(len)).sum::<u64>() == before.len());
     let counting = Counting {
         inner: &f,
         progress: shared.progress,
     };
-    let (res, buf) = hash_stream(counting, shared.key, shared.lookup, HOLD_MAX, buf);
+    let (res, buf) = hash_stream(counting, shared.key, shared.lookup, HOLD_MAX, buf, hint);
     let ahead = match res {
         Ok(Some(h)) if same_while_read(&before, h.size, f.metadata().ok().as_ref()) => {
             Ahead::Hashed(h)

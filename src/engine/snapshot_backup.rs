@@ -27,6 +27,7 @@ use crate::events::{
     BackupConfig, BackupKind, BackupMode, BackupRecord, JobSpec, PackRecord, RunWarning, Ts,
 };
 use crate::progress::ProgressHandle;
+use crate::repository::hashed::HintBuf;
 use crate::repository::{self, RepoError, SnapEntry, Snapshot, Stored, Writer};
 use crate::service::Service;
 
@@ -51,17 +52,20 @@ pub fn backup(
     // delete a pack under it: `packs_deleted` is refused while a backup run is in flight.
     let lookup = service.read(|s| s.repository.clone());
 
-    let parent = match cfg.mode {
-        BackupMode::Full => None,
-        BackupMode::Incremental => match parent_snapshot(service, &layout, &job.id, cfg, &lookup) {
-            Ok(p) => Some(p),
-            Err(why) => {
-                notes.push(format!(
-                    "no snapshot to compare with ({why}): read every file"
-                ));
-                None
-            }
-        },
+    // The job's newest snapshot: an incremental takes over the chunk lists of unchanged files;
+    // a full reads and hashes every file, but a file of the same size is first hashed range by
+    // range as that snapshot cut it, which spares cutting it again when nothing changed
+    // (`hash_stream`'s hint). A full without one only cuts every file.
+    let newest = parent_snapshot(service, &layout, &job.id, cfg, &lookup);
+    let (parent, hints_from) = match (cfg.mode, newest) {
+        (BackupMode::Full, newest) => (None, newest.ok()),
+        (BackupMode::Incremental, Ok(p)) => (Some(p), None),
+        (BackupMode::Incremental, Err(why)) => {
+            notes.push(format!(
+                "no snapshot to compare with ({why}): read every file"
+            ));
+            (None, None)
+        }
     };
 
     let perf = Perf::new();
@@ -189,16 +193,30 @@ pub fn backup(
         .collect();
     let mut ahead_of = vec![None; scan.items.len()];
     let mut paths: Vec<&Path> = Vec::new();
+    let mut hints: Vec<Option<HintBuf>> = Vec::new();
+    let previous = parent.as_ref().or(hints_from.as_ref());
     for (i, item) in scan.items.iter().enumerate() {
-        if matches!(item.kind, ItemKind::File(_)) && unchanged[i].is_none() {
+        let ItemKind::File(stat) = &item.kind else {
+            continue;
+        };
+        if unchanged[i].is_none() {
             ahead_of[i] = Some(paths.len());
             paths.push(&item.fs_path);
+            hints.push(previous.and_then(|(snap, by_path)| {
+                let e = &snap.entries[*by_path.get(item.name.as_str())?];
+                (e.kind == EntryKind::File && e.size == stat.size && e.size > 0).then(|| {
+                    e.chunks
+                        .iter()
+                        .map(|&k| (snap.chunks[k as usize].id, snap.chunks[k as usize].raw_len))
+                        .collect()
+                })
+            }));
         }
     }
     let key = w.chunk_key().clone();
     let shared = read_ahead::Shared::new(&key, &lookup, progress);
     std::thread::scope(|s| -> Result<(), EngineError> {
-        let mut ahead = ReadAhead::start(s, &shared, &paths);
+        let mut ahead = ReadAhead::start(s, &shared, &paths, &hints);
         for (i, item) in scan.items.iter().enumerate() {
             cancelled(progress)?;
             let entry = |kind, size, crc32, chunks| SnapEntry {

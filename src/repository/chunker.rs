@@ -48,6 +48,14 @@ impl<R: Read> Chunker<R> {
         }
     }
 
+    /// `with_buffer` whose buffer already holds the stream's first `filled` bytes (at most twice
+    /// the largest chunk), read by the caller before it chose to cut: they are cut first.
+    pub fn with_filled(source: R, buf: Vec<u8>, filled: usize) -> Self {
+        let mut c = Self::with_buffer(source, buf);
+        c.len = filled.min(c.buf.len());
+        c
+    }
+
     /// The buffer, for the next stream's `with_buffer`.
     pub fn into_buffer(self) -> Vec<u8> {
         self.buf

@@ -297,6 +297,7 @@ fn a_stream_hashed_ahead_stores_as_put_does_and_holds_only_new_chunks() {
         &lookup,
         1 << 20,
         Vec::new(),
+        None,
     );
     assert!(over.unwrap().is_none());
     let (hashed, _) = hash_stream(
@@ -305,6 +306,7 @@ fn a_stream_hashed_ahead_stores_as_put_does_and_holds_only_new_chunks() {
         &lookup,
         8 << 20,
         Vec::new(),
+        None,
     );
     let hashed = hashed.unwrap().unwrap();
     assert_eq!(hashed.size, grown.len() as u64);
@@ -319,4 +321,43 @@ fn a_stream_hashed_ahead_stores_as_put_does_and_holds_only_new_chunks() {
     let got = ahead.put_hashed(hashed).unwrap();
     assert_eq!((got.size, got.crc32), (want.size, want.crc32));
     assert_eq!(got.chunks.len(), want.chunks.len());
+}
+
+/// A stream of the hint's length hashed with the previous cut as its hint gives exactly what
+/// cutting it gives: when nothing changed, when a range in the middle or at the start changed,
+/// when the hint is someone else's. One of another length (the file changed size between the
+/// scan and the read) still gives its own bytes, its size and CRC.
+#[test]
+fn a_hinted_stream_hashes_to_what_cutting_gives() {
+    let key = crate::repository::ChunkKey::from_bytes([3; 32]);
+    let hash = |data: &[u8], hint: Option<&[([u8; 32], u32)]>| {
+        let (h, _) = hash_stream(data, &key, &NoChunks, u64::MAX, Vec::new(), hint);
+        let h = h.unwrap().unwrap();
+        let chunks: Vec<([u8; 32], u32)> = h.chunks.iter().map(|c| (c.id, c.len)).collect();
+        let held: Vec<Vec<u8>> = h.chunks.into_iter().map(|c| c.data.unwrap()).collect();
+        assert!(
+            held.concat() == data,
+            "every byte is held (nothing is known)"
+        );
+        (chunks, h.size, h.crc32)
+    };
+    let before = noise(12 << 20, 21);
+    let (cut, _, _) = hash(&before, None);
+    assert!(cut.len() > 6, "{} chunks", cut.len());
+    let mut middle = before.clone();
+    middle[6 << 20] ^= 1;
+    let mut start = before.clone();
+    start[10] ^= 1;
+    let shorter = before[..before.len() - 1000].to_vec();
+    let mut longer = before.clone();
+    longer.extend(noise(3000, 22));
+    let other = noise(12 << 20, 23);
+    for data in [&before, &middle, &start, &other] {
+        assert_eq!(hash(data, Some(&cut)), hash(data, None));
+    }
+    for data in [&shorter, &longer] {
+        let (hinted, size, crc) = hash(data, Some(&cut));
+        assert_eq!((size, crc), (data.len() as u64, crc32fast::hash(data)));
+        assert!(hinted.iter().all(|&(_, len)| len <= super::MAX_CHUNK));
+    }
 }
