@@ -11,6 +11,9 @@ mod extract;
 mod format;
 pub mod path;
 mod reader;
+/// A copy held in memory, for the tests of whatever reads another copy (packs, archives).
+#[cfg(test)]
+pub(crate) use reader::tests::InMemory;
 mod seal;
 mod writer;
 

@@ -418,4 +418,4 @@ pub(crate) use frames::{stream_entries, Piece, Via};
 pub use pack_file::{OtherCopy, PackFile};
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

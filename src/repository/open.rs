@@ -53,13 +53,7 @@ pub fn open_snapshot_with(
         .map_err(RepoError::io(format!("reading {}", snap_path.display())))?
         .len();
 
-    let mut packs = Packs {
-        data_dir,
-        key,
-        other_copy,
-        open: Vec::new(),
-        by_location: HashMap::default(),
-    };
+    let mut packs = Packs::new(data_dir, key, other_copy);
     let snap = match body {
         SnapBody::V1(snap) => snap,
         SnapBody::V2(f) => expand(&f, &mut packs, lookup, snap_path)?,
@@ -106,16 +100,12 @@ pub fn load_snapshot(
 ) -> Result<Snapshot, RepoError> {
     match snapshot::read(snap_path, key)?.0 {
         SnapBody::V1(snap) => Ok(snap),
-        SnapBody::V2(f) => {
-            let mut packs = Packs {
-                data_dir,
-                key,
-                other_copy: &|_| None,
-                open: Vec::new(),
-                by_location: HashMap::default(),
-            };
-            expand(&f, &mut packs, lookup, snap_path)
-        }
+        SnapBody::V2(f) => expand(
+            &f,
+            &mut Packs::new(data_dir, key, &|_| None),
+            lookup,
+            snap_path,
+        ),
     }
 }
 
@@ -212,7 +202,21 @@ struct Packs<'a> {
     by_location: HashMap<String, u32>,
 }
 
-impl Packs<'_> {
+impl<'a> Packs<'a> {
+    fn new(
+        data_dir: &'a Path,
+        key: Option<&'a MasterKey>,
+        other_copy: &'a OtherCopies<'a>,
+    ) -> Packs<'a> {
+        Packs {
+            data_dir,
+            key,
+            other_copy,
+            open: Vec::new(),
+            by_location: HashMap::default(),
+        }
+    }
+
     /// Where chunk `c` is read: (pack, frame) where its hint (into `pack_ids`) says, else where
     /// the lookup finds it, checked against that pack's index; `Err(why)` when it is nowhere.
     fn place(
@@ -308,32 +312,12 @@ impl Packs<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::archive::InMemory;
     use crate::archive::{Codec, EntryKind, Mtime, Seal};
     use crate::events::PackRecord;
     use crate::repository::{snapshot_location, MemoryLookup, SnapEntry, Writer};
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
-
-    /// A pack's other copy held in memory, counting the bytes read from it.
-    struct Copy(Vec<u8>, Arc<AtomicU64>);
-
-    impl OtherCopy for Copy {
-        fn describe(&self) -> String {
-            "memory".into()
-        }
-        fn size(&self) -> std::io::Result<u64> {
-            Ok(self.0.len() as u64)
-        }
-        fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
-            let at = offset as usize;
-            let src = self.0.get(at..at + buf.len()).ok_or_else(|| {
-                std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "past the end")
-            })?;
-            buf.copy_from_slice(src);
-            self.1.fetch_add(buf.len() as u64, Ordering::Relaxed);
-            Ok(())
-        }
-    }
 
     /// Sealed and not: a flipped byte in a local pack's frame reads from the other copy (and
     /// fails without one); a missing pack reads from the other copy only the frames wanted.
@@ -391,7 +375,7 @@ mod tests {
             let original = std::fs::read(&path).unwrap();
             let fetched = Arc::new(AtomicU64::new(0));
             let copy = |_: &str| -> Option<Box<dyn OtherCopy>> {
-                Some(Box::new(Copy(original.clone(), fetched.clone())))
+                Some(Box::new(InMemory(original.clone(), fetched.clone())))
             };
             let read = |r: &mut ArchiveReader<File>, what: &str| {
                 let mut out = Vec::new();

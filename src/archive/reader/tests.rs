@@ -181,8 +181,12 @@ fn decode_frame_checks_crc_reserved_bytes_flags_and_lengths() {
     }
 }
 
-/// Another copy of an archive held in memory, counting the bytes read from it.
-struct InMemory(Vec<u8>, std::sync::Arc<std::sync::atomic::AtomicU64>);
+/// Another copy of an archive or pack held in memory, counting the bytes read from it (the
+/// repository's tests use it for packs too).
+pub(crate) struct InMemory(
+    pub(crate) Vec<u8>,
+    pub(crate) std::sync::Arc<std::sync::atomic::AtomicU64>,
+);
 
 impl OtherCopy for InMemory {
     fn describe(&self) -> String {
